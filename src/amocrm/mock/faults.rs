@@ -1,0 +1,142 @@
+//! Armed faults: the next K requests matching a path (and method) fail or hang.
+
+use serde::Deserialize;
+
+/// What a matching request gets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FaultAction {
+    /// Answer this status without touching the state.
+    Status(u16),
+    /// Apply the request, then hold the answer back past the client's timeout.
+    Hang,
+}
+
+/// A fault as written in a scenario or armed by a test.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    /// Exact request path (query string ignored), e.g. `/api/v4/leads/complex`.
+    pub path: String,
+    /// Optional HTTP method that narrows the match.
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub hang: bool,
+    /// How many matching requests it affects (default 1).
+    #[serde(default = "one")]
+    pub times: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Why a fault cannot be armed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FaultError {
+    #[error("fault on {0}: give either `status` or `hang: true`, not both")]
+    Both(String),
+    #[error("fault on {0}: give a `status` (e.g. 503) or `hang: true`")]
+    Neither(String),
+    #[error("fault on {0}: status {1} is not an error status; use 400-599")]
+    NotAnError(String, u16),
+    #[error("fault path {0:?} must start with /")]
+    Path(String),
+}
+
+/// An armed fault with its remaining count.
+#[derive(Clone, Debug)]
+pub struct Fault {
+    pub path: String,
+    pub method: Option<String>,
+    pub action: FaultAction,
+    pub remaining: u32,
+}
+
+impl FaultSpec {
+    pub fn arm(&self) -> Result<Fault, FaultError> {
+        if !self.path.starts_with('/') {
+            return Err(FaultError::Path(self.path.clone()));
+        }
+        let action = match (self.status, self.hang) {
+            (Some(_), true) => return Err(FaultError::Both(self.path.clone())),
+            (None, false) => return Err(FaultError::Neither(self.path.clone())),
+            (Some(s), false) if !(400..=599).contains(&s) => {
+                return Err(FaultError::NotAnError(self.path.clone(), s));
+            }
+            (Some(s), false) => FaultAction::Status(s),
+            (None, true) => FaultAction::Hang,
+        };
+        Ok(Fault {
+            path: self.path.clone(),
+            method: self.method.as_ref().map(|m| m.to_ascii_uppercase()),
+            action,
+            remaining: self.times,
+        })
+    }
+}
+
+/// Faults in the order armed; the first live match fires.
+#[derive(Clone, Debug, Default)]
+pub struct Faults(Vec<Fault>);
+
+impl Faults {
+    pub fn push(&mut self, f: Fault) {
+        self.0.push(f);
+    }
+
+    /// Consumes one use of the first fault matching this request, if any.
+    pub fn take(&mut self, method: &str, path: &str) -> Option<FaultAction> {
+        let f = self.0.iter_mut().find(|f| {
+            f.remaining > 0
+                && f.path == path
+                && f.method.as_deref().is_none_or(|m| m == method)
+        })?;
+        f.remaining -= 1;
+        let action = f.action.clone();
+        self.0.retain(|f| f.remaining > 0);
+        Some(action)
+    }
+
+    pub fn pending(&self) -> usize {
+        self.0.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_fire_in_order_and_expire() {
+        let mut faults = Faults::default();
+        let spec = |status, times| FaultSpec {
+            path: "/api/v4/tasks".into(),
+            method: None,
+            status: Some(status),
+            hang: false,
+            times,
+        };
+        faults.push(spec(503, 2).arm().unwrap());
+        faults.push(spec(429, 1).arm().unwrap());
+        assert_eq!(faults.take("GET", "/api/v4/leads"), None);
+        assert_eq!(faults.take("POST", "/api/v4/tasks"), Some(FaultAction::Status(503)));
+        assert_eq!(faults.take("POST", "/api/v4/tasks"), Some(FaultAction::Status(503)));
+        assert_eq!(faults.take("POST", "/api/v4/tasks"), Some(FaultAction::Status(429)));
+        assert_eq!(faults.take("POST", "/api/v4/tasks"), None);
+    }
+
+    #[test]
+    fn a_fault_needs_exactly_one_action() {
+        let spec = FaultSpec {
+            path: "/x".into(),
+            method: None,
+            status: None,
+            hang: false,
+            times: 1,
+        };
+        assert!(matches!(spec.arm(), Err(FaultError::Neither(_))));
+    }
+}

@@ -1,0 +1,197 @@
+//! Contacts: search by phone (last 10 digits), get, create, update.
+
+use serde_json::{Value, json};
+
+use super::{Ctx, Item, MAX_BATCH, list_reply, paginate};
+use crate::amocrm::mock::render;
+use crate::amocrm::mock::reply::Reply;
+use crate::amocrm::mock::state::{Contact, CrmState};
+use crate::phone::digits_key;
+
+/// `GET /api/v4/contacts`: `query` (phone on the last 10 digits, or a name), `filter[id]`.
+pub fn list(s: &CrmState, ctx: &Ctx) -> Reply {
+    let (page, limit) = match ctx.query.paging() {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let ids = match ctx.query.ids("filter[id]") {
+        Ok(ids) => ids,
+        Err(r) => return r,
+    };
+    let query = ctx.query.get("query").map(str::trim).filter(|q| !q.is_empty());
+    let mut found: Vec<&Contact> = match query {
+        Some(q) if q.chars().filter(char::is_ascii_digit).count() >= 5 => {
+            let key = digits_key(q).unwrap_or_default();
+            if key.len() >= 10 {
+                s.contacts_by_phone_key(&key)
+                    .iter()
+                    .filter_map(|id| s.contacts.get(id))
+                    .collect()
+            } else {
+                // A shorter number matches as a substring of the stored digits.
+                s.contacts
+                    .values()
+                    .filter(|c| c.visible)
+                    .filter(|c| c.phones.iter().any(|p| digits_key(p).is_some_and(|d| d.contains(&key))))
+                    .collect()
+            }
+        }
+        Some(q) => {
+            let q = q.to_lowercase();
+            s.contacts
+                .values()
+                .filter(|c| c.visible && c.name.to_lowercase().contains(&q))
+                .collect()
+        }
+        None => s.contacts.values().filter(|c| c.visible).collect(),
+    };
+    if !ids.is_empty() {
+        found.retain(|c| ids.contains(&c.id));
+    }
+    let with_leads = ctx.query.with("leads");
+    let (page_items, more) = paginate(found, page, limit);
+    let items = page_items
+        .into_iter()
+        .map(|c| render::contact(ctx.base, s, c, with_leads))
+        .collect();
+    list_reply(ctx, "contacts", "contacts", items, page, more)
+}
+
+pub fn get(s: &CrmState, ctx: &Ctx, id: u64) -> Reply {
+    match s.visible_contact(id) {
+        Some(c) => Reply::ok(render::contact(ctx.base, s, c, ctx.query.with("leads"))),
+        None => Reply::no_content(),
+    }
+}
+
+/// A contact read from a create body, validated.
+pub struct NewContact {
+    pub name: String,
+    pub responsible: Option<u64>,
+    pub phones: Vec<String>,
+    pub created_at: Option<i64>,
+    pub request_id: Option<String>,
+}
+
+/// Reads the fields of a new contact; errors go into the item.
+pub fn read_new(s: &CrmState, item: &mut Item) -> NewContact {
+    if item.obj.contains_key("id") {
+        item.fail("id", "NotSupported", "a new contact cannot carry an id");
+    }
+    let name = item.opt_str("name").unwrap_or_default();
+    let first = item.opt_str("first_name").unwrap_or_default();
+    let last = item.opt_str("last_name").unwrap_or_default();
+    let name = if name.is_empty() { format!("{first} {last}").trim().to_string() } else { name };
+    NewContact {
+        name,
+        responsible: item.user(s, "responsible_user_id"),
+        phones: item.phones(),
+        created_at: item.opt_i64("created_at"),
+        request_id: item.request_id(),
+    }
+}
+
+/// Inserts a validated contact.
+pub fn insert(s: &mut CrmState, c: NewContact, default_user: u64, now: i64, visible: bool) -> u64 {
+    let created = c.created_at.unwrap_or(now);
+    s.insert_contact(
+        None,
+        Contact {
+            id: 0,
+            name: c.name,
+            responsible_user_id: c.responsible.unwrap_or(default_user),
+            phones: c.phones,
+            created_at: created,
+            updated_at: created,
+            visible,
+        },
+    )
+}
+
+/// `POST /api/v4/contacts`.
+pub fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
+    let items = match ctx.batch(MAX_BATCH) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let mut errs = Vec::new();
+    let mut news = Vec::new();
+    for (i, obj) in items.iter().enumerate() {
+        let mut item = Item::new(obj, i, &mut errs);
+        news.push(read_new(s, &mut item));
+    }
+    if !errs.is_empty() {
+        return Reply::invalid(errs);
+    }
+    let default_user = s.users.keys().next().copied().unwrap_or(0);
+    let mut out = Vec::new();
+    for (i, c) in news.into_iter().enumerate() {
+        let rid = c.request_id.clone().unwrap_or_else(|| i.to_string());
+        let id = insert(s, c, default_user, ctx.now, true);
+        let mut r = render::id_ref(ctx.base, "contacts", id);
+        r["request_id"] = json!(rid);
+        r["is_deleted"] = json!(false);
+        r["is_unsorted"] = json!(false);
+        out.push(r);
+    }
+    Reply::ok(json!({ "_links": { "self": ctx.href("contacts") }, "_embedded": { "contacts": out } }))
+}
+
+/// `PATCH /api/v4/contacts` (batch with ids) and `PATCH /api/v4/contacts/{id}`.
+pub fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply {
+    let items: Vec<&serde_json::Map<String, Value>> = match path_id {
+        Some(_) => match ctx.object(true) {
+            Ok(Some(o)) => vec![o],
+            Ok(None) => return Reply::bad_request("", "Required", "the body is empty"),
+            Err(r) => return r,
+        },
+        None => match ctx.batch(MAX_BATCH) {
+            Ok(i) => i,
+            Err(r) => return r,
+        },
+    };
+    let mut errs = Vec::new();
+    let mut changes = Vec::new();
+    for (i, obj) in items.iter().enumerate() {
+        let mut item = Item::new(obj, i, &mut errs);
+        let id = match path_id {
+            Some(id) => Some(id),
+            None => item.req_u64("id"),
+        };
+        let exists = id.is_some_and(|id| s.visible_contact(id).is_some());
+        if id.is_some() && !exists {
+            item.fail("id", "NotFound", format!("contact {} does not exist", id.unwrap_or(0)));
+        }
+        let name = item.opt_str("name");
+        let responsible = item.user(s, "responsible_user_id");
+        let phones = obj.contains_key("custom_fields_values").then(|| item.phones());
+        changes.push((id, name, responsible, phones, item.request_id()));
+    }
+    if !errs.is_empty() {
+        return Reply::invalid(errs);
+    }
+    let mut out = Vec::new();
+    for (i, (id, name, responsible, phones, rid)) in changes.into_iter().enumerate() {
+        let Some(id) = id else { continue };
+        if let Some(phones) = phones {
+            s.set_contact_phones(id, phones);
+        }
+        if let Some(c) = s.contacts.get_mut(&id) {
+            if let Some(n) = name {
+                c.name = n;
+            }
+            if let Some(u) = responsible {
+                c.responsible_user_id = u;
+            }
+            c.updated_at = ctx.now;
+        }
+        let mut r = render::id_ref(ctx.base, "contacts", id);
+        r["updated_at"] = json!(ctx.now);
+        r["request_id"] = json!(rid.unwrap_or_else(|| i.to_string()));
+        out.push(r);
+    }
+    if path_id.is_some() {
+        return Reply::ok(out.into_iter().next().unwrap_or(Value::Null));
+    }
+    Reply::ok(json!({ "_links": { "self": ctx.href("contacts") }, "_embedded": { "contacts": out } }))
+}

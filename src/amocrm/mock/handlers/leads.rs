@@ -1,0 +1,401 @@
+//! Leads: list with filters, get, create, `leads/complex`, update (close), link to contacts.
+
+use serde_json::{Map, Value, json};
+
+use super::contacts::{self, NewContact};
+use super::{Ctx, Item, MAX_BATCH, list_reply, paginate};
+use crate::amocrm::mock::render;
+use crate::amocrm::mock::reply::Reply;
+use crate::amocrm::mock::state::{CrmState, Lead};
+
+/// Most leads one `leads/complex` request takes.
+pub const MAX_COMPLEX: usize = 50;
+
+/// `GET /api/v4/leads`.
+pub fn list(s: &CrmState, ctx: &Ctx) -> Reply {
+    let q = &ctx.query;
+    let (page, limit) = match q.paging() {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let parsed = (|| {
+        Ok::<_, Reply>((
+            q.ids("filter[id]")?,
+            q.ids("filter[pipeline_id]")?,
+            q.ids("filter[responsible_user_id]")?,
+            q.status_filters()?,
+        ))
+    })();
+    let (ids, pipelines, responsibles, statuses) = match parsed {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let query = q.get("query").map(str::to_lowercase).filter(|s| !s.is_empty());
+    let mut found: Vec<&Lead> = s
+        .leads
+        .values()
+        .filter(|l| l.visible)
+        .filter(|l| ids.is_empty() || ids.contains(&l.id))
+        .filter(|l| pipelines.is_empty() || pipelines.contains(&l.pipeline_id))
+        .filter(|l| responsibles.is_empty() || responsibles.contains(&l.responsible_user_id))
+        .filter(|l| {
+            statuses.is_empty()
+                || statuses
+                    .iter()
+                    .any(|(p, st)| *p == l.pipeline_id && st.is_none_or(|st| st == l.status_id))
+        })
+        .filter(|l| query.as_ref().is_none_or(|qq| l.name.to_lowercase().contains(qq) || l.id.to_string() == *qq))
+        .collect();
+    if q.get("order[created_at]") == Some("desc") || q.get("order[id]") == Some("desc") {
+        found.reverse();
+    }
+    let with_contacts = q.with("contacts");
+    let (page_items, more) = paginate(found, page, limit);
+    let items = page_items
+        .into_iter()
+        .map(|l| render::lead(ctx.base, s, l, with_contacts))
+        .collect();
+    list_reply(ctx, "leads", "leads", items, page, more)
+}
+
+pub fn get(s: &CrmState, ctx: &Ctx, id: u64) -> Reply {
+    match s.visible_lead(id) {
+        Some(l) => Reply::ok(render::lead(ctx.base, s, l, ctx.query.with("contacts"))),
+        None => Reply::no_content(),
+    }
+}
+
+/// A lead read from a create body, validated.
+struct NewLead {
+    name: String,
+    price: u64,
+    pipeline_id: u64,
+    status_id: u64,
+    responsible: Option<u64>,
+    contacts: Vec<u64>,
+    created_at: Option<i64>,
+    request_id: Option<String>,
+}
+
+/// Reads pipeline and status: both checked, the status defaults to the first normal stage.
+fn placement(s: &CrmState, item: &mut Item) -> Option<(u64, u64)> {
+    let pipeline_id = item.opt_u64("pipeline_id");
+    let status_id = item.opt_u64("status_id");
+    let pipeline = match pipeline_id {
+        Some(id) => match s.pipeline(id) {
+            Some(p) => p,
+            None => {
+                item.fail("pipeline_id", "NotSupportedChoice", format!("pipeline {id} does not exist"));
+                return None;
+            }
+        },
+        None => match status_id.and_then(|st| s.pipelines.iter().find(|p| p.status(st).is_some())) {
+            Some(p) => p,
+            None => s.main_pipeline()?,
+        },
+    };
+    let status = match status_id {
+        Some(st) => match pipeline.status(st) {
+            Some(found) if found.unsorted => {
+                item.fail("status_id", "NotSupportedChoice", format!("status {st} is the Unsorted stage; leads get there only through /api/v4/leads/unsorted"));
+                return None;
+            }
+            Some(_) => st,
+            None => {
+                item.fail("status_id", "NotSupportedChoice", format!("status {st} is not in pipeline {}", pipeline.id));
+                return None;
+            }
+        },
+        None => pipeline.first_normal()?,
+    };
+    Some((pipeline.id, status))
+}
+
+fn read_new(s: &CrmState, item: &mut Item) -> Option<NewLead> {
+    if item.obj.contains_key("id") {
+        item.fail("id", "NotSupported", "a new lead cannot carry an id");
+    }
+    let name = item.opt_str("name").unwrap_or_default();
+    let price = item.opt_u64("price").unwrap_or(0);
+    let responsible = item.user(s, "responsible_user_id");
+    let created_at = item.opt_i64("created_at");
+    let placed = placement(s, item);
+    let request_id = item.request_id();
+    Some(NewLead {
+        name,
+        price,
+        pipeline_id: placed?.0,
+        status_id: placed?.1,
+        responsible,
+        contacts: Vec::new(),
+        created_at,
+        request_id,
+    })
+}
+
+fn insert(s: &mut CrmState, l: NewLead, now: i64) -> u64 {
+    let default_user = s.users.keys().next().copied().unwrap_or(0);
+    let created = l.created_at.unwrap_or(now);
+    let id = s.insert_lead(
+        None,
+        Lead {
+            id: 0,
+            name: l.name,
+            price: l.price,
+            pipeline_id: l.pipeline_id,
+            status_id: l.status_id,
+            responsible_user_id: l.responsible.unwrap_or(default_user),
+            created_at: created,
+            updated_at: created,
+            closed_at: None,
+            visible: true,
+        },
+    );
+    for c in l.contacts {
+        s.link(id, c);
+    }
+    if let Some(lead) = s.leads.get(&id) {
+        let (p, st) = (lead.pipeline_id, lead.status_id);
+        s.set_lead_status(id, p, st, created);
+    }
+    id
+}
+
+/// `POST /api/v4/leads`.
+pub fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
+    let items = match ctx.batch(MAX_BATCH) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let mut errs = Vec::new();
+    let mut news = Vec::new();
+    for (i, obj) in items.iter().enumerate() {
+        let mut item = Item::new(obj, i, &mut errs);
+        let contacts = item.embedded_ids("contacts");
+        for (j, c) in contacts.iter().enumerate() {
+            if s.visible_contact(*c).is_none() {
+                item.fail(&format!("_embedded.contacts.{j}.id"), "NotFound", format!("contact {c} does not exist"));
+            }
+        }
+        if let Some(mut l) = read_new(s, &mut item) {
+            l.contacts = contacts;
+            news.push(l);
+        }
+    }
+    if !errs.is_empty() {
+        return Reply::invalid(errs);
+    }
+    let mut out = Vec::new();
+    for (i, l) in news.into_iter().enumerate() {
+        let rid = l.request_id.clone().unwrap_or_else(|| i.to_string());
+        let id = insert(s, l, ctx.now);
+        let mut r = render::id_ref(ctx.base, "leads", id);
+        r["request_id"] = json!(rid);
+        out.push(r);
+    }
+    Reply::ok(json!({ "_links": { "self": ctx.href("leads") }, "_embedded": { "leads": out } }))
+}
+
+/// `POST /api/v4/leads/complex`: each lead with new (or existing) contacts in one request.
+/// Answers a plain JSON array, as amoCRM does.
+pub fn complex(s: &mut CrmState, ctx: &Ctx) -> Reply {
+    let items = match ctx.batch(MAX_COMPLEX) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let mut errs = Vec::new();
+    let mut plans: Vec<(NewLead, Option<NewContact>, Option<u64>)> = Vec::new();
+    for (i, obj) in items.iter().enumerate() {
+        let mut item = Item::new(obj, i, &mut errs);
+        let contacts: Vec<&Map<String, Value>> = match obj.get("_embedded").and_then(|e| e.get("contacts")) {
+            None => Vec::new(),
+            Some(Value::Array(list)) => {
+                let objs: Vec<_> = list.iter().filter_map(Value::as_object).collect();
+                if objs.len() != list.len() {
+                    item.fail("_embedded.contacts", "InvalidType", "each contact must be an object");
+                }
+                objs
+            }
+            Some(_) => {
+                item.fail("_embedded.contacts", "InvalidType", "_embedded.contacts must be an array");
+                Vec::new()
+            }
+        };
+        if contacts.len() > 1 {
+            item.fail("_embedded.contacts", "TooManyItems", "leads/complex takes at most one contact per lead");
+        }
+        let mut new_contact = None;
+        let mut existing = None;
+        if let Some(c) = contacts.first() {
+            if let Some(id) = c.get("id") {
+                match id.as_u64() {
+                    Some(id) if s.visible_contact(id).is_some() => existing = Some(id),
+                    _ => item.fail("_embedded.contacts.0.id", "NotFound", format!("contact {id} does not exist")),
+                }
+            } else {
+                let mut sub = Item {
+                    obj: c,
+                    index: i,
+                    prefix: "_embedded.contacts.0.".into(),
+                    errs: &mut *item.errs,
+                };
+                new_contact = Some(contacts::read_new(s, &mut sub));
+            }
+        }
+        if let Some(l) = read_new(s, &mut item) {
+            plans.push((l, new_contact, existing));
+        }
+    }
+    if !errs.is_empty() {
+        return Reply::invalid(errs);
+    }
+    let default_user = s.users.keys().next().copied().unwrap_or(0);
+    let mut out = Vec::new();
+    for (i, (mut l, new_contact, existing)) in plans.into_iter().enumerate() {
+        let rid = l.request_id.clone().unwrap_or_else(|| i.to_string());
+        let lead_responsible = l.responsible.unwrap_or(default_user);
+        let contact_id = match (new_contact, existing) {
+            (Some(mut c), _) => {
+                c.responsible = c.responsible.or(Some(lead_responsible));
+                Some(contacts::insert(s, c, default_user, ctx.now, true))
+            }
+            (None, id) => id,
+        };
+        l.contacts = contact_id.into_iter().collect();
+        let id = insert(s, l, ctx.now);
+        out.push(json!({
+            "id": id,
+            "contact_id": contact_id,
+            "company_id": null,
+            "request_id": [rid],
+            "merged": false,
+        }));
+    }
+    Reply::ok(Value::Array(out))
+}
+
+/// `PATCH /api/v4/leads` and `PATCH /api/v4/leads/{id}`: name, price, stage, responsible.
+pub fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply {
+    let items: Vec<&Map<String, Value>> = match path_id {
+        Some(_) => match ctx.object(true) {
+            Ok(Some(o)) => vec![o],
+            Ok(None) => return Reply::bad_request("", "Required", "the body is empty"),
+            Err(r) => return r,
+        },
+        None => match ctx.batch(MAX_BATCH) {
+            Ok(i) => i,
+            Err(r) => return r,
+        },
+    };
+    let mut errs = Vec::new();
+    let mut changes = Vec::new();
+    for (i, obj) in items.iter().enumerate() {
+        let mut item = Item::new(obj, i, &mut errs);
+        let id = match path_id {
+            Some(id) => Some(id),
+            None => item.req_u64("id"),
+        };
+        let lead = id.and_then(|id| s.visible_lead(id));
+        if id.is_some() && lead.is_none() {
+            item.fail("id", "NotFound", format!("lead {} does not exist", id.unwrap_or(0)));
+        }
+        let name = item.opt_str("name");
+        let price = item.opt_u64("price");
+        let responsible = item.user(s, "responsible_user_id");
+        let pipeline_id = item.opt_u64("pipeline_id").or(lead.map(|l| l.pipeline_id));
+        let status_id = item.opt_u64("status_id");
+        let mut placed = None;
+        if let (Some(p), Some(_)) = (pipeline_id, lead) {
+            match s.pipeline(p) {
+                None => item.fail("pipeline_id", "NotSupportedChoice", format!("pipeline {p} does not exist")),
+                Some(pipe) => {
+                    let st = status_id
+                        .or_else(|| lead.filter(|l| l.pipeline_id == p).map(|l| l.status_id))
+                        .or_else(|| pipe.first_normal());
+                    match st.and_then(|st| pipe.status(st)) {
+                        Some(found) if found.unsorted => item.fail("status_id", "NotSupportedChoice", "a lead cannot be moved into the Unsorted stage"),
+                        Some(found) => placed = Some((p, found.id)),
+                        None => item.fail("status_id", "NotSupportedChoice", format!("status {} is not in pipeline {p}", st.unwrap_or(0))),
+                    }
+                }
+            }
+        }
+        changes.push((id, name, price, responsible, placed, item.request_id()));
+    }
+    if !errs.is_empty() {
+        return Reply::invalid(errs);
+    }
+    let mut out = Vec::new();
+    for (i, (id, name, price, responsible, placed, rid)) in changes.into_iter().enumerate() {
+        let Some(id) = id else { continue };
+        if let Some((p, st)) = placed {
+            let changed = s.leads.get(&id).is_some_and(|l| l.pipeline_id != p || l.status_id != st);
+            if changed {
+                s.set_lead_status(id, p, st, ctx.now);
+            }
+        }
+        if let Some(l) = s.leads.get_mut(&id) {
+            if let Some(n) = name {
+                l.name = n;
+            }
+            if let Some(p) = price {
+                l.price = p;
+            }
+            if let Some(u) = responsible {
+                l.responsible_user_id = u;
+            }
+            l.updated_at = ctx.now;
+        }
+        let mut r = render::id_ref(ctx.base, "leads", id);
+        r["updated_at"] = json!(ctx.now);
+        r["request_id"] = json!(rid.unwrap_or_else(|| i.to_string()));
+        out.push(r);
+    }
+    if path_id.is_some() {
+        return Reply::ok(out.into_iter().next().unwrap_or(Value::Null));
+    }
+    Reply::ok(json!({ "_links": { "self": ctx.href("leads") }, "_embedded": { "leads": out } }))
+}
+
+/// `POST /api/v4/leads/{id}/link`: `[{"to_entity_id": C, "to_entity_type": "contacts"}]`.
+pub fn link(s: &mut CrmState, ctx: &Ctx, id: u64) -> Reply {
+    if s.visible_lead(id).is_none() {
+        return Reply::not_found(format!("lead {id} not found"));
+    }
+    let items = match ctx.batch(MAX_BATCH) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let mut errs = Vec::new();
+    let mut targets = Vec::new();
+    for (i, obj) in items.iter().enumerate() {
+        let mut item = Item::new(obj, i, &mut errs);
+        let to = item.req_u64("to_entity_id");
+        match item.opt_str("to_entity_type").as_deref() {
+            Some("contacts") => {}
+            Some(other) => item.fail("to_entity_type", "NotSupportedChoice", format!("cannot link a lead to {other:?}; this account supports contacts")),
+            None => item.fail("to_entity_type", "Required", "to_entity_type is required"),
+        }
+        if let Some(c) = to {
+            if s.visible_contact(c).is_none() {
+                item.fail("to_entity_id", "NotFound", format!("contact {c} does not exist"));
+            }
+            targets.push(c);
+        }
+    }
+    if !errs.is_empty() {
+        return Reply::invalid(errs);
+    }
+    let links: Vec<Value> = targets
+        .into_iter()
+        .map(|c| {
+            s.link(id, c);
+            json!({ "entity_id": id, "entity_type": "leads", "to_entity_id": c, "to_entity_type": "contacts", "metadata": { "main_contact": false } })
+        })
+        .collect();
+    Reply::ok(json!({
+        "_total_items": links.len(),
+        "_links": { "self": ctx.href(&format!("leads/{id}/link")) },
+        "_embedded": { "links": links },
+    }))
+}

@@ -1,0 +1,337 @@
+//! Request handlers, one file per amoCRM resource, and the helpers they share to read and
+//! validate JSON bodies the way amoCRM does (every error of the batch, with its path).
+
+pub mod account;
+pub mod calls;
+pub mod contacts;
+pub mod leads;
+pub mod notes;
+pub mod tasks;
+pub mod unsorted;
+
+use serde_json::{Map, Value};
+
+use super::query::{MAX_LIMIT, Query};
+use super::reply::{Invalid, Reply};
+use super::state::CrmState;
+
+/// Most items one create or update accepts.
+pub const MAX_BATCH: usize = 250;
+
+/// The request body as the handlers see it.
+#[derive(Clone, Debug)]
+pub enum Body {
+    Empty,
+    Json(Value),
+    /// Not JSON: the parser's message.
+    Malformed(String),
+}
+
+/// Everything a handler needs to know about one request.
+pub struct Ctx<'a> {
+    pub method: &'a str,
+    /// Path segments after `/api/v4/`.
+    pub seg: Vec<&'a str>,
+    pub query: Query,
+    pub body: Body,
+    /// Current time, Unix seconds.
+    pub now: i64,
+    /// Base URL for `_links`.
+    pub base: &'a str,
+}
+
+impl Ctx<'_> {
+    /// The body as a non-empty array of objects with at most `max` items.
+    pub fn batch(&self, max: usize) -> Result<Vec<&Map<String, Value>>, Reply> {
+        let items = match &self.body {
+            Body::Json(Value::Array(items)) => items,
+            Body::Json(_) => {
+                return Err(Reply::bad_request(
+                    "",
+                    "InvalidType",
+                    "the body must be a JSON array of objects",
+                ));
+            }
+            Body::Empty => {
+                return Err(Reply::bad_request("", "Required", "the body is empty; send a JSON array"));
+            }
+            Body::Malformed(e) => {
+                return Err(Reply::bad_request("", "InvalidJson", format!("the body is not JSON: {e}")));
+            }
+        };
+        if items.is_empty() {
+            return Err(Reply::bad_request("", "Required", "the array is empty"));
+        }
+        if items.len() > max {
+            return Err(Reply::bad_request(
+                "",
+                "TooManyItems",
+                format!("at most {max} items per request, got {}", items.len()),
+            ));
+        }
+        let mut out = Vec::with_capacity(items.len());
+        let mut errs = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            match item.as_object() {
+                Some(o) => out.push(o),
+                None => errs.push(Invalid {
+                    index: i,
+                    request_id: None,
+                    code: "InvalidType",
+                    path: String::new(),
+                    detail: "each item must be an object".into(),
+                }),
+            }
+        }
+        if errs.is_empty() { Ok(out) } else { Err(Reply::invalid(errs)) }
+    }
+
+    /// The body as one object; `None` when the body is empty and that is allowed.
+    pub fn object(&self, required: bool) -> Result<Option<&Map<String, Value>>, Reply> {
+        match &self.body {
+            Body::Json(Value::Object(o)) => Ok(Some(o)),
+            Body::Json(Value::Array(a)) if a.len() == 1 && a[0].is_object() => Ok(a[0].as_object()),
+            Body::Empty if !required => Ok(None),
+            Body::Empty => Err(Reply::bad_request("", "Required", "the body is empty; send a JSON object")),
+            Body::Json(_) => Err(Reply::bad_request("", "InvalidType", "the body must be a JSON object")),
+            Body::Malformed(e) => Err(Reply::bad_request("", "InvalidJson", format!("the body is not JSON: {e}"))),
+        }
+    }
+
+    pub fn href(&self, path: &str) -> Value {
+        serde_json::json!({ "href": format!("{}/api/v4/{}", self.base, path) })
+    }
+}
+
+/// Collects validation errors for one batch item while reading its fields.
+pub struct Item<'a> {
+    pub obj: &'a Map<String, Value>,
+    pub index: usize,
+    pub prefix: String,
+    pub errs: &'a mut Vec<Invalid>,
+}
+
+impl<'a> Item<'a> {
+    pub fn new(obj: &'a Map<String, Value>, index: usize, errs: &'a mut Vec<Invalid>) -> Self {
+        Item { obj, index, prefix: String::new(), errs }
+    }
+
+    pub fn request_id(&self) -> Option<String> {
+        match self.obj.get("request_id") {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+
+    pub fn fail(&mut self, field: &str, code: &'static str, detail: impl Into<String>) {
+        let request_id = self.request_id();
+        self.errs.push(Invalid {
+            index: self.index,
+            request_id,
+            code,
+            path: format!("{}{}", self.prefix, field),
+            detail: detail.into(),
+        });
+    }
+
+    pub fn opt_u64(&mut self, field: &str) -> Option<u64> {
+        match self.obj.get(field) {
+            None | Some(Value::Null) => None,
+            Some(v) => match v.as_u64() {
+                Some(n) => Some(n),
+                None => {
+                    self.fail(field, "InvalidType", format!("{field} must be a positive integer"));
+                    None
+                }
+            },
+        }
+    }
+
+    pub fn opt_i64(&mut self, field: &str) -> Option<i64> {
+        match self.obj.get(field) {
+            None | Some(Value::Null) => None,
+            Some(v) => match v.as_i64() {
+                Some(n) => Some(n),
+                None => {
+                    self.fail(field, "InvalidType", format!("{field} must be an integer"));
+                    None
+                }
+            },
+        }
+    }
+
+    pub fn req_u64(&mut self, field: &str) -> Option<u64> {
+        if self.obj.get(field).is_none_or(Value::is_null) {
+            self.fail(field, "Required", format!("{field} is required"));
+            return None;
+        }
+        self.opt_u64(field)
+    }
+
+    pub fn req_i64(&mut self, field: &str) -> Option<i64> {
+        if self.obj.get(field).is_none_or(Value::is_null) {
+            self.fail(field, "Required", format!("{field} is required"));
+            return None;
+        }
+        self.opt_i64(field)
+    }
+
+    pub fn opt_str(&mut self, field: &str) -> Option<String> {
+        match self.obj.get(field) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => {
+                self.fail(field, "InvalidType", format!("{field} must be a string"));
+                None
+            }
+        }
+    }
+
+    pub fn req_str(&mut self, field: &str) -> Option<String> {
+        match self.opt_str(field) {
+            Some(s) if !s.trim().is_empty() => Some(s),
+            Some(_) => {
+                self.fail(field, "Required", format!("{field} must not be empty"));
+                None
+            }
+            None => {
+                if self.obj.get(field).is_none_or(Value::is_null) {
+                    self.fail(field, "Required", format!("{field} is required"));
+                }
+                None
+            }
+        }
+    }
+
+    pub fn opt_bool(&mut self, field: &str) -> Option<bool> {
+        match self.obj.get(field) {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(_) => {
+                self.fail(field, "InvalidType", format!("{field} must be true or false"));
+                None
+            }
+        }
+    }
+
+    pub fn opt_object(&mut self, field: &str) -> Option<&'a Map<String, Value>> {
+        match self.obj.get(field) {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(o)) => Some(o),
+            Some(_) => {
+                self.fail(field, "InvalidType", format!("{field} must be an object"));
+                None
+            }
+        }
+    }
+
+    /// A user id that must exist in the account.
+    pub fn user(&mut self, state: &CrmState, field: &str) -> Option<u64> {
+        let id = self.opt_u64(field)?;
+        if state.users.contains_key(&id) {
+            Some(id)
+        } else {
+            self.fail(field, "NotSupportedChoice", format!("user {id} does not exist in this account"));
+            None
+        }
+    }
+
+    /// Phones from `custom_fields_values` (field_code PHONE); other codes are checked and kept out.
+    pub fn phones(&mut self) -> Vec<String> {
+        let mut phones = Vec::new();
+        let Some(v) = self.obj.get("custom_fields_values") else {
+            return phones;
+        };
+        let Some(fields) = v.as_array() else {
+            self.fail("custom_fields_values", "InvalidType", "custom_fields_values must be an array");
+            return phones;
+        };
+        for (i, f) in fields.iter().enumerate() {
+            let path = format!("custom_fields_values.{i}");
+            let code = f.get("field_code").and_then(Value::as_str);
+            match code {
+                Some("PHONE") | Some("EMAIL") => {}
+                Some(other) => {
+                    self.fail(&format!("{path}.field_code"), "NotSupportedChoice", format!("unknown field_code {other:?}; use PHONE or EMAIL"));
+                    continue;
+                }
+                None => {
+                    self.fail(&format!("{path}.field_code"), "Required", "field_code (PHONE or EMAIL) is required; field ids are not configured in this account");
+                    continue;
+                }
+            }
+            let Some(values) = f.get("values").and_then(Value::as_array) else {
+                self.fail(&format!("{path}.values"), "Required", "values must be an array");
+                continue;
+            };
+            for (j, val) in values.iter().enumerate() {
+                match val.get("value") {
+                    Some(Value::String(s)) if !s.is_empty() => {
+                        if code == Some("PHONE") {
+                            phones.push(s.clone());
+                        }
+                    }
+                    Some(Value::Number(n)) if code == Some("PHONE") => phones.push(n.to_string()),
+                    _ => self.fail(&format!("{path}.values.{j}.value"), "Required", "value must be a non-empty string"),
+                }
+                if let Some(e) = val.get("enum_code") {
+                    let ok = matches!(e.as_str(), Some("WORK" | "WORKDD" | "MOB" | "FAX" | "HOME" | "OTHER" | "PRIV"));
+                    if !ok {
+                        self.fail(&format!("{path}.values.{j}.enum_code"), "NotSupportedChoice", format!("unknown enum_code {e}; use WORK, WORKDD, MOB, FAX, HOME, OTHER or PRIV"));
+                    }
+                }
+            }
+        }
+        phones
+    }
+
+    /// Ids listed under `_embedded.<what>` as `[{"id": N}]`.
+    pub fn embedded_ids(&mut self, what: &str) -> Vec<u64> {
+        let Some(list) = self.obj.get("_embedded").and_then(|e| e.get(what)) else {
+            return Vec::new();
+        };
+        let Some(list) = list.as_array() else {
+            self.fail(&format!("_embedded.{what}"), "InvalidType", "must be an array");
+            return Vec::new();
+        };
+        let mut ids = Vec::new();
+        for (i, v) in list.iter().enumerate() {
+            match v.get("id").and_then(Value::as_u64) {
+                Some(id) => ids.push(id),
+                None => self.fail(&format!("_embedded.{what}.{i}.id"), "Required", "id must be a positive integer"),
+            }
+        }
+        ids
+    }
+}
+
+/// Slices `items` for `page`/`limit`; `None` when the page is empty.
+pub fn paginate<T>(items: Vec<T>, page: usize, limit: usize) -> (Vec<T>, bool) {
+    let start = (page - 1).saturating_mul(limit);
+    let more = items.len() > start.saturating_add(limit);
+    let out = items.into_iter().skip(start).take(limit).collect();
+    (out, more)
+}
+
+/// The HAL list envelope, or 204 when nothing was found.
+pub fn list_reply(ctx: &Ctx, path: &str, key: &str, items: Vec<Value>, page: usize, more: bool) -> Reply {
+    if items.is_empty() {
+        return Reply::no_content();
+    }
+    let mut links = serde_json::json!({ "self": ctx.href(&format!("{path}?page={page}")) });
+    if more {
+        links["next"] = ctx.href(&format!("{path}?page={}", page + 1));
+    }
+    if page > 1 {
+        links["prev"] = ctx.href(&format!("{path}?page={}", page - 1));
+    }
+    Reply::ok(serde_json::json!({
+        "_page": page,
+        "_links": links,
+        "_embedded": { key: items },
+    }))
+}
+
+/// `limit` checks for list endpoints, re-exported for the router's tests.
+pub const LIST_LIMIT: usize = MAX_LIMIT;

@@ -1,0 +1,145 @@
+//! Notes on leads and contacts: `call_in` / `call_out` call notes and `common` text notes.
+
+use serde_json::{Value, json};
+
+use super::{Ctx, Item, MAX_BATCH, list_reply, paginate};
+use crate::amocrm::mock::render;
+use crate::amocrm::mock::reply::Reply;
+use crate::amocrm::mock::state::{CrmState, EntityKind, Note};
+
+/// Note types the mock accepts.
+const NOTE_TYPES: [&str; 4] = ["common", "call_in", "call_out", "service_message"];
+
+/// Checks a call note's `params`; the fields amoCRM requires are `uniq`, `duration`,
+/// `source` and `phone`.
+pub fn check_call_params(item: &mut Item, params: Option<&serde_json::Map<String, Value>>, s: &CrmState) {
+    let Some(p) = params else {
+        item.fail("params", "Required", "params (uniq, duration, source, phone) are required for call notes");
+        return;
+    };
+    for field in ["uniq", "source", "phone"] {
+        match p.get(field) {
+            Some(Value::String(v)) if !v.is_empty() => {}
+            Some(Value::Number(_)) if field == "phone" => {}
+            None | Some(Value::Null) => item.fail(&format!("params.{field}"), "Required", format!("params.{field} is required")),
+            Some(_) => item.fail(&format!("params.{field}"), "InvalidType", format!("params.{field} must be a string")),
+        }
+    }
+    match p.get("duration") {
+        Some(v) if v.as_u64().is_some() => {}
+        None | Some(Value::Null) => item.fail("params.duration", "Required", "params.duration is required"),
+        Some(_) => item.fail("params.duration", "InvalidType", "params.duration must be a whole number of seconds"),
+    }
+    if let Some(v) = p.get("call_status").filter(|v| !v.is_null()) {
+        if !v.as_u64().is_some_and(|n| (1..=7).contains(&n)) {
+            item.fail("params.call_status", "NotSupportedChoice", format!("call_status {v} is not 1 to 7"));
+        }
+    }
+    if let Some(v) = p.get("link").filter(|v| !v.is_null()) {
+        if !v.is_string() {
+            item.fail("params.link", "InvalidType", "params.link must be a string");
+        }
+    }
+    if let Some(v) = p.get("call_responsible").filter(|v| !v.is_null()) {
+        if !v.as_u64().is_some_and(|u| s.users.contains_key(&u)) {
+            item.fail("params.call_responsible", "NotSupportedChoice", format!("user {v} does not exist in this account"));
+        }
+    }
+}
+
+/// `POST /api/v4/{leads|contacts}/notes` (items carry `entity_id`) and
+/// `POST /api/v4/{leads|contacts}/{id}/notes`.
+pub fn create(s: &mut CrmState, ctx: &Ctx, kind: EntityKind, path_id: Option<u64>) -> Reply {
+    let items = match ctx.batch(MAX_BATCH) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let mut errs = Vec::new();
+    let mut news = Vec::new();
+    for (i, obj) in items.iter().enumerate() {
+        let mut item = Item::new(obj, i, &mut errs);
+        let entity_id = match path_id {
+            Some(id) => Some(id),
+            None => item.req_u64("entity_id"),
+        };
+        if let Some(id) = entity_id
+            && !s.entity_exists(kind, id)
+        {
+            item.fail("entity_id", "NotFound", format!("{} {id} does not exist", kind.as_str()));
+        }
+        let note_type = item.req_str("note_type");
+        let params = item.opt_object("params");
+        match note_type.as_deref() {
+            Some("call_in" | "call_out") => check_call_params(&mut item, params, s),
+            Some("common" | "service_message") => {
+                if !params.and_then(|p| p.get("text")).is_some_and(Value::is_string) {
+                    item.fail("params.text", "Required", "params.text is required for this note type");
+                }
+            }
+            Some(other) => item.fail("note_type", "NotSupportedChoice", format!("note_type {other:?} is not one of {}", NOTE_TYPES.join(", "))),
+            None => {}
+        }
+        let responsible = item.user(s, "responsible_user_id");
+        let rid = item.request_id();
+        if let (Some(entity_id), Some(note_type)) = (entity_id, note_type) {
+            news.push((entity_id, note_type, params.cloned(), responsible, rid));
+        }
+    }
+    if !errs.is_empty() {
+        return Reply::invalid(errs);
+    }
+    let default_user = s.users.keys().next().copied().unwrap_or(0);
+    let mut out = Vec::new();
+    for (i, (entity_id, note_type, params, responsible, rid)) in news.into_iter().enumerate() {
+        let id = s.insert_note(Note {
+            id: 0,
+            entity_type: kind,
+            entity_id,
+            note_type,
+            params: params.map(Value::Object).unwrap_or(Value::Null),
+            responsible_user_id: responsible.unwrap_or(default_user),
+            created_at: ctx.now,
+        });
+        out.push(json!({
+            "id": id,
+            "entity_id": entity_id,
+            "request_id": rid.unwrap_or_else(|| i.to_string()),
+            "_links": { "self": ctx.href(&format!("{}/{entity_id}/notes/{id}", kind.as_str())) },
+        }));
+    }
+    Reply::ok(json!({ "_links": { "self": ctx.href(&format!("{}/notes", kind.as_str())) }, "_embedded": { "notes": out } }))
+}
+
+/// `GET /api/v4/{leads|contacts}/notes` and `GET /api/v4/{leads|contacts}/{id}/notes`.
+pub fn list(s: &CrmState, ctx: &Ctx, kind: EntityKind, path_id: Option<u64>) -> Reply {
+    let (page, limit) = match ctx.query.paging() {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let entity_ids = match path_id {
+        Some(id) => vec![id],
+        None => match ctx.query.ids("filter[entity_id]") {
+            Ok(ids) => ids,
+            Err(r) => return r,
+        },
+    };
+    let types = ctx.query.list("filter[note_type]");
+    let visible = |id: u64| match kind {
+        EntityKind::Leads => s.visible_lead(id).is_some(),
+        EntityKind::Contacts => s.visible_contact(id).is_some(),
+    };
+    let found: Vec<&Note> = s
+        .notes
+        .values()
+        .filter(|n| n.entity_type == kind && visible(n.entity_id))
+        .filter(|n| entity_ids.is_empty() || entity_ids.contains(&n.entity_id))
+        .filter(|n| types.is_empty() || types.contains(&n.note_type.as_str()))
+        .collect();
+    let (page_items, more) = paginate(found, page, limit);
+    let items = page_items.into_iter().map(|n| render::note(ctx.base, s, n)).collect();
+    let path = match path_id {
+        Some(id) => format!("{}/{id}/notes", kind.as_str()),
+        None => format!("{}/notes", kind.as_str()),
+    };
+    list_reply(ctx, &path, "notes", items, page, more)
+}

@@ -1,0 +1,330 @@
+//! Unsorted («Неразобранное»), category sip: create, list, get, accept, decline.
+
+use serde_json::{Map, Value, json};
+
+use super::contacts::{self, NewContact};
+use super::{Ctx, Item, MAX_BATCH, list_reply, paginate};
+use crate::amocrm::mock::render;
+use crate::amocrm::mock::reply::Reply;
+use crate::amocrm::mock::state::{CrmState, Lead, Unsorted, UnsortedState};
+use crate::phone::digits_key;
+
+/// Metadata fields amoCRM requires for a sip item.
+const SIP_REQUIRED: [&str; 6] = ["uniq", "duration", "service_code", "phone", "called_at", "from"];
+
+struct NewItem {
+    source_uid: String,
+    source_name: String,
+    pipeline_id: u64,
+    status_id: u64,
+    created_at: Option<i64>,
+    metadata: Value,
+    responsible: Option<u64>,
+    contact: Option<NewContact>,
+    lead_name: Option<String>,
+    request_id: Option<String>,
+}
+
+fn embedded_one<'a>(item: &mut Item, obj: &'a Map<String, Value>, what: &str) -> Option<&'a Map<String, Value>> {
+    match obj.get("_embedded").and_then(|e| e.get(what)) {
+        None => None,
+        Some(Value::Array(list)) if list.len() <= 1 => match list.first() {
+            None => None,
+            Some(Value::Object(o)) => Some(o),
+            Some(_) => {
+                item.fail(&format!("_embedded.{what}.0"), "InvalidType", "must be an object");
+                None
+            }
+        },
+        Some(Value::Array(_)) => {
+            item.fail(&format!("_embedded.{what}"), "TooManyItems", format!("an Unsorted item holds at most one of {what}"));
+            None
+        }
+        Some(_) => {
+            item.fail(&format!("_embedded.{what}"), "InvalidType", "must be an array");
+            None
+        }
+    }
+}
+
+/// `POST /api/v4/leads/unsorted/sip`.
+pub fn create_sip(s: &mut CrmState, ctx: &Ctx) -> Reply {
+    let items = match ctx.batch(MAX_BATCH) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let mut errs = Vec::new();
+    let mut news = Vec::new();
+    let mut seen_uids: Vec<String> = Vec::new();
+    for (i, obj) in items.iter().enumerate() {
+        let mut item = Item::new(obj, i, &mut errs);
+        let source_uid = item.req_str("source_uid");
+        let source_name = item.req_str("source_name");
+        if let Some(uid) = &source_uid {
+            let taken = s.unsorted.values().any(|u| &u.source_uid == uid) || seen_uids.contains(uid);
+            if taken {
+                item.fail("source_uid", "NotUnique", format!("an Unsorted item with source_uid {uid:?} already exists"));
+            }
+            seen_uids.push(uid.clone());
+        }
+        let created_at = item.opt_i64("created_at");
+        let metadata = match item.opt_object("metadata") {
+            Some(m) => {
+                for field in SIP_REQUIRED {
+                    if m.get(field).is_none_or(Value::is_null) {
+                        item.fail(&format!("metadata.{field}"), "Required", format!("metadata.{field} is required for category sip"));
+                    }
+                }
+                Some(Value::Object(m.clone()))
+            }
+            None => {
+                if !obj.contains_key("metadata") {
+                    item.fail("metadata", "Required", "metadata is required");
+                }
+                None
+            }
+        };
+        let responsible = match metadata.as_ref().and_then(|m| m.get("call_responsible")) {
+            None | Some(Value::Null) => None,
+            Some(v) => match v.as_u64() {
+                Some(u) if s.users.contains_key(&u) => Some(u),
+                _ => {
+                    item.fail("metadata.call_responsible", "NotSupportedChoice", format!("user {v} does not exist in this account"));
+                    None
+                }
+            },
+        };
+        let pipeline = match item.opt_u64("pipeline_id") {
+            Some(id) => s.pipeline(id).or_else(|| {
+                item.fail("pipeline_id", "NotSupportedChoice", format!("pipeline {id} does not exist"));
+                None
+            }),
+            None => s.main_pipeline(),
+        };
+        let placed = pipeline.and_then(|p| match p.unsorted_status() {
+            Some(st) => Some((p.id, st)),
+            None => {
+                item.fail("pipeline_id", "NotSupportedChoice", format!("pipeline {} has no Unsorted stage (is_unsorted_on is false)", p.id));
+                None
+            }
+        });
+        let contact = embedded_one(&mut item, obj, "contacts").map(|c| {
+            let mut sub = Item { obj: c, index: i, prefix: "_embedded.contacts.0.".into(), errs: &mut *item.errs };
+            contacts::read_new(s, &mut sub)
+        });
+        let lead_name = embedded_one(&mut item, obj, "leads").map(|l| {
+            l.get("name").and_then(Value::as_str).unwrap_or_default().to_string()
+        });
+        let request_id = item.request_id();
+        if let (Some(source_uid), Some(source_name), Some(metadata), Some((pipeline_id, status_id))) =
+            (source_uid, source_name, metadata, placed)
+        {
+            news.push(NewItem {
+                source_uid,
+                source_name,
+                pipeline_id,
+                status_id,
+                created_at,
+                metadata,
+                responsible,
+                contact,
+                lead_name,
+                request_id,
+            });
+        }
+    }
+    if !errs.is_empty() {
+        return Reply::invalid(errs);
+    }
+    let default_user = s.users.keys().next().copied().unwrap_or(0);
+    let mut out = Vec::new();
+    for (i, n) in news.into_iter().enumerate() {
+        let created = n.created_at.unwrap_or(ctx.now);
+        let responsible = n.responsible.unwrap_or(default_user);
+        let phone_key = n
+            .contact
+            .as_ref()
+            .and_then(|c| c.phones.first())
+            .and_then(|p| digits_key(p))
+            .or_else(|| n.metadata.get("phone").and_then(|p| digits_key(&p.to_string())));
+        let contact_ids: Vec<u64> = n
+            .contact
+            .map(|mut c| {
+                c.responsible = c.responsible.or(Some(responsible));
+                contacts::insert(s, c, default_user, created, false)
+            })
+            .into_iter()
+            .collect();
+        let lead_id = s.insert_lead(
+            None,
+            Lead {
+                id: 0,
+                name: n.lead_name.unwrap_or_default(),
+                price: 0,
+                pipeline_id: n.pipeline_id,
+                status_id: n.status_id,
+                responsible_user_id: responsible,
+                created_at: created,
+                updated_at: created,
+                closed_at: None,
+                visible: false,
+            },
+        );
+        for c in &contact_ids {
+            s.link(lead_id, *c);
+        }
+        let uid = s.next_unsorted_uid();
+        s.insert_unsorted(Unsorted {
+            uid: uid.clone(),
+            source_uid: n.source_uid,
+            source_name: n.source_name,
+            pipeline_id: n.pipeline_id,
+            created_at: created,
+            metadata: n.metadata,
+            contact_ids: contact_ids.clone(),
+            lead_ids: vec![lead_id],
+            state: UnsortedState::Pending,
+            phone_key,
+        });
+        out.push(json!({
+            "uid": uid,
+            "account_id": s.account_id,
+            "request_id": n.request_id.unwrap_or_else(|| i.to_string()),
+            "_links": { "self": ctx.href(&format!("leads/unsorted/{uid}")) },
+            "_embedded": {
+                "contacts": contact_ids.iter().map(|c| render::id_ref(ctx.base, "contacts", *c)).collect::<Vec<_>>(),
+                "leads": [render::id_ref(ctx.base, "leads", lead_id)],
+                "companies": [],
+            },
+        }));
+    }
+    Reply::ok(json!({
+        "_total_items": out.len(),
+        "_page": 1,
+        "_page_count": 1,
+        "_links": { "self": ctx.href("leads/unsorted/sip") },
+        "_embedded": { "unsorted": out },
+    }))
+}
+
+/// `GET /api/v4/leads/unsorted`: pending items only.
+pub fn list(s: &CrmState, ctx: &Ctx) -> Reply {
+    let (page, limit) = match ctx.query.paging() {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let uids = ctx.query.list("filter[uid]");
+    let categories = ctx.query.list("filter[category]");
+    let pipelines = match ctx.query.ids("filter[pipeline_id]") {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let mut found: Vec<&Unsorted> = s
+        .unsorted_order
+        .iter()
+        .filter_map(|uid| s.pending_unsorted(uid))
+        .filter(|u| uids.is_empty() || uids.contains(&u.uid.as_str()))
+        .filter(|_| categories.is_empty() || categories.contains(&"sip"))
+        .filter(|u| pipelines.is_empty() || pipelines.contains(&u.pipeline_id))
+        .collect();
+    if ctx.query.get("order[created_at]") == Some("desc") {
+        found.reverse();
+    }
+    let total = found.len();
+    let (page_items, more) = paginate(found, page, limit);
+    let items = page_items.into_iter().map(|u| render::unsorted(ctx.base, s, u)).collect();
+    let mut r = list_reply(ctx, "leads/unsorted", "unsorted", items, page, more);
+    if let Some(b) = r.body.as_mut() {
+        b["_total_items"] = json!(total);
+    }
+    r
+}
+
+pub fn get(s: &CrmState, ctx: &Ctx, uid: &str) -> Reply {
+    match s.pending_unsorted(uid) {
+        Some(u) => Reply::ok(render::unsorted(ctx.base, s, u)),
+        None => Reply::no_content(),
+    }
+}
+
+fn decision_reply(s: &CrmState, ctx: &Ctx, uid: &str, contacts: &[u64], leads: &[u64]) -> Reply {
+    let Some(u) = s.unsorted.get(uid) else {
+        return Reply::not_found("Unsorted item not found");
+    };
+    Reply::ok(json!({
+        "uid": u.uid,
+        "pipeline_id": u.pipeline_id,
+        "category": "sip",
+        "created_at": u.created_at,
+        "_links": { "self": ctx.href(&format!("leads/unsorted/{uid}")) },
+        "_embedded": {
+            "leads": leads.iter().map(|l| render::id_ref(ctx.base, "leads", *l)).collect::<Vec<_>>(),
+            "contacts": contacts.iter().map(|c| render::id_ref(ctx.base, "contacts", *c)).collect::<Vec<_>>(),
+            "companies": [],
+        },
+    }))
+}
+
+/// Checks the item exists and is still pending.
+fn pending<'s>(s: &'s CrmState, uid: &str) -> Result<&'s Unsorted, Reply> {
+    match s.unsorted.get(uid) {
+        None => Err(Reply::not_found(format!("Unsorted item {uid} not found"))),
+        Some(u) if u.state != UnsortedState::Pending => Err(Reply::bad_request(
+            "uid",
+            "AlreadyProcessed",
+            format!("Unsorted item {uid} was already {}", if u.state == UnsortedState::Accepted { "accepted" } else { "declined" }),
+        )),
+        Some(u) => Ok(u),
+    }
+}
+
+/// `POST /api/v4/leads/unsorted/{uid}/accept` with optional `user_id`, `status_id`.
+pub fn accept(s: &mut CrmState, ctx: &Ctx, uid: &str) -> Reply {
+    let item = match pending(s, uid) {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let pipeline_id = item.pipeline_id;
+    let obj = match ctx.object(false) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let empty = Map::new();
+    let mut errs = Vec::new();
+    let mut it = Item::new(obj.unwrap_or(&empty), 0, &mut errs);
+    let user = it.user(s, "user_id");
+    let status = it.opt_u64("status_id");
+    if let Some(st) = status {
+        let ok = s.pipeline(pipeline_id).and_then(|p| p.status(st)).is_some_and(|x| x.is_normal());
+        if !ok {
+            it.fail("status_id", "NotSupportedChoice", format!("status {st} is not a normal stage of pipeline {pipeline_id}"));
+        }
+    }
+    if !errs.is_empty() {
+        return Reply::invalid(errs);
+    }
+    s.accept_unsorted(uid, user, status, ctx.now);
+    let (contacts, leads) = s.unsorted.get(uid).map(|u| (u.contact_ids.clone(), u.lead_ids.clone())).unwrap_or_default();
+    decision_reply(s, ctx, uid, &contacts, &leads)
+}
+
+/// `DELETE /api/v4/leads/unsorted/{uid}/decline` with optional `user_id`: its contact and lead
+/// are deleted for good.
+pub fn decline(s: &mut CrmState, ctx: &Ctx, uid: &str) -> Reply {
+    if let Err(r) = pending(s, uid) {
+        return r;
+    }
+    let obj = match ctx.object(false) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let empty = Map::new();
+    let mut errs = Vec::new();
+    Item::new(obj.unwrap_or(&empty), 0, &mut errs).user(s, "user_id");
+    if !errs.is_empty() {
+        return Reply::invalid(errs);
+    }
+    let (contacts, leads) = s.unsorted.get(uid).map(|u| (u.contact_ids.clone(), u.lead_ids.clone())).unwrap_or_default();
+    s.decline_unsorted(uid);
+    decision_reply(s, ctx, uid, &contacts, &leads)
+}

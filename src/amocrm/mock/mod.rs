@@ -1,0 +1,241 @@
+//! A stateful amoCRM account served over real HTTP by wiremock.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use sipamo::amocrm::mock::{MockCrm, MockOptions};
+//! let mock = MockCrm::start(MockOptions::default()).await;
+//! let base = mock.uri(); // point any amoCRM client here, with `mock.token()`
+//! # let _ = base;
+//! let journal = mock.journal(); // every request, in order
+//! # let _ = journal;
+//! # }
+//! ```
+//!
+//! One catch-all wiremock mock routes every request to [`router::CrmResponder`], which
+//! answers from a [`CrmState`] behind a lock: searches see what creates made, Unsorted
+//! items hide their contact and lead until accepted, and every request lands in the journal
+//! with the (virtual) time it arrived.
+
+pub mod faults;
+pub mod handlers;
+pub mod journal;
+pub mod query;
+pub mod render;
+pub mod reply;
+pub mod router;
+pub mod seed;
+pub mod state;
+
+use std::time::Duration;
+
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer};
+
+pub use faults::{FaultError, FaultSpec};
+pub use journal::JournalEntry;
+pub use router::SharedHandle;
+pub use seed::{CrmSeed, SeedError};
+pub use state::{CrmState, UnsortedState};
+
+use crate::clock::Clock;
+use crate::phone::digits_key;
+use state::{EntityKind, Pipeline};
+
+/// How to start a mock account.
+#[derive(Debug)]
+pub struct MockOptions {
+    /// The bearer token clients must send.
+    pub token: String,
+    pub clock: Clock,
+    pub state: CrmState,
+    /// At most this many requests in any 1-second window (`None`: unlimited).
+    pub rate_limit: Option<u32>,
+    /// How long a `hang` fault holds its answer back.
+    pub hang_for: Duration,
+    /// Serve on this listener (e.g. a fixed port) instead of a random loopback port.
+    pub listener: Option<std::net::TcpListener>,
+}
+
+impl Default for MockOptions {
+    fn default() -> Self {
+        let mut state = CrmState::default();
+        state.add_pipeline(seed::default_pipeline());
+        MockOptions {
+            token: "mock-token".into(),
+            clock: Clock::System,
+            state,
+            rate_limit: None,
+            hang_for: Duration::from_secs(30),
+            listener: None,
+        }
+    }
+}
+
+/// A running mock account. Dropping it stops the server.
+pub struct MockCrm {
+    server: MockServer,
+    shared: SharedHandle,
+    token: String,
+    clock: Clock,
+}
+
+/// A manager action that found nothing to act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ActionError(pub String);
+
+impl MockCrm {
+    pub async fn start(opts: MockOptions) -> Self {
+        let mut builder = MockServer::builder().disable_request_recording();
+        if let Some(l) = opts.listener {
+            builder = builder.listener(l);
+        }
+        let server = builder.start().await;
+        let shared = SharedHandle::new(opts.state);
+        let responder = router::CrmResponder {
+            shared: shared.clone(),
+            clock: opts.clock.clone(),
+            token: opts.token.clone(),
+            base: server.uri(),
+            rate_limit: opts.rate_limit,
+            hang_for: opts.hang_for,
+        };
+        Mock::given(any()).respond_with(responder).mount(&server).await;
+        MockCrm {
+            server,
+            shared,
+            token: opts.token,
+            clock: opts.clock,
+        }
+    }
+
+    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn uri(&self) -> String {
+        self.server.uri()
+    }
+
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Reads (or, for test set-up, changes) the account directly, without HTTP.
+    pub fn with_state<R>(&self, f: impl FnOnce(&mut CrmState) -> R) -> R {
+        f(&mut self.shared.lock().state)
+    }
+
+    /// A copy of the account as it is now.
+    pub fn snapshot(&self) -> CrmState {
+        self.shared.lock().state.clone()
+    }
+
+    pub fn journal(&self) -> Vec<JournalEntry> {
+        self.shared.lock().journal.clone()
+    }
+
+    pub fn journal_len(&self) -> usize {
+        self.shared.lock().journal.len()
+    }
+
+    /// Arms a fault: the next `times` requests matching it fail or hang.
+    pub fn arm(&self, spec: &FaultSpec) -> Result<(), FaultError> {
+        let fault = spec.arm()?;
+        self.shared.lock().faults.push(fault);
+        Ok(())
+    }
+
+    // ---- manager actions, as done in the amoCRM interface (not journaled) --------------
+
+    /// Accepts the newest pending Unsorted item of this phone on behalf of `user`.
+    pub fn accept_unsorted(&self, phone: &str, user: u64) -> Result<String, ActionError> {
+        let mut g = self.shared.lock();
+        let now = self.clock.now_secs();
+        if !g.state.users.contains_key(&user) {
+            return Err(ActionError(format!("accept_unsorted: user {user} is not in the account")));
+        }
+        let uid = pending_uid(&g.state, phone)?;
+        g.state.accept_unsorted(&uid, Some(user), None, now);
+        Ok(uid)
+    }
+
+    /// Declines the newest pending Unsorted item of this phone.
+    pub fn decline_unsorted(&self, phone: &str) -> Result<String, ActionError> {
+        let mut g = self.shared.lock();
+        let uid = pending_uid(&g.state, phone)?;
+        g.state.decline_unsorted(&uid);
+        Ok(uid)
+    }
+
+    /// Completes every open task on an entity of this phone; answers how many.
+    pub fn complete_tasks(&self, phone: &str) -> Result<usize, ActionError> {
+        let key = digits_key(phone).unwrap_or_default();
+        let mut g = self.shared.lock();
+        let now = self.clock.now_secs();
+        let ids: Vec<u64> = g
+            .state
+            .tasks
+            .values()
+            .filter(|t| !t.is_completed && g.state.phone_keys_of(t.entity_type, t.entity_id).contains(&key))
+            .map(|t| t.id)
+            .collect();
+        if ids.is_empty() {
+            return Err(ActionError(format!("complete_task: no open task for {phone}")));
+        }
+        for id in &ids {
+            if let Some(t) = g.state.tasks.get_mut(id) {
+                t.is_completed = true;
+                t.result_text = Some("Перезвонили".into());
+                t.updated_at = now;
+            }
+        }
+        Ok(ids.len())
+    }
+
+    /// Closes every active visible lead of this phone's contacts with `status` (142 or 143).
+    pub fn close_leads(&self, phone: &str, status: u64) -> Result<usize, ActionError> {
+        if status != state::WON && status != state::LOST {
+            return Err(ActionError(format!("close_lead: status {status} is not 142 (won) or 143 (lost)")));
+        }
+        let key = digits_key(phone).unwrap_or_default();
+        let mut g = self.shared.lock();
+        let now = self.clock.now_secs();
+        let s = &mut g.state;
+        let leads: Vec<(u64, u64)> = s
+            .contacts_by_phone_key(&key)
+            .iter()
+            .flat_map(|c| s.leads_of_contact(*c).to_vec())
+            .filter_map(|l| s.visible_lead(l).filter(|l| l.is_active()).map(|l| (l.id, l.pipeline_id)))
+            .collect();
+        if leads.is_empty() {
+            return Err(ActionError(format!("close_lead: no active lead for {phone}")));
+        }
+        for (id, pipeline) in &leads {
+            s.set_lead_status(*id, *pipeline, status, now);
+        }
+        Ok(leads.len())
+    }
+}
+
+fn pending_uid(s: &CrmState, phone: &str) -> Result<String, ActionError> {
+    let key = digits_key(phone).unwrap_or_default();
+    s.unsorted_order
+        .iter()
+        .rev()
+        .filter_map(|uid| s.pending_unsorted(uid))
+        .find(|u| u.phone_key.as_deref() == Some(key.as_str()))
+        .map(|u| u.uid.clone())
+        .ok_or_else(|| ActionError(format!("no pending Unsorted item for {phone}")))
+}
+
+/// Entity-kind helper re-exported for expectations.
+pub fn entity_kind_name(kind: EntityKind) -> &'static str {
+    kind.as_str()
+}
+
+/// The main pipeline's id, if the account has one.
+pub fn main_pipeline_id(s: &CrmState) -> Option<u64> {
+    s.main_pipeline().map(|p: &Pipeline| p.id)
+}

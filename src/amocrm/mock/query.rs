@@ -1,0 +1,143 @@
+//! amoCRM-style query strings: `filter[id][]=1&filter[id][]=2`, `limit`, `page`, `with`.
+
+use super::reply::Reply;
+
+/// Largest page amoCRM serves.
+pub const MAX_LIMIT: usize = 250;
+
+/// Decoded query pairs, in order.
+#[derive(Clone, Debug, Default)]
+pub struct Query(pub Vec<(String, String)>);
+
+impl Query {
+    pub fn parse(raw: Option<&str>) -> Self {
+        Query(
+            raw.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+                .unwrap_or_default(),
+        )
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value given for `name`, `name[]` or `name[N]`.
+    pub fn list(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| {
+                k == name
+                    || k.strip_prefix(name).is_some_and(|rest| {
+                        rest.starts_with('[')
+                            && rest.ends_with(']')
+                            && rest[1..rest.len() - 1].chars().all(|c| c.is_ascii_digit())
+                    })
+            })
+            .flat_map(|(_, v)| v.split(',').map(str::trim).filter(|s| !s.is_empty()))
+            .collect()
+    }
+
+    /// Values of a list filter as ids; an error names the parameter.
+    pub fn ids(&self, name: &str) -> Result<Vec<u64>, Reply> {
+        self.list(name)
+            .into_iter()
+            .map(|v| {
+                v.parse().map_err(|_| {
+                    Reply::bad_request(name, "InvalidType", format!("{v:?} is not an id"))
+                })
+            })
+            .collect()
+    }
+
+    /// `with=leads,contacts` contains `what`?
+    pub fn with(&self, what: &str) -> bool {
+        self.list("with").contains(&what)
+    }
+
+    /// `page` (from 1) and `limit` (1..=250, default 50).
+    pub fn paging(&self) -> Result<(usize, usize), Reply> {
+        let limit = match self.get("limit") {
+            None => 50,
+            Some(v) => match v.parse::<usize>() {
+                Ok(n @ 1..=MAX_LIMIT) => n,
+                _ => {
+                    return Err(Reply::bad_request(
+                        "limit",
+                        "InvalidValue",
+                        format!("limit must be an integer from 1 to {MAX_LIMIT}, got {v:?}"),
+                    ));
+                }
+            },
+        };
+        let page = match self.get("page") {
+            None => 1,
+            Some(v) => match v.parse::<usize>() {
+                Ok(n @ 1..) => n,
+                _ => {
+                    return Err(Reply::bad_request(
+                        "page",
+                        "InvalidValue",
+                        format!("page must be an integer from 1, got {v:?}"),
+                    ));
+                }
+            },
+        };
+        Ok((page, limit))
+    }
+
+    /// `filter[statuses][N][pipeline_id]` / `[status_id]` groups.
+    pub fn status_filters(&self) -> Result<Vec<(u64, Option<u64>)>, Reply> {
+        let mut groups: std::collections::BTreeMap<String, (Option<u64>, Option<u64>)> =
+            Default::default();
+        for (k, v) in &self.0 {
+            let Some(rest) = k.strip_prefix("filter[statuses][") else {
+                continue;
+            };
+            let Some((idx, field)) = rest.split_once("][") else {
+                continue;
+            };
+            let n: u64 = v.parse().map_err(|_| {
+                Reply::bad_request(k, "InvalidType", format!("{v:?} is not an id"))
+            })?;
+            let g = groups.entry(idx.to_string()).or_default();
+            match field {
+                "pipeline_id]" => g.0 = Some(n),
+                "status_id]" => g.1 = Some(n),
+                _ => {}
+            }
+        }
+        groups
+            .into_iter()
+            .map(|(idx, (p, s))| {
+                p.map(|p| (p, s)).ok_or_else(|| {
+                    Reply::bad_request(
+                        &format!("filter[statuses][{idx}][pipeline_id]"),
+                        "Required",
+                        "each status filter needs a pipeline_id",
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_filters_accept_every_array_notation() {
+        let q = Query::parse(Some("filter%5Bid%5D%5B%5D=1&filter[id][1]=2&filter[id]=3,4&x=5"));
+        assert_eq!(q.list("filter[id]"), vec!["1", "2", "3", "4"]);
+        assert_eq!(q.ids("filter[id]").unwrap(), vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn limit_over_250_is_refused() {
+        assert_eq!(Query::parse(Some("limit=251")).paging().unwrap_err().status, 400);
+        assert_eq!(Query::parse(Some("limit=250&page=2")).paging().unwrap(), (2, 250));
+    }
+}

@@ -1,0 +1,202 @@
+//! The mock's entities in amoCRM's wire shapes (HAL objects with `_links`).
+
+use serde_json::{Value, json};
+
+use super::state::{Contact, CrmState, Lead, Note, Pipeline, Task, Unsorted, User};
+
+fn link(base: &str, path: String) -> Value {
+    json!({ "self": { "href": format!("{base}/api/v4/{path}") } })
+}
+
+pub fn user(base: &str, u: &User) -> Value {
+    json!({
+        "id": u.id,
+        "name": u.name,
+        "email": format!("user{}@example.com", u.id),
+        "lang": "ru",
+        "rights": { "is_admin": false, "is_free": false, "is_active": true },
+        "_links": link(base, format!("users/{}", u.id)),
+    })
+}
+
+pub fn pipeline(base: &str, p: &Pipeline, account_id: u64) -> Value {
+    let statuses: Vec<Value> = p
+        .statuses
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.id,
+                "name": s.name,
+                "sort": s.sort,
+                "is_editable": !s.is_closed() && !s.unsorted,
+                "pipeline_id": p.id,
+                "color": "#99ccff",
+                "type": if s.unsorted { 1 } else { 0 },
+                "account_id": account_id,
+                "_links": link(base, format!("leads/pipelines/{}/statuses/{}", p.id, s.id)),
+            })
+        })
+        .collect();
+    json!({
+        "id": p.id,
+        "name": p.name,
+        "sort": p.sort,
+        "is_main": p.is_main,
+        "is_unsorted_on": p.unsorted_status().is_some(),
+        "is_archive": false,
+        "account_id": account_id,
+        "_links": link(base, format!("leads/pipelines/{}", p.id)),
+        "_embedded": { "statuses": statuses },
+    })
+}
+
+pub fn contact(base: &str, s: &CrmState, c: &Contact, with_leads: bool) -> Value {
+    let phones: Vec<Value> = c
+        .phones
+        .iter()
+        .map(|p| json!({ "value": p, "enum_id": 1, "enum_code": "WORK" }))
+        .collect();
+    let custom = if phones.is_empty() {
+        Value::Null
+    } else {
+        json!([{ "field_id": 1, "field_name": "Телефон", "field_code": "PHONE", "field_type": "multitext", "values": phones }])
+    };
+    let mut v = json!({
+        "id": c.id,
+        "name": c.name,
+        "first_name": "",
+        "last_name": "",
+        "responsible_user_id": c.responsible_user_id,
+        "group_id": 0,
+        "created_by": 0,
+        "updated_by": 0,
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
+        "closest_task_at": null,
+        "is_deleted": false,
+        "is_unsorted": !c.visible,
+        "custom_fields_values": custom,
+        "account_id": s.account_id,
+        "_links": link(base, format!("contacts/{}", c.id)),
+    });
+    let mut embedded = json!({ "tags": [], "companies": [] });
+    if with_leads {
+        let leads: Vec<Value> = s
+            .leads_of_contact(c.id)
+            .iter()
+            .filter(|l| s.visible_lead(**l).is_some())
+            .map(|l| json!({ "id": l, "_links": link(base, format!("leads/{l}")) }))
+            .collect();
+        embedded["leads"] = Value::Array(leads);
+    }
+    v["_embedded"] = embedded;
+    v
+}
+
+pub fn lead(base: &str, s: &CrmState, l: &Lead, with_contacts: bool) -> Value {
+    let mut v = json!({
+        "id": l.id,
+        "name": l.name,
+        "price": l.price,
+        "responsible_user_id": l.responsible_user_id,
+        "group_id": 0,
+        "status_id": l.status_id,
+        "pipeline_id": l.pipeline_id,
+        "loss_reason_id": null,
+        "created_by": 0,
+        "updated_by": 0,
+        "created_at": l.created_at,
+        "updated_at": l.updated_at,
+        "closed_at": l.closed_at,
+        "closest_task_at": null,
+        "is_deleted": false,
+        "custom_fields_values": null,
+        "score": null,
+        "account_id": s.account_id,
+        "_links": link(base, format!("leads/{}", l.id)),
+    });
+    let mut embedded = json!({ "tags": [], "companies": [] });
+    if with_contacts {
+        let contacts: Vec<Value> = s
+            .contacts_of_lead(l.id)
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| s.visible_contact(**c).is_some())
+            .map(|(i, c)| json!({ "id": c, "is_main": i == 0, "_links": link(base, format!("contacts/{c}")) }))
+            .collect();
+        embedded["contacts"] = Value::Array(contacts);
+    }
+    v["_embedded"] = embedded;
+    v
+}
+
+pub fn task(base: &str, s: &CrmState, t: &Task) -> Value {
+    json!({
+        "id": t.id,
+        "created_by": 0,
+        "updated_by": 0,
+        "created_at": t.created_at,
+        "updated_at": t.updated_at,
+        "responsible_user_id": t.responsible_user_id,
+        "group_id": 0,
+        "entity_id": t.entity_id,
+        "entity_type": t.entity_type.as_str(),
+        "duration": 0,
+        "is_completed": t.is_completed,
+        "task_type_id": t.task_type_id,
+        "text": t.text,
+        "result": match &t.result_text { Some(text) => json!({ "text": text }), None => json!([]) },
+        "complete_till": t.complete_till,
+        "account_id": s.account_id,
+        "_links": link(base, format!("tasks/{}", t.id)),
+    })
+}
+
+pub fn note(base: &str, s: &CrmState, n: &Note) -> Value {
+    json!({
+        "id": n.id,
+        "entity_id": n.entity_id,
+        "created_by": 0,
+        "updated_by": 0,
+        "created_at": n.created_at,
+        "updated_at": n.created_at,
+        "responsible_user_id": n.responsible_user_id,
+        "group_id": 0,
+        "note_type": n.note_type,
+        "params": n.params,
+        "account_id": s.account_id,
+        "_links": link(base, format!("{}/{}/notes/{}", n.entity_type.as_str(), n.entity_id, n.id)),
+    })
+}
+
+pub fn unsorted(base: &str, s: &CrmState, u: &Unsorted) -> Value {
+    let contacts: Vec<Value> = u
+        .contact_ids
+        .iter()
+        .filter_map(|id| s.contacts.get(id))
+        .map(|c| contact(base, s, c, false))
+        .collect();
+    let leads: Vec<Value> = u
+        .lead_ids
+        .iter()
+        .filter_map(|id| s.leads.get(id))
+        .map(|l| lead(base, s, l, false))
+        .collect();
+    json!({
+        "uid": u.uid,
+        "source_uid": u.source_uid,
+        "source_name": u.source_name,
+        "category": "sip",
+        "pipeline_id": u.pipeline_id,
+        "created_at": u.created_at,
+        "metadata": u.metadata,
+        "account_id": s.account_id,
+        "_links": link(base, format!("leads/unsorted/{}", u.uid)),
+        "_embedded": { "contacts": contacts, "leads": leads, "companies": [] },
+    })
+}
+
+/// `{"id": N, "_links": ...}` references used in create answers.
+pub fn id_ref(base: &str, kind: &str, id: u64) -> Value {
+    json!({ "id": id, "_links": link(base, format!("{kind}/{id}")) })
+}

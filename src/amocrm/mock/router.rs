@@ -1,0 +1,273 @@
+//! The one wiremock responder: authentication, rate limit, faults, routing, journal.
+//!
+//! wiremock matches every request with a single catch-all mock whose [`Respond`] impl is
+//! [`CrmResponder`]. It holds a cheap-to-clone handle to the shared account, so tests and
+//! the standalone server inspect the very state the HTTP requests changed.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use wiremock::{Request, Respond, ResponseTemplate};
+
+use super::faults::{FaultAction, Faults};
+use super::handlers::{self, Body, Ctx};
+use super::journal::JournalEntry;
+use super::query::Query;
+use super::reply::Reply;
+use super::state::{CrmState, EntityKind};
+use crate::clock::Clock;
+
+/// The account plus what the HTTP layer keeps about it, behind one lock so that the journal
+/// order is the order in which requests changed the state.
+#[derive(Debug, Default)]
+pub struct Shared {
+    pub state: CrmState,
+    pub journal: Vec<JournalEntry>,
+    pub faults: Faults,
+    /// Arrival times (ms) of admitted requests in the current rate window.
+    window: VecDeque<i64>,
+}
+
+/// A cheap handle to the shared account.
+#[derive(Clone, Debug, Default)]
+pub struct SharedHandle(Arc<Mutex<Shared>>);
+
+impl SharedHandle {
+    pub fn new(state: CrmState) -> Self {
+        SharedHandle(Arc::new(Mutex::new(Shared {
+            state,
+            ..Shared::default()
+        })))
+    }
+
+    /// Locks the account; a panic in another holder does not make the data unusable.
+    pub fn lock(&self) -> MutexGuard<'_, Shared> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Serves amoCRM API v4 from a [`CrmState`].
+#[derive(Clone, Debug)]
+pub struct CrmResponder {
+    pub shared: SharedHandle,
+    pub clock: Clock,
+    pub token: String,
+    pub base: String,
+    /// At most this many requests in any 1-second window; more get 429.
+    pub rate_limit: Option<u32>,
+    /// How long a `hang` fault holds the answer back.
+    pub hang_for: Duration,
+}
+
+impl Respond for CrmResponder {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let now_ms = self.clock.now_ms();
+        let method = req.method.as_str().to_string();
+        let path = req.url.path().to_string();
+        let query = Query::parse(req.url.query());
+        let body = if req.body.is_empty() {
+            Body::Empty
+        } else {
+            match serde_json::from_slice(&req.body) {
+                Ok(v) => Body::Json(v),
+                Err(e) => Body::Malformed(e.to_string()),
+            }
+        };
+        let journal_body = match &body {
+            Body::Empty => None,
+            Body::Json(v) => Some(v.clone()),
+            Body::Malformed(_) => Some(serde_json::Value::String(String::from_utf8_lossy(&req.body).into_owned())),
+        };
+        let authorized = req
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| constant_time_eq(t.as_bytes(), self.token.as_bytes()));
+
+        let mut shared = self.shared.lock();
+        let mut hung = false;
+        let reply = if !self.admit(&mut shared, now_ms) {
+            Reply { status: 429, body: None }
+        } else {
+            match shared.faults.take(&method, &path) {
+                Some(FaultAction::Status(status)) => {
+                    if status == 429 { Reply { status, body: None } } else { Reply::problem(status, "injected fault") }
+                }
+                fault => {
+                    hung = fault == Some(FaultAction::Hang);
+                    if !authorized {
+                        Reply::problem(401, "Unauthorized: send Authorization: Bearer <token>")
+                    } else {
+                        let ctx = Ctx {
+                            method: &method,
+                            seg: path.trim_start_matches('/').split('/').filter(|s| !s.is_empty()).collect(),
+                            query: query.clone(),
+                            body,
+                            now: now_ms.div_euclid(1000),
+                            base: &self.base,
+                        };
+                        route(&mut shared.state, &ctx)
+                    }
+                }
+            }
+        };
+        let seq = shared.journal.len();
+        shared.journal.push(JournalEntry {
+            seq,
+            at_ms: now_ms,
+            method,
+            path,
+            query: query.0,
+            body: journal_body,
+            status: reply.status,
+            hung,
+        });
+        drop(shared);
+
+        let mut template = ResponseTemplate::new(reply.status);
+        if let Some(b) = &reply.body {
+            template = template.set_body_raw(b.to_string().into_bytes(), reply.content_type());
+        }
+        if hung {
+            template = template.set_delay(self.hang_for);
+        }
+        template
+    }
+}
+
+impl CrmResponder {
+    /// Sliding 1-second window: admits the request unless `rate_limit` were exceeded.
+    fn admit(&self, shared: &mut Shared, now_ms: i64) -> bool {
+        let Some(limit) = self.rate_limit else {
+            return true;
+        };
+        while shared.window.front().is_some_and(|t| *t <= now_ms - 1000) {
+            shared.window.pop_front();
+        }
+        if shared.window.len() >= limit as usize {
+            return false;
+        }
+        shared.window.push_back(now_ms);
+        true
+    }
+}
+
+/// Compares secrets without leaking where they differ through timing.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn id(seg: &str) -> Option<u64> {
+    seg.parse().ok()
+}
+
+/// Maps method and path to a handler.
+pub fn route(s: &mut CrmState, ctx: &Ctx) -> Reply {
+    use handlers::*;
+    let seg = ctx.seg.as_slice();
+    let Some(rest) = seg.strip_prefix(&["api", "v4"]) else {
+        return Reply::not_found(format!("no such route: {} /{}", ctx.method, seg.join("/")));
+    };
+    let m = ctx.method;
+    let reply = match rest {
+        ["account"] if m == "GET" => account::account(s, ctx),
+        ["users"] if m == "GET" => account::users(s, ctx),
+        ["users", u] if m == "GET" => match id(u) {
+            Some(u) => account::user(s, ctx, u),
+            None => return not_found(ctx),
+        },
+        ["leads", "pipelines"] if m == "GET" => account::pipelines(s, ctx),
+        ["leads", "pipelines", p] if m == "GET" => match id(p) {
+            Some(p) => account::pipeline(s, ctx, p),
+            None => return not_found(ctx),
+        },
+        ["leads", "pipelines", p, "statuses"] if m == "GET" => match id(p) {
+            Some(p) => account::statuses(s, ctx, p),
+            None => return not_found(ctx),
+        },
+        ["contacts"] => match m {
+            "GET" => contacts::list(s, ctx),
+            "POST" => contacts::create(s, ctx),
+            "PATCH" => contacts::update(s, ctx, None),
+            _ => return not_allowed(ctx),
+        },
+        ["contacts", "notes"] | ["leads", "notes"] => {
+            let kind = if rest[0] == "leads" { EntityKind::Leads } else { EntityKind::Contacts };
+            match m {
+                "GET" => notes::list(s, ctx, kind, None),
+                "POST" => notes::create(s, ctx, kind, None),
+                _ => return not_allowed(ctx),
+            }
+        }
+        ["leads", "unsorted"] if m == "GET" => unsorted::list(s, ctx),
+        ["leads", "unsorted", "sip"] if m == "POST" => unsorted::create_sip(s, ctx),
+        ["leads", "unsorted", uid] if m == "GET" => unsorted::get(s, ctx, uid),
+        ["leads", "unsorted", uid, "accept"] if m == "POST" => unsorted::accept(s, ctx, uid),
+        ["leads", "unsorted", uid, "decline"] if m == "DELETE" => unsorted::decline(s, ctx, uid),
+        ["leads", "complex"] if m == "POST" => leads::complex(s, ctx),
+        ["leads"] => match m {
+            "GET" => leads::list(s, ctx),
+            "POST" => leads::create(s, ctx),
+            "PATCH" => leads::update(s, ctx, None),
+            _ => return not_allowed(ctx),
+        },
+        [kind @ ("leads" | "contacts"), n] => {
+            let Some(n) = id(n) else { return not_found(ctx) };
+            match (*kind, m) {
+                ("leads", "GET") => leads::get(s, ctx, n),
+                ("leads", "PATCH") => leads::update(s, ctx, Some(n)),
+                ("contacts", "GET") => contacts::get(s, ctx, n),
+                ("contacts", "PATCH") => contacts::update(s, ctx, Some(n)),
+                _ => return not_allowed(ctx),
+            }
+        }
+        ["leads", n, "link"] if m == "POST" => match id(n) {
+            Some(n) => leads::link(s, ctx, n),
+            None => return not_found(ctx),
+        },
+        [kind @ ("leads" | "contacts"), n, "notes"] => {
+            let Some(n) = id(n) else { return not_found(ctx) };
+            let kind = if *kind == "leads" { EntityKind::Leads } else { EntityKind::Contacts };
+            let exists = match kind {
+                EntityKind::Leads => s.visible_lead(n).is_some(),
+                EntityKind::Contacts => s.visible_contact(n).is_some(),
+            };
+            match m {
+                "GET" if exists => notes::list(s, ctx, kind, Some(n)),
+                "GET" => Reply::no_content(),
+                "POST" => notes::create(s, ctx, kind, Some(n)),
+                _ => return not_allowed(ctx),
+            }
+        }
+        ["tasks"] => match m {
+            "GET" => tasks::list(s, ctx),
+            "POST" => tasks::create(s, ctx),
+            "PATCH" => tasks::update(s, ctx, None),
+            _ => return not_allowed(ctx),
+        },
+        ["tasks", n] => {
+            let Some(n) = id(n) else { return not_found(ctx) };
+            match m {
+                "GET" => tasks::get(s, ctx, n),
+                "PATCH" => tasks::update(s, ctx, Some(n)),
+                _ => return not_allowed(ctx),
+            }
+        }
+        ["calls"] if m == "POST" => calls::create(s, ctx),
+        _ => return not_found(ctx),
+    };
+    reply
+}
+
+fn not_found(ctx: &Ctx) -> Reply {
+    Reply::not_found(format!("no such route: {} /{}", ctx.method, ctx.seg.join("/")))
+}
+
+fn not_allowed(ctx: &Ctx) -> Reply {
+    Reply::problem(405, format!("method {} is not allowed on /{}", ctx.method, ctx.seg.join("/")))
+}

@@ -1,0 +1,540 @@
+//! `CrmState`: the mock account's entities, their visibility and the Unsorted lifecycle.
+//!
+//! Pure data and operations, no HTTP: the handlers validate a request completely, then call
+//! these operations, so a rejected request never changes anything.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::Value;
+
+use crate::phone::digits_key;
+
+/// Status ids present in every pipeline: won and lost.
+pub const WON: u64 = 142;
+pub const LOST: u64 = 143;
+
+/// Where generated ids start, per entity kind, so that ids tell what they are in a journal.
+const CONTACT_BASE: u64 = 20_000_001;
+const LEAD_BASE: u64 = 30_000_001;
+const TASK_BASE: u64 = 40_000_001;
+const NOTE_BASE: u64 = 50_000_001;
+
+#[derive(Clone, Debug)]
+pub struct User {
+    pub id: u64,
+    pub name: String,
+}
+
+/// A pipeline stage. `unsorted` marks the system stage «Неразобранное» (API `type: 1`).
+#[derive(Clone, Debug)]
+pub struct Status {
+    pub id: u64,
+    pub name: String,
+    pub sort: u64,
+    pub unsorted: bool,
+}
+
+impl Status {
+    pub fn is_closed(&self) -> bool {
+        self.id == WON || self.id == LOST
+    }
+    /// A stage a lead can be created in or accepted into.
+    pub fn is_normal(&self) -> bool {
+        !self.unsorted && !self.is_closed()
+    }
+}
+
+/// A pipeline («воронка»); `statuses` are kept in `sort` order and always end with 142, 143.
+#[derive(Clone, Debug)]
+pub struct Pipeline {
+    pub id: u64,
+    pub name: String,
+    pub sort: u64,
+    pub is_main: bool,
+    pub statuses: Vec<Status>,
+}
+
+impl Pipeline {
+    pub fn status(&self, id: u64) -> Option<&Status> {
+        self.statuses.iter().find(|s| s.id == id)
+    }
+    pub fn first_normal(&self) -> Option<u64> {
+        self.statuses.iter().find(|s| s.is_normal()).map(|s| s.id)
+    }
+    pub fn unsorted_status(&self) -> Option<u64> {
+        self.statuses.iter().find(|s| s.unsorted).map(|s| s.id)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Contact {
+    pub id: u64,
+    pub name: String,
+    pub responsible_user_id: u64,
+    /// Phones as written (`+79161234567`).
+    pub phones: Vec<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// False while the contact sits inside a pending Unsorted item.
+    pub visible: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Lead {
+    pub id: u64,
+    pub name: String,
+    pub price: u64,
+    pub pipeline_id: u64,
+    pub status_id: u64,
+    pub responsible_user_id: u64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub closed_at: Option<i64>,
+    /// False while the lead sits inside a pending Unsorted item.
+    pub visible: bool,
+}
+
+impl Lead {
+    pub fn is_active(&self) -> bool {
+        self.status_id != WON && self.status_id != LOST
+    }
+}
+
+/// The life of an Unsorted item («Неразобранное»).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnsortedState {
+    Pending,
+    Accepted,
+    Declined,
+}
+
+#[derive(Clone, Debug)]
+pub struct Unsorted {
+    pub uid: String,
+    pub source_uid: String,
+    pub source_name: String,
+    pub pipeline_id: u64,
+    pub created_at: i64,
+    pub metadata: Value,
+    pub contact_ids: Vec<u64>,
+    pub lead_ids: Vec<u64>,
+    pub state: UnsortedState,
+    /// The phone key of the item's contact, for expectations that name a client.
+    pub phone_key: Option<String>,
+}
+
+/// Which kind of entity a task or note is attached to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EntityKind {
+    Leads,
+    Contacts,
+}
+
+impl EntityKind {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "leads" => Some(EntityKind::Leads),
+            "contacts" => Some(EntityKind::Contacts),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityKind::Leads => "leads",
+            EntityKind::Contacts => "contacts",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Task {
+    pub id: u64,
+    pub task_type_id: u64,
+    pub text: String,
+    pub complete_till: i64,
+    pub entity_type: EntityKind,
+    pub entity_id: u64,
+    pub responsible_user_id: u64,
+    pub is_completed: bool,
+    pub result_text: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Note {
+    pub id: u64,
+    pub entity_type: EntityKind,
+    pub entity_id: u64,
+    pub note_type: String,
+    pub params: Value,
+    pub responsible_user_id: u64,
+    pub created_at: i64,
+}
+
+/// Everything the mock account holds.
+#[derive(Clone, Debug)]
+pub struct CrmState {
+    pub account_id: u64,
+    pub account_name: String,
+    pub subdomain: String,
+    pub users: BTreeMap<u64, User>,
+    pub pipelines: Vec<Pipeline>,
+    pub contacts: BTreeMap<u64, Contact>,
+    pub leads: BTreeMap<u64, Lead>,
+    /// Lead id → linked contact ids, in link order; the reverse index is `contact_leads`.
+    pub lead_contacts: BTreeMap<u64, Vec<u64>>,
+    pub contact_leads: BTreeMap<u64, Vec<u64>>,
+    pub unsorted: BTreeMap<String, Unsorted>,
+    /// Creation order of Unsorted uids.
+    pub unsorted_order: Vec<String>,
+    pub tasks: BTreeMap<u64, Task>,
+    pub notes: BTreeMap<u64, Note>,
+    phone_index: HashMap<String, Vec<u64>>,
+    next_contact: u64,
+    next_lead: u64,
+    next_task: u64,
+    next_note: u64,
+    next_unsorted: u64,
+}
+
+impl Default for CrmState {
+    fn default() -> Self {
+        CrmState {
+            account_id: 31_000_001,
+            account_name: "sipamo mock account".into(),
+            subdomain: "mock".into(),
+            users: BTreeMap::new(),
+            pipelines: Vec::new(),
+            contacts: BTreeMap::new(),
+            leads: BTreeMap::new(),
+            lead_contacts: BTreeMap::new(),
+            contact_leads: BTreeMap::new(),
+            unsorted: BTreeMap::new(),
+            unsorted_order: Vec::new(),
+            tasks: BTreeMap::new(),
+            notes: BTreeMap::new(),
+            phone_index: HashMap::new(),
+            next_contact: CONTACT_BASE,
+            next_lead: LEAD_BASE,
+            next_task: TASK_BASE,
+            next_note: NOTE_BASE,
+            next_unsorted: 1,
+        }
+    }
+}
+
+fn bump(next: &mut u64, id: u64) {
+    if id >= *next {
+        *next = id + 1;
+    }
+}
+
+impl CrmState {
+    // ---- account -------------------------------------------------------------------------
+
+    pub fn pipeline(&self, id: u64) -> Option<&Pipeline> {
+        self.pipelines.iter().find(|p| p.id == id)
+    }
+
+    pub fn main_pipeline(&self) -> Option<&Pipeline> {
+        self.pipelines
+            .iter()
+            .find(|p| p.is_main)
+            .or(self.pipelines.first())
+    }
+
+    /// Adds a pipeline, appending the closed stages 142/143 when they are missing.
+    pub fn add_pipeline(&mut self, mut p: Pipeline) {
+        for (id, name) in [(WON, "Успешно реализовано"), (LOST, "Закрыто и не реализовано")] {
+            if p.status(id).is_none() {
+                p.statuses.push(Status {
+                    id,
+                    name: name.into(),
+                    sort: 10_000 + id,
+                    unsorted: false,
+                });
+            }
+        }
+        p.statuses.sort_by_key(|s| (s.sort, s.id));
+        self.pipelines.push(p);
+    }
+
+    // ---- contacts ------------------------------------------------------------------------
+
+    /// Inserts a contact; `id` None takes the next id.
+    pub fn insert_contact(&mut self, id: Option<u64>, mut c: Contact) -> u64 {
+        let id = id.unwrap_or(self.next_contact);
+        bump(&mut self.next_contact, id);
+        c.id = id;
+        for phone in &c.phones {
+            if let Some(key) = digits_key(phone) {
+                self.phone_index.entry(key).or_default().push(id);
+            }
+        }
+        self.contacts.insert(id, c);
+        id
+    }
+
+    pub fn set_contact_phones(&mut self, id: u64, phones: Vec<String>) {
+        for list in self.phone_index.values_mut() {
+            list.retain(|c| *c != id);
+        }
+        for phone in &phones {
+            if let Some(key) = digits_key(phone) {
+                self.phone_index.entry(key).or_default().push(id);
+            }
+        }
+        if let Some(c) = self.contacts.get_mut(&id) {
+            c.phones = phones;
+        }
+    }
+
+    /// Visible contacts having a phone with this last-10-digit key, lowest id first.
+    pub fn contacts_by_phone_key(&self, key: &str) -> Vec<u64> {
+        let mut ids: Vec<u64> = self
+            .phone_index
+            .get(key)
+            .map(|ids| {
+                ids.iter()
+                    .copied()
+                    .filter(|id| self.contacts.get(id).is_some_and(|c| c.visible))
+                    .collect()
+            })
+            .unwrap_or_default();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    pub fn visible_contact(&self, id: u64) -> Option<&Contact> {
+        self.contacts.get(&id).filter(|c| c.visible)
+    }
+
+    pub fn delete_contact(&mut self, id: u64) {
+        self.set_contact_phones(id, Vec::new());
+        self.contacts.remove(&id);
+        if let Some(leads) = self.contact_leads.remove(&id) {
+            for l in leads {
+                if let Some(cs) = self.lead_contacts.get_mut(&l) {
+                    cs.retain(|c| *c != id);
+                }
+            }
+        }
+    }
+
+    // ---- leads ---------------------------------------------------------------------------
+
+    pub fn insert_lead(&mut self, id: Option<u64>, mut l: Lead) -> u64 {
+        let id = id.unwrap_or(self.next_lead);
+        bump(&mut self.next_lead, id);
+        l.id = id;
+        self.leads.insert(id, l);
+        self.lead_contacts.entry(id).or_default();
+        id
+    }
+
+    pub fn visible_lead(&self, id: u64) -> Option<&Lead> {
+        self.leads.get(&id).filter(|l| l.visible)
+    }
+
+    /// Links a lead and a contact (idempotent).
+    pub fn link(&mut self, lead: u64, contact: u64) {
+        let cs = self.lead_contacts.entry(lead).or_default();
+        if !cs.contains(&contact) {
+            cs.push(contact);
+        }
+        let ls = self.contact_leads.entry(contact).or_default();
+        if !ls.contains(&lead) {
+            ls.push(lead);
+        }
+    }
+
+    pub fn contacts_of_lead(&self, lead: u64) -> &[u64] {
+        self.lead_contacts.get(&lead).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn leads_of_contact(&self, contact: u64) -> &[u64] {
+        self.contact_leads.get(&contact).map_or(&[], Vec::as_slice)
+    }
+
+    /// Moves a lead to a status, keeping `closed_at` in step.
+    pub fn set_lead_status(&mut self, id: u64, pipeline_id: u64, status_id: u64, now: i64) {
+        if let Some(l) = self.leads.get_mut(&id) {
+            l.pipeline_id = pipeline_id;
+            l.status_id = status_id;
+            l.updated_at = now;
+            l.closed_at = if l.is_active() { None } else { Some(now) };
+        }
+    }
+
+    pub fn delete_lead(&mut self, id: u64) {
+        self.leads.remove(&id);
+        if let Some(cs) = self.lead_contacts.remove(&id) {
+            for c in cs {
+                if let Some(ls) = self.contact_leads.get_mut(&c) {
+                    ls.retain(|l| *l != id);
+                }
+            }
+        }
+    }
+
+    // ---- Unsorted ------------------------------------------------------------------------
+
+    /// A fresh, deterministic uid.
+    pub fn next_unsorted_uid(&mut self) -> String {
+        let n = self.next_unsorted;
+        self.next_unsorted += 1;
+        format!("{:040x}", 0x5a17_u64 * 1_000_000 + n)
+    }
+
+    pub fn insert_unsorted(&mut self, item: Unsorted) {
+        self.unsorted_order.push(item.uid.clone());
+        self.unsorted.insert(item.uid.clone(), item);
+    }
+
+    pub fn pending_unsorted(&self, uid: &str) -> Option<&Unsorted> {
+        self.unsorted
+            .get(uid)
+            .filter(|u| u.state == UnsortedState::Pending)
+    }
+
+    /// Accepts a pending item: its contacts and leads become visible, the leads move to
+    /// `status_id` (or the first normal stage) and, with `user_id`, change responsible.
+    pub fn accept_unsorted(
+        &mut self,
+        uid: &str,
+        user_id: Option<u64>,
+        status_id: Option<u64>,
+        now: i64,
+    ) {
+        let Some(item) = self.unsorted.get_mut(uid) else {
+            return;
+        };
+        item.state = UnsortedState::Accepted;
+        let (pipeline_id, contacts, leads) =
+            (item.pipeline_id, item.contact_ids.clone(), item.lead_ids.clone());
+        let target = status_id.or_else(|| self.pipeline(pipeline_id).and_then(Pipeline::first_normal));
+        for id in contacts {
+            if let Some(c) = self.contacts.get_mut(&id) {
+                c.visible = true;
+                c.updated_at = now;
+                if let Some(u) = user_id {
+                    c.responsible_user_id = u;
+                }
+            }
+        }
+        for id in leads {
+            if let Some(status) = target {
+                self.set_lead_status(id, pipeline_id, status, now);
+            }
+            if let Some(l) = self.leads.get_mut(&id) {
+                l.visible = true;
+                l.updated_at = now;
+                if let Some(u) = user_id {
+                    l.responsible_user_id = u;
+                }
+            }
+        }
+    }
+
+    /// Declines a pending item: its contacts and leads (and their tasks and notes) are
+    /// deleted for good.
+    pub fn decline_unsorted(&mut self, uid: &str) {
+        let Some(item) = self.unsorted.get_mut(uid) else {
+            return;
+        };
+        item.state = UnsortedState::Declined;
+        let (contacts, leads) = (item.contact_ids.clone(), item.lead_ids.clone());
+        for id in leads {
+            self.delete_lead(id);
+            self.drop_attached(EntityKind::Leads, id);
+        }
+        for id in contacts {
+            self.delete_contact(id);
+            self.drop_attached(EntityKind::Contacts, id);
+        }
+    }
+
+    fn drop_attached(&mut self, kind: EntityKind, id: u64) {
+        self.tasks
+            .retain(|_, t| !(t.entity_type == kind && t.entity_id == id));
+        self.notes
+            .retain(|_, n| !(n.entity_type == kind && n.entity_id == id));
+    }
+
+    // ---- tasks and notes -----------------------------------------------------------------
+
+    pub fn insert_task(&mut self, id: Option<u64>, mut t: Task) -> u64 {
+        let id = id.unwrap_or(self.next_task);
+        bump(&mut self.next_task, id);
+        t.id = id;
+        self.tasks.insert(id, t);
+        id
+    }
+
+    pub fn insert_note(&mut self, mut n: Note) -> u64 {
+        let id = self.next_note;
+        self.next_note += 1;
+        n.id = id;
+        self.notes.insert(id, n);
+        id
+    }
+
+    /// Does an entity exist (visible or inside a pending Unsorted item)?
+    pub fn entity_exists(&self, kind: EntityKind, id: u64) -> bool {
+        match kind {
+            EntityKind::Leads => self.leads.contains_key(&id),
+            EntityKind::Contacts => self.contacts.contains_key(&id),
+        }
+    }
+
+    /// The phone keys of an entity: a contact's own, or those of a lead's contacts.
+    pub fn phone_keys_of(&self, kind: EntityKind, id: u64) -> Vec<String> {
+        let contacts: Vec<u64> = match kind {
+            EntityKind::Contacts => vec![id],
+            EntityKind::Leads => self.contacts_of_lead(id).to_vec(),
+        };
+        contacts
+            .iter()
+            .filter_map(|c| self.contacts.get(c))
+            .flat_map(|c| c.phones.iter().filter_map(|p| digits_key(p)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contact(phone: &str, visible: bool) -> Contact {
+        Contact {
+            id: 0,
+            name: "x".into(),
+            responsible_user_id: 1,
+            phones: vec![phone.into()],
+            created_at: 0,
+            updated_at: 0,
+            visible,
+        }
+    }
+
+    #[test]
+    fn phone_lookup_skips_hidden_contacts_and_orders_by_id() {
+        let mut s = CrmState::default();
+        let hidden = s.insert_contact(None, contact("+79161234567", false));
+        let b = s.insert_contact(Some(9), contact("8 916 123 45 67", true));
+        let a = s.insert_contact(Some(5), contact("9161234567", true));
+        assert!(hidden > b);
+        assert_eq!(s.contacts_by_phone_key("9161234567"), vec![a, b]);
+    }
+
+    #[test]
+    fn generated_ids_never_collide_with_seeded_ones() {
+        let mut s = CrmState::default();
+        s.insert_contact(Some(CONTACT_BASE + 5), contact("+79990000000", true));
+        let next = s.insert_contact(None, contact("+79990000001", true));
+        assert_eq!(next, CONTACT_BASE + 6);
+    }
+}

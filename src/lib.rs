@@ -1,0 +1,9 @@
+//! sipamo: Sipuni PBX call events in, amoCRM API v4 requests out, by the rules of
+//! `spec/behaviour.md`; plus the simulation harness that proves it against a stateful mock.
+
+pub mod amocrm;
+pub mod cli;
+pub mod clock;
+pub mod duration;
+pub mod http;
+pub mod phone;
