@@ -102,9 +102,11 @@ async fn smoke() -> Result<ExitCode, String> {
     let auth = format!("Bearer {}", mock.token());
     let base = mock.uri();
     let search = || {
-        http.get(format!("{base}/api/v4/contacts?query=79161234567&with=leads"))
-            .header("authorization", &auth)
-            .send()
+        http.get(format!(
+            "{base}/api/v4/contacts?query=79161234567&with=leads"
+        ))
+        .header("authorization", &auth)
+        .send()
     };
     let before = search().await.map_err(|e| e.to_string())?.status();
     let created = http
@@ -118,8 +120,15 @@ async fn smoke() -> Result<ExitCode, String> {
         .map_err(|e| e.to_string())?
         .status();
     let after = search().await.map_err(|e| e.to_string())?.status();
-    print!("{}", crate::amocrm::mock::journal::to_yaml(&mock.journal(), 0));
+    print!(
+        "{}",
+        crate::amocrm::mock::journal::to_yaml(&mock.journal(), 0)
+    );
     let ok = before == 204 && created == 200 && after == 200;
     println!("smoke: {}", if ok { "ok" } else { "FAILED" });
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

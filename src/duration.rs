@@ -12,7 +12,9 @@ pub struct Span(pub u64);
 
 /// Why a duration string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a duration: expected number+unit groups in the order h, m, s, e.g. 0s, 90s, 5m10s, 1h0m20s")]
+#[error(
+    "{0:?} is not a duration: expected number+unit groups in the order h, m, s, e.g. 0s, 90s, 5m10s, 1h0m20s"
+)]
 pub struct SpanError(pub String);
 
 impl Span {

@@ -90,9 +90,7 @@ impl Faults {
     /// Consumes one use of the first fault matching this request, if any.
     pub fn take(&mut self, method: &str, path: &str) -> Option<FaultAction> {
         let f = self.0.iter_mut().find(|f| {
-            f.remaining > 0
-                && f.path == path
-                && f.method.as_deref().is_none_or(|m| m == method)
+            f.remaining > 0 && f.path == path && f.method.as_deref().is_none_or(|m| m == method)
         })?;
         f.remaining -= 1;
         let action = f.action.clone();
@@ -122,9 +120,18 @@ mod tests {
         faults.push(spec(503, 2).arm().unwrap());
         faults.push(spec(429, 1).arm().unwrap());
         assert_eq!(faults.take("GET", "/api/v4/leads"), None);
-        assert_eq!(faults.take("POST", "/api/v4/tasks"), Some(FaultAction::Status(503)));
-        assert_eq!(faults.take("POST", "/api/v4/tasks"), Some(FaultAction::Status(503)));
-        assert_eq!(faults.take("POST", "/api/v4/tasks"), Some(FaultAction::Status(429)));
+        assert_eq!(
+            faults.take("POST", "/api/v4/tasks"),
+            Some(FaultAction::Status(503))
+        );
+        assert_eq!(
+            faults.take("POST", "/api/v4/tasks"),
+            Some(FaultAction::Status(503))
+        );
+        assert_eq!(
+            faults.take("POST", "/api/v4/tasks"),
+            Some(FaultAction::Status(429))
+        );
         assert_eq!(faults.take("POST", "/api/v4/tasks"), None);
     }
 

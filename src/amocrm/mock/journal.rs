@@ -93,7 +93,10 @@ mod tests {
             hung: false,
         };
         let y = to_yaml(&[e], 0);
-        assert_eq!(y, "- t: +01:01.500\n  req: GET /api/v4/contacts?query=79161234567\n  status: 204\n");
+        assert_eq!(
+            y,
+            "- t: +01:01.500\n  req: GET /api/v4/contacts?query=79161234567\n  status: 204\n"
+        );
     }
 
     #[test]

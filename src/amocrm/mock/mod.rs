@@ -100,7 +100,10 @@ impl MockCrm {
             rate_limit: opts.rate_limit,
             hang_for: opts.hang_for,
         };
-        Mock::given(any()).respond_with(responder).mount(&server).await;
+        Mock::given(any())
+            .respond_with(responder)
+            .mount(&server)
+            .await;
         MockCrm {
             server,
             shared,
@@ -154,7 +157,9 @@ impl MockCrm {
         let mut g = self.shared.lock();
         let now = self.clock.now_secs();
         if !g.state.users.contains_key(&user) {
-            return Err(ActionError(format!("accept_unsorted: user {user} is not in the account")));
+            return Err(ActionError(format!(
+                "accept_unsorted: user {user} is not in the account"
+            )));
         }
         let uid = pending_uid(&g.state, phone)?;
         g.state.accept_unsorted(&uid, Some(user), None, now);
@@ -178,11 +183,18 @@ impl MockCrm {
             .state
             .tasks
             .values()
-            .filter(|t| !t.is_completed && g.state.phone_keys_of(t.entity_type, t.entity_id).contains(&key))
+            .filter(|t| {
+                !t.is_completed
+                    && g.state
+                        .phone_keys_of(t.entity_type, t.entity_id)
+                        .contains(&key)
+            })
             .map(|t| t.id)
             .collect();
         if ids.is_empty() {
-            return Err(ActionError(format!("complete_task: no open task for {phone}")));
+            return Err(ActionError(format!(
+                "complete_task: no open task for {phone}"
+            )));
         }
         for id in &ids {
             if let Some(t) = g.state.tasks.get_mut(id) {
@@ -197,7 +209,9 @@ impl MockCrm {
     /// Closes every active visible lead of this phone's contacts with `status` (142 or 143).
     pub fn close_leads(&self, phone: &str, status: u64) -> Result<usize, ActionError> {
         if status != state::WON && status != state::LOST {
-            return Err(ActionError(format!("close_lead: status {status} is not 142 (won) or 143 (lost)")));
+            return Err(ActionError(format!(
+                "close_lead: status {status} is not 142 (won) or 143 (lost)"
+            )));
         }
         let key = digits_key(phone).unwrap_or_default();
         let mut g = self.shared.lock();
@@ -207,10 +221,16 @@ impl MockCrm {
             .contacts_by_phone_key(&key)
             .iter()
             .flat_map(|c| s.leads_of_contact(*c).to_vec())
-            .filter_map(|l| s.visible_lead(l).filter(|l| l.is_active()).map(|l| (l.id, l.pipeline_id)))
+            .filter_map(|l| {
+                s.visible_lead(l)
+                    .filter(|l| l.is_active())
+                    .map(|l| (l.id, l.pipeline_id))
+            })
             .collect();
         if leads.is_empty() {
-            return Err(ActionError(format!("close_lead: no active lead for {phone}")));
+            return Err(ActionError(format!(
+                "close_lead: no active lead for {phone}"
+            )));
         }
         for (id, pipeline) in &leads {
             s.set_lead_status(*id, *pipeline, status, now);

@@ -99,9 +99,9 @@ impl Query {
             let Some((idx, field)) = rest.split_once("][") else {
                 continue;
             };
-            let n: u64 = v.parse().map_err(|_| {
-                Reply::bad_request(k, "InvalidType", format!("{v:?} is not an id"))
-            })?;
+            let n: u64 = v
+                .parse()
+                .map_err(|_| Reply::bad_request(k, "InvalidType", format!("{v:?} is not an id")))?;
             let g = groups.entry(idx.to_string()).or_default();
             match field {
                 "pipeline_id]" => g.0 = Some(n),
@@ -130,14 +130,22 @@ mod tests {
 
     #[test]
     fn list_filters_accept_every_array_notation() {
-        let q = Query::parse(Some("filter%5Bid%5D%5B%5D=1&filter[id][1]=2&filter[id]=3,4&x=5"));
+        let q = Query::parse(Some(
+            "filter%5Bid%5D%5B%5D=1&filter[id][1]=2&filter[id]=3,4&x=5",
+        ));
         assert_eq!(q.list("filter[id]"), vec!["1", "2", "3", "4"]);
         assert_eq!(q.ids("filter[id]").unwrap(), vec![1, 2, 3, 4]);
     }
 
     #[test]
     fn limit_over_250_is_refused() {
-        assert_eq!(Query::parse(Some("limit=251")).paging().unwrap_err().status, 400);
-        assert_eq!(Query::parse(Some("limit=250&page=2")).paging().unwrap(), (2, 250));
+        assert_eq!(
+            Query::parse(Some("limit=251")).paging().unwrap_err().status,
+            400
+        );
+        assert_eq!(
+            Query::parse(Some("limit=250&page=2")).paging().unwrap(),
+            (2, 250)
+        );
     }
 }

@@ -77,7 +77,9 @@ impl Respond for CrmResponder {
         let journal_body = match &body {
             Body::Empty => None,
             Body::Json(v) => Some(v.clone()),
-            Body::Malformed(_) => Some(serde_json::Value::String(String::from_utf8_lossy(&req.body).into_owned())),
+            Body::Malformed(_) => Some(serde_json::Value::String(
+                String::from_utf8_lossy(&req.body).into_owned(),
+            )),
         };
         let authorized = req
             .headers
@@ -89,11 +91,18 @@ impl Respond for CrmResponder {
         let mut shared = self.shared.lock();
         let mut hung = false;
         let reply = if !self.admit(&mut shared, now_ms) {
-            Reply { status: 429, body: None }
+            Reply {
+                status: 429,
+                body: None,
+            }
         } else {
             match shared.faults.take(&method, &path) {
                 Some(FaultAction::Status(status)) => {
-                    if status == 429 { Reply { status, body: None } } else { Reply::problem(status, "injected fault") }
+                    if status == 429 {
+                        Reply { status, body: None }
+                    } else {
+                        Reply::problem(status, "injected fault")
+                    }
                 }
                 fault => {
                     hung = fault == Some(FaultAction::Hang);
@@ -102,7 +111,11 @@ impl Respond for CrmResponder {
                     } else {
                         let ctx = Ctx {
                             method: &method,
-                            seg: path.trim_start_matches('/').split('/').filter(|s| !s.is_empty()).collect(),
+                            seg: path
+                                .trim_start_matches('/')
+                                .split('/')
+                                .filter(|s| !s.is_empty())
+                                .collect(),
                             query: query.clone(),
                             body,
                             now: now_ms.div_euclid(1000),
@@ -174,34 +187,38 @@ pub fn route(s: &mut CrmState, ctx: &Ctx) -> Reply {
         return Reply::not_found(format!("no such route: {} /{}", ctx.method, seg.join("/")));
     };
     let m = ctx.method;
-    let reply = match rest {
+    match rest {
         ["account"] if m == "GET" => account::account(s, ctx),
         ["users"] if m == "GET" => account::users(s, ctx),
         ["users", u] if m == "GET" => match id(u) {
             Some(u) => account::user(s, ctx, u),
-            None => return not_found(ctx),
+            None => not_found(ctx),
         },
         ["leads", "pipelines"] if m == "GET" => account::pipelines(s, ctx),
         ["leads", "pipelines", p] if m == "GET" => match id(p) {
             Some(p) => account::pipeline(s, ctx, p),
-            None => return not_found(ctx),
+            None => not_found(ctx),
         },
         ["leads", "pipelines", p, "statuses"] if m == "GET" => match id(p) {
             Some(p) => account::statuses(s, ctx, p),
-            None => return not_found(ctx),
+            None => not_found(ctx),
         },
         ["contacts"] => match m {
             "GET" => contacts::list(s, ctx),
             "POST" => contacts::create(s, ctx),
             "PATCH" => contacts::update(s, ctx, None),
-            _ => return not_allowed(ctx),
+            _ => not_allowed(ctx),
         },
         ["contacts", "notes"] | ["leads", "notes"] => {
-            let kind = if rest[0] == "leads" { EntityKind::Leads } else { EntityKind::Contacts };
+            let kind = if rest[0] == "leads" {
+                EntityKind::Leads
+            } else {
+                EntityKind::Contacts
+            };
             match m {
                 "GET" => notes::list(s, ctx, kind, None),
                 "POST" => notes::create(s, ctx, kind, None),
-                _ => return not_allowed(ctx),
+                _ => not_allowed(ctx),
             }
         }
         ["leads", "unsorted"] if m == "GET" => unsorted::list(s, ctx),
@@ -214,25 +231,33 @@ pub fn route(s: &mut CrmState, ctx: &Ctx) -> Reply {
             "GET" => leads::list(s, ctx),
             "POST" => leads::create(s, ctx),
             "PATCH" => leads::update(s, ctx, None),
-            _ => return not_allowed(ctx),
+            _ => not_allowed(ctx),
         },
         [kind @ ("leads" | "contacts"), n] => {
-            let Some(n) = id(n) else { return not_found(ctx) };
+            let Some(n) = id(n) else {
+                return not_found(ctx);
+            };
             match (*kind, m) {
                 ("leads", "GET") => leads::get(s, ctx, n),
                 ("leads", "PATCH") => leads::update(s, ctx, Some(n)),
                 ("contacts", "GET") => contacts::get(s, ctx, n),
                 ("contacts", "PATCH") => contacts::update(s, ctx, Some(n)),
-                _ => return not_allowed(ctx),
+                _ => not_allowed(ctx),
             }
         }
         ["leads", n, "link"] if m == "POST" => match id(n) {
             Some(n) => leads::link(s, ctx, n),
-            None => return not_found(ctx),
+            None => not_found(ctx),
         },
         [kind @ ("leads" | "contacts"), n, "notes"] => {
-            let Some(n) = id(n) else { return not_found(ctx) };
-            let kind = if *kind == "leads" { EntityKind::Leads } else { EntityKind::Contacts };
+            let Some(n) = id(n) else {
+                return not_found(ctx);
+            };
+            let kind = if *kind == "leads" {
+                EntityKind::Leads
+            } else {
+                EntityKind::Contacts
+            };
             let exists = match kind {
                 EntityKind::Leads => s.visible_lead(n).is_some(),
                 EntityKind::Contacts => s.visible_contact(n).is_some(),
@@ -241,33 +266,45 @@ pub fn route(s: &mut CrmState, ctx: &Ctx) -> Reply {
                 "GET" if exists => notes::list(s, ctx, kind, Some(n)),
                 "GET" => Reply::no_content(),
                 "POST" => notes::create(s, ctx, kind, Some(n)),
-                _ => return not_allowed(ctx),
+                _ => not_allowed(ctx),
             }
         }
         ["tasks"] => match m {
             "GET" => tasks::list(s, ctx),
             "POST" => tasks::create(s, ctx),
             "PATCH" => tasks::update(s, ctx, None),
-            _ => return not_allowed(ctx),
+            _ => not_allowed(ctx),
         },
         ["tasks", n] => {
-            let Some(n) = id(n) else { return not_found(ctx) };
+            let Some(n) = id(n) else {
+                return not_found(ctx);
+            };
             match m {
                 "GET" => tasks::get(s, ctx, n),
                 "PATCH" => tasks::update(s, ctx, Some(n)),
-                _ => return not_allowed(ctx),
+                _ => not_allowed(ctx),
             }
         }
         ["calls"] if m == "POST" => calls::create(s, ctx),
-        _ => return not_found(ctx),
-    };
-    reply
+        _ => not_found(ctx),
+    }
 }
 
 fn not_found(ctx: &Ctx) -> Reply {
-    Reply::not_found(format!("no such route: {} /{}", ctx.method, ctx.seg.join("/")))
+    Reply::not_found(format!(
+        "no such route: {} /{}",
+        ctx.method,
+        ctx.seg.join("/")
+    ))
 }
 
 fn not_allowed(ctx: &Ctx) -> Reply {
-    Reply::problem(405, format!("method {} is not allowed on /{}", ctx.method, ctx.seg.join("/")))
+    Reply::problem(
+        405,
+        format!(
+            "method {} is not allowed on /{}",
+            ctx.method,
+            ctx.seg.join("/")
+        ),
+    )
 }

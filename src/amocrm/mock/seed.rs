@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::state::{Contact, CrmState, EntityKind, Lead, Pipeline, Status, Task, WON, LOST};
+use super::state::{Contact, CrmState, EntityKind, LOST, Lead, Pipeline, Status, Task, WON};
 use crate::duration::Span;
 use crate::phone::Phone;
 
@@ -116,7 +116,12 @@ fn err(path: impl Into<String>, message: impl Into<String>) -> SeedError {
 
 /// The pipeline every account gets when `crm.pipelines` is left out.
 pub fn default_pipeline() -> Pipeline {
-    let st = |id, name: &str, sort, unsorted| Status { id, name: name.into(), sort, unsorted };
+    let st = |id, name: &str, sort, unsorted| Status {
+        id,
+        name: name.into(),
+        sort,
+        unsorted,
+    };
     Pipeline {
         id: 100,
         name: "Воронка".into(),
@@ -142,15 +147,30 @@ impl CrmSeed {
     pub fn build(&self, start: i64) -> Result<CrmState, SeedError> {
         let mut s = CrmState::default();
         for (i, u) in self.users.iter().enumerate() {
-            if s.users.insert(u.id, super::state::User { id: u.id, name: u.name.clone() }).is_some() {
-                return Err(err(format!("users[{i}].id"), format!("user id {} is listed twice", u.id)));
+            if s.users
+                .insert(
+                    u.id,
+                    super::state::User {
+                        id: u.id,
+                        name: u.name.clone(),
+                    },
+                )
+                .is_some()
+            {
+                return Err(err(
+                    format!("users[{i}].id"),
+                    format!("user id {} is listed twice", u.id),
+                ));
             }
         }
         match &self.pipelines {
             None => s.add_pipeline(default_pipeline()),
             Some(list) => {
                 if list.is_empty() {
-                    return Err(err("pipelines", "an account needs at least one pipeline; leave the key out for the default one"));
+                    return Err(err(
+                        "pipelines",
+                        "an account needs at least one pipeline; leave the key out for the default one",
+                    ));
                 }
                 let mains = list.iter().filter(|p| p.main).count();
                 if mains > 1 {
@@ -158,16 +178,27 @@ impl CrmSeed {
                 }
                 for (i, p) in list.iter().enumerate() {
                     if s.pipeline(p.id).is_some() {
-                        return Err(err(format!("pipelines[{i}].id"), format!("pipeline id {} is listed twice", p.id)));
+                        return Err(err(
+                            format!("pipelines[{i}].id"),
+                            format!("pipeline id {} is listed twice", p.id),
+                        ));
                     }
                     let statuses = p
                         .statuses
                         .iter()
                         .enumerate()
-                        .map(|(j, st)| Status { id: st.id, name: st.name.clone(), sort: (j as u64 + 1) * 10, unsorted: st.unsorted })
+                        .map(|(j, st)| Status {
+                            id: st.id,
+                            name: st.name.clone(),
+                            sort: (j as u64 + 1) * 10,
+                            unsorted: st.unsorted,
+                        })
                         .collect::<Vec<_>>();
                     if statuses.iter().filter(|st| st.unsorted).count() > 1 {
-                        return Err(err(format!("pipelines[{i}].statuses"), "a pipeline has at most one Unsorted stage"));
+                        return Err(err(
+                            format!("pipelines[{i}].statuses"),
+                            "a pipeline has at most one Unsorted stage",
+                        ));
                     }
                     s.add_pipeline(Pipeline {
                         id: p.id,
@@ -177,7 +208,10 @@ impl CrmSeed {
                         statuses,
                     });
                     if s.pipeline(p.id).and_then(Pipeline::first_normal).is_none() {
-                        return Err(err(format!("pipelines[{i}].statuses"), "a pipeline needs at least one normal stage besides 142/143"));
+                        return Err(err(
+                            format!("pipelines[{i}].statuses"),
+                            "a pipeline needs at least one normal stage besides 142/143",
+                        ));
                     }
                 }
             }
@@ -187,53 +221,101 @@ impl CrmSeed {
             match id {
                 Some(u) if s.users.contains_key(&u) => Ok(u),
                 Some(u) => Err(err(path, format!("user {u} is not listed under crm.users"))),
-                None => first_user.ok_or_else(|| err(path, "no responsible given and crm.users is empty")),
+                None => first_user
+                    .ok_or_else(|| err(path, "no responsible given and crm.users is empty")),
             }
         };
         for (i, c) in self.contacts.iter().enumerate() {
             if s.contacts.contains_key(&c.id) {
-                return Err(err(format!("contacts[{i}].id"), format!("contact id {} is listed twice", c.id)));
+                return Err(err(
+                    format!("contacts[{i}].id"),
+                    format!("contact id {} is listed twice", c.id),
+                ));
             }
             let mut phones = Vec::new();
             for raw in c.phone.iter().chain(&c.phones) {
-                let p = Phone::parse(raw).map_err(|e| err(format!("contacts[{i}].phone"), e.to_string()))?;
+                let p = Phone::parse(raw)
+                    .map_err(|e| err(format!("contacts[{i}].phone"), e.to_string()))?;
                 phones.push(p.e164());
             }
             let responsible = user(format!("contacts[{i}].responsible"), c.responsible, &s)?;
-            let name = c.name.clone().unwrap_or_else(|| phones.first().cloned().unwrap_or_else(|| format!("Контакт {}", c.id)));
+            let name = c.name.clone().unwrap_or_else(|| {
+                phones
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| format!("Контакт {}", c.id))
+            });
             s.insert_contact(
                 Some(c.id),
-                Contact { id: c.id, name, responsible_user_id: responsible, phones, created_at: start, updated_at: start, visible: true },
+                Contact {
+                    id: c.id,
+                    name,
+                    responsible_user_id: responsible,
+                    phones,
+                    created_at: start,
+                    updated_at: start,
+                    visible: true,
+                },
             );
         }
         for (i, l) in self.leads.iter().enumerate() {
             if s.leads.contains_key(&l.id) {
-                return Err(err(format!("leads[{i}].id"), format!("lead id {} is listed twice", l.id)));
+                return Err(err(
+                    format!("leads[{i}].id"),
+                    format!("lead id {} is listed twice", l.id),
+                ));
             }
             let pipeline = match l.pipeline {
-                Some(p) => s.pipeline(p).ok_or_else(|| err(format!("leads[{i}].pipeline"), format!("pipeline {p} is not in the account")))?,
+                Some(p) => s.pipeline(p).ok_or_else(|| {
+                    err(
+                        format!("leads[{i}].pipeline"),
+                        format!("pipeline {p} is not in the account"),
+                    )
+                })?,
                 None => match l.status.filter(|st| *st != WON && *st != LOST) {
                     Some(st) => s
                         .pipelines
                         .iter()
                         .find(|p| p.status(st).is_some())
-                        .ok_or_else(|| err(format!("leads[{i}].status"), format!("status {st} is in no pipeline")))?,
-                    None => s.main_pipeline().ok_or_else(|| err(format!("leads[{i}]"), "the account has no pipeline"))?,
+                        .ok_or_else(|| {
+                            err(
+                                format!("leads[{i}].status"),
+                                format!("status {st} is in no pipeline"),
+                            )
+                        })?,
+                    None => s
+                        .main_pipeline()
+                        .ok_or_else(|| err(format!("leads[{i}]"), "the account has no pipeline"))?,
                 },
             };
             let status = match l.status {
                 Some(st) if pipeline.status(st).is_some() => st,
-                Some(st) => return Err(err(format!("leads[{i}].status"), format!("status {st} is not in pipeline {}", pipeline.id))),
+                Some(st) => {
+                    return Err(err(
+                        format!("leads[{i}].status"),
+                        format!("status {st} is not in pipeline {}", pipeline.id),
+                    ));
+                }
                 None => pipeline.first_normal().unwrap_or(WON),
             };
             let pipeline_id = pipeline.id;
-            let contact_responsible = l.contact.and_then(|c| s.contacts.get(&c)).map(|c| c.responsible_user_id);
-            let responsible = user(format!("leads[{i}].responsible"), l.responsible.or(contact_responsible), &s)?;
+            let contact_responsible = l
+                .contact
+                .and_then(|c| s.contacts.get(&c))
+                .map(|c| c.responsible_user_id);
+            let responsible = user(
+                format!("leads[{i}].responsible"),
+                l.responsible.or(contact_responsible),
+                &s,
+            )?;
             s.insert_lead(
                 Some(l.id),
                 Lead {
                     id: l.id,
-                    name: l.name.clone().unwrap_or_else(|| format!("Сделка #{}", l.id)),
+                    name: l
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| format!("Сделка #{}", l.id)),
                     price: 0,
                     pipeline_id,
                     status_id: status,
@@ -247,35 +329,68 @@ impl CrmSeed {
             s.set_lead_status(l.id, pipeline_id, status, start);
             if let Some(c) = l.contact {
                 if !s.contacts.contains_key(&c) {
-                    return Err(err(format!("leads[{i}].contact"), format!("contact {c} is not listed under crm.contacts")));
+                    return Err(err(
+                        format!("leads[{i}].contact"),
+                        format!("contact {c} is not listed under crm.contacts"),
+                    ));
                 }
                 s.link(l.id, c);
             }
         }
         for (i, t) in self.tasks.iter().enumerate() {
             if s.tasks.contains_key(&t.id) {
-                return Err(err(format!("tasks[{i}].id"), format!("task id {} is listed twice", t.id)));
+                return Err(err(
+                    format!("tasks[{i}].id"),
+                    format!("task id {} is listed twice", t.id),
+                ));
             }
             let (kind, entity) = match (t.lead, t.contact) {
                 (Some(l), None) if s.leads.contains_key(&l) => (EntityKind::Leads, l),
                 (None, Some(c)) if s.contacts.contains_key(&c) => (EntityKind::Contacts, c),
-                (Some(_), Some(_)) => return Err(err(format!("tasks[{i}]"), "give either `lead` or `contact`, not both")),
-                (None, None) => return Err(err(format!("tasks[{i}]"), "give the `lead` or `contact` the task is on")),
-                (Some(l), None) => return Err(err(format!("tasks[{i}].lead"), format!("lead {l} is not listed under crm.leads"))),
-                (None, Some(c)) => return Err(err(format!("tasks[{i}].contact"), format!("contact {c} is not listed under crm.contacts"))),
+                (Some(_), Some(_)) => {
+                    return Err(err(
+                        format!("tasks[{i}]"),
+                        "give either `lead` or `contact`, not both",
+                    ));
+                }
+                (None, None) => {
+                    return Err(err(
+                        format!("tasks[{i}]"),
+                        "give the `lead` or `contact` the task is on",
+                    ));
+                }
+                (Some(l), None) => {
+                    return Err(err(
+                        format!("tasks[{i}].lead"),
+                        format!("lead {l} is not listed under crm.leads"),
+                    ));
+                }
+                (None, Some(c)) => {
+                    return Err(err(
+                        format!("tasks[{i}].contact"),
+                        format!("contact {c} is not listed under crm.contacts"),
+                    ));
+                }
             };
             let owner = match kind {
                 EntityKind::Leads => s.leads.get(&entity).map(|l| l.responsible_user_id),
                 EntityKind::Contacts => s.contacts.get(&entity).map(|c| c.responsible_user_id),
             };
-            let responsible = user(format!("tasks[{i}].responsible"), t.responsible.or(owner), &s)?;
+            let responsible = user(
+                format!("tasks[{i}].responsible"),
+                t.responsible.or(owner),
+                &s,
+            )?;
             let till = start + i64::try_from(t.complete_till.secs()).unwrap_or(i64::MAX / 2);
             s.insert_task(
                 Some(t.id),
                 Task {
                     id: t.id,
                     task_type_id: 1,
-                    text: t.text.clone().unwrap_or_else(|| "Перезвонить клиенту".into()),
+                    text: t
+                        .text
+                        .clone()
+                        .unwrap_or_else(|| "Перезвонить клиенту".into()),
                     complete_till: till,
                     entity_type: kind,
                     entity_id: entity,
@@ -319,7 +434,10 @@ tasks:     [{ id: 9001, contact: 5001, complete_till: 10m, completed: false }]
 
     #[test]
     fn users_are_never_invented() {
-        let seed = CrmSeed::from_yaml("users: [{id: 1, name: A}]\ncontacts: [{id: 5, phone: '+79161234567', responsible: 2}]").unwrap();
+        let seed = CrmSeed::from_yaml(
+            "users: [{id: 1, name: A}]\ncontacts: [{id: 5, phone: '+79161234567', responsible: 2}]",
+        )
+        .unwrap();
         let e = seed.build(0).unwrap_err();
         assert_eq!(e.path, "contacts[0].responsible");
         assert!(e.to_string().contains("user 2 is not listed"));

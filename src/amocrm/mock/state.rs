@@ -247,7 +247,10 @@ impl CrmState {
 
     /// Adds a pipeline, appending the closed stages 142/143 when they are missing.
     pub fn add_pipeline(&mut self, mut p: Pipeline) {
-        for (id, name) in [(WON, "Успешно реализовано"), (LOST, "Закрыто и не реализовано")] {
+        for (id, name) in [
+            (WON, "Успешно реализовано"),
+            (LOST, "Закрыто и не реализовано"),
+        ] {
             if p.status(id).is_none() {
                 p.statuses.push(Status {
                     id,
@@ -413,9 +416,13 @@ impl CrmState {
             return;
         };
         item.state = UnsortedState::Accepted;
-        let (pipeline_id, contacts, leads) =
-            (item.pipeline_id, item.contact_ids.clone(), item.lead_ids.clone());
-        let target = status_id.or_else(|| self.pipeline(pipeline_id).and_then(Pipeline::first_normal));
+        let (pipeline_id, contacts, leads) = (
+            item.pipeline_id,
+            item.contact_ids.clone(),
+            item.lead_ids.clone(),
+        );
+        let target =
+            status_id.or_else(|| self.pipeline(pipeline_id).and_then(Pipeline::first_normal));
         for id in contacts {
             if let Some(c) = self.contacts.get_mut(&id) {
                 c.visible = true;

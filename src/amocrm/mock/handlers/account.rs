@@ -35,7 +35,11 @@ pub fn users(s: &CrmState, ctx: &Ctx) -> Reply {
         Ok(p) => p,
         Err(r) => return r,
     };
-    let all: Vec<Value> = s.users.values().map(|u| render::user(ctx.base, u)).collect();
+    let all: Vec<Value> = s
+        .users
+        .values()
+        .map(|u| render::user(ctx.base, u))
+        .collect();
     let total = all.len();
     let (items, more) = paginate(all, page, limit);
     let mut r = list_reply(ctx, "users", "users", items, page, more);

@@ -38,7 +38,11 @@ pub fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
             Some("inbound") => Some("call_in"),
             Some("outbound") => Some("call_out"),
             Some(other) => {
-                item.fail("direction", "NotSupportedChoice", format!("direction {other:?} is not inbound or outbound"));
+                item.fail(
+                    "direction",
+                    "NotSupportedChoice",
+                    format!("direction {other:?} is not inbound or outbound"),
+                );
                 None
             }
             None => None,
@@ -46,7 +50,12 @@ pub fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
         check_call_params(&mut item, Some(obj), s);
         let responsible = item.user(s, "responsible_user_id");
         if let Some(d) = direction {
-            news.push((d, (*obj).clone(), responsible, item.request_id().unwrap_or_else(|| i.to_string())));
+            news.push((
+                d,
+                (*obj).clone(),
+                responsible,
+                item.request_id().unwrap_or_else(|| i.to_string()),
+            ));
         }
     }
     if !errs.is_empty() {
@@ -56,13 +65,24 @@ pub fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
     let mut calls = Vec::new();
     let mut errors = Vec::new();
     for (note_type, obj, responsible, rid) in news {
-        let phone = obj.get("phone").map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_string)).unwrap_or_default();
+        let phone = obj
+            .get("phone")
+            .map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_string))
+            .unwrap_or_default();
         let Some((kind, entity_id)) = attachment(s, &phone) else {
             errors.push(json!({ "title": "Entity not found", "status": 263, "detail": "Entity not found", "request_id": rid }));
             continue;
         };
         let mut params = serde_json::Map::new();
-        for k in ["uniq", "duration", "source", "link", "phone", "call_status", "call_result"] {
+        for k in [
+            "uniq",
+            "duration",
+            "source",
+            "link",
+            "phone",
+            "call_status",
+            "call_result",
+        ] {
             if let Some(v) = obj.get(k) {
                 params.insert(k.into(), v.clone());
             }
@@ -80,9 +100,13 @@ pub fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
         });
         calls.push(json!({ "id": id, "entity_id": entity_id, "entity_type": kind.as_str(), "account_id": s.account_id, "request_id": rid }));
     }
-    let body = json!({ "_total_items": calls.len(), "errors": errors, "_embedded": { "calls": calls } });
+    let body =
+        json!({ "_total_items": calls.len(), "errors": errors, "_embedded": { "calls": calls } });
     if calls.is_empty() {
-        return Reply { status: 400, body: Some(body) };
+        return Reply {
+            status: 400,
+            body: Some(body),
+        };
     }
     Reply::ok(body)
 }

@@ -18,7 +18,11 @@ pub fn list(s: &CrmState, ctx: &Ctx) -> Reply {
         Ok(ids) => ids,
         Err(r) => return r,
     };
-    let query = ctx.query.get("query").map(str::trim).filter(|q| !q.is_empty());
+    let query = ctx
+        .query
+        .get("query")
+        .map(str::trim)
+        .filter(|q| !q.is_empty());
     let mut found: Vec<&Contact> = match query {
         Some(q) if q.chars().filter(char::is_ascii_digit).count() >= 5 => {
             let key = digits_key(q).unwrap_or_default();
@@ -32,7 +36,11 @@ pub fn list(s: &CrmState, ctx: &Ctx) -> Reply {
                 s.contacts
                     .values()
                     .filter(|c| c.visible)
-                    .filter(|c| c.phones.iter().any(|p| digits_key(p).is_some_and(|d| d.contains(&key))))
+                    .filter(|c| {
+                        c.phones
+                            .iter()
+                            .any(|p| digits_key(p).is_some_and(|d| d.contains(&key)))
+                    })
                     .collect()
             }
         }
@@ -81,7 +89,11 @@ pub fn read_new(s: &CrmState, item: &mut Item) -> NewContact {
     let name = item.opt_str("name").unwrap_or_default();
     let first = item.opt_str("first_name").unwrap_or_default();
     let last = item.opt_str("last_name").unwrap_or_default();
-    let name = if name.is_empty() { format!("{first} {last}").trim().to_string() } else { name };
+    let name = if name.is_empty() {
+        format!("{first} {last}").trim().to_string()
+    } else {
+        name
+    };
     NewContact {
         name,
         responsible: item.user(s, "responsible_user_id"),
@@ -134,7 +146,9 @@ pub fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
         r["is_unsorted"] = json!(false);
         out.push(r);
     }
-    Reply::ok(json!({ "_links": { "self": ctx.href("contacts") }, "_embedded": { "contacts": out } }))
+    Reply::ok(
+        json!({ "_links": { "self": ctx.href("contacts") }, "_embedded": { "contacts": out } }),
+    )
 }
 
 /// `PATCH /api/v4/contacts` (batch with ids) and `PATCH /api/v4/contacts/{id}`.
@@ -160,11 +174,17 @@ pub fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply {
         };
         let exists = id.is_some_and(|id| s.visible_contact(id).is_some());
         if id.is_some() && !exists {
-            item.fail("id", "NotFound", format!("contact {} does not exist", id.unwrap_or(0)));
+            item.fail(
+                "id",
+                "NotFound",
+                format!("contact {} does not exist", id.unwrap_or(0)),
+            );
         }
         let name = item.opt_str("name");
         let responsible = item.user(s, "responsible_user_id");
-        let phones = obj.contains_key("custom_fields_values").then(|| item.phones());
+        let phones = obj
+            .contains_key("custom_fields_values")
+            .then(|| item.phones());
         changes.push((id, name, responsible, phones, item.request_id()));
     }
     if !errs.is_empty() {
@@ -193,5 +213,7 @@ pub fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply {
     if path_id.is_some() {
         return Reply::ok(out.into_iter().next().unwrap_or(Value::Null));
     }
-    Reply::ok(json!({ "_links": { "self": ctx.href("contacts") }, "_embedded": { "contacts": out } }))
+    Reply::ok(
+        json!({ "_links": { "self": ctx.href("contacts") }, "_embedded": { "contacts": out } }),
+    )
 }

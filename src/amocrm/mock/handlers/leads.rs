@@ -30,7 +30,10 @@ pub fn list(s: &CrmState, ctx: &Ctx) -> Reply {
         Ok(p) => p,
         Err(r) => return r,
     };
-    let query = q.get("query").map(str::to_lowercase).filter(|s| !s.is_empty());
+    let query = q
+        .get("query")
+        .map(str::to_lowercase)
+        .filter(|s| !s.is_empty());
     let mut found: Vec<&Lead> = s
         .leads
         .values()
@@ -44,7 +47,11 @@ pub fn list(s: &CrmState, ctx: &Ctx) -> Reply {
                     .iter()
                     .any(|(p, st)| *p == l.pipeline_id && st.is_none_or(|st| st == l.status_id))
         })
-        .filter(|l| query.as_ref().is_none_or(|qq| l.name.to_lowercase().contains(qq) || l.id.to_string() == *qq))
+        .filter(|l| {
+            query
+                .as_ref()
+                .is_none_or(|qq| l.name.to_lowercase().contains(qq) || l.id.to_string() == *qq)
+        })
         .collect();
     if q.get("order[created_at]") == Some("desc") || q.get("order[id]") == Some("desc") {
         found.reverse();
@@ -85,14 +92,20 @@ fn placement(s: &CrmState, item: &mut Item) -> Option<(u64, u64)> {
         Some(id) => match s.pipeline(id) {
             Some(p) => p,
             None => {
-                item.fail("pipeline_id", "NotSupportedChoice", format!("pipeline {id} does not exist"));
+                item.fail(
+                    "pipeline_id",
+                    "NotSupportedChoice",
+                    format!("pipeline {id} does not exist"),
+                );
                 return None;
             }
         },
-        None => match status_id.and_then(|st| s.pipelines.iter().find(|p| p.status(st).is_some())) {
-            Some(p) => p,
-            None => s.main_pipeline()?,
-        },
+        None => {
+            match status_id.and_then(|st| s.pipelines.iter().find(|p| p.status(st).is_some())) {
+                Some(p) => p,
+                None => s.main_pipeline()?,
+            }
+        }
     };
     let status = match status_id {
         Some(st) => match pipeline.status(st) {
@@ -102,7 +115,11 @@ fn placement(s: &CrmState, item: &mut Item) -> Option<(u64, u64)> {
             }
             Some(_) => st,
             None => {
-                item.fail("status_id", "NotSupportedChoice", format!("status {st} is not in pipeline {}", pipeline.id));
+                item.fail(
+                    "status_id",
+                    "NotSupportedChoice",
+                    format!("status {st} is not in pipeline {}", pipeline.id),
+                );
                 return None;
             }
         },
@@ -174,7 +191,11 @@ pub fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
         let contacts = item.embedded_ids("contacts");
         for (j, c) in contacts.iter().enumerate() {
             if s.visible_contact(*c).is_none() {
-                item.fail(&format!("_embedded.contacts.{j}.id"), "NotFound", format!("contact {c} does not exist"));
+                item.fail(
+                    &format!("_embedded.contacts.{j}.id"),
+                    "NotFound",
+                    format!("contact {c} does not exist"),
+                );
             }
         }
         if let Some(mut l) = read_new(s, &mut item) {
@@ -207,22 +228,35 @@ pub fn complex(s: &mut CrmState, ctx: &Ctx) -> Reply {
     let mut plans: Vec<(NewLead, Option<NewContact>, Option<u64>)> = Vec::new();
     for (i, obj) in items.iter().enumerate() {
         let mut item = Item::new(obj, i, &mut errs);
-        let contacts: Vec<&Map<String, Value>> = match obj.get("_embedded").and_then(|e| e.get("contacts")) {
-            None => Vec::new(),
-            Some(Value::Array(list)) => {
-                let objs: Vec<_> = list.iter().filter_map(Value::as_object).collect();
-                if objs.len() != list.len() {
-                    item.fail("_embedded.contacts", "InvalidType", "each contact must be an object");
+        let contacts: Vec<&Map<String, Value>> =
+            match obj.get("_embedded").and_then(|e| e.get("contacts")) {
+                None => Vec::new(),
+                Some(Value::Array(list)) => {
+                    let objs: Vec<_> = list.iter().filter_map(Value::as_object).collect();
+                    if objs.len() != list.len() {
+                        item.fail(
+                            "_embedded.contacts",
+                            "InvalidType",
+                            "each contact must be an object",
+                        );
+                    }
+                    objs
                 }
-                objs
-            }
-            Some(_) => {
-                item.fail("_embedded.contacts", "InvalidType", "_embedded.contacts must be an array");
-                Vec::new()
-            }
-        };
+                Some(_) => {
+                    item.fail(
+                        "_embedded.contacts",
+                        "InvalidType",
+                        "_embedded.contacts must be an array",
+                    );
+                    Vec::new()
+                }
+            };
         if contacts.len() > 1 {
-            item.fail("_embedded.contacts", "TooManyItems", "leads/complex takes at most one contact per lead");
+            item.fail(
+                "_embedded.contacts",
+                "TooManyItems",
+                "leads/complex takes at most one contact per lead",
+            );
         }
         let mut new_contact = None;
         let mut existing = None;
@@ -230,7 +264,11 @@ pub fn complex(s: &mut CrmState, ctx: &Ctx) -> Reply {
             if let Some(id) = c.get("id") {
                 match id.as_u64() {
                     Some(id) if s.visible_contact(id).is_some() => existing = Some(id),
-                    _ => item.fail("_embedded.contacts.0.id", "NotFound", format!("contact {id} does not exist")),
+                    _ => item.fail(
+                        "_embedded.contacts.0.id",
+                        "NotFound",
+                        format!("contact {id} does not exist"),
+                    ),
                 }
             } else {
                 let mut sub = Item {
@@ -297,7 +335,11 @@ pub fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply {
         };
         let lead = id.and_then(|id| s.visible_lead(id));
         if id.is_some() && lead.is_none() {
-            item.fail("id", "NotFound", format!("lead {} does not exist", id.unwrap_or(0)));
+            item.fail(
+                "id",
+                "NotFound",
+                format!("lead {} does not exist", id.unwrap_or(0)),
+            );
         }
         let name = item.opt_str("name");
         let price = item.opt_u64("price");
@@ -307,15 +349,27 @@ pub fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply {
         let mut placed = None;
         if let (Some(p), Some(_)) = (pipeline_id, lead) {
             match s.pipeline(p) {
-                None => item.fail("pipeline_id", "NotSupportedChoice", format!("pipeline {p} does not exist")),
+                None => item.fail(
+                    "pipeline_id",
+                    "NotSupportedChoice",
+                    format!("pipeline {p} does not exist"),
+                ),
                 Some(pipe) => {
                     let st = status_id
                         .or_else(|| lead.filter(|l| l.pipeline_id == p).map(|l| l.status_id))
                         .or_else(|| pipe.first_normal());
                     match st.and_then(|st| pipe.status(st)) {
-                        Some(found) if found.unsorted => item.fail("status_id", "NotSupportedChoice", "a lead cannot be moved into the Unsorted stage"),
+                        Some(found) if found.unsorted => item.fail(
+                            "status_id",
+                            "NotSupportedChoice",
+                            "a lead cannot be moved into the Unsorted stage",
+                        ),
                         Some(found) => placed = Some((p, found.id)),
-                        None => item.fail("status_id", "NotSupportedChoice", format!("status {} is not in pipeline {p}", st.unwrap_or(0))),
+                        None => item.fail(
+                            "status_id",
+                            "NotSupportedChoice",
+                            format!("status {} is not in pipeline {p}", st.unwrap_or(0)),
+                        ),
                     }
                 }
             }
@@ -329,7 +383,10 @@ pub fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply {
     for (i, (id, name, price, responsible, placed, rid)) in changes.into_iter().enumerate() {
         let Some(id) = id else { continue };
         if let Some((p, st)) = placed {
-            let changed = s.leads.get(&id).is_some_and(|l| l.pipeline_id != p || l.status_id != st);
+            let changed = s
+                .leads
+                .get(&id)
+                .is_some_and(|l| l.pipeline_id != p || l.status_id != st);
             if changed {
                 s.set_lead_status(id, p, st, ctx.now);
             }
@@ -373,12 +430,20 @@ pub fn link(s: &mut CrmState, ctx: &Ctx, id: u64) -> Reply {
         let to = item.req_u64("to_entity_id");
         match item.opt_str("to_entity_type").as_deref() {
             Some("contacts") => {}
-            Some(other) => item.fail("to_entity_type", "NotSupportedChoice", format!("cannot link a lead to {other:?}; this account supports contacts")),
+            Some(other) => item.fail(
+                "to_entity_type",
+                "NotSupportedChoice",
+                format!("cannot link a lead to {other:?}; this account supports contacts"),
+            ),
             None => item.fail("to_entity_type", "Required", "to_entity_type is required"),
         }
         if let Some(c) = to {
             if s.visible_contact(c).is_none() {
-                item.fail("to_entity_id", "NotFound", format!("contact {c} does not exist"));
+                item.fail(
+                    "to_entity_id",
+                    "NotFound",
+                    format!("contact {c} does not exist"),
+                );
             }
             targets.push(c);
         }

@@ -53,10 +53,18 @@ impl Ctx<'_> {
                 ));
             }
             Body::Empty => {
-                return Err(Reply::bad_request("", "Required", "the body is empty; send a JSON array"));
+                return Err(Reply::bad_request(
+                    "",
+                    "Required",
+                    "the body is empty; send a JSON array",
+                ));
             }
             Body::Malformed(e) => {
-                return Err(Reply::bad_request("", "InvalidJson", format!("the body is not JSON: {e}")));
+                return Err(Reply::bad_request(
+                    "",
+                    "InvalidJson",
+                    format!("the body is not JSON: {e}"),
+                ));
             }
         };
         if items.is_empty() {
@@ -83,7 +91,11 @@ impl Ctx<'_> {
                 }),
             }
         }
-        if errs.is_empty() { Ok(out) } else { Err(Reply::invalid(errs)) }
+        if errs.is_empty() {
+            Ok(out)
+        } else {
+            Err(Reply::invalid(errs))
+        }
     }
 
     /// The body as one object; `None` when the body is empty and that is allowed.
@@ -92,9 +104,21 @@ impl Ctx<'_> {
             Body::Json(Value::Object(o)) => Ok(Some(o)),
             Body::Json(Value::Array(a)) if a.len() == 1 && a[0].is_object() => Ok(a[0].as_object()),
             Body::Empty if !required => Ok(None),
-            Body::Empty => Err(Reply::bad_request("", "Required", "the body is empty; send a JSON object")),
-            Body::Json(_) => Err(Reply::bad_request("", "InvalidType", "the body must be a JSON object")),
-            Body::Malformed(e) => Err(Reply::bad_request("", "InvalidJson", format!("the body is not JSON: {e}"))),
+            Body::Empty => Err(Reply::bad_request(
+                "",
+                "Required",
+                "the body is empty; send a JSON object",
+            )),
+            Body::Json(_) => Err(Reply::bad_request(
+                "",
+                "InvalidType",
+                "the body must be a JSON object",
+            )),
+            Body::Malformed(e) => Err(Reply::bad_request(
+                "",
+                "InvalidJson",
+                format!("the body is not JSON: {e}"),
+            )),
         }
     }
 
@@ -113,7 +137,12 @@ pub struct Item<'a> {
 
 impl<'a> Item<'a> {
     pub fn new(obj: &'a Map<String, Value>, index: usize, errs: &'a mut Vec<Invalid>) -> Self {
-        Item { obj, index, prefix: String::new(), errs }
+        Item {
+            obj,
+            index,
+            prefix: String::new(),
+            errs,
+        }
     }
 
     pub fn request_id(&self) -> Option<String> {
@@ -141,7 +170,11 @@ impl<'a> Item<'a> {
             Some(v) => match v.as_u64() {
                 Some(n) => Some(n),
                 None => {
-                    self.fail(field, "InvalidType", format!("{field} must be a positive integer"));
+                    self.fail(
+                        field,
+                        "InvalidType",
+                        format!("{field} must be a positive integer"),
+                    );
                     None
                 }
             },
@@ -209,7 +242,11 @@ impl<'a> Item<'a> {
             None | Some(Value::Null) => None,
             Some(Value::Bool(b)) => Some(*b),
             Some(_) => {
-                self.fail(field, "InvalidType", format!("{field} must be true or false"));
+                self.fail(
+                    field,
+                    "InvalidType",
+                    format!("{field} must be true or false"),
+                );
                 None
             }
         }
@@ -232,7 +269,11 @@ impl<'a> Item<'a> {
         if state.users.contains_key(&id) {
             Some(id)
         } else {
-            self.fail(field, "NotSupportedChoice", format!("user {id} does not exist in this account"));
+            self.fail(
+                field,
+                "NotSupportedChoice",
+                format!("user {id} does not exist in this account"),
+            );
             None
         }
     }
@@ -244,7 +285,11 @@ impl<'a> Item<'a> {
             return phones;
         };
         let Some(fields) = v.as_array() else {
-            self.fail("custom_fields_values", "InvalidType", "custom_fields_values must be an array");
+            self.fail(
+                "custom_fields_values",
+                "InvalidType",
+                "custom_fields_values must be an array",
+            );
             return phones;
         };
         for (i, f) in fields.iter().enumerate() {
@@ -253,7 +298,11 @@ impl<'a> Item<'a> {
             match code {
                 Some("PHONE") | Some("EMAIL") => {}
                 Some(other) => {
-                    self.fail(&format!("{path}.field_code"), "NotSupportedChoice", format!("unknown field_code {other:?}; use PHONE or EMAIL"));
+                    self.fail(
+                        &format!("{path}.field_code"),
+                        "NotSupportedChoice",
+                        format!("unknown field_code {other:?}; use PHONE or EMAIL"),
+                    );
                     continue;
                 }
                 None => {
@@ -262,7 +311,11 @@ impl<'a> Item<'a> {
                 }
             }
             let Some(values) = f.get("values").and_then(Value::as_array) else {
-                self.fail(&format!("{path}.values"), "Required", "values must be an array");
+                self.fail(
+                    &format!("{path}.values"),
+                    "Required",
+                    "values must be an array",
+                );
                 continue;
             };
             for (j, val) in values.iter().enumerate() {
@@ -273,10 +326,17 @@ impl<'a> Item<'a> {
                         }
                     }
                     Some(Value::Number(n)) if code == Some("PHONE") => phones.push(n.to_string()),
-                    _ => self.fail(&format!("{path}.values.{j}.value"), "Required", "value must be a non-empty string"),
+                    _ => self.fail(
+                        &format!("{path}.values.{j}.value"),
+                        "Required",
+                        "value must be a non-empty string",
+                    ),
                 }
                 if let Some(e) = val.get("enum_code") {
-                    let ok = matches!(e.as_str(), Some("WORK" | "WORKDD" | "MOB" | "FAX" | "HOME" | "OTHER" | "PRIV"));
+                    let ok = matches!(
+                        e.as_str(),
+                        Some("WORK" | "WORKDD" | "MOB" | "FAX" | "HOME" | "OTHER" | "PRIV")
+                    );
                     if !ok {
                         self.fail(&format!("{path}.values.{j}.enum_code"), "NotSupportedChoice", format!("unknown enum_code {e}; use WORK, WORKDD, MOB, FAX, HOME, OTHER or PRIV"));
                     }
@@ -292,14 +352,22 @@ impl<'a> Item<'a> {
             return Vec::new();
         };
         let Some(list) = list.as_array() else {
-            self.fail(&format!("_embedded.{what}"), "InvalidType", "must be an array");
+            self.fail(
+                &format!("_embedded.{what}"),
+                "InvalidType",
+                "must be an array",
+            );
             return Vec::new();
         };
         let mut ids = Vec::new();
         for (i, v) in list.iter().enumerate() {
             match v.get("id").and_then(Value::as_u64) {
                 Some(id) => ids.push(id),
-                None => self.fail(&format!("_embedded.{what}.{i}.id"), "Required", "id must be a positive integer"),
+                None => self.fail(
+                    &format!("_embedded.{what}.{i}.id"),
+                    "Required",
+                    "id must be a positive integer",
+                ),
             }
         }
         ids
@@ -315,7 +383,14 @@ pub fn paginate<T>(items: Vec<T>, page: usize, limit: usize) -> (Vec<T>, bool) {
 }
 
 /// The HAL list envelope, or 204 when nothing was found.
-pub fn list_reply(ctx: &Ctx, path: &str, key: &str, items: Vec<Value>, page: usize, more: bool) -> Reply {
+pub fn list_reply(
+    ctx: &Ctx,
+    path: &str,
+    key: &str,
+    items: Vec<Value>,
+    page: usize,
+    more: bool,
+) -> Reply {
     if items.is_empty() {
         return Reply::no_content();
     }

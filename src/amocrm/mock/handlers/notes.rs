@@ -12,38 +12,68 @@ const NOTE_TYPES: [&str; 4] = ["common", "call_in", "call_out", "service_message
 
 /// Checks a call note's `params`; the fields amoCRM requires are `uniq`, `duration`,
 /// `source` and `phone`.
-pub fn check_call_params(item: &mut Item, params: Option<&serde_json::Map<String, Value>>, s: &CrmState) {
+pub fn check_call_params(
+    item: &mut Item,
+    params: Option<&serde_json::Map<String, Value>>,
+    s: &CrmState,
+) {
     let Some(p) = params else {
-        item.fail("params", "Required", "params (uniq, duration, source, phone) are required for call notes");
+        item.fail(
+            "params",
+            "Required",
+            "params (uniq, duration, source, phone) are required for call notes",
+        );
         return;
     };
     for field in ["uniq", "source", "phone"] {
         match p.get(field) {
             Some(Value::String(v)) if !v.is_empty() => {}
             Some(Value::Number(_)) if field == "phone" => {}
-            None | Some(Value::Null) => item.fail(&format!("params.{field}"), "Required", format!("params.{field} is required")),
-            Some(_) => item.fail(&format!("params.{field}"), "InvalidType", format!("params.{field} must be a string")),
+            None | Some(Value::Null) => item.fail(
+                &format!("params.{field}"),
+                "Required",
+                format!("params.{field} is required"),
+            ),
+            Some(_) => item.fail(
+                &format!("params.{field}"),
+                "InvalidType",
+                format!("params.{field} must be a string"),
+            ),
         }
     }
     match p.get("duration") {
         Some(v) if v.as_u64().is_some() => {}
-        None | Some(Value::Null) => item.fail("params.duration", "Required", "params.duration is required"),
-        Some(_) => item.fail("params.duration", "InvalidType", "params.duration must be a whole number of seconds"),
-    }
-    if let Some(v) = p.get("call_status").filter(|v| !v.is_null()) {
-        if !v.as_u64().is_some_and(|n| (1..=7).contains(&n)) {
-            item.fail("params.call_status", "NotSupportedChoice", format!("call_status {v} is not 1 to 7"));
+        None | Some(Value::Null) => {
+            item.fail("params.duration", "Required", "params.duration is required")
         }
+        Some(_) => item.fail(
+            "params.duration",
+            "InvalidType",
+            "params.duration must be a whole number of seconds",
+        ),
     }
-    if let Some(v) = p.get("link").filter(|v| !v.is_null()) {
-        if !v.is_string() {
-            item.fail("params.link", "InvalidType", "params.link must be a string");
-        }
+    if let Some(v) = p.get("call_status").filter(|v| !v.is_null())
+        && !v.as_u64().is_some_and(|n| (1..=7).contains(&n))
+    {
+        item.fail(
+            "params.call_status",
+            "NotSupportedChoice",
+            format!("call_status {v} is not 1 to 7"),
+        );
     }
-    if let Some(v) = p.get("call_responsible").filter(|v| !v.is_null()) {
-        if !v.as_u64().is_some_and(|u| s.users.contains_key(&u)) {
-            item.fail("params.call_responsible", "NotSupportedChoice", format!("user {v} does not exist in this account"));
-        }
+    if let Some(v) = p.get("link").filter(|v| !v.is_null())
+        && !v.is_string()
+    {
+        item.fail("params.link", "InvalidType", "params.link must be a string");
+    }
+    if let Some(v) = p.get("call_responsible").filter(|v| !v.is_null())
+        && !v.as_u64().is_some_and(|u| s.users.contains_key(&u))
+    {
+        item.fail(
+            "params.call_responsible",
+            "NotSupportedChoice",
+            format!("user {v} does not exist in this account"),
+        );
     }
 }
 
@@ -65,18 +95,36 @@ pub fn create(s: &mut CrmState, ctx: &Ctx, kind: EntityKind, path_id: Option<u64
         if let Some(id) = entity_id
             && !s.entity_exists(kind, id)
         {
-            item.fail("entity_id", "NotFound", format!("{} {id} does not exist", kind.as_str()));
+            item.fail(
+                "entity_id",
+                "NotFound",
+                format!("{} {id} does not exist", kind.as_str()),
+            );
         }
         let note_type = item.req_str("note_type");
         let params = item.opt_object("params");
         match note_type.as_deref() {
             Some("call_in" | "call_out") => check_call_params(&mut item, params, s),
-            Some("common" | "service_message") => {
-                if !params.and_then(|p| p.get("text")).is_some_and(Value::is_string) {
-                    item.fail("params.text", "Required", "params.text is required for this note type");
-                }
+            Some("common" | "service_message")
+                if !params
+                    .and_then(|p| p.get("text"))
+                    .is_some_and(Value::is_string) =>
+            {
+                item.fail(
+                    "params.text",
+                    "Required",
+                    "params.text is required for this note type",
+                );
             }
-            Some(other) => item.fail("note_type", "NotSupportedChoice", format!("note_type {other:?} is not one of {}", NOTE_TYPES.join(", "))),
+            Some("common" | "service_message") => {}
+            Some(other) => item.fail(
+                "note_type",
+                "NotSupportedChoice",
+                format!(
+                    "note_type {other:?} is not one of {}",
+                    NOTE_TYPES.join(", ")
+                ),
+            ),
             None => {}
         }
         let responsible = item.user(s, "responsible_user_id");
@@ -107,7 +155,9 @@ pub fn create(s: &mut CrmState, ctx: &Ctx, kind: EntityKind, path_id: Option<u64
             "_links": { "self": ctx.href(&format!("{}/{entity_id}/notes/{id}", kind.as_str())) },
         }));
     }
-    Reply::ok(json!({ "_links": { "self": ctx.href(&format!("{}/notes", kind.as_str())) }, "_embedded": { "notes": out } }))
+    Reply::ok(
+        json!({ "_links": { "self": ctx.href(&format!("{}/notes", kind.as_str())) }, "_embedded": { "notes": out } }),
+    )
 }
 
 /// `GET /api/v4/{leads|contacts}/notes` and `GET /api/v4/{leads|contacts}/{id}/notes`.
@@ -136,7 +186,10 @@ pub fn list(s: &CrmState, ctx: &Ctx, kind: EntityKind, path_id: Option<u64>) -> 
         .filter(|n| types.is_empty() || types.contains(&n.note_type.as_str()))
         .collect();
     let (page_items, more) = paginate(found, page, limit);
-    let items = page_items.into_iter().map(|n| render::note(ctx.base, s, n)).collect();
+    let items = page_items
+        .into_iter()
+        .map(|n| render::note(ctx.base, s, n))
+        .collect();
     let path = match path_id {
         Some(id) => format!("{}/{id}/notes", kind.as_str()),
         None => format!("{}/notes", kind.as_str()),

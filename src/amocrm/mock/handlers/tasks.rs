@@ -22,7 +22,11 @@ pub fn list(s: &CrmState, ctx: &Ctx) -> Reply {
         Some("1" | "true") => Some(true),
         Some("0" | "false") => Some(false),
         Some(v) => {
-            return Reply::bad_request("filter[is_completed]", "InvalidValue", format!("{v:?} is not 0 or 1"));
+            return Reply::bad_request(
+                "filter[is_completed]",
+                "InvalidValue",
+                format!("{v:?} is not 0 or 1"),
+            );
         }
     };
     let mut kinds = Vec::new();
@@ -30,7 +34,11 @@ pub fn list(s: &CrmState, ctx: &Ctx) -> Reply {
         match EntityKind::parse(v) {
             Some(k) => kinds.push(k),
             None => {
-                return Reply::bad_request("filter[entity_type]", "NotSupportedChoice", format!("{v:?} is not leads or contacts"));
+                return Reply::bad_request(
+                    "filter[entity_type]",
+                    "NotSupportedChoice",
+                    format!("{v:?} is not leads or contacts"),
+                );
             }
         }
     }
@@ -62,7 +70,10 @@ pub fn list(s: &CrmState, ctx: &Ctx) -> Reply {
         found.reverse();
     }
     let (page_items, more) = paginate(found, page, limit);
-    let items = page_items.into_iter().map(|t| render::task(ctx.base, s, t)).collect();
+    let items = page_items
+        .into_iter()
+        .map(|t| render::task(ctx.base, s, t))
+        .collect();
     list_reply(ctx, "tasks", "tasks", items, page, more)
 }
 
@@ -81,21 +92,37 @@ fn target(s: &CrmState, item: &mut Item) -> Option<Option<(EntityKind, u64)>> {
         (None, None) => Some(None),
         (Some(k), Some(id)) => match EntityKind::parse(&k) {
             None => {
-                item.fail("entity_type", "NotSupportedChoice", format!("{k:?} is not leads or contacts"));
+                item.fail(
+                    "entity_type",
+                    "NotSupportedChoice",
+                    format!("{k:?} is not leads or contacts"),
+                );
                 None
             }
             Some(kind) if s.entity_exists(kind, id) => Some(Some((kind, id))),
             Some(kind) => {
-                item.fail("entity_id", "NotFound", format!("{} {id} does not exist", kind.as_str()));
+                item.fail(
+                    "entity_id",
+                    "NotFound",
+                    format!("{} {id} does not exist", kind.as_str()),
+                );
                 None
             }
         },
         (Some(_), None) => {
-            item.fail("entity_id", "Required", "entity_id is required with entity_type");
+            item.fail(
+                "entity_id",
+                "Required",
+                "entity_id is required with entity_type",
+            );
             None
         }
         (None, Some(_)) => {
-            item.fail("entity_type", "Required", "entity_type is required with entity_id");
+            item.fail(
+                "entity_type",
+                "Required",
+                "entity_type is required with entity_id",
+            );
             None
         }
     }
@@ -115,7 +142,11 @@ pub fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
         let till = item.req_i64("complete_till");
         let task_type = item.opt_u64("task_type_id").unwrap_or(1);
         if !TASK_TYPES.contains(&task_type) {
-            item.fail("task_type_id", "NotSupportedChoice", format!("task type {task_type} does not exist; use 1 (call) or 2 (meeting)"));
+            item.fail(
+                "task_type_id",
+                "NotSupportedChoice",
+                format!("task type {task_type} does not exist; use 1 (call) or 2 (meeting)"),
+            );
         }
         let responsible = item.user(s, "responsible_user_id");
         let target = target(s, &mut item);
@@ -194,13 +225,23 @@ pub fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply {
         let text = item.opt_str("text");
         let till = item.opt_i64("complete_till");
         let responsible = item.user(s, "responsible_user_id");
-        changes.push((id, completed, result, text, till, responsible, item.request_id()));
+        changes.push((
+            id,
+            completed,
+            result,
+            text,
+            till,
+            responsible,
+            item.request_id(),
+        ));
     }
     if !errs.is_empty() {
         return Reply::invalid(errs);
     }
     let mut out = Vec::new();
-    for (i, (id, completed, result, text, till, responsible, rid)) in changes.into_iter().enumerate() {
+    for (i, (id, completed, result, text, till, responsible, rid)) in
+        changes.into_iter().enumerate()
+    {
         let Some(id) = id else { continue };
         if let Some(t) = s.tasks.get_mut(&id) {
             if let Some(c) = completed {

@@ -10,7 +10,14 @@ use crate::amocrm::mock::state::{CrmState, Lead, Unsorted, UnsortedState};
 use crate::phone::digits_key;
 
 /// Metadata fields amoCRM requires for a sip item.
-const SIP_REQUIRED: [&str; 6] = ["uniq", "duration", "service_code", "phone", "called_at", "from"];
+const SIP_REQUIRED: [&str; 6] = [
+    "uniq",
+    "duration",
+    "service_code",
+    "phone",
+    "called_at",
+    "from",
+];
 
 struct NewItem {
     source_uid: String,
@@ -25,23 +32,39 @@ struct NewItem {
     request_id: Option<String>,
 }
 
-fn embedded_one<'a>(item: &mut Item, obj: &'a Map<String, Value>, what: &str) -> Option<&'a Map<String, Value>> {
+fn embedded_one<'a>(
+    item: &mut Item,
+    obj: &'a Map<String, Value>,
+    what: &str,
+) -> Option<&'a Map<String, Value>> {
     match obj.get("_embedded").and_then(|e| e.get(what)) {
         None => None,
         Some(Value::Array(list)) if list.len() <= 1 => match list.first() {
             None => None,
             Some(Value::Object(o)) => Some(o),
             Some(_) => {
-                item.fail(&format!("_embedded.{what}.0"), "InvalidType", "must be an object");
+                item.fail(
+                    &format!("_embedded.{what}.0"),
+                    "InvalidType",
+                    "must be an object",
+                );
                 None
             }
         },
         Some(Value::Array(_)) => {
-            item.fail(&format!("_embedded.{what}"), "TooManyItems", format!("an Unsorted item holds at most one of {what}"));
+            item.fail(
+                &format!("_embedded.{what}"),
+                "TooManyItems",
+                format!("an Unsorted item holds at most one of {what}"),
+            );
             None
         }
         Some(_) => {
-            item.fail(&format!("_embedded.{what}"), "InvalidType", "must be an array");
+            item.fail(
+                &format!("_embedded.{what}"),
+                "InvalidType",
+                "must be an array",
+            );
             None
         }
     }
@@ -61,9 +84,14 @@ pub fn create_sip(s: &mut CrmState, ctx: &Ctx) -> Reply {
         let source_uid = item.req_str("source_uid");
         let source_name = item.req_str("source_name");
         if let Some(uid) = &source_uid {
-            let taken = s.unsorted.values().any(|u| &u.source_uid == uid) || seen_uids.contains(uid);
+            let taken =
+                s.unsorted.values().any(|u| &u.source_uid == uid) || seen_uids.contains(uid);
             if taken {
-                item.fail("source_uid", "NotUnique", format!("an Unsorted item with source_uid {uid:?} already exists"));
+                item.fail(
+                    "source_uid",
+                    "NotUnique",
+                    format!("an Unsorted item with source_uid {uid:?} already exists"),
+                );
             }
             seen_uids.push(uid.clone());
         }
@@ -72,7 +100,11 @@ pub fn create_sip(s: &mut CrmState, ctx: &Ctx) -> Reply {
             Some(m) => {
                 for field in SIP_REQUIRED {
                     if m.get(field).is_none_or(Value::is_null) {
-                        item.fail(&format!("metadata.{field}"), "Required", format!("metadata.{field} is required for category sip"));
+                        item.fail(
+                            &format!("metadata.{field}"),
+                            "Required",
+                            format!("metadata.{field} is required for category sip"),
+                        );
                     }
                 }
                 Some(Value::Object(m.clone()))
@@ -89,14 +121,22 @@ pub fn create_sip(s: &mut CrmState, ctx: &Ctx) -> Reply {
             Some(v) => match v.as_u64() {
                 Some(u) if s.users.contains_key(&u) => Some(u),
                 _ => {
-                    item.fail("metadata.call_responsible", "NotSupportedChoice", format!("user {v} does not exist in this account"));
+                    item.fail(
+                        "metadata.call_responsible",
+                        "NotSupportedChoice",
+                        format!("user {v} does not exist in this account"),
+                    );
                     None
                 }
             },
         };
         let pipeline = match item.opt_u64("pipeline_id") {
             Some(id) => s.pipeline(id).or_else(|| {
-                item.fail("pipeline_id", "NotSupportedChoice", format!("pipeline {id} does not exist"));
+                item.fail(
+                    "pipeline_id",
+                    "NotSupportedChoice",
+                    format!("pipeline {id} does not exist"),
+                );
                 None
             }),
             None => s.main_pipeline(),
@@ -104,20 +144,39 @@ pub fn create_sip(s: &mut CrmState, ctx: &Ctx) -> Reply {
         let placed = pipeline.and_then(|p| match p.unsorted_status() {
             Some(st) => Some((p.id, st)),
             None => {
-                item.fail("pipeline_id", "NotSupportedChoice", format!("pipeline {} has no Unsorted stage (is_unsorted_on is false)", p.id));
+                item.fail(
+                    "pipeline_id",
+                    "NotSupportedChoice",
+                    format!(
+                        "pipeline {} has no Unsorted stage (is_unsorted_on is false)",
+                        p.id
+                    ),
+                );
                 None
             }
         });
         let contact = embedded_one(&mut item, obj, "contacts").map(|c| {
-            let mut sub = Item { obj: c, index: i, prefix: "_embedded.contacts.0.".into(), errs: &mut *item.errs };
+            let mut sub = Item {
+                obj: c,
+                index: i,
+                prefix: "_embedded.contacts.0.".into(),
+                errs: &mut *item.errs,
+            };
             contacts::read_new(s, &mut sub)
         });
         let lead_name = embedded_one(&mut item, obj, "leads").map(|l| {
-            l.get("name").and_then(Value::as_str).unwrap_or_default().to_string()
+            l.get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
         });
         let request_id = item.request_id();
-        if let (Some(source_uid), Some(source_name), Some(metadata), Some((pipeline_id, status_id))) =
-            (source_uid, source_name, metadata, placed)
+        if let (
+            Some(source_uid),
+            Some(source_name),
+            Some(metadata),
+            Some((pipeline_id, status_id)),
+        ) = (source_uid, source_name, metadata, placed)
         {
             news.push(NewItem {
                 source_uid,
@@ -146,7 +205,11 @@ pub fn create_sip(s: &mut CrmState, ctx: &Ctx) -> Reply {
             .as_ref()
             .and_then(|c| c.phones.first())
             .and_then(|p| digits_key(p))
-            .or_else(|| n.metadata.get("phone").and_then(|p| digits_key(&p.to_string())));
+            .or_else(|| {
+                n.metadata
+                    .get("phone")
+                    .and_then(|p| digits_key(&p.to_string()))
+            });
         let contact_ids: Vec<u64> = n
             .contact
             .map(|mut c| {
@@ -232,7 +295,10 @@ pub fn list(s: &CrmState, ctx: &Ctx) -> Reply {
     }
     let total = found.len();
     let (page_items, more) = paginate(found, page, limit);
-    let items = page_items.into_iter().map(|u| render::unsorted(ctx.base, s, u)).collect();
+    let items = page_items
+        .into_iter()
+        .map(|u| render::unsorted(ctx.base, s, u))
+        .collect();
     let mut r = list_reply(ctx, "leads/unsorted", "unsorted", items, page, more);
     if let Some(b) = r.body.as_mut() {
         b["_total_items"] = json!(total);
@@ -272,7 +338,14 @@ fn pending<'s>(s: &'s CrmState, uid: &str) -> Result<&'s Unsorted, Reply> {
         Some(u) if u.state != UnsortedState::Pending => Err(Reply::bad_request(
             "uid",
             "AlreadyProcessed",
-            format!("Unsorted item {uid} was already {}", if u.state == UnsortedState::Accepted { "accepted" } else { "declined" }),
+            format!(
+                "Unsorted item {uid} was already {}",
+                if u.state == UnsortedState::Accepted {
+                    "accepted"
+                } else {
+                    "declined"
+                }
+            ),
         )),
         Some(u) => Ok(u),
     }
@@ -295,16 +368,27 @@ pub fn accept(s: &mut CrmState, ctx: &Ctx, uid: &str) -> Reply {
     let user = it.user(s, "user_id");
     let status = it.opt_u64("status_id");
     if let Some(st) = status {
-        let ok = s.pipeline(pipeline_id).and_then(|p| p.status(st)).is_some_and(|x| x.is_normal());
+        let ok = s
+            .pipeline(pipeline_id)
+            .and_then(|p| p.status(st))
+            .is_some_and(|x| x.is_normal());
         if !ok {
-            it.fail("status_id", "NotSupportedChoice", format!("status {st} is not a normal stage of pipeline {pipeline_id}"));
+            it.fail(
+                "status_id",
+                "NotSupportedChoice",
+                format!("status {st} is not a normal stage of pipeline {pipeline_id}"),
+            );
         }
     }
     if !errs.is_empty() {
         return Reply::invalid(errs);
     }
     s.accept_unsorted(uid, user, status, ctx.now);
-    let (contacts, leads) = s.unsorted.get(uid).map(|u| (u.contact_ids.clone(), u.lead_ids.clone())).unwrap_or_default();
+    let (contacts, leads) = s
+        .unsorted
+        .get(uid)
+        .map(|u| (u.contact_ids.clone(), u.lead_ids.clone()))
+        .unwrap_or_default();
     decision_reply(s, ctx, uid, &contacts, &leads)
 }
 
@@ -324,7 +408,11 @@ pub fn decline(s: &mut CrmState, ctx: &Ctx, uid: &str) -> Reply {
     if !errs.is_empty() {
         return Reply::invalid(errs);
     }
-    let (contacts, leads) = s.unsorted.get(uid).map(|u| (u.contact_ids.clone(), u.lead_ids.clone())).unwrap_or_default();
+    let (contacts, leads) = s
+        .unsorted
+        .get(uid)
+        .map(|u| (u.contact_ids.clone(), u.lead_ids.clone()))
+        .unwrap_or_default();
     s.decline_unsorted(uid);
     decision_reply(s, ctx, uid, &contacts, &leads)
 }

@@ -1,0 +1,10 @@
+//! The mock amoCRM driven over real HTTP with reqwest, endpoint by endpoint.
+
+mod helpers;
+
+mod account;
+mod contacts;
+mod errors;
+mod leads;
+mod tasks_notes_calls;
+mod unsorted;

@@ -1,0 +1,122 @@
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn a_pending_items_contact_is_hidden_from_search_and_lists() {
+    let t = spawn_mock().await;
+    let (uid, contact, lead) = t.create_unsorted("+79035553333", "call-1", 1001).await;
+    assert_eq!(
+        t.get("/api/v4/contacts?query=79035553333").await.status,
+        204
+    );
+    assert_eq!(
+        t.get(&format!("/api/v4/contacts/{contact}")).await.status,
+        204
+    );
+    assert_eq!(
+        t.get(&format!("/api/v4/leads?filter[id][]={lead}"))
+            .await
+            .status,
+        204
+    );
+    let list = t
+        .get("/api/v4/leads/unsorted?filter[category][]=sip")
+        .await
+        .json();
+    assert_eq!(list["_embedded"]["unsorted"][0]["uid"], uid.as_str());
+    let one = t.get(&format!("/api/v4/leads/unsorted/{uid}")).await.json();
+    assert_eq!(one["metadata"]["call_responsible"], 1001);
+    assert_eq!(
+        one["_embedded"]["leads"][0]["status_id"], 40,
+        "the lead sits in the Unsorted stage"
+    );
+}
+
+#[tokio::test]
+async fn an_accepted_items_lead_becomes_visible_with_the_accepting_user_responsible() {
+    let t = spawn_mock().await;
+    let (uid, contact, lead) = t.create_unsorted("+79035554444", "call-2", 1001).await;
+    let a = t
+        .post(
+            &format!("/api/v4/leads/unsorted/{uid}/accept"),
+            json!({ "user_id": 1002 }),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    assert_eq!(a.json()["_embedded"]["leads"][0]["id"], lead);
+    let l = t.get(&format!("/api/v4/leads/{lead}")).await.json();
+    assert_eq!(l["responsible_user_id"], 1002);
+    assert_eq!(
+        l["status_id"], 41,
+        "the lead leaves Unsorted for the first normal stage"
+    );
+    let found = t.get("/api/v4/contacts?query=79035554444").await.json();
+    assert_eq!(found["_embedded"]["contacts"][0]["id"], contact);
+    assert_eq!(
+        t.get(&format!("/api/v4/leads/unsorted/{uid}")).await.status,
+        204
+    );
+    let again = t
+        .post(&format!("/api/v4/leads/unsorted/{uid}/accept"), json!({}))
+        .await;
+    assert_eq!(again.status, 400);
+}
+
+#[tokio::test]
+async fn a_declined_items_contact_and_lead_are_gone_for_good() {
+    let t = spawn_mock().await;
+    let (uid, contact, lead) = t.create_unsorted("+79035555555", "call-3", 1001).await;
+    let d = t
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/v4/leads/unsorted/{uid}/decline"),
+            Some(json!({ "user_id": 1001 })),
+        )
+        .await;
+    assert_eq!(d.status, 200, "{}", d.text);
+    assert_eq!(
+        t.get("/api/v4/contacts?query=79035555555").await.status,
+        204
+    );
+    assert_eq!(
+        t.get(&format!("/api/v4/contacts/{contact}")).await.status,
+        204
+    );
+    assert_eq!(t.get(&format!("/api/v4/leads/{lead}")).await.status, 204);
+    t.mock.with_state(|s| {
+        assert!(!s.contacts.contains_key(&contact), "deleted, not hidden");
+        assert!(!s.leads.contains_key(&lead));
+    });
+    // The phone is unknown again: a new item for it can be created.
+    t.create_unsorted("+79035555555", "call-4", 1001).await;
+}
+
+#[tokio::test]
+async fn the_same_source_uid_twice_is_refused() {
+    let t = spawn_mock().await;
+    t.create_unsorted("+79035556666", "call-5", 1001).await;
+    let a = t
+        .post(
+            "/api/v4/leads/unsorted/sip",
+            json!([unsorted_item("+79035556666", "call-5", 1001)]),
+        )
+        .await;
+    assert_eq!(a.status, 400);
+    let e = &a.json()["validation-errors"][0]["errors"][0];
+    assert_eq!(e["path"], "source_uid");
+    assert_eq!(t.mock.with_state(|s| s.unsorted.len()), 1);
+}
+
+#[tokio::test]
+async fn sip_metadata_fields_are_required() {
+    let t = spawn_mock().await;
+    let mut item = unsorted_item("+79035557777", "call-6", 1001);
+    item["metadata"].as_object_mut().unwrap().remove("uniq");
+    let a = t.post("/api/v4/leads/unsorted/sip", json!([item])).await;
+    assert_eq!(a.status, 400);
+    assert_eq!(
+        a.json()["validation-errors"][0]["errors"][0]["path"],
+        "metadata.uniq"
+    );
+}
