@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::amocrm::mock::{CrmSeed, MockCrm, MockOptions};
+use crate::amocrm::mock::{CrmSeed, MockCrm, MockOptions, tls};
 use crate::clock::Clock;
 
 /// sipamo: Sipuni call events to amoCRM, and the harness that proves the rules.
@@ -25,6 +25,23 @@ pub enum Command {
     Mock(MockArgs),
     /// Run a smoke check of the embedded mock (the scenario suite comes here).
     Run(RunArgs),
+    /// Measure throughput and print the figures (medians over rounds).
+    ///
+    /// Build with --release for meaningful numbers.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Rounds to take the median over.
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
+    /// Requests per round against the mock.
+    #[arg(long, default_value_t = 20_000)]
+    pub requests: usize,
+    /// Concurrent keep-alive clients.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
 }
 
 #[derive(Debug, Args)]
@@ -41,6 +58,12 @@ pub struct MockArgs {
     /// Answer 429 to more than N requests in any 1-second window (amoCRM allows 7).
     #[arg(long, value_name = "N")]
     pub rate_limit: Option<u32>,
+    /// Serve HTTPS with this PEM certificate chain (for clients that hard-code https://).
+    #[arg(long, requires = "tls_key", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -54,6 +77,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Mock(args) => mock(args).await,
         Command::Run(_) => smoke().await,
+        Command::Bench(args) => bench(args).await,
     };
     match result {
         Ok(code) => code,
@@ -75,8 +99,18 @@ async fn mock(args: MockArgs) -> Result<ExitCode, String> {
                 .map_err(|e| format!("{}: {e}", path.display()))?
         }
     };
-    let listener = std::net::TcpListener::bind(args.listen)
-        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key).map_err(|e| e.to_string())?),
+        _ => None,
+    };
+    // With TLS, wiremock serves on a private loopback port behind the HTTPS front.
+    let plain_addr = if tls.is_some() {
+        "127.0.0.1:0".parse().map_err(|_| "bad address")?
+    } else {
+        args.listen
+    };
+    let listener = std::net::TcpListener::bind(plain_addr)
+        .map_err(|e| format!("cannot listen on {plain_addr}: {e}"))?;
     let mock = MockCrm::start(MockOptions {
         token: args.token,
         state,
@@ -85,8 +119,19 @@ async fn mock(args: MockArgs) -> Result<ExitCode, String> {
         ..MockOptions::default()
     })
     .await;
-    println!("{}", mock.uri());
-    tracing::info!(url = %mock.uri(), "mock amoCRM serving; Ctrl-C stops it");
+    let url = match tls {
+        None => mock.uri(),
+        Some(acceptor) => {
+            let front = tokio::net::TcpListener::bind(args.listen)
+                .await
+                .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+            let upstream = mock.address();
+            tokio::spawn(tls::serve(front, acceptor, upstream));
+            format!("https://{}", args.listen)
+        }
+    };
+    println!("{url}");
+    tracing::info!(%url, "mock amoCRM serving; Ctrl-C stops it");
     tokio::signal::ctrl_c()
         .await
         .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
@@ -131,4 +176,39 @@ async fn smoke() -> Result<ExitCode, String> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+async fn bench(args: BenchArgs) -> Result<ExitCode, String> {
+    if args.rounds == 0 || args.requests == 0 || args.concurrency == 0 {
+        return Err("--rounds, --requests and --concurrency must be at least 1".into());
+    }
+    if cfg!(debug_assertions) {
+        eprintln!("warning: a debug build; use `cargo run --release -- bench` for real figures");
+    }
+    eprintln!(
+        "mock throughput: {} rounds of {} requests (50% searches, 25% contact creates, 25% leads/complex), {} clients",
+        args.rounds, args.requests, args.concurrency
+    );
+    use crate::bench::{Target, mock_throughput};
+    let mock = mock_throughput(Target::Mock, args.rounds, args.requests, args.concurrency).await?;
+    eprintln!("bare wiremock (fixed answer), same load:");
+    let bare = mock_throughput(
+        Target::BareWiremock,
+        args.rounds,
+        args.requests,
+        args.concurrency,
+    )
+    .await?;
+    println!(
+        "mock requests/s (median of {}): {:.0}",
+        args.rounds,
+        mock.median()
+    );
+    println!(
+        "bare wiremock requests/s (median of {}): {:.0}",
+        args.rounds,
+        bare.median()
+    );
+    println!("mock / bare wiremock: {:.2}", mock.median() / bare.median());
+    Ok(ExitCode::SUCCESS)
 }

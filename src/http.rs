@@ -1,9 +1,14 @@
-//! The one place HTTP clients are built: installs the TLS crypto provider (ring) first.
+//! The one place TLS is set up: installs the crypto provider (ring) and builds HTTP clients.
+
+/// Installs ring as the process-wide rustls provider; later calls are no-ops.
+pub fn install_crypto() {
+    // Installing twice is harmless: the second call reports the provider already present.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
 
 /// A reqwest builder ready for HTTPS (amoCRM) and plain HTTP (the mock on loopback).
 pub fn client_builder() -> reqwest::ClientBuilder {
-    // Installing twice is harmless: the second call reports the provider already present.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    install_crypto();
     reqwest::Client::builder()
 }
 

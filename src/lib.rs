@@ -2,6 +2,7 @@
 //! `spec/behaviour.md`; plus the simulation harness that proves it against a stateful mock.
 
 pub mod amocrm;
+pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod duration;

@@ -25,6 +25,7 @@ pub mod reply;
 pub mod router;
 pub mod seed;
 pub mod state;
+pub mod tls;
 
 use std::time::Duration;
 
@@ -115,6 +116,11 @@ impl MockCrm {
     /// Base URL, e.g. `http://127.0.0.1:41234`.
     pub fn uri(&self) -> String {
         self.server.uri()
+    }
+
+    /// The socket address the mock listens on.
+    pub fn address(&self) -> std::net::SocketAddr {
+        *self.server.address()
     }
 
     pub fn token(&self) -> &str {

@@ -1,0 +1,104 @@
+//! `sipamo bench`: throughput figures measured in one run (medians over rounds).
+
+use std::time::Instant;
+
+use serde_json::json;
+
+use crate::amocrm::mock::{MockCrm, MockOptions};
+
+/// Requests per second of each round and their median.
+#[derive(Debug, Clone)]
+pub struct Rounds {
+    pub per_round: Vec<f64>,
+}
+
+impl Rounds {
+    pub fn median(&self) -> f64 {
+        let mut v = self.per_round.clone();
+        v.sort_by(f64::total_cmp);
+        match v.len() {
+            0 => 0.0,
+            n if n % 2 == 1 => v[n / 2],
+            n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+        }
+    }
+}
+
+/// Which server a throughput round runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The stateful mock amoCRM.
+    Mock,
+    /// Bare wiremock answering a fixed `{}` to everything: the ceiling the mock builds on.
+    BareWiremock,
+}
+
+/// The in-process mock under a mix of phone searches (50%), contact creates (25%) and
+/// `leads/complex` creates (25%) from `concurrency` keep-alive clients on loopback.
+pub async fn mock_throughput(
+    target: Target,
+    rounds: usize,
+    requests: usize,
+    concurrency: usize,
+) -> Result<Rounds, String> {
+    let mut per_round = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        let mock = MockCrm::start(MockOptions::default()).await;
+        let bare = wiremock::MockServer::builder()
+            .disable_request_recording()
+            .start()
+            .await;
+        wiremock::Mock::given(wiremock::matchers::any())
+            .respond_with(
+                wiremock::ResponseTemplate::new(200).set_body_raw("{}", "application/json"),
+            )
+            .mount(&bare)
+            .await;
+        let http = crate::http::client_builder()
+            .pool_max_idle_per_host(concurrency)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let base = match target {
+            Target::Mock => mock.uri(),
+            Target::BareWiremock => bare.uri(),
+        };
+        let token = mock.token().to_string();
+        let started = Instant::now();
+        let mut tasks = Vec::with_capacity(concurrency);
+        for worker in 0..concurrency {
+            let (http, base, token) = (http.clone(), base.clone(), token.clone());
+            let share = requests / concurrency + usize::from(worker < requests % concurrency);
+            tasks.push(tokio::spawn(async move {
+                for i in 0..share {
+                    let phone = format!("+7916{:03}{:04}", worker, i % 10_000);
+                    let req = match i % 4 {
+                        0 | 2 => http.get(format!("{base}/api/v4/contacts?query={}&with=leads", &phone[1..])),
+                        1 => http.post(format!("{base}/api/v4/contacts")).json(&json!([{
+                            "name": phone, "responsible_user_id": null,
+                            "custom_fields_values": [{ "field_code": "PHONE", "values": [{ "value": phone, "enum_code": "WORK" }] }] }])),
+                        _ => http.post(format!("{base}/api/v4/leads/complex")).json(&json!([{
+                            "name": format!("Звонок от {phone}"),
+                            "_embedded": { "contacts": [{ "name": phone,
+                                "custom_fields_values": [{ "field_code": "PHONE", "values": [{ "value": phone, "enum_code": "WORK" }] }] }] } }])),
+                    };
+                    let status = req.bearer_auth(&token).send().await.map_err(|e| e.to_string())?.status();
+                    if !(status == 200 || status == 204) {
+                        return Err(format!("unexpected status {status}"));
+                    }
+                }
+                Ok::<(), String>(())
+            }));
+        }
+        for t in tasks {
+            t.await.map_err(|e| e.to_string())??;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        let rps = requests as f64 / secs;
+        eprintln!(
+            "  round {}: {requests} requests in {secs:.3} s = {rps:.0} req/s",
+            round + 1
+        );
+        per_round.push(rps);
+    }
+    Ok(Rounds { per_round })
+}
