@@ -54,7 +54,8 @@ impl Clock {
         match self {
             Clock::System => tokio::time::sleep(d).await,
             Clock::Virtual(t) => {
-                let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+                // Rounded up, so that a wait is never shorter than asked for.
+                let ms = i64::try_from(d.as_nanos().div_ceil(1_000_000)).unwrap_or(i64::MAX);
                 t.fetch_add(ms, Ordering::SeqCst);
             }
         }

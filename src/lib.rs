@@ -6,5 +6,7 @@ pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod duration;
+pub mod engine;
 pub mod http;
 pub mod phone;
+pub mod sipuni;

@@ -1,3 +1,5 @@
-//! amoCRM API v4: the stateful mock (and, with the engine, the client).
+//! amoCRM API v4: the client the engine uses, its data model, and the stateful mock.
 
+pub mod client;
 pub mod mock;
+pub mod model;
