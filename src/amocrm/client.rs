@@ -45,7 +45,12 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { max_times: 6, min_delay: Duration::from_millis(500), max_delay: Duration::from_secs(30), jitter_seed: None }
+        RetryPolicy {
+            max_times: 6,
+            min_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(30),
+            jitter_seed: None,
+        }
     }
 }
 
@@ -94,13 +99,31 @@ impl ClientConfig {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
     #[error("{method} {path}: amoCRM answered {status}: {detail}")]
-    Status { method: String, path: String, status: u16, detail: String, body: Option<Value> },
+    Status {
+        method: String,
+        path: String,
+        status: u16,
+        detail: String,
+        body: Option<Value>,
+    },
     #[error("{method} {path}: no answer within {timeout_ms} ms")]
-    Timeout { method: String, path: String, timeout_ms: u128 },
+    Timeout {
+        method: String,
+        path: String,
+        timeout_ms: u128,
+    },
     #[error("{method} {path}: {message}")]
-    Transport { method: String, path: String, message: String },
+    Transport {
+        method: String,
+        path: String,
+        message: String,
+    },
     #[error("{method} {path}: unexpected answer: {message}")]
-    Decode { method: String, path: String, message: String },
+    Decode {
+        method: String,
+        path: String,
+        message: String,
+    },
 }
 
 impl ClientError {
@@ -129,12 +152,19 @@ impl ClientError {
     }
     /// The validation error codes of a 400 answer.
     pub fn validation_codes(&self) -> Vec<String> {
-        let ClientError::Status { body: Some(b), .. } = self else { return Vec::new() };
+        let ClientError::Status { body: Some(b), .. } = self else {
+            return Vec::new();
+        };
         b.get("validation-errors")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .flat_map(|g| g.get("errors").and_then(Value::as_array).cloned().unwrap_or_default())
+            .flat_map(|g| {
+                g.get("errors")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+            })
             .filter_map(|e| e.get("code").and_then(Value::as_str).map(str::to_string))
             .collect()
     }
@@ -158,7 +188,12 @@ impl governor::clock::Clock for GovClock {
     }
 }
 
-type Limiter = governor::RateLimiter<governor::state::NotKeyed, governor::state::InMemoryState, GovClock, governor::middleware::NoOpMiddleware<Duration>>;
+type Limiter = governor::RateLimiter<
+    governor::state::NotKeyed,
+    governor::state::InMemoryState,
+    GovClock,
+    governor::middleware::NoOpMiddleware<Duration>,
+>;
 
 /// The amoCRM client. Cheap to clone; clones share the rate limiter.
 #[derive(Clone)]
@@ -170,21 +205,41 @@ pub struct AmoClient {
 
 impl fmt::Debug for AmoClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AmoClient").field("base_url", &self.cfg.base_url).finish_non_exhaustive()
+        f.debug_struct("AmoClient")
+            .field("base_url", &self.cfg.base_url)
+            .finish_non_exhaustive()
     }
 }
 
 /// Summarises a problem+json body: detail and validation paths.
 fn describe(body: &Option<Value>) -> String {
-    let Some(b) = body else { return "(empty body)".into() };
-    let mut out = b.get("detail").and_then(Value::as_str).unwrap_or("").to_string();
+    let Some(b) = body else {
+        return "(empty body)".into();
+    };
+    let mut out = b
+        .get("detail")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let errs: Vec<String> = b
         .get("validation-errors")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .flat_map(|g| g.get("errors").and_then(Value::as_array).cloned().unwrap_or_default())
-        .map(|e| format!("{} {}: {}", e["path"].as_str().unwrap_or(""), e["code"].as_str().unwrap_or(""), e["detail"].as_str().unwrap_or("")))
+        .flat_map(|g| {
+            g.get("errors")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
+        .map(|e| {
+            format!(
+                "{} {}: {}",
+                e["path"].as_str().unwrap_or(""),
+                e["code"].as_str().unwrap_or(""),
+                e["detail"].as_str().unwrap_or("")
+            )
+        })
         .collect();
     if !errs.is_empty() {
         out.push_str(&format!(" [{}]", errs.join("; ")));
@@ -198,14 +253,26 @@ impl AmoClient {
             .timeout(cfg.timeout)
             .pool_max_idle_per_host(4)
             .build()
-            .map_err(|e| ClientError::Transport { method: "-".into(), path: "-".into(), message: e.to_string() })?;
+            .map_err(|e| ClientError::Transport {
+                method: "-".into(),
+                path: "-".into(),
+                message: e.to_string(),
+            })?;
         // One request every 1/rate seconds, no burst: never more than `rate` in any second.
-        let period = Duration::from_micros(1_000_000 / u64::from(cfg.rate_per_second.max(1)) + 1_000);
+        let period =
+            Duration::from_micros(1_000_000 / u64::from(cfg.rate_per_second.max(1)) + 1_000);
         let quota = governor::Quota::with_period(period)
             .unwrap_or_else(|| governor::Quota::per_second(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::MIN);
-        let limiter = Arc::new(governor::RateLimiter::direct_with_clock(quota, GovClock(cfg.clock.clone())));
-        Ok(AmoClient { http, cfg: Arc::new(cfg), limiter })
+        let limiter = Arc::new(governor::RateLimiter::direct_with_clock(
+            quota,
+            GovClock(cfg.clock.clone()),
+        ));
+        Ok(AmoClient {
+            http,
+            cfg: Arc::new(cfg),
+            limiter,
+        })
     }
 
     pub fn clock(&self) -> &Clock {
@@ -215,15 +282,29 @@ impl AmoClient {
     /// Waits (on the injected clock) until the rate limit allows one more request.
     async fn throttle(&self) {
         while let Err(not_until) = self.limiter.check() {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(&GovClock(self.cfg.clock.clone())));
-            self.cfg.clock.sleep(wait.max(Duration::from_millis(1))).await;
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(&GovClock(
+                self.cfg.clock.clone(),
+            )));
+            self.cfg
+                .clock
+                .sleep(wait.max(Duration::from_millis(1)))
+                .await;
         }
     }
 
-    async fn once(&self, method: &Method, path: &str, query: &[(&str, String)], body: Option<&Value>) -> Result<Answer, ClientError> {
+    async fn once(
+        &self,
+        method: &Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Answer, ClientError> {
         self.throttle().await;
         let url = format!("{}{}", self.cfg.base_url, path);
-        let mut req = self.http.request(method.clone(), &url).bearer_auth(self.cfg.token.expose());
+        let mut req = self
+            .http
+            .request(method.clone(), &url)
+            .bearer_auth(self.cfg.token.expose());
         if !query.is_empty() {
             req = req.query(query);
         }
@@ -233,17 +314,33 @@ impl AmoClient {
         let m = method.as_str().to_string();
         let resp = req.send().await.map_err(|e| {
             if e.is_timeout() {
-                ClientError::Timeout { method: m.clone(), path: path.into(), timeout_ms: self.cfg.timeout.as_millis() }
+                ClientError::Timeout {
+                    method: m.clone(),
+                    path: path.into(),
+                    timeout_ms: self.cfg.timeout.as_millis(),
+                }
             } else {
-                ClientError::Transport { method: m.clone(), path: path.into(), message: e.without_url().to_string() }
+                ClientError::Transport {
+                    method: m.clone(),
+                    path: path.into(),
+                    message: e.without_url().to_string(),
+                }
             }
         })?;
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.map_err(|e| {
             if e.is_timeout() {
-                ClientError::Timeout { method: m.clone(), path: path.into(), timeout_ms: self.cfg.timeout.as_millis() }
+                ClientError::Timeout {
+                    method: m.clone(),
+                    path: path.into(),
+                    timeout_ms: self.cfg.timeout.as_millis(),
+                }
             } else {
-                ClientError::Transport { method: m.clone(), path: path.into(), message: e.without_url().to_string() }
+                ClientError::Transport {
+                    method: m.clone(),
+                    path: path.into(),
+                    message: e.without_url().to_string(),
+                }
             }
         })?;
         let body = if bytes.is_empty() {
@@ -252,20 +349,37 @@ impl AmoClient {
             match serde_json::from_slice::<Value>(&bytes) {
                 Ok(v) => Some(v),
                 Err(e) if status < 300 => {
-                    return Err(ClientError::Decode { method: m, path: path.into(), message: format!("not JSON: {e}") });
+                    return Err(ClientError::Decode {
+                        method: m,
+                        path: path.into(),
+                        message: format!("not JSON: {e}"),
+                    });
                 }
                 Err(_) => None,
             }
         };
         if status >= 400 {
-            return Err(ClientError::Status { method: m, path: path.into(), status, detail: describe(&body), body });
+            return Err(ClientError::Status {
+                method: m,
+                path: path.into(),
+                status,
+                detail: describe(&body),
+                body,
+            });
         }
         Ok(Answer { status, body })
     }
 
     /// Sends a request. Reads (and writes known to be idempotent) retry every transient
     /// failure; other writes retry only 429, which amoCRM answers before doing anything.
-    pub async fn send(&self, method: Method, path: &str, query: &[(&str, String)], body: Option<&Value>, idempotent: bool) -> Result<Answer, ClientError> {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        idempotent: bool,
+    ) -> Result<Answer, ClientError> {
         let clock = self.cfg.clock.clone();
         (|| self.once(&method, path, query, body))
             .retry(self.cfg.retry.backoff())
@@ -284,7 +398,11 @@ impl AmoClient {
     }
 
     fn decode<T>(path: &str, r: Result<T, serde_json::Error>) -> Result<T, ClientError> {
-        r.map_err(|e| ClientError::Decode { method: "-".into(), path: path.into(), message: e.to_string() })
+        r.map_err(|e| ClientError::Decode {
+            method: "-".into(),
+            path: path.into(),
+            message: e.to_string(),
+        })
     }
 
     // ---- account ---------------------------------------------------------------------------
@@ -292,9 +410,18 @@ impl AmoClient {
     pub async fn users(&self) -> Result<Vec<model::User>, ClientError> {
         let mut out = Vec::new();
         for page in 1.. {
-            let a = self.send(Method::GET, "/api/v4/users", &[("page", page.to_string()), ("limit", "250".into())], None, true).await?;
+            let a = self
+                .send(
+                    Method::GET,
+                    "/api/v4/users",
+                    &[("page", page.to_string()), ("limit", "250".into())],
+                    None,
+                    true,
+                )
+                .await?;
             let Some(body) = a.body else { break };
-            let users: Vec<model::User> = Self::decode("/api/v4/users", model::embedded(&body, "users"))?;
+            let users: Vec<model::User> =
+                Self::decode("/api/v4/users", model::embedded(&body, "users"))?;
             out.extend(users);
             if body.pointer("/_links/next").is_none() {
                 break;
@@ -304,18 +431,35 @@ impl AmoClient {
     }
 
     pub async fn pipelines(&self) -> Result<Vec<model::Pipeline>, ClientError> {
-        let a = self.send(Method::GET, "/api/v4/leads/pipelines", &[], None, true).await?;
-        let Some(body) = a.body else { return Ok(Vec::new()) };
-        Self::decode("/api/v4/leads/pipelines", model::embedded(&body, "pipelines"))
+        let a = self
+            .send(Method::GET, "/api/v4/leads/pipelines", &[], None, true)
+            .await?;
+        let Some(body) = a.body else {
+            return Ok(Vec::new());
+        };
+        Self::decode(
+            "/api/v4/leads/pipelines",
+            model::embedded(&body, "pipelines"),
+        )
     }
 
     // ---- contacts and leads ---------------------------------------------------------------
 
     /// Visible contacts matching a phone, with their lead ids (`with=leads`).
-    pub async fn search_contacts(&self, phone_digits: &str) -> Result<Vec<model::Contact>, ClientError> {
-        let q = [("query", phone_digits.to_string()), ("with", "leads".into())];
-        let a = self.send(Method::GET, "/api/v4/contacts", &q, None, true).await?;
-        let Some(body) = a.body else { return Ok(Vec::new()) };
+    pub async fn search_contacts(
+        &self,
+        phone_digits: &str,
+    ) -> Result<Vec<model::Contact>, ClientError> {
+        let q = [
+            ("query", phone_digits.to_string()),
+            ("with", "leads".into()),
+        ];
+        let a = self
+            .send(Method::GET, "/api/v4/contacts", &q, None, true)
+            .await?;
+        let Some(body) = a.body else {
+            return Ok(Vec::new());
+        };
         Self::decode("/api/v4/contacts", model::embedded(&body, "contacts"))
     }
 
@@ -323,11 +467,19 @@ impl AmoClient {
     pub async fn leads_by_ids(&self, ids: &[u64]) -> Result<Vec<model::Lead>, ClientError> {
         let mut out = Vec::new();
         for chunk in ids.chunks(250) {
-            let mut q: Vec<(&str, String)> = chunk.iter().map(|id| ("filter[id][]", id.to_string())).collect();
+            let mut q: Vec<(&str, String)> = chunk
+                .iter()
+                .map(|id| ("filter[id][]", id.to_string()))
+                .collect();
             q.push(("limit", "250".into()));
-            let a = self.send(Method::GET, "/api/v4/leads", &q, None, true).await?;
+            let a = self
+                .send(Method::GET, "/api/v4/leads", &q, None, true)
+                .await?;
             if let Some(body) = a.body {
-                out.extend(Self::decode::<Vec<model::Lead>>("/api/v4/leads", model::embedded(&body, "leads"))?);
+                out.extend(Self::decode::<Vec<model::Lead>>(
+                    "/api/v4/leads",
+                    model::embedded(&body, "leads"),
+                )?);
             }
         }
         Ok(out)
@@ -336,30 +488,50 @@ impl AmoClient {
     /// `POST /api/v4/leads/complex` with one lead and one new contact; answers (lead, contact).
     pub async fn create_complex(&self, lead: Value) -> Result<(u64, Option<u64>), ClientError> {
         let path = "/api/v4/leads/complex";
-        let a = self.send(Method::POST, path, &[], Some(&json!([lead])), false).await?;
+        let a = self
+            .send(Method::POST, path, &[], Some(&json!([lead])), false)
+            .await?;
         let body = a.body.unwrap_or(Value::Null);
         let created = Self::decode(path, model::complex_created(&body))?;
-        let first = created.first().ok_or_else(|| ClientError::Decode { method: "POST".into(), path: path.into(), message: "no lead in the answer".into() })?;
+        let first = created.first().ok_or_else(|| ClientError::Decode {
+            method: "POST".into(),
+            path: path.into(),
+            message: "no lead in the answer".into(),
+        })?;
         Ok((first.id, first.contact_id))
     }
 
     /// Creates one entity at `path` (`/api/v4/contacts`, `/leads`, `/tasks`, notes) and
     /// answers its id from `_embedded.<key>`.
     pub async fn create_one(&self, path: &str, key: &str, item: Value) -> Result<u64, ClientError> {
-        let a = self.send(Method::POST, path, &[], Some(&json!([item])), false).await?;
+        let a = self
+            .send(Method::POST, path, &[], Some(&json!([item])), false)
+            .await?;
         let body = a.body.unwrap_or(Value::Null);
         let ids: Vec<model::IdRef> = Self::decode(path, model::embedded(&body, key))?;
-        ids.first().map(|r| r.id).ok_or_else(|| ClientError::Decode { method: "POST".into(), path: path.into(), message: format!("no {key} in the answer") })
+        ids.first()
+            .map(|r| r.id)
+            .ok_or_else(|| ClientError::Decode {
+                method: "POST".into(),
+                path: path.into(),
+                message: format!("no {key} in the answer"),
+            })
     }
 
     // ---- Unsorted -------------------------------------------------------------------------
 
     pub async fn create_unsorted_sip(&self, item: Value) -> Result<model::Unsorted, ClientError> {
         let path = "/api/v4/leads/unsorted/sip";
-        let a = self.send(Method::POST, path, &[], Some(&json!([item])), false).await?;
+        let a = self
+            .send(Method::POST, path, &[], Some(&json!([item])), false)
+            .await?;
         let body = a.body.unwrap_or(Value::Null);
         let items: Vec<model::Unsorted> = Self::decode(path, model::embedded(&body, "unsorted"))?;
-        items.into_iter().next().ok_or_else(|| ClientError::Decode { method: "POST".into(), path: path.into(), message: "no item in the answer".into() })
+        items.into_iter().next().ok_or_else(|| ClientError::Decode {
+            method: "POST".into(),
+            path: path.into(),
+            message: "no item in the answer".into(),
+        })
     }
 
     /// A pending Unsorted item, or `None` when it was accepted, declined or never existed.
@@ -374,9 +546,17 @@ impl AmoClient {
 
     /// Pending sip items, newest first, for finding one by `source_uid`.
     pub async fn pending_unsorted(&self) -> Result<Vec<model::Unsorted>, ClientError> {
-        let q = [("filter[category][]", "sip".to_string()), ("order[created_at]", "desc".into()), ("limit", "250".into())];
-        let a = self.send(Method::GET, "/api/v4/leads/unsorted", &q, None, true).await?;
-        let Some(body) = a.body else { return Ok(Vec::new()) };
+        let q = [
+            ("filter[category][]", "sip".to_string()),
+            ("order[created_at]", "desc".into()),
+            ("limit", "250".into()),
+        ];
+        let a = self
+            .send(Method::GET, "/api/v4/leads/unsorted", &q, None, true)
+            .await?;
+        let Some(body) = a.body else {
+            return Ok(Vec::new());
+        };
         Self::decode("/api/v4/leads/unsorted", model::embedded(&body, "unsorted"))
     }
 
@@ -384,7 +564,16 @@ impl AmoClient {
     /// (by an earlier attempt whose answer was lost) counts as done.
     pub async fn accept_unsorted(&self, uid: &str, user_id: u64) -> Result<(), ClientError> {
         let path = format!("/api/v4/leads/unsorted/{uid}/accept");
-        match self.send(Method::POST, &path, &[], Some(&json!({ "user_id": user_id })), true).await {
+        match self
+            .send(
+                Method::POST,
+                &path,
+                &[],
+                Some(&json!({ "user_id": user_id })),
+                true,
+            )
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if e.validation_codes().iter().any(|c| c == "AlreadyProcessed") => Ok(()),
             Err(e) => Err(e),
@@ -403,23 +592,39 @@ impl AmoClient {
     }
 
     /// Open tasks on one entity.
-    pub async fn open_tasks(&self, entity_type: &str, entity_id: u64) -> Result<Vec<model::Task>, ClientError> {
+    pub async fn open_tasks(
+        &self,
+        entity_type: &str,
+        entity_id: u64,
+    ) -> Result<Vec<model::Task>, ClientError> {
         let q = [
             ("filter[is_completed]", "0".to_string()),
             ("filter[entity_type]", entity_type.to_string()),
             ("filter[entity_id][]", entity_id.to_string()),
             ("limit", "250".into()),
         ];
-        let a = self.send(Method::GET, "/api/v4/tasks", &q, None, true).await?;
-        let Some(body) = a.body else { return Ok(Vec::new()) };
+        let a = self
+            .send(Method::GET, "/api/v4/tasks", &q, None, true)
+            .await?;
+        let Some(body) = a.body else {
+            return Ok(Vec::new());
+        };
         Self::decode("/api/v4/tasks", model::embedded(&body, "tasks"))
     }
 
     /// Notes of one entity.
-    pub async fn notes(&self, entity_type: &str, entity_id: u64) -> Result<Vec<model::Note>, ClientError> {
+    pub async fn notes(
+        &self,
+        entity_type: &str,
+        entity_id: u64,
+    ) -> Result<Vec<model::Note>, ClientError> {
         let path = format!("/api/v4/{entity_type}/{entity_id}/notes");
-        let a = self.send(Method::GET, &path, &[("limit", "250".into())], None, true).await?;
-        let Some(body) = a.body else { return Ok(Vec::new()) };
+        let a = self
+            .send(Method::GET, &path, &[("limit", "250".into())], None, true)
+            .await?;
+        let Some(body) = a.body else {
+            return Ok(Vec::new());
+        };
         Self::decode(&path, model::embedded(&body, "notes"))
     }
 }

@@ -7,9 +7,13 @@ use serde_json::Value;
 /// An id that may arrive as a number or a numeric string.
 fn loose_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     match Value::deserialize(d)? {
-        Value::Number(n) => n.as_u64().ok_or_else(|| serde::de::Error::custom("expected a positive id")),
+        Value::Number(n) => n
+            .as_u64()
+            .ok_or_else(|| serde::de::Error::custom("expected a positive id")),
         Value::String(s) => s.trim().parse().map_err(serde::de::Error::custom),
-        other => Err(serde::de::Error::custom(format!("expected an id, got {other}"))),
+        other => Err(serde::de::Error::custom(format!(
+            "expected an id, got {other}"
+        ))),
     }
 }
 
@@ -84,7 +88,12 @@ impl Contact {
             .iter()
             .flatten()
             .filter(|f| f.get("field_code").and_then(Value::as_str) == Some("PHONE"))
-            .flat_map(|f| f.get("values").and_then(Value::as_array).cloned().unwrap_or_default())
+            .flat_map(|f| {
+                f.get("values")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+            })
             .filter_map(|v| match v.get("value") {
                 Some(Value::String(s)) => Some(s.clone()),
                 Some(Value::Number(n)) => Some(n.to_string()),
@@ -94,7 +103,10 @@ impl Contact {
     }
 
     pub fn lead_ids(&self) -> Vec<u64> {
-        self.embedded.as_ref().map(|e| e.leads.iter().map(|l| l.id).collect()).unwrap_or_default()
+        self.embedded
+            .as_ref()
+            .map(|e| e.leads.iter().map(|l| l.id).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -171,7 +183,10 @@ pub struct ComplexCreated {
 }
 
 /// `_embedded.<key>` of a HAL body as a typed list (empty when absent).
-pub fn embedded<T: serde::de::DeserializeOwned>(body: &Value, key: &str) -> Result<Vec<T>, serde_json::Error> {
+pub fn embedded<T: serde::de::DeserializeOwned>(
+    body: &Value,
+    key: &str,
+) -> Result<Vec<T>, serde_json::Error> {
     match body.get("_embedded").and_then(|e| e.get(key)) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(v) => serde_json::from_value(v.clone()),

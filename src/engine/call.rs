@@ -60,7 +60,7 @@ pub enum Assembled {
     Internal,
     /// The hangup (event 2) has not arrived yet.
     Open,
-    Finished(Call),
+    Finished(Box<Call>),
 }
 
 /// The direction of a call from one of its events, or `None` for an internal call.
@@ -84,21 +84,38 @@ fn short(s: Option<&ShortNumber>) -> Option<String> {
 
 /// Assembles the events of one call (any order, duplicates allowed).
 pub fn assemble(events: &[CallEvent]) -> Assembled {
-    let Some(first) = events.first() else { return Assembled::Open };
-    let direction = events.iter().map(direction_of).find(|d| d == &Some(Direction::Outgoing)).unwrap_or_else(|| direction_of(first));
-    let Some(direction) = direction else { return Assembled::Internal };
+    let Some(first) = events.first() else {
+        return Assembled::Open;
+    };
+    let direction = events
+        .iter()
+        .map(direction_of)
+        .find(|d| d == &Some(Direction::Outgoing))
+        .unwrap_or_else(|| direction_of(first));
+    let Some(direction) = direction else {
+        return Assembled::Internal;
+    };
     let Some(hangup_event) = events.iter().find(|e| e.kind == EventKind::Hangup) else {
         return Assembled::Open;
     };
-    let Some(hangup) = hangup_event.hangup.as_ref() else { return Assembled::Open };
+    let Some(hangup) = hangup_event.hangup.as_ref() else {
+        return Assembled::Open;
+    };
     let client = match direction {
         Direction::Incoming => events.iter().find_map(|e| e.src.phone()),
         Direction::Outgoing => events.iter().find_map(|e| e.dst.phone()),
     };
-    let Some(client) = client.cloned() else { return Assembled::Internal };
+    let Some(client) = client.cloned() else {
+        return Assembled::Internal;
+    };
 
     // Ring order is by timestamp; legs rung in the same second keep their arrival order.
-    let mut rings: Vec<(i64, usize, &CallEvent)> = events.iter().enumerate().filter(|(_, e)| e.kind == EventKind::Ring).map(|(i, e)| (e.timestamp, i, e)).collect();
+    let mut rings: Vec<(i64, usize, &CallEvent)> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.kind == EventKind::Ring)
+        .map(|(i, e)| (e.timestamp, i, e))
+        .collect();
     rings.sort_by_key(|(t, i, _)| (*t, *i));
     let mut legs: Vec<String> = Vec::new();
     for (_, _, e) in rings {
@@ -109,25 +126,41 @@ pub fn assemble(events: &[CallEvent]) -> Assembled {
         }
     }
     let answered = hangup.status == HangupStatus::Answer;
-    let answer_event = events.iter().filter(|e| e.kind == EventKind::Answer).min_by_key(|e| e.timestamp);
+    let answer_event = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Answer)
+        .min_by_key(|e| e.timestamp);
     let answerer = match direction {
         Direction::Incoming if answered => answer_event
             .and_then(|e| short(e.dst.short()))
             .or_else(|| short(hangup_event.dst.short()))
-            .or_else(|| hangup_event.last_called.last().map(|s| s.as_str().to_string())),
+            .or_else(|| {
+                hangup_event
+                    .last_called
+                    .last()
+                    .map(|s| s.as_str().to_string())
+            }),
         _ => None,
     };
     let employee = match direction {
         Direction::Outgoing => events.iter().find_map(|e| short(e.src.short())),
         Direction::Incoming => None,
     };
-    let started_at = hangup.call_start.unwrap_or_else(|| events.iter().map(|e| e.timestamp).min().unwrap_or(hangup_event.timestamp));
-    let answered_at = hangup.call_answer.or_else(|| answer_event.map(|e| e.timestamp));
+    let started_at = hangup.call_start.unwrap_or_else(|| {
+        events
+            .iter()
+            .map(|e| e.timestamp)
+            .min()
+            .unwrap_or(hangup_event.timestamp)
+    });
+    let answered_at = hangup
+        .call_answer
+        .or_else(|| answer_event.map(|e| e.timestamp));
     let talk_secs = match (answered, answered_at) {
         (true, Some(a)) => u64::try_from(hangup_event.timestamp - a).unwrap_or(0),
         _ => 0,
     };
-    Assembled::Finished(Call {
+    Assembled::Finished(Box::new(Call {
         id: hangup_event.call_id.as_str().to_string(),
         direction,
         client,
@@ -141,14 +174,16 @@ pub fn assemble(events: &[CallEvent]) -> Assembled {
         ended_at: hangup_event.timestamp,
         talk_secs,
         record_link: hangup.record_link.clone(),
-    })
+    }))
 }
 
 /// A stable fingerprint of an event, for recognising re-deliveries (R-IDEM).
 pub fn fingerprint(e: &CallEvent) -> String {
     let party = |p: &Party| match p {
         Party::External(ph) => ph.digits().to_string(),
-        Party::Internal { number, short } => format!("{number}/{}", short.as_ref().map_or("", |s| s.as_str())),
+        Party::Internal { number, short } => {
+            format!("{number}/{}", short.as_ref().map_or("", |s| s.as_str()))
+        }
     };
     format!(
         "{}|{}|{}|{}|{}|{}",
@@ -178,17 +213,29 @@ mod tests {
 
     fn group_ring_answered_by_202() -> Vec<CallEvent> {
         vec![
-            ev(&format!("event=1&{C}&dst_num=015856201&short_dst_num=201&timestamp=100")),
-            ev(&format!("event=1&{C}&dst_num=015856202&short_dst_num=202&timestamp=101")),
-            ev(&format!("event=3&{C}&dst_num=015856202&short_dst_num=202&timestamp=107")),
-            ev(&format!("event=4&{C}&dst_num=015856201&short_dst_num=201&timestamp=107&status=NOANSWER")),
-            ev(&format!("event=2&{C}&dst_num=015856202&short_dst_num=202&timestamp=195&status=ANSWER&call_start_timestamp=100&call_answer_timestamp=107&call_record_link=https%3A%2F%2Fx")),
+            ev(&format!(
+                "event=1&{C}&dst_num=015856201&short_dst_num=201&timestamp=100"
+            )),
+            ev(&format!(
+                "event=1&{C}&dst_num=015856202&short_dst_num=202&timestamp=101"
+            )),
+            ev(&format!(
+                "event=3&{C}&dst_num=015856202&short_dst_num=202&timestamp=107"
+            )),
+            ev(&format!(
+                "event=4&{C}&dst_num=015856201&short_dst_num=201&timestamp=107&status=NOANSWER"
+            )),
+            ev(&format!(
+                "event=2&{C}&dst_num=015856202&short_dst_num=202&timestamp=195&status=ANSWER&call_start_timestamp=100&call_answer_timestamp=107&call_record_link=https%3A%2F%2Fx"
+            )),
         ]
     }
 
     #[test]
     fn an_answered_group_ring_is_assembled() {
-        let Assembled::Finished(c) = assemble(&group_ring_answered_by_202()) else { panic!() };
+        let Assembled::Finished(c) = assemble(&group_ring_answered_by_202()) else {
+            panic!()
+        };
         assert_eq!(c.direction, Direction::Incoming);
         assert_eq!(c.client.key(), "9161234567");
         assert_eq!(c.legs, vec!["201", "202"]);
@@ -216,14 +263,20 @@ mod tests {
 
     #[test]
     fn employee_to_employee_is_internal() {
-        let e = ev("event=2&call_id=9&src_num=015856201&src_type=2&short_src_num=201&dst_num=015856202&dst_type=2&short_dst_num=202&timestamp=5&status=ANSWER");
+        let e = ev(
+            "event=2&call_id=9&src_num=015856201&src_type=2&short_src_num=201&dst_num=015856202&dst_type=2&short_dst_num=202&timestamp=5&status=ANSWER",
+        );
         assert_eq!(assemble(&[e]), Assembled::Internal);
     }
 
     #[test]
     fn outgoing_is_recognised_by_tree_name_and_types() {
-        let e = ev("event=2&call_id=o&src_num=015856201&src_type=2&short_src_num=201&dst_num=89161234567&dst_type=1&timestamp=50&status=NOANSWER&treeName=%D0%98%D1%81%D1%85%D0%BE%D0%B4%D1%8F%D1%89%D0%B0%D1%8F");
-        let Assembled::Finished(c) = assemble(&[e]) else { panic!() };
+        let e = ev(
+            "event=2&call_id=o&src_num=015856201&src_type=2&short_src_num=201&dst_num=89161234567&dst_type=1&timestamp=50&status=NOANSWER&treeName=%D0%98%D1%81%D1%85%D0%BE%D0%B4%D1%8F%D1%89%D0%B0%D1%8F",
+        );
+        let Assembled::Finished(c) = assemble(&[e]) else {
+            panic!()
+        };
         assert_eq!(c.direction, Direction::Outgoing);
         assert_eq!(c.employee.as_deref(), Some("201"));
         assert!(!c.answered);

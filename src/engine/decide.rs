@@ -28,17 +28,24 @@ pub struct Facts {
 }
 
 fn user(s: &Settings, short: Option<&str>) -> Option<u64> {
-    short.and_then(ShortNumber::parse).and_then(|n| s.user_of(&n))
+    short
+        .and_then(ShortNumber::parse)
+        .and_then(|n| s.user_of(&n))
 }
 
 /// «Менеджер по умолчанию»: the scheme's missed-call responsible, else the global one.
 fn default_manager(s: &Settings, call: &Call) -> u64 {
-    s.scheme(call.scheme.as_deref()).and_then(|sc| sc.missed_responsible).unwrap_or(s.default_responsible)
+    s.scheme(call.scheme.as_deref())
+        .and_then(|sc| sc.missed_responsible)
+        .unwrap_or(s.default_responsible)
 }
 
 /// «Первый пользователь на линии»: the scheme's first employee, else the first leg rung.
 fn first_user(s: &Settings, call: &Call) -> Option<u64> {
-    let configured = s.scheme(call.scheme.as_deref()).and_then(|sc| sc.first_user.as_ref()).and_then(|n| s.user_of(n));
+    let configured = s
+        .scheme(call.scheme.as_deref())
+        .and_then(|sc| sc.first_user.as_ref())
+        .and_then(|n| s.user_of(n));
     configured.or_else(|| user(s, call.legs.first().map(String::as_str)))
 }
 
@@ -52,7 +59,9 @@ fn missed_responsible(s: &Settings, call: &Call) -> u64 {
 }
 
 fn lead_pipeline(s: &Settings, call: &Call) -> Option<super::settings::PipelineRef> {
-    s.scheme(call.scheme.as_deref()).and_then(|sc| sc.pipeline).or(s.pipeline)
+    s.scheme(call.scheme.as_deref())
+        .and_then(|sc| sc.pipeline)
+        .or(s.pipeline)
 }
 
 fn unsorted_pipeline(s: &Settings, call: &Call, main: u64) -> u64 {
@@ -71,7 +80,12 @@ fn note_target(lead_created: bool, contact: &ContactFacts) -> Target {
 }
 
 /// R-MISS-TASK with R-MISS-DEDUP: the callback task's deadline, or why there is none.
-fn callback_deadline(s: &Settings, call: &Call, facts: &Facts, because: &mut Vec<String>) -> Option<i64> {
+fn callback_deadline(
+    s: &Settings,
+    call: &Call,
+    facts: &Facts,
+    because: &mut Vec<String>,
+) -> Option<i64> {
     if !s.incoming.missed.create_task {
         because.push("R-MISS-TASK: create_task is off".into());
         return None;
@@ -79,7 +93,9 @@ fn callback_deadline(s: &Settings, call: &Call, facts: &Facts, because: &mut Vec
     if let Some(deadline) = facts.open_task_deadline
         && deadline > call.ended_at
     {
-        because.push(format!("R-MISS-DEDUP: an open callback task is due at {deadline}, after this call"));
+        because.push(format!(
+            "R-MISS-DEDUP: an open callback task is due at {deadline}, after this call"
+        ));
         return None;
     }
     Some(call.ended_at + i64::try_from(s.incoming.missed.task_deadline.0).unwrap_or(3600))
@@ -104,31 +120,64 @@ fn incoming_known(s: &Settings, call: &Call, c: &ContactFacts, facts: &Facts) ->
         because.push("R-IN-K1: create_lead_if_no_active is off".into());
         None
     } else if !c.active_leads.is_empty() {
-        because.push(format!("R-IN-K1: contact has active lead(s) {:?}", c.active_leads));
+        because.push(format!(
+            "R-IN-K1: contact has active lead(s) {:?}",
+            c.active_leads
+        ));
         None
     } else {
         let responsible = if call.answered { answerer } else { owner };
         if !call.answered {
             because.push("R-MISS-KNOWN: lead on the contact's responsible".into());
         }
-        Some(LeadPlan { pipeline: lead_pipeline(s, call), responsible })
+        Some(LeadPlan {
+            pipeline: lead_pipeline(s, call),
+            responsible,
+        })
     };
     let target = note_target(lead.is_some(), c);
     let note = Some(if call.answered {
-        NotePlan { target, kind: NoteKind::CallIn, call_status: CALL_TALKED, not_reached: false, responsible: answerer }
+        NotePlan {
+            target,
+            kind: NoteKind::CallIn,
+            call_status: CALL_TALKED,
+            not_reached: false,
+            responsible: answerer,
+        }
     } else {
-        NotePlan { target, kind: NoteKind::CallIn, call_status: CALL_MISSED, not_reached: false, responsible: owner }
+        NotePlan {
+            target,
+            kind: NoteKind::CallIn,
+            call_status: CALL_MISSED,
+            not_reached: false,
+            responsible: owner,
+        }
     });
     let task = if call.answered {
         None
     } else {
         callback_deadline(s, call, facts, &mut because).map(|complete_till| {
             because.push("R-MISS-KNOWN: task on the contact's responsible".into());
-            let target = if s.incoming.missed.bind_task_to_lead && lead.is_some() { Target::NewLead } else { Target::Contact(c.id) };
-            TaskPlan { target, responsible: owner, complete_till }
+            let target = if s.incoming.missed.bind_task_to_lead && lead.is_some() {
+                Target::NewLead
+            } else {
+                Target::Contact(c.id)
+            };
+            TaskPlan {
+                target,
+                responsible: owner,
+                complete_till,
+            }
         })
     };
-    Plan { contact: ContactPlan::Existing(c.id), lead, unsorted: UnsortedPlan::None, task, note, because }
+    Plan {
+        contact: ContactPlan::Existing(c.id),
+        lead,
+        unsorted: UnsortedPlan::None,
+        task,
+        note,
+        because,
+    }
 }
 
 fn incoming_unknown(s: &Settings, main_pipeline: u64, call: &Call, facts: &Facts) -> Plan {
@@ -143,12 +192,22 @@ fn incoming_unknown(s: &Settings, main_pipeline: u64, call: &Call, facts: &Facts
         because.push(format!("R-MISS-RESP: responsible {responsible}"));
     }
     let wants_entities = opts.create_contact || opts.create_lead;
-    let pending = facts.unsorted_of_call.clone().or_else(|| facts.pending_unsorted.clone());
+    let pending = facts
+        .unsorted_of_call
+        .clone()
+        .or_else(|| facts.pending_unsorted.clone());
     match opts.mode {
         UnknownMode::Immediate => {
             because.push("R-IN-U1".into());
-            let contact = if opts.create_contact { ContactPlan::Create { responsible } } else { ContactPlan::None };
-            let lead = opts.create_lead.then(|| LeadPlan { pipeline: lead_pipeline(s, call), responsible });
+            let contact = if opts.create_contact {
+                ContactPlan::Create { responsible }
+            } else {
+                ContactPlan::None
+            };
+            let lead = opts.create_lead.then(|| LeadPlan {
+                pipeline: lead_pipeline(s, call),
+                responsible,
+            });
             let target = if lead.is_some() {
                 Some(Target::NewLead)
             } else if opts.create_contact {
@@ -159,7 +218,11 @@ fn incoming_unknown(s: &Settings, main_pipeline: u64, call: &Call, facts: &Facts
             let note = target.map(|target| NotePlan {
                 target,
                 kind: NoteKind::CallIn,
-                call_status: if call.answered { CALL_TALKED } else { CALL_MISSED },
+                call_status: if call.answered {
+                    CALL_TALKED
+                } else {
+                    CALL_MISSED
+                },
                 not_reached: false,
                 responsible,
             });
@@ -171,31 +234,65 @@ fn incoming_unknown(s: &Settings, main_pipeline: u64, call: &Call, facts: &Facts
                 } else if opts.create_contact {
                     Some(Target::NewContact)
                 } else if pending.is_some() {
-                    Some(if s.incoming.missed.bind_task_to_lead { Target::UnsortedLead } else { Target::UnsortedContact })
+                    Some(if s.incoming.missed.bind_task_to_lead {
+                        Target::UnsortedLead
+                    } else {
+                        Target::UnsortedContact
+                    })
                 } else {
                     because.push("R-MISS-BIND: no entity to put the task on".into());
                     None
                 };
-                task_target.and_then(|target| callback_deadline(s, call, facts, &mut because).map(|complete_till| TaskPlan { target, responsible, complete_till }))
+                task_target.and_then(|target| {
+                    callback_deadline(s, call, facts, &mut because).map(|complete_till| TaskPlan {
+                        target,
+                        responsible,
+                        complete_till,
+                    })
+                })
             };
             let unsorted = match (&task, &pending) {
-                (Some(t), Some(uid)) if matches!(t.target, Target::UnsortedLead | Target::UnsortedContact) => UnsortedPlan::Keep { uid: uid.clone() },
+                (Some(t), Some(uid))
+                    if matches!(t.target, Target::UnsortedLead | Target::UnsortedContact) =>
+                {
+                    UnsortedPlan::Keep { uid: uid.clone() }
+                }
                 _ => UnsortedPlan::None,
             };
-            Plan { contact, lead, unsorted, task, note, because }
+            Plan {
+                contact,
+                lead,
+                unsorted,
+                task,
+                note,
+                because,
+            }
         }
         UnknownMode::Unsorted | UnknownMode::UnsortedAcceptOnAnswer => {
             let accept_on_answer = opts.mode == UnknownMode::UnsortedAcceptOnAnswer;
-            because.push(if accept_on_answer { "R-IN-U3".into() } else { "R-IN-U2".into() });
+            because.push(if accept_on_answer {
+                "R-IN-U3".into()
+            } else {
+                "R-IN-U2".into()
+            });
             if !wants_entities && pending.is_none() {
                 because.push("create_contact and create_lead are off: no Unsorted item".into());
-                return Plan { because, ..Plan::nothing("") }.without_empty_reason();
+                return Plan {
+                    because,
+                    ..Plan::nothing("")
+                }
+                .without_empty_reason();
             }
             let unsorted = match (&pending, accept_on_answer && call.answered) {
-                (Some(uid), true) => UnsortedPlan::Accept { uid: uid.clone(), user: responsible },
+                (Some(uid), true) => UnsortedPlan::Accept {
+                    uid: uid.clone(),
+                    user: responsible,
+                },
                 (Some(uid), false) => {
                     if facts.unsorted_of_call.is_none() {
-                        because.push("R-UNS-DEDUP: a pending Unsorted item exists for this phone".into());
+                        because.push(
+                            "R-UNS-DEDUP: a pending Unsorted item exists for this phone".into(),
+                        );
                     }
                     UnsortedPlan::Keep { uid: uid.clone() }
                 }
@@ -207,18 +304,39 @@ fn incoming_unknown(s: &Settings, main_pipeline: u64, call: &Call, facts: &Facts
                 },
             };
             let accepted = accept_on_answer && call.answered;
-            let note = accepted.then_some(NotePlan { target: Target::UnsortedLead, kind: NoteKind::CallIn, call_status: CALL_TALKED, not_reached: false, responsible });
+            let note = accepted.then_some(NotePlan {
+                target: Target::UnsortedLead,
+                kind: NoteKind::CallIn,
+                call_status: CALL_TALKED,
+                not_reached: false,
+                responsible,
+            });
             let task = if call.answered {
                 None
             } else {
-                let target = if s.incoming.missed.bind_task_to_lead { Target::UnsortedLead } else { Target::UnsortedContact };
-                callback_deadline(s, call, facts, &mut because).map(|complete_till| TaskPlan { target, responsible, complete_till })
+                let target = if s.incoming.missed.bind_task_to_lead {
+                    Target::UnsortedLead
+                } else {
+                    Target::UnsortedContact
+                };
+                callback_deadline(s, call, facts, &mut because).map(|complete_till| TaskPlan {
+                    target,
+                    responsible,
+                    complete_till,
+                })
             };
             let unsorted = match unsorted {
                 UnsortedPlan::Keep { .. } if task.is_none() => UnsortedPlan::None,
                 other => other,
             };
-            Plan { contact: ContactPlan::None, lead: None, unsorted, task, note, because }
+            Plan {
+                contact: ContactPlan::None,
+                lead: None,
+                unsorted,
+                task,
+                note,
+                because,
+            }
         }
     }
 }
@@ -229,35 +347,97 @@ fn outgoing(s: &Settings, call: &Call, facts: &Facts) -> Plan {
         (Some(c), true) => {
             let mut because = vec![format!("R-OUT-K1: known number, contact {}", c.id)];
             let lead = if s.outgoing.known.create_lead_if_no_active && c.active_leads.is_empty() {
-                Some(LeadPlan { pipeline: lead_pipeline(s, call), responsible: caller })
+                Some(LeadPlan {
+                    pipeline: lead_pipeline(s, call),
+                    responsible: caller,
+                })
             } else {
                 because.push("R-OUT-K1: no new lead (option off or an active lead exists)".into());
                 None
             };
-            let note = NotePlan { target: note_target(lead.is_some(), c), kind: NoteKind::CallOut, call_status: CALL_TALKED, not_reached: false, responsible: caller };
-            Plan { contact: ContactPlan::Existing(c.id), lead, unsorted: UnsortedPlan::None, task: None, note: Some(note), because }
+            let note = NotePlan {
+                target: note_target(lead.is_some(), c),
+                kind: NoteKind::CallOut,
+                call_status: CALL_TALKED,
+                not_reached: false,
+                responsible: caller,
+            };
+            Plan {
+                contact: ContactPlan::Existing(c.id),
+                lead,
+                unsorted: UnsortedPlan::None,
+                task: None,
+                note: Some(note),
+                because,
+            }
         }
         (Some(c), false) => {
             if !s.outgoing.unanswered.note_not_reached {
                 return Plan::nothing("R-NOTE-NOTREACHED: note_not_reached is off");
             }
-            let note = NotePlan { target: note_target(false, c), kind: NoteKind::CallOut, call_status: CALL_MISSED, not_reached: true, responsible: caller };
-            Plan { contact: ContactPlan::Existing(c.id), lead: None, unsorted: UnsortedPlan::None, task: None, note: Some(note), because: vec!["R-NOTE-NOTREACHED".into()] }
+            let note = NotePlan {
+                target: note_target(false, c),
+                kind: NoteKind::CallOut,
+                call_status: CALL_MISSED,
+                not_reached: true,
+                responsible: caller,
+            };
+            Plan {
+                contact: ContactPlan::Existing(c.id),
+                lead: None,
+                unsorted: UnsortedPlan::None,
+                task: None,
+                note: Some(note),
+                because: vec!["R-NOTE-NOTREACHED".into()],
+            }
         }
         (None, true) => {
             let o = &s.outgoing.unknown;
-            let contact = if o.create_contact { ContactPlan::Create { responsible: caller } } else { ContactPlan::None };
-            let lead = o.create_lead.then(|| LeadPlan { pipeline: lead_pipeline(s, call), responsible: caller });
-            let target = if lead.is_some() { Some(Target::NewLead) } else { o.create_contact.then_some(Target::NewContact) };
-            let note = target.map(|target| NotePlan { target, kind: NoteKind::CallOut, call_status: CALL_TALKED, not_reached: false, responsible: caller });
-            Plan { contact, lead, unsorted: UnsortedPlan::None, task: None, note, because: vec!["R-OUT-U1: answered call to an unknown number".into()] }
+            let contact = if o.create_contact {
+                ContactPlan::Create {
+                    responsible: caller,
+                }
+            } else {
+                ContactPlan::None
+            };
+            let lead = o.create_lead.then(|| LeadPlan {
+                pipeline: lead_pipeline(s, call),
+                responsible: caller,
+            });
+            let target = if lead.is_some() {
+                Some(Target::NewLead)
+            } else {
+                o.create_contact.then_some(Target::NewContact)
+            };
+            let note = target.map(|target| NotePlan {
+                target,
+                kind: NoteKind::CallOut,
+                call_status: CALL_TALKED,
+                not_reached: false,
+                responsible: caller,
+            });
+            Plan {
+                contact,
+                lead,
+                unsorted: UnsortedPlan::None,
+                task: None,
+                note,
+                because: vec!["R-OUT-U1: answered call to an unknown number".into()],
+            }
         }
-        (None, false) => Plan::nothing("R-OUT-U1: unanswered call to an unknown number creates nothing"),
+        (None, false) => {
+            Plan::nothing("R-OUT-U1: unanswered call to an unknown number creates nothing")
+        }
     }
 }
 
 /// R-IN-U3 at the first ring: the Unsorted item to create now, if any.
-pub fn decide_ring(s: &Settings, main_pipeline: u64, call: &Call, facts: &Facts) -> Option<UnsortedPlan> {
+pub fn decide_ring(
+    s: &Settings,
+    main_pipeline: u64,
+    call: &Call,
+    facts: &Facts,
+) -> Option<UnsortedPlan> {
     let opts = &s.incoming.unknown;
     if call.direction != Direction::Incoming
         || opts.mode != UnknownMode::UnsortedAcceptOnAnswer

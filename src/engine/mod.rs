@@ -3,5 +3,12 @@
 
 pub mod call;
 pub mod decide;
+pub mod execute;
+pub mod handler;
+pub mod memory;
 pub mod plan;
 pub mod settings;
+
+pub use handler::{Engine, EngineError, Handled, Ingested};
+pub use memory::{InMemory, Memory};
+pub use settings::Settings;

@@ -40,11 +40,21 @@ pub struct LeadPlan {
 pub enum UnsortedPlan {
     None,
     /// Create one; with `accept`, accept it at once on behalf of that user.
-    Create { pipeline_id: u64, responsible: u64, with_contact: bool, accept: Option<u64> },
+    Create {
+        pipeline_id: u64,
+        responsible: u64,
+        with_contact: bool,
+        accept: Option<u64>,
+    },
     /// Accept the phone's pending item.
-    Accept { uid: String, user: u64 },
+    Accept {
+        uid: String,
+        user: u64,
+    },
     /// The phone's pending item stays; tasks may target its entities.
-    Keep { uid: String },
+    Keep {
+        uid: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +110,13 @@ pub struct Plan {
 
 impl Plan {
     pub fn nothing(why: impl Into<String>) -> Self {
-        Plan { contact: ContactPlan::None, lead: None, unsorted: UnsortedPlan::None, task: None, note: None, because: vec![why.into()] }
+        Plan {
+            contact: ContactPlan::None,
+            lead: None,
+            unsorted: UnsortedPlan::None,
+            task: None,
+            note: None,
+            because: vec![why.into()],
+        }
     }
 }

@@ -72,12 +72,15 @@ impl<'de> Deserialize<'de> for Deadline {
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Deadline, E> {
                 if v == 0 {
-                    return Err(E::custom("task_deadline 0 would make every task overdue; give seconds > 0 or leave it empty for 3600"));
+                    return Err(E::custom(
+                        "task_deadline 0 would make every task overdue; give seconds > 0 or leave it empty for 3600",
+                    ));
                 }
                 Ok(Deadline(v))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Deadline, E> {
-                u64::try_from(v).map_err(|_| E::custom(format!("task_deadline {v} is negative")))
+                u64::try_from(v)
+                    .map_err(|_| E::custom(format!("task_deadline {v} is negative")))
                     .and_then(|v| self.visit_u64(v))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Deadline, E> {
@@ -87,7 +90,10 @@ impl<'de> Deserialize<'de> for Deadline {
                 }
                 match t.parse::<u64>() {
                     Ok(n) => self.visit_u64(n),
-                    Err(_) => t.parse::<crate::duration::Span>().map_err(E::custom).and_then(|s| self.visit_u64(s.secs())),
+                    Err(_) => t
+                        .parse::<crate::duration::Span>()
+                        .map_err(E::custom)
+                        .and_then(|s| self.visit_u64(s.secs())),
                 }
             }
         }
@@ -152,25 +158,49 @@ pub struct Outgoing {
 }
 
 fn default_incoming_unknown() -> IncomingUnknown {
-    IncomingUnknown { create_contact: true, create_lead: true, mode: UnknownMode::Immediate }
+    IncomingUnknown {
+        create_contact: true,
+        create_lead: true,
+        mode: UnknownMode::Immediate,
+    }
 }
 fn default_known() -> Known {
-    Known { create_lead_if_no_active: true }
+    Known {
+        create_lead_if_no_active: true,
+    }
 }
 fn default_missed() -> Missed {
-    Missed { create_task: true, bind_task_to_lead: true, task_deadline: Deadline::default(), first_user_responsible: false }
+    Missed {
+        create_task: true,
+        bind_task_to_lead: true,
+        task_deadline: Deadline::default(),
+        first_user_responsible: false,
+    }
 }
 fn default_outgoing_unknown() -> OutgoingUnknown {
-    OutgoingUnknown { create_contact: true, create_lead: true }
+    OutgoingUnknown {
+        create_contact: true,
+        create_lead: true,
+    }
 }
 fn default_unanswered() -> Unanswered {
-    Unanswered { note_not_reached: true }
+    Unanswered {
+        note_not_reached: true,
+    }
 }
 fn default_incoming() -> Incoming {
-    Incoming { unknown: default_incoming_unknown(), known: default_known(), missed: default_missed() }
+    Incoming {
+        unknown: default_incoming_unknown(),
+        known: default_known(),
+        missed: default_missed(),
+    }
 }
 fn default_outgoing() -> Outgoing {
-    Outgoing { unknown: default_outgoing_unknown(), known: default_known(), unanswered: default_unanswered() }
+    Outgoing {
+        unknown: default_outgoing_unknown(),
+        known: default_known(),
+        unanswered: default_unanswered(),
+    }
 }
 
 /// A pipeline («воронка») and optionally its first stage: `3001` or `{ id: 3001, status: 41 }`.
@@ -195,9 +225,14 @@ impl<'de> Deserialize<'de> for PipelineRef {
             Id(u64),
             Full(Full),
         }
-        match Form::deserialize(d).map_err(|_| de::Error::custom("expected a pipeline id or { id: N, status: M }"))? {
+        match Form::deserialize(d)
+            .map_err(|_| de::Error::custom("expected a pipeline id or { id: N, status: M }"))?
+        {
             Form::Id(id) => Ok(PipelineRef { id, status: None }),
-            Form::Full(f) => Ok(PipelineRef { id: f.id, status: f.status }),
+            Form::Full(f) => Ok(PipelineRef {
+                id: f.id,
+                status: f.status,
+            }),
         }
     }
 }
@@ -217,7 +252,11 @@ pub struct Scheme {
 }
 
 fn short_from<E: de::Error>(raw: &str) -> Result<ShortNumber, E> {
-    ShortNumber::parse(raw).ok_or_else(|| E::custom(format!("{raw:?} is not a Sipuni short number (2 to 6 digits, e.g. \"201\")")))
+    ShortNumber::parse(raw).ok_or_else(|| {
+        E::custom(format!(
+            "{raw:?} is not a Sipuni short number (2 to 6 digits, e.g. \"201\")"
+        ))
+    })
 }
 
 fn opt_short<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ShortNumber>, D::Error> {
@@ -234,11 +273,17 @@ fn users_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<ShortNumber, u6
     let raw = serde_yaml::Mapping::deserialize(d)?;
     let mut out = BTreeMap::new();
     for (k, v) in raw {
-        let v = v.as_u64().ok_or_else(|| de::Error::custom(format!("users: {v:?} is not an amoCRM user id")))?;
+        let v = v
+            .as_u64()
+            .ok_or_else(|| de::Error::custom(format!("users: {v:?} is not an amoCRM user id")))?;
         let key = match &k {
             serde_yaml::Value::String(s) => s.clone(),
             serde_yaml::Value::Number(n) => n.to_string(),
-            _ => return Err(de::Error::custom("users: keys are short numbers such as \"201\"")),
+            _ => {
+                return Err(de::Error::custom(
+                    "users: keys are short numbers such as \"201\"",
+                ));
+            }
         };
         out.insert(short_from(&key)?, v);
     }
@@ -269,8 +314,13 @@ pub struct Settings {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingsError {
     /// R-CFG-1.
-    #[error("{option}: true with {contact_option}: false is not allowed — «Создавать сделку без контакта нельзя» (a deal has no phone of its own; it is on the contact). Turn {contact_option} on or {option} off.")]
-    LeadWithoutContact { option: &'static str, contact_option: &'static str },
+    #[error(
+        "{option}: true with {contact_option}: false is not allowed — «Создавать сделку без контакта нельзя» (a deal has no phone of its own; it is on the contact). Turn {contact_option} on or {option} off."
+    )]
+    LeadWithoutContact {
+        option: &'static str,
+        contact_option: &'static str,
+    },
     /// R-CFG-2: every problem found against the account.
     #[error("settings do not match the amoCRM account: {}", .0.join("; "))]
     Account(Vec<String>),
@@ -282,7 +332,8 @@ impl Settings {
     /// Reads settings from YAML (the keys of a scenario's `settings:` block at the top level)
     /// and checks R-CFG-1.
     pub fn from_yaml(text: &str) -> Result<Self, SettingsError> {
-        let s: Settings = serde_yaml::from_str(text).map_err(|e| SettingsError::Parse(e.to_string()))?;
+        let s: Settings =
+            serde_yaml::from_str(text).map_err(|e| SettingsError::Parse(e.to_string()))?;
         s.check_rules()?;
         Ok(s)
     }
@@ -316,8 +367,13 @@ impl Settings {
     /// R-CFG-2: every referenced user, pipeline and status exists in the account.
     pub fn check_account(&self, account: &AccountFacts) -> Result<Placement, SettingsError> {
         let mut problems = Vec::new();
-        let mut users: Vec<(String, u64)> = vec![("default_responsible".into(), self.default_responsible)];
-        users.extend(self.users.iter().map(|(short, id)| (format!("users.\"{short}\""), *id)));
+        let mut users: Vec<(String, u64)> =
+            vec![("default_responsible".into(), self.default_responsible)];
+        users.extend(
+            self.users
+                .iter()
+                .map(|(short, id)| (format!("users.\"{short}\""), *id)),
+        );
         for (name, s) in &self.schemes {
             if let Some(id) = s.missed_responsible {
                 users.push((format!("schemes.\"{name}\".missed_responsible"), id));
@@ -333,12 +389,24 @@ impl Settings {
         let main = account.main_pipeline;
         match (&self.pipeline, main) {
             (Some(r), _) => check_pipeline(&mut problems, account, unsorted_mode, "pipeline", r),
-            (None, Some(id)) => check_pipeline(&mut problems, account, unsorted_mode, "pipeline (the main one)", &PipelineRef { id, status: None }),
+            (None, Some(id)) => check_pipeline(
+                &mut problems,
+                account,
+                unsorted_mode,
+                "pipeline (the main one)",
+                &PipelineRef { id, status: None },
+            ),
             (None, None) => problems.push("pipeline: the account has no pipelines".into()),
         }
         for (name, s) in &self.schemes {
             if let Some(r) = &s.pipeline {
-                check_pipeline(&mut problems, account, unsorted_mode, &format!("schemes.\"{name}\".pipeline"), r);
+                check_pipeline(
+                    &mut problems,
+                    account,
+                    unsorted_mode,
+                    &format!("schemes.\"{name}\".pipeline"),
+                    r,
+                );
             }
             if let Some(first) = &s.first_user
                 && !self.users.contains_key(first)
@@ -349,13 +417,24 @@ impl Settings {
         if !problems.is_empty() {
             return Err(SettingsError::Account(problems));
         }
-        Ok(Placement { main_pipeline: main.unwrap_or_default() })
+        Ok(Placement {
+            main_pipeline: main.unwrap_or_default(),
+        })
     }
 }
 
-fn check_pipeline(problems: &mut Vec<String>, account: &AccountFacts, unsorted_mode: bool, what: &str, r: &PipelineRef) {
+fn check_pipeline(
+    problems: &mut Vec<String>,
+    account: &AccountFacts,
+    unsorted_mode: bool,
+    what: &str,
+    r: &PipelineRef,
+) {
     let Some(p) = account.pipelines.iter().find(|p| p.id == r.id) else {
-        problems.push(format!("{what}: pipeline {} does not exist in amoCRM", r.id));
+        problems.push(format!(
+            "{what}: pipeline {} does not exist in amoCRM",
+            r.id
+        ));
         return;
     };
     if let Some(st) = r.status {
@@ -367,7 +446,10 @@ fn check_pipeline(problems: &mut Vec<String>, account: &AccountFacts, unsorted_m
         }
     }
     if unsorted_mode && !p.statuses.iter().any(|s| s.1 == StageKind::Unsorted) {
-        problems.push(format!("{what}: pipeline {} has no Unsorted stage, but incoming.unknown.mode needs one", r.id));
+        problems.push(format!(
+            "{what}: pipeline {} has no Unsorted stage, but incoming.unknown.mode needs one",
+            r.id
+        ));
     }
 }
 
@@ -414,7 +496,9 @@ mod tests {
         assert_eq!(s.incoming.missed.task_deadline, Deadline(3600));
         assert!(!s.incoming.missed.first_user_responsible);
         assert!(s.outgoing.unknown.create_contact && s.outgoing.unknown.create_lead);
-        assert!(s.outgoing.known.create_lead_if_no_active && s.outgoing.unanswered.note_not_reached);
+        assert!(
+            s.outgoing.known.create_lead_if_no_active && s.outgoing.unanswered.note_not_reached
+        );
     }
 
     #[rstest]
@@ -424,17 +508,29 @@ mod tests {
     #[case("{ task_deadline: 5m }", 300)]
     #[case("{}", 3600)]
     fn an_empty_deadline_means_an_hour(#[case] missed: &str, #[case] secs: u64) {
-        let s = Settings::from_yaml(&format!("default_responsible: 1\nincoming:\n  missed: {missed}")).unwrap();
+        let s = Settings::from_yaml(&format!(
+            "default_responsible: 1\nincoming:\n  missed: {missed}"
+        ))
+        .unwrap();
         assert_eq!(s.incoming.missed.task_deadline, Deadline(secs));
     }
 
     #[rstest]
-    #[case("incoming: { unknown: { create_contact: false } }", "incoming.unknown.create_lead")]
-    #[case("outgoing: { unknown: { create_contact: false, create_lead: true } }", "outgoing.unknown.create_lead")]
+    #[case(
+        "incoming: { unknown: { create_contact: false } }",
+        "incoming.unknown.create_lead"
+    )]
+    #[case(
+        "outgoing: { unknown: { create_contact: false, create_lead: true } }",
+        "outgoing.unknown.create_lead"
+    )]
     fn a_deal_without_a_contact_is_refused_at_load(#[case] yaml: &str, #[case] option: &str) {
         let e = Settings::from_yaml(&format!("default_responsible: 1\n{yaml}")).unwrap_err();
         assert!(e.to_string().starts_with(option), "{e}");
-        assert!(e.to_string().contains("Создавать сделку без контакта нельзя"));
+        assert!(
+            e.to_string()
+                .contains("Создавать сделку без контакта нельзя")
+        );
     }
 
     #[test]
@@ -446,15 +542,33 @@ mod tests {
     fn unknown_keys_and_bad_short_numbers_are_refused() {
         assert!(Settings::from_yaml("default_responsible: 1\nincomming: {}").is_err());
         assert!(Settings::from_yaml("default_responsible: 1\nusers: { abc: 1 }").is_err());
-        assert!(Settings::from_yaml("users: { \"201\": 1 }").is_err(), "default_responsible is required");
+        assert!(
+            Settings::from_yaml("users: { \"201\": 1 }").is_err(),
+            "default_responsible is required"
+        );
     }
 
     fn account() -> AccountFacts {
         AccountFacts {
             users: vec![1001, 1002],
             pipelines: vec![
-                PipelineFacts { id: 3001, statuses: vec![(40, StageKind::Unsorted), (41, StageKind::Normal), (142, StageKind::Closed), (143, StageKind::Closed)] },
-                PipelineFacts { id: 3002, statuses: vec![(50, StageKind::Normal), (142, StageKind::Closed), (143, StageKind::Closed)] },
+                PipelineFacts {
+                    id: 3001,
+                    statuses: vec![
+                        (40, StageKind::Unsorted),
+                        (41, StageKind::Normal),
+                        (142, StageKind::Closed),
+                        (143, StageKind::Closed),
+                    ],
+                },
+                PipelineFacts {
+                    id: 3002,
+                    statuses: vec![
+                        (50, StageKind::Normal),
+                        (142, StageKind::Closed),
+                        (143, StageKind::Closed),
+                    ],
+                },
             ],
             main_pipeline: Some(3001),
         }
@@ -466,19 +580,34 @@ mod tests {
             "default_responsible: 9\nusers: { \"201\": 1001, \"202\": 7 }\npipeline: { id: 3001, status: 99 }\nschemes: { \"000123\": { pipeline: 4000, first_user: \"205\", missed_responsible: 8 } }",
         )
         .unwrap();
-        let SettingsError::Account(problems) = s.check_account(&account()).unwrap_err() else { panic!() };
+        let SettingsError::Account(problems) = s.check_account(&account()).unwrap_err() else {
+            panic!()
+        };
         let text = problems.join("\n");
-        for needle in ["default_responsible: user 9", "users.\"202\": user 7", "missed_responsible: user 8", "pipeline.status: status 99", "pipeline: pipeline 4000", "first_user: employee 205"] {
+        for needle in [
+            "default_responsible: user 9",
+            "users.\"202\": user 7",
+            "missed_responsible: user 8",
+            "pipeline.status: status 99",
+            "pipeline: pipeline 4000",
+            "first_user: employee 205",
+        ] {
             assert!(text.contains(needle), "missing {needle:?} in\n{text}");
         }
     }
 
     #[test]
     fn unsorted_modes_need_an_unsorted_stage() {
-        let s = Settings::from_yaml("default_responsible: 1001\npipeline: 3002\nincoming: { unknown: { mode: unsorted } }").unwrap();
+        let s = Settings::from_yaml(
+            "default_responsible: 1001\npipeline: 3002\nincoming: { unknown: { mode: unsorted } }",
+        )
+        .unwrap();
         let e = s.check_account(&account()).unwrap_err().to_string();
         assert!(e.contains("has no Unsorted stage"), "{e}");
-        let ok = Settings::from_yaml("default_responsible: 1001\nincoming: { unknown: { mode: unsorted_accept_on_answer } }").unwrap();
+        let ok = Settings::from_yaml(
+            "default_responsible: 1001\nincoming: { unknown: { mode: unsorted_accept_on_answer } }",
+        )
+        .unwrap();
         assert_eq!(ok.check_account(&account()).unwrap().main_pipeline, 3001);
     }
 }

@@ -13,7 +13,8 @@ pub struct CallId(String);
 impl CallId {
     pub fn parse(raw: &str) -> Option<Self> {
         let t = raw.trim();
-        (!t.is_empty() && t.len() <= 128 && !t.chars().any(char::is_control)).then(|| CallId(t.to_string()))
+        (!t.is_empty() && t.len() <= 128 && !t.chars().any(char::is_control))
+            .then(|| CallId(t.to_string()))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -34,7 +35,8 @@ impl ShortNumber {
     /// 2 to 6 digits.
     pub fn parse(raw: &str) -> Option<Self> {
         let t = raw.trim();
-        ((2..=6).contains(&t.len()) && t.chars().all(|c| c.is_ascii_digit())).then(|| ShortNumber(t.to_string()))
+        ((2..=6).contains(&t.len()) && t.chars().all(|c| c.is_ascii_digit()))
+            .then(|| ShortNumber(t.to_string()))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -112,7 +114,10 @@ pub enum Party {
     /// `*_type=1`: an outside number (the client).
     External(Phone),
     /// `*_type=2`: an employee; `number` is the account number + short number.
-    Internal { number: String, short: Option<ShortNumber> },
+    Internal {
+        number: String,
+        short: Option<ShortNumber>,
+    },
 }
 
 impl Party {
@@ -168,9 +173,17 @@ pub enum EventError {
     #[error("field `{field}` is missing; every Sipuni event carries it")]
     Missing { field: &'static str },
     #[error("field `{field}` has value {value:?}: {expected}")]
-    Invalid { field: String, value: String, expected: String },
+    Invalid {
+        field: String,
+        value: String,
+        expected: String,
+    },
     #[error("field `{field}` is given twice with different values ({first:?}, {second:?})")]
-    Conflict { field: String, first: String, second: String },
+    Conflict {
+        field: String,
+        first: String,
+        second: String,
+    },
     #[error("the event is not UTF-8 text")]
     NotUtf8,
 }
@@ -187,21 +200,45 @@ impl EventError {
 }
 
 fn invalid(field: &str, value: &str, expected: &str) -> EventError {
-    EventError::Invalid { field: field.into(), value: value.into(), expected: expected.into() }
+    EventError::Invalid {
+        field: field.into(),
+        value: value.into(),
+        expected: expected.into(),
+    }
 }
 
 /// Known field names; everything else goes to `extra`.
 const KNOWN: [&str; 20] = [
-    "event", "call_id", "src_num", "src_type", "dst_num", "dst_type", "timestamp", "short_src_num",
-    "short_dst_num", "status", "call_start_timestamp", "call_answer_timestamp", "call_record_link",
-    "treeName", "treeNumber", "is_inner_call", "last_called", "channel", "user_id", "pbxdstnum",
+    "event",
+    "call_id",
+    "src_num",
+    "src_type",
+    "dst_num",
+    "dst_type",
+    "timestamp",
+    "short_src_num",
+    "short_dst_num",
+    "status",
+    "call_start_timestamp",
+    "call_answer_timestamp",
+    "call_record_link",
+    "treeName",
+    "treeNumber",
+    "is_inner_call",
+    "last_called",
+    "channel",
+    "user_id",
+    "pbxdstnum",
 ];
 
 struct Fields(Vec<(String, String)>);
 
 impl Fields {
     fn get(&self, k: &str) -> Option<&str> {
-        self.0.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
     }
     fn non_empty(&self, k: &str) -> Option<&str> {
         self.get(k).map(str::trim).filter(|v| !v.is_empty())
@@ -212,7 +249,10 @@ impl Fields {
     fn int(&self, k: &'static str) -> Result<Option<i64>, EventError> {
         match self.non_empty(k) {
             None => Ok(None),
-            Some(v) => v.parse::<i64>().map(Some).map_err(|_| invalid(k, v, "expected Unix seconds (an integer)")),
+            Some(v) => v
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| invalid(k, v, "expected Unix seconds (an integer)")),
         }
     }
 }
@@ -233,7 +273,11 @@ impl CallEvent {
             }
             match pairs.iter().find(|(key, _)| *key == k) {
                 Some((_, first)) if *first != v => {
-                    return Err(EventError::Conflict { field: k.into_owned(), first: first.clone(), second: v.into_owned() });
+                    return Err(EventError::Conflict {
+                        field: k.into_owned(),
+                        first: first.clone(),
+                        second: v.into_owned(),
+                    });
                 }
                 Some(_) => {}
                 None => pairs.push((k.into_owned(), v.into_owned())),
@@ -249,17 +293,37 @@ impl CallEvent {
             "2" => EventKind::Hangup,
             "3" => EventKind::Answer,
             "4" => EventKind::LegHangup,
-            v => return Err(invalid("event", v, "expected 1 (ring), 2 (hangup), 3 (answer) or 4 (leg hangup)")),
+            v => {
+                return Err(invalid(
+                    "event",
+                    v,
+                    "expected 1 (ring), 2 (hangup), 3 (answer) or 4 (leg hangup)",
+                ));
+            }
         };
         let call_id_raw = f.required("call_id")?;
-        let call_id = CallId::parse(call_id_raw).ok_or_else(|| invalid("call_id", call_id_raw, "expected a call id of up to 128 printable characters"))?;
+        let call_id = CallId::parse(call_id_raw).ok_or_else(|| {
+            invalid(
+                "call_id",
+                call_id_raw,
+                "expected a call id of up to 128 printable characters",
+            )
+        })?;
         let src = party(&f, "src_num", "src_type", "short_src_num")?;
         let dst = party(&f, "dst_num", "dst_type", "short_dst_num")?;
-        let timestamp = f.int("timestamp")?.ok_or(EventError::Missing { field: "timestamp" })?;
+        let timestamp = f
+            .int("timestamp")?
+            .ok_or(EventError::Missing { field: "timestamp" })?;
         let hangup = match kind {
             EventKind::Hangup | EventKind::LegHangup => {
                 let raw = f.required("status")?;
-                let status = HangupStatus::parse(raw).ok_or_else(|| invalid("status", raw, "expected ANSWER, BUSY, NOANSWER, CANCEL, CONGESTION or CHANUNAVAIL"))?;
+                let status = HangupStatus::parse(raw).ok_or_else(|| {
+                    invalid(
+                        "status",
+                        raw,
+                        "expected ANSWER, BUSY, NOANSWER, CANCEL, CONGESTION or CHANUNAVAIL",
+                    )
+                })?;
                 Some(HangupInfo {
                     status,
                     call_start: f.int("call_start_timestamp")?.filter(|t| *t > 0),
@@ -278,31 +342,72 @@ impl CallEvent {
         let mut last_called = Vec::new();
         if let Some(v) = f.non_empty("last_called") {
             for part in v.split('&').map(str::trim).filter(|p| !p.is_empty()) {
-                last_called.push(ShortNumber::parse(part).ok_or_else(|| invalid("last_called", v, "expected short numbers separated by &"))?);
+                last_called.push(ShortNumber::parse(part).ok_or_else(|| {
+                    invalid("last_called", v, "expected short numbers separated by &")
+                })?);
             }
         }
         let tree_name = f.non_empty("treeName").map(str::to_string);
         let tree_number = f.non_empty("treeNumber").map(str::to_string);
-        let extra = f.0.into_iter().filter(|(k, _)| !KNOWN.contains(&k.as_str())).collect();
-        Ok(CallEvent { kind, call_id, src, dst, timestamp, hangup, tree_name, tree_number, is_inner_call, last_called, extra })
+        let extra =
+            f.0.into_iter()
+                .filter(|(k, _)| !KNOWN.contains(&k.as_str()))
+                .collect();
+        Ok(CallEvent {
+            kind,
+            call_id,
+            src,
+            dst,
+            timestamp,
+            hangup,
+            tree_name,
+            tree_number,
+            is_inner_call,
+            last_called,
+            extra,
+        })
     }
 }
 
-fn party(f: &Fields, num: &'static str, kind: &'static str, short: &'static str) -> Result<Party, EventError> {
+fn party(
+    f: &Fields,
+    num: &'static str,
+    kind: &'static str,
+    short: &'static str,
+) -> Result<Party, EventError> {
     let number = f.required(num)?;
     let short_number = match f.non_empty(short) {
         None => None,
-        Some(v) => Some(ShortNumber::parse(v).ok_or_else(|| invalid(short, v, "expected an employee short number (2 to 6 digits)"))?),
+        Some(v) => Some(ShortNumber::parse(v).ok_or_else(|| {
+            invalid(
+                short,
+                v,
+                "expected an employee short number (2 to 6 digits)",
+            )
+        })?),
     };
     match f.required(kind)? {
-        "1" => Phone::parse(number).map(Party::External).map_err(|e| match e {
-            PhoneError::BadCharacter(_) | PhoneError::BadLength(..) => invalid(num, number, &format!("expected a phone number for an external party ({e})")),
-        }),
+        "1" => Phone::parse(number)
+            .map(Party::External)
+            .map_err(|e| match e {
+                PhoneError::BadCharacter(_) | PhoneError::BadLength(..) => invalid(
+                    num,
+                    number,
+                    &format!("expected a phone number for an external party ({e})"),
+                ),
+            }),
         "2" => {
             if !number.chars().all(|c| c.is_ascii_digit()) {
-                return Err(invalid(num, number, "expected the digits of an internal number"));
+                return Err(invalid(
+                    num,
+                    number,
+                    "expected the digits of an internal number",
+                ));
             }
-            Ok(Party::Internal { number: number.to_string(), short: short_number })
+            Ok(Party::Internal {
+                number: number.to_string(),
+                short: short_number,
+            })
         }
         v => Err(invalid(kind, v, "expected 1 (external) or 2 (internal)")),
     }
@@ -325,35 +430,77 @@ mod tests {
         let h = e.hangup.unwrap();
         assert_eq!(h.status, HangupStatus::Answer);
         assert_eq!(h.call_answer, Some(1_700_000_007));
-        assert_eq!(h.record_link.as_deref(), Some("https://sipuni.com/api/crm/record?id=1700000000.12345"));
+        assert_eq!(
+            h.record_link.as_deref(),
+            Some("https://sipuni.com/api/crm/record?id=1700000000.12345")
+        );
         assert_eq!(e.tree_name.as_deref(), Some("Отдел продаж"));
-        assert_eq!(e.extra, vec![("roistatgoogleid".to_string(), "x".to_string())]);
+        assert_eq!(
+            e.extra,
+            vec![("roistatgoogleid".to_string(), "x".to_string())]
+        );
     }
 
     #[test]
     fn parameter_order_does_not_matter() {
         let mut parts: Vec<&str> = HANGUP.split('&').collect();
         parts.reverse();
-        assert_eq!(CallEvent::parse(&parts.join("&")).unwrap(), CallEvent::parse(HANGUP).unwrap());
+        assert_eq!(
+            CallEvent::parse(&parts.join("&")).unwrap(),
+            CallEvent::parse(HANGUP).unwrap()
+        );
     }
 
     #[test]
     fn zero_answer_timestamp_means_unanswered() {
         let raw = "event=4&call_id=c&status=NOANSWER&src_num=79161234567&src_type=1&dst_num=015856201&dst_type=2&short_dst_num=201&timestamp=7&call_start_timestamp=1&call_answer_timestamp=0";
-        assert_eq!(CallEvent::parse(raw).unwrap().hangup.unwrap().call_answer, None);
+        assert_eq!(
+            CallEvent::parse(raw).unwrap().hangup.unwrap().call_answer,
+            None
+        );
     }
 
     #[rstest]
-    #[case("call_id=c&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&timestamp=1", "event")]
-    #[case("event=9&call_id=c&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&timestamp=1", "event")]
-    #[case("event=1&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&timestamp=1", "call_id")]
-    #[case("event=1&call_id=c&src_num=hello&src_type=1&dst_num=1&dst_type=2&timestamp=1", "src_num")]
-    #[case("event=1&call_id=c&src_num=79161234567&src_type=3&dst_num=1&dst_type=2&timestamp=1", "src_type")]
-    #[case("event=1&call_id=c&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&timestamp=soon", "timestamp")]
-    #[case("event=2&call_id=c&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&timestamp=1", "status")]
-    #[case("event=2&call_id=c&status=MAYBE&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&timestamp=1", "status")]
-    #[case("event=1&call_id=c&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&short_dst_num=x1&timestamp=1", "short_dst_num")]
-    #[case("event=1&event=2&call_id=c&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&timestamp=1", "event")]
+    #[case(
+        "call_id=c&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&timestamp=1",
+        "event"
+    )]
+    #[case(
+        "event=9&call_id=c&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&timestamp=1",
+        "event"
+    )]
+    #[case(
+        "event=1&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&timestamp=1",
+        "call_id"
+    )]
+    #[case(
+        "event=1&call_id=c&src_num=hello&src_type=1&dst_num=1&dst_type=2&timestamp=1",
+        "src_num"
+    )]
+    #[case(
+        "event=1&call_id=c&src_num=79161234567&src_type=3&dst_num=1&dst_type=2&timestamp=1",
+        "src_type"
+    )]
+    #[case(
+        "event=1&call_id=c&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&timestamp=soon",
+        "timestamp"
+    )]
+    #[case(
+        "event=2&call_id=c&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&timestamp=1",
+        "status"
+    )]
+    #[case(
+        "event=2&call_id=c&status=MAYBE&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&timestamp=1",
+        "status"
+    )]
+    #[case(
+        "event=1&call_id=c&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&short_dst_num=x1&timestamp=1",
+        "short_dst_num"
+    )]
+    #[case(
+        "event=1&event=2&call_id=c&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&timestamp=1",
+        "event"
+    )]
     fn a_bad_field_is_named(#[case] raw: &str, #[case] field: &str) {
         let e = CallEvent::parse(raw).unwrap_err();
         assert_eq!(e.field(), Some(field), "{e}");
@@ -361,7 +508,13 @@ mod tests {
 
     #[test]
     fn non_utf8_is_refused() {
-        assert_eq!(CallEvent::parse_bytes(b"event=1&call_id=\xff"), Err(EventError::NotUtf8));
-        assert_eq!(CallEvent::parse("event=1&call_id=%FF").unwrap_err(), EventError::NotUtf8);
+        assert_eq!(
+            CallEvent::parse_bytes(b"event=1&call_id=\xff"),
+            Err(EventError::NotUtf8)
+        );
+        assert_eq!(
+            CallEvent::parse("event=1&call_id=%FF").unwrap_err(),
+            EventError::NotUtf8
+        );
     }
 }
