@@ -9,4 +9,5 @@ mod incoming_known;
 mod incoming_unknown;
 mod missed;
 mod outgoing;
+mod requests;
 mod unsorted;
