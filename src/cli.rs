@@ -23,8 +23,21 @@ pub enum Command {
     ///
     /// Prints its base URL. Point any amoCRM client at it with the bearer token given.
     Mock(MockArgs),
-    /// Run a smoke check of the embedded mock (the scenario suite comes here).
+    /// Run scenarios against the engine and a fresh embedded mock each, on a virtual clock.
+    ///
+    /// Prints a line per scenario and a summary; exits 0 only when every selected scenario
+    /// passes (a filter that selects nothing is a failure).
     Run(RunArgs),
+    /// Load and validate scenarios without running them.
+    Check(CheckArgs),
+    /// Which rule IDs of behaviour.md the scenarios exercise, and which none does.
+    ///
+    /// Exits non-zero when a rule is uncovered.
+    Coverage(CoverageArgs),
+    /// Print Sipuni events as the wire sends them, for replay against a receiver.
+    ///
+    /// Either the call steps of a scenario file, or `--calls N` seeded random calls.
+    Gen(GenArgs),
     /// Measure throughput and print the figures (medians over rounds).
     ///
     /// Build with --release for meaningful numbers.
@@ -70,13 +83,72 @@ pub struct MockArgs {
 pub struct RunArgs {
     /// Scenario files or folders (default: scenarios/).
     pub paths: Vec<PathBuf>,
+    /// Run only scenarios with this tag (repeat for any of several).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Also write a JUnit XML report here (one testcase per scenario).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Print each scenario's amoCRM requests (the journal).
+    #[arg(long)]
+    pub journal: bool,
+    /// Scenarios run at once.
+    #[arg(long, default_value_t = 16)]
+    pub parallel: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Scenario files or folders (default: scenarios/).
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CoverageArgs {
+    /// Scenario files or folders (default: scenarios/).
+    pub paths: Vec<PathBuf>,
+    /// Read the rule IDs from this behaviour spec instead of the built-in list.
+    #[arg(long, value_name = "FILE")]
+    pub spec: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// A scenario file whose call steps to expand.
+    pub scenario: Option<PathBuf>,
+    /// Generate this many seeded random calls instead.
+    #[arg(long, conflicts_with = "scenario")]
+    pub calls: Option<usize>,
+    /// Seed of the random calls (printed to stderr).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Distinct client phones in the random calls.
+    #[arg(long, default_value_t = 300)]
+    pub clients: usize,
+    /// Employees (short numbers from 201) in the random calls.
+    #[arg(long, default_value_t = 8)]
+    pub employees: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = GenFormat::Lines)]
+    pub format: GenFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum GenFormat {
+    /// URL-encoded lines, as a GET query or form body.
+    Lines,
+    /// One JSON object of fields per line.
+    Json,
 }
 
 /// Runs a parsed command line; the binary's `main` only sets up logging and calls this.
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Mock(args) => mock(args).await,
-        Command::Run(_) => smoke().await,
+        Command::Run(args) => run_scenarios(args).await,
+        Command::Check(args) => check(args),
+        Command::Coverage(args) => coverage(args),
+        Command::Gen(args) => gen_events(args),
         Command::Bench(args) => bench(args).await,
     };
     match result {
@@ -139,45 +211,6 @@ async fn mock(args: MockArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Until the scenario harness exists: create a contact and lead on the embedded mock over
-/// HTTP, find them by phone, and print the journal.
-async fn smoke() -> Result<ExitCode, String> {
-    let mock = MockCrm::start(MockOptions::default()).await;
-    let http = crate::http::client();
-    let auth = format!("Bearer {}", mock.token());
-    let base = mock.uri();
-    let search = || {
-        http.get(format!(
-            "{base}/api/v4/contacts?query=79161234567&with=leads"
-        ))
-        .header("authorization", &auth)
-        .send()
-    };
-    let before = search().await.map_err(|e| e.to_string())?.status();
-    let created = http
-        .post(format!("{base}/api/v4/leads/complex"))
-        .header("authorization", &auth)
-        .json(&serde_json::json!([{ "name": "Звонок от +79161234567",
-            "_embedded": { "contacts": [{ "name": "+79161234567",
-                "custom_fields_values": [{ "field_code": "PHONE", "values": [{ "value": "+79161234567", "enum_code": "WORK" }] }] }] } }]))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?
-        .status();
-    let after = search().await.map_err(|e| e.to_string())?.status();
-    print!(
-        "{}",
-        crate::amocrm::mock::journal::to_yaml(&mock.journal(), 0)
-    );
-    let ok = before == 204 && created == 200 && after == 200;
-    println!("smoke: {}", if ok { "ok" } else { "FAILED" });
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
-}
-
 async fn bench(args: BenchArgs) -> Result<ExitCode, String> {
     if args.rounds == 0 || args.requests == 0 || args.concurrency == 0 {
         return Err("--rounds, --requests and --concurrency must be at least 1".into());
@@ -210,5 +243,178 @@ async fn bench(args: BenchArgs) -> Result<ExitCode, String> {
         bare.median()
     );
     println!("mock / bare wiremock: {:.2}", mock.median() / bare.median());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn default_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
+    if paths.is_empty() {
+        vec![PathBuf::from("scenarios")]
+    } else {
+        paths.to_vec()
+    }
+}
+
+async fn run_scenarios(args: RunArgs) -> Result<ExitCode, String> {
+    use crate::scenario::{report, run::RunOptions, suite};
+    let files = suite::discover(&default_paths(&args.paths))?;
+    let (loaded, load_errors) = suite::load_all(&files);
+    let selected = suite::filter_tags(loaded, &args.tags);
+    for e in &load_errors {
+        println!("FAIL {e}");
+    }
+    if selected.is_empty() && load_errors.is_empty() {
+        eprintln!(
+            "no scenario matches (files: {}, tags: {:?})",
+            files.len(),
+            args.tags
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    let started = std::time::Instant::now();
+    let outcomes = suite::run_all(selected, RunOptions::default(), args.parallel).await;
+    for o in &outcomes {
+        println!("{}", report::line(o));
+        if args.journal {
+            println!(
+                "  journal (seed {}):\n    {}",
+                o.seed,
+                o.journal_yaml().trim_end().replace('\n', "\n    ")
+            );
+        }
+    }
+    println!(
+        "{} in {:.2} s",
+        report::summary(&outcomes, &load_errors),
+        started.elapsed().as_secs_f64()
+    );
+    if let Some(path) = &args.junit {
+        let xml = report::junit(&outcomes, &load_errors)?;
+        std::fs::write(path, xml).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    let ok = load_errors.is_empty() && outcomes.iter().all(|o| o.passed());
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn check(args: CheckArgs) -> Result<ExitCode, String> {
+    use crate::scenario::suite;
+    let files = suite::discover(&default_paths(&args.paths))?;
+    let (loaded, errors) = suite::load_all(&files);
+    let mut bad = errors.len();
+    for e in &errors {
+        println!("FAIL {e}");
+    }
+    for l in &loaded {
+        let sc = &l.scenario;
+        let problem = sc.crm.build(sc.start.0).err().map(|e| e.to_string());
+        match problem {
+            Some(p) => {
+                bad += 1;
+                println!("FAIL {}: {p}", l.path.display());
+            }
+            None => println!("ok   {}  {}", l.path.display(), sc.name),
+        }
+    }
+    println!("{} passed, {bad} failed", loaded.len() + errors.len() - bad);
+    if files.is_empty() {
+        eprintln!("no scenario files found");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(if bad == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn coverage(args: CoverageArgs) -> Result<ExitCode, String> {
+    use crate::scenario::{rules, suite};
+    let ids: Vec<String> = match &args.spec {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+            let ids = rules::ids_in_spec(&text);
+            if ids.is_empty() {
+                return Err(format!("{}: no rule headings (**R-…**) found", p.display()));
+            }
+            ids
+        }
+        None => rules::RULES.iter().map(|r| r.0.to_string()).collect(),
+    };
+    let files = suite::discover(&default_paths(&args.paths))?;
+    let (loaded, errors) = suite::load_all(&files);
+    for e in &errors {
+        eprintln!("FAIL {e}");
+    }
+    let mut uncovered = 0;
+    for id in &ids {
+        let by: Vec<String> = loaded
+            .iter()
+            .filter(|l| l.scenario.rules.iter().any(|r| &r.0 == id))
+            .map(|l| l.path.display().to_string())
+            .collect();
+        if by.is_empty() {
+            uncovered += 1;
+            println!("{id:<18} UNCOVERED");
+        } else {
+            println!("{id:<18} {} scenario(s)", by.len());
+        }
+    }
+    println!(
+        "{} of {} rules covered by {} scenarios",
+        ids.len() - uncovered,
+        ids.len(),
+        loaded.len()
+    );
+    Ok(if uncovered == 0 && errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn gen_events(args: GenArgs) -> Result<ExitCode, String> {
+    use crate::scenario::{load, model::Action};
+    use crate::sipuni::synth;
+    let mut lines: Vec<String> = Vec::new();
+    match (&args.scenario, args.calls) {
+        (Some(path), _) => {
+            let l = load::load_file(path).map_err(|e| e.to_string())?;
+            let sc = &l.scenario;
+            for (i, step) in sc.steps.iter().enumerate() {
+                let at = sc.start.0 + step.at.secs() as i64;
+                if let Action::Call(c) = &step.action {
+                    let id = c
+                        .call_id
+                        .as_ref()
+                        .map_or_else(|| format!("{at}.{}", i + 1), |t| t.0.clone());
+                    let spec = crate::scenario::run::call_spec(sc, c, id)?;
+                    lines.extend(spec.events(at).into_iter().map(|e| e.line));
+                }
+            }
+        }
+        (None, Some(n)) => {
+            eprintln!("seed {}", args.seed);
+            for (t, spec) in synth::random_calls(
+                args.seed,
+                n,
+                args.clients,
+                args.employees,
+                crate::scenario::model::Start::default().0,
+            ) {
+                lines.extend(spec.events(t).into_iter().map(|e| e.line));
+            }
+        }
+        (None, None) => return Err("give a scenario file or --calls N".into()),
+    }
+    for l in lines {
+        match args.format {
+            GenFormat::Lines => println!("{l}"),
+            GenFormat::Json => println!("{}", synth::to_json_line(&l)),
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -9,4 +9,5 @@ pub mod duration;
 pub mod engine;
 pub mod http;
 pub mod phone;
+pub mod scenario;
 pub mod sipuni;

@@ -2,8 +2,8 @@
 //! A create whose outcome is uncertain (5xx, timeout, dropped connection) is looked up before it
 //! is sent again (R-FAIL), so a retry never makes a second entity.
 
-use std::cell::Cell;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use backon::{ExponentialBuilder, Retryable};
 use serde_json::{Value, json};
@@ -113,10 +113,10 @@ where
     L: Fn() -> LF,
     LF: Future<Output = Result<Option<T>, ClientError>>,
 {
-    let uncertain = Cell::new(false);
+    let uncertain = AtomicBool::new(false);
     let clock = client.clock().clone();
     (|| async {
-        if uncertain.get()
+        if uncertain.load(Ordering::Relaxed)
             && let Some(found) = lookup().await?
         {
             tracing::info!("an earlier attempt had created it; not creating again");
@@ -124,7 +124,7 @@ where
         }
         match create().await {
             Err(e) if e.is_uncertain() => {
-                uncertain.set(true);
+                uncertain.store(true, Ordering::Relaxed);
                 Err(e)
             }
             other => other,

@@ -299,3 +299,103 @@ mod tests {
         assert_eq!(call.employee.as_deref(), Some("201"));
     }
 }
+
+/// A seeded random stream of calls: a pool of `clients` phones (so numbers repeat), `employees`
+/// short numbers from 201, calls spread over a working day from `start`. Same seed, same calls.
+pub fn random_calls(
+    seed: u64,
+    calls: usize,
+    clients: usize,
+    employees: usize,
+    start: i64,
+) -> Vec<(i64, CallSpec)> {
+    use fake::Fake;
+    use fake::rand::SeedableRng;
+    use fake::rand::rngs::StdRng;
+
+    let mut rng = StdRng::seed_from_u64(seed);
+    let clients = clients.max(1);
+    let employees = employees.clamp(1, 99);
+    let pool: Vec<Phone> = (0..clients)
+        .map(|_| {
+            let n: u64 = (0..10_000_000u64).fake_with_rng(&mut rng);
+            let code: u64 = (900..1000u64).fake_with_rng(&mut rng);
+            Phone::parse(&format!("7{code}{n:07}"))
+                .unwrap_or_else(|_| Phone::parse("79000000000").expect("a valid constant phone"))
+        })
+        .collect();
+    let staff: Vec<ShortNumber> = (0..employees)
+        .filter_map(|i| ShortNumber::parse(&(201 + i).to_string()))
+        .collect();
+    let day = 9 * 3600;
+    let gap = (day / calls.max(1) as i64).max(1);
+    let mut t = start;
+    (0..calls)
+        .map(|i| {
+            let jitter: i64 = (0..gap).fake_with_rng(&mut rng);
+            t += jitter.max(1);
+            let client = pool[(0..pool.len()).fake_with_rng::<usize, _>(&mut rng)].clone();
+            let outgoing = (0..100u32).fake_with_rng::<u32, _>(&mut rng) < 30;
+            let answered = (0..100u32).fake_with_rng::<u32, _>(&mut rng) < 65;
+            let legs: usize = (1..=staff.len().min(3)).fake_with_rng(&mut rng);
+            let first: usize = (0..staff.len()).fake_with_rng(&mut rng);
+            let ring: Vec<ShortNumber> = (0..legs)
+                .map(|k| staff[(first + k) % staff.len()].clone())
+                .collect();
+            let answer = (answered && !outgoing)
+                .then(|| ring[(0..ring.len()).fake_with_rng::<usize, _>(&mut rng)].clone());
+            let spec = CallSpec {
+                call_id: format!("{t}.{}", i + 1),
+                client,
+                direction: if outgoing {
+                    SynthDirection::Outgoing
+                } else {
+                    SynthDirection::Incoming
+                },
+                scheme: None,
+                employee: outgoing.then(|| ring[0].clone()),
+                ring: if outgoing { Vec::new() } else { ring },
+                answer,
+                answered: outgoing && answered,
+                ring_time: (3..30u64).fake_with_rng(&mut rng),
+                talk: (10..600u64).fake_with_rng(&mut rng),
+                status: [
+                    HangupStatus::NoAnswer,
+                    HangupStatus::Busy,
+                    HangupStatus::Cancel,
+                ][(0..3usize).fake_with_rng::<usize, _>(&mut rng)],
+                record: true,
+            };
+            (t, spec)
+        })
+        .collect()
+}
+
+/// An event line as a flat JSON object of its fields, for JSON-lines output.
+pub fn to_json_line(line: &str) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = form_urlencoded::parse(line.as_bytes())
+        .map(|(k, v)| (k.into_owned(), serde_json::Value::String(v.into_owned())))
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+#[cfg(test)]
+mod random_tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_gives_the_same_calls() {
+        let lines = |seed| {
+            random_calls(seed, 50, 10, 4, 1_700_000_000)
+                .iter()
+                .flat_map(|(t, c)| c.events(*t))
+                .map(|e| e.line)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(lines(7), lines(7));
+        assert_ne!(lines(7), lines(8));
+        for l in lines(7) {
+            crate::sipuni::event::CallEvent::parse(&l).unwrap();
+        }
+    }
+}

@@ -1,0 +1,484 @@
+//! The scenario file format (`spec/scenario-format.md`) as types. Values are parsed while the
+//! YAML is read, so a bad phone, duration or rule ID is reported at its line and column.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, de};
+
+use crate::amocrm::mock::{CrmSeed, FaultSpec, UnsortedState};
+use crate::duration::Span;
+use crate::engine::settings::Settings;
+use crate::phone::Phone;
+use crate::sipuni::event::{HangupStatus, ShortNumber};
+
+/// A phone written in any common notation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PhoneField(pub Phone);
+
+impl<'de> Deserialize<'de> for PhoneField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = scalar_string(d, "a phone number such as \"+7 916 123-45-67\"")?;
+        Phone::parse(&raw)
+            .map(PhoneField)
+            .map_err(de::Error::custom)
+    }
+}
+
+/// An employee's short number (`"201"`, or 201).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShortField(pub ShortNumber);
+
+impl<'de> Deserialize<'de> for ShortField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = scalar_string(d, "an employee short number such as \"201\"")?;
+        ShortNumber::parse(&raw).map(ShortField).ok_or_else(|| {
+            de::Error::custom(format!(
+                "{raw:?} is not a Sipuni short number (2 to 6 digits, e.g. \"201\")"
+            ))
+        })
+    }
+}
+
+/// A rule ID of behaviour.md.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RuleId(pub String);
+
+impl<'de> Deserialize<'de> for RuleId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        if super::rules::is_rule(&raw) {
+            Ok(RuleId(raw))
+        } else {
+            let known: Vec<&str> = super::rules::RULES.iter().map(|r| r.0).collect();
+            Err(de::Error::custom(format!(
+                "unknown rule ID {raw:?}; behaviour.md has {}",
+                known.join(", ")
+            )))
+        }
+    }
+}
+
+/// A string or number scalar as text (scheme numbers, raw event values).
+fn scalar_string<'de, D: Deserializer<'de>>(d: D, what: &'static str) -> Result<String, D::Error> {
+    struct V(&'static str);
+    impl de::Visitor<'_> for V {
+        type Value = String;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str(self.0)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
+            Ok(v.to_string())
+        }
+    }
+    d.deserialize_any(V(what))
+}
+
+/// Text from a string or a number (`scheme: 000123` or `"000123"`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Text(pub String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        scalar_string(d, "text or a number").map(Text)
+    }
+}
+
+/// `start:` — an RFC 3339 time, kept as Unix seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Start(pub i64);
+
+impl Default for Start {
+    /// 2026-03-02T10:00:00+03:00, the format page's example.
+    fn default() -> Self {
+        Start(1_772_434_800)
+    }
+}
+
+impl<'de> Deserialize<'de> for Start {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = scalar_string(d, "a time such as 2026-03-02T10:00:00+03:00")?;
+        chrono::DateTime::parse_from_rfc3339(raw.trim())
+            .map(|t| Start(t.timestamp()))
+            .map_err(|e| {
+                de::Error::custom(format!(
+                    "{raw:?} is not an RFC 3339 time such as 2026-03-02T10:00:00+03:00: {e}"
+                ))
+            })
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallDirection {
+    #[default]
+    Incoming,
+    Outgoing,
+}
+
+/// The hangup status of an unanswered call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatusField(pub HangupStatus);
+
+impl<'de> Deserialize<'de> for StatusField {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        HangupStatus::parse(&raw)
+            .map(StatusField)
+            .ok_or_else(|| de::Error::custom(format!("{raw:?} is not a hangup status; use NOANSWER, BUSY, CANCEL, CONGESTION, CHANUNAVAIL or ANSWER")))
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Order {
+    #[default]
+    InOrder,
+    Reversed,
+    /// The hangup first, then the rest in order.
+    HangupFirst,
+}
+
+/// How the call's events reach the engine (R-IDEM).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Delivery {
+    /// Every event is delivered twice.
+    #[serde(default)]
+    pub duplicate: bool,
+    #[serde(default)]
+    pub order: Order,
+}
+
+/// A `call:` step.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallStep {
+    pub client: PhoneField,
+    #[serde(default)]
+    pub direction: CallDirection,
+    #[serde(default)]
+    pub scheme: Option<Text>,
+    #[serde(default)]
+    pub ring: Option<Vec<ShortField>>,
+    #[serde(default)]
+    pub answer: Option<ShortField>,
+    #[serde(default)]
+    pub employee: Option<ShortField>,
+    #[serde(default)]
+    pub answered: Option<bool>,
+    #[serde(default)]
+    pub ring_time: Option<Span>,
+    #[serde(default)]
+    pub talk: Option<Span>,
+    #[serde(default)]
+    pub status: Option<StatusField>,
+    #[serde(default)]
+    pub record: Option<bool>,
+    #[serde(default)]
+    pub delivery: Delivery,
+    /// Optional Sipuni call id (default: generated from the step's time and position).
+    #[serde(default)]
+    pub call_id: Option<Text>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientAction {
+    pub client: PhoneField,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptAction {
+    pub client: PhoneField,
+    pub user: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloseAction {
+    pub client: PhoneField,
+    #[serde(default = "lost")]
+    pub status: u64,
+}
+
+fn lost() -> u64 {
+    143
+}
+
+/// A manager's action in the amoCRM interface, written `{ accept_unsorted: {...} }`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CrmAction {
+    AcceptUnsorted(AcceptAction),
+    DeclineUnsorted(ClientAction),
+    CompleteTask(ClientAction),
+    CloseLead(CloseAction),
+}
+
+impl<'de> Deserialize<'de> for CrmAction {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            #[serde(default)]
+            accept_unsorted: Option<AcceptAction>,
+            #[serde(default)]
+            decline_unsorted: Option<ClientAction>,
+            #[serde(default)]
+            complete_task: Option<ClientAction>,
+            #[serde(default)]
+            close_lead: Option<CloseAction>,
+        }
+        let r = Raw::deserialize(d)?;
+        let mut all: Vec<CrmAction> = Vec::new();
+        all.extend(r.accept_unsorted.map(CrmAction::AcceptUnsorted));
+        all.extend(r.decline_unsorted.map(CrmAction::DeclineUnsorted));
+        all.extend(r.complete_task.map(CrmAction::CompleteTask));
+        all.extend(r.close_lead.map(CrmAction::CloseLead));
+        match all.len() {
+            1 => Ok(all.remove(0)),
+            0 => Err(de::Error::custom(
+                "crm: give one of accept_unsorted, decline_unsorted, complete_task, close_lead",
+            )),
+            _ => Err(de::Error::custom("crm: one action per step")),
+        }
+    }
+}
+
+/// What a step does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    Call(Box<CallStep>),
+    /// A raw Sipuni event: field → value as the wire sends it.
+    Event(Vec<(String, String)>),
+    Crm(CrmAction),
+    Fault(FaultSpec),
+}
+
+/// One step: when and what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub at: Span,
+    pub action: Action,
+    /// 1-based line of the step in its file.
+    pub line: usize,
+}
+
+/// The raw shape of a step before the one-action check.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    at: Span,
+    #[serde(default)]
+    call: Option<CallStep>,
+    #[serde(default)]
+    event: Option<serde_yaml::Mapping>,
+    #[serde(default)]
+    crm: Option<CrmAction>,
+    #[serde(default)]
+    fault: Option<FaultSpec>,
+}
+
+impl<'de> Deserialize<'de> for Step {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = RawStep::deserialize(d)?;
+        let mut actions = Vec::new();
+        if let Some(c) = raw.call {
+            actions.push(Action::Call(Box::new(c)));
+        }
+        if let Some(map) = raw.event {
+            let mut fields = Vec::new();
+            for (k, v) in map {
+                let key = match k {
+                    serde_yaml::Value::String(s) => s,
+                    other => {
+                        return Err(de::Error::custom(format!(
+                            "event field names are text, got {other:?}"
+                        )));
+                    }
+                };
+                let value = match v {
+                    serde_yaml::Value::String(s) => s,
+                    serde_yaml::Value::Number(n) => n.to_string(),
+                    serde_yaml::Value::Bool(b) => b.to_string(),
+                    serde_yaml::Value::Null => String::new(),
+                    _ => {
+                        return Err(de::Error::custom(format!(
+                            "event field `{key}` must be a string or a number"
+                        )));
+                    }
+                };
+                fields.push((key, value));
+            }
+            actions.push(Action::Event(fields));
+        }
+        if let Some(c) = raw.crm {
+            actions.push(Action::Crm(c));
+        }
+        if let Some(f) = raw.fault {
+            f.arm().map_err(de::Error::custom)?;
+            actions.push(Action::Fault(f));
+        }
+        match actions.len() {
+            1 => Ok(Step {
+                at: raw.at,
+                action: actions.remove(0),
+                line: 0,
+            }),
+            0 => Err(de::Error::custom(
+                "a step needs one of call, event, crm or fault",
+            )),
+            _ => Err(de::Error::custom(
+                "a step does one thing: give only one of call, event, crm or fault",
+            )),
+        }
+    }
+}
+
+/// `N` or a list of expected items.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CountOr<T> {
+    Count(usize),
+    List(Vec<T>),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for CountOr<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Read as YAML first: an untagged enum would lose the inner error messages.
+        let v = serde_yaml::Value::deserialize(d)?;
+        match v {
+            serde_yaml::Value::Number(n) => n
+                .as_u64()
+                .map(|n| CountOr::Count(n as usize))
+                .ok_or_else(|| de::Error::custom("a count must be a whole number")),
+            serde_yaml::Value::Sequence(_) => Vec::<T>::deserialize(v)
+                .map(CountOr::List)
+                .map_err(|e| de::Error::custom(e.to_string())),
+            _ => Err(de::Error::custom(
+                "expected a count or a list of expected items",
+            )),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum On {
+    Lead,
+    Contact,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactExpect {
+    pub client: Option<PhoneField>,
+    pub responsible: Option<u64>,
+    pub name: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeadExpect {
+    pub client: Option<PhoneField>,
+    pub responsible: Option<u64>,
+    pub pipeline: Option<u64>,
+    pub status: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnsortedExpect {
+    pub client: Option<PhoneField>,
+    pub state: Option<UnsortedState>,
+    /// The item's `call_responsible`.
+    pub responsible: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskExpect {
+    pub client: Option<PhoneField>,
+    pub on: Option<On>,
+    pub responsible: Option<u64>,
+    /// Due time as an offset from `start`.
+    pub due: Option<Span>,
+    pub completed: Option<bool>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoteType {
+    CallIn,
+    CallOut,
+    Common,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoteExpect {
+    pub client: Option<PhoneField>,
+    #[serde(rename = "type")]
+    pub note_type: Option<NoteType>,
+    pub call_status: Option<u8>,
+    pub on: Option<On>,
+    pub responsible: Option<u64>,
+    /// `call_result`, e.g. «Не дозвонились».
+    pub result: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestsExpect {
+    pub max: Option<usize>,
+    pub min: Option<usize>,
+}
+
+/// What must hold on the mock's final state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    pub contacts: Option<CountOr<ContactExpect>>,
+    pub leads: Option<CountOr<LeadExpect>>,
+    pub unsorted: Option<CountOr<UnsortedExpect>>,
+    pub tasks: Option<CountOr<TaskExpect>>,
+    pub notes: Option<CountOr<NoteExpect>>,
+    pub requests: Option<RequestsExpect>,
+    /// The scenario must be refused or report an error whose message contains this text
+    /// (bad settings, a malformed event).
+    pub error: Option<String>,
+}
+
+/// A whole scenario file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub rules: Vec<RuleId>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub start: Start,
+    /// Seed of the retry jitter (and any other randomness); printed in reports.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    pub settings: Settings,
+    #[serde(default)]
+    pub crm: CrmSeed,
+    #[serde(default)]
+    pub steps: Vec<Step>,
+    #[serde(default)]
+    pub expect: Expect,
+}

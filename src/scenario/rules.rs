@@ -1,0 +1,64 @@
+//! The rule IDs of `spec/behaviour.md`, which scenarios cite under `rules:`.
+
+/// Every rule, in the order of the spec, with its title.
+pub const RULES: [(&str, &str); 21] = [
+    ("R-CFG-1", "Deal needs a contact"),
+    ("R-CFG-2", "Pipelines and responsibles must exist"),
+    ("R-IN-U1", "Immediate mode"),
+    ("R-IN-U2", "Unsorted mode"),
+    ("R-IN-U3", "Accept on answer"),
+    ("R-UNS-DEDUP", "One pending Unsorted per number"),
+    ("R-UNS-ACCEPT", "Accepting"),
+    ("R-UNS-DECLINE", "Declining"),
+    ("R-IN-K1", "Known number, incoming"),
+    ("R-MISS-TASK", "Callback task"),
+    ("R-MISS-BIND", "Task target"),
+    ("R-MISS-DEDUP", "No second task before the deadline"),
+    (
+        "R-MISS-RESP",
+        "Responsible for missed calls from new clients",
+    ),
+    ("R-MISS-KNOWN", "Missed calls from known clients"),
+    ("R-OUT-U1", "Outgoing to an unknown number"),
+    ("R-OUT-K1", "Outgoing to a known number"),
+    ("R-NOTE-CALL", "Call notes"),
+    ("R-NOTE-NOTREACHED", "«Не дозвонились»"),
+    ("R-INT", "Internal calls"),
+    ("R-IDEM", "Exactly-once effect"),
+    ("R-FAIL", "Faults lose nothing"),
+];
+
+pub fn is_rule(id: &str) -> bool {
+    RULES.iter().any(|(r, _)| *r == id)
+}
+
+/// Rule IDs named in a behaviour spec (`**R-XXX ...**` headings), in order.
+pub fn ids_in_spec(markdown: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in markdown.lines() {
+        if let Some(rest) = line.strip_prefix("**R-") {
+            let id: String = format!(
+                "R-{}",
+                rest.chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                    .collect::<String>()
+            );
+            let id = id.trim_end_matches('-').to_string();
+            if !out.contains(&id) {
+                out.push(id);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_headings_are_read_from_a_spec() {
+        let md = "**R-CFG-1 Deal needs a contact.** text\n\n**R-IN-U1 Immediate mode.** more\nR-IN-U1 again";
+        assert_eq!(ids_in_spec(md), vec!["R-CFG-1", "R-IN-U1"]);
+    }
+}

@@ -1,0 +1,329 @@
+//! Plays one scenario: a fresh mock seeded from `crm:`, the settings checked (R-CFG-1/2), the
+//! steps applied in virtual time, then `expect:` checked on the mock's final state.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use super::expect;
+use super::load::Loaded;
+use super::model::*;
+use crate::amocrm::client::{AmoClient, ClientConfig, RetryPolicy, Secret};
+use crate::amocrm::mock::journal::{self, JournalEntry};
+use crate::amocrm::mock::{MockCrm, MockOptions};
+use crate::clock::Clock;
+use crate::engine::{Engine, InMemory};
+use crate::sipuni::event::{CallEvent, HangupStatus, ShortNumber};
+use crate::sipuni::synth::{CallSpec, SynthDirection, WireEvent};
+
+/// Real-time limits of a run (everything else is virtual time).
+#[derive(Clone, Copy, Debug)]
+pub struct RunOptions {
+    /// How long the engine's client waits for an answer; a `hang` fault costs this much.
+    pub client_timeout: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            client_timeout: Duration::from_millis(500),
+        }
+    }
+}
+
+/// The seed used when a scenario gives none.
+pub const DEFAULT_SEED: u64 = 20_260_302;
+
+/// What happened when a scenario ran.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub name: String,
+    pub file: String,
+    pub tags: Vec<String>,
+    pub seed: u64,
+    pub failures: Vec<String>,
+    /// The error the engine raised or the settings check refused with, if any.
+    pub error: Option<String>,
+    pub journal: Vec<JournalEntry>,
+    /// Virtual time zero (`start`), Unix ms.
+    pub origin_ms: i64,
+    /// Requests the steps caused (the start-up settings check is not counted).
+    pub requests: usize,
+    pub elapsed: Duration,
+}
+
+impl Outcome {
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+
+    /// The journal in its compact YAML form, time from `start`.
+    pub fn journal_yaml(&self) -> String {
+        journal::to_yaml(&self.journal, self.origin_ms)
+    }
+
+    /// What a snapshot records: the outcome's error (if any) and the journal.
+    pub fn snapshot(&self) -> String {
+        let mut s = format!("# {}\n", self.name);
+        if let Some(e) = &self.error {
+            let _ = writeln!(s, "# error: {}", e.replace('\n', " "));
+        }
+        s.push_str(&self.journal_yaml());
+        s
+    }
+}
+
+/// The synthetic call of a `call:` step.
+pub fn call_spec(sc: &Scenario, step: &CallStep, call_id: String) -> Result<CallSpec, String> {
+    let first_user = || {
+        step.scheme
+            .as_ref()
+            .and_then(|t| sc.settings.schemes.get(&t.0))
+            .and_then(|s| s.first_user.clone())
+            .or_else(|| sc.settings.users.keys().next().cloned())
+    };
+    let ring: Vec<ShortNumber> = match &step.ring {
+        Some(r) => r.iter().map(|s| s.0.clone()).collect(),
+        None => first_user().into_iter().collect(),
+    };
+    let direction = match step.direction {
+        CallDirection::Incoming => SynthDirection::Incoming,
+        CallDirection::Outgoing => SynthDirection::Outgoing,
+    };
+    let employee = step
+        .employee
+        .as_ref()
+        .map(|e| e.0.clone())
+        .or_else(first_user);
+    if direction == SynthDirection::Incoming && ring.is_empty() {
+        return Err(
+            "call: nobody to ring; give `ring: [\"201\"]` or map employees under settings.users"
+                .into(),
+        );
+    }
+    if direction == SynthDirection::Outgoing && employee.is_none() {
+        return Err(
+            "call: nobody dials; give `employee: \"201\"` or map employees under settings.users"
+                .into(),
+        );
+    }
+    let answered = step.answered.unwrap_or(true);
+    Ok(CallSpec {
+        call_id,
+        client: step.client.0.clone(),
+        direction,
+        scheme: step.scheme.as_ref().map(|t| t.0.clone()),
+        ring,
+        answer: step.answer.as_ref().map(|a| a.0.clone()),
+        employee,
+        answered,
+        ring_time: step.ring_time.map_or(10, |s| s.secs()),
+        talk: step.talk.map_or(60, |s| s.secs()),
+        status: step.status.map_or(HangupStatus::NoAnswer, |s| s.0),
+        record: step.record.unwrap_or(true),
+    })
+}
+
+fn deliver(mut events: Vec<WireEvent>, d: Delivery) -> Vec<WireEvent> {
+    match d.order {
+        Order::InOrder => {}
+        Order::Reversed => events.reverse(),
+        Order::HangupFirst => {
+            if let Some(i) = events.iter().position(|e| e.line.starts_with("event=2&")) {
+                let h = events.remove(i);
+                events.insert(0, h);
+            }
+        }
+    }
+    if d.duplicate {
+        events = events.into_iter().flat_map(|e| [e.clone(), e]).collect();
+    }
+    events
+}
+
+struct Ctx {
+    mock: MockCrm,
+    engine: Engine<InMemory>,
+    clock: Clock,
+}
+
+/// Runs one scenario.
+pub async fn run(loaded: &Loaded, opts: RunOptions) -> Outcome {
+    let started = Instant::now();
+    let sc = &loaded.scenario;
+    let seed = sc.seed.unwrap_or(DEFAULT_SEED);
+    let mut out = Outcome {
+        name: sc.name.clone(),
+        file: loaded.path.display().to_string(),
+        tags: sc.tags.clone(),
+        seed,
+        failures: Vec::new(),
+        error: None,
+        journal: Vec::new(),
+        origin_ms: sc.start.0 * 1000,
+        requests: 0,
+        elapsed: Duration::ZERO,
+    };
+    let state = match sc.crm.build(sc.start.0) {
+        Ok(s) => s,
+        Err(e) => {
+            out.failures.push(format!("crm: {e}"));
+            out.elapsed = started.elapsed();
+            return out;
+        }
+    };
+    let clock = Clock::virtual_at(sc.start.0 * 1000);
+    let mock = MockCrm::start(MockOptions {
+        clock: clock.clone(),
+        state,
+        hang_for: opts.client_timeout * 10,
+        ..MockOptions::default()
+    })
+    .await;
+    let mut cfg = ClientConfig::new(mock.uri(), Secret::new(mock.token()), clock.clone());
+    cfg.timeout = opts.client_timeout;
+    cfg.retry = RetryPolicy {
+        jitter_seed: Some(seed),
+        ..RetryPolicy::default()
+    };
+    let engine = match AmoClient::new(cfg) {
+        Ok(client) => Engine::connect(sc.settings.clone(), client, InMemory::default()).await,
+        Err(e) => {
+            out.failures
+                .push(format!("cannot build the amoCRM client: {e}"));
+            return out;
+        }
+    };
+    let startup_requests = mock.journal_len();
+    match engine {
+        Err(e) => out.error = Some(e.to_string()),
+        Ok(engine) => {
+            let mut ctx = Ctx {
+                mock,
+                engine,
+                clock,
+            };
+            for (i, step) in sc.steps.iter().enumerate() {
+                let before = ctx.mock.journal_len();
+                if let Err(e) = apply(sc, i, step, &mut ctx).await {
+                    let mut msg =
+                        format!("step {} (line {}, at {}): {e}", i + 1, step.line, step.at);
+                    let lines: Vec<String> = ctx.mock.journal()[before..]
+                        .iter()
+                        .map(|j| {
+                            format!(
+                                "    {} {} → {}",
+                                journal::offset(j.at_ms - out.origin_ms),
+                                j.request_line(),
+                                j.status
+                            )
+                        })
+                        .collect();
+                    if !lines.is_empty() {
+                        let _ = write!(msg, "\n  requests of this step:\n{}", lines.join("\n"));
+                    }
+                    out.error = Some(msg);
+                    break;
+                }
+            }
+            out.journal = ctx.mock.journal();
+            out.requests = out.journal.len().saturating_sub(startup_requests);
+            let failures =
+                expect::check(&sc.expect, &ctx.mock.snapshot(), sc.start.0, out.requests);
+            if !failures.is_empty() {
+                let lines: Vec<String> = out.journal[startup_requests..]
+                    .iter()
+                    .map(|j| {
+                        format!(
+                            "    {} {} → {}",
+                            journal::offset(j.at_ms - out.origin_ms),
+                            j.request_line(),
+                            j.status
+                        )
+                    })
+                    .collect();
+                out.failures.extend(failures);
+                out.failures.push(format!(
+                    "requests the steps made:\n{}",
+                    if lines.is_empty() {
+                        "    (none)".to_string()
+                    } else {
+                        lines.join("\n")
+                    }
+                ));
+            }
+        }
+    }
+    match (&sc.expect.error, &out.error) {
+        (Some(want), Some(got)) if got.contains(want.as_str()) => {}
+        (Some(want), Some(got)) => out.failures.insert(
+            0,
+            format!("expect.error: expected an error containing {want:?}, got: {got}"),
+        ),
+        (Some(want), None) => out.failures.insert(
+            0,
+            format!("expect.error: expected an error containing {want:?}, but everything ran"),
+        ),
+        (None, Some(got)) => out.failures.insert(0, format!("error: {got}")),
+        (None, None) => {}
+    }
+    out.elapsed = started.elapsed();
+    out
+}
+
+async fn apply(sc: &Scenario, index: usize, step: &Step, ctx: &mut Ctx) -> Result<(), String> {
+    let at = sc.start.0 + step.at.secs() as i64;
+    ctx.clock.advance_to(at * 1000);
+    match &step.action {
+        Action::Call(c) => {
+            let call_id = c
+                .call_id
+                .as_ref()
+                .map_or_else(|| format!("{at}.{}", index + 1), |t| t.0.clone());
+            let spec = call_spec(sc, c, call_id)?;
+            for e in deliver(spec.events(at), c.delivery) {
+                ctx.clock.advance_to(e.at * 1000);
+                let ev = CallEvent::parse(&e.line)
+                    .map_err(|err| format!("generated event rejected: {err}"))?;
+                ctx.engine.ingest(ev).await.map_err(|e| e.to_string())?;
+            }
+            ctx.engine.settle(true).await.map_err(|e| e.to_string())?;
+        }
+        Action::Event(fields) => {
+            let line = {
+                let mut ser = form_urlencoded::Serializer::new(String::new());
+                for (k, v) in fields {
+                    ser.append_pair(k, v);
+                }
+                if !fields.iter().any(|(k, _)| k == "timestamp") {
+                    ser.append_pair("timestamp", &at.to_string());
+                }
+                ser.finish()
+            };
+            let ev = CallEvent::parse(&line)
+                .map_err(|e| format!("event rejected (the receiver would answer 400): {e}"))?;
+            ctx.engine.ingest(ev).await.map_err(|e| e.to_string())?;
+            ctx.engine.settle(true).await.map_err(|e| e.to_string())?;
+        }
+        Action::Crm(a) => {
+            let r = match a {
+                CrmAction::AcceptUnsorted(x) => ctx
+                    .mock
+                    .accept_unsorted(&x.client.0.e164(), x.user)
+                    .map(|_| ()),
+                CrmAction::DeclineUnsorted(x) => {
+                    ctx.mock.decline_unsorted(&x.client.0.e164()).map(|_| ())
+                }
+                CrmAction::CompleteTask(x) => {
+                    ctx.mock.complete_tasks(&x.client.0.e164()).map(|_| ())
+                }
+                CrmAction::CloseLead(x) => ctx
+                    .mock
+                    .close_leads(&x.client.0.e164(), x.status)
+                    .map(|_| ()),
+            };
+            r.map_err(|e| format!("crm: {e}"))?;
+        }
+        Action::Fault(f) => ctx.mock.arm(f).map_err(|e| e.to_string())?,
+    }
+    Ok(())
+}
