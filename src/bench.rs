@@ -102,3 +102,40 @@ pub async fn mock_throughput(
     }
     Ok(Rounds { per_round })
 }
+
+/// Wall time of running a scenario suite (all in parallel), per round.
+pub async fn suite_time(
+    paths: &[std::path::PathBuf],
+    rounds: usize,
+    tags_out: &[String],
+) -> Result<(usize, Vec<f64>), String> {
+    use crate::scenario::{run::RunOptions, suite};
+    let files = suite::discover(paths)?;
+    let (loaded, errors) = suite::load_all(&files);
+    if let Some(e) = errors.first() {
+        return Err(e.to_string());
+    }
+    let loaded: Vec<_> = loaded
+        .into_iter()
+        .filter(|l| !l.scenario.tags.iter().any(|t| tags_out.contains(t)))
+        .collect();
+    let mut secs = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        let started = Instant::now();
+        let outcomes = suite::run_all(loaded.clone(), RunOptions::default(), 16).await;
+        let s = started.elapsed().as_secs_f64();
+        if let Some(bad) = outcomes.iter().find(|o| !o.passed()) {
+            return Err(format!(
+                "scenario failed during the benchmark: {}",
+                bad.file
+            ));
+        }
+        eprintln!(
+            "  round {}: {} scenarios in {s:.3} s",
+            round + 1,
+            loaded.len()
+        );
+        secs.push(s);
+    }
+    Ok((loaded.len(), secs))
+}

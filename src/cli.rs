@@ -55,6 +55,9 @@ pub struct BenchArgs {
     /// Concurrent keep-alive clients.
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
+    /// Scenario folder whose wall time to measure.
+    #[arg(long, default_value = "scenarios")]
+    pub suite: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -243,6 +246,33 @@ async fn bench(args: BenchArgs) -> Result<ExitCode, String> {
         bare.median()
     );
     println!("mock / bare wiremock: {:.2}", mock.median() / bare.median());
+    eprintln!("scenario suite {}:", args.suite.display());
+    let (n, secs) =
+        crate::bench::suite_time(std::slice::from_ref(&args.suite), args.rounds, &[]).await?;
+    let wall = crate::bench::Rounds { per_round: secs }.median();
+    eprintln!(
+        "the same suite without the `slow` scenarios (lost answers wait out the real client timeout):"
+    );
+    let (fast_n, fast_secs) = crate::bench::suite_time(
+        std::slice::from_ref(&args.suite),
+        args.rounds,
+        &["slow".to_string()],
+    )
+    .await?;
+    let fast_wall = crate::bench::Rounds {
+        per_round: fast_secs,
+    }
+    .median();
+    println!(
+        "suite wall time (median of {}): {wall:.3} s for {n} scenarios = {:.0} scenarios/s",
+        args.rounds,
+        n as f64 / wall
+    );
+    println!(
+        "suite without `slow` (median of {}): {fast_wall:.3} s for {fast_n} scenarios = {:.0} scenarios/s",
+        args.rounds,
+        fast_n as f64 / fast_wall
+    );
     Ok(ExitCode::SUCCESS)
 }
 

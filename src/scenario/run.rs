@@ -204,7 +204,16 @@ pub async fn run(loaded: &Loaded, opts: RunOptions) -> Outcome {
             };
             for (i, step) in sc.steps.iter().enumerate() {
                 let before = ctx.mock.journal_len();
-                if let Err(e) = apply(sc, i, step, &mut ctx).await {
+                let result = apply(sc, i, step, &mut ctx).await;
+                if let Ok(Some(problem)) = &result {
+                    out.failures.push(format!(
+                        "step {} (line {}, at {}): {problem}",
+                        i + 1,
+                        step.line,
+                        step.at
+                    ));
+                }
+                if let Err(e) = result {
                     let mut msg =
                         format!("step {} (line {}, at {}): {e}", i + 1, step.line, step.at);
                     let lines: Vec<String> = ctx.mock.journal()[before..]
@@ -270,7 +279,14 @@ pub async fn run(loaded: &Loaded, opts: RunOptions) -> Outcome {
     out
 }
 
-async fn apply(sc: &Scenario, index: usize, step: &Step, ctx: &mut Ctx) -> Result<(), String> {
+/// Applies a step. `Err` stops the scenario (the engine failed); `Ok(Some(..))` is a failure
+/// of the scenario's own making that lets the steps go on.
+async fn apply(
+    sc: &Scenario,
+    index: usize,
+    step: &Step,
+    ctx: &mut Ctx,
+) -> Result<Option<String>, String> {
     let at = sc.start.0 + step.at.secs() as i64;
     ctx.clock.advance_to(at * 1000);
     match &step.action {
@@ -321,9 +337,12 @@ async fn apply(sc: &Scenario, index: usize, step: &Step, ctx: &mut Ctx) -> Resul
                     .close_leads(&x.client.0.e164(), x.status)
                     .map(|_| ()),
             };
-            r.map_err(|e| format!("crm: {e}"))?;
+            // A manager action that finds nothing fails the scenario but the steps go on.
+            if let Err(e) = r {
+                return Ok(Some(format!("crm: {e}")));
+            }
         }
         Action::Fault(f) => ctx.mock.arm(f).map_err(|e| e.to_string())?,
     }
-    Ok(())
+    Ok(None)
 }

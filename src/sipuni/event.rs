@@ -310,7 +310,16 @@ impl CallEvent {
             )
         })?;
         let src = party(&f, "src_num", "src_type", "short_src_num")?;
-        let dst = party(&f, "dst_num", "dst_type", "short_dst_num")?;
+        // Some senders (and hand-written events) leave the employee side out of a hangup:
+        // an absent destination is an unknown employee, not an error.
+        let dst = if f.non_empty("dst_num").is_none() && f.non_empty("dst_type").is_none() {
+            Party::Internal {
+                number: String::new(),
+                short: None,
+            }
+        } else {
+            party(&f, "dst_num", "dst_type", "short_dst_num")?
+        };
         let timestamp = f
             .int("timestamp")?
             .ok_or(EventError::Missing { field: "timestamp" })?;
@@ -448,6 +457,21 @@ mod tests {
         assert_eq!(
             CallEvent::parse(&parts.join("&")).unwrap(),
             CallEvent::parse(HANGUP).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_missing_destination_is_an_unknown_employee() {
+        let e = CallEvent::parse(
+            "event=2&call_id=raw-1&src_num=79160000000&src_type=1&status=ANSWER&timestamp=5",
+        )
+        .unwrap();
+        assert_eq!(
+            e.dst,
+            Party::Internal {
+                number: String::new(),
+                short: None
+            }
         );
     }
 
