@@ -1,6 +1,6 @@
 //! `sipamo bench`: throughput figures measured in one run (medians over rounds).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -138,4 +138,123 @@ pub async fn suite_time(
         secs.push(s);
     }
     Ok((loaded.len(), secs))
+}
+
+/// Ingest figures: events acknowledged per second and acknowledgement latency.
+#[derive(Debug, Clone)]
+pub struct Ingest {
+    pub events: usize,
+    pub secs: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// Starts `serve` in-process (in-process mock amoCRM, a temporary database) and posts
+/// `events` distinct events from `concurrency` keep-alive clients on loopback.
+pub async fn ingest(events: usize, concurrency: usize) -> Result<Ingest, String> {
+    use crate::server::{Application, ServeConfig};
+    let dir = std::env::temp_dir().join(format!(
+        "sipamo-bench-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros()
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let mut state = crate::amocrm::mock::CrmState::default();
+    state.add_pipeline(crate::amocrm::mock::seed::default_pipeline());
+    state.users.insert(
+        1001,
+        crate::amocrm::mock::state::User {
+            id: 1001,
+            name: "Анна".into(),
+        },
+    );
+    let mock = MockCrm::start(MockOptions {
+        state,
+        ..MockOptions::default()
+    })
+    .await;
+    let write =
+        |name: &str, text: &str| std::fs::write(dir.join(name), text).map_err(|e| e.to_string());
+    write(
+        "settings.yaml",
+        "default_responsible: 1001\nusers: { \"201\": 1001, \"202\": 1001, \"203\": 1001, \"204\": 1001 }\n",
+    )?;
+    write("token", mock.token())?;
+    write("secret", "bench-secret-0123456789")?;
+    let cfg = ServeConfig {
+        settings: dir.join("settings.yaml"),
+        amocrm: mock.uri(),
+        token_file: dir.join("token"),
+        secret_file: dir.join("secret"),
+        listen: "127.0.0.1:0".parse().map_err(|_| "address")?,
+        db: dir.join("bench.db"),
+        settle: Duration::from_millis(2000),
+        rate_per_second: 7,
+    };
+    let app = Application::build(&cfg).await?;
+    let url = format!(
+        "http://{}/sipuni/events/bench-secret-0123456789",
+        app.local_addr()?
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    let lines: Vec<String> = crate::sipuni::synth::random_calls(99, events, 5000, 8, 1_772_434_800)
+        .into_iter()
+        .flat_map(|(t, c)| c.events(t))
+        .map(|e| e.line)
+        .take(events)
+        .collect();
+    let http = crate::http::client_builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let chunks: Vec<Vec<String>> = lines
+        .chunks(lines.len().div_ceil(concurrency.max(1)))
+        .map(<[String]>::to_vec)
+        .collect();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for chunk in chunks {
+        let (http, url) = (http.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(chunk.len());
+            for line in chunk {
+                let t = Instant::now();
+                let r = http
+                    .post(&url)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(line)
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if r.status() != 200 {
+                    return Err(format!("unexpected status {}", r.status()));
+                }
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            Ok::<_, String>(lat)
+        }));
+    }
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.map_err(|e| e.to_string())??);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let _ = stop.send(());
+    let _ = server.await;
+    let _ = std::fs::remove_dir_all(&dir);
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    Ok(Ingest {
+        events: lat.len(),
+        secs,
+        p50_ms: pct(0.5),
+        p99_ms: pct(0.99),
+    })
 }

@@ -23,6 +23,11 @@ pub enum Command {
     ///
     /// Prints its base URL. Point any amoCRM client at it with the bearer token given.
     Mock(MockArgs),
+    /// Run the engine for real: receive Sipuni events, update the amoCRM account.
+    ///
+    /// Sipuni is pointed at http(s)://HOST/sipuni/events/SECRET. Events are stored in the SQLite
+    /// database before they are acknowledged; settings are checked against the account first.
+    Serve(ServeArgs),
     /// Run scenarios against the engine and a fresh embedded mock each, on a virtual clock.
     ///
     /// Prints a line per scenario and a summary; exits 0 only when every selected scenario
@@ -58,6 +63,9 @@ pub struct BenchArgs {
     /// Scenario folder whose wall time to measure.
     #[arg(long, default_value = "scenarios")]
     pub suite: PathBuf,
+    /// Events per round for the `serve` ingest figure.
+    #[arg(long, default_value_t = 20_000)]
+    pub ingest_events: usize,
 }
 
 #[derive(Debug, Args)]
@@ -98,6 +106,35 @@ pub struct RunArgs {
     /// Scenarios run at once.
     #[arg(long, default_value_t = 16)]
     pub parallel: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Settings: the keys of a scenario's `settings:` block at the top level.
+    #[arg(long, value_name = "FILE")]
+    pub settings: PathBuf,
+    /// The amoCRM account, e.g. https://SUBDOMAIN.amocrm.ru.
+    #[arg(long, value_name = "URL")]
+    pub amocrm: String,
+    /// A long-lived token, or OAuth2 JSON with access_token, refresh_token, client_id,
+    /// client_secret and redirect_uri (refreshed tokens are written back here).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: PathBuf,
+    /// The secret path segment of the events URL (at least 16 of A-Z a-z 0-9 - _).
+    #[arg(long, value_name = "FILE")]
+    pub secret_file: PathBuf,
+    /// Address to listen on; loopback by default (put a TLS proxy in front).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// The SQLite database (inbox and engine memory).
+    #[arg(long, default_value = "sipamo.db")]
+    pub db: PathBuf,
+    /// Milliseconds to wait after a hangup for the call's late events.
+    #[arg(long, default_value_t = 2000)]
+    pub settle_ms: u64,
+    /// amoCRM requests per second the integration may make (amoCRM allows 7).
+    #[arg(long, default_value_t = 7)]
+    pub rate_per_second: u32,
 }
 
 #[derive(Debug, Args)]
@@ -148,6 +185,7 @@ pub enum GenFormat {
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Mock(args) => mock(args).await,
+        Command::Serve(args) => serve(args).await,
         Command::Run(args) => run_scenarios(args).await,
         Command::Check(args) => check(args),
         Command::Coverage(args) => coverage(args),
@@ -272,6 +310,36 @@ async fn bench(args: BenchArgs) -> Result<ExitCode, String> {
         "suite without `slow` (median of {}): {fast_wall:.3} s for {fast_n} scenarios = {:.0} scenarios/s",
         args.rounds,
         fast_n as f64 / fast_wall
+    );
+    eprintln!(
+        "serve ingest: {} events per round, {} clients, acknowledged after fsync:",
+        args.ingest_events, args.concurrency
+    );
+    let mut rates = Vec::new();
+    let mut p50 = Vec::new();
+    let mut p99 = Vec::new();
+    for round in 0..args.rounds {
+        let r = crate::bench::ingest(args.ingest_events, args.concurrency).await?;
+        let rate = r.events as f64 / r.secs;
+        eprintln!(
+            "  round {}: {} events in {:.3} s = {rate:.0} events/s, p50 {:.2} ms, p99 {:.2} ms",
+            round + 1,
+            r.events,
+            r.secs,
+            r.p50_ms,
+            r.p99_ms
+        );
+        rates.push(rate);
+        p50.push(r.p50_ms);
+        p99.push(r.p99_ms);
+    }
+    let med = |v: Vec<f64>| crate::bench::Rounds { per_round: v }.median();
+    println!(
+        "serve ingest events/s (median of {}): {:.0}; ack latency p50 {:.2} ms, p99 {:.2} ms (medians)",
+        args.rounds,
+        med(rates),
+        med(p50),
+        med(p99)
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -446,5 +514,25 @@ fn gen_events(args: GenArgs) -> Result<ExitCode, String> {
             GenFormat::Json => println!("{}", synth::to_json_line(&l)),
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
+    let cfg = crate::server::ServeConfig {
+        settings: args.settings,
+        amocrm: args.amocrm,
+        token_file: args.token_file,
+        secret_file: args.secret_file,
+        listen: args.listen,
+        db: args.db,
+        settle: std::time::Duration::from_millis(args.settle_ms),
+        rate_per_second: args.rate_per_second,
+    };
+    let app = crate::server::Application::build(&cfg).await?;
+    let addr = app.local_addr()?;
+    println!("listening on http://{addr}");
+    tracing::info!(%addr, "sipamo serving");
+    app.run_until_stopped(crate::server::shutdown_signal())
+        .await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -10,4 +10,5 @@ pub mod engine;
 pub mod http;
 pub mod phone;
 pub mod scenario;
+pub mod server;
 pub mod sipuni;

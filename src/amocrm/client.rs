@@ -68,6 +68,32 @@ impl RetryPolicy {
     }
 }
 
+/// Observers of the client's traffic (for metrics).
+#[derive(Clone, Default)]
+pub struct Hooks {
+    /// Called with each answer's status (`None`: no answer).
+    pub on_answer: Option<Arc<dyn Fn(Option<u16>) + Send + Sync>>,
+    /// Called before each retry.
+    pub on_retry: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
+impl fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Hooks")
+    }
+}
+
+/// OAuth2 refresh: when amoCRM answers 401, a new access token is fetched with the refresh
+/// token (`POST /oauth2/access_token`) and, with `file`, written back there.
+#[derive(Clone, Debug)]
+pub struct Refresh {
+    pub refresh_token: Secret,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub redirect_uri: String,
+    pub file: Option<std::path::PathBuf>,
+}
+
 /// How to reach an account.
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
@@ -80,6 +106,9 @@ pub struct ClientConfig {
     /// Per-request timeout (real time).
     pub timeout: Duration,
     pub retry: RetryPolicy,
+    /// OAuth2 refresh, when the token is an OAuth access token.
+    pub refresh: Option<Refresh>,
+    pub hooks: Hooks,
 }
 
 impl ClientConfig {
@@ -91,6 +120,8 @@ impl ClientConfig {
             rate_per_second: 7,
             timeout: Duration::from_secs(20),
             retry: RetryPolicy::default(),
+            refresh: None,
+            hooks: Hooks::default(),
         }
     }
 }
@@ -201,6 +232,8 @@ pub struct AmoClient {
     http: reqwest::Client,
     cfg: Arc<ClientConfig>,
     limiter: Arc<Limiter>,
+    access: Arc<std::sync::RwLock<Secret>>,
+    refresh: Option<Arc<tokio::sync::Mutex<Refresh>>>,
 }
 
 impl fmt::Debug for AmoClient {
@@ -268,10 +301,17 @@ impl AmoClient {
             quota,
             GovClock(cfg.clock.clone()),
         ));
+        let access = Arc::new(std::sync::RwLock::new(cfg.token.clone()));
+        let refresh = cfg
+            .refresh
+            .clone()
+            .map(|r| Arc::new(tokio::sync::Mutex::new(r)));
         Ok(AmoClient {
             http,
             cfg: Arc::new(cfg),
             limiter,
+            access,
+            refresh,
         })
     }
 
@@ -312,7 +352,11 @@ impl AmoClient {
             req = req.json(b);
         }
         let m = method.as_str().to_string();
-        let resp = req.send().await.map_err(|e| {
+        let resp = req.send().await;
+        if let Some(hook) = &self.cfg.hooks.on_answer {
+            hook(resp.as_ref().ok().map(|r| r.status().as_u16()));
+        }
+        let resp = resp.map_err(|e| {
             if e.is_timeout() {
                 ClientError::Timeout {
                     method: m.clone(),
@@ -380,6 +424,100 @@ impl AmoClient {
         body: Option<&Value>,
         idempotent: bool,
     ) -> Result<Answer, ClientError> {
+        match self
+            .send_retrying(&method, path, query, body, idempotent)
+            .await
+        {
+            Err(e) if e.status() == Some(401) && self.refresh.is_some() => {
+                self.refresh_token().await?;
+                self.send_retrying(&method, path, query, body, idempotent)
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    /// Gets a new access token with the refresh token and stores both.
+    async fn refresh_token(&self) -> Result<(), ClientError> {
+        let Some(refresh) = &self.refresh else {
+            return Ok(());
+        };
+        let mut r = refresh.lock().await;
+        let path = "/oauth2/access_token";
+        let fail = |message: String| ClientError::Transport {
+            method: "POST".into(),
+            path: path.into(),
+            message,
+        };
+        let body = json!({
+            "client_id": r.client_id, "client_secret": r.client_secret.expose(), "grant_type": "refresh_token",
+            "refresh_token": r.refresh_token.expose(), "redirect_uri": r.redirect_uri,
+        });
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.cfg.base_url))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| fail(e.without_url().to_string()))?;
+        let status = resp.status().as_u16();
+        let answer: Value = resp
+            .json()
+            .await
+            .map_err(|e| fail(format!("not JSON: {}", e.without_url())))?;
+        if status != 200 {
+            return Err(ClientError::Status {
+                method: "POST".into(),
+                path: path.into(),
+                status,
+                detail: "the refresh token was refused; authorise the integration again".into(),
+                body: None,
+            });
+        }
+        let (Some(access), Some(next)) = (
+            answer["access_token"].as_str(),
+            answer["refresh_token"].as_str(),
+        ) else {
+            return Err(ClientError::Decode {
+                method: "POST".into(),
+                path: path.into(),
+                message: "no access_token/refresh_token in the answer".into(),
+            });
+        };
+        r.refresh_token = Secret::new(next);
+        if let Ok(mut a) = self.access.write() {
+            *a = Secret::new(access);
+        }
+        if let Some(file) = &r.file {
+            let text = json!({
+                "access_token": access, "refresh_token": next, "client_id": r.client_id,
+                "client_secret": r.client_secret.expose(), "redirect_uri": r.redirect_uri,
+            })
+            .to_string();
+            let tmp = file.with_extension("tmp");
+            std::fs::write(&tmp, text)
+                .and_then(|_| std::fs::rename(&tmp, file))
+                .map_err(|e| {
+                    fail(format!(
+                        "cannot save the new tokens to {}: {e}",
+                        file.display()
+                    ))
+                })?;
+        }
+        tracing::info!("amoCRM access token refreshed");
+        Ok(())
+    }
+
+    async fn send_retrying(
+        &self,
+        method: &Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        idempotent: bool,
+    ) -> Result<Answer, ClientError> {
+        let method = method.clone();
+        let on_retry = self.cfg.hooks.on_retry.clone();
         let clock = self.cfg.clock.clone();
         (|| self.once(&method, path, query, body))
             .retry(self.cfg.retry.backoff())
@@ -388,7 +526,12 @@ impl AmoClient {
                 async move { c.sleep(d).await }
             })
             .when(|e: &ClientError| if idempotent { e.is_transient() } else { e.status() == Some(429) })
-            .notify(|e, d| tracing::warn!(error = %e, retry_in_ms = d.as_millis() as u64, "amoCRM request failed; retrying"))
+            .notify(|e, d| {
+                if let Some(h) = &on_retry {
+                    h();
+                }
+                tracing::warn!(error = %e, retry_in_ms = d.as_millis() as u64, "amoCRM request failed; retrying")
+            })
             .await
     }
 

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use tracing::Instrument;
+
 use super::call::{self, Assembled, Call, Direction};
 use super::decide::{self, ContactFacts, Facts};
 use super::execute::{self, ExecError};
@@ -157,6 +159,30 @@ impl<M: Memory> Engine<M> {
         Ok(Ingested::Stored)
     }
 
+    /// Puts back an event stored before a restart: no duplicate check and no early action
+    /// (the call's final handling covers whatever the early action did not finish).
+    pub fn restore(&mut self, ev: CallEvent) {
+        let id = ev.call_id.as_str().to_string();
+        if self.memory.is_done(&id) {
+            return;
+        }
+        self.memory.first_delivery(&call::fingerprint(&ev));
+        let now = self.client.clock().now_ms();
+        let open = self.open.entry(id).or_default();
+        if open
+            .events
+            .iter()
+            .any(|e| call::fingerprint(e) == call::fingerprint(&ev))
+        {
+            return;
+        }
+        if ev.kind == EventKind::Hangup && open.hangup_seen_ms.is_none() {
+            open.hangup_seen_ms = Some(now);
+        }
+        open.ring_handled = true;
+        open.events.push(ev);
+    }
+
     async fn ring(&mut self, call: &Call) -> Result<(), EngineError> {
         if self.memory.unsorted_of_call(&call.id).is_some() {
             return Ok(());
@@ -222,7 +248,8 @@ impl<M: Memory> Engine<M> {
                     call_id: id.clone(),
                 },
                 Assembled::Finished(call) => {
-                    let plan = self.finish(*call).await?;
+                    let span = tracing::info_span!("call", call_id = %id);
+                    let plan = self.finish(*call).instrument(span).await?;
                     Handled::Done {
                         call_id: id.clone(),
                         plan,

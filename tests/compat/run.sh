@@ -18,8 +18,9 @@ if [ ! -f "$work/server.pem" ]; then
     -days 3650 -extfile "$work/san.ext" -out "$work/server.pem" 2>/dev/null
 fi
 cargo build --quiet --bin sipamo
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 token="compat-$RANDOM$RANDOM"
-SIPAMO_MOCK_TOKEN="$token" target/debug/sipamo mock --listen 127.0.0.1:443 \
+SIPAMO_MOCK_TOKEN="$token" "$target_dir/debug/sipamo" mock --listen 127.0.0.1:443 \
   --tls-cert "$work/server.pem" --tls-key "$work/server.key" > "$work/mock.out" &
 mock=$!
 trap 'kill $mock 2>/dev/null || true' EXIT

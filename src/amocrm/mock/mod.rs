@@ -55,6 +55,8 @@ pub struct MockOptions {
     pub hang_for: Duration,
     /// Serve on this listener (e.g. a fixed port) instead of a random loopback port.
     pub listener: Option<std::net::TcpListener>,
+    /// The refresh token `POST /oauth2/access_token` accepts.
+    pub refresh_token: String,
 }
 
 impl Default for MockOptions {
@@ -68,6 +70,7 @@ impl Default for MockOptions {
             rate_limit: None,
             hang_for: Duration::from_secs(30),
             listener: None,
+            refresh_token: "mock-refresh".into(),
         }
     }
 }
@@ -100,6 +103,7 @@ impl MockCrm {
             base: server.uri(),
             rate_limit: opts.rate_limit,
             hang_for: opts.hang_for,
+            refresh_token: opts.refresh_token,
         };
         Mock::given(any())
             .respond_with(responder)

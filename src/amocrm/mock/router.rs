@@ -58,6 +58,8 @@ pub struct CrmResponder {
     pub rate_limit: Option<u32>,
     /// How long a `hang` fault holds the answer back.
     pub hang_for: Duration,
+    /// The refresh token `POST /oauth2/access_token` accepts.
+    pub refresh_token: String,
 }
 
 impl Respond for CrmResponder {
@@ -106,7 +108,9 @@ impl Respond for CrmResponder {
                 }
                 fault => {
                     hung = fault == Some(FaultAction::Hang);
-                    if !authorized {
+                    if method == "POST" && path == "/oauth2/access_token" {
+                        self.oauth(&body)
+                    } else if !authorized {
                         Reply::problem(401, "Unauthorized: send Authorization: Bearer <token>")
                     } else {
                         let ctx = Ctx {
@@ -151,6 +155,32 @@ impl Respond for CrmResponder {
 }
 
 impl CrmResponder {
+    /// `POST /oauth2/access_token` with `grant_type=refresh_token`: answers the account's token.
+    fn oauth(&self, body: &Body) -> Reply {
+        let Body::Json(b) = body else {
+            return Reply::problem(
+                400,
+                "send a JSON body with grant_type, refresh_token, client_id, client_secret, redirect_uri",
+            );
+        };
+        let grant = b.get("grant_type").and_then(serde_json::Value::as_str);
+        let refresh = b
+            .get("refresh_token")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("");
+        if grant != Some("refresh_token")
+            || !constant_time_eq(refresh.as_bytes(), self.refresh_token.as_bytes())
+        {
+            return Reply::problem(400, "Refresh token is invalid");
+        }
+        Reply::ok(serde_json::json!({
+            "token_type": "Bearer",
+            "expires_in": 86400,
+            "access_token": self.token,
+            "refresh_token": self.refresh_token,
+        }))
+    }
+
     /// Sliding 1-second window: admits the request unless `rate_limit` were exceeded.
     fn admit(&self, shared: &mut Shared, now_ms: i64) -> bool {
         let Some(limit) = self.rate_limit else {

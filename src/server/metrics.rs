@@ -1,0 +1,75 @@
+//! Counters served at `GET /metrics` in the Prometheus text format.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabel {
+    pub status: String,
+}
+
+/// Every counter the service keeps. Cheap to clone (the metrics are shared).
+#[derive(Clone, Debug, Default)]
+pub struct Metrics {
+    pub events: Family<ResultLabel, Counter>,
+    pub calls: Counter,
+    pub amocrm: Family<StatusLabel, Counter>,
+    pub retries: Counter,
+    pub queue: Gauge,
+    pub open_calls: Gauge,
+}
+
+impl Metrics {
+    pub fn event(&self, result: &'static str) {
+        self.events.get_or_create(&ResultLabel { result }).inc();
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut r = Registry::default();
+        r.register(
+            "sipamo_events_received",
+            "Sipuni events received, by result",
+            self.events.clone(),
+        );
+        r.register(
+            "sipamo_calls_handled",
+            "Calls whose amoCRM actions are done",
+            self.calls.clone(),
+        );
+        r.register(
+            "sipamo_amocrm_requests",
+            "amoCRM requests, by answer status (none: no answer)",
+            self.amocrm.clone(),
+        );
+        r.register(
+            "sipamo_amocrm_retries",
+            "amoCRM requests retried after a transient failure",
+            self.retries.clone(),
+        );
+        r.register(
+            "sipamo_queue_depth",
+            "Stored events not yet taken by the engine",
+            self.queue.clone(),
+        );
+        r.register(
+            "sipamo_open_calls",
+            "Calls with events but not yet handled",
+            self.open_calls.clone(),
+        );
+        let mut out = String::new();
+        if encode(&mut out, &r).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

@@ -1,0 +1,147 @@
+//! `sipamo serve`: the engine as a service. Sipuni events are received over HTTP, stored in a
+//! durable SQLite inbox before they are acknowledged, and worked off by the engine against the
+//! real amoCRM account.
+
+pub mod config;
+pub mod inbox;
+pub mod metrics;
+pub mod receiver;
+pub mod store;
+pub mod worker;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+
+use crate::amocrm::client::{AmoClient, ClientConfig, Hooks};
+use crate::clock::Clock;
+use crate::engine::Engine;
+
+/// Everything `serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub settings: PathBuf,
+    pub amocrm: String,
+    pub token_file: PathBuf,
+    pub secret_file: PathBuf,
+    pub listen: SocketAddr,
+    pub db: PathBuf,
+    /// How long after a hangup late events of the call are waited for.
+    pub settle: Duration,
+    /// amoCRM requests per second (amoCRM allows 7).
+    pub rate_per_second: u32,
+}
+
+/// A service ready to run: settings checked against the account, database open, port bound.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    worker: worker::Worker,
+}
+
+impl Application {
+    /// Loads and checks everything; any failure stops start-up with the reason.
+    pub async fn build(cfg: &ServeConfig) -> Result<Self, String> {
+        let settings = config::read_settings(&cfg.settings)?;
+        let secret = config::read_secret(&cfg.secret_file)?;
+        let (token, refresh) = config::read_token(&cfg.token_file)?;
+        let metrics = metrics::Metrics::default();
+        let m = metrics.clone();
+        let r = metrics.clone();
+        let hooks = Hooks {
+            on_answer: Some(Arc::new(move |status: Option<u16>| {
+                let status = status.map_or_else(|| "none".to_string(), |s| s.to_string());
+                m.amocrm
+                    .get_or_create(&metrics::StatusLabel { status })
+                    .inc();
+            })),
+            on_retry: Some(Arc::new(move || {
+                r.retries.inc();
+            })),
+        };
+        let mut client_cfg = ClientConfig::new(cfg.amocrm.clone(), token, Clock::System);
+        client_cfg.refresh = refresh;
+        client_cfg.rate_per_second = cfg.rate_per_second.max(1);
+        client_cfg.hooks = hooks;
+        let client = AmoClient::new(client_cfg).map_err(|e| e.to_string())?;
+        let conn = store::open(&cfg.db)
+            .map_err(|e| format!("cannot open the database {}: {e}", cfg.db.display()))?;
+        let mut engine = Engine::connect(settings, client, store::SqliteMemory::new(conn))
+            .await
+            .map_err(|e| e.to_string())?;
+        engine.settle_ms = i64::try_from(cfg.settle.as_millis()).unwrap_or(2_000);
+        let stored = Arc::new(Notify::new());
+        let inbox = inbox::Inbox::start(cfg.db.clone(), stored.clone())?;
+        let listener = tokio::net::TcpListener::bind(cfg.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+        let router = receiver::router(receiver::ReceiverState {
+            secret: Arc::new(secret.expose().to_string()),
+            inbox,
+            metrics: metrics.clone(),
+            clock: Clock::System,
+        });
+        let worker = worker::Worker {
+            engine,
+            stored,
+            metrics,
+            tick: Duration::from_millis(250),
+        };
+        Ok(Application {
+            listener,
+            router,
+            worker,
+        })
+    }
+
+    pub fn local_addr(&self) -> Result<SocketAddr, String> {
+        self.listener.local_addr().map_err(|e| e.to_string())
+    }
+
+    /// Serves until `shutdown` resolves: stops accepting, lets the worker finish the call in
+    /// hand, and returns. Calls not finished continue after the next start.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), String> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let worker = tokio::spawn(self.worker.run(stop_rx));
+        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        server
+            .await
+            .map_err(|e| format!("the receiver failed: {e}"))?;
+        worker
+            .await
+            .map_err(|e| format!("the worker failed: {e}"))?
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutting down");
+}

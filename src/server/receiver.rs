@@ -1,0 +1,145 @@
+//! The HTTP receiver: Sipuni posts (or GETs) events to `/sipuni/events/{secret}`; each is
+//! acknowledged with `{"success":true}` only after it is durably stored.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use super::inbox::{Inbox, Stored};
+use super::metrics::Metrics;
+use crate::amocrm::mock::router::constant_time_eq;
+use crate::clock::Clock;
+use crate::engine::call::fingerprint;
+use crate::sipuni::event::CallEvent;
+
+/// Largest event accepted (query string or body).
+pub const MAX_EVENT_BYTES: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct ReceiverState {
+    pub secret: Arc<String>,
+    pub inbox: Inbox,
+    pub metrics: Metrics,
+    pub clock: Clock,
+}
+
+fn answer(status: StatusCode, body: serde_json::Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+pub fn router(state: ReceiverState) -> Router {
+    Router::new()
+        .route("/sipuni/events/{secret}", get(event_get).post(event_post))
+        .route(
+            "/health",
+            get(|| async { answer(StatusCode::OK, json!({ "status": "ok" })) }),
+        )
+        .route("/metrics", get(metrics))
+        .fallback(|| async {
+            answer(
+                StatusCode::NOT_FOUND,
+                json!({ "success": false, "error": "not found" }),
+            )
+        })
+        .layer(DefaultBodyLimit::max(MAX_EVENT_BYTES))
+        .with_state(state)
+}
+
+async fn metrics(State(s): State<ReceiverState>) -> Response {
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        s.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn event_get(
+    State(s): State<ReceiverState>,
+    Path(secret): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let raw = q.unwrap_or_default();
+    receive(&s, &secret, raw.as_bytes()).await
+}
+
+async fn event_post(
+    State(s): State<ReceiverState>,
+    Path(secret): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    // A form body; Sipuni may also POST with the fields in the query string.
+    if body.is_empty() {
+        let raw = q.unwrap_or_default();
+        return receive(&s, &secret, raw.as_bytes()).await;
+    }
+    receive(&s, &secret, &body).await
+}
+
+async fn receive(s: &ReceiverState, secret: &str, raw: &[u8]) -> Response {
+    if !constant_time_eq(secret.as_bytes(), s.secret.as_bytes()) {
+        s.metrics.event("unauthorized");
+        return answer(
+            StatusCode::NOT_FOUND,
+            json!({ "success": false, "error": "not found" }),
+        );
+    }
+    if raw.len() > MAX_EVENT_BYTES {
+        s.metrics.event("too_large");
+        return answer(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            json!({ "success": false, "error": format!("an event is at most {MAX_EVENT_BYTES} bytes") }),
+        );
+    }
+    let event = match CallEvent::parse_bytes(raw) {
+        Ok(e) => e,
+        Err(e) => {
+            s.metrics.event("malformed");
+            tracing::warn!(error = %e, "malformed Sipuni event refused");
+            return answer(
+                StatusCode::BAD_REQUEST,
+                json!({ "success": false, "error": e.to_string(), "field": e.field() }),
+            );
+        }
+    };
+    let text = String::from_utf8_lossy(raw).into_owned();
+    let call_id = event.call_id.as_str().to_string();
+    match s
+        .inbox
+        .store(call_id.clone(), fingerprint(&event), text, s.clock.now_ms())
+        .await
+    {
+        Ok(Stored::New) => {
+            s.metrics.event("stored");
+            tracing::debug!(%call_id, kind = event.kind.code(), "event stored");
+            answer(StatusCode::OK, json!({ "success": true }))
+        }
+        Ok(Stored::Duplicate) => {
+            s.metrics.event("duplicate");
+            answer(StatusCode::OK, json!({ "success": true }))
+        }
+        Err(e) => {
+            s.metrics.event("store_failed");
+            tracing::error!(%call_id, error = %e, "event not stored");
+            answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({ "success": false, "error": "the event could not be stored; send it again" }),
+            )
+        }
+    }
+}

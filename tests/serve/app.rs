@@ -1,0 +1,261 @@
+//! Processes under test: the mock amoCRM and the service, each started from the built binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub const TOKEN: &str = "serve-test-token";
+pub const SECRET: &str = "s3cret-path-0123456789";
+
+pub const ACCOUNT: &str = r#"
+users:     [{ id: 1001, name: Анна }, { id: 1002, name: Борис }, { id: 1003, name: Вера }]
+pipelines: [{ id: 3001, name: Продажи, main: true,
+              statuses: [{ id: 40, name: Неразобранное, unsorted: true }, { id: 41, name: Первичный контакт }] }]
+"#;
+
+pub const SETTINGS: &str = "default_responsible: 1001\nusers: { \"201\": 1001, \"202\": 1002, \"203\": 1003, \"204\": 1001 }\nincoming: { missed: { task_deadline: 600 } }\n";
+
+pub struct Proc {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Proc {
+    pub async fn kill9(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}
+
+async fn spawn(args: &[&str]) -> Proc {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sipamo"))
+        .args(args)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("the process printed its address in time")
+        .expect("stdout readable")
+        .expect("a first line");
+    let url = first.trim().trim_start_matches("listening on ").to_string();
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Proc { child, url }
+}
+
+pub async fn spawn_mock(dir: &Path) -> Proc {
+    let account = dir.join("account.yaml");
+    std::fs::write(&account, ACCOUNT).unwrap();
+    spawn(&[
+        "mock",
+        "--listen",
+        "127.0.0.1:0",
+        "--token",
+        TOKEN,
+        "--account",
+        account.to_str().unwrap(),
+    ])
+    .await
+}
+
+pub fn write_config(dir: &Path, settings: &str) {
+    std::fs::write(dir.join("settings.yaml"), settings).unwrap();
+    std::fs::write(dir.join("token"), TOKEN).unwrap();
+    std::fs::write(dir.join("secret"), SECRET).unwrap();
+}
+
+pub async fn spawn_serve(dir: &Path, mock: &str) -> Proc {
+    let p = |f: &str| dir.join(f).to_str().unwrap().to_string();
+    spawn(&[
+        "serve",
+        "--settings",
+        &p("settings.yaml"),
+        "--amocrm",
+        mock,
+        "--token-file",
+        &p("token"),
+        "--secret-file",
+        &p("secret"),
+        "--listen",
+        "127.0.0.1:0",
+        "--db",
+        &p("sipamo.db"),
+        "--settle-ms",
+        "100",
+        "--rate-per-second",
+        "200",
+    ])
+    .await
+}
+
+pub fn http() -> reqwest::Client {
+    sipamo::http::client_builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// Posts one event as a form body, as Sipuni does; retries until it is acknowledged
+/// (Sipuni resends what was not answered).
+pub async fn post_event(http: &reqwest::Client, serve: &str, line: &str) {
+    for _ in 0..100 {
+        let r = http
+            .post(format!("{serve}/sipuni/events/{SECRET}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(line.to_string())
+            .send()
+            .await;
+        if let Ok(r) = r
+            && r.status() == 200
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("event never acknowledged: {line}");
+}
+
+/// The service's `/metrics` as text.
+pub async fn metrics(http: &reqwest::Client, serve: &str) -> String {
+    http.get(format!("{serve}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Waits until the service has no queued events and no open calls.
+pub async fn wait_idle(http: &reqwest::Client, serve: &str) {
+    for _ in 0..600 {
+        let m = metrics(http, serve).await;
+        if metric(&m, "sipamo_queue_depth") == 0.0
+            && metric(&m, "sipamo_open_calls") == 0.0
+            && m.contains("sipamo_open_calls")
+        {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let m = metrics(http, serve).await;
+            if metric(&m, "sipamo_queue_depth") == 0.0 && metric(&m, "sipamo_open_calls") == 0.0 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "the service never became idle:\n{}",
+        metrics(http, serve).await
+    );
+}
+
+async fn get(http: &reqwest::Client, mock: &str, path: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    for page in 1..100 {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let r = http
+            .get(format!("{mock}{path}{sep}limit=250&page={page}"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 204 {
+            break;
+        }
+        let body: Value = r.json().await.unwrap();
+        let key = body["_embedded"]
+            .as_object()
+            .and_then(|o| o.keys().next().cloned())
+            .unwrap_or_default();
+        out.extend(
+            body["_embedded"][&key]
+                .as_array()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        if body["_links"].get("next").is_none() {
+            break;
+        }
+    }
+    out
+}
+
+/// The account as the amoCRM API shows it, without ids and times: comparable across runs.
+pub async fn picture(http: &reqwest::Client, mock: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let contacts = get(http, mock, "/api/v4/contacts?with=leads").await;
+    let mut phone_of = std::collections::HashMap::new();
+    for c in &contacts {
+        let phone = c["custom_fields_values"][0]["values"][0]["value"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        phone_of.insert(c["id"].as_u64().unwrap_or(0), phone.clone());
+        let leads = c["_embedded"]["leads"].as_array().map_or(0, Vec::len);
+        lines.push(format!(
+            "contact {phone} resp {} leads {leads}",
+            c["responsible_user_id"]
+        ));
+    }
+    for l in get(http, mock, "/api/v4/leads?with=contacts").await {
+        let phone = l["_embedded"]["contacts"][0]["id"]
+            .as_u64()
+            .and_then(|c| phone_of.get(&c).cloned())
+            .unwrap_or_default();
+        lines.push(format!(
+            "lead {phone} status {} resp {}",
+            l["status_id"], l["responsible_user_id"]
+        ));
+    }
+    for t in get(http, mock, "/api/v4/tasks").await {
+        lines.push(format!(
+            "task {} {} resp {} done {}",
+            t["text"], t["complete_till"], t["responsible_user_id"], t["is_completed"]
+        ));
+    }
+    for kind in ["leads", "contacts"] {
+        for n in get(http, mock, &format!("/api/v4/{kind}/notes")).await {
+            lines.push(format!(
+                "note {kind} {} {} {}",
+                n["note_type"], n["params"]["uniq"], n["params"]["call_status"]
+            ));
+        }
+    }
+    for u in get(http, mock, "/api/v4/leads/unsorted").await {
+        lines.push(format!("unsorted {}", u["source_uid"]));
+    }
+    lines.sort();
+    lines
+}
+
+/// A day of synthetic traffic in the wire form, in sending order.
+pub fn traffic(seed: u64, calls: usize) -> Vec<String> {
+    sipamo::sipuni::synth::random_calls(seed, calls, 6, 4, 1_772_434_800)
+        .into_iter()
+        .flat_map(|(t, c)| c.events(t))
+        .map(|e| e.line)
+        .collect()
+}
+
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("a temp dir")
+}
+
+pub fn db(dir: &Path) -> PathBuf {
+    dir.join("sipamo.db")
+}

@@ -1,0 +1,103 @@
+use crate::app::*;
+
+const GOOD: &str = "event=1&call_id=bad.1&src_num=79161234567&src_type=1&dst_num=015856201&dst_type=2&short_dst_num=201&timestamp=1772434800";
+
+#[tokio::test]
+async fn bad_requests_are_answered_correctly_and_store_nothing() {
+    let dir = tempdir();
+    let mock = spawn_mock(dir.path()).await;
+    write_config(dir.path(), SETTINGS);
+    let serve = spawn_serve(dir.path(), &mock.url).await;
+    let http = http();
+    let url = |secret: &str| format!("{}/sipuni/events/{secret}", serve.url);
+
+    // Wrong secret: 404, nothing stored.
+    let r = http
+        .post(url("wrong-secret-0123456789"))
+        .body(GOOD)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    // Malformed field: 400 naming it.
+    let r = http
+        .post(url(SECRET))
+        .body(GOOD.replace("src_num=79161234567", "src_num=call-me"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["field"], "src_num");
+    assert_eq!(body["success"], false);
+    // Not UTF-8.
+    let r = http
+        .post(url(SECRET))
+        .body(b"event=1&call_id=\xff\xfe".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // Oversized body.
+    let big = format!("{GOOD}&junk={}", "x".repeat(70 * 1024));
+    let r = http.post(url(SECRET)).body(big).send().await.unwrap();
+    assert_eq!(r.status(), 413);
+    // GET with the query string works too; a flood of duplicates is acknowledged and stored once.
+    for _ in 0..50 {
+        let r = http
+            .get(format!("{}?{GOOD}", url(SECRET)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.text().await.unwrap(), r#"{"success":true}"#);
+    }
+    let m = metrics(&http, &serve.url).await;
+    assert!(
+        m.contains("sipamo_events_received_total{result=\"stored\"} 1\n"),
+        "{m}"
+    );
+    assert!(
+        m.contains("sipamo_events_received_total{result=\"duplicate\"} 49\n"),
+        "{m}"
+    );
+    let conn = rusqlite::Connection::open(db(dir.path())).unwrap();
+    let stored: i64 = conn
+        .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored, 1, "only the good event is stored");
+}
+
+#[tokio::test]
+async fn a_bad_settings_file_stops_start_up_with_the_reason() {
+    let dir = tempdir();
+    let mock = spawn_mock(dir.path()).await;
+    write_config(dir.path(), "default_responsible: 4242\n");
+    let p = |f: &str| dir.path().join(f).to_str().unwrap().to_string();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sipamo"))
+        .args([
+            "serve",
+            "--settings",
+            &p("settings.yaml"),
+            "--amocrm",
+            &mock.url,
+            "--token-file",
+            &p("token"),
+            "--secret-file",
+            &p("secret"),
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            &p("x.db"),
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("default_responsible: user 4242 does not exist"),
+        "{err}"
+    );
+    assert!(!err.contains(TOKEN), "the token never shows");
+}

@@ -1,0 +1,8 @@
+//! `sipamo serve` as a process against `sipamo mock` as a process: end to end, crashes
+//! (`kill -9`), and bad input.
+
+mod app;
+
+mod bad_input;
+mod crash;
+mod end_to_end;
