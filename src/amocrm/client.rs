@@ -341,10 +341,15 @@ impl AmoClient {
     ) -> Result<Answer, ClientError> {
         self.throttle().await;
         let url = format!("{}{}", self.cfg.base_url, path);
+        let token = self
+            .access
+            .read()
+            .map(|t| t.clone())
+            .unwrap_or_else(|p| p.into_inner().clone());
         let mut req = self
             .http
             .request(method.clone(), &url)
-            .bearer_auth(self.cfg.token.expose());
+            .bearer_auth(token.expose());
         if !query.is_empty() {
             req = req.query(query);
         }

@@ -101,3 +101,26 @@ async fn a_bad_settings_file_stops_start_up_with_the_reason() {
     );
     assert!(!err.contains(TOKEN), "the token never shows");
 }
+
+#[tokio::test]
+async fn an_expired_oauth_token_is_refreshed_and_written_back() {
+    let dir = tempdir();
+    let mock = spawn_mock(dir.path()).await;
+    write_config(dir.path(), SETTINGS);
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, r#"{"access_token":"expired","refresh_token":"mock-refresh","client_id":"id","client_secret":"shh","redirect_uri":"https://example.com/"}"#).unwrap();
+    let serve = spawn_serve(dir.path(), &mock.url).await;
+    let http = http();
+    post_event(&http, &serve.url, "event=2&call_id=oauth.1&src_num=79161234567&src_type=1&dst_num=015856201&dst_type=2&short_dst_num=201&timestamp=1772434800&status=NOANSWER").await;
+    wait_idle(&http, &serve.url).await;
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&token_file).unwrap()).unwrap();
+    assert_eq!(saved["access_token"], TOKEN, "the refreshed token is saved");
+    assert_eq!(saved["client_secret"], "shh");
+    let m = metrics(&http, &serve.url).await;
+    assert!(
+        m.contains("sipamo_amocrm_requests_total{status=\"401\"} 1\n"),
+        "one 401, then the refresh: {m}"
+    );
+    assert!(m.contains("sipamo_calls_handled_total 1\n"), "{m}");
+}
