@@ -332,6 +332,23 @@ impl AmoClient {
         }
     }
 
+    /// A request that got no (complete) answer: timed out or the connection failed.
+    fn no_answer(&self, method: &str, path: &str, e: reqwest::Error) -> ClientError {
+        if e.is_timeout() {
+            ClientError::Timeout {
+                method: method.into(),
+                path: path.into(),
+                timeout_ms: self.cfg.timeout.as_millis(),
+            }
+        } else {
+            ClientError::Transport {
+                method: method.into(),
+                path: path.into(),
+                message: e.without_url().to_string(),
+            }
+        }
+    }
+
     async fn once(
         &self,
         method: &Method,
@@ -361,37 +378,12 @@ impl AmoClient {
         if let Some(hook) = &self.cfg.hooks.on_answer {
             hook(resp.as_ref().ok().map(|r| r.status().as_u16()));
         }
-        let resp = resp.map_err(|e| {
-            if e.is_timeout() {
-                ClientError::Timeout {
-                    method: m.clone(),
-                    path: path.into(),
-                    timeout_ms: self.cfg.timeout.as_millis(),
-                }
-            } else {
-                ClientError::Transport {
-                    method: m.clone(),
-                    path: path.into(),
-                    message: e.without_url().to_string(),
-                }
-            }
-        })?;
+        let resp = resp.map_err(|e| self.no_answer(&m, path, e))?;
         let status = resp.status().as_u16();
-        let bytes = resp.bytes().await.map_err(|e| {
-            if e.is_timeout() {
-                ClientError::Timeout {
-                    method: m.clone(),
-                    path: path.into(),
-                    timeout_ms: self.cfg.timeout.as_millis(),
-                }
-            } else {
-                ClientError::Transport {
-                    method: m.clone(),
-                    path: path.into(),
-                    message: e.without_url().to_string(),
-                }
-            }
-        })?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| self.no_answer(&m, path, e))?;
         let body = if bytes.is_empty() {
             None
         } else {

@@ -146,6 +146,22 @@ struct Ctx {
     clock: Clock,
 }
 
+/// Journal entries as indented `time request → status` lines for failure reports.
+fn request_lines(entries: &[JournalEntry], origin_ms: i64) -> String {
+    entries
+        .iter()
+        .map(|j| {
+            format!(
+                "    {} {} → {}",
+                journal::offset(j.at_ms - origin_ms),
+                j.request_line(),
+                j.status
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Runs one scenario.
 pub async fn run(loaded: &Loaded, opts: RunOptions) -> Outcome {
     let started = Instant::now();
@@ -216,19 +232,9 @@ pub async fn run(loaded: &Loaded, opts: RunOptions) -> Outcome {
                 if let Err(e) = result {
                     let mut msg =
                         format!("step {} (line {}, at {}): {e}", i + 1, step.line, step.at);
-                    let lines: Vec<String> = ctx.mock.journal()[before..]
-                        .iter()
-                        .map(|j| {
-                            format!(
-                                "    {} {} → {}",
-                                journal::offset(j.at_ms - out.origin_ms),
-                                j.request_line(),
-                                j.status
-                            )
-                        })
-                        .collect();
+                    let lines = request_lines(&ctx.mock.journal()[before..], out.origin_ms);
                     if !lines.is_empty() {
-                        let _ = write!(msg, "\n  requests of this step:\n{}", lines.join("\n"));
+                        let _ = write!(msg, "\n  requests of this step:\n{lines}");
                     }
                     out.error = Some(msg);
                     break;
@@ -239,24 +245,14 @@ pub async fn run(loaded: &Loaded, opts: RunOptions) -> Outcome {
             let failures =
                 expect::check(&sc.expect, &ctx.mock.snapshot(), sc.start.0, out.requests);
             if !failures.is_empty() {
-                let lines: Vec<String> = out.journal[startup_requests..]
-                    .iter()
-                    .map(|j| {
-                        format!(
-                            "    {} {} → {}",
-                            journal::offset(j.at_ms - out.origin_ms),
-                            j.request_line(),
-                            j.status
-                        )
-                    })
-                    .collect();
+                let lines = request_lines(&out.journal[startup_requests..], out.origin_ms);
                 out.failures.extend(failures);
                 out.failures.push(format!(
                     "requests the steps made:\n{}",
                     if lines.is_empty() {
-                        "    (none)".to_string()
+                        "    (none)"
                     } else {
-                        lines.join("\n")
+                        &lines
                     }
                 ));
             }

@@ -1,8 +1,8 @@
 //! Contacts: search by phone (last 10 digits), get, create, update.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::{Ctx, Item, MAX_BATCH, list_reply, paginate};
+use super::{Ctx, Item, MAX_BATCH, list_reply, paginate, update_id, update_items, updated_reply};
 use crate::amocrm::mock::render;
 use crate::amocrm::mock::reply::Reply;
 use crate::amocrm::mock::state::{Contact, CrmState};
@@ -153,25 +153,15 @@ pub fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
 
 /// `PATCH /api/v4/contacts` (batch with ids) and `PATCH /api/v4/contacts/{id}`.
 pub fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply {
-    let items: Vec<&serde_json::Map<String, Value>> = match path_id {
-        Some(_) => match ctx.object(true) {
-            Ok(Some(o)) => vec![o],
-            Ok(None) => return Reply::bad_request("", "Required", "the body is empty"),
-            Err(r) => return r,
-        },
-        None => match ctx.batch(MAX_BATCH) {
-            Ok(i) => i,
-            Err(r) => return r,
-        },
+    let items = match update_items(ctx, path_id) {
+        Ok(i) => i,
+        Err(r) => return r,
     };
     let mut errs = Vec::new();
     let mut changes = Vec::new();
     for (i, obj) in items.iter().enumerate() {
         let mut item = Item::new(obj, i, &mut errs);
-        let id = match path_id {
-            Some(id) => Some(id),
-            None => item.req_u64("id"),
-        };
+        let id = update_id(&mut item, path_id);
         let exists = id.is_some_and(|id| s.visible_contact(id).is_some());
         if id.is_some() && !exists {
             item.fail(
@@ -190,8 +180,8 @@ pub fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply {
     if !errs.is_empty() {
         return Reply::invalid(errs);
     }
-    let mut out = Vec::new();
-    for (i, (id, name, responsible, phones, rid)) in changes.into_iter().enumerate() {
+    let mut done = Vec::new();
+    for (id, name, responsible, phones, rid) in changes {
         let Some(id) = id else { continue };
         if let Some(phones) = phones {
             s.set_contact_phones(id, phones);
@@ -205,15 +195,7 @@ pub fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply {
             }
             c.updated_at = ctx.now;
         }
-        let mut r = render::id_ref(ctx.base, "contacts", id);
-        r["updated_at"] = json!(ctx.now);
-        r["request_id"] = json!(rid.unwrap_or_else(|| i.to_string()));
-        out.push(r);
+        done.push((id, rid));
     }
-    if path_id.is_some() {
-        return Reply::ok(out.into_iter().next().unwrap_or(Value::Null));
-    }
-    Reply::ok(
-        json!({ "_links": { "self": ctx.href("contacts") }, "_embedded": { "contacts": out } }),
-    )
+    updated_reply(ctx, "contacts", done, path_id)
 }

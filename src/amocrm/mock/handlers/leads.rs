@@ -3,7 +3,7 @@
 use serde_json::{Map, Value, json};
 
 use super::contacts::{self, NewContact};
-use super::{Ctx, Item, MAX_BATCH, list_reply, paginate};
+use super::{Ctx, Item, MAX_BATCH, list_reply, paginate, update_id, update_items, updated_reply};
 use crate::amocrm::mock::render;
 use crate::amocrm::mock::reply::Reply;
 use crate::amocrm::mock::state::{CrmState, Lead};
@@ -314,25 +314,15 @@ pub fn complex(s: &mut CrmState, ctx: &Ctx) -> Reply {
 
 /// `PATCH /api/v4/leads` and `PATCH /api/v4/leads/{id}`: name, price, stage, responsible.
 pub fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply {
-    let items: Vec<&Map<String, Value>> = match path_id {
-        Some(_) => match ctx.object(true) {
-            Ok(Some(o)) => vec![o],
-            Ok(None) => return Reply::bad_request("", "Required", "the body is empty"),
-            Err(r) => return r,
-        },
-        None => match ctx.batch(MAX_BATCH) {
-            Ok(i) => i,
-            Err(r) => return r,
-        },
+    let items = match update_items(ctx, path_id) {
+        Ok(i) => i,
+        Err(r) => return r,
     };
     let mut errs = Vec::new();
     let mut changes = Vec::new();
     for (i, obj) in items.iter().enumerate() {
         let mut item = Item::new(obj, i, &mut errs);
-        let id = match path_id {
-            Some(id) => Some(id),
-            None => item.req_u64("id"),
-        };
+        let id = update_id(&mut item, path_id);
         let lead = id.and_then(|id| s.visible_lead(id));
         if id.is_some() && lead.is_none() {
             item.fail(
@@ -379,8 +369,8 @@ pub fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply {
     if !errs.is_empty() {
         return Reply::invalid(errs);
     }
-    let mut out = Vec::new();
-    for (i, (id, name, price, responsible, placed, rid)) in changes.into_iter().enumerate() {
+    let mut done = Vec::new();
+    for (id, name, price, responsible, placed, rid) in changes {
         let Some(id) = id else { continue };
         if let Some((p, st)) = placed {
             let changed = s
@@ -403,15 +393,9 @@ pub fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply {
             }
             l.updated_at = ctx.now;
         }
-        let mut r = render::id_ref(ctx.base, "leads", id);
-        r["updated_at"] = json!(ctx.now);
-        r["request_id"] = json!(rid.unwrap_or_else(|| i.to_string()));
-        out.push(r);
+        done.push((id, rid));
     }
-    if path_id.is_some() {
-        return Reply::ok(out.into_iter().next().unwrap_or(Value::Null));
-    }
-    Reply::ok(json!({ "_links": { "self": ctx.href("leads") }, "_embedded": { "leads": out } }))
+    updated_reply(ctx, "leads", done, path_id)
 }
 
 /// `POST /api/v4/leads/{id}/link`: `[{"to_entity_id": C, "to_entity_type": "contacts"}]`.

@@ -374,6 +374,53 @@ impl<'a> Item<'a> {
     }
 }
 
+/// The items of an update: the one object of `PATCH /{kind}/{id}`, else a batch with ids.
+pub fn update_items<'a>(
+    ctx: &'a Ctx,
+    path_id: Option<u64>,
+) -> Result<Vec<&'a Map<String, Value>>, Reply> {
+    match path_id {
+        Some(_) => match ctx.object(true)? {
+            Some(o) => Ok(vec![o]),
+            None => Err(Reply::bad_request("", "Required", "the body is empty")),
+        },
+        None => ctx.batch(MAX_BATCH),
+    }
+}
+
+/// The id an update item is for: the path's, else the item's required `id`.
+pub fn update_id(item: &mut Item, path_id: Option<u64>) -> Option<u64> {
+    match path_id {
+        Some(id) => Some(id),
+        None => item.req_u64("id"),
+    }
+}
+
+/// The answer to an update: the one object of a single `PATCH`, else the HAL list.
+pub fn updated_reply(
+    ctx: &Ctx,
+    kind: &str,
+    done: Vec<(u64, Option<String>)>,
+    path_id: Option<u64>,
+) -> Reply {
+    let out: Vec<Value> = done
+        .into_iter()
+        .enumerate()
+        .map(|(i, (id, rid))| {
+            let mut r = super::render::id_ref(ctx.base, kind, id);
+            r["updated_at"] = serde_json::json!(ctx.now);
+            r["request_id"] = serde_json::json!(rid.unwrap_or_else(|| i.to_string()));
+            r
+        })
+        .collect();
+    if path_id.is_some() {
+        return Reply::ok(out.into_iter().next().unwrap_or(Value::Null));
+    }
+    Reply::ok(
+        serde_json::json!({ "_links": { "self": ctx.href(kind) }, "_embedded": { kind: out } }),
+    )
+}
+
 /// Slices `items` for `page`/`limit`; `None` when the page is empty.
 pub fn paginate<T>(items: Vec<T>, page: usize, limit: usize) -> (Vec<T>, bool) {
     let start = (page - 1).saturating_mul(limit);

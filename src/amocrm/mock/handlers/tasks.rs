@@ -1,8 +1,8 @@
 //! Tasks: create, list with filters, get, complete (`PATCH`).
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::{Ctx, Item, MAX_BATCH, list_reply, paginate};
+use super::{Ctx, Item, MAX_BATCH, list_reply, paginate, update_id, update_items, updated_reply};
 use crate::amocrm::mock::render;
 use crate::amocrm::mock::reply::Reply;
 use crate::amocrm::mock::state::{CrmState, EntityKind, Task};
@@ -187,25 +187,15 @@ pub fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
 
 /// `PATCH /api/v4/tasks` and `PATCH /api/v4/tasks/{id}`: complete, reschedule, reassign.
 pub fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply {
-    let items: Vec<&Map<String, Value>> = match path_id {
-        Some(_) => match ctx.object(true) {
-            Ok(Some(o)) => vec![o],
-            Ok(None) => return Reply::bad_request("", "Required", "the body is empty"),
-            Err(r) => return r,
-        },
-        None => match ctx.batch(MAX_BATCH) {
-            Ok(i) => i,
-            Err(r) => return r,
-        },
+    let items = match update_items(ctx, path_id) {
+        Ok(i) => i,
+        Err(r) => return r,
     };
     let mut errs = Vec::new();
     let mut changes = Vec::new();
     for (i, obj) in items.iter().enumerate() {
         let mut item = Item::new(obj, i, &mut errs);
-        let id = match path_id {
-            Some(id) => Some(id),
-            None => item.req_u64("id"),
-        };
+        let id = update_id(&mut item, path_id);
         if let Some(id) = id
             && !s.tasks.contains_key(&id)
         {
@@ -238,10 +228,8 @@ pub fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply {
     if !errs.is_empty() {
         return Reply::invalid(errs);
     }
-    let mut out = Vec::new();
-    for (i, (id, completed, result, text, till, responsible, rid)) in
-        changes.into_iter().enumerate()
-    {
+    let mut done = Vec::new();
+    for (id, completed, result, text, till, responsible, rid) in changes {
         let Some(id) = id else { continue };
         if let Some(t) = s.tasks.get_mut(&id) {
             if let Some(c) = completed {
@@ -261,13 +249,7 @@ pub fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply {
             }
             t.updated_at = ctx.now;
         }
-        let mut r = render::id_ref(ctx.base, "tasks", id);
-        r["updated_at"] = json!(ctx.now);
-        r["request_id"] = json!(rid.unwrap_or_else(|| i.to_string()));
-        out.push(r);
+        done.push((id, rid));
     }
-    if path_id.is_some() {
-        return Reply::ok(out.into_iter().next().unwrap_or(Value::Null));
-    }
-    Reply::ok(json!({ "_links": { "self": ctx.href("tasks") }, "_embedded": { "tasks": out } }))
+    updated_reply(ctx, "tasks", done, path_id)
 }
