@@ -190,6 +190,8 @@ pub async fn ingest(events: usize, concurrency: usize) -> Result<Ingest, String>
         db: dir.join("bench.db"),
         settle: Duration::from_millis(2000),
         rate_per_second: 7,
+        retry: crate::amocrm::client::RetryPolicy::default(),
+        tick: Duration::from_millis(250),
     };
     let app = Application::build(&cfg).await?;
     let url = format!(

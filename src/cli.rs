@@ -527,6 +527,8 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         db: args.db,
         settle: std::time::Duration::from_millis(args.settle_ms),
         rate_per_second: args.rate_per_second,
+        retry: crate::amocrm::client::RetryPolicy::default(),
+        tick: std::time::Duration::from_millis(250),
     };
     let app = crate::server::Application::build(&cfg).await?;
     let addr = app.local_addr()?;

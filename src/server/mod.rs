@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 
-use crate::amocrm::client::{AmoClient, ClientConfig, Hooks};
+use crate::amocrm::client::{AmoClient, ClientConfig, Hooks, RetryPolicy};
 use crate::clock::Clock;
 use crate::engine::Engine;
 
@@ -33,6 +33,10 @@ pub struct ServeConfig {
     pub settle: Duration,
     /// amoCRM requests per second (amoCRM allows 7).
     pub rate_per_second: u32,
+    /// Retries of one amoCRM request.
+    pub retry: RetryPolicy,
+    /// How often the worker looks for ready calls (doubled after each failure, up to a minute).
+    pub tick: Duration,
 }
 
 /// A service ready to run: settings checked against the account, database open, port bound.
@@ -65,6 +69,7 @@ impl Application {
         let mut client_cfg = ClientConfig::new(cfg.amocrm.clone(), token, Clock::System);
         client_cfg.refresh = refresh;
         client_cfg.rate_per_second = cfg.rate_per_second.max(1);
+        client_cfg.retry = cfg.retry;
         client_cfg.hooks = hooks;
         let client = AmoClient::new(client_cfg).map_err(|e| e.to_string())?;
         let conn = store::open(&cfg.db)
@@ -88,7 +93,7 @@ impl Application {
             engine,
             stored,
             metrics,
-            tick: Duration::from_millis(250),
+            tick: cfg.tick,
         };
         Ok(Application {
             listener,

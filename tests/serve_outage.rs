@@ -1,0 +1,150 @@
+//! amoCRM down for a while: `serve` keeps the events, keeps retrying, and when amoCRM is back
+//! every call goes through once, in order.
+
+use std::time::Duration;
+
+use sipamo::amocrm::client::RetryPolicy;
+use sipamo::amocrm::mock::{CrmSeed, FaultSpec, MockCrm, MockOptions};
+use sipamo::server::{Application, ServeConfig};
+use sipamo::sipuni::synth::random_calls;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_wait_out_an_amocrm_outage_and_go_through_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = CrmSeed::from_yaml("users: [{ id: 1001, name: Анна }]")
+        .unwrap()
+        .build(0)
+        .unwrap();
+    let mock = MockCrm::start(MockOptions {
+        state,
+        ..MockOptions::default()
+    })
+    .await;
+    // amoCRM answers 503 to the next 12 searches, deal creations and tasks.
+    for path in ["/api/v4/contacts", "/api/v4/leads/complex", "/api/v4/tasks"] {
+        mock.arm(&FaultSpec {
+            path: path.into(),
+            method: None,
+            status: Some(503),
+            hang: false,
+            times: 12,
+        })
+        .unwrap();
+    }
+    std::fs::write(
+        dir.path().join("settings.yaml"),
+        "default_responsible: 1001\nusers: { \"201\": 1001, \"202\": 1001, \"203\": 1001 }\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("token"), mock.token()).unwrap();
+    std::fs::write(dir.path().join("secret"), "outage-secret-0123456789").unwrap();
+    let cfg = ServeConfig {
+        settings: dir.path().join("settings.yaml"),
+        amocrm: mock.uri(),
+        token_file: dir.path().join("token"),
+        secret_file: dir.path().join("secret"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        db: dir.path().join("o.db"),
+        settle: Duration::from_millis(50),
+        rate_per_second: 100,
+        retry: RetryPolicy {
+            max_times: 2,
+            min_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(40),
+            jitter_seed: Some(1),
+        },
+        tick: Duration::from_millis(20),
+    };
+    let app = Application::build(&cfg).await.unwrap();
+    let url = format!("http://{}", app.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    let http = sipamo::http::client();
+    let calls = random_calls(3, 4, 4, 3, 1_772_434_800);
+    for (t, c) in &calls {
+        for e in c.events(*t) {
+            let r = http
+                .post(format!("{url}/sipuni/events/outage-secret-0123456789"))
+                .body(e.line)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "acknowledged although amoCRM is down");
+        }
+    }
+    let mut handled = 0.0;
+    for _ in 0..400 {
+        let m = http
+            .get(format!("{url}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        handled = m
+            .lines()
+            .find(|l| l.starts_with("sipamo_calls_handled_total"))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0.0);
+        if handled >= 4.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+    assert_eq!(handled, 4.0, "every call went through after the outage");
+    let journal = mock.journal();
+    assert!(
+        journal
+            .iter()
+            .filter(|e| e.status == 503 && e.path == "/api/v4/contacts")
+            .count()
+            == 12,
+        "the outage was real: every search failed 12 times in a row"
+    );
+    // Each call searched its phone once successfully and never wrote twice.
+    let s = mock.snapshot();
+    let notes_per_call = s
+        .notes
+        .values()
+        .fold(std::collections::HashMap::new(), |mut m, n| {
+            *m.entry(n.params["uniq"].as_str().unwrap_or("").to_string())
+                .or_insert(0) += 1;
+            m
+        });
+    assert!(
+        notes_per_call.values().all(|n| *n == 1),
+        "one note per call: {notes_per_call:?}"
+    );
+    // In order: the calls' first successful searches follow the calls' order.
+    let order: Vec<String> = journal
+        .iter()
+        .filter(|e| e.status != 503 && e.path == "/api/v4/contacts" && e.method == "GET")
+        .map(|e| {
+            e.query
+                .iter()
+                .find(|(k, _)| k == "query")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        })
+        .collect();
+    let expected: Vec<String> = calls
+        .iter()
+        .map(|(_, c)| c.client.digits().to_string())
+        .collect();
+    let mut firsts: Vec<String> = Vec::new();
+    for q in order {
+        if firsts.last() != Some(&q) {
+            firsts.push(q);
+        }
+    }
+    assert_eq!(
+        &firsts[..expected.len().min(firsts.len())],
+        &expected[..],
+        "calls handled in arrival order"
+    );
+}
