@@ -43,6 +43,9 @@ pub enum Command {
     ///
     /// Either the call steps of a scenario file, or `--calls N` seeded random calls.
     Gen(GenArgs),
+    /// Generate a seeded day of random traffic, run it with the invariants checked after every
+    /// call, and shrink any break to a minimal scenario file.
+    Storm(StormArgs),
     /// Measure throughput and print the figures (medians over rounds).
     ///
     /// Build with --release for meaningful numbers.
@@ -106,6 +109,9 @@ pub struct RunArgs {
     /// Scenarios run at once.
     #[arg(long, default_value_t = 16)]
     pub parallel: usize,
+    /// Run with the planted bug (callback-task dedup off), to check a reproducer.
+    #[arg(long, hide = true)]
+    pub sabotage_task_dedup: bool,
 }
 
 #[derive(Debug, Args)]
@@ -135,6 +141,31 @@ pub struct ServeArgs {
     /// amoCRM requests per second the integration may make (amoCRM allows 7).
     #[arg(long, default_value_t = 7)]
     pub rate_per_second: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct StormArgs {
+    /// Seed of the traffic (same seed, same storm).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Calls in the day.
+    #[arg(long, default_value_t = 10_000)]
+    pub calls: usize,
+    /// Distinct client phones (repeat callers).
+    #[arg(long, default_value_t = 300)]
+    pub clients: usize,
+    /// Employees (short numbers 201.., users 1001..).
+    #[arg(long, default_value_t = 8)]
+    pub employees: usize,
+    /// Settings file (the keys of a scenario's `settings:` block); default: the spec's defaults.
+    #[arg(long, value_name = "FILE")]
+    pub settings: Option<PathBuf>,
+    /// Where to write the reproducer when an invariant breaks.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Plant a bug (callback-task dedup off) to see the harness catch it.
+    #[arg(long, hide = true)]
+    pub sabotage_task_dedup: bool,
 }
 
 #[derive(Debug, Args)]
@@ -187,6 +218,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Mock(args) => mock(args).await,
         Command::Serve(args) => serve(args).await,
         Command::Run(args) => run_scenarios(args).await,
+        Command::Storm(args) => storm(args).await,
         Command::Check(args) => check(args),
         Command::Coverage(args) => coverage(args),
         Command::Gen(args) => gen_events(args),
@@ -341,6 +373,43 @@ async fn bench(args: BenchArgs) -> Result<ExitCode, String> {
         med(p50),
         med(p99)
     );
+    eprintln!(
+        "storm: 2,000 calls (default settings, invariants after every call), one engine thread:"
+    );
+    let mut storm_rates = Vec::new();
+    for round in 0..args.rounds {
+        let cfg = crate::storm::generate::StormConfig {
+            seed: round as u64 + 1,
+            calls: 2000,
+            clients: 300,
+            employees: 8,
+            settings_yaml: None,
+        };
+        let (sc, _) = crate::storm::generate::generate(&cfg)?;
+        let (o, elapsed) = tokio::task::spawn_blocking(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|rt| rt.block_on(crate::storm::run_storm(&sc, false, None)))
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+        let calls: usize = o.paths.values().map(|p| p.calls).sum();
+        let rate = calls as f64 / elapsed.as_secs_f64();
+        eprintln!(
+            "  round {}: {calls} calls, {} requests in {:.3} s = {rate:.0} calls/s",
+            round + 1,
+            o.requests,
+            elapsed.as_secs_f64()
+        );
+        storm_rates.push(rate);
+    }
+    println!(
+        "storm calls/s through engine + mock over loopback HTTP (median of {}): {:.0}",
+        args.rounds,
+        med(storm_rates)
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -369,7 +438,11 @@ async fn run_scenarios(args: RunArgs) -> Result<ExitCode, String> {
         return Ok(ExitCode::FAILURE);
     }
     let started = std::time::Instant::now();
-    let outcomes = suite::run_all(selected, RunOptions::default(), args.parallel).await;
+    let opts = RunOptions {
+        sabotage_task_dedup: args.sabotage_task_dedup,
+        ..RunOptions::default()
+    };
+    let outcomes = suite::run_all(selected, opts, args.parallel).await;
     for o in &outcomes {
         println!("{}", report::line(o));
         if args.journal {
@@ -537,4 +610,112 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     app.run_until_stopped(crate::server::shutdown_signal())
         .await?;
     Ok(ExitCode::SUCCESS)
+}
+
+async fn storm(args: StormArgs) -> Result<ExitCode, String> {
+    use crate::storm::{generate, shrink};
+    let settings_yaml = match &args.settings {
+        Some(p) => Some(
+            std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?,
+        ),
+        None => None,
+    };
+    let cfg = generate::StormConfig {
+        seed: args.seed,
+        calls: args.calls,
+        clients: args.clients,
+        employees: args.employees,
+        settings_yaml,
+    };
+    let (scenario, settings_yaml) = generate::generate(&cfg)?;
+    eprintln!("{} (seed {})", scenario.name, args.seed);
+    let bar = indicatif::ProgressBar::new(scenario.steps.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} steps ({per_sec}, eta {eta})",
+        )
+        .map_err(|e| e.to_string())?
+        .progress_chars("=> "),
+    );
+    // One thread for the engine and its client: every request is a round trip to the mock's
+    // own thread, and a single-threaded runtime saves the hand-offs between workers.
+    let (outcome, elapsed) = {
+        let (sc, sabotage, progress) = (
+            scenario.clone(),
+            args.sabotage_task_dedup,
+            Some(bar.clone()),
+        );
+        tokio::task::spawn_blocking(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|rt| rt.block_on(crate::storm::run_storm(&sc, sabotage, progress)))
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot start a runtime: {e}"))?
+    };
+    bar.finish_and_clear();
+    print!("{}", crate::storm::summary(&outcome, elapsed));
+    let Some(v) = &outcome.violation else {
+        return Ok(if outcome.error.is_none() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    };
+    let last = outcome.violation_step.unwrap_or(0);
+    eprintln!("{v}\nshrinking {} steps…", last + 1);
+    let opts = crate::storm::storm_options(args.sabotage_task_dedup, None);
+    let small = shrink::shrink(
+        &scenario,
+        scenario.steps[..=last].to_vec(),
+        v.invariant,
+        &opts,
+    )
+    .await;
+    let crm = generate::crm_yaml(args.employees.clamp(1, 90));
+    let note = format!(
+        "Reproducer of `sipamo storm --seed {} --calls {} --clients {} --employees {}`{}:\n{v}\nShrunk from {} steps to {}.",
+        args.seed,
+        args.calls,
+        args.clients,
+        args.employees,
+        if args.sabotage_task_dedup {
+            " --sabotage-task-dedup"
+        } else {
+            ""
+        },
+        last + 1,
+        small.len()
+    );
+    let yaml = shrink::scenario_yaml(
+        &format!("Storm seed {} breaks {}", args.seed, v.invariant),
+        args.seed,
+        &settings_yaml,
+        &crm,
+        &small,
+        &note,
+    );
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("storm-seed-{}.yaml", args.seed)));
+    std::fs::write(&out, yaml).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    println!(
+        "invariant `{}` broken; {} steps reproduce it: {}",
+        v.invariant,
+        small.len(),
+        out.display()
+    );
+    println!(
+        "reproduce with: sipamo run {}{}",
+        out.display(),
+        if args.sabotage_task_dedup {
+            " --sabotage-task-dedup"
+        } else {
+            ""
+        }
+    );
+    Ok(ExitCode::FAILURE)
 }

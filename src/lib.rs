@@ -12,3 +12,4 @@ pub mod phone;
 pub mod scenario;
 pub mod server;
 pub mod sipuni;
+pub mod storm;

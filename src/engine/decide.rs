@@ -197,6 +197,14 @@ fn incoming_unknown(s: &Settings, main_pipeline: u64, call: &Call, facts: &Facts
         .clone()
         .or_else(|| facts.pending_unsorted.clone());
     match opts.mode {
+        // The number's contact is hidden in a pending Unsorted item: creating another contact
+        // would leave two once the item is accepted. Answered calls accept the item instead,
+        // as in R-IN-U3; missed ones leave it pending with the task on it.
+        UnknownMode::Immediate if facts.pending_unsorted.is_some() && wants_entities => {
+            let uid = facts.pending_unsorted.clone().unwrap_or_default();
+            because.push("pending Unsorted item: no second contact".into());
+            unsorted_item_plan(s, call, facts, uid, responsible, because)
+        }
         UnknownMode::Immediate => {
             because.push("R-IN-U1".into());
             let contact = if opts.create_contact {
@@ -391,6 +399,29 @@ fn outgoing(s: &Settings, call: &Call, facts: &Facts) -> Plan {
                 because: vec!["R-NOTE-NOTREACHED".into()],
             }
         }
+        (None, true) if facts.pending_unsorted.is_some() => {
+            // As for incoming calls: reaching the client accepts the item that hides its
+            // contact, instead of creating a second contact.
+            let uid = facts.pending_unsorted.clone().unwrap_or_default();
+            let note = NotePlan {
+                target: Target::UnsortedLead,
+                kind: NoteKind::CallOut,
+                call_status: CALL_TALKED,
+                not_reached: false,
+                responsible: caller,
+            };
+            Plan {
+                contact: ContactPlan::None,
+                lead: None,
+                unsorted: UnsortedPlan::Accept { uid, user: caller },
+                task: None,
+                note: Some(note),
+                because: vec![
+                    "R-OUT-U1: the number's contact is in a pending Unsorted item; it is accepted"
+                        .into(),
+                ],
+            }
+        }
         (None, true) => {
             let o = &s.outgoing.unknown;
             let contact = if o.create_contact {
@@ -428,6 +459,61 @@ fn outgoing(s: &Settings, call: &Call, facts: &Facts) -> Plan {
         (None, false) => {
             Plan::nothing("R-OUT-U1: unanswered call to an unknown number creates nothing")
         }
+    }
+}
+
+/// An answered call accepts the phone's pending item (note on its lead); a missed one keeps it
+/// (task on its lead or contact).
+fn unsorted_item_plan(
+    s: &Settings,
+    call: &Call,
+    facts: &Facts,
+    uid: String,
+    responsible: u64,
+    mut because: Vec<String>,
+) -> Plan {
+    if call.answered {
+        let note = NotePlan {
+            target: Target::UnsortedLead,
+            kind: NoteKind::CallIn,
+            call_status: CALL_TALKED,
+            not_reached: false,
+            responsible,
+        };
+        return Plan {
+            contact: ContactPlan::None,
+            lead: None,
+            unsorted: UnsortedPlan::Accept {
+                uid,
+                user: responsible,
+            },
+            task: None,
+            note: Some(note),
+            because,
+        };
+    }
+    let target = if s.incoming.missed.bind_task_to_lead {
+        Target::UnsortedLead
+    } else {
+        Target::UnsortedContact
+    };
+    let task = callback_deadline(s, call, facts, &mut because).map(|complete_till| TaskPlan {
+        target,
+        responsible,
+        complete_till,
+    });
+    let unsorted = if task.is_some() {
+        UnsortedPlan::Keep { uid }
+    } else {
+        UnsortedPlan::None
+    };
+    Plan {
+        contact: ContactPlan::None,
+        lead: None,
+        unsorted,
+        task,
+        note: None,
+        because,
     }
 }
 

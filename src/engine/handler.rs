@@ -66,6 +66,9 @@ pub struct Engine<M: Memory> {
     open: BTreeMap<String, OpenCall>,
     /// How long after a hangup late events of the call are waited for.
     pub settle_ms: i64,
+    /// A planted bug for the harness's self-test: ignore earlier callback tasks (R-MISS-DEDUP).
+    /// Never set in production.
+    pub sabotage_task_dedup: bool,
 }
 
 impl<M: Memory> Engine<M> {
@@ -116,6 +119,7 @@ impl<M: Memory> Engine<M> {
             memory,
             open: BTreeMap::new(),
             settle_ms: 3_000,
+            sabotage_task_dedup: false,
         })
     }
 
@@ -357,6 +361,7 @@ impl<M: Memory> Engine<M> {
         }
         let missed_incoming = call.direction == Direction::Incoming && !call.answered;
         if missed_incoming
+            && !self.sabotage_task_dedup
             && self.settings.incoming.missed.create_task
             && let Some(t) = self
                 .memory

@@ -458,6 +458,10 @@ pub struct Expect {
     /// The scenario must be refused or report an error whose message contains this text
     /// (bad settings, a malformed event).
     pub error: Option<String>,
+    /// Check the storm invariants after every step (no deal without a contact, one pending
+    /// Unsorted item per phone, no overlapping callback tasks, ...).
+    #[serde(default)]
+    pub invariants: bool,
 }
 
 /// A whole scenario file.

@@ -15,19 +15,47 @@ use crate::engine::{Engine, InMemory};
 use crate::sipuni::event::{CallEvent, HangupStatus, ShortNumber};
 use crate::sipuni::synth::{CallSpec, SynthDirection, WireEvent};
 
-/// Real-time limits of a run (everything else is virtual time).
-#[derive(Clone, Copy, Debug)]
+/// How a scenario is run.
+#[derive(Clone, Debug)]
 pub struct RunOptions {
-    /// How long the engine's client waits for an answer; a `hang` fault costs this much.
+    /// How long the engine's client waits for an answer; a `hang` fault costs this much
+    /// real time (everything else is virtual time).
     pub client_timeout: Duration,
+    /// Check the storm invariants after every step (also on with `expect.invariants`).
+    pub invariants: bool,
+    /// A manager action that finds nothing to act on is skipped instead of failing (storms
+    /// draw actions without knowing the account).
+    pub lenient_crm: bool,
+    /// Run with the planted bug (R-MISS-DEDUP off): for the harness's self-test only.
+    pub sabotage_task_dedup: bool,
+    /// The mock answers 429 past this many requests in any second.
+    pub rate_limit: Option<u32>,
+    /// Advanced by one per step.
+    pub progress: Option<indicatif::ProgressBar>,
+    /// Like `serve`: a call whose amoCRM work fails stays open and is retried at the next
+    /// step, instead of stopping the run.
+    pub defer_failed_calls: bool,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             client_timeout: Duration::from_millis(500),
+            invariants: false,
+            lenient_crm: false,
+            sabotage_task_dedup: false,
+            rate_limit: None,
+            progress: None,
+            defer_failed_calls: false,
         }
     }
+}
+
+/// Calls and requests of one path through the rules.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PathStats {
+    pub calls: usize,
+    pub requests: usize,
 }
 
 /// The seed used when a scenario gives none.
@@ -49,6 +77,14 @@ pub struct Outcome {
     /// Requests the steps caused (the start-up settings check is not counted).
     pub requests: usize,
     pub elapsed: Duration,
+    /// The first broken invariant, when invariants were checked.
+    pub violation: Option<crate::storm::invariants::Violation>,
+    /// Index of the step after which it broke.
+    pub violation_step: Option<usize>,
+    /// Calls handled and requests made, by path (`incoming known answered`, ...).
+    pub paths: std::collections::BTreeMap<String, PathStats>,
+    /// Steps applied.
+    pub steps_run: usize,
 }
 
 impl Outcome {
@@ -144,6 +180,76 @@ struct Ctx {
     mock: MockCrm,
     engine: Engine<InMemory>,
     clock: Clock,
+    lenient_crm: bool,
+    defer_failed_calls: bool,
+}
+
+/// What a step did, besides its requests.
+#[derive(Default)]
+struct StepDone {
+    /// A failure of the scenario's own making that lets the steps go on.
+    problem: Option<String>,
+    /// The call the step placed.
+    call: Option<crate::storm::invariants::CallFacts>,
+    /// Paths through the rules of the calls the step finished.
+    paths: Vec<String>,
+}
+
+/// Handles the ended calls; with `defer_failed_calls` a failure leaves them for the next step
+/// (`Ok(None)`).
+async fn settle(ctx: &mut Ctx) -> Result<Option<Vec<crate::engine::Handled>>, String> {
+    match ctx.engine.settle(true).await {
+        Ok(h) => Ok(Some(h)),
+        Err(e) if ctx.defer_failed_calls => {
+            tracing::warn!(error = %e, "call deferred to the next step");
+            Ok(None)
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The phone a step is about (its call's client or its manager action's).
+fn step_phone(step: &Step) -> Option<String> {
+    let phone = match &step.action {
+        Action::Call(c) => &c.client,
+        Action::Crm(CrmAction::AcceptUnsorted(a)) => &a.client,
+        Action::Crm(CrmAction::DeclineUnsorted(a) | CrmAction::CompleteTask(a)) => &a.client,
+        Action::Crm(CrmAction::CloseLead(a)) => &a.client,
+        Action::Event(fields) => {
+            return fields
+                .iter()
+                .find(|(k, _)| k == "src_num" || k == "dst_num")
+                .and_then(|(_, v)| crate::phone::digits_key(v));
+        }
+        Action::Fault(_) => return None,
+    };
+    Some(phone.0.key().to_string())
+}
+
+fn path_label(h: &crate::engine::Handled) -> Option<String> {
+    use crate::engine::plan::{ContactPlan, UnsortedPlan};
+    let crate::engine::Handled::Done { plan, .. } = h else {
+        return Some("internal".into());
+    };
+    let known = matches!(plan.contact, ContactPlan::Existing(_));
+    let unsorted = !matches!(plan.unsorted, UnsortedPlan::None);
+    let dir = if plan
+        .note
+        .is_some_and(|n| n.kind == crate::engine::plan::NoteKind::CallOut)
+        || plan
+            .because
+            .iter()
+            .any(|b| b.starts_with("R-OUT") || b.starts_with("R-NOTE-NOTREACHED"))
+    {
+        "outgoing"
+    } else {
+        "incoming"
+    };
+    Some(format!(
+        "{dir} {}{}",
+        if known { "known" } else { "unknown" },
+        if unsorted { " (Unsorted)" } else { "" }
+    ))
 }
 
 /// Journal entries as indented `time request → status` lines for failure reports.
@@ -178,6 +284,10 @@ pub async fn run(loaded: &Loaded, opts: RunOptions) -> Outcome {
         origin_ms: sc.start.0 * 1000,
         requests: 0,
         elapsed: Duration::ZERO,
+        violation: None,
+        violation_step: None,
+        paths: Default::default(),
+        steps_run: 0,
     };
     let state = match sc.crm.build(sc.start.0) {
         Ok(s) => s,
@@ -192,6 +302,7 @@ pub async fn run(loaded: &Loaded, opts: RunOptions) -> Outcome {
         clock: clock.clone(),
         state,
         hang_for: opts.client_timeout * 10,
+        rate_limit: opts.rate_limit,
         ..MockOptions::default()
     })
     .await;
@@ -212,22 +323,65 @@ pub async fn run(loaded: &Loaded, opts: RunOptions) -> Outcome {
     let startup_requests = mock.journal_len();
     match engine {
         Err(e) => out.error = Some(e.to_string()),
-        Ok(engine) => {
+        Ok(mut engine) => {
+            engine.sabotage_task_dedup = opts.sabotage_task_dedup;
             let mut ctx = Ctx {
                 mock,
                 engine,
                 clock,
+                lenient_crm: opts.lenient_crm,
+                defer_failed_calls: opts.defer_failed_calls,
             };
+            let mut checker = (opts.invariants || sc.expect.invariants).then(|| {
+                crate::storm::invariants::Checker::new(
+                    sc.settings.incoming.missed.task_deadline.0 as i64,
+                    opts.rate_limit.map(|r| r as usize),
+                )
+            });
             for (i, step) in sc.steps.iter().enumerate() {
                 let before = ctx.mock.journal_len();
                 let result = apply(sc, i, step, &mut ctx).await;
-                if let Ok(Some(problem)) = &result {
-                    out.failures.push(format!(
-                        "step {} (line {}, at {}): {problem}",
-                        i + 1,
-                        step.line,
-                        step.at
-                    ));
+                out.steps_run = i + 1;
+                if let Some(p) = &opts.progress {
+                    p.inc(1);
+                }
+                if let Ok(done) = &result {
+                    if let Some(problem) = &done.problem {
+                        out.failures.push(format!(
+                            "step {} (line {}, at {}): {problem}",
+                            i + 1,
+                            step.line,
+                            step.at
+                        ));
+                    }
+                    let made = ctx.mock.journal_len() - before;
+                    for label in &done.paths {
+                        let e = out.paths.entry(label.clone()).or_default();
+                        e.calls += 1;
+                        e.requests += made / done.paths.len().max(1);
+                    }
+                    if let Some(c) = checker.as_mut() {
+                        let last = i + 1 == sc.steps.len();
+                        let scope = step_phone(step);
+                        let verdict = ctx.mock.inspect(|s, j| {
+                            if last {
+                                c.check(s, j, done.call.as_ref())
+                            } else {
+                                c.check_step(s, j, done.call.as_ref(), scope.as_deref())
+                            }
+                        });
+                        if let Err(v) = verdict {
+                            out.failures.push(format!(
+                                "step {} (line {}, at {}): {v}",
+                                i + 1,
+                                step.line,
+                                step.at
+                            ));
+                            out.violation = Some(v);
+                            out.violation_step = Some(i);
+                            break;
+                        }
+                    }
                 }
                 if let Err(e) = result {
                     let mut msg =
@@ -238,6 +392,12 @@ pub async fn run(loaded: &Loaded, opts: RunOptions) -> Outcome {
                     }
                     out.error = Some(msg);
                     break;
+                }
+            }
+            if ctx.defer_failed_calls && out.error.is_none() && ctx.engine.open_calls() > 0 {
+                ctx.defer_failed_calls = false;
+                if let Err(e) = settle(&mut ctx).await {
+                    out.error = Some(format!("after the last step: {e}"));
                 }
             }
             out.journal = ctx.mock.journal();
@@ -282,7 +442,8 @@ async fn apply(
     index: usize,
     step: &Step,
     ctx: &mut Ctx,
-) -> Result<Option<String>, String> {
+) -> Result<StepDone, String> {
+    let mut done = StepDone::default();
     let at = sc.start.0 + step.at.secs() as i64;
     ctx.clock.advance_to(at * 1000);
     match &step.action {
@@ -298,7 +459,19 @@ async fn apply(
                     .map_err(|err| format!("generated event rejected: {err}"))?;
                 ctx.engine.ingest(ev).await.map_err(|e| e.to_string())?;
             }
-            ctx.engine.settle(true).await.map_err(|e| e.to_string())?;
+            let Some(handled) = settle(ctx).await? else {
+                return Ok(done);
+            };
+            done.paths = handled.iter().filter_map(path_label).collect();
+            let answered = match spec.direction {
+                SynthDirection::Incoming => spec.answer.is_some(),
+                SynthDirection::Outgoing => spec.answered,
+            };
+            done.call = Some(crate::storm::invariants::CallFacts {
+                call_id: spec.call_id.clone(),
+                phone_key: spec.client.key().to_string(),
+                answered,
+            });
         }
         Action::Event(fields) => {
             let line = {
@@ -314,7 +487,9 @@ async fn apply(
             let ev = CallEvent::parse(&line)
                 .map_err(|e| format!("event rejected (the receiver would answer 400): {e}"))?;
             ctx.engine.ingest(ev).await.map_err(|e| e.to_string())?;
-            ctx.engine.settle(true).await.map_err(|e| e.to_string())?;
+            if let Some(handled) = settle(ctx).await? {
+                done.paths = handled.iter().filter_map(path_label).collect();
+            }
         }
         Action::Crm(a) => {
             let r = match a {
@@ -334,11 +509,13 @@ async fn apply(
                     .map(|_| ()),
             };
             // A manager action that finds nothing fails the scenario but the steps go on.
-            if let Err(e) = r {
-                return Ok(Some(format!("crm: {e}")));
+            if let Err(e) = r
+                && !ctx.lenient_crm
+            {
+                done.problem = Some(format!("crm: {e}"));
             }
         }
         Action::Fault(f) => ctx.mock.arm(f).map_err(|e| e.to_string())?,
     }
-    Ok(None)
+    Ok(done)
 }

@@ -65,6 +65,7 @@ pub async fn run_all(scenarios: Vec<Loaded>, opts: RunOptions, parallel: usize) 
     let mut handles = Vec::with_capacity(scenarios.len());
     for l in scenarios {
         let limit = limit.clone();
+        let opts = opts.clone();
         handles.push(tokio::spawn(async move {
             let _permit = limit.acquire_owned().await;
             run::run(&l, opts).await
@@ -85,6 +86,10 @@ pub async fn run_all(scenarios: Vec<Loaded>, opts: RunOptions, parallel: usize) 
                 origin_ms: 0,
                 requests: 0,
                 elapsed: std::time::Duration::ZERO,
+                violation: None,
+                violation_step: None,
+                paths: Default::default(),
+                steps_run: 0,
             }),
         }
     }

@@ -19,6 +19,8 @@ pub struct JournalEntry {
     pub status: u16,
     /// The write was applied but the answer was held back (a `hang` fault).
     pub hung: bool,
+    /// Validation error codes of a 400 answer (`NotUnique`, `NotFound`, ...).
+    pub codes: Vec<String>,
 }
 
 impl JournalEntry {
@@ -91,6 +93,7 @@ mod tests {
             body: None,
             status: 204,
             hung: false,
+            codes: Vec::new(),
         };
         let y = to_yaml(&[e], 0);
         assert_eq!(

@@ -145,6 +145,12 @@ impl MockCrm {
         self.shared.lock().state.clone()
     }
 
+    /// Looks at the account and the journal together, without copying either.
+    pub fn inspect<R>(&self, f: impl FnOnce(&CrmState, &[JournalEntry]) -> R) -> R {
+        let g = self.shared.lock();
+        f(&g.state, &g.journal)
+    }
+
     pub fn journal(&self) -> Vec<JournalEntry> {
         self.shared.lock().journal.clone()
     }

@@ -140,6 +140,7 @@ impl Respond for CrmResponder {
             body: journal_body,
             status: reply.status,
             hung,
+            codes: validation_codes(&reply),
         });
         drop(shared);
 
@@ -195,6 +196,29 @@ impl CrmResponder {
         shared.window.push_back(now_ms);
         true
     }
+}
+
+/// The `validation-errors` codes of an answer.
+fn validation_codes(reply: &Reply) -> Vec<String> {
+    reply
+        .body
+        .as_ref()
+        .and_then(|b| b.get("validation-errors"))
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .flat_map(|g| {
+            g.get("errors")
+                .and_then(serde_json::Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|e| {
+            e.get("code")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string)
+        })
+        .collect()
 }
 
 /// Compares secrets without leaking where they differ through timing.

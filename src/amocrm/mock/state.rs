@@ -14,7 +14,8 @@ pub const WON: u64 = 142;
 pub const LOST: u64 = 143;
 
 /// Where generated ids start, per entity kind, so that ids tell what they are in a journal.
-const CONTACT_BASE: u64 = 20_000_001;
+/// The first id of contacts the mock creates (seeded ones are below).
+pub const CONTACT_BASE: u64 = 20_000_001;
 const LEAD_BASE: u64 = 30_000_001;
 const TASK_BASE: u64 = 40_000_001;
 const NOTE_BASE: u64 = 50_000_001;

@@ -454,3 +454,50 @@ fn scheme_pipeline_overrides_the_default() {
         Some(3001)
     );
 }
+
+// ---- a pending Unsorted item hides the number's contact ----------------------------------
+
+#[test]
+fn an_answered_outgoing_call_accepts_the_pending_item_instead_of_a_second_contact() {
+    let facts = Facts {
+        pending_unsorted: Some("u1".into()),
+        ..Facts::default()
+    };
+    let p = decide(&settings(""), MAIN, &outgoing(true), &facts);
+    assert_eq!(p.contact, ContactPlan::None);
+    assert_eq!(
+        p.unsorted,
+        UnsortedPlan::Accept {
+            uid: "u1".into(),
+            user: 1001
+        }
+    );
+    assert_eq!(
+        p.note.map(|n| (n.target, n.kind)),
+        Some((Target::UnsortedLead, NoteKind::CallOut))
+    );
+}
+
+#[rstest]
+#[case(true)]
+#[case(false)]
+fn immediate_mode_does_not_duplicate_a_contact_hidden_in_unsorted(#[case] answered: bool) {
+    let facts = Facts {
+        pending_unsorted: Some("u1".into()),
+        ..Facts::default()
+    };
+    let p = decide(&settings(""), MAIN, &incoming(answered), &facts);
+    assert_eq!(p.contact, ContactPlan::None);
+    assert_eq!(p.lead, None);
+    if answered {
+        assert_eq!(
+            p.unsorted,
+            UnsortedPlan::Accept {
+                uid: "u1".into(),
+                user: 1002
+            }
+        );
+    } else {
+        assert_eq!(p.task.map(|t| t.target), Some(Target::UnsortedLead));
+    }
+}

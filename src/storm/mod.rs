@@ -1,0 +1,97 @@
+//! Call storms: a seeded day of random traffic run through the engine and the mock with the
+//! invariants checked after every call, and shrinking to a minimal YAML reproducer.
+
+pub mod generate;
+pub mod invariants;
+pub mod shrink;
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::scenario::load::Loaded;
+use crate::scenario::model::{Action, Scenario};
+use crate::scenario::run::{self, Outcome, RunOptions};
+
+/// How storms run: invariants after every step, manager actions that find nothing skipped,
+/// the mock limiting to 7 requests per second.
+pub fn storm_options(
+    sabotage_task_dedup: bool,
+    progress: Option<indicatif::ProgressBar>,
+) -> RunOptions {
+    RunOptions {
+        invariants: true,
+        lenient_crm: true,
+        sabotage_task_dedup,
+        rate_limit: Some(7),
+        progress,
+        defer_failed_calls: true,
+        ..RunOptions::default()
+    }
+}
+
+/// Runs a storm scenario; answers the outcome and the wall time.
+pub async fn run_storm(
+    scenario: &Scenario,
+    sabotage_task_dedup: bool,
+    progress: Option<indicatif::ProgressBar>,
+) -> (Outcome, Duration) {
+    let loaded = Loaded {
+        path: PathBuf::from("storm"),
+        scenario: scenario.clone(),
+    };
+    let started = Instant::now();
+    let outcome = run::run(&loaded, storm_options(sabotage_task_dedup, progress)).await;
+    (outcome, started.elapsed())
+}
+
+/// Calls placed by a storm's steps.
+pub fn calls_in(scenario: &Scenario) -> usize {
+    scenario
+        .steps
+        .iter()
+        .filter(|s| matches!(s.action, Action::Call(_)))
+        .count()
+}
+
+/// The summary printed after a storm.
+pub fn summary(o: &Outcome, elapsed: Duration) -> String {
+    let calls: usize = o.paths.values().map(|p| p.calls).sum();
+    let mut s = String::new();
+    let _ = writeln!(s, "calls handled: {calls}");
+    let _ = writeln!(
+        s,
+        "amoCRM requests: {} ({:.2} per call)",
+        o.requests,
+        o.requests as f64 / calls.max(1) as f64
+    );
+    let _ = writeln!(s, "requests per call by path:");
+    for (path, p) in &o.paths {
+        let _ = writeln!(
+            s,
+            "  {path:<32} {:>6} calls  {:>5.2} requests/call",
+            p.calls,
+            p.requests as f64 / p.calls.max(1) as f64
+        );
+    }
+    let checked = if o.violation.is_some() {
+        o.steps_run.saturating_sub(1)
+    } else {
+        o.steps_run
+    };
+    let _ = writeln!(
+        s,
+        "invariant checks passed: {checked} (7 invariants after each of {} steps)",
+        o.steps_run
+    );
+    if let Some(e) = &o.error {
+        let _ = writeln!(s, "error: {e}");
+    }
+    let _ = writeln!(
+        s,
+        "wall time: {:.2} s = {:.0} calls/s",
+        elapsed.as_secs_f64(),
+        calls as f64 / elapsed.as_secs_f64().max(1e-9)
+    );
+    s
+}
