@@ -386,15 +386,10 @@ async fn bench(args: BenchArgs) -> Result<ExitCode, String> {
             settings_yaml: None,
         };
         let (sc, _) = crate::storm::generate::generate(&cfg)?;
-        let (o, elapsed) = tokio::task::spawn_blocking(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map(|rt| rt.block_on(crate::storm::run_storm(&sc, false, None)))
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        let (o, elapsed) =
+            tokio::task::spawn_blocking(move || crate::storm::run_storm_pinned(&sc, false, None))
+                .await
+                .map_err(|e| e.to_string())??;
         let calls: usize = o.paths.values().map(|p| p.calls).sum();
         let rate = calls as f64 / elapsed.as_secs_f64();
         eprintln!(
@@ -637,23 +632,15 @@ async fn storm(args: StormArgs) -> Result<ExitCode, String> {
         .map_err(|e| e.to_string())?
         .progress_chars("=> "),
     );
-    // One thread for the engine and its client: every request is a round trip to the mock's
-    // own thread, and a single-threaded runtime saves the hand-offs between workers.
     let (outcome, elapsed) = {
         let (sc, sabotage, progress) = (
             scenario.clone(),
             args.sabotage_task_dedup,
             Some(bar.clone()),
         );
-        tokio::task::spawn_blocking(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map(|rt| rt.block_on(crate::storm::run_storm(&sc, sabotage, progress)))
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("cannot start a runtime: {e}"))?
+        tokio::task::spawn_blocking(move || crate::storm::run_storm_pinned(&sc, sabotage, progress))
+            .await
+            .map_err(|e| e.to_string())??
     };
     bar.finish_and_clear();
     print!("{}", crate::storm::summary(&outcome, elapsed));

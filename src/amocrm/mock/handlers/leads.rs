@@ -34,11 +34,17 @@ pub fn list(s: &CrmState, ctx: &Ctx) -> Reply {
         .get("query")
         .map(str::to_lowercase)
         .filter(|s| !s.is_empty());
-    let mut found: Vec<&Lead> = s
-        .leads
-        .values()
+    // With `filter[id]` only those leads are looked at (the engine asks for a contact's few).
+    let candidates: Box<dyn Iterator<Item = &Lead>> = if ids.is_empty() {
+        Box::new(s.leads.values())
+    } else {
+        let mut wanted = ids.clone();
+        wanted.sort_unstable();
+        wanted.dedup();
+        Box::new(wanted.into_iter().filter_map(|id| s.leads.get(&id)))
+    };
+    let mut found: Vec<&Lead> = candidates
         .filter(|l| l.visible)
-        .filter(|l| ids.is_empty() || ids.contains(&l.id))
         .filter(|l| pipelines.is_empty() || pipelines.contains(&l.pipeline_id))
         .filter(|l| responsibles.is_empty() || responsibles.contains(&l.responsible_user_id))
         .filter(|l| {
