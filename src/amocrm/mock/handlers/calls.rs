@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::notes::check_call_params;
-use super::{Ctx, Item, MAX_BATCH};
+use super::{Ctx, MAX_BATCH, read_batch};
 use crate::amocrm::mock::reply::Reply;
 use crate::amocrm::mock::state::{CrmState, EntityKind, Note};
 use crate::phone::digits_key;
@@ -26,14 +26,9 @@ pub fn attachment(s: &CrmState, phone: &str) -> Option<(EntityKind, u64)> {
 }
 
 pub fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
-    let items = match ctx.batch(MAX_BATCH) {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    let mut errs = Vec::new();
-    let mut news = Vec::new();
-    for (i, obj) in items.iter().enumerate() {
-        let mut item = Item::new(obj, i, &mut errs);
+    let news = match read_batch(ctx, MAX_BATCH, |item| {
+        let obj = item.obj;
+        let i = item.index;
         let direction = match item.req_str("direction").as_deref() {
             Some("inbound") => Some("call_in"),
             Some("outbound") => Some("call_out"),
@@ -47,20 +42,21 @@ pub fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
             }
             None => None,
         };
-        check_call_params(&mut item, Some(obj), s);
+        check_call_params(item, Some(obj), s);
         let responsible = item.user(s, "responsible_user_id");
         if let Some(d) = direction {
-            news.push((
+            return Some((
                 d,
                 (*obj).clone(),
                 responsible,
                 item.request_id().unwrap_or_else(|| i.to_string()),
             ));
         }
-    }
-    if !errs.is_empty() {
-        return Reply::invalid(errs);
-    }
+        None
+    }) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
     let default_user = s.users.keys().next().copied().unwrap_or(0);
     let mut calls = Vec::new();
     let mut errors = Vec::new();

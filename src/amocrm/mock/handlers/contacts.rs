@@ -2,7 +2,9 @@
 
 use serde_json::json;
 
-use super::{Ctx, Item, MAX_BATCH, list_reply, paginate, update_id, update_items, updated_reply};
+use super::{
+    Ctx, Item, MAX_BATCH, list_reply, paginate, read_batch, update_id, update_items, updated_reply,
+};
 use crate::amocrm::mock::render;
 use crate::amocrm::mock::reply::Reply;
 use crate::amocrm::mock::state::{Contact, CrmState};
@@ -122,19 +124,10 @@ pub fn insert(s: &mut CrmState, c: NewContact, default_user: u64, now: i64, visi
 
 /// `POST /api/v4/contacts`.
 pub fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
-    let items = match ctx.batch(MAX_BATCH) {
-        Ok(i) => i,
+    let news = match read_batch(ctx, MAX_BATCH, |item| Some(read_new(s, item))) {
+        Ok(n) => n,
         Err(r) => return r,
     };
-    let mut errs = Vec::new();
-    let mut news = Vec::new();
-    for (i, obj) in items.iter().enumerate() {
-        let mut item = Item::new(obj, i, &mut errs);
-        news.push(read_new(s, &mut item));
-    }
-    if !errs.is_empty() {
-        return Reply::invalid(errs);
-    }
     let default_user = s.users.keys().next().copied().unwrap_or(0);
     let mut out = Vec::new();
     for (i, c) in news.into_iter().enumerate() {

@@ -374,6 +374,29 @@ impl<'a> Item<'a> {
     }
 }
 
+/// Reads every item of a create batch with `read`; any error in any item rejects the whole
+/// request (amoCRM creates all or nothing), listing every error with its path.
+pub fn read_batch<T>(
+    ctx: &Ctx,
+    max: usize,
+    mut read: impl FnMut(&mut Item<'_>) -> Option<T>,
+) -> Result<Vec<T>, Reply> {
+    let items = ctx.batch(max)?;
+    let mut errs = Vec::new();
+    let mut out = Vec::with_capacity(items.len());
+    for (i, obj) in items.iter().enumerate() {
+        let mut item = Item::new(obj, i, &mut errs);
+        if let Some(v) = read(&mut item) {
+            out.push(v);
+        }
+    }
+    if errs.is_empty() {
+        Ok(out)
+    } else {
+        Err(Reply::invalid(errs))
+    }
+}
+
 /// The items of an update: the one object of `PATCH /{kind}/{id}`, else a batch with ids.
 pub fn update_items<'a>(
     ctx: &'a Ctx,

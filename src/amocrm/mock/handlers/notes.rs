@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Ctx, Item, MAX_BATCH, list_reply, paginate};
+use super::{Ctx, Item, MAX_BATCH, list_reply, paginate, read_batch};
 use crate::amocrm::mock::render;
 use crate::amocrm::mock::reply::Reply;
 use crate::amocrm::mock::state::{CrmState, EntityKind, Note};
@@ -80,14 +80,7 @@ pub fn check_call_params(
 /// `POST /api/v4/{leads|contacts}/notes` (items carry `entity_id`) and
 /// `POST /api/v4/{leads|contacts}/{id}/notes`.
 pub fn create(s: &mut CrmState, ctx: &Ctx, kind: EntityKind, path_id: Option<u64>) -> Reply {
-    let items = match ctx.batch(MAX_BATCH) {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    let mut errs = Vec::new();
-    let mut news = Vec::new();
-    for (i, obj) in items.iter().enumerate() {
-        let mut item = Item::new(obj, i, &mut errs);
+    let news = match read_batch(ctx, MAX_BATCH, |item| {
         let entity_id = match path_id {
             Some(id) => Some(id),
             None => item.req_u64("entity_id"),
@@ -104,7 +97,7 @@ pub fn create(s: &mut CrmState, ctx: &Ctx, kind: EntityKind, path_id: Option<u64
         let note_type = item.req_str("note_type");
         let params = item.opt_object("params");
         match note_type.as_deref() {
-            Some("call_in" | "call_out") => check_call_params(&mut item, params, s),
+            Some("call_in" | "call_out") => check_call_params(item, params, s),
             Some("common" | "service_message")
                 if !params
                     .and_then(|p| p.get("text"))
@@ -130,12 +123,13 @@ pub fn create(s: &mut CrmState, ctx: &Ctx, kind: EntityKind, path_id: Option<u64
         let responsible = item.user(s, "responsible_user_id");
         let rid = item.request_id();
         if let (Some(entity_id), Some(note_type)) = (entity_id, note_type) {
-            news.push((entity_id, note_type, params.cloned(), responsible, rid));
+            return Some((entity_id, note_type, params.cloned(), responsible, rid));
         }
-    }
-    if !errs.is_empty() {
-        return Reply::invalid(errs);
-    }
+        None
+    }) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
     let default_user = s.users.keys().next().copied().unwrap_or(0);
     let mut out = Vec::new();
     for (i, (entity_id, note_type, params, responsible, rid)) in news.into_iter().enumerate() {

@@ -2,7 +2,9 @@
 
 use serde_json::{Value, json};
 
-use super::{Ctx, Item, MAX_BATCH, list_reply, paginate, update_id, update_items, updated_reply};
+use super::{
+    Ctx, Item, MAX_BATCH, list_reply, paginate, read_batch, update_id, update_items, updated_reply,
+};
 use crate::amocrm::mock::render;
 use crate::amocrm::mock::reply::Reply;
 use crate::amocrm::mock::state::{CrmState, EntityKind, Task};
@@ -130,14 +132,7 @@ fn target(s: &CrmState, item: &mut Item) -> Option<Option<(EntityKind, u64)>> {
 
 /// `POST /api/v4/tasks`.
 pub fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
-    let items = match ctx.batch(MAX_BATCH) {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    let mut errs = Vec::new();
-    let mut news = Vec::new();
-    for (i, obj) in items.iter().enumerate() {
-        let mut item = Item::new(obj, i, &mut errs);
+    let news = match read_batch(ctx, MAX_BATCH, |item| {
         let text = item.req_str("text");
         let till = item.req_i64("complete_till");
         let task_type = item.opt_u64("task_type_id").unwrap_or(1);
@@ -149,15 +144,16 @@ pub fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
             );
         }
         let responsible = item.user(s, "responsible_user_id");
-        let target = target(s, &mut item);
+        let target = target(s, item);
         let rid = item.request_id();
         if let (Some(text), Some(till), Some(target)) = (text, till, target) {
-            news.push((text, till, task_type, responsible, target, rid));
+            return Some((text, till, task_type, responsible, target, rid));
         }
-    }
-    if !errs.is_empty() {
-        return Reply::invalid(errs);
-    }
+        None
+    }) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
     let default_user = s.users.keys().next().copied().unwrap_or(0);
     let mut out = Vec::new();
     for (i, (text, till, task_type, responsible, target, rid)) in news.into_iter().enumerate() {
