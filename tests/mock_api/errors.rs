@@ -198,7 +198,7 @@ async fn a_hang_fault_applies_the_write_but_the_answer_never_arrives() {
 
 #[tokio::test]
 async fn the_journal_is_identical_for_identical_requests() {
-    async fn session() -> String {
+    async fn one_run() -> String {
         let t = spawn_mock().await;
         t.create_contact("+79030000003", 1001).await;
         t.clock.advance_to((START + 61) * 1000);
@@ -206,7 +206,7 @@ async fn the_journal_is_identical_for_identical_requests() {
         t.create_unsorted("+79030000004", "c9", 1002).await;
         sipamo::amocrm::mock::journal::to_yaml(&t.mock.journal(), START * 1000)
     }
-    let (a, b) = (session().await, session().await);
+    let (a, b) = (one_run().await, one_run().await);
     assert_eq!(a, b);
     assert!(a.contains("t: +01:01.000"), "{a}");
 }
