@@ -537,6 +537,20 @@ impl AmoClient {
         self.cfg.retry
     }
 
+    /// A GET list: `_embedded.<key>` as typed items, empty on 204.
+    async fn list<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        key: &str,
+        query: &[(&str, String)],
+    ) -> Result<Vec<T>, ClientError> {
+        let a = self.send(Method::GET, path, query, None, true).await?;
+        let Some(body) = a.body else {
+            return Ok(Vec::new());
+        };
+        Self::decode(path, model::embedded(&body, key))
+    }
+
     fn decode<T>(path: &str, r: Result<T, serde_json::Error>) -> Result<T, ClientError> {
         r.map_err(|e| ClientError::Decode {
             method: "-".into(),
@@ -571,16 +585,7 @@ impl AmoClient {
     }
 
     pub async fn pipelines(&self) -> Result<Vec<model::Pipeline>, ClientError> {
-        let a = self
-            .send(Method::GET, "/api/v4/leads/pipelines", &[], None, true)
-            .await?;
-        let Some(body) = a.body else {
-            return Ok(Vec::new());
-        };
-        Self::decode(
-            "/api/v4/leads/pipelines",
-            model::embedded(&body, "pipelines"),
-        )
+        self.list("/api/v4/leads/pipelines", "pipelines", &[]).await
     }
 
     // ---- contacts and leads ---------------------------------------------------------------
@@ -594,13 +599,7 @@ impl AmoClient {
             ("query", phone_digits.to_string()),
             ("with", "leads".into()),
         ];
-        let a = self
-            .send(Method::GET, "/api/v4/contacts", &q, None, true)
-            .await?;
-        let Some(body) = a.body else {
-            return Ok(Vec::new());
-        };
-        Self::decode("/api/v4/contacts", model::embedded(&body, "contacts"))
+        self.list("/api/v4/contacts", "contacts", &q).await
     }
 
     /// Leads by id (up to 250 ids per request).
@@ -691,13 +690,7 @@ impl AmoClient {
             ("order[created_at]", "desc".into()),
             ("limit", "250".into()),
         ];
-        let a = self
-            .send(Method::GET, "/api/v4/leads/unsorted", &q, None, true)
-            .await?;
-        let Some(body) = a.body else {
-            return Ok(Vec::new());
-        };
-        Self::decode("/api/v4/leads/unsorted", model::embedded(&body, "unsorted"))
+        self.list("/api/v4/leads/unsorted", "unsorted", &q).await
     }
 
     /// Accepts a pending item on behalf of `user_id`; accepting an item already accepted
@@ -743,13 +736,7 @@ impl AmoClient {
             ("filter[entity_id][]", entity_id.to_string()),
             ("limit", "250".into()),
         ];
-        let a = self
-            .send(Method::GET, "/api/v4/tasks", &q, None, true)
-            .await?;
-        let Some(body) = a.body else {
-            return Ok(Vec::new());
-        };
-        Self::decode("/api/v4/tasks", model::embedded(&body, "tasks"))
+        self.list("/api/v4/tasks", "tasks", &q).await
     }
 
     /// Notes of one entity.
@@ -759,12 +746,6 @@ impl AmoClient {
         entity_id: u64,
     ) -> Result<Vec<model::Note>, ClientError> {
         let path = format!("/api/v4/{entity_type}/{entity_id}/notes");
-        let a = self
-            .send(Method::GET, &path, &[("limit", "250".into())], None, true)
-            .await?;
-        let Some(body) = a.body else {
-            return Ok(Vec::new());
-        };
-        Self::decode(&path, model::embedded(&body, "notes"))
+        self.list(&path, "notes", &[("limit", "250".into())]).await
     }
 }

@@ -49,6 +49,14 @@ pub struct StoredEvent {
     pub raw: String,
 }
 
+fn stored_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
+    Ok(StoredEvent {
+        id: r.get(0)?,
+        call_id: r.get(1)?,
+        raw: r.get(2)?,
+    })
+}
+
 /// Events after `after`, in arrival order.
 pub fn events_after(
     conn: &Connection,
@@ -57,13 +65,7 @@ pub fn events_after(
 ) -> rusqlite::Result<Vec<StoredEvent>> {
     let mut st = conn
         .prepare_cached("SELECT id, call_id, raw FROM events WHERE id > ?1 ORDER BY id LIMIT ?2")?;
-    let rows = st.query_map(params![after, limit as i64], |r| {
-        Ok(StoredEvent {
-            id: r.get(0)?,
-            call_id: r.get(1)?,
-            raw: r.get(2)?,
-        })
-    })?;
+    let rows = st.query_map(params![after, limit as i64], stored_event)?;
     rows.collect()
 }
 
@@ -72,13 +74,7 @@ pub fn unfinished_events(conn: &Connection, max_id: i64) -> rusqlite::Result<Vec
     let mut st = conn.prepare(
         "SELECT id, call_id, raw FROM events WHERE id <= ?1 AND call_id NOT IN (SELECT call_id FROM calls_done) ORDER BY id",
     )?;
-    let rows = st.query_map(params![max_id], |r| {
-        Ok(StoredEvent {
-            id: r.get(0)?,
-            call_id: r.get(1)?,
-            raw: r.get(2)?,
-        })
-    })?;
+    let rows = st.query_map(params![max_id], stored_event)?;
     rows.collect()
 }
 
