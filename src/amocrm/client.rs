@@ -186,18 +186,7 @@ impl ClientError {
         let ClientError::Status { body: Some(b), .. } = self else {
             return Vec::new();
         };
-        b.get("validation-errors")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .flat_map(|g| {
-                g.get("errors")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default()
-            })
-            .filter_map(|e| e.get("code").and_then(Value::as_str).map(str::to_string))
-            .collect()
+        model::validation_codes(b)
     }
 }
 
@@ -254,17 +243,7 @@ fn describe(body: &Option<Value>) -> String {
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
-    let errs: Vec<String> = b
-        .get("validation-errors")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .flat_map(|g| {
-            g.get("errors")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-        })
+    let errs: Vec<String> = model::validation_errors(b)
         .map(|e| {
             format!(
                 "{} {}: {}",

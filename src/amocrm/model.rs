@@ -182,6 +182,23 @@ pub struct ComplexCreated {
     pub contact_id: Option<u64>,
 }
 
+/// Every entry of a problem+json body's `validation-errors`, across batch items.
+pub fn validation_errors(body: &Value) -> impl Iterator<Item = &Value> {
+    body.get("validation-errors")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|g| g.get("errors").and_then(Value::as_array))
+        .flatten()
+}
+
+/// The `code` of every validation error of a problem+json body.
+pub fn validation_codes(body: &Value) -> Vec<String> {
+    validation_errors(body)
+        .filter_map(|e| e.get("code").and_then(Value::as_str).map(str::to_string))
+        .collect()
+}
+
 /// `_embedded.<key>` of a HAL body as a typed list (empty when absent).
 pub fn embedded<T: serde::de::DeserializeOwned>(
     body: &Value,

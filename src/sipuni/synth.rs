@@ -66,6 +66,27 @@ impl CallSpec {
         }
     }
 
+    /// The fields of the final hangup (`event=2`): status, start and answer times, recording.
+    fn hangup_fields(&self, p: &mut Vec<(&str, String)>, start: i64, picked: i64) {
+        let answered = self.answered();
+        let status = if answered {
+            HangupStatus::Answer
+        } else {
+            self.status
+        };
+        p.push(("status", status.as_str().into()));
+        p.push(("call_start_timestamp", start.to_string()));
+        p.push((
+            "call_answer_timestamp",
+            if answered {
+                picked.to_string()
+            } else {
+                "0".into()
+            },
+        ));
+        p.push(("call_record_link", self.record_link().unwrap_or_default()));
+    }
+
     fn record_link(&self) -> Option<String> {
         (self.record && self.answered())
             .then(|| format!("https://sipuni.com/api/crm/record?id={}", self.call_id))
@@ -138,22 +159,7 @@ impl CallSpec {
         let last = self.answer.clone().or_else(|| legs.last().cloned());
         let Some(last) = last else { return out };
         let mut p = common(2, &last, end);
-        let status = if self.answer.is_some() {
-            HangupStatus::Answer
-        } else {
-            self.status
-        };
-        p.push(("status", status.as_str().into()));
-        p.push(("call_start_timestamp", start.to_string()));
-        p.push((
-            "call_answer_timestamp",
-            if self.answer.is_some() {
-                picked.to_string()
-            } else {
-                "0".into()
-            },
-        ));
-        p.push(("call_record_link", self.record_link().unwrap_or_default()));
+        self.hangup_fields(&mut p, start, picked);
         p.push(("last_called", last.to_string()));
         p.extend(tree.iter().cloned());
         out.push(WireEvent {
@@ -201,22 +207,7 @@ impl CallSpec {
             });
         }
         let mut p = common(2, end);
-        let status = if self.answered {
-            HangupStatus::Answer
-        } else {
-            self.status
-        };
-        p.push(("status", status.as_str().into()));
-        p.push(("call_start_timestamp", start.to_string()));
-        p.push((
-            "call_answer_timestamp",
-            if self.answered {
-                picked.to_string()
-            } else {
-                "0".into()
-            },
-        ));
-        p.push(("call_record_link", self.record_link().unwrap_or_default()));
+        self.hangup_fields(&mut p, start, picked);
         out.push(WireEvent {
             at: end,
             line: encode(&p),

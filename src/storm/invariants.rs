@@ -123,16 +123,8 @@ impl Checker {
             }
         }
         for id in leads {
-            if let Some(l) = s.visible_lead(id)
-                && !s
-                    .contacts_of_lead(l.id)
-                    .iter()
-                    .any(|c| s.visible_contact(*c).is_some())
-            {
-                return Err(Violation {
-                    invariant: "deal-without-contact",
-                    detail: format!("lead {} has no visible contact", l.id),
-                });
+            if s.visible_lead(id).is_some() {
+                lead_has_contact(s, id)?;
             }
         }
         for t in s.tasks.range(self.tasks_seen + 1..).map(|(_, t)| t) {
@@ -264,19 +256,24 @@ fn overlapping(phone: &str, tasks: &[(i64, i64, u64)]) -> Result<(), Violation> 
 }
 
 fn deals_have_contacts(s: &CrmState) -> Result<(), Violation> {
-    for l in s.leads.values().filter(|l| l.visible) {
-        if !s
-            .contacts_of_lead(l.id)
-            .iter()
-            .any(|c| s.visible_contact(*c).is_some())
-        {
-            return Err(Violation {
-                invariant: "deal-without-contact",
-                detail: format!("lead {} has no visible contact", l.id),
-            });
-        }
+    s.leads
+        .values()
+        .filter(|l| l.visible)
+        .try_for_each(|l| lead_has_contact(s, l.id))
+}
+
+/// A visible deal needs a visible contact (the phone is on the contact).
+fn lead_has_contact(s: &CrmState, lead: u64) -> Result<(), Violation> {
+    if s.contacts_of_lead(lead)
+        .iter()
+        .any(|c| s.visible_contact(*c).is_some())
+    {
+        return Ok(());
     }
-    Ok(())
+    Err(Violation {
+        invariant: "deal-without-contact",
+        detail: format!("lead {lead} has no visible contact"),
+    })
 }
 
 fn one_pending_unsorted(s: &CrmState) -> Result<(), Violation> {

@@ -203,22 +203,8 @@ fn validation_codes(reply: &Reply) -> Vec<String> {
     reply
         .body
         .as_ref()
-        .and_then(|b| b.get("validation-errors"))
-        .and_then(serde_json::Value::as_array)
-        .into_iter()
-        .flatten()
-        .flat_map(|g| {
-            g.get("errors")
-                .and_then(serde_json::Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-        })
-        .filter_map(|e| {
-            e.get("code")
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_string)
-        })
-        .collect()
+        .map(crate::amocrm::model::validation_codes)
+        .unwrap_or_default()
 }
 
 /// Compares secrets without leaking where they differ through timing.
