@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::phone::Phone;
-use crate::sipuni::event::{CallEvent, CallId, EventKind, HangupStatus, Party, ShortNumber};
+use crate::sipuni::event::{CallEvent, EventKind, HangupStatus, Party, ShortNumber};
 
 /// The scheme name Sipuni gives outgoing calls.
 pub const OUTGOING_TREE: &str = "Исходящая";
@@ -194,11 +194,6 @@ pub fn fingerprint(e: &CallEvent) -> String {
         party(&e.dst),
         e.hangup.as_ref().map_or("", |h| h.status.as_str())
     )
-}
-
-/// The call id of an event.
-pub fn call_id(e: &CallEvent) -> &CallId {
-    &e.call_id
 }
 
 #[cfg(test)]

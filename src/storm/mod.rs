@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::scenario::load::Loaded;
-use crate::scenario::model::{Action, Scenario};
+use crate::scenario::model::Scenario;
 use crate::scenario::run::{self, Outcome, RunOptions};
 
 /// How storms run: invariants after every step, manager actions that find nothing skipped,
@@ -69,15 +69,6 @@ pub fn run_storm_pinned(
         .build()
         .map_err(|e| format!("cannot start a runtime: {e}"))?;
     Ok(rt.block_on(run_storm(scenario, sabotage_task_dedup, progress)))
-}
-
-/// Calls placed by a storm's steps.
-pub fn calls_in(scenario: &Scenario) -> usize {
-    scenario
-        .steps
-        .iter()
-        .filter(|s| matches!(s.action, Action::Call(_)))
-        .count()
 }
 
 /// The summary printed after a storm.

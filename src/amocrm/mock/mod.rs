@@ -40,7 +40,6 @@ pub use state::{CrmState, UnsortedState};
 
 use crate::clock::Clock;
 use crate::phone::digits_key;
-use state::{EntityKind, Pipeline};
 
 /// How to start a mock account.
 #[derive(Debug)]
@@ -264,14 +263,4 @@ fn pending_uid(s: &CrmState, phone: &str) -> Result<String, ActionError> {
         .find(|u| u.phone_key.as_deref() == Some(key.as_str()))
         .map(|u| u.uid.clone())
         .ok_or_else(|| ActionError(format!("no pending Unsorted item for {phone}")))
-}
-
-/// Entity-kind helper re-exported for expectations.
-pub fn entity_kind_name(kind: EntityKind) -> &'static str {
-    kind.as_str()
-}
-
-/// The main pipeline's id, if the account has one.
-pub fn main_pipeline_id(s: &CrmState) -> Option<u64> {
-    s.main_pipeline().map(|p: &Pipeline| p.id)
 }

@@ -11,7 +11,7 @@ pub mod unsorted;
 
 use serde_json::{Map, Value};
 
-use super::query::{MAX_LIMIT, Query};
+use super::query::Query;
 use super::reply::{Invalid, Reply};
 use super::state::CrmState;
 
@@ -477,6 +477,3 @@ pub fn list_reply(
         "_embedded": { key: items },
     }))
 }
-
-/// `limit` checks for list endpoints, re-exported for the router's tests.
-pub const LIST_LIMIT: usize = MAX_LIMIT;
