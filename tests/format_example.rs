@@ -19,13 +19,13 @@ async fn the_format_pages_example_runs_unchanged() {
     assert!(
         paths
             .iter()
-            .any(|p| p == "GET /api/v4/contacts?query=79161234567&with=leads"),
+            .any(|p| p == "GET /api/v4/contacts?query=9161234567&with=leads"),
         "the call steps ran: {paths:?}"
     );
     assert!(
         paths
             .iter()
-            .any(|p| p == "GET /api/v4/contacts?query=79160000000&with=leads"),
+            .any(|p| p == "GET /api/v4/contacts?query=9160000000&with=leads"),
         "the raw event ran: {paths:?}"
     );
 }

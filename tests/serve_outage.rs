@@ -134,7 +134,7 @@ async fn calls_wait_out_an_amocrm_outage_and_go_through_in_order() {
         .collect();
     let expected: Vec<String> = calls
         .iter()
-        .map(|(_, c)| c.client.digits().to_string())
+        .map(|(_, c)| c.client.key().to_string())
         .collect();
     let mut firsts: Vec<String> = Vec::new();
     for q in order {

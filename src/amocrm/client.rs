@@ -181,6 +181,11 @@ impl ClientError {
             ClientError::Decode { .. } => false,
         }
     }
+    /// amoCRM refused the request itself (a 4xx other than 401 and 429): sending it again
+    /// unchanged will not help.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, ClientError::Status { status, .. } if (400..500).contains(status) && *status != 401 && *status != 429)
+    }
     /// The validation error codes of a 400 answer.
     pub fn validation_codes(&self) -> Vec<String> {
         let ClientError::Status { body: Some(b), .. } = self else {
@@ -569,15 +574,10 @@ impl AmoClient {
 
     // ---- contacts and leads ---------------------------------------------------------------
 
-    /// Visible contacts matching a phone, with their lead ids (`with=leads`).
-    pub async fn search_contacts(
-        &self,
-        phone_digits: &str,
-    ) -> Result<Vec<model::Contact>, ClientError> {
-        let q = [
-            ("query", phone_digits.to_string()),
-            ("with", "leads".into()),
-        ];
+    /// Visible contacts that amoCRM's full-text `query` finds for `text`, with their lead ids
+    /// (`with=leads`). The search also matches names and other fields: re-check the phones.
+    pub async fn search_contacts(&self, text: &str) -> Result<Vec<model::Contact>, ClientError> {
+        let q = [("query", text.to_string()), ("with", "leads".into())];
         self.list("/api/v4/contacts", "contacts", &q).await
     }
 
@@ -652,13 +652,36 @@ impl AmoClient {
         })
     }
 
-    /// A pending Unsorted item, or `None` when it was accepted, declined or never existed.
+    /// An Unsorted item, or `None` when amoCRM does not return it. Whether amoCRM still
+    /// returns an accepted or declined item is not documented: read its state with
+    /// `engine`'s item check, never from this answer's presence alone.
     pub async fn unsorted(&self, uid: &str) -> Result<Option<model::Unsorted>, ClientError> {
         let path = format!("/api/v4/leads/unsorted/{uid}");
-        let a = self.send(Method::GET, &path, &[], None, true).await?;
-        match a.body {
-            None => Ok(None),
-            Some(b) => Self::decode(&path, serde_json::from_value(b)).map(Some),
+        self.get_one(&path).await
+    }
+
+    /// One lead, or `None` when it does not exist (204 or 404).
+    pub async fn lead(&self, id: u64) -> Result<Option<model::Lead>, ClientError> {
+        self.get_one(&format!("/api/v4/leads/{id}")).await
+    }
+
+    /// One visible contact, or `None` (204 or 404).
+    pub async fn contact(&self, id: u64) -> Result<Option<model::Contact>, ClientError> {
+        self.get_one(&format!("/api/v4/contacts/{id}")).await
+    }
+
+    /// `GET path` of one entity: `None` for 204 (amoCRM's "nothing") and 404.
+    async fn get_one<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<Option<T>, ClientError> {
+        match self.send(Method::GET, path, &[], None, true).await {
+            Ok(Answer { body: None, .. }) => Ok(None),
+            Ok(Answer { body: Some(b), .. }) => {
+                Self::decode(path, serde_json::from_value(b)).map(Some)
+            }
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
@@ -672,35 +695,21 @@ impl AmoClient {
         self.list("/api/v4/leads/unsorted", "unsorted", &q).await
     }
 
-    /// Accepts a pending item on behalf of `user_id`; accepting an item already accepted
-    /// (by an earlier attempt whose answer was lost) counts as done.
+    /// Accepts a pending item on behalf of `user_id`. A refusal is returned as it came:
+    /// amoCRM documents no code for "already accepted", so the caller reads the item to decide.
     pub async fn accept_unsorted(&self, uid: &str, user_id: u64) -> Result<(), ClientError> {
         let path = format!("/api/v4/leads/unsorted/{uid}/accept");
-        match self
-            .send(
-                Method::POST,
-                &path,
-                &[],
-                Some(&json!({ "user_id": user_id })),
-                true,
-            )
+        let body = json!({ "user_id": user_id });
+        self.send(Method::POST, &path, &[], Some(&body), true)
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.validation_codes().iter().any(|c| c == "AlreadyProcessed") => Ok(()),
-            Err(e) => Err(e),
-        }
+            .map(|_| ())
     }
 
     // ---- tasks and notes -----------------------------------------------------------------
 
+    /// One task, or `None` when it no longer exists.
     pub async fn task(&self, id: u64) -> Result<Option<model::Task>, ClientError> {
-        let path = format!("/api/v4/tasks/{id}");
-        let a = self.send(Method::GET, &path, &[], None, true).await?;
-        match a.body {
-            None => Ok(None),
-            Some(b) => Self::decode(&path, serde_json::from_value(b)).map(Some),
-        }
+        self.get_one(&format!("/api/v4/tasks/{id}")).await
     }
 
     /// Open tasks on one entity.

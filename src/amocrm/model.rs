@@ -160,7 +160,16 @@ pub struct UnsortedEmbedded {
     #[serde(default)]
     pub contacts: Vec<IdRef>,
     #[serde(default)]
-    pub leads: Vec<IdRef>,
+    pub leads: Vec<LeadRef>,
+}
+
+/// A lead inside an Unsorted item: a stub (`id` only) or a full model with its stage.
+#[derive(Clone, Debug, Deserialize)]
+pub struct LeadRef {
+    #[serde(deserialize_with = "loose_u64")]
+    pub id: u64,
+    #[serde(default, deserialize_with = "loose_opt_u64")]
+    pub status_id: Option<u64>,
 }
 
 /// An Unsorted item (or the answer to creating, accepting or declining one).

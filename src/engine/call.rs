@@ -60,6 +60,11 @@ pub enum Assembled {
     Internal,
     /// The hangup (event 2) has not arrived yet.
     Open,
+    /// The client's number is hidden (R-HIDDEN): no CRM action; `number` is what was sent.
+    Hidden {
+        call_id: String,
+        number: String,
+    },
     Finished(Box<Call>),
 }
 
@@ -71,10 +76,12 @@ pub fn direction_of(e: &CallEvent) -> Option<Direction> {
     if e.is_inner_call == Some(true) {
         return None;
     }
-    match (&e.src, &e.dst) {
-        (Party::External(_), _) => Some(Direction::Incoming),
-        (Party::Internal { .. }, Party::External(_)) => Some(Direction::Outgoing),
-        (Party::Internal { .. }, Party::Internal { .. }) => None,
+    if e.src.is_external() {
+        Some(Direction::Incoming)
+    } else if e.dst.is_external() {
+        Some(Direction::Outgoing)
+    } else {
+        None
     }
 }
 
@@ -106,7 +113,20 @@ pub fn assemble(events: &[CallEvent]) -> Assembled {
         Direction::Outgoing => events.iter().find_map(|e| e.dst.phone()),
     };
     let Some(client) = client.cloned() else {
-        return Assembled::Internal;
+        let side = |e: &CallEvent| match direction {
+            Direction::Incoming => e.src.clone(),
+            Direction::Outgoing => e.dst.clone(),
+        };
+        return match events.iter().map(side).find_map(|p| match p {
+            Party::Hidden(n) => Some(n),
+            _ => None,
+        }) {
+            Some(number) => Assembled::Hidden {
+                call_id: hangup_event.call_id.as_str().to_string(),
+                number,
+            },
+            None => Assembled::Internal,
+        };
     };
 
     // Ring order is by timestamp; legs rung in the same second keep their arrival order.
@@ -157,7 +177,11 @@ pub fn assemble(events: &[CallEvent]) -> Assembled {
         .call_answer
         .or_else(|| answer_event.map(|e| e.timestamp));
     let talk_secs = match (answered, answered_at) {
-        (true, Some(a)) => u64::try_from(hangup_event.timestamp - a).unwrap_or(0),
+        (true, Some(a)) => hangup_event
+            .timestamp
+            .checked_sub(a)
+            .and_then(|d| u64::try_from(d).ok())
+            .unwrap_or(0),
         _ => 0,
     };
     Assembled::Finished(Box::new(Call {
@@ -181,6 +205,7 @@ pub fn assemble(events: &[CallEvent]) -> Assembled {
 pub fn fingerprint(e: &CallEvent) -> String {
     let party = |p: &Party| match p {
         Party::External(ph) => ph.digits().to_string(),
+        Party::Hidden(raw) => format!("hidden:{raw}"),
         Party::Internal { number, short } => {
             format!("{number}/{}", short.as_ref().map_or("", |s| s.as_str()))
         }
@@ -209,19 +234,19 @@ mod tests {
     fn group_ring_answered_by_202() -> Vec<CallEvent> {
         vec![
             ev(&format!(
-                "event=1&{C}&dst_num=015856201&short_dst_num=201&timestamp=100"
+                "event=1&{C}&dst_num=015856201&short_dst_num=201&timestamp=1700000100"
             )),
             ev(&format!(
-                "event=1&{C}&dst_num=015856202&short_dst_num=202&timestamp=101"
+                "event=1&{C}&dst_num=015856202&short_dst_num=202&timestamp=1700000101"
             )),
             ev(&format!(
-                "event=3&{C}&dst_num=015856202&short_dst_num=202&timestamp=107"
+                "event=3&{C}&dst_num=015856202&short_dst_num=202&timestamp=1700000107"
             )),
             ev(&format!(
-                "event=4&{C}&dst_num=015856201&short_dst_num=201&timestamp=107&status=NOANSWER"
+                "event=4&{C}&dst_num=015856201&short_dst_num=201&timestamp=1700000107&status=NOANSWER"
             )),
             ev(&format!(
-                "event=2&{C}&dst_num=015856202&short_dst_num=202&timestamp=195&status=ANSWER&call_start_timestamp=100&call_answer_timestamp=107&call_record_link=https%3A%2F%2Fx"
+                "event=2&{C}&dst_num=015856202&short_dst_num=202&timestamp=1700000195&status=ANSWER&call_start_timestamp=1700000100&call_answer_timestamp=1700000107&call_record_link=https%3A%2F%2Fx"
             )),
         ]
     }
@@ -235,7 +260,10 @@ mod tests {
         assert_eq!(c.client.key(), "9161234567");
         assert_eq!(c.legs, vec!["201", "202"]);
         assert_eq!(c.answerer.as_deref(), Some("202"));
-        assert_eq!((c.started_at, c.ended_at, c.talk_secs), (100, 195, 88));
+        assert_eq!(
+            (c.started_at, c.ended_at, c.talk_secs),
+            (1_700_000_100, 1_700_000_195, 88)
+        );
         assert_eq!(c.scheme.as_deref(), Some("000123"));
         assert_eq!(c.record_link.as_deref(), Some("https://x"));
     }
@@ -257,9 +285,25 @@ mod tests {
     }
 
     #[test]
+    fn a_hidden_caller_is_a_hidden_call() {
+        for src in ["", "anonymous", "12"] {
+            let e = ev(&format!(
+                "event=2&call_id=h&src_num={src}&src_type=1&dst_num=015856201&dst_type=2&short_dst_num=201&timestamp=1700000005&status=NOANSWER"
+            ));
+            assert_eq!(
+                assemble(&[e]),
+                Assembled::Hidden {
+                    call_id: "h".into(),
+                    number: src.into()
+                }
+            );
+        }
+    }
+
+    #[test]
     fn employee_to_employee_is_internal() {
         let e = ev(
-            "event=2&call_id=9&src_num=015856201&src_type=2&short_src_num=201&dst_num=015856202&dst_type=2&short_dst_num=202&timestamp=5&status=ANSWER",
+            "event=2&call_id=9&src_num=015856201&src_type=2&short_src_num=201&dst_num=015856202&dst_type=2&short_dst_num=202&timestamp=1700000005&status=ANSWER",
         );
         assert_eq!(assemble(&[e]), Assembled::Internal);
     }
@@ -267,7 +311,7 @@ mod tests {
     #[test]
     fn outgoing_is_recognised_by_tree_name_and_types() {
         let e = ev(
-            "event=2&call_id=o&src_num=015856201&src_type=2&short_src_num=201&dst_num=89161234567&dst_type=1&timestamp=50&status=NOANSWER&treeName=%D0%98%D1%81%D1%85%D0%BE%D0%B4%D1%8F%D1%89%D0%B0%D1%8F",
+            "event=2&call_id=o&src_num=015856201&src_type=2&short_src_num=201&dst_num=89161234567&dst_type=1&timestamp=1700000050&status=NOANSWER&treeName=%D0%98%D1%81%D1%85%D0%BE%D0%B4%D1%8F%D1%89%D0%B0%D1%8F",
         );
         let Assembled::Finished(c) = assemble(&[e]) else {
             panic!()

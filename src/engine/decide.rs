@@ -2,6 +2,7 @@
 //! engine's memory say, now) → [`Plan`]. No I/O here; every rule is unit-tested below.
 
 use super::call::{Call, Direction};
+use super::items::next_source_uid;
 use super::plan::*;
 use super::settings::{Settings, UnknownMode};
 use crate::sipuni::event::ShortNumber;
@@ -23,8 +24,19 @@ pub struct Facts {
     pub pending_unsorted: Option<String>,
     /// Deadline of an open engine-made callback task for this phone (verified not completed).
     pub open_task_deadline: Option<i64>,
-    /// This call already created an Unsorted item at its first ring (R-IN-U3).
+    /// This call already created an Unsorted item at its first ring (R-IN-U3), still pending.
     pub unsorted_of_call: Option<String>,
+    /// `source_uid` of the last item this call created, whatever became of it: a call whose
+    /// item is gone without its contact becoming visible had it declined.
+    pub call_item: Option<String>,
+    /// The item this call accepted when it was answered (R-IN-U3).
+    pub accepted_at_answer: Option<AcceptedItem>,
+}
+
+/// An Unsorted item accepted at the answer of the call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AcceptedItem {
+    pub uid: String,
 }
 
 fn user(s: &Settings, short: Option<&str>) -> Option<u64> {
@@ -98,17 +110,50 @@ fn callback_deadline(
         ));
         return None;
     }
-    Some(call.ended_at + i64::try_from(s.incoming.missed.task_deadline.0).unwrap_or(3600))
+    let deadline = i64::try_from(s.incoming.missed.task_deadline.0)
+        .ok()
+        .and_then(|d| call.ended_at.checked_add(d));
+    if deadline.is_none() {
+        because.push("R-MISS-TASK: the deadline is past the range of Unix time".into());
+    }
+    deadline
 }
 
 /// Decides what a finished call does in amoCRM.
 pub fn decide(s: &Settings, main_pipeline: u64, call: &Call, facts: &Facts) -> Plan {
     match call.direction {
-        Direction::Incoming => match &facts.contact {
-            Some(c) => incoming_known(s, call, c, facts),
-            None => incoming_unknown(s, main_pipeline, call, facts),
+        Direction::Incoming => match (&facts.accepted_at_answer, &facts.contact) {
+            (Some(item), _) if call.answered => accepted_at_answer(s, call, item),
+            (_, Some(c)) => incoming_known(s, call, c, facts),
+            (_, None) => incoming_unknown(s, main_pipeline, call, facts),
         },
         Direction::Outgoing => outgoing(s, call, facts),
+    }
+}
+
+/// R-IN-U3: the item was accepted when the call was answered; the call adds only its note,
+/// on the accepted lead (even when a manager moved or closed it during the talk).
+fn accepted_at_answer(s: &Settings, call: &Call, item: &AcceptedItem) -> Plan {
+    let answerer = user(s, call.answerer.as_deref()).unwrap_or_else(|| default_manager(s, call));
+    Plan {
+        contact: ContactPlan::None,
+        lead: None,
+        unsorted: UnsortedPlan::Accept {
+            uid: item.uid.clone(),
+            user: answerer,
+        },
+        task: None,
+        note: Some(NotePlan {
+            target: Target::UnsortedLead,
+            kind: NoteKind::CallIn,
+            call_status: CALL_TALKED,
+            not_reached: false,
+            responsible: answerer,
+        }),
+        because: vec![format!(
+            "R-IN-U3: item {} was accepted at the answer; the note goes on its lead",
+            item.uid
+        )],
     }
 }
 
@@ -283,6 +328,18 @@ fn incoming_unknown(s: &Settings, main_pipeline: u64, call: &Call, facts: &Facts
             } else {
                 "R-IN-U2".into()
             });
+            if facts.call_item.is_some() && facts.unsorted_of_call.is_none() && !call.answered {
+                because.push(
+                    "R-UNS-DECLINE: a manager declined this call's item while it rang; \
+                     it is not created again"
+                        .into(),
+                );
+                return Plan {
+                    because,
+                    ..Plan::nothing("")
+                }
+                .without_empty_reason();
+            }
             if !wants_entities && pending.is_none() {
                 because.push("create_contact and create_lead are off: no Unsorted item".into());
                 return Plan {
@@ -305,6 +362,7 @@ fn incoming_unknown(s: &Settings, main_pipeline: u64, call: &Call, facts: &Facts
                     UnsortedPlan::Keep { uid: uid.clone() }
                 }
                 (None, accept) => UnsortedPlan::Create {
+                    source_uid: next_source_uid(&call.id, facts.call_item.as_deref()),
                     pipeline_id: unsorted_pipeline(s, call, main_pipeline),
                     responsible,
                     with_contact: opts.create_contact,
@@ -399,9 +457,15 @@ fn outgoing(s: &Settings, call: &Call, facts: &Facts) -> Plan {
                 because: vec!["R-NOTE-NOTREACHED".into()],
             }
         }
+        (None, true) if facts.pending_unsorted.is_some() && !s.outgoing.unknown.create_contact => {
+            Plan::nothing(
+                "R-OUT-UNS: the number's contact is in a pending Unsorted item and \
+                 outgoing.unknown.create_contact is off: the item stays pending",
+            )
+        }
         (None, true) if facts.pending_unsorted.is_some() => {
-            // As for incoming calls: reaching the client accepts the item that hides its
-            // contact, instead of creating a second contact.
+            // Reaching the client accepts the item that hides its contact, instead of creating
+            // a second contact.
             let uid = facts.pending_unsorted.clone().unwrap_or_default();
             let note = NotePlan {
                 target: Target::UnsortedLead,
@@ -417,7 +481,7 @@ fn outgoing(s: &Settings, call: &Call, facts: &Facts) -> Plan {
                 task: None,
                 note: Some(note),
                 because: vec![
-                    "R-OUT-U1: the number's contact is in a pending Unsorted item; it is accepted"
+                    "R-OUT-UNS: the number's contact is in a pending Unsorted item; it is accepted"
                         .into(),
                 ],
             }
@@ -535,10 +599,47 @@ pub fn decide_ring(
         return None;
     }
     Some(UnsortedPlan::Create {
+        source_uid: next_source_uid(&call.id, facts.call_item.as_deref()),
         pipeline_id: unsorted_pipeline(s, call, main_pipeline),
         responsible: missed_responsible(s, call),
         with_contact: opts.create_contact,
         accept: None,
+    })
+}
+
+/// R-IN-U3 at the answer event, during the call: the pending item to accept for the answerer,
+/// or, when the call's item was declined (or never made), a new item accepted at once. `None`
+/// when the number is known (a manager accepted the item) or the mode is another.
+pub fn decide_answer(
+    s: &Settings,
+    main_pipeline: u64,
+    call: &Call,
+    facts: &Facts,
+) -> Option<UnsortedPlan> {
+    let opts = &s.incoming.unknown;
+    if call.direction != Direction::Incoming
+        || opts.mode != UnknownMode::UnsortedAcceptOnAnswer
+        || facts.contact.is_some()
+    {
+        return None;
+    }
+    let answerer = user(s, call.answerer.as_deref()).unwrap_or_else(|| default_manager(s, call));
+    if let Some(uid) = facts
+        .unsorted_of_call
+        .as_ref()
+        .or(facts.pending_unsorted.as_ref())
+    {
+        return Some(UnsortedPlan::Accept {
+            uid: uid.clone(),
+            user: answerer,
+        });
+    }
+    (opts.create_contact || opts.create_lead).then(|| UnsortedPlan::Create {
+        source_uid: next_source_uid(&call.id, facts.call_item.as_deref()),
+        pipeline_id: unsorted_pipeline(s, call, main_pipeline),
+        responsible: answerer,
+        with_contact: opts.create_contact,
+        accept: Some(answerer),
     })
 }
 

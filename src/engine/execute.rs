@@ -9,6 +9,7 @@ use backon::{ExponentialBuilder, Retryable};
 use serde_json::{Value, json};
 
 use super::call::{Call, Direction};
+use super::items;
 use super::memory::{Memory, Progress, TaskMemo, UnsortedMemo};
 use super::plan::*;
 use crate::amocrm::client::{AmoClient, ClientError};
@@ -59,7 +60,13 @@ fn lead_json(call: &Call, lead: &LeadPlan) -> Value {
 }
 
 /// The `leads/unsorted/sip` item for a call.
-pub fn unsorted_json(call: &Call, pipeline_id: u64, responsible: u64, with_contact: bool) -> Value {
+pub fn unsorted_json(
+    call: &Call,
+    source_uid: &str,
+    pipeline_id: u64,
+    responsible: u64,
+    with_contact: bool,
+) -> Value {
     let mut metadata = json!({
         "is_call_event_needed": true,
         "uniq": call.id,
@@ -79,7 +86,7 @@ pub fn unsorted_json(call: &Call, pipeline_id: u64, responsible: u64, with_conta
     }
     json!({
         "source_name": SOURCE,
-        "source_uid": call.id,
+        "source_uid": source_uid,
         "pipeline_id": pipeline_id,
         "created_at": call.started_at,
         "metadata": metadata,
@@ -140,57 +147,17 @@ where
     .await
 }
 
-/// Creates the call's Unsorted item (or finds it by `source_uid` after a lost answer).
-pub async fn create_unsorted(
-    client: &AmoClient,
-    call: &Call,
-    pipeline_id: u64,
-    responsible: u64,
-    with_contact: bool,
-) -> Result<UnsortedMemo, ClientError> {
-    let item = unsorted_json(call, pipeline_id, responsible, with_contact);
-    let find = || async {
-        let items = client.pending_unsorted().await?;
-        Ok(items
-            .into_iter()
-            .find(|u| u.source_uid.as_deref() == Some(call.id.as_str())))
-    };
-    let created = create_once(
-        client,
-        || async {
-            match client.create_unsorted_sip(item.clone()).await {
-                // The same source_uid exists: an earlier attempt created it.
-                Err(e) if e.validation_codes().iter().any(|c| c == "NotUnique") => {
-                    match find().await? {
-                        Some(u) => Ok(u),
-                        None => Err(e),
-                    }
-                }
-                other => other,
-            }
-        },
-        find,
-    )
-    .await?;
-    // A create answer lists the ids; a listed item embeds full entities with ids too.
-    Ok(UnsortedMemo {
-        uid: created.uid,
-        contact_id: created.embedded.contacts.first().map(|c| c.id),
-        lead_id: created.embedded.leads.first().map(|l| l.id),
-    })
-}
-
 fn entity(target: Target, p: &Progress) -> Option<(&'static str, u64)> {
     match target {
         Target::NewLead => p.lead_id.map(|id| ("leads", id)),
         Target::NewContact => p.contact_id.map(|id| ("contacts", id)),
         Target::Lead(id) => Some(("leads", id)),
         Target::Contact(id) => Some(("contacts", id)),
-        Target::UnsortedLead => p
-            .unsorted
-            .as_ref()
-            .and_then(|u| u.lead_id)
-            .map(|id| ("leads", id)),
+        Target::UnsortedLead => p.unsorted.as_ref().and_then(|u| {
+            u.lead_id
+                .map(|id| ("leads", id))
+                .or(u.contact_id.map(|id| ("contacts", id)))
+        }),
         Target::UnsortedContact => p
             .unsorted
             .as_ref()
@@ -202,6 +169,7 @@ fn entity(target: Target, p: &Progress) -> Option<(&'static str, u64)> {
 /// Runs the remaining steps of `p`, saving progress after each.
 pub async fn execute<M: Memory>(
     client: &AmoClient,
+    unsorted_stages: &[u64],
     memory: &mut M,
     p: &mut Progress,
 ) -> Result<(), ExecError> {
@@ -218,59 +186,9 @@ pub async fn execute<M: Memory>(
     };
 
     // 1. Unsorted («Неразобранное»).
-    match &plan.unsorted {
-        UnsortedPlan::None => {}
-        UnsortedPlan::Keep { uid } => {
-            if p.unsorted.is_none() {
-                p.unsorted = memory
-                    .unsorted_of_call(&call.id)
-                    .filter(|m| &m.uid == uid)
-                    .or_else(|| memory.pending_unsorted(&key).filter(|m| &m.uid == uid));
-            }
-        }
-        UnsortedPlan::Create {
-            pipeline_id,
-            responsible,
-            with_contact,
-            accept,
-        } => {
-            if p.unsorted.is_none() {
-                let memo =
-                    create_unsorted(client, &call, *pipeline_id, *responsible, *with_contact)
-                        .await
-                        .map_err(fail("create the Unsorted item"))?;
-                memory.set_pending_unsorted(&key, Some(memo.clone()));
-                p.unsorted = Some(memo);
-                memory.save_progress(&call.id, p);
-            }
-            if let (Some(user), false, Some(u)) = (accept, p.accepted, p.unsorted.clone()) {
-                client
-                    .accept_unsorted(&u.uid, *user)
-                    .await
-                    .map_err(fail("accept the Unsorted item"))?;
-                memory.set_pending_unsorted(&key, None);
-                p.accepted = true;
-                memory.save_progress(&call.id, p);
-            }
-        }
-        UnsortedPlan::Accept { uid, user } => {
-            if p.unsorted.is_none() {
-                p.unsorted = memory
-                    .unsorted_of_call(&call.id)
-                    .or_else(|| memory.pending_unsorted(&key))
-                    .filter(|m| &m.uid == uid);
-            }
-            if !p.accepted {
-                client
-                    .accept_unsorted(uid, *user)
-                    .await
-                    .map_err(fail("accept the Unsorted item"))?;
-                memory.set_pending_unsorted(&key, None);
-                p.accepted = true;
-                memory.save_progress(&call.id, p);
-            }
-        }
-    }
+    unsorted_step(client, unsorted_stages, memory, p)
+        .await
+        .map_err(fail("create or accept the Unsorted item"))?;
 
     // 2. Contact and lead: one `leads/complex` when both are new.
     if let ContactPlan::Existing(id) = plan.contact {
@@ -278,7 +196,7 @@ pub async fn execute<M: Memory>(
     }
     let known_leads = p.known_leads.clone();
     let find_new = || async {
-        let contacts = client.search_contacts(call.client.digits()).await?;
+        let contacts = client.search_contacts(call.client.key()).await?;
         let contact = contacts
             .iter()
             .filter(|c| {
@@ -427,6 +345,78 @@ pub async fn execute<M: Memory>(
         .await
         .map_err(fail("add the call note"))?;
         p.note_id = Some(id);
+        memory.save_progress(&call.id, p);
+    }
+    Ok(())
+}
+
+/// Step 1 of a plan: the call's Unsorted item created, accepted or kept, saving progress after
+/// each write.
+async fn unsorted_step<M: Memory>(
+    client: &AmoClient,
+    unsorted_stages: &[u64],
+    memory: &mut M,
+    p: &mut Progress,
+) -> Result<(), ClientError> {
+    let call = p.call.clone();
+    let key = call.client.key().to_string();
+    let remembered = |memory: &M, uid: &str| {
+        memory
+            .unsorted_of_call(&call.id)
+            .filter(|m| m.uid == uid)
+            .or_else(|| memory.pending_unsorted(&key).filter(|m| m.uid == uid))
+    };
+    let accept_user = match p.plan.unsorted.clone() {
+        UnsortedPlan::None => return Ok(()),
+        UnsortedPlan::Keep { uid } => {
+            if p.unsorted.is_none() {
+                p.unsorted = remembered(memory, &uid);
+            }
+            return Ok(());
+        }
+        UnsortedPlan::Create {
+            source_uid,
+            pipeline_id,
+            responsible,
+            with_contact,
+            accept,
+        } => {
+            if p.unsorted.is_none() {
+                let memo = items::create(
+                    client,
+                    &call,
+                    &source_uid,
+                    pipeline_id,
+                    responsible,
+                    with_contact,
+                )
+                .await?;
+                memory.set_unsorted_of_call(&call.id, memo.clone());
+                memory.set_pending_unsorted(&key, Some(memo.clone()));
+                p.unsorted = Some(memo);
+                memory.save_progress(&call.id, p);
+            }
+            accept
+        }
+        UnsortedPlan::Accept { uid, user } => {
+            if p.unsorted.is_none() {
+                p.unsorted = Some(remembered(memory, &uid).unwrap_or(UnsortedMemo {
+                    uid,
+                    source_uid: String::new(),
+                    contact_id: None,
+                    lead_id: None,
+                }));
+            }
+            Some(user)
+        }
+    };
+    if let (Some(user), false, Some(memo)) = (accept_user, p.accepted, p.unsorted.clone()) {
+        if items::accept(client, unsorted_stages, &memo, user).await? == items::Accepted::Declined {
+            tracing::warn!(uid = %memo.uid, "a manager declined the item before it was accepted; nothing goes on it");
+            p.unsorted = None;
+        }
+        memory.set_pending_unsorted(&key, None);
+        p.accepted = true;
         memory.save_progress(&call.id, p);
     }
     Ok(())

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use tracing::Instrument;
 
 use super::call::{self, Assembled, Call, Direction};
-use super::decide::{self, ContactFacts, Facts};
+use super::decide::{self, AcceptedItem, ContactFacts, Facts};
 use super::execute::{self, ExecError};
+use super::items::{self, ItemState};
 use super::memory::{Memory, Progress, UnsortedMemo};
 use super::plan::{Plan, UnsortedPlan};
 use super::settings::{AccountFacts, PipelineFacts, Settings, SettingsError, StageKind};
@@ -45,8 +46,18 @@ pub enum Ingested {
 /// The outcome of one finished call.
 #[derive(Debug, Clone)]
 pub enum Handled {
-    Internal { call_id: String },
-    Done { call_id: String, plan: Plan },
+    Internal {
+        call_id: String,
+    },
+    /// The client's number is hidden (R-HIDDEN): nothing was done in amoCRM.
+    Hidden {
+        call_id: String,
+        number: String,
+    },
+    Done {
+        call_id: String,
+        plan: Plan,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -55,12 +66,18 @@ struct OpenCall {
     /// When the hangup arrived (clock ms).
     hangup_seen_ms: Option<i64>,
     ring_handled: bool,
+    answer_handled: bool,
 }
+
+/// The settle window after a hangup (R-IDEM): events of the call arriving within it count.
+pub const DEFAULT_SETTLE_MS: i64 = 2_000;
 
 /// The integration engine for one amoCRM account.
 pub struct Engine<M: Memory> {
     settings: Settings,
     main_pipeline: u64,
+    /// Status ids of the account's Unsorted stages, to read an item's state from its lead.
+    unsorted_stages: Vec<u64>,
     client: AmoClient,
     memory: M,
     open: BTreeMap<String, OpenCall>,
@@ -112,13 +129,21 @@ impl<M: Memory> Engine<M> {
                 .collect(),
         };
         let placement = settings.check_account(&facts)?;
+        let unsorted_stages = facts
+            .pipelines
+            .iter()
+            .flat_map(|p| &p.statuses)
+            .filter(|(_, kind)| *kind == StageKind::Unsorted)
+            .map(|(id, _)| *id)
+            .collect();
         Ok(Engine {
             settings,
             main_pipeline: placement.main_pipeline,
+            unsorted_stages,
             client,
             memory,
             open: BTreeMap::new(),
-            settle_ms: 3_000,
+            settle_ms: DEFAULT_SETTLE_MS,
             sabotage_task_dedup: false,
         })
     }
@@ -136,8 +161,8 @@ impl<M: Memory> Engine<M> {
         self.open.len()
     }
 
-    /// Takes one event. At the first ring of an incoming call in mode
-    /// `unsorted_accept_on_answer` the Unsorted item is created at once (R-IN-U3).
+    /// Takes one event. In mode `unsorted_accept_on_answer` the first ring of an incoming call
+    /// creates the Unsorted item at once, and the answer accepts it during the call (R-IN-U3).
     pub async fn ingest(&mut self, ev: CallEvent) -> Result<Ingested, EngineError> {
         let id = ev.call_id.as_str().to_string();
         if self.memory.is_done(&id) {
@@ -148,16 +173,22 @@ impl<M: Memory> Engine<M> {
         }
         let now = self.client.clock().now_ms();
         let open = self.open.entry(id.clone()).or_default();
-        let is_ring = ev.kind == EventKind::Ring;
-        if ev.kind == EventKind::Hangup && open.hangup_seen_ms.is_none() {
+        let kind = ev.kind;
+        if kind == EventKind::Hangup && open.hangup_seen_ms.is_none() {
             open.hangup_seen_ms = Some(now);
         }
+        let answerer = ev.dst.short().map(|s| s.as_str().to_string());
         open.events.push(ev);
-        let early = is_ring && !open.ring_handled && open.hangup_seen_ms.is_none();
-        if early {
+        let live = open.hangup_seen_ms.is_none();
+        if kind == EventKind::Ring && live && !open.ring_handled {
             open.ring_handled = true;
-            if let Some(call) = ring_view(&open.events) {
+            if let Some(call) = live_view(&open.events, None) {
                 self.ring(&call).await?;
+            }
+        } else if kind == EventKind::Answer && live && !open.answer_handled {
+            open.answer_handled = true;
+            if let Some(call) = live_view(&open.events, answerer) {
+                self.answer(&call).await?;
             }
         }
         Ok(Ingested::Stored)
@@ -184,6 +215,7 @@ impl<M: Memory> Engine<M> {
             open.hangup_seen_ms = Some(now);
         }
         open.ring_handled = true;
+        open.answer_handled = true;
         open.events.push(ev);
     }
 
@@ -197,48 +229,148 @@ impl<M: Memory> Engine<M> {
             return Ok(());
         }
         let facts = self.facts(call).await?;
-        if let Some(UnsortedPlan::Create {
-            pipeline_id,
-            responsible,
-            with_contact,
-            ..
-        }) = decide::decide_ring(&self.settings, self.main_pipeline, call, &facts)
-        {
-            let memo = execute::create_unsorted(
-                &self.client,
-                call,
-                pipeline_id,
-                responsible,
-                with_contact,
-            )
+        let plan = decide::decide_ring(&self.settings, self.main_pipeline, call, &facts);
+        self.early_item(call, plan, "create the Unsorted item at the first ring")
             .await
-            .map_err(|source| ExecError {
-                call_id: call.id.clone(),
-                step: "create the Unsorted item at the first ring",
-                source,
-            })?;
-            self.memory
-                .set_pending_unsorted(call.client.key(), Some(memo.clone()));
-            self.memory.set_unsorted_of_call(&call.id, memo);
+            .map(|_| ())
+    }
+
+    /// R-IN-U3 at the answer: the pending item accepted for the answerer while the call goes
+    /// on, or a new item accepted at once when the call's item was declined.
+    async fn answer(&mut self, call: &Call) -> Result<(), EngineError> {
+        if self.memory.answered_item(&call.id).is_some()
+            || decide::decide_answer(&self.settings, self.main_pipeline, call, &Facts::default())
+                .is_none()
+        {
+            return Ok(());
+        }
+        let facts = self.facts(call).await?;
+        let plan = decide::decide_answer(&self.settings, self.main_pipeline, call, &facts);
+        tracing::info!(call_id = %call.id, plan = ?plan, "R-IN-U3: answered");
+        if let Some(memo) = self
+            .early_item(call, plan, "accept the Unsorted item at the answer")
+            .await?
+        {
+            self.memory.set_answered_item(&call.id, memo);
         }
         Ok(())
     }
 
+    /// Carries out an Unsorted plan made before the hangup; answers the item when it ends up
+    /// created, or accepted with its entities visible.
+    async fn early_item(
+        &mut self,
+        call: &Call,
+        plan: Option<UnsortedPlan>,
+        step: &'static str,
+    ) -> Result<Option<UnsortedMemo>, EngineError> {
+        let fail = |source| ExecError {
+            call_id: call.id.clone(),
+            step,
+            source,
+        };
+        let key = call.client.key();
+        let (memo, accept) = match plan {
+            None | Some(UnsortedPlan::None | UnsortedPlan::Keep { .. }) => return Ok(None),
+            Some(UnsortedPlan::Create {
+                source_uid,
+                pipeline_id,
+                responsible,
+                with_contact,
+                accept,
+            }) => {
+                let memo = items::create(
+                    &self.client,
+                    call,
+                    &source_uid,
+                    pipeline_id,
+                    responsible,
+                    with_contact,
+                )
+                .await
+                .map_err(fail)?;
+                self.memory.set_unsorted_of_call(&call.id, memo.clone());
+                self.memory.set_pending_unsorted(key, Some(memo.clone()));
+                (memo, accept)
+            }
+            Some(UnsortedPlan::Accept { uid, user }) => {
+                let memo = self
+                    .memory
+                    .unsorted_of_call(&call.id)
+                    .or_else(|| self.memory.pending_unsorted(key))
+                    .filter(|m| m.uid == uid)
+                    .unwrap_or(UnsortedMemo {
+                        uid,
+                        source_uid: String::new(),
+                        contact_id: None,
+                        lead_id: None,
+                    });
+                (memo, Some(user))
+            }
+        };
+        let Some(user) = accept else {
+            return Ok(Some(memo));
+        };
+        let outcome = items::accept(&self.client, &self.unsorted_stages, &memo, user)
+            .await
+            .map_err(fail)?;
+        self.memory.set_pending_unsorted(key, None);
+        Ok((outcome == items::Accepted::Yes).then_some(memo))
+    }
+
     /// Handles the calls that have ended: all of them with `force`, otherwise those whose
-    /// hangup arrived at least `settle_ms` ago. Stops at the first error; that call stays
-    /// open and is continued (not decided again) by the next `settle`.
+    /// settle window (`settle_ms` after the hangup arrived) has passed. Stops at the first
+    /// error; that call stays open and is continued (not decided again) by the next `settle`.
     pub async fn settle(&mut self, force: bool) -> Result<Vec<Handled>, EngineError> {
         let now = self.client.clock().now_ms();
+        let ready = self.ready(|t| force || now.saturating_sub(t) > self.settle_ms);
+        self.handle(ready).await
+    }
+
+    /// When the earliest settle window among the ended calls closes (clock ms).
+    pub fn next_due(&self) -> Option<i64> {
+        self.open
+            .values()
+            .filter_map(|c| c.hangup_seen_ms)
+            .map(|t| t.saturating_add(self.settle_ms))
+            .min()
+    }
+
+    /// Handles the calls whose settle window closes at `due` or before (the harness moves its
+    /// virtual clock to each window's end in turn, as time passes in `serve`).
+    pub async fn settle_due(&mut self, due: i64) -> Result<Vec<Handled>, EngineError> {
+        let ready = self.ready(|t| t.saturating_add(self.settle_ms) <= due);
+        self.handle(ready).await
+    }
+
+    /// Handles one call now if its hangup has arrived, whatever its settle window says (a
+    /// scenario's `call:` step delivers all its events within the step).
+    pub async fn settle_call(&mut self, call_id: &str) -> Result<Vec<Handled>, EngineError> {
+        let ready = self
+            .open
+            .get(call_id)
+            .and_then(|c| c.hangup_seen_ms)
+            .map(|t| vec![(t, call_id.to_string())])
+            .unwrap_or_default();
+        self.handle(ready).await
+    }
+
+    /// Calls whose hangup arrived at a time `pick` accepts, by hangup arrival.
+    fn ready(&self, pick: impl Fn(i64) -> bool) -> Vec<(i64, String)> {
         let mut ready: Vec<(i64, String)> = self
             .open
             .iter()
             .filter_map(|(id, c)| {
                 c.hangup_seen_ms
-                    .filter(|t| force || now - t >= self.settle_ms)
+                    .filter(|t| pick(*t))
                     .map(|t| (t, id.clone()))
             })
             .collect();
         ready.sort();
+        ready
+    }
+
+    async fn handle(&mut self, ready: Vec<(i64, String)>) -> Result<Vec<Handled>, EngineError> {
         let mut out = Vec::new();
         for (_, id) in ready {
             let events = self
@@ -251,6 +383,10 @@ impl<M: Memory> Engine<M> {
                 Assembled::Internal => Handled::Internal {
                     call_id: id.clone(),
                 },
+                Assembled::Hidden { call_id, number } => {
+                    tracing::info!(%call_id, number = %number, "R-HIDDEN: the client's number is hidden; nothing is done in amoCRM");
+                    Handled::Hidden { call_id, number }
+                }
                 Assembled::Finished(call) => {
                     let span = tracing::info_span!("call", call_id = %id);
                     let plan = self.finish(*call).instrument(span).await?;
@@ -271,15 +407,31 @@ impl<M: Memory> Engine<M> {
         let mut progress = match self.memory.progress(&call.id) {
             Some(p) => p,
             None => {
-                let (facts, known_leads) = self.facts_with_leads(&call).await?;
+                let answered_item = self
+                    .memory
+                    .answered_item(&call.id)
+                    .filter(|_| call.answered && call.direction == Direction::Incoming);
+                let (facts, known_leads) = match &answered_item {
+                    // Accepted during the talk: only the note is left, no look-up needed.
+                    Some(memo) => (
+                        Facts {
+                            accepted_at_answer: Some(AcceptedItem {
+                                uid: memo.uid.clone(),
+                            }),
+                            ..Facts::default()
+                        },
+                        Vec::new(),
+                    ),
+                    None => self.facts_with_leads(&call).await?,
+                };
                 let plan = decide::decide(&self.settings, self.main_pipeline, &call, &facts);
                 tracing::info!(call_id = %call.id, because = ?plan.because, "decided");
                 let p = Progress {
                     call: call.clone(),
                     plan,
                     known_leads,
-                    unsorted: None,
-                    accepted: false,
+                    accepted: answered_item.is_some(),
+                    unsorted: answered_item,
                     contact_id: None,
                     lead_id: None,
                     task_id: None,
@@ -289,7 +441,13 @@ impl<M: Memory> Engine<M> {
                 p
             }
         };
-        execute::execute(&self.client, &mut self.memory, &mut progress).await?;
+        execute::execute(
+            &self.client,
+            &self.unsorted_stages,
+            &mut self.memory,
+            &mut progress,
+        )
+        .await?;
         Ok(progress.plan)
     }
 
@@ -305,11 +463,9 @@ impl<M: Memory> Engine<M> {
             source,
         };
         let key = call.client.key().to_string();
-        let contacts = self
-            .client
-            .search_contacts(call.client.digits())
-            .await
-            .map_err(err)?;
+        // «Finding the contact»: amoCRM's query is full-text, so search by the matching key
+        // and keep only contacts whose PHONE really has it.
+        let contacts = self.client.search_contacts(&key).await.map_err(err)?;
         let contact = contacts
             .into_iter()
             .filter(|c| {
@@ -318,7 +474,10 @@ impl<M: Memory> Engine<M> {
                     .any(|p| digits_key(p).as_deref() == Some(key.as_str()))
             })
             .min_by_key(|c| c.id);
-        let mut facts = Facts::default();
+        let mut facts = Facts {
+            call_item: self.memory.unsorted_of_call(&call.id).map(|m| m.source_uid),
+            ..Facts::default()
+        };
         let mut all_leads = Vec::new();
         if let Some(c) = contact {
             all_leads = c.lead_ids();
@@ -363,28 +522,27 @@ impl<M: Memory> Engine<M> {
         if missed_incoming
             && !self.sabotage_task_dedup
             && self.settings.incoming.missed.create_task
-            && let Some(t) = self
-                .memory
-                .callback_task(&key)
-                .filter(|t| t.deadline > call.ended_at)
+            && let Some(t) = self.memory.callback_task(&key)
         {
-            // Completed by the manager? Then it blocks nothing (R-MISS-DEDUP).
+            // R-MISS-DEDUP: the task as it is now in amoCRM (a manager may have moved its
+            // deadline, completed or deleted it).
             let task = self.client.task(t.task_id).await.map_err(err)?;
-            if task.is_some_and(|task| !task.is_completed) {
-                facts.open_task_deadline = Some(t.deadline);
-            }
+            facts.open_task_deadline = task
+                .filter(|task| !task.is_completed)
+                .map(|task| task.complete_till);
         }
         Ok((facts, all_leads))
     }
 
     async fn still_pending(&self, m: &UnsortedMemo) -> Result<bool, ClientError> {
-        Ok(self.client.unsorted(&m.uid).await?.is_some())
+        Ok(items::item_state(&self.client, &self.unsorted_stages, m).await? == ItemState::Pending)
     }
 }
 
-/// The call as known at its first ring: enough for R-IN-U3.
-fn ring_view(events: &[CallEvent]) -> Option<Call> {
-    let e = events.first()?;
+/// The call as known before its hangup (at the first ring, or at the answer by `answerer`):
+/// enough for R-IN-U3.
+fn live_view(events: &[CallEvent], answerer: Option<String>) -> Option<Call> {
+    let e = events.iter().find(|e| e.src.phone().is_some())?;
     if call::direction_of(e) != Some(Direction::Incoming) {
         return None;
     }
@@ -392,15 +550,15 @@ fn ring_view(events: &[CallEvent]) -> Option<Call> {
         id: e.call_id.as_str().to_string(),
         direction: Direction::Incoming,
         client: e.src.phone()?.clone(),
-        scheme: e.tree_number.clone(),
+        scheme: events.iter().find_map(|e| e.tree_number.clone()),
         legs: events
             .iter()
             .filter(|e| e.kind == EventKind::Ring)
             .filter_map(|e| e.dst.short().map(|s| s.as_str().to_string()))
             .collect(),
-        answerer: None,
+        answered: answerer.is_some(),
+        answerer,
         employee: None,
-        answered: false,
         status: String::new(),
         started_at: e.timestamp,
         ended_at: e.timestamp,

@@ -24,6 +24,9 @@ pub struct TaskMemo {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnsortedMemo {
     pub uid: String,
+    /// The `source_uid` it was created with (the call id, or `<call id>/2`… for a replacement).
+    #[serde(default)]
+    pub source_uid: String,
     pub contact_id: Option<u64>,
     pub lead_id: Option<u64>,
 }
@@ -55,6 +58,9 @@ pub trait Memory: Send {
     /// The Unsorted item created at this call's first ring (R-IN-U3).
     fn unsorted_of_call(&self, call_id: &str) -> Option<UnsortedMemo>;
     fn set_unsorted_of_call(&mut self, call_id: &str, memo: UnsortedMemo);
+    /// The item this call accepted when it was answered (R-IN-U3).
+    fn answered_item(&self, call_id: &str) -> Option<UnsortedMemo>;
+    fn set_answered_item(&mut self, call_id: &str, memo: UnsortedMemo);
     fn callback_task(&self, phone_key: &str) -> Option<TaskMemo>;
     fn set_callback_task(&mut self, phone_key: &str, memo: TaskMemo);
     fn pending_unsorted(&self, phone_key: &str) -> Option<UnsortedMemo>;
@@ -68,6 +74,7 @@ pub struct InMemory {
     done: HashSet<String>,
     progress: HashMap<String, Progress>,
     ring_items: HashMap<String, UnsortedMemo>,
+    answered: HashMap<String, UnsortedMemo>,
     tasks: HashMap<String, TaskMemo>,
     pending: HashMap<String, UnsortedMemo>,
 }
@@ -94,6 +101,12 @@ impl Memory for InMemory {
     }
     fn set_unsorted_of_call(&mut self, call_id: &str, memo: UnsortedMemo) {
         self.ring_items.insert(call_id.to_string(), memo);
+    }
+    fn answered_item(&self, call_id: &str) -> Option<UnsortedMemo> {
+        self.answered.get(call_id).cloned()
+    }
+    fn set_answered_item(&mut self, call_id: &str, memo: UnsortedMemo) {
+        self.answered.insert(call_id.to_string(), memo);
     }
     fn callback_task(&self, phone_key: &str) -> Option<TaskMemo> {
         self.tasks.get(phone_key).cloned()

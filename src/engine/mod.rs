@@ -5,6 +5,7 @@ pub mod call;
 pub mod decide;
 pub mod execute;
 pub mod handler;
+pub mod items;
 pub mod memory;
 pub mod plan;
 pub mod settings;

@@ -14,7 +14,8 @@ pub enum Target {
     NewContact,
     Lead(u64),
     Contact(u64),
-    /// The lead inside the Unsorted item of this call (created or pending).
+    /// The lead inside the Unsorted item of this call (created or pending); its contact when
+    /// the item holds no lead.
     UnsortedLead,
     /// The contact inside that item.
     UnsortedContact,
@@ -39,8 +40,9 @@ pub struct LeadPlan {
 #[serde(rename_all = "snake_case")]
 pub enum UnsortedPlan {
     None,
-    /// Create one; with `accept`, accept it at once on behalf of that user.
+    /// Create one with `source_uid`; with `accept`, accept it at once on behalf of that user.
     Create {
+        source_uid: String,
         pipeline_id: u64,
         responsible: u64,
         with_contact: bool,

@@ -218,6 +218,14 @@ fn lost() -> u64 {
     143
 }
 
+/// A manager moves the deadline of the phone's open tasks to `due` (virtual time).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoveTaskAction {
+    pub client: PhoneField,
+    pub due: Span,
+}
+
 /// A manager's action in the amoCRM interface, written `{ accept_unsorted: {...} }`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CrmAction {
@@ -225,6 +233,8 @@ pub enum CrmAction {
     DeclineUnsorted(ClientAction),
     CompleteTask(ClientAction),
     CloseLead(CloseAction),
+    MoveTask(MoveTaskAction),
+    DeleteTask(ClientAction),
 }
 
 impl<'de> Deserialize<'de> for CrmAction {
@@ -240,6 +250,10 @@ impl<'de> Deserialize<'de> for CrmAction {
             complete_task: Option<ClientAction>,
             #[serde(default)]
             close_lead: Option<CloseAction>,
+            #[serde(default)]
+            move_task: Option<MoveTaskAction>,
+            #[serde(default)]
+            delete_task: Option<ClientAction>,
         }
         let r = Raw::deserialize(d)?;
         let mut all: Vec<CrmAction> = Vec::new();
@@ -247,10 +261,13 @@ impl<'de> Deserialize<'de> for CrmAction {
         all.extend(r.decline_unsorted.map(CrmAction::DeclineUnsorted));
         all.extend(r.complete_task.map(CrmAction::CompleteTask));
         all.extend(r.close_lead.map(CrmAction::CloseLead));
+        all.extend(r.move_task.map(CrmAction::MoveTask));
+        all.extend(r.delete_task.map(CrmAction::DeleteTask));
         match all.len() {
             1 => Ok(all.remove(0)),
             0 => Err(de::Error::custom(
-                "crm: give one of accept_unsorted, decline_unsorted, complete_task, close_lead",
+                "crm: give one of accept_unsorted, decline_unsorted, complete_task, close_lead, \
+                 move_task, delete_task",
             )),
             _ => Err(de::Error::custom("crm: one action per step")),
         }
@@ -475,6 +492,10 @@ pub struct Scenario {
     pub tags: Vec<String>,
     #[serde(default)]
     pub start: Start,
+    /// The settle window after a hangup (R-IDEM), as in `sipamo serve`: events of a call
+    /// arriving within it count; default 2s.
+    #[serde(default)]
+    pub settle: Option<Span>,
     /// Seed of the retry jitter (and any other randomness); printed in reports.
     #[serde(default)]
     pub seed: Option<u64>,

@@ -1,7 +1,7 @@
 //! The rule IDs of `spec/behaviour.md`, which scenarios cite under `rules:`.
 
 /// Every rule, in the order of the spec, with its title.
-pub const RULES: [(&str, &str); 21] = [
+pub const RULES: [(&str, &str); 24] = [
     ("R-CFG-1", "Deal needs a contact"),
     ("R-CFG-2", "Pipelines and responsibles must exist"),
     ("R-IN-U1", "Immediate mode"),
@@ -20,12 +20,15 @@ pub const RULES: [(&str, &str); 21] = [
     ),
     ("R-MISS-KNOWN", "Missed calls from known clients"),
     ("R-OUT-U1", "Outgoing to an unknown number"),
+    ("R-OUT-UNS", "Outgoing to a number waiting in Unsorted"),
+    ("R-HIDDEN", "Hidden numbers"),
     ("R-OUT-K1", "Outgoing to a known number"),
     ("R-NOTE-CALL", "Call notes"),
     ("R-NOTE-NOTREACHED", "«Не дозвонились»"),
     ("R-INT", "Internal calls"),
     ("R-IDEM", "Exactly-once effect"),
     ("R-FAIL", "Faults lose nothing"),
+    ("R-ISOLATE", "One bad call never blocks the others"),
 ];
 
 pub fn is_rule(id: &str) -> bool {

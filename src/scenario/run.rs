@@ -195,10 +195,35 @@ struct StepDone {
     paths: Vec<String>,
 }
 
-/// Handles the ended calls; with `defer_failed_calls` a failure leaves them for the next step
+/// Which ended calls to handle.
+enum Settle<'a> {
+    /// Those whose settle window closed before `at_ms`, each at the end of its window on the
+    /// virtual clock (R-IDEM, as `serve`): a straggler at `at_ms` or later does not count.
+    Before(i64),
+    /// This call, now: a `call:` step delivers all its events within the step.
+    Call(&'a str),
+    /// Every call whose hangup arrived (after the last step).
+    All,
+}
+
+/// Handles ended calls; with `defer_failed_calls` a failure leaves them for the next step
 /// (`Ok(None)`).
-async fn settle(ctx: &mut Ctx) -> Result<Option<Vec<crate::engine::Handled>>, String> {
-    match ctx.engine.settle(true).await {
+async fn settle(
+    ctx: &mut Ctx,
+    which: Settle<'_>,
+) -> Result<Option<Vec<crate::engine::Handled>>, String> {
+    let result = match which {
+        Settle::Before(at_ms) => settle_before(ctx, at_ms).await,
+        Settle::Call(id) => match settle_before(ctx, ctx.clock.now_ms()).await {
+            Ok(mut before) => ctx.engine.settle_call(id).await.map(|h| {
+                before.extend(h);
+                before
+            }),
+            Err(e) => Err(e),
+        },
+        Settle::All => ctx.engine.settle(true).await,
+    };
+    match result {
         Ok(h) => Ok(Some(h)),
         Err(e) if ctx.defer_failed_calls => {
             tracing::warn!(error = %e, "call deferred to the next step");
@@ -208,12 +233,34 @@ async fn settle(ctx: &mut Ctx) -> Result<Option<Vec<crate::engine::Handled>>, St
     }
 }
 
+/// Decides, window by window, the calls whose settle window closes before `at_ms`.
+async fn settle_before(
+    ctx: &mut Ctx,
+    at_ms: i64,
+) -> Result<Vec<crate::engine::Handled>, crate::engine::EngineError> {
+    let mut out = Vec::new();
+    while let Some(due) = ctx.engine.next_due().filter(|d| *d < at_ms) {
+        if due > ctx.clock.now_ms() {
+            ctx.clock.advance_to(due);
+        }
+        let handled = ctx.engine.settle_due(due).await?;
+        if handled.is_empty() {
+            break;
+        }
+        out.extend(handled);
+    }
+    Ok(out)
+}
+
 /// The phone a step is about (its call's client or its manager action's).
 fn step_phone(step: &Step) -> Option<String> {
     let phone = match &step.action {
         Action::Call(c) => &c.client,
         Action::Crm(CrmAction::AcceptUnsorted(a)) => &a.client,
-        Action::Crm(CrmAction::DeclineUnsorted(a) | CrmAction::CompleteTask(a)) => &a.client,
+        Action::Crm(
+            CrmAction::DeclineUnsorted(a) | CrmAction::CompleteTask(a) | CrmAction::DeleteTask(a),
+        ) => &a.client,
+        Action::Crm(CrmAction::MoveTask(a)) => &a.client,
         Action::Crm(CrmAction::CloseLead(a)) => &a.client,
         Action::Event(fields) => {
             return fields
@@ -228,8 +275,10 @@ fn step_phone(step: &Step) -> Option<String> {
 
 fn path_label(h: &crate::engine::Handled) -> Option<String> {
     use crate::engine::plan::{ContactPlan, UnsortedPlan};
-    let crate::engine::Handled::Done { plan, .. } = h else {
-        return Some("internal".into());
+    let plan = match h {
+        crate::engine::Handled::Done { plan, .. } => plan,
+        crate::engine::Handled::Internal { .. } => return Some("internal".into()),
+        crate::engine::Handled::Hidden { .. } => return Some("hidden number".into()),
     };
     let known = matches!(plan.contact, ContactPlan::Existing(_));
     let unsorted = !matches!(plan.unsorted, UnsortedPlan::None);
@@ -325,6 +374,9 @@ pub async fn run(loaded: &Loaded, opts: RunOptions) -> Outcome {
         Err(e) => out.error = Some(e.to_string()),
         Ok(mut engine) => {
             engine.sabotage_task_dedup = opts.sabotage_task_dedup;
+            engine.settle_ms = sc
+                .settle
+                .map_or(crate::engine::handler::DEFAULT_SETTLE_MS, |s| s.ms());
             let mut ctx = Ctx {
                 mock,
                 engine,
@@ -394,9 +446,9 @@ pub async fn run(loaded: &Loaded, opts: RunOptions) -> Outcome {
                     break;
                 }
             }
-            if ctx.defer_failed_calls && out.error.is_none() && ctx.engine.open_calls() > 0 {
+            if out.error.is_none() && ctx.engine.open_calls() > 0 {
                 ctx.defer_failed_calls = false;
-                if let Err(e) = settle(&mut ctx).await {
+                if let Err(e) = settle(&mut ctx, Settle::All).await {
                     out.error = Some(format!("after the last step: {e}"));
                 }
             }
@@ -445,6 +497,10 @@ async fn apply(
 ) -> Result<StepDone, String> {
     let mut done = StepDone::default();
     let at = sc.start.0 + step.at.secs() as i64;
+    // Calls whose settle window closed before this step are decided first, as in `serve`.
+    if let Some(handled) = settle(ctx, Settle::Before(at * 1000)).await? {
+        done.paths = handled.iter().filter_map(path_label).collect();
+    }
     ctx.clock.advance_to(at * 1000);
     match &step.action {
         Action::Call(c) => {
@@ -459,10 +515,10 @@ async fn apply(
                     .map_err(|err| format!("generated event rejected: {err}"))?;
                 ctx.engine.ingest(ev).await.map_err(|e| e.to_string())?;
             }
-            let Some(handled) = settle(ctx).await? else {
+            let Some(handled) = settle(ctx, Settle::Call(&spec.call_id)).await? else {
                 return Ok(done);
             };
-            done.paths = handled.iter().filter_map(path_label).collect();
+            done.paths.extend(handled.iter().filter_map(path_label));
             let answered = match spec.direction {
                 SynthDirection::Incoming => spec.answer.is_some(),
                 SynthDirection::Outgoing => spec.answered,
@@ -487,9 +543,6 @@ async fn apply(
             let ev = CallEvent::parse(&line)
                 .map_err(|e| format!("event rejected (the receiver would answer 400): {e}"))?;
             ctx.engine.ingest(ev).await.map_err(|e| e.to_string())?;
-            if let Some(handled) = settle(ctx).await? {
-                done.paths = handled.iter().filter_map(path_label).collect();
-            }
         }
         Action::Crm(a) => {
             let r = match a {
@@ -507,6 +560,11 @@ async fn apply(
                     .mock
                     .close_leads(&x.client.0.e164(), x.status)
                     .map(|_| ()),
+                CrmAction::MoveTask(x) => {
+                    let due = sc.start.0.saturating_add(x.due.secs() as i64);
+                    ctx.mock.move_tasks(&x.client.0.e164(), due).map(|_| ())
+                }
+                CrmAction::DeleteTask(x) => ctx.mock.delete_tasks(&x.client.0.e164()).map(|_| ()),
             };
             // A manager action that finds nothing fails the scenario but the steps go on.
             if let Err(e) = r

@@ -13,6 +13,11 @@ pub struct ResultLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StatusLabel {
     pub status: String,
 }
@@ -22,6 +27,8 @@ pub struct StatusLabel {
 pub struct Metrics {
     pub events: Family<ResultLabel, Counter>,
     pub calls: Counter,
+    /// Calls that needed no amoCRM action, by reason (`internal`, `hidden_number`).
+    pub skipped: Family<ReasonLabel, Counter>,
     pub amocrm: Family<StatusLabel, Counter>,
     pub retries: Counter,
     pub queue: Gauge,
@@ -45,6 +52,11 @@ impl Metrics {
             "sipamo_calls_handled",
             "Calls whose amoCRM actions are done",
             self.calls.clone(),
+        );
+        r.register(
+            "sipamo_calls_skipped",
+            "Calls that needed no amoCRM action, by reason (internal; hidden_number: R-HIDDEN)",
+            self.skipped.clone(),
         );
         r.register(
             "sipamo_amocrm_requests",

@@ -185,6 +185,12 @@ impl Memory for SqliteMemory {
     fn set_unsorted_of_call(&mut self, call_id: &str, memo: UnsortedMemo) {
         self.put("ring", call_id, Some(&memo));
     }
+    fn answered_item(&self, call_id: &str) -> Option<UnsortedMemo> {
+        self.get("answered", call_id)
+    }
+    fn set_answered_item(&mut self, call_id: &str, memo: UnsortedMemo) {
+        self.put("answered", call_id, Some(&memo));
+    }
     fn callback_task(&self, phone_key: &str) -> Option<TaskMemo> {
         self.get("task", phone_key)
     }
@@ -224,6 +230,7 @@ mod tests {
                 "9161234567",
                 Some(UnsortedMemo {
                     uid: "u".into(),
+                    source_uid: "c1".into(),
                     contact_id: Some(1),
                     lead_id: None,
                 }),

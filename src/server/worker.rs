@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tracing::Instrument;
 
-use super::metrics::Metrics;
+use super::metrics::{Metrics, ReasonLabel};
 use super::store::{self, SqliteMemory};
 use crate::engine::{Engine, Handled};
 use crate::sipuni::event::CallEvent;
@@ -79,8 +79,22 @@ impl Worker {
                 Ok(handled) => {
                     failures = 0;
                     for h in handled {
-                        if let Handled::Done { call_id, .. } = &h {
-                            tracing::info!(%call_id, "call handled");
+                        let skipped = match &h {
+                            Handled::Done { call_id, .. } => {
+                                tracing::info!(%call_id, "call handled");
+                                None
+                            }
+                            Handled::Internal { .. } => Some("internal"),
+                            Handled::Hidden { call_id, .. } => {
+                                tracing::info!(%call_id, "call skipped: the client's number is hidden (R-HIDDEN)");
+                                Some("hidden_number")
+                            }
+                        };
+                        if let Some(reason) = skipped {
+                            self.metrics
+                                .skipped
+                                .get_or_create(&ReasonLabel { reason })
+                                .inc();
                         }
                         self.metrics.calls.inc();
                     }

@@ -113,6 +113,9 @@ impl HangupStatus {
 pub enum Party {
     /// `*_type=1`: an outside number (the client).
     External(Phone),
+    /// `*_type=1` with a number that is absent, empty or no phone number (`anonymous`,
+    /// `unknown`, fewer than 3 digits): a hidden caller (R-HIDDEN). Kept as sent, for logs.
+    Hidden(String),
     /// `*_type=2`: an employee; `number` is the account number + short number.
     Internal {
         number: String,
@@ -124,14 +127,18 @@ impl Party {
     pub fn short(&self) -> Option<&ShortNumber> {
         match self {
             Party::Internal { short, .. } => short.as_ref(),
-            Party::External(_) => None,
+            Party::External(_) | Party::Hidden(_) => None,
         }
     }
     pub fn phone(&self) -> Option<&Phone> {
         match self {
             Party::External(p) => Some(p),
-            Party::Internal { .. } => None,
+            Party::Internal { .. } | Party::Hidden(_) => None,
         }
+    }
+    /// An outside party, with a number or hidden.
+    pub fn is_external(&self) -> bool {
+        matches!(self, Party::External(_) | Party::Hidden(_))
     }
 }
 
@@ -231,6 +238,10 @@ const KNOWN: [&str; 20] = [
     "pbxdstnum",
 ];
 
+/// Unix seconds an event may carry: 2000-01-01 to 2100-01-01. Anything else is a bad clock or
+/// a forged value, and would wrap deadlines computed from it.
+pub const PLAUSIBLE_TIME: std::ops::RangeInclusive<i64> = 946_684_800..=4_102_444_800;
+
 struct Fields(Vec<(String, String)>);
 
 impl Fields {
@@ -246,13 +257,22 @@ impl Fields {
     fn required(&self, k: &'static str) -> Result<&str, EventError> {
         self.non_empty(k).ok_or(EventError::Missing { field: k })
     }
-    fn int(&self, k: &'static str) -> Result<Option<i64>, EventError> {
-        match self.non_empty(k) {
-            None => Ok(None),
-            Some(v) => v
-                .parse::<i64>()
-                .map(Some)
-                .map_err(|_| invalid(k, v, "expected Unix seconds (an integer)")),
+    /// Unix seconds within [`PLAUSIBLE_TIME`]; `0` (Sipuni's "none") and absence are `None`.
+    fn time(&self, k: &'static str) -> Result<Option<i64>, EventError> {
+        let Some(v) = self.non_empty(k) else {
+            return Ok(None);
+        };
+        let expected = || {
+            format!(
+                "expected Unix seconds between {} (2000-01-01) and {} (2100-01-01), or 0 for none",
+                PLAUSIBLE_TIME.start(),
+                PLAUSIBLE_TIME.end()
+            )
+        };
+        match v.parse::<i64>() {
+            Ok(0) => Ok(None),
+            Ok(t) if PLAUSIBLE_TIME.contains(&t) => Ok(Some(t)),
+            _ => Err(invalid(k, v, &expected())),
         }
     }
 }
@@ -321,7 +341,7 @@ impl CallEvent {
             party(&f, "dst_num", "dst_type", "short_dst_num")?
         };
         let timestamp = f
-            .int("timestamp")?
+            .time("timestamp")?
             .ok_or(EventError::Missing { field: "timestamp" })?;
         let hangup = match kind {
             EventKind::Hangup | EventKind::LegHangup => {
@@ -335,8 +355,8 @@ impl CallEvent {
                 })?;
                 Some(HangupInfo {
                     status,
-                    call_start: f.int("call_start_timestamp")?.filter(|t| *t > 0),
-                    call_answer: f.int("call_answer_timestamp")?.filter(|t| *t > 0),
+                    call_start: f.time("call_start_timestamp")?,
+                    call_answer: f.time("call_answer_timestamp")?,
                     record_link: f.non_empty("call_record_link").map(str::to_string),
                 })
             }
@@ -384,7 +404,7 @@ fn party(
     kind: &'static str,
     short: &'static str,
 ) -> Result<Party, EventError> {
-    let number = f.required(num)?;
+    let number = f.non_empty(num).unwrap_or("");
     let short_number = match f.non_empty(short) {
         None => None,
         Some(v) => Some(ShortNumber::parse(v).ok_or_else(|| {
@@ -396,16 +416,15 @@ fn party(
         })?),
     };
     match f.required(kind)? {
-        "1" => Phone::parse(number)
-            .map(Party::External)
-            .map_err(|e| match e {
-                PhoneError::BadCharacter(_) | PhoneError::BadLength(..) => invalid(
-                    num,
-                    number,
-                    &format!("expected a phone number for an external party ({e})"),
-                ),
-            }),
+        // A bad caller number never makes an event malformed (R-HIDDEN).
+        "1" => Ok(Phone::parse(number).map_or_else(
+            |_: PhoneError| Party::Hidden(number.to_string()),
+            Party::External,
+        )),
         "2" => {
+            if number.is_empty() {
+                return Err(EventError::Missing { field: num });
+            }
             if !number.chars().all(|c| c.is_ascii_digit()) {
                 return Err(invalid(
                     num,
@@ -463,7 +482,7 @@ mod tests {
     #[test]
     fn a_missing_destination_is_an_unknown_employee() {
         let e = CallEvent::parse(
-            "event=2&call_id=raw-1&src_num=79160000000&src_type=1&status=ANSWER&timestamp=5",
+            "event=2&call_id=raw-1&src_num=79160000000&src_type=1&status=ANSWER&timestamp=1700000005",
         )
         .unwrap();
         assert_eq!(
@@ -477,7 +496,7 @@ mod tests {
 
     #[test]
     fn zero_answer_timestamp_means_unanswered() {
-        let raw = "event=4&call_id=c&status=NOANSWER&src_num=79161234567&src_type=1&dst_num=015856201&dst_type=2&short_dst_num=201&timestamp=7&call_start_timestamp=1&call_answer_timestamp=0";
+        let raw = "event=4&call_id=c&status=NOANSWER&src_num=79161234567&src_type=1&dst_num=015856201&dst_type=2&short_dst_num=201&timestamp=1700000007&call_start_timestamp=1700000001&call_answer_timestamp=0";
         assert_eq!(
             CallEvent::parse(raw).unwrap().hangup.unwrap().call_answer,
             None
@@ -486,23 +505,35 @@ mod tests {
 
     #[rstest]
     #[case(
-        "call_id=c&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&timestamp=1",
+        "call_id=c&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&timestamp=1700000001",
         "event"
     )]
     #[case(
-        "event=9&call_id=c&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&timestamp=1",
+        "event=9&call_id=c&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&timestamp=1700000001",
         "event"
     )]
     #[case(
-        "event=1&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&timestamp=1",
+        "event=1&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&timestamp=1700000001",
         "call_id"
     )]
     #[case(
-        "event=1&call_id=c&src_num=hello&src_type=1&dst_num=1&dst_type=2&timestamp=1",
+        "event=1&call_id=c&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&timestamp=9223372036854775807",
+        "timestamp"
+    )]
+    #[case(
+        "event=1&call_id=c&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&timestamp=-1",
+        "timestamp"
+    )]
+    #[case(
+        "event=2&call_id=c&status=ANSWER&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&timestamp=1700000001&call_answer_timestamp=-9223372036854775808",
+        "call_answer_timestamp"
+    )]
+    #[case(
+        "event=1&call_id=c&src_type=2&dst_num=79161234567&dst_type=1&timestamp=1700000001",
         "src_num"
     )]
     #[case(
-        "event=1&call_id=c&src_num=79161234567&src_type=3&dst_num=1&dst_type=2&timestamp=1",
+        "event=1&call_id=c&src_num=79161234567&src_type=3&dst_num=1&dst_type=2&timestamp=1700000001",
         "src_type"
     )]
     #[case(
@@ -510,24 +541,44 @@ mod tests {
         "timestamp"
     )]
     #[case(
-        "event=2&call_id=c&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&timestamp=1",
+        "event=2&call_id=c&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&timestamp=1700000001",
         "status"
     )]
     #[case(
-        "event=2&call_id=c&status=MAYBE&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&timestamp=1",
+        "event=2&call_id=c&status=MAYBE&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&timestamp=1700000001",
         "status"
     )]
     #[case(
-        "event=1&call_id=c&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&short_dst_num=x1&timestamp=1",
+        "event=1&call_id=c&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&short_dst_num=x1&timestamp=1700000001",
         "short_dst_num"
     )]
     #[case(
-        "event=1&event=2&call_id=c&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&timestamp=1",
+        "event=1&event=2&call_id=c&src_num=79161234567&src_type=1&dst_num=1&dst_type=2&timestamp=1700000001",
         "event"
     )]
     fn a_bad_field_is_named(#[case] raw: &str, #[case] field: &str) {
         let e = CallEvent::parse(raw).unwrap_err();
         assert_eq!(e.field(), Some(field), "{e}");
+    }
+
+    #[rstest]
+    #[case("")]
+    #[case("anonymous")]
+    #[case("unknown")]
+    #[case("12")]
+    #[case("Private Number")]
+    fn a_hidden_caller_is_no_error(#[case] src: &str) {
+        let raw = format!(
+            "event=1&call_id=c&src_num={src}&src_type=1&dst_num=015856201&dst_type=2&short_dst_num=201&timestamp=1700000001"
+        );
+        let e = CallEvent::parse(&raw).unwrap();
+        assert_eq!(e.src, Party::Hidden(src.trim().to_string()));
+        let absent =
+            "event=1&call_id=c&src_type=1&dst_num=015856201&dst_type=2&timestamp=1700000001";
+        assert_eq!(
+            CallEvent::parse(absent).unwrap().src,
+            Party::Hidden(String::new())
+        );
     }
 
     #[test]

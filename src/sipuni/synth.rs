@@ -276,7 +276,7 @@ mod tests {
             ..spec()
         };
         let parsed: Vec<CallEvent> = s
-            .events(100)
+            .events(1_700_000_100)
             .iter()
             .map(|e| CallEvent::parse(&e.line).unwrap())
             .collect();

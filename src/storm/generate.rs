@@ -194,6 +194,7 @@ pub fn generate(cfg: &StormConfig) -> Result<(Scenario, String), String> {
         rules: Vec::new(),
         tags: vec!["storm".into()],
         start: Start::default(),
+        settle: None,
         seed: Some(cfg.seed),
         settings,
         crm,

@@ -146,6 +146,15 @@ fn step_yaml(s: &Step) -> String {
             q(&a.client.0.e164()),
             a.status
         ),
+        Action::Crm(CrmAction::MoveTask(a)) => format!(
+            "crm: {{ move_task: {{ client: {}, due: {} }} }}",
+            q(&a.client.0.e164()),
+            a.due
+        ),
+        Action::Crm(CrmAction::DeleteTask(a)) => format!(
+            "crm: {{ delete_task: {{ client: {} }} }}",
+            q(&a.client.0.e164())
+        ),
         Action::Fault(f) => {
             let mut parts = vec![format!("path: {}", f.path)];
             if let Some(m) = &f.method {

@@ -80,9 +80,12 @@ async fn r_int_a_call_between_employees_sends_no_request() {
 async fn r_fail_a_malformed_event_is_refused_clearly_and_changes_nothing() {
     let app = spawn_app("", "").await;
     let before = app.state();
-    let e = CallEvent::parse("event=2&call_id=x&src_num=not-a-phone&src_type=1&dst_num=015856201&dst_type=2&timestamp=1&status=ANSWER").unwrap_err();
-    assert_eq!(e.field(), Some("src_num"));
-    assert!(e.to_string().contains("not-a-phone"));
+    let e = CallEvent::parse("event=2&call_id=x&src_num=79161234567&src_type=9&dst_num=015856201&dst_type=2&timestamp=1772434800&status=ANSWER").unwrap_err();
+    assert_eq!(e.field(), Some("src_type"));
+    assert!(
+        e.to_string()
+            .contains("expected 1 (external) or 2 (internal)")
+    );
     assert_eq!(app.state().contacts.len(), before.contacts.len());
     assert_eq!(app.mock.journal_len(), 2, "only the start-up check");
 }

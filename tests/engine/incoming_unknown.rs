@@ -58,7 +58,7 @@ async fn r_in_u1_answered_call_from_an_unknown_number_makes_contact_lead_and_not
     assert_eq!(
         writes,
         vec![
-            "GET /api/v4/contacts?query=79031112233&with=leads".to_string(),
+            "GET /api/v4/contacts?query=9031112233&with=leads".to_string(),
             "POST /api/v4/leads/complex".into(),
             format!("POST /api/v4/leads/{}/notes", lead.id),
         ]

@@ -119,7 +119,7 @@ async fn requests_per_call_match_the_readme_table() {
         "incoming, missed again before the deadline: 4",
         "incoming, unknown, answered, unsorted: 2",
         "incoming, unknown, missed, unsorted: 3",
-        "incoming, pending Unsorted, missed again (after deadline): 3",
+        "incoming, pending Unsorted, missed again (after deadline): 4",
         "incoming, unknown, answered, accept on answer: 6",
         "incoming, unknown, missed, accept on answer: 5",
         "outgoing, unknown, answered: 3",

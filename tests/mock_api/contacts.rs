@@ -10,15 +10,13 @@ async fn a_search_that_finds_nothing_answers_204_with_an_empty_body() {
     assert_eq!(a.text, "");
 }
 
+/// amoCRM's `query` is full-text and does not turn `8…` into `+7…` (reference/amocrm-fidelity.md,
+/// D6: community reports I7, I8): a query matches where its text, or its digits, stand inside a
+/// stored value; clients search by the last 10 digits and re-check the PHONE field.
 #[tokio::test]
-async fn search_matches_phones_on_the_last_ten_digits_in_any_notation() {
+async fn search_is_full_text_without_rewriting_7_and_8() {
     let t = spawn_mock().await;
-    for q in [
-        "79161234567",
-        "89161234567",
-        "9161234567",
-        "%2B7%20(916)%20123-45-67",
-    ] {
+    for q in ["79161234567", "9161234567", "%2B79161234567", "1234567"] {
         let a = t.get(&format!("/api/v4/contacts?query={q}")).await;
         assert_eq!(a.status, 200, "query {q}");
         assert_eq!(
@@ -27,6 +25,27 @@ async fn search_matches_phones_on_the_last_ten_digits_in_any_notation() {
             "query {q}"
         );
     }
+    let a = t.get("/api/v4/contacts?query=89161234567").await;
+    assert_eq!(a.status, 204, "8… is other text than +7…");
+
+    let typed = t.create_contact("8 (916) 555-00-11", 1001).await;
+    let named = t
+        .create_contact_named("Звонил с 9165550011", "+7 999 000-00-00", 1001)
+        .await;
+    let found = t.get("/api/v4/contacts?query=9165550011").await.json();
+    let ids: Vec<u64> = found["_embedded"]["contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![typed, named],
+        "the phone's digits and the name's text both match"
+    );
+    let a = t.get("/api/v4/contacts?query=79165550011").await;
+    assert_eq!(a.status, 204, "+7… does not find a number typed with 8");
 }
 
 #[tokio::test]
@@ -50,7 +69,7 @@ async fn a_created_contact_is_found_and_carries_virtual_time() {
     let t = spawn_mock().await;
     t.clock.advance_to((START + 90) * 1000);
     let id = t.create_contact("+7 903 000-11-22", 1001).await;
-    let found = t.get("/api/v4/contacts?query=89030001122").await.json();
+    let found = t.get("/api/v4/contacts?query=9030001122").await.json();
     let c = &found["_embedded"]["contacts"][0];
     assert_eq!(c["id"], id);
     assert_eq!(c["created_at"], START + 90);

@@ -108,8 +108,12 @@ impl TestMock {
 
     /// Creates a visible contact with a phone; answers its id.
     pub async fn create_contact(&self, phone: &str, responsible: u64) -> u64 {
+        self.create_contact_named(phone, phone, responsible).await
+    }
+
+    pub async fn create_contact_named(&self, name: &str, phone: &str, responsible: u64) -> u64 {
         let a = self
-            .post("/api/v4/contacts", json!([{ "name": phone, "responsible_user_id": responsible, "custom_fields_values": [phone_field(phone)] }]))
+            .post("/api/v4/contacts", json!([{ "name": name, "responsible_user_id": responsible, "custom_fields_values": [phone_field(phone)] }]))
             .await;
         assert_eq!(a.status, 200, "{}", a.text);
         a.json()["_embedded"]["contacts"][0]["id"].as_u64().unwrap()

@@ -22,13 +22,13 @@ async fn bad_requests_are_answered_correctly_and_store_nothing() {
     // Malformed field: 400 naming it.
     let r = http
         .post(url(SECRET))
-        .body(GOOD.replace("src_num=79161234567", "src_num=call-me"))
+        .body(GOOD.replace("src_type=1", "src_type=7"))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
     let body: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(body["field"], "src_num");
+    assert_eq!(body["field"], "src_type");
     assert_eq!(body["success"], false);
     // Not UTF-8.
     let r = http

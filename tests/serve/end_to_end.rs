@@ -77,3 +77,53 @@ async fn sigterm_stops_the_service_cleanly_and_work_continues_after_a_restart() 
         "every call handled once, before or after the stop"
     );
 }
+
+/// R-HIDDEN: a hidden caller is acknowledged `{"success":true}` (Sipuni may stop sending to a
+/// receiver that answers errors), counted as skipped and leaves nothing in amoCRM; a short
+/// service number is an ordinary client phone.
+#[tokio::test]
+async fn hidden_callers_are_acknowledged_and_skipped_short_numbers_are_clients() {
+    let dir = tempdir();
+    let mock = spawn_mock(dir.path()).await;
+    write_config(dir.path(), SETTINGS);
+    let serve = spawn_serve(dir.path(), &mock.url).await;
+    let http = http();
+    let call = |id: &str, src: &str| {
+        let c = format!(
+            "call_id={id}&src_num={src}&src_type=1&dst_num=015856201&dst_type=2&short_dst_num=201"
+        );
+        [
+            format!("event=1&{c}&timestamp=1772434800"),
+            format!("event=2&{c}&timestamp=1772434830&status=NOANSWER"),
+        ]
+    };
+    for (id, src) in [("h.1", "anonymous"), ("h.2", ""), ("h.3", "Unknown")] {
+        for line in call(id, src) {
+            let r = http
+                .post(format!("{}/sipuni/events/{SECRET}", serve.url))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(line)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            assert_eq!(r.text().await.unwrap(), r#"{"success":true}"#);
+        }
+    }
+    wait_idle(&http, &serve.url).await;
+    assert_eq!(picture(&http, &mock.url).await, Vec::<String>::new());
+    let m = metrics(&http, &serve.url).await;
+    assert!(
+        m.contains("sipamo_calls_skipped_total{reason=\"hidden_number\"} 3\n"),
+        "{m}"
+    );
+    for line in call("s.1", "900") {
+        post_event(&http, &serve.url, &line).await;
+    }
+    wait_idle(&http, &serve.url).await;
+    let pic = picture(&http, &mock.url).await;
+    assert!(
+        pic.iter().any(|l| l.starts_with("contact 900 ")),
+        "{pic:#?}"
+    );
+}

@@ -56,6 +56,8 @@ pub struct MockOptions {
     pub listener: Option<std::net::TcpListener>,
     /// The refresh token `POST /oauth2/access_token` accepts.
     pub refresh_token: String,
+    /// `GET /leads/unsorted/{uid}` answers accepted and declined items too, instead of 204.
+    pub list_processed_unsorted: bool,
 }
 
 impl Default for MockOptions {
@@ -70,6 +72,7 @@ impl Default for MockOptions {
             hang_for: Duration::from_secs(30),
             listener: None,
             refresh_token: "mock-refresh".into(),
+            list_processed_unsorted: false,
         }
     }
 }
@@ -94,7 +97,9 @@ impl MockCrm {
             builder = builder.listener(l);
         }
         let server = builder.start().await;
-        let shared = SharedHandle::new(opts.state);
+        let mut state = opts.state;
+        state.list_processed_unsorted |= opts.list_processed_unsorted;
+        let shared = SharedHandle::new(state);
         let responder = router::CrmResponder {
             shared: shared.clone(),
             clock: opts.clock.clone(),
@@ -189,34 +194,61 @@ impl MockCrm {
         Ok(uid)
     }
 
-    /// Completes every open task on an entity of this phone; answers how many.
-    pub fn complete_tasks(&self, phone: &str) -> Result<usize, ActionError> {
+    /// Open tasks on an entity of this phone, or an error naming `action`.
+    fn open_tasks_of(s: &CrmState, phone: &str, action: &str) -> Result<Vec<u64>, ActionError> {
         let key = digits_key(phone).unwrap_or_default();
-        let mut g = self.shared.lock();
-        let now = self.clock.now_secs();
-        let ids: Vec<u64> = g
-            .state
+        let ids: Vec<u64> = s
             .tasks
             .values()
             .filter(|t| {
-                !t.is_completed
-                    && g.state
-                        .phone_keys_of(t.entity_type, t.entity_id)
-                        .contains(&key)
+                !t.is_completed && s.phone_keys_of(t.entity_type, t.entity_id).contains(&key)
             })
             .map(|t| t.id)
             .collect();
         if ids.is_empty() {
-            return Err(ActionError(format!(
-                "complete_task: no open task for {phone}"
-            )));
+            return Err(ActionError(format!("{action}: no open task for {phone}")));
         }
+        Ok(ids)
+    }
+
+    /// Applies `change` to every open task on an entity of this phone; answers how many.
+    fn change_tasks(
+        &self,
+        phone: &str,
+        action: &str,
+        mut change: impl FnMut(&mut state::Task, i64),
+    ) -> Result<usize, ActionError> {
+        let mut g = self.shared.lock();
+        let now = self.clock.now_secs();
+        let ids = Self::open_tasks_of(&g.state, phone, action)?;
         for id in &ids {
             if let Some(t) = g.state.tasks.get_mut(id) {
-                t.is_completed = true;
-                t.result_text = Some("Перезвонили".into());
+                change(t, now);
                 t.updated_at = now;
             }
+        }
+        Ok(ids.len())
+    }
+
+    /// Completes every open task on an entity of this phone; answers how many.
+    pub fn complete_tasks(&self, phone: &str) -> Result<usize, ActionError> {
+        self.change_tasks(phone, "complete_task", |t, _| {
+            t.is_completed = true;
+            t.result_text = Some("Перезвонили".into());
+        })
+    }
+
+    /// Moves the deadline of every open task of this phone to `complete_till` (Unix seconds).
+    pub fn move_tasks(&self, phone: &str, complete_till: i64) -> Result<usize, ActionError> {
+        self.change_tasks(phone, "move_task", |t, _| t.complete_till = complete_till)
+    }
+
+    /// Deletes every open task of this phone, as a manager does in the interface.
+    pub fn delete_tasks(&self, phone: &str) -> Result<usize, ActionError> {
+        let mut g = self.shared.lock();
+        let ids = Self::open_tasks_of(&g.state, phone, "delete_task")?;
+        for id in &ids {
+            g.state.tasks.remove(id);
         }
         Ok(ids.len())
     }

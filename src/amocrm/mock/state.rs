@@ -188,6 +188,9 @@ pub struct CrmState {
     pub lead_contacts: BTreeMap<u64, Vec<u64>>,
     pub contact_leads: BTreeMap<u64, Vec<u64>>,
     pub unsorted: BTreeMap<String, Unsorted>,
+    /// `GET /leads/unsorted/{uid}` still answers accepted and declined items (amoCRM does not
+    /// document which way it goes; clients must cope with both).
+    pub list_processed_unsorted: bool,
     /// Creation order of Unsorted uids.
     pub unsorted_order: Vec<String>,
     pub tasks: BTreeMap<u64, Task>,
@@ -213,6 +216,7 @@ impl Default for CrmState {
             lead_contacts: BTreeMap::new(),
             contact_leads: BTreeMap::new(),
             unsorted: BTreeMap::new(),
+            list_processed_unsorted: false,
             unsorted_order: Vec::new(),
             tasks: BTreeMap::new(),
             notes: BTreeMap::new(),

@@ -281,6 +281,7 @@ fn r_in_u2_every_unknown_call_makes_one_pending_item(#[case] answered: bool) {
     assert_eq!(
         p.unsorted,
         UnsortedPlan::Create {
+            source_uid: "c1".into(),
             pipeline_id: MAIN,
             responsible: if answered { 1002 } else { 1001 },
             with_contact: true,
@@ -364,6 +365,7 @@ fn r_in_u3_answered_without_a_ring_item_creates_and_accepts() {
     assert_eq!(
         p.unsorted,
         UnsortedPlan::Create {
+            source_uid: "c1".into(),
             pipeline_id: MAIN,
             responsible: 1002,
             with_contact: true,
@@ -456,6 +458,109 @@ fn scheme_pipeline_overrides_the_default() {
 }
 
 // ---- a pending Unsorted item hides the number's contact ----------------------------------
+
+#[rstest]
+#[case(true)]
+#[case(false)]
+fn r_out_uns_accepts_the_pending_item_only_when_contacts_may_be_created(#[case] create: bool) {
+    let facts = Facts {
+        pending_unsorted: Some("u1".into()),
+        ..Facts::default()
+    };
+    let s = settings(&format!(
+        "outgoing: {{ unknown: {{ create_contact: {create}, create_lead: false }} }}"
+    ));
+    let p = decide(&s, MAIN, &outgoing(true), &facts);
+    assert_eq!(p.contact, ContactPlan::None);
+    if create {
+        assert!(matches!(p.unsorted, UnsortedPlan::Accept { .. }));
+    } else {
+        assert_eq!(
+            p,
+            Plan {
+                because: p.because.clone(),
+                ..Plan::nothing("")
+            }
+        );
+        assert!(p.because[0].starts_with("R-OUT-UNS"));
+    }
+    let unanswered = decide(&s, MAIN, &outgoing(false), &facts);
+    assert_eq!(unanswered.unsorted, UnsortedPlan::None);
+}
+
+#[test]
+fn r_in_u3_the_answer_accepts_the_pending_item_for_the_answerer() {
+    let s = settings("incoming: { unknown: { mode: unsorted_accept_on_answer } }");
+    let facts = Facts {
+        unsorted_of_call: Some("u1".into()),
+        call_item: Some("c1".into()),
+        ..Facts::default()
+    };
+    assert_eq!(
+        decide_answer(&s, MAIN, &incoming(true), &facts),
+        Some(UnsortedPlan::Accept {
+            uid: "u1".into(),
+            user: 1002
+        })
+    );
+    assert_eq!(decide_answer(&s, MAIN, &incoming(true), &known(&[])), None);
+    assert_eq!(
+        decide_answer(&settings(""), MAIN, &incoming(true), &facts),
+        None,
+        "immediate mode acts at hangup"
+    );
+}
+
+#[test]
+fn r_in_u3_a_declined_ring_item_is_replaced_by_a_new_one_accepted_at_once() {
+    let s = settings("incoming: { unknown: { mode: unsorted_accept_on_answer } }");
+    let declined = Facts {
+        call_item: Some("c1".into()),
+        ..Facts::default()
+    };
+    let want = UnsortedPlan::Create {
+        source_uid: "c1/2".into(),
+        pipeline_id: MAIN,
+        responsible: 1002,
+        with_contact: true,
+        accept: Some(1002),
+    };
+    assert_eq!(
+        decide_answer(&s, MAIN, &incoming(true), &declined),
+        Some(want.clone())
+    );
+    assert_eq!(decide(&s, MAIN, &incoming(true), &declined).unsorted, want);
+    let missed = decide(&s, MAIN, &incoming(false), &declined);
+    assert_eq!((missed.unsorted, missed.task), (UnsortedPlan::None, None));
+    assert!(
+        missed
+            .because
+            .iter()
+            .any(|b| b.starts_with("R-UNS-DECLINE"))
+    );
+}
+
+#[test]
+fn r_in_u3_after_the_answer_only_the_note_is_left() {
+    let s = settings("incoming: { unknown: { mode: unsorted_accept_on_answer } }");
+    let facts = Facts {
+        accepted_at_answer: Some(AcceptedItem { uid: "u1".into() }),
+        ..known(&[])
+    };
+    let p = decide(&s, MAIN, &incoming(true), &facts);
+    assert_eq!((p.contact, p.lead, p.task), (ContactPlan::None, None, None));
+    assert_eq!(
+        p.note.map(|n| (n.target, n.call_status, n.responsible)),
+        Some((Target::UnsortedLead, CALL_TALKED, 1002))
+    );
+}
+
+#[test]
+fn r_miss_task_a_deadline_past_unix_time_makes_no_task() {
+    let s = settings("incoming: { missed: { task_deadline: 9223372036854775807 } }");
+    let p = decide(&s, MAIN, &incoming(false), &Facts::default());
+    assert_eq!(p.task, None);
+}
 
 #[test]
 fn an_answered_outgoing_call_accepts_the_pending_item_instead_of_a_second_contact() {

@@ -8,9 +8,8 @@ use super::{
 use crate::amocrm::mock::render;
 use crate::amocrm::mock::reply::Reply;
 use crate::amocrm::mock::state::{Contact, CrmState};
-use crate::phone::digits_key;
 
-/// `GET /api/v4/contacts`: `query` (phone on the last 10 digits, or a name), `filter[id]`.
+/// `GET /api/v4/contacts`: `query` (full text, as amoCRM: see [`full_text_match`]), `filter[id]`.
 pub fn list(s: &CrmState, ctx: &Ctx) -> Reply {
     let (page, limit) = match ctx.query.paging() {
         Ok(p) => p,
@@ -25,36 +24,11 @@ pub fn list(s: &CrmState, ctx: &Ctx) -> Reply {
         .get("query")
         .map(str::trim)
         .filter(|q| !q.is_empty());
-    let mut found: Vec<&Contact> = match query {
-        Some(q) if q.chars().filter(char::is_ascii_digit).count() >= 5 => {
-            let key = digits_key(q).unwrap_or_default();
-            if key.len() >= 10 {
-                s.contacts_by_phone_key(&key)
-                    .iter()
-                    .filter_map(|id| s.contacts.get(id))
-                    .collect()
-            } else {
-                // A shorter number matches as a substring of the stored digits.
-                s.contacts
-                    .values()
-                    .filter(|c| c.visible)
-                    .filter(|c| {
-                        c.phones
-                            .iter()
-                            .any(|p| digits_key(p).is_some_and(|d| d.contains(&key)))
-                    })
-                    .collect()
-            }
-        }
-        Some(q) => {
-            let q = q.to_lowercase();
-            s.contacts
-                .values()
-                .filter(|c| c.visible && c.name.to_lowercase().contains(&q))
-                .collect()
-        }
-        None => s.contacts.values().filter(|c| c.visible).collect(),
-    };
+    let mut found: Vec<&Contact> = s
+        .contacts
+        .values()
+        .filter(|c| c.visible && query.is_none_or(|q| full_text_match(c, q)))
+        .collect();
     if !ids.is_empty() {
         found.retain(|c| ids.contains(&c.id));
     }
@@ -65,6 +39,30 @@ pub fn list(s: &CrmState, ctx: &Ctx) -> Reply {
         .map(|c| render::contact(ctx.base, s, c, with_leads))
         .collect();
     list_reply(ctx, "contacts", "contacts", items, page, more)
+}
+
+/// amoCRM's `query` is full-text over the filled fields and does not normalise phone notations
+/// (`8…` and `+7…` are different text): the query matches a contact whose name or a phone value
+/// contains it as text, or, for a query of digits and phone punctuation, whose phone digits
+/// contain its digits. So `9161234567` finds `8 (916) 123-45-67`, `79161234567` does not.
+pub fn full_text_match(c: &Contact, query: &str) -> bool {
+    let q = query.to_lowercase();
+    if c.name.to_lowercase().contains(&q) || c.phones.iter().any(|p| p.to_lowercase().contains(&q))
+    {
+        return true;
+    }
+    let phone_like = q
+        .chars()
+        .all(|ch| ch.is_ascii_digit() || " +-().".contains(ch));
+    let digits: String = q.chars().filter(char::is_ascii_digit).collect();
+    phone_like
+        && !digits.is_empty()
+        && c.phones.iter().any(|p| {
+            p.chars()
+                .filter(char::is_ascii_digit)
+                .collect::<String>()
+                .contains(&digits)
+        })
 }
 
 pub fn get(s: &CrmState, ctx: &Ctx, id: u64) -> Reply {

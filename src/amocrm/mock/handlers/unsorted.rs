@@ -306,8 +306,15 @@ pub fn list(s: &CrmState, ctx: &Ctx) -> Reply {
     r
 }
 
+/// `GET /api/v4/leads/unsorted/{uid}`: a pending item; an accepted or declined one too when
+/// the account lists processed items (a declined item has no entities left).
 pub fn get(s: &CrmState, ctx: &Ctx, uid: &str) -> Reply {
-    match s.pending_unsorted(uid) {
+    let item = if s.list_processed_unsorted {
+        s.unsorted.get(uid)
+    } else {
+        s.pending_unsorted(uid)
+    };
+    match item {
         Some(u) => Reply::ok(render::unsorted(ctx.base, s, u)),
         None => Reply::no_content(),
     }

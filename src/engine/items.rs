@@ -1,0 +1,159 @@
+//! Unsorted items («Неразобранное») in amoCRM: what state an item is in, read from what amoCRM
+//! answers (never from a 204 or an error code alone), and creating and accepting one so that a
+//! retry or a lost answer never makes a second item.
+
+use super::call::Call;
+use super::execute::{create_once, unsorted_json};
+use super::memory::UnsortedMemo;
+use crate::amocrm::client::{AmoClient, ClientError};
+
+/// Where an Unsorted item stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ItemState {
+    /// Neither accepted nor declined: its contact and lead are hidden.
+    Pending,
+    /// Accepted (by the engine or a manager): its contact and lead are visible.
+    Accepted,
+    /// Declined: its contact and lead are deleted (R-UNS-DECLINE).
+    Declined,
+}
+
+/// Reads an item's state. Whether amoCRM still returns an accepted or declined item from
+/// `GET /leads/unsorted/{uid}` is not documented, so the answer decides only through the item's
+/// lead: in an Unsorted stage → pending; in another stage → accepted; gone → declined. An item
+/// without a lead is judged by its contact (visible → accepted).
+pub async fn item_state(
+    client: &AmoClient,
+    unsorted_stages: &[u64],
+    memo: &UnsortedMemo,
+) -> Result<ItemState, ClientError> {
+    let item = client.unsorted(&memo.uid).await?;
+    let (lead, contact) = match &item {
+        Some(u) => (
+            u.embedded.leads.first().map(|l| (l.id, l.status_id)),
+            u.embedded.contacts.first().map(|c| c.id),
+        ),
+        None => (memo.lead_id.map(|id| (id, None)), memo.contact_id),
+    };
+    if let Some((id, status)) = lead {
+        let status = match status {
+            Some(s) => Some(s),
+            None => client.lead(id).await?.map(|l| l.status_id),
+        };
+        return Ok(match status {
+            None => ItemState::Declined,
+            Some(s) if unsorted_stages.contains(&s) => ItemState::Pending,
+            Some(_) => ItemState::Accepted,
+        });
+    }
+    match contact {
+        None => Ok(ItemState::Declined),
+        Some(id) => Ok(
+            match (client.contact(id).await?.is_some(), item.is_some()) {
+                (true, _) => ItemState::Accepted,
+                (false, true) => ItemState::Pending,
+                (false, false) => ItemState::Declined,
+            },
+        ),
+    }
+}
+
+/// What accepting an item came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accepted {
+    /// It is accepted now (by this request, or by an earlier one whose answer was lost).
+    Yes,
+    /// A manager declined it first.
+    Declined,
+}
+
+/// Accepts an item on behalf of `user`. When amoCRM refuses, the item is read: already accepted
+/// counts as done, declined is reported, still pending returns the refusal.
+pub async fn accept(
+    client: &AmoClient,
+    unsorted_stages: &[u64],
+    memo: &UnsortedMemo,
+    user: u64,
+) -> Result<Accepted, ClientError> {
+    match client.accept_unsorted(&memo.uid, user).await {
+        Ok(()) => Ok(Accepted::Yes),
+        Err(e) if e.is_refusal() => match item_state(client, unsorted_stages, memo).await? {
+            ItemState::Accepted => {
+                tracing::info!(uid = %memo.uid, "the item was already accepted");
+                Ok(Accepted::Yes)
+            }
+            ItemState::Declined => Ok(Accepted::Declined),
+            ItemState::Pending => Err(e),
+        },
+        Err(e) => Err(e),
+    }
+}
+
+/// The `source_uid` of the next item a call creates: the call id for its first item, then
+/// `<call id>/2`, `/3`… (amoCRM refuses a repeated `source_uid`, declined items included).
+pub fn next_source_uid(call_id: &str, previous: Option<&str>) -> String {
+    let Some(prev) = previous else {
+        return call_id.to_string();
+    };
+    let n = prev
+        .strip_prefix(call_id)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or(1);
+    format!("{call_id}/{}", n.saturating_add(1))
+}
+
+/// Creates an item for `call` with `source_uid` (or finds it after a lost answer or a refusal,
+/// whatever code amoCRM refused with).
+pub async fn create(
+    client: &AmoClient,
+    call: &Call,
+    source_uid: &str,
+    pipeline_id: u64,
+    responsible: u64,
+    with_contact: bool,
+) -> Result<UnsortedMemo, ClientError> {
+    let item = unsorted_json(call, source_uid, pipeline_id, responsible, with_contact);
+    let find = || async {
+        let items = client.pending_unsorted().await?;
+        Ok(items
+            .into_iter()
+            .find(|u| u.source_uid.as_deref() == Some(source_uid)))
+    };
+    let created = create_once(
+        client,
+        || async {
+            match client.create_unsorted_sip(item.clone()).await {
+                Err(e) if e.is_refusal() => match find().await? {
+                    Some(u) => Ok(u),
+                    None => Err(e),
+                },
+                other => other,
+            }
+        },
+        find,
+    )
+    .await?;
+    Ok(UnsortedMemo {
+        uid: created.uid,
+        source_uid: source_uid.to_string(),
+        contact_id: created.embedded.contacts.first().map(|c| c.id),
+        lead_id: created.embedded.leads.first().map(|l| l.id),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_source_uid;
+
+    #[test]
+    fn each_item_of_a_call_has_its_own_source_uid() {
+        let a = next_source_uid("1700000000.1", None);
+        let b = next_source_uid("1700000000.1", Some(&a));
+        let c = next_source_uid("1700000000.1", Some(&b));
+        assert_eq!(
+            (a.as_str(), b.as_str(), c.as_str()),
+            ("1700000000.1", "1700000000.1/2", "1700000000.1/3")
+        );
+    }
+}
