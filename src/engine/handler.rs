@@ -503,19 +503,25 @@ impl<M: Memory> Engine<M> {
         } else {
             let of_call = self.memory.unsorted_of_call(&call.id);
             let remembered = self.memory.pending_unsorted(&key);
+            let mut checked = None;
             if let Some(m) = remembered {
                 // amoCRM is the truth: the item may have been accepted or declined.
-                if self.still_pending(&m).await.map_err(err)? {
-                    facts.pending_unsorted = Some(m.uid);
+                let pending = self.still_pending(&m).await.map_err(err)?;
+                if pending {
+                    facts.pending_unsorted = Some(m.uid.clone());
                 } else {
                     self.memory.set_pending_unsorted(&key, None);
                 }
+                checked = Some((m.uid, pending));
             }
-            if let Some(m) = of_call
-                && (facts.pending_unsorted.as_deref() == Some(m.uid.as_str())
-                    || self.still_pending(&m).await.map_err(err)?)
-            {
-                facts.unsorted_of_call = Some(m.uid);
+            if let Some(m) = of_call {
+                let pending = match &checked {
+                    Some((uid, pending)) if *uid == m.uid => *pending,
+                    _ => self.still_pending(&m).await.map_err(err)?,
+                };
+                if pending {
+                    facts.unsorted_of_call = Some(m.uid);
+                }
             }
         }
         let missed_incoming = call.direction == Direction::Incoming && !call.answered;

@@ -35,6 +35,9 @@ pub struct RunOptions {
     /// Like `serve`: a call whose amoCRM work fails stays open and is retried at the next
     /// step, instead of stopping the run.
     pub defer_failed_calls: bool,
+    /// The mock still answers accepted and declined Unsorted items by uid (amoCRM does not
+    /// document which way it goes).
+    pub list_processed_unsorted: bool,
 }
 
 impl Default for RunOptions {
@@ -47,6 +50,7 @@ impl Default for RunOptions {
             rate_limit: None,
             progress: None,
             defer_failed_calls: false,
+            list_processed_unsorted: false,
         }
     }
 }
@@ -352,6 +356,7 @@ pub async fn run(loaded: &Loaded, opts: RunOptions) -> Outcome {
         state,
         hang_for: opts.client_timeout * 10,
         rate_limit: opts.rate_limit,
+        list_processed_unsorted: opts.list_processed_unsorted,
         ..MockOptions::default()
     })
     .await;

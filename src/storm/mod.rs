@@ -30,6 +30,7 @@ pub fn storm_options(
         // need not give byte-identical journals (a slow answer taken for lost only adds a
         // look-up, never a second entity), only the same traffic and the invariants.
         client_timeout: STORM_CLIENT_TIMEOUT,
+        list_processed_unsorted: false,
     }
 }
 

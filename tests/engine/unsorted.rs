@@ -1,6 +1,7 @@
 //! R-IN-U2, R-IN-U3, R-UNS-DEDUP, R-UNS-ACCEPT, R-UNS-DECLINE, R-IDEM.
 
 use sipamo::amocrm::mock::UnsortedState;
+use sipamo::sipuni::event::CallEvent;
 
 use crate::app::*;
 
@@ -162,4 +163,62 @@ async fn r_idem_an_event_after_the_call_was_handled_is_ignored() {
     assert_eq!(got, sipamo::engine::Ingested::AfterFinish);
     app.engine.settle(true).await.unwrap();
     assert_eq!(app.mock.journal_len(), before);
+}
+
+/// R-IN-U3 with R-FAIL: the accept at the answer is applied but its answer is lost. The retry is
+/// refused (amoCRM documents no code for "already accepted"), so the engine reads the item,
+/// finds its lead out of the Unsorted stage, and counts the accept as done: one accept applied,
+/// one note, no error.
+#[tokio::test]
+async fn r_in_u3_a_lost_accept_answer_is_read_back_not_taken_for_a_failure() {
+    let mut app = spawn_app(
+        "incoming: { unknown: { mode: unsorted_accept_on_answer } }",
+        "",
+    )
+    .await;
+    let mut spec = incoming("+79031112233").ring(&["201"]).answer("201");
+    spec.call_id = "lost.1".into();
+    let events = spec.events(START);
+    let (ring, rest) = events.split_at(1);
+    app.clock.advance_to(ring[0].at * 1000);
+    app.engine
+        .ingest(CallEvent::parse(&ring[0].line).unwrap())
+        .await
+        .unwrap();
+    let uid = app.state().unsorted.keys().next().unwrap().clone();
+    app.arm(
+        &format!("/api/v4/leads/unsorted/{uid}/accept"),
+        None,
+        None,
+        true,
+        1,
+    );
+    for e in rest {
+        app.clock.advance_to(e.at * 1000);
+        app.engine
+            .ingest(CallEvent::parse(&e.line).unwrap())
+            .await
+            .expect("the answer is handled");
+    }
+    app.engine.settle(true).await.expect("the call is handled");
+    let s = app.state();
+    assert_eq!(s.unsorted[&uid].state, UnsortedState::Accepted);
+    let accepts: Vec<u16> = app
+        .mock
+        .journal()
+        .iter()
+        .filter(|e| e.path.ends_with("/accept"))
+        .map(|e| e.status)
+        .collect();
+    assert_eq!(
+        accepts.len(),
+        2,
+        "the lost one and the refused retry: {accepts:?}"
+    );
+    assert_eq!(accepts[1], 400);
+    assert_eq!(s.notes.len(), 1);
+    assert_eq!(
+        s.leads[&s.unsorted[&uid].lead_ids[0]].responsible_user_id,
+        1001
+    );
 }

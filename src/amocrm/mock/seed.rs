@@ -233,10 +233,11 @@ impl CrmSeed {
                 ));
             }
             let mut phones = Vec::new();
+            // Kept as the manager typed it (`8 (916) 555-00-11`): amoCRM stores text.
             for raw in c.phone.iter().chain(&c.phones) {
-                let p = Phone::parse(raw)
+                Phone::parse(raw)
                     .map_err(|e| err(format!("contacts[{i}].phone"), e.to_string()))?;
-                phones.push(p.e164());
+                phones.push(raw.trim().to_string());
             }
             let responsible = user(format!("contacts[{i}].responsible"), c.responsible, &s)?;
             let name = c.name.clone().unwrap_or_else(|| {
