@@ -85,6 +85,10 @@ pub struct MockArgs {
     /// Answer 429 to more than N requests in any 1-second window (amoCRM allows 7).
     #[arg(long, value_name = "N")]
     pub rate_limit: Option<u32>,
+    /// `GET /leads/unsorted/{uid}` answers accepted and declined items too, instead of 204
+    /// (amoCRM documents neither; clients should cope with both).
+    #[arg(long)]
+    pub list_processed_unsorted: bool,
     /// Serve HTTPS with this PEM certificate chain (for clients that hard-code https://).
     #[arg(long, requires = "tls_key", value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
@@ -260,6 +264,7 @@ async fn mock(args: MockArgs) -> Result<ExitCode, String> {
         token: args.token,
         state,
         rate_limit: args.rate_limit,
+        list_processed_unsorted: args.list_processed_unsorted,
         listener: Some(listener),
         ..MockOptions::default()
     })
