@@ -192,6 +192,8 @@ pub async fn ingest(events: usize, concurrency: usize) -> Result<Ingest, String>
         rate_per_second: 7,
         retry: crate::amocrm::client::RetryPolicy::default(),
         tick: Duration::from_millis(250),
+        park_after: 60,
+        stuck_after: Duration::from_secs(300),
     };
     let app = Application::build(&cfg).await?;
     let url = format!(

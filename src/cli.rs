@@ -145,6 +145,14 @@ pub struct ServeArgs {
     /// amoCRM requests per second the integration may make (amoCRM allows 7).
     #[arg(long, default_value_t = 7)]
     pub rate_per_second: u32,
+    /// Failed attempts after which a call is parked (R-ISOLATE) when amoCRM answers other
+    /// requests; with pauses growing to a minute, 60 attempts take about an hour. A call amoCRM
+    /// refuses outright (a 4xx no retry fixes) is parked at once; an outage parks nothing.
+    #[arg(long, default_value_t = 60)]
+    pub park_after: u32,
+    /// Seconds the oldest ready call may wait before /health answers 503.
+    #[arg(long, default_value_t = 300)]
+    pub stuck_after_s: u64,
 }
 
 #[derive(Debug, Args)]
@@ -602,6 +610,8 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         rate_per_second: args.rate_per_second,
         retry: crate::amocrm::client::RetryPolicy::default(),
         tick: std::time::Duration::from_millis(250),
+        park_after: args.park_after,
+        stuck_after: std::time::Duration::from_secs(args.stuck_after_s),
     };
     let app = crate::server::Application::build(&cfg).await?;
     let addr = app.local_addr()?;

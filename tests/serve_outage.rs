@@ -54,6 +54,8 @@ async fn calls_wait_out_an_amocrm_outage_and_go_through_in_order() {
             jitter_seed: Some(1),
         },
         tick: Duration::from_millis(20),
+        park_after: 60,
+        stuck_after: Duration::from_secs(300),
     };
     let app = Application::build(&cfg).await.unwrap();
     let url = format!("http://{}", app.local_addr().unwrap());

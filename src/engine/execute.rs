@@ -1,6 +1,8 @@
-//! Performs a [`Plan`] through the amoCRM client, step by step, saving progress after each.
-//! A create whose outcome is uncertain (5xx, timeout, dropped connection) is looked up before it
-//! is sent again (R-FAIL), so a retry never makes a second entity.
+//! Performs a [`Plan`] through the amoCRM client, step by step. Before each write its intent is
+//! saved with the call's progress; after it, its result and every memory change of the step are
+//! saved in one transaction. A write whose outcome is uncertain (5xx, timeout, dropped
+//! connection, or a restart after its intent was saved) is looked up in amoCRM before it is sent
+//! again (R-FAIL, R-IDEM), so neither a retry nor `kill -9` makes a second entity.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,16 +10,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use backon::{ExponentialBuilder, Retryable};
 use serde_json::{Value, json};
 
-use super::call::{Call, Direction};
+use super::bodies::{contact_json, lead_json, note_json, task_json, task_text};
 use super::items;
-use super::memory::{Memory, Progress, TaskMemo, UnsortedMemo};
+use super::memory::{MemResult, Memory, MemoryError, Progress, TaskMemo, UnsortedMemo, Write};
 use super::plan::*;
 use crate::amocrm::client::{AmoClient, ClientError};
+use crate::phone::digits_key;
 
-/// The text of a callback task («Перезвонить клиенту»), followed by the phone.
-pub const TASK_TEXT: &str = "Перезвонить клиенту";
-/// `source` of call notes and `source_name` of Unsorted items.
-pub const SOURCE: &str = "Sipuni";
+pub use super::bodies::{SOURCE, TASK_TEXT, unsorted_json};
+
+/// Why a step failed: amoCRM, or the engine's own storage.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StepFailure {
+    #[error(transparent)]
+    Amo(#[from] ClientError),
+    #[error(transparent)]
+    Memory(#[from] MemoryError),
+}
 
 /// A step of the plan that could not be done.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -26,72 +35,7 @@ pub struct ExecError {
     pub call_id: String,
     pub step: &'static str,
     #[source]
-    pub source: ClientError,
-}
-
-fn phone_field(call: &Call) -> Value {
-    json!([{ "field_code": "PHONE", "values": [{ "value": call.client.e164(), "enum_code": "WORK" }] }])
-}
-
-fn contact_json(call: &Call, responsible: Option<u64>) -> Value {
-    let mut c = json!({ "name": call.client.e164(), "custom_fields_values": phone_field(call) });
-    if let Some(r) = responsible {
-        c["responsible_user_id"] = json!(r);
-    }
-    c
-}
-
-fn lead_name(call: &Call) -> String {
-    match call.direction {
-        Direction::Incoming => format!("Входящий звонок {}", call.client.e164()),
-        Direction::Outgoing => format!("Исходящий звонок {}", call.client.e164()),
-    }
-}
-
-fn lead_json(call: &Call, lead: &LeadPlan) -> Value {
-    let mut l = json!({ "name": lead_name(call), "responsible_user_id": lead.responsible });
-    if let Some(p) = lead.pipeline {
-        l["pipeline_id"] = json!(p.id);
-        if let Some(st) = p.status {
-            l["status_id"] = json!(st);
-        }
-    }
-    l
-}
-
-/// The `leads/unsorted/sip` item for a call.
-pub fn unsorted_json(
-    call: &Call,
-    source_uid: &str,
-    pipeline_id: u64,
-    responsible: u64,
-    with_contact: bool,
-) -> Value {
-    let mut metadata = json!({
-        "is_call_event_needed": true,
-        "uniq": call.id,
-        "duration": call.talk_secs,
-        "service_code": "sipuni",
-        "phone": call.client.e164(),
-        "called_at": call.started_at,
-        "from": call.client.e164(),
-        "call_responsible": responsible,
-    });
-    if let Some(link) = &call.record_link {
-        metadata["link"] = json!(link);
-    }
-    let mut embedded = json!({ "leads": [{ "name": lead_name(call) }] });
-    if with_contact {
-        embedded["contacts"] = json!([contact_json(call, None)]);
-    }
-    json!({
-        "source_name": SOURCE,
-        "source_uid": source_uid,
-        "pipeline_id": pipeline_id,
-        "created_at": call.started_at,
-        "metadata": metadata,
-        "_embedded": embedded,
-    })
+    pub source: StepFailure,
 }
 
 fn backoff(client: &AmoClient) -> ExponentialBuilder {
@@ -107,10 +51,12 @@ fn backoff(client: &AmoClient) -> ExponentialBuilder {
     }
 }
 
-/// Creates something at most once: after an uncertain failure, `lookup` runs before the next
-/// `create`, and what it finds is taken as created.
+/// Creates something at most once: when the outcome of an earlier try is unknown (`resumed`:
+/// its intent was saved before a restart; or a try failed uncertainly), `lookup` runs before
+/// the next `create`, and what it finds is taken as created.
 pub async fn create_once<T, C, CF, L, LF>(
     client: &AmoClient,
+    resumed: bool,
     create: C,
     lookup: L,
 ) -> Result<T, ClientError>
@@ -120,7 +66,7 @@ where
     L: Fn() -> LF,
     LF: Future<Output = Result<Option<T>, ClientError>>,
 {
-    let uncertain = AtomicBool::new(false);
+    let uncertain = AtomicBool::new(resumed);
     let clock = client.clock().clone();
     (|| async {
         if uncertain.load(Ordering::Relaxed)
@@ -166,211 +112,255 @@ fn entity(target: Target, p: &Progress) -> Option<(&'static str, u64)> {
     }
 }
 
-/// Runs the remaining steps of `p`, saving progress after each.
+/// Saves the intent to send `w`; answers whether an earlier intent for it was left unanswered
+/// (the write may have been applied before a crash).
+fn intend<M: Memory>(memory: &mut M, p: &mut Progress, w: Write) -> MemResult<bool> {
+    let resumed = p.in_flight == Some(w);
+    if !resumed {
+        p.in_flight = Some(w);
+        memory.save_progress(&p.call.id, p)?;
+    }
+    Ok(resumed)
+}
+
+/// Records a step's result: the progress (intent cleared) and `more` memory changes, in one
+/// transaction.
+fn done<M: Memory>(
+    memory: &mut M,
+    p: &mut Progress,
+    more: impl FnOnce(&mut M) -> MemResult<()>,
+) -> MemResult<()> {
+    p.in_flight = None;
+    memory.atomically(|m| {
+        more(m)?;
+        m.save_progress(&p.call.id, p)
+    })
+}
+
+/// Runs the remaining steps of `p`, saving intent and progress around each write.
 pub async fn execute<M: Memory>(
     client: &AmoClient,
     unsorted_stages: &[u64],
     memory: &mut M,
     p: &mut Progress,
 ) -> Result<(), ExecError> {
-    let call = p.call.clone();
-    let plan = p.plan.clone();
-    let key = call.client.key().to_string();
-    let fail = |step: &'static str| {
-        let call_id = call.id.clone();
-        move |source: ClientError| ExecError {
-            call_id: call_id.clone(),
+    let fail = |step: &'static str, call_id: &str| {
+        let call_id = call_id.to_string();
+        move |source: StepFailure| ExecError {
+            call_id,
             step,
             source,
         }
     };
-
-    // 1. Unsorted («Неразобранное»).
+    let id = p.call.id.clone();
     unsorted_step(client, unsorted_stages, memory, p)
         .await
-        .map_err(fail("create or accept the Unsorted item"))?;
+        .map_err(fail("create or accept the Unsorted item", &id))?;
+    contact_and_lead(client, memory, p)
+        .await
+        .map_err(fail("create the contact and lead", &id))?;
+    task_step(client, memory, p)
+        .await
+        .map_err(fail("create the callback task", &id))?;
+    note_step(client, memory, p)
+        .await
+        .map_err(fail("add the call note", &id))?;
+    Ok(())
+}
 
-    // 2. Contact and lead: one `leads/complex` when both are new.
+/// The visible contact of the call's phone (lowest id) and a lead of it this call made (one not
+/// among `known_leads`).
+async fn find_new(
+    client: &AmoClient,
+    p: &Progress,
+) -> Result<Option<(u64, Option<u64>)>, ClientError> {
+    let key = p.call.client.key();
+    let contacts = client.search_contacts(key).await?;
+    let contact = contacts
+        .iter()
+        .filter(|c| {
+            c.phones()
+                .iter()
+                .any(|ph| digits_key(ph).as_deref() == Some(key))
+        })
+        .min_by_key(|c| c.id);
+    Ok(contact.map(|c| {
+        (
+            c.id,
+            c.lead_ids()
+                .into_iter()
+                .find(|l| !p.known_leads.contains(l)),
+        )
+    }))
+}
+
+/// Step 2: contact and lead; one `leads/complex` when both are new.
+async fn contact_and_lead<M: Memory>(
+    client: &AmoClient,
+    memory: &mut M,
+    p: &mut Progress,
+) -> Result<(), StepFailure> {
+    let plan = p.plan.clone();
+    let call = p.call.clone();
     if let ContactPlan::Existing(id) = plan.contact {
         p.contact_id = Some(id);
     }
-    let known_leads = p.known_leads.clone();
-    let find_new = || async {
-        let contacts = client.search_contacts(call.client.key()).await?;
-        let contact = contacts
-            .iter()
-            .filter(|c| {
-                c.phones()
-                    .iter()
-                    .any(|ph| crate::phone::digits_key(ph).as_deref() == Some(call.client.key()))
-            })
-            .min_by_key(|c| c.id);
-        Ok(contact.map(|c| {
-            (
-                c.id,
-                c.lead_ids().into_iter().find(|l| !known_leads.contains(l)),
-            )
-        }))
-    };
+    let snapshot = p.clone();
     match (plan.contact, &plan.lead) {
         (ContactPlan::Create { .. }, Some(lead)) if p.lead_id.is_none() => {
             let mut body = lead_json(&call, lead);
             body["_embedded"] =
                 json!({ "contacts": [contact_json(&call, Some(lead.responsible))] });
+            let resumed = intend(memory, p, Write::Complex)?;
             let (lead_id, contact_id) = create_once(
                 client,
+                resumed,
                 || async {
-                    client
-                        .create_complex(body.clone())
-                        .await
-                        .map(|(l, c)| (Some(l), c))
+                    let (l, c) = client.create_complex(body.clone()).await?;
+                    Ok((Some(l), c))
                 },
                 || async {
-                    Ok(find_new()
+                    Ok(find_new(client, &snapshot)
                         .await?
                         .filter(|(_, l)| l.is_some())
                         .map(|(c, l)| (l, Some(c))))
                 },
             )
-            .await
-            .map_err(fail("create the contact and lead (leads/complex)"))?;
+            .await?;
             p.lead_id = lead_id;
             p.contact_id = contact_id;
-            memory.save_progress(&call.id, p);
         }
         (ContactPlan::Create { responsible }, None) if p.contact_id.is_none() => {
             let body = contact_json(&call, Some(responsible));
+            let resumed = intend(memory, p, Write::Contact)?;
             let id = create_once(
                 client,
-                || async {
-                    client
-                        .create_one("/api/v4/contacts", "contacts", body.clone())
-                        .await
-                },
-                || async { Ok(find_new().await?.map(|(c, _)| c)) },
+                resumed,
+                || client.create_one("/api/v4/contacts", "contacts", body.clone()),
+                || async { Ok(find_new(client, &snapshot).await?.map(|(c, _)| c)) },
             )
-            .await
-            .map_err(fail("create the contact"))?;
+            .await?;
             p.contact_id = Some(id);
-            memory.save_progress(&call.id, p);
         }
         (ContactPlan::Existing(contact), Some(lead)) if p.lead_id.is_none() => {
             let mut body = lead_json(&call, lead);
             body["_embedded"] = json!({ "contacts": [{ "id": contact }] });
+            let resumed = intend(memory, p, Write::Lead)?;
             let id = create_once(
                 client,
-                || async {
-                    client
-                        .create_one("/api/v4/leads", "leads", body.clone())
-                        .await
-                },
-                || async { Ok(find_new().await?.and_then(|(_, l)| l)) },
+                resumed,
+                || client.create_one("/api/v4/leads", "leads", body.clone()),
+                || async { Ok(find_new(client, &snapshot).await?.and_then(|(_, l)| l)) },
             )
-            .await
-            .map_err(fail("create the lead"))?;
+            .await?;
             p.lead_id = Some(id);
-            memory.save_progress(&call.id, p);
         }
-        _ => {}
+        _ => return Ok(()),
     }
-
-    // 3. Callback task.
-    if let (Some(task), None) = (plan.task, p.task_id)
-        && let Some((kind, entity_id)) = entity(task.target, p)
-    {
-        let text = format!("{TASK_TEXT} {}", call.client.e164());
-        let body = json!({
-            "task_type_id": 1, "text": text, "complete_till": task.complete_till,
-            "entity_id": entity_id, "entity_type": kind, "responsible_user_id": task.responsible,
-        });
-        let id = create_once(
-            client,
-            || async {
-                client
-                    .create_one("/api/v4/tasks", "tasks", body.clone())
-                    .await
-            },
-            || async {
-                let open = client.open_tasks(kind, entity_id).await?;
-                Ok(open
-                    .into_iter()
-                    .find(|t| t.complete_till == task.complete_till && t.text == text)
-                    .map(|t| t.id))
-            },
-        )
-        .await
-        .map_err(fail("create the callback task"))?;
-        p.task_id = Some(id);
-        memory.set_callback_task(
-            &key,
-            TaskMemo {
-                task_id: id,
-                deadline: task.complete_till,
-            },
-        );
-        memory.save_progress(&call.id, p);
-    }
-
-    // 4. Call note.
-    if let (Some(note), None) = (plan.note, p.note_id)
-        && let Some((kind, entity_id)) = entity(note.target, p)
-    {
-        let mut params = json!({
-            "uniq": call.id, "duration": call.talk_secs, "source": SOURCE,
-            "phone": call.client.e164(), "call_status": note.call_status, "call_responsible": note.responsible,
-        });
-        if let Some(link) = &call.record_link {
-            params["link"] = json!(link);
-        }
-        if note.not_reached {
-            params["call_result"] = json!(NOT_REACHED);
-        }
-        let body = json!({ "note_type": note.kind.as_str(), "responsible_user_id": note.responsible, "params": params });
-        let path = format!("/api/v4/{kind}/{entity_id}/notes");
-        let id = create_once(
-            client,
-            || async { client.create_one(&path, "notes", body.clone()).await },
-            || async {
-                let notes = client.notes(kind, entity_id).await?;
-                Ok(notes
-                    .into_iter()
-                    .find(|n| {
-                        n.note_type == note.kind.as_str()
-                            && n.params.get("uniq").and_then(Value::as_str)
-                                == Some(call.id.as_str())
-                    })
-                    .map(|n| n.id))
-            },
-        )
-        .await
-        .map_err(fail("add the call note"))?;
-        p.note_id = Some(id);
-        memory.save_progress(&call.id, p);
-    }
+    done(memory, p, |_| Ok(()))?;
     Ok(())
 }
 
-/// Step 1 of a plan: the call's Unsorted item created, accepted or kept, saving progress after
-/// each write.
+/// Step 3: the callback task, remembered for its phone (R-MISS-DEDUP) in the same transaction.
+async fn task_step<M: Memory>(
+    client: &AmoClient,
+    memory: &mut M,
+    p: &mut Progress,
+) -> Result<(), StepFailure> {
+    let (Some(task), None) = (p.plan.task, p.task_id) else {
+        return Ok(());
+    };
+    let Some((kind, entity_id)) = entity(task.target, p) else {
+        return Ok(());
+    };
+    let call = p.call.clone();
+    let body = task_json(&call, &task, kind, entity_id);
+    let text = task_text(&call);
+    let resumed = intend(memory, p, Write::Task)?;
+    let id = create_once(
+        client,
+        resumed,
+        || client.create_one("/api/v4/tasks", "tasks", body.clone()),
+        || async {
+            let open = client.open_tasks(kind, entity_id).await?;
+            Ok(open
+                .into_iter()
+                .find(|t| t.complete_till == task.complete_till && t.text == text)
+                .map(|t| t.id))
+        },
+    )
+    .await?;
+    p.task_id = Some(id);
+    let key = call.client.key().to_string();
+    done(memory, p, |m| {
+        m.set_callback_task(
+            &key,
+            &TaskMemo {
+                task_id: id,
+                deadline: task.complete_till,
+            },
+        )
+    })?;
+    Ok(())
+}
+
+/// Step 4: the call note, found again by its `uniq` (the call id).
+async fn note_step<M: Memory>(
+    client: &AmoClient,
+    memory: &mut M,
+    p: &mut Progress,
+) -> Result<(), StepFailure> {
+    let (Some(note), None) = (p.plan.note, p.note_id) else {
+        return Ok(());
+    };
+    let Some((kind, entity_id)) = entity(note.target, p) else {
+        return Ok(());
+    };
+    let call = p.call.clone();
+    let body = note_json(&call, &note);
+    let path = format!("/api/v4/{kind}/{entity_id}/notes");
+    let resumed = intend(memory, p, Write::Note)?;
+    let id = create_once(
+        client,
+        resumed,
+        || client.create_one(&path, "notes", body.clone()),
+        || async {
+            let notes = client.notes(kind, entity_id).await?;
+            Ok(notes
+                .into_iter()
+                .find(|n| {
+                    n.note_type == note.kind.as_str()
+                        && n.params.get("uniq").and_then(Value::as_str) == Some(call.id.as_str())
+                })
+                .map(|n| n.id))
+        },
+    )
+    .await?;
+    p.note_id = Some(id);
+    done(memory, p, |_| Ok(()))?;
+    Ok(())
+}
+
+/// Step 1: the call's Unsorted item created, accepted or kept.
 async fn unsorted_step<M: Memory>(
     client: &AmoClient,
     unsorted_stages: &[u64],
     memory: &mut M,
     p: &mut Progress,
-) -> Result<(), ClientError> {
+) -> Result<(), StepFailure> {
     let call = p.call.clone();
     let key = call.client.key().to_string();
-    let remembered = |memory: &M, uid: &str| {
-        memory
-            .unsorted_of_call(&call.id)
-            .filter(|m| m.uid == uid)
-            .or_else(|| memory.pending_unsorted(&key).filter(|m| m.uid == uid))
+    let remembered = |memory: &M, uid: &str| -> MemResult<Option<UnsortedMemo>> {
+        Ok(match memory.unsorted_of_call(&call.id)? {
+            Some(m) if m.uid == uid => Some(m),
+            _ => memory.pending_unsorted(&key)?.filter(|m| m.uid == uid),
+        })
     };
     let accept_user = match p.plan.unsorted.clone() {
         UnsortedPlan::None => return Ok(()),
         UnsortedPlan::Keep { uid } => {
             if p.unsorted.is_none() {
-                p.unsorted = remembered(memory, &uid);
+                p.unsorted = remembered(memory, &uid)?;
             }
             return Ok(());
         }
@@ -382,8 +372,10 @@ async fn unsorted_step<M: Memory>(
             accept,
         } => {
             if p.unsorted.is_none() {
+                let resumed = intend(memory, p, Write::UnsortedItem)?;
                 let memo = items::create(
                     client,
+                    resumed,
                     &call,
                     &source_uid,
                     pipeline_id,
@@ -391,16 +383,17 @@ async fn unsorted_step<M: Memory>(
                     with_contact,
                 )
                 .await?;
-                memory.set_unsorted_of_call(&call.id, memo.clone());
-                memory.set_pending_unsorted(&key, Some(memo.clone()));
-                p.unsorted = Some(memo);
-                memory.save_progress(&call.id, p);
+                p.unsorted = Some(memo.clone());
+                done(memory, p, |m| {
+                    m.set_unsorted_of_call(&call.id, &memo)?;
+                    m.set_pending_unsorted(&key, Some(&memo))
+                })?;
             }
             accept
         }
         UnsortedPlan::Accept { uid, user } => {
             if p.unsorted.is_none() {
-                p.unsorted = Some(remembered(memory, &uid).unwrap_or(UnsortedMemo {
+                p.unsorted = Some(remembered(memory, &uid)?.unwrap_or(UnsortedMemo {
                     uid,
                     source_uid: String::new(),
                     contact_id: None,
@@ -411,13 +404,13 @@ async fn unsorted_step<M: Memory>(
         }
     };
     if let (Some(user), false, Some(memo)) = (accept_user, p.accepted, p.unsorted.clone()) {
+        // Accepting twice is harmless (a refusal is read back), so no look-up is needed first.
         if items::accept(client, unsorted_stages, &memo, user).await? == items::Accepted::Declined {
             tracing::warn!(uid = %memo.uid, "a manager declined the item before it was accepted; nothing goes on it");
             p.unsorted = None;
         }
-        memory.set_pending_unsorted(&key, None);
         p.accepted = true;
-        memory.save_progress(&call.id, p);
+        done(memory, p, |m| m.set_pending_unsorted(&key, None))?;
     }
     Ok(())
 }

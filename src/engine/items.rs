@@ -2,8 +2,9 @@
 //! answers (never from a 204 or an error code alone), and creating and accepting one so that a
 //! retry or a lost answer never makes a second item.
 
+use super::bodies::unsorted_json;
 use super::call::Call;
-use super::execute::{create_once, unsorted_json};
+use super::execute::create_once;
 use super::memory::UnsortedMemo;
 use crate::amocrm::client::{AmoClient, ClientError};
 
@@ -103,10 +104,11 @@ pub fn next_source_uid(call_id: &str, previous: Option<&str>) -> String {
     format!("{call_id}/{}", n.saturating_add(1))
 }
 
-/// Creates an item for `call` with `source_uid` (or finds it after a lost answer or a refusal,
-/// whatever code amoCRM refused with).
+/// Creates an item for `call` with `source_uid` (or finds it after a lost answer, a restart
+/// after its intent was saved (`resumed`), or a refusal, whatever code amoCRM refused with).
 pub async fn create(
     client: &AmoClient,
+    resumed: bool,
     call: &Call,
     source_uid: &str,
     pipeline_id: u64,
@@ -122,6 +124,7 @@ pub async fn create(
     };
     let created = create_once(
         client,
+        resumed,
         || async {
             match client.create_unsorted_sip(item.clone()).await {
                 Err(e) if e.is_refusal() => match find().await? {

@@ -475,6 +475,9 @@ pub struct Expect {
     /// The scenario must be refused or report an error whose message contains this text
     /// (bad settings, a malformed event).
     pub error: Option<String>,
+    /// Calls the engine parked because amoCRM kept refusing them (R-ISOLATE); without this
+    /// key a parked call fails the scenario.
+    pub parked: Option<usize>,
     /// Check the storm invariants after every step (no deal without a contact, one pending
     /// Unsorted item per phone, no overlapping callback tasks, ...).
     #[serde(default)]

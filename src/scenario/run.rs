@@ -11,7 +11,7 @@ use crate::amocrm::client::{AmoClient, ClientConfig, RetryPolicy, Secret};
 use crate::amocrm::mock::journal::{self, JournalEntry};
 use crate::amocrm::mock::{MockCrm, MockOptions};
 use crate::clock::Clock;
-use crate::engine::{Engine, InMemory};
+use crate::engine::{Engine, InMemory, Memory};
 use crate::sipuni::event::{CallEvent, HangupStatus, ShortNumber};
 use crate::sipuni::synth::{CallSpec, SynthDirection, WireEvent};
 
@@ -237,6 +237,36 @@ async fn settle(
     }
 }
 
+/// Parked calls fail the scenario unless `expect.parked` counts them (R-ISOLATE: a parked
+/// call is never dropped silently).
+fn parked_failures(expect: &Expect, parked: &[crate::engine::memory::ParkedCall]) -> Vec<String> {
+    let list = || {
+        parked
+            .iter()
+            .map(|p| {
+                format!(
+                    "    {} after {} attempt(s): {}",
+                    p.call_id, p.attempts, p.reason
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    match expect.parked {
+        Some(n) if n == parked.len() => Vec::new(),
+        Some(n) => vec![format!(
+            "expect.parked: {n} call(s), got {}:\n{}",
+            parked.len(),
+            list()
+        )],
+        None if parked.is_empty() => Vec::new(),
+        None => vec![format!(
+            "calls parked (amoCRM kept refusing them):\n{}",
+            list()
+        )],
+    }
+}
+
 /// Decides, window by window, the calls whose settle window closes before `at_ms`.
 async fn settle_before(
     ctx: &mut Ctx,
@@ -283,6 +313,7 @@ fn path_label(h: &crate::engine::Handled) -> Option<String> {
         crate::engine::Handled::Done { plan, .. } => plan,
         crate::engine::Handled::Internal { .. } => return Some("internal".into()),
         crate::engine::Handled::Hidden { .. } => return Some("hidden number".into()),
+        crate::engine::Handled::Parked { .. } => return Some("parked".into()),
     };
     let known = matches!(plan.contact, ContactPlan::Existing(_));
     let unsorted = !matches!(plan.unsorted, UnsortedPlan::None);
@@ -456,6 +487,10 @@ pub async fn run(loaded: &Loaded, opts: RunOptions) -> Outcome {
                 if let Err(e) = settle(&mut ctx, Settle::All).await {
                     out.error = Some(format!("after the last step: {e}"));
                 }
+            }
+            match ctx.engine.memory().parked() {
+                Ok(parked) => out.failures.extend(parked_failures(&sc.expect, &parked)),
+                Err(e) => out.failures.push(e.to_string()),
             }
             out.journal = ctx.mock.journal();
             out.requests = out.journal.len().saturating_sub(startup_requests);

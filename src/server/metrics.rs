@@ -32,6 +32,8 @@ pub struct Metrics {
     pub amocrm: Family<StatusLabel, Counter>,
     pub retries: Counter,
     pub queue: Gauge,
+    /// Calls set aside because amoCRM keeps refusing them (R-ISOLATE).
+    pub parked: Gauge,
     pub open_calls: Gauge,
 }
 
@@ -72,6 +74,11 @@ impl Metrics {
             "sipamo_queue_depth",
             "Stored events not yet taken by the engine",
             self.queue.clone(),
+        );
+        r.register(
+            "sipamo_calls_parked",
+            "Calls set aside because amoCRM keeps refusing them (sipamo calls list)",
+            self.parked.clone(),
         );
         r.register(
             "sipamo_open_calls",

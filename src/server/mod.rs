@@ -3,10 +3,12 @@
 //! real amoCRM account.
 
 pub mod config;
+pub mod health;
 pub mod inbox;
 pub mod metrics;
 pub mod receiver;
 pub mod store;
+pub mod supervisor;
 pub mod worker;
 
 use std::net::SocketAddr;
@@ -18,7 +20,6 @@ use tokio::sync::{Notify, watch};
 
 use crate::amocrm::client::{AmoClient, ClientConfig, Hooks, RetryPolicy};
 use crate::clock::Clock;
-use crate::engine::Engine;
 
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
@@ -37,6 +38,10 @@ pub struct ServeConfig {
     pub retry: RetryPolicy,
     /// How often the worker looks for ready calls (doubled after each failure, up to a minute).
     pub tick: Duration,
+    /// Failed attempts after which a call is parked while amoCRM answers other requests.
+    pub park_after: u32,
+    /// `/health` answers 503 when the oldest ready call has waited longer than this.
+    pub stuck_after: Duration,
 }
 
 /// A service ready to run: settings checked against the account, database open, port bound.
@@ -44,6 +49,8 @@ pub struct Application {
     listener: tokio::net::TcpListener,
     router: axum::Router,
     worker: worker::Worker,
+    factory: supervisor::WorkerFactory,
+    health: Arc<health::Health>,
 }
 
 impl Application {
@@ -72,13 +79,22 @@ impl Application {
         client_cfg.retry = cfg.retry;
         client_cfg.hooks = hooks;
         let client = AmoClient::new(client_cfg).map_err(|e| e.to_string())?;
-        let conn = store::open(&cfg.db)
-            .map_err(|e| format!("cannot open the database {}: {e}", cfg.db.display()))?;
-        let mut engine = Engine::connect(settings, client, store::SqliteMemory::new(conn))
-            .await
-            .map_err(|e| e.to_string())?;
-        engine.settle_ms = i64::try_from(cfg.settle.as_millis()).unwrap_or(2_000);
         let stored = Arc::new(Notify::new());
+        let health = Arc::new(health::Health::new(
+            i64::try_from(cfg.stuck_after.as_millis()).unwrap_or(i64::MAX),
+        ));
+        let factory = supervisor::WorkerFactory {
+            settings,
+            client,
+            db: cfg.db.clone(),
+            settle_ms: i64::try_from(cfg.settle.as_millis()).unwrap_or(2_000),
+            park_after: cfg.park_after,
+            stored: stored.clone(),
+            metrics: metrics.clone(),
+            health: health.clone(),
+            tick: cfg.tick,
+        };
+        let worker = factory.build().await?;
         let inbox = inbox::Inbox::start(cfg.db.clone(), stored.clone())?;
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await
@@ -88,17 +104,14 @@ impl Application {
             inbox,
             metrics: metrics.clone(),
             clock: Clock::System,
+            health: health.clone(),
         });
-        let worker = worker::Worker {
-            engine,
-            stored,
-            metrics,
-            tick: cfg.tick,
-        };
         Ok(Application {
             listener,
             router,
             worker,
+            factory,
+            health,
         })
     }
 
@@ -113,7 +126,16 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), String> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let worker = tokio::spawn(self.worker.run(stop_rx));
+        let factory = self.factory;
+        let worker = tokio::spawn(supervisor::supervise(
+            Some(self.worker),
+            move || {
+                let f = factory.clone();
+                async move { f.build().await }
+            },
+            self.health,
+            stop_rx,
+        ));
         let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
             shutdown.await;
             let _ = stop_tx.send(true);
@@ -123,7 +145,7 @@ impl Application {
             .map_err(|e| format!("the receiver failed: {e}"))?;
         worker
             .await
-            .map_err(|e| format!("the worker failed: {e}"))?
+            .map_err(|e| format!("the worker's supervisor failed: {e}"))
     }
 }
 

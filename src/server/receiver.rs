@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
+use super::health::Health;
 use super::inbox::{Inbox, Stored};
 use super::metrics::Metrics;
 use crate::amocrm::mock::router::constant_time_eq;
@@ -27,6 +28,7 @@ pub struct ReceiverState {
     pub inbox: Inbox,
     pub metrics: Metrics,
     pub clock: Clock,
+    pub health: Arc<Health>,
 }
 
 fn answer(status: StatusCode, body: serde_json::Value) -> Response {
@@ -43,7 +45,13 @@ pub fn router(state: ReceiverState) -> Router {
         .route("/sipuni/events/{secret}", get(event_get).post(event_post))
         .route(
             "/health",
-            get(|| async { answer(StatusCode::OK, json!({ "status": "ok" })) }),
+            get(|State(s): State<ReceiverState>| async move {
+                let (code, body) = s.health.report(s.clock.now_ms());
+                answer(
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+                    body,
+                )
+            }),
         )
         .route("/metrics", get(metrics))
         .fallback(|| async {

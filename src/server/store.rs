@@ -8,7 +8,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::engine::memory::{Memory, Progress, TaskMemo, UnsortedMemo};
+use crate::engine::memory::{
+    MemResult, Memory, MemoryError, ParkedCall, Progress, TaskMemo, UnsortedMemo, Write,
+};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -27,6 +29,13 @@ CREATE TABLE IF NOT EXISTS memory (
     value TEXT NOT NULL,
     PRIMARY KEY (space, key)
 );
+CREATE TABLE IF NOT EXISTS parked (
+    call_id  TEXT PRIMARY KEY,
+    reason   TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    at_ms    INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS requeued (call_id TEXT PRIMARY KEY);
 ";
 
 /// Opens (creating if needed) the database with the settings every connection needs.
@@ -72,7 +81,8 @@ pub fn events_after(
 /// Events of calls not yet handled, up to `max_id`, in arrival order (for a restart).
 pub fn unfinished_events(conn: &Connection, max_id: i64) -> rusqlite::Result<Vec<StoredEvent>> {
     let mut st = conn.prepare(
-        "SELECT id, call_id, raw FROM events WHERE id <= ?1 AND call_id NOT IN (SELECT call_id FROM calls_done) ORDER BY id",
+        "SELECT id, call_id, raw FROM events WHERE id <= ?1 AND call_id NOT IN (SELECT call_id FROM calls_done) \
+         AND call_id NOT IN (SELECT call_id FROM parked) ORDER BY id",
     )?;
     let rows = st.query_map(params![max_id], stored_event)?;
     rows.collect()
@@ -80,6 +90,45 @@ pub fn unfinished_events(conn: &Connection, max_id: i64) -> rusqlite::Result<Vec
 
 pub fn max_event_id(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))
+}
+
+/// The stored events of one call, in arrival order (a parked call put back by an operator).
+pub fn events_of(conn: &Connection, call_id: &str) -> rusqlite::Result<Vec<StoredEvent>> {
+    let mut st =
+        conn.prepare_cached("SELECT id, call_id, raw FROM events WHERE call_id = ?1 ORDER BY id")?;
+    let rows = st.query_map(params![call_id], stored_event)?;
+    rows.collect()
+}
+
+/// Parked calls an operator asked to retry: they leave `parked` and are taken once.
+pub fn take_requeued(conn: &mut Connection) -> rusqlite::Result<Vec<String>> {
+    let tx = conn.transaction()?;
+    let ids: Vec<String> = {
+        let mut st = tx.prepare("SELECT call_id FROM requeued ORDER BY call_id")?;
+        st.query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    tx.execute("DELETE FROM requeued", [])?;
+    tx.commit()?;
+    Ok(ids)
+}
+
+/// Puts a parked call back in the queue (`sipamo calls retry`); false when it is not parked.
+pub fn requeue(conn: &mut Connection, call_id: &str) -> rusqlite::Result<bool> {
+    let tx = conn.transaction()?;
+    let n = tx.execute("DELETE FROM parked WHERE call_id = ?1", params![call_id])?;
+    if n == 1 {
+        tx.execute(
+            "DELETE FROM memory WHERE space = 'attempts' AND key = ?1",
+            params![call_id],
+        )?;
+        tx.execute(
+            "INSERT OR IGNORE INTO requeued (call_id) VALUES (?1)",
+            params![call_id],
+        )?;
+    }
+    tx.commit()?;
+    Ok(n == 1)
 }
 
 /// Events not yet handled (stored after `cursor`, or of calls still open).
@@ -91,16 +140,27 @@ pub fn pending_count(conn: &Connection, cursor: i64) -> rusqlite::Result<i64> {
     )
 }
 
-/// The engine's memory in the same database. Every write is its own committed statement, made
-/// before the step it records is considered done.
+/// The engine's memory in the same database. Every write is committed before the step it
+/// records is considered done; [`Memory::atomically`] makes the writes of one step a single
+/// transaction.
 pub struct SqliteMemory {
     conn: std::sync::Mutex<Connection>,
+    /// Open `atomically` scopes (only the outermost one begins and commits).
+    depth: u32,
+}
+
+fn failed(doing: &'static str) -> impl Fn(rusqlite::Error) -> MemoryError {
+    move |e| MemoryError {
+        doing,
+        message: e.to_string(),
+    }
 }
 
 impl SqliteMemory {
     pub fn new(conn: Connection) -> Self {
         SqliteMemory {
             conn: std::sync::Mutex::new(conn),
+            depth: 0,
         }
     }
 
@@ -109,22 +169,36 @@ impl SqliteMemory {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn get<T: DeserializeOwned>(&self, space: &str, key: &str) -> Option<T> {
+    fn get<T: DeserializeOwned>(&self, space: &'static str, key: &str) -> MemResult<Option<T>> {
+        let doing = "reading the engine's memory";
         let value: Option<String> = self
             .connection()
             .prepare_cached("SELECT value FROM memory WHERE space = ?1 AND key = ?2")
             .and_then(|mut st| st.query_row(params![space, key], |r| r.get(0)).optional())
-            .unwrap_or_else(|e| {
-                tracing::error!(error = %e, space, "cannot read the engine's memory");
-                None
-            });
-        value.and_then(|v| serde_json::from_str(&v).ok())
+            .map_err(failed(doing))?;
+        value
+            .map(|v| {
+                serde_json::from_str(&v).map_err(|e| MemoryError {
+                    doing,
+                    message: format!("{space}/{key} does not decode: {e}"),
+                })
+            })
+            .transpose()
     }
 
-    fn put<T: Serialize>(&self, space: &str, key: &str, value: Option<&T>) {
-        let result = match value {
+    fn put<T: Serialize>(
+        &self,
+        space: &'static str,
+        key: &str,
+        value: Option<&T>,
+    ) -> MemResult<()> {
+        let doing = "writing the engine's memory";
+        match value {
             Some(v) => {
-                let text = serde_json::to_string(v).unwrap_or_default();
+                let text = serde_json::to_string(v).map_err(|e| MemoryError {
+                    doing,
+                    message: e.to_string(),
+                })?;
                 self.connection()
                     .prepare_cached(
                         "INSERT OR REPLACE INTO memory (space, key, value) VALUES (?1, ?2, ?3)",
@@ -135,74 +209,160 @@ impl SqliteMemory {
                 .connection()
                 .prepare_cached("DELETE FROM memory WHERE space = ?1 AND key = ?2")
                 .and_then(|mut st| st.execute(params![space, key])),
-        };
-        if let Err(e) = result {
-            tracing::error!(error = %e, space, "cannot write the engine's memory");
         }
+        .map(|_| ())
+        .map_err(failed(doing))
+    }
+
+    fn exec(&self, doing: &'static str, sql: &str, p: impl rusqlite::Params) -> MemResult<usize> {
+        self.connection()
+            .prepare_cached(sql)
+            .and_then(|mut st| st.execute(p))
+            .map_err(failed(doing))
     }
 }
 
 impl Memory for SqliteMemory {
-    fn first_delivery(&mut self, fingerprint: &str) -> bool {
-        self.connection()
-            .prepare_cached("INSERT OR IGNORE INTO deliveries (fingerprint) VALUES (?1)")
-            .and_then(|mut st| st.execute(params![fingerprint]))
-            .map(|n| n == 1)
-            .unwrap_or(true)
+    fn first_delivery(&mut self, fingerprint: &str) -> MemResult<bool> {
+        self.exec(
+            "recording a delivery",
+            "INSERT OR IGNORE INTO deliveries (fingerprint) VALUES (?1)",
+            params![fingerprint],
+        )
+        .map(|n| n == 1)
     }
-    fn is_done(&self, call_id: &str) -> bool {
+    fn is_done(&self, call_id: &str) -> MemResult<bool> {
         self.connection()
             .prepare_cached("SELECT 1 FROM calls_done WHERE call_id = ?1")
             .and_then(|mut st| st.exists(params![call_id]))
-            .unwrap_or(false)
+            .map_err(failed("reading the finished calls"))
     }
-    fn mark_done(&mut self, call_id: &str) {
-        let conn = self.connection();
-        let r = conn
-            .execute(
+    fn mark_done(&mut self, call_id: &str) -> MemResult<()> {
+        self.atomically(|m| {
+            let doing = "recording a finished call";
+            m.exec(
+                doing,
                 "INSERT OR IGNORE INTO calls_done (call_id) VALUES (?1)",
                 params![call_id],
-            )
-            .and_then(|_| {
-                conn.execute(
-                    "DELETE FROM memory WHERE space = 'progress' AND key = ?1",
-                    params![call_id],
-                )
-            });
-        if let Err(e) = r {
-            tracing::error!(error = %e, call_id, "cannot record a finished call");
-        }
+            )?;
+            m.exec(
+                doing,
+                "DELETE FROM memory WHERE space IN ('progress', 'attempts', 'intent') AND key = ?1",
+                params![call_id],
+            )?;
+            m.exec(
+                doing,
+                "DELETE FROM parked WHERE call_id = ?1",
+                params![call_id],
+            )?;
+            Ok(())
+        })
     }
-    fn progress(&self, call_id: &str) -> Option<Progress> {
+    fn progress(&self, call_id: &str) -> MemResult<Option<Progress>> {
         self.get("progress", call_id)
     }
-    fn save_progress(&mut self, call_id: &str, p: &Progress) {
-        self.put("progress", call_id, Some(p));
+    fn save_progress(&mut self, call_id: &str, p: &Progress) -> MemResult<()> {
+        self.put("progress", call_id, Some(p))
     }
-    fn unsorted_of_call(&self, call_id: &str) -> Option<UnsortedMemo> {
+    fn unsorted_of_call(&self, call_id: &str) -> MemResult<Option<UnsortedMemo>> {
         self.get("ring", call_id)
     }
-    fn set_unsorted_of_call(&mut self, call_id: &str, memo: UnsortedMemo) {
-        self.put("ring", call_id, Some(&memo));
+    fn set_unsorted_of_call(&mut self, call_id: &str, memo: &UnsortedMemo) -> MemResult<()> {
+        self.put("ring", call_id, Some(memo))
     }
-    fn answered_item(&self, call_id: &str) -> Option<UnsortedMemo> {
+    fn answered_item(&self, call_id: &str) -> MemResult<Option<UnsortedMemo>> {
         self.get("answered", call_id)
     }
-    fn set_answered_item(&mut self, call_id: &str, memo: UnsortedMemo) {
-        self.put("answered", call_id, Some(&memo));
+    fn set_answered_item(&mut self, call_id: &str, memo: &UnsortedMemo) -> MemResult<()> {
+        self.put("answered", call_id, Some(memo))
     }
-    fn callback_task(&self, phone_key: &str) -> Option<TaskMemo> {
+    fn early_intent(&self, call_id: &str) -> MemResult<Option<Write>> {
+        self.get("intent", call_id)
+    }
+    fn set_early_intent(&mut self, call_id: &str, w: Option<Write>) -> MemResult<()> {
+        self.put("intent", call_id, w.as_ref())
+    }
+    fn callback_task(&self, phone_key: &str) -> MemResult<Option<TaskMemo>> {
         self.get("task", phone_key)
     }
-    fn set_callback_task(&mut self, phone_key: &str, memo: TaskMemo) {
-        self.put("task", phone_key, Some(&memo));
+    fn set_callback_task(&mut self, phone_key: &str, memo: &TaskMemo) -> MemResult<()> {
+        self.put("task", phone_key, Some(memo))
     }
-    fn pending_unsorted(&self, phone_key: &str) -> Option<UnsortedMemo> {
+    fn pending_unsorted(&self, phone_key: &str) -> MemResult<Option<UnsortedMemo>> {
         self.get("pending", phone_key)
     }
-    fn set_pending_unsorted(&mut self, phone_key: &str, memo: Option<UnsortedMemo>) {
-        self.put("pending", phone_key, memo.as_ref());
+    fn set_pending_unsorted(
+        &mut self,
+        phone_key: &str,
+        memo: Option<&UnsortedMemo>,
+    ) -> MemResult<()> {
+        self.put("pending", phone_key, memo)
     }
+    fn count_attempt(&mut self, call_id: &str) -> MemResult<u32> {
+        let n = self
+            .get::<u32>("attempts", call_id)?
+            .unwrap_or(0)
+            .saturating_add(1);
+        self.put("attempts", call_id, Some(&n))?;
+        Ok(n)
+    }
+    fn park(&mut self, call: &ParkedCall) -> MemResult<()> {
+        self.exec(
+            "parking a call",
+            "INSERT OR REPLACE INTO parked (call_id, reason, attempts, at_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![call.call_id, call.reason, call.attempts, call.at_ms],
+        )
+        .map(|_| ())
+    }
+    fn parked(&self) -> MemResult<Vec<ParkedCall>> {
+        parked_calls(&self.connection()).map_err(failed("reading the parked calls"))
+    }
+    fn is_parked(&self, call_id: &str) -> MemResult<bool> {
+        self.connection()
+            .prepare_cached("SELECT 1 FROM parked WHERE call_id = ?1")
+            .and_then(|mut st| st.exists(params![call_id]))
+            .map_err(failed("reading the parked calls"))
+    }
+    fn atomically<T>(&mut self, f: impl FnOnce(&mut Self) -> MemResult<T>) -> MemResult<T> {
+        if self.depth > 0 {
+            return f(self);
+        }
+        self.connection()
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(failed("starting a transaction"))?;
+        self.depth += 1;
+        let result = f(self);
+        self.depth -= 1;
+        match result {
+            Ok(v) => match self.connection().execute_batch("COMMIT") {
+                Ok(()) => Ok(v),
+                Err(e) => {
+                    let _ = self.connection().execute_batch("ROLLBACK");
+                    Err(failed("committing a transaction")(e))
+                }
+            },
+            Err(e) => {
+                let _ = self.connection().execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Parked calls, oldest first.
+pub fn parked_calls(conn: &Connection) -> rusqlite::Result<Vec<ParkedCall>> {
+    let mut st = conn.prepare_cached(
+        "SELECT call_id, reason, attempts, at_ms FROM parked ORDER BY at_ms, call_id",
+    )?;
+    let rows = st.query_map([], |r| {
+        Ok(ParkedCall {
+            call_id: r.get(0)?,
+            reason: r.get(1)?,
+            attempts: r.get(2)?,
+            at_ms: r.get(3)?,
+        })
+    })?;
+    rows.collect()
 }
 
 #[cfg(test)]
@@ -210,45 +370,99 @@ mod tests {
     use super::*;
 
     #[test]
-    fn memory_survives_reopening() {
-        let dir = std::env::temp_dir().join(format!("sipamo-store-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("m.db");
-        let _ = std::fs::remove_file(&path);
+    fn memory_survives_reopening() -> MemResult<()> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        let memo = UnsortedMemo {
+            uid: "u".into(),
+            source_uid: "c1".into(),
+            contact_id: Some(1),
+            lead_id: None,
+        };
         {
             let mut m = SqliteMemory::new(open(&path).unwrap());
-            assert!(m.first_delivery("a"));
-            assert!(!m.first_delivery("a"));
+            assert!(m.first_delivery("a")?);
+            assert!(!m.first_delivery("a")?);
             m.set_callback_task(
                 "9161234567",
-                TaskMemo {
+                &TaskMemo {
                     task_id: 7,
                     deadline: 100,
                 },
-            );
-            m.set_pending_unsorted(
-                "9161234567",
-                Some(UnsortedMemo {
-                    uid: "u".into(),
-                    source_uid: "c1".into(),
-                    contact_id: Some(1),
-                    lead_id: None,
-                }),
-            );
-            m.mark_done("c1");
+            )?;
+            m.set_pending_unsorted("9161234567", Some(&memo))?;
+            m.mark_done("c1")?;
         }
         let mut m = SqliteMemory::new(open(&path).unwrap());
-        assert!(!m.first_delivery("a"));
+        assert!(!m.first_delivery("a")?);
         assert_eq!(
-            m.callback_task("9161234567"),
+            m.callback_task("9161234567")?,
             Some(TaskMemo {
                 task_id: 7,
                 deadline: 100
             })
         );
-        assert!(m.is_done("c1"));
-        m.set_pending_unsorted("9161234567", None);
-        assert_eq!(m.pending_unsorted("9161234567"), None);
-        let _ = std::fs::remove_dir_all(&dir);
+        assert!(m.is_done("c1")?);
+        m.set_pending_unsorted("9161234567", None)?;
+        assert_eq!(m.pending_unsorted("9161234567")?, None);
+        Ok(())
+    }
+
+    #[test]
+    fn a_failed_transaction_leaves_nothing_and_errors_are_errors() -> MemResult<()> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        let mut m = SqliteMemory::new(open(&path).unwrap());
+        let r: MemResult<()> = m.atomically(|m| {
+            m.set_callback_task(
+                "k",
+                &TaskMemo {
+                    task_id: 1,
+                    deadline: 5,
+                },
+            )?;
+            Err(MemoryError {
+                doing: "testing",
+                message: "boom".into(),
+            })
+        });
+        assert!(r.is_err());
+        assert_eq!(m.callback_task("k")?, None, "rolled back");
+        // A broken value is an error, not "nothing there".
+        m.connection()
+            .execute(
+                "INSERT INTO memory (space, key, value) VALUES ('task', 'bad', '{')",
+                [],
+            )
+            .unwrap();
+        assert!(m.callback_task("bad").is_err());
+        // A database that cannot be written answers errors.
+        m.connection()
+            .pragma_update(None, "query_only", true)
+            .unwrap();
+        assert!(m.first_delivery("x").is_err());
+        assert!(m.save_progress("c", &sample_progress()).is_err());
+        Ok(())
+    }
+
+    fn sample_progress() -> Progress {
+        let call: crate::engine::call::Call = serde_json::from_value(serde_json::json!({
+            "id": "c", "direction": "incoming", "client": "+79161234567", "scheme": null,
+            "legs": [], "answerer": null, "employee": null, "answered": false, "status": "NOANSWER",
+            "started_at": 1772434800, "ended_at": 1772434810, "talk_secs": 0, "record_link": null
+        }))
+        .unwrap();
+        Progress {
+            call,
+            plan: crate::engine::plan::Plan::nothing("test"),
+            known_leads: vec![],
+            unsorted: None,
+            accepted: false,
+            contact_id: None,
+            lead_id: None,
+            task_id: None,
+            note_id: None,
+            in_flight: None,
+        }
     }
 }

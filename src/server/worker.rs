@@ -1,5 +1,6 @@
 //! The worker: takes stored events in arrival order into the engine and handles calls once
-//! their hangup has settled. After a restart it first rebuilds the calls still open.
+//! their hangup has settled. After a (re)start it first rebuilds the calls still open; calls an
+//! operator put back (`sipamo calls retry`) are taken in while it runs.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,103 +8,68 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tracing::Instrument;
 
+use super::health::Health;
 use super::metrics::{Metrics, ReasonLabel};
 use super::store::{self, SqliteMemory};
-use crate::engine::{Engine, Handled};
+use crate::engine::{Engine, EngineError, Handled, Memory};
 use crate::sipuni::event::CallEvent;
+
+/// Why the worker stopped working: the supervisor restarts it.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("the database failed: {0}")]
+    Store(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Engine(Box<EngineError>),
+}
+
+impl From<EngineError> for WorkerError {
+    fn from(e: EngineError) -> Self {
+        WorkerError::Engine(Box::new(e))
+    }
+}
+
+impl From<crate::engine::memory::MemoryError> for WorkerError {
+    fn from(e: crate::engine::memory::MemoryError) -> Self {
+        EngineError::from(e).into()
+    }
+}
 
 pub struct Worker {
     pub engine: Engine<SqliteMemory>,
     pub stored: Arc<Notify>,
     pub metrics: Metrics,
-    /// How often ready calls are looked for.
+    pub health: Arc<Health>,
+    /// How often ready calls are looked for (doubled after each failure, up to a minute).
     pub tick: Duration,
 }
 
+/// Longest pause between two rounds while calls keep failing.
+const MAX_PAUSE: Duration = Duration::from_secs(60);
+
 impl Worker {
     /// Runs until `shutdown` turns true; the call in hand is finished first.
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), String> {
-        let (max, unfinished) = {
-            let conn = self.engine.memory().connection();
-            let max = store::max_event_id(&conn).map_err(|e| e.to_string())?;
-            (
-                max,
-                store::unfinished_events(&conn, max).map_err(|e| e.to_string())?,
-            )
-        };
-        let restored = unfinished.len();
-        for e in unfinished {
-            match CallEvent::parse(&e.raw) {
-                Ok(ev) => self.engine.restore(ev),
-                Err(err) => {
-                    tracing::error!(call_id = %e.call_id, error = %err, "a stored event no longer parses; skipped")
-                }
-            }
-        }
-        if restored > 0 {
-            tracing::info!(
-                events = restored,
-                calls = self.engine.open_calls(),
-                "calls in progress restored"
-            );
-        }
-        let mut cursor = max;
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), WorkerError> {
+        let mut cursor = self.restore()?;
+        self.health.worker_up();
         let mut failures = 0u32;
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            // New events, in arrival order.
-            let batch = store::events_after(&self.engine.memory().connection(), cursor, 256)
-                .map_err(|e| e.to_string())?;
+            self.take_requeued()?;
+            let batch = {
+                let conn = self.engine.memory().connection();
+                store::events_after(&conn, cursor, 256)?
+            };
             let got = batch.len();
             for e in batch {
-                match CallEvent::parse(&e.raw) {
-                    Ok(ev) => {
-                        let span = tracing::info_span!("event", call_id = %e.call_id);
-                        if let Err(err) = self.engine.ingest(ev).instrument(span).await {
-                            tracing::warn!(call_id = %e.call_id, error = %err, "early action failed; the call is handled at its hangup");
-                        }
-                    }
-                    Err(err) => {
-                        tracing::error!(call_id = %e.call_id, error = %err, "a stored event no longer parses; skipped")
-                    }
-                }
+                self.ingest(&e).await?;
                 cursor = e.id;
             }
-            let pending = store::pending_count(&self.engine.memory().connection(), cursor);
-            if let Ok(n) = pending {
-                self.metrics.queue.set(n);
-            }
-            match self.engine.settle(false).await {
-                Ok(handled) => {
-                    failures = 0;
-                    for h in handled {
-                        let skipped = match &h {
-                            Handled::Done { call_id, .. } => {
-                                tracing::info!(%call_id, "call handled");
-                                None
-                            }
-                            Handled::Internal { .. } => Some("internal"),
-                            Handled::Hidden { call_id, .. } => {
-                                tracing::info!(%call_id, "call skipped: the client's number is hidden (R-HIDDEN)");
-                                Some("hidden_number")
-                            }
-                        };
-                        if let Some(reason) = skipped {
-                            self.metrics
-                                .skipped
-                                .get_or_create(&ReasonLabel { reason })
-                                .inc();
-                        }
-                        self.metrics.calls.inc();
-                    }
-                }
-                Err(e) => {
-                    failures = failures.saturating_add(1);
-                    tracing::error!(error = %e, "amoCRM work failed; it stays queued and is retried");
-                }
-            }
+            let pending = store::pending_count(&self.engine.memory().connection(), cursor)?;
+            self.metrics.queue.set(pending);
+            failures = self.round(failures).await?;
             self.metrics.open_calls.set(self.engine.open_calls() as i64);
             if got == 256 {
                 continue;
@@ -111,7 +77,7 @@ impl Worker {
             let pause = if failures == 0 {
                 self.tick
             } else {
-                (self.tick * 2u32.saturating_pow(failures.min(6))).min(Duration::from_secs(60))
+                (self.tick * 2u32.saturating_pow(failures.min(8))).min(MAX_PAUSE)
             };
             tokio::select! {
                 _ = self.stored.notified() => {}
@@ -123,6 +89,129 @@ impl Worker {
             open_calls = self.engine.open_calls(),
             "worker stopped; open calls continue after the next start"
         );
+        Ok(())
+    }
+
+    /// Rebuilds the calls still open from the stored events; answers the last event id.
+    fn restore(&mut self) -> Result<i64, WorkerError> {
+        let (max, unfinished) = {
+            let conn = self.engine.memory().connection();
+            let max = store::max_event_id(&conn)?;
+            (max, store::unfinished_events(&conn, max)?)
+        };
+        let restored = unfinished.len();
+        for e in unfinished {
+            self.restore_one(&e)?;
+        }
+        if restored > 0 {
+            tracing::info!(
+                events = restored,
+                calls = self.engine.open_calls(),
+                "calls in progress restored"
+            );
+        }
+        self.update_parked()?;
+        Ok(max)
+    }
+
+    fn restore_one(&mut self, e: &store::StoredEvent) -> Result<(), WorkerError> {
+        match CallEvent::parse(&e.raw) {
+            Ok(ev) => self.engine.restore(ev)?,
+            Err(err) => {
+                tracing::error!(call_id = %e.call_id, error = %err, "a stored event no longer parses; skipped")
+            }
+        }
+        Ok(())
+    }
+
+    /// Parked calls an operator put back: their events go into the engine again.
+    fn take_requeued(&mut self) -> Result<(), WorkerError> {
+        let ids = store::take_requeued(&mut self.engine.memory().connection())?;
+        if ids.is_empty() {
+            return Ok(());
+        }
+        for id in ids {
+            let events = store::events_of(&self.engine.memory().connection(), &id)?;
+            tracing::info!(call_id = %id, events = events.len(), "parked call put back by an operator");
+            for e in &events {
+                self.restore_one(e)?;
+            }
+        }
+        self.update_parked()
+    }
+
+    async fn ingest(&mut self, e: &store::StoredEvent) -> Result<(), WorkerError> {
+        let ev = match CallEvent::parse(&e.raw) {
+            Ok(ev) => ev,
+            Err(err) => {
+                tracing::error!(call_id = %e.call_id, error = %err, "a stored event no longer parses; skipped");
+                return Ok(());
+            }
+        };
+        let span = tracing::info_span!("event", call_id = %e.call_id);
+        match self.engine.ingest(ev).instrument(span).await {
+            Ok(_) => Ok(()),
+            Err(err @ EngineError::Memory(_)) => Err(err.into()),
+            Err(err) => {
+                tracing::warn!(call_id = %e.call_id, error = %err, "early action failed; the call is handled at its hangup");
+                Ok(())
+            }
+        }
+    }
+
+    /// Handles the ready calls; answers the failures in a row so far.
+    async fn round(&mut self, failures: u32) -> Result<u32, WorkerError> {
+        let now = crate::clock::Clock::System.now_ms();
+        match self.engine.settle(false).await {
+            Ok(handled) => {
+                for h in &handled {
+                    self.count(h);
+                }
+                if handled.iter().any(|h| matches!(h, Handled::Parked { .. })) {
+                    self.update_parked()?;
+                }
+                self.health.round(now, None);
+                Ok(0)
+            }
+            Err(e @ EngineError::Memory(_)) => Err(e.into()),
+            Err(e) => {
+                tracing::error!(error = %e, "amoCRM work failed; it stays queued and is retried");
+                self.health.round(now, Some(e.to_string()));
+                Ok(failures.saturating_add(1))
+            }
+        }
+    }
+
+    fn count(&self, h: &Handled) {
+        let skipped = match h {
+            Handled::Done { call_id, .. } => {
+                tracing::info!(%call_id, "call handled");
+                None
+            }
+            Handled::Internal { .. } => Some("internal"),
+            Handled::Hidden { call_id, .. } => {
+                tracing::info!(%call_id, "call skipped: the client's number is hidden (R-HIDDEN)");
+                Some("hidden_number")
+            }
+            Handled::Parked { .. } => return,
+        };
+        if let Some(reason) = skipped {
+            self.metrics
+                .skipped
+                .get_or_create(&ReasonLabel { reason })
+                .inc();
+        }
+        self.metrics.calls.inc();
+    }
+
+    fn update_parked(&self) -> Result<(), WorkerError> {
+        let n = self
+            .engine
+            .memory()
+            .parked()
+            .map_err(EngineError::from)?
+            .len();
+        self.metrics.parked.set(n as i64);
         Ok(())
     }
 }

@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 
 use crate::amocrm::mock::journal::JournalEntry;
 use crate::amocrm::mock::state::{CONTACT_BASE, CrmState, UnsortedState};
-use crate::engine::execute::TASK_TEXT;
+use crate::engine::bodies::TASK_TEXT;
 use crate::phone::digits_key;
 
 /// A broken invariant.

@@ -1,0 +1,157 @@
+//! What amoCRM and the engine's memory say about a call's phone, gathered before deciding:
+//! the visible contact («Finding the contact»), its active leads, the pending Unsorted items,
+//! and the last callback task as it is now (R-MISS-DEDUP).
+
+use super::call::{Call, Direction};
+use super::decide::{ContactFacts, Facts};
+use super::handler::{Engine, EngineError};
+use super::items::{self, ItemState};
+use super::memory::{Memory, UnsortedMemo};
+use crate::amocrm::client::ClientError;
+use crate::phone::digits_key;
+
+impl<M: Memory> Engine<M> {
+    pub(super) async fn facts(&mut self, call: &Call) -> Result<Facts, EngineError> {
+        self.facts_with_leads(call).await.map(|(f, _)| f)
+    }
+
+    /// The facts, and all lead ids of the phone's contact.
+    pub(super) async fn facts_with_leads(
+        &mut self,
+        call: &Call,
+    ) -> Result<(Facts, Vec<u64>), EngineError> {
+        let err = |source| EngineError::Facts {
+            call_id: call.id.clone(),
+            phone: call.client.e164(),
+            source,
+        };
+        let key = call.client.key().to_string();
+        // amoCRM's query is full-text: search by the matching key and keep only contacts
+        // whose PHONE really has it.
+        let contacts = self.client.search_contacts(&key).await.map_err(err)?;
+        let contact = contacts
+            .into_iter()
+            .filter(|c| {
+                c.phones()
+                    .iter()
+                    .any(|p| digits_key(p).as_deref() == Some(key.as_str()))
+            })
+            .min_by_key(|c| c.id);
+        let mut facts = Facts {
+            call_item: self
+                .memory
+                .unsorted_of_call(&call.id)?
+                .map(|m| m.source_uid),
+            ..Facts::default()
+        };
+        let mut all_leads = Vec::new();
+        if let Some(c) = contact {
+            all_leads = c.lead_ids();
+            let active = if all_leads.is_empty() {
+                Vec::new()
+            } else {
+                let leads = self.client.leads_by_ids(&all_leads).await.map_err(err)?;
+                leads
+                    .iter()
+                    .filter(|l| l.is_active())
+                    .map(|l| l.id)
+                    .collect()
+            };
+            facts.contact = Some(ContactFacts {
+                id: c.id,
+                responsible: c.responsible_user_id,
+                active_leads: active,
+            });
+            // A visible contact means any remembered item was accepted (R-UNS-ACCEPT).
+            if self.memory.pending_unsorted(&key)?.is_some() {
+                self.memory.set_pending_unsorted(&key, None)?;
+            }
+        } else {
+            self.pending_items(call, &key, &mut facts)
+                .await
+                .map_err(|e| match e {
+                    Gather::Amo(source) => err(source),
+                    Gather::Engine(e) => e,
+                })?;
+        }
+        self.open_task(call, &key, &mut facts)
+            .await
+            .map_err(|e| match e {
+                Gather::Amo(source) => err(source),
+                Gather::Engine(e) => e,
+            })?;
+        Ok((facts, all_leads))
+    }
+
+    /// The phone's pending item and this call's own item, each checked in amoCRM.
+    async fn pending_items(
+        &mut self,
+        call: &Call,
+        key: &str,
+        facts: &mut Facts,
+    ) -> Result<(), Gather> {
+        let of_call = self.memory.unsorted_of_call(&call.id)?;
+        let mut checked = None;
+        if let Some(m) = self.memory.pending_unsorted(key)? {
+            // amoCRM is the truth: the item may have been accepted or declined.
+            let pending = self.still_pending(&m).await?;
+            if pending {
+                facts.pending_unsorted = Some(m.uid.clone());
+            } else {
+                self.memory.set_pending_unsorted(key, None)?;
+            }
+            checked = Some((m.uid, pending));
+        }
+        if let Some(m) = of_call {
+            let pending = match &checked {
+                Some((uid, pending)) if *uid == m.uid => *pending,
+                _ => self.still_pending(&m).await?,
+            };
+            if pending {
+                facts.unsorted_of_call = Some(m.uid);
+            }
+        }
+        Ok(())
+    }
+
+    /// R-MISS-DEDUP: the task as it is now in amoCRM (a manager may have moved its deadline,
+    /// completed or deleted it).
+    async fn open_task(&mut self, call: &Call, key: &str, facts: &mut Facts) -> Result<(), Gather> {
+        let missed_incoming = call.direction == Direction::Incoming && !call.answered;
+        if !missed_incoming
+            || self.sabotage_task_dedup
+            || !self.settings.incoming.missed.create_task
+        {
+            return Ok(());
+        }
+        if let Some(t) = self.memory.callback_task(key)? {
+            let task = self.client.task(t.task_id).await?;
+            facts.open_task_deadline = task
+                .filter(|task| !task.is_completed)
+                .map(|task| task.complete_till);
+        }
+        Ok(())
+    }
+
+    async fn still_pending(&self, m: &UnsortedMemo) -> Result<bool, ClientError> {
+        Ok(items::item_state(&self.client, &self.unsorted_stages, m).await? == ItemState::Pending)
+    }
+}
+
+/// A failure while gathering facts: amoCRM's (named with the call by the caller) or storage's.
+enum Gather {
+    Amo(ClientError),
+    Engine(EngineError),
+}
+
+impl From<ClientError> for Gather {
+    fn from(e: ClientError) -> Self {
+        Gather::Amo(e)
+    }
+}
+
+impl From<super::memory::MemoryError> for Gather {
+    fn from(e: super::memory::MemoryError) -> Self {
+        Gather::Engine(e.into())
+    }
+}

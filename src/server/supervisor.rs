@@ -1,0 +1,174 @@
+//! Keeps the worker running: a worker that returns an error (its database failed) or panics is
+//! rebuilt and started again after a pause, while `/health` says it is down and why. The
+//! receiver keeps acknowledging events meanwhile; they wait in the inbox.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+
+use super::health::Health;
+use super::metrics::Metrics;
+use super::store;
+use super::worker::Worker;
+use crate::amocrm::client::AmoClient;
+use crate::engine::{Engine, Settings};
+
+/// Everything needed to build a worker again after it died.
+#[derive(Clone)]
+pub struct WorkerFactory {
+    pub settings: Settings,
+    pub client: AmoClient,
+    pub db: PathBuf,
+    pub settle_ms: i64,
+    pub park_after: u32,
+    pub stored: Arc<Notify>,
+    pub metrics: Metrics,
+    pub health: Arc<Health>,
+    pub tick: Duration,
+}
+
+impl WorkerFactory {
+    /// Opens the database and connects the engine (the settings are checked against the
+    /// account again).
+    pub async fn build(&self) -> Result<Worker, String> {
+        let conn = store::open(&self.db)
+            .map_err(|e| format!("cannot open the database {}: {e}", self.db.display()))?;
+        let mut engine = Engine::connect(
+            self.settings.clone(),
+            self.client.clone(),
+            store::SqliteMemory::new(conn),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        engine.settle_ms = self.settle_ms;
+        engine.park_after = self.park_after.max(1);
+        Ok(Worker {
+            engine,
+            stored: self.stored.clone(),
+            metrics: self.metrics.clone(),
+            health: self.health.clone(),
+            tick: self.tick,
+        })
+    }
+}
+
+/// Something the supervisor can run until `stop`.
+pub trait Runnable: Send + 'static {
+    fn run(self, stop: watch::Receiver<bool>) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+impl Runnable for Worker {
+    async fn run(self, stop: watch::Receiver<bool>) -> Result<(), String> {
+        Worker::run(self, stop).await.map_err(|e| e.to_string())
+    }
+}
+
+const FIRST_PAUSE: Duration = Duration::from_secs(1);
+const LONGEST_PAUSE: Duration = Duration::from_secs(60);
+
+/// Runs `first` (or a worker from `make`) until `stop`; restarts it whenever it fails or
+/// panics, with a growing pause, reporting on `health`.
+pub async fn supervise<W, M, F>(
+    first: Option<W>,
+    mut make: M,
+    health: Arc<Health>,
+    mut stop: watch::Receiver<bool>,
+) where
+    W: Runnable,
+    M: FnMut() -> F,
+    F: Future<Output = Result<W, String>>,
+{
+    let mut next = first;
+    let mut pause = FIRST_PAUSE;
+    loop {
+        let worker = match next.take() {
+            Some(w) => Ok(w),
+            None => make().await,
+        };
+        let failure = match worker {
+            Err(e) => format!("cannot start: {e}"),
+            Ok(w) => match tokio::spawn(w.run(stop.clone())).await {
+                Ok(Ok(())) => return,
+                Ok(Err(e)) => e,
+                Err(join) if join.is_panic() => "panicked".to_string(),
+                Err(join) => join.to_string(),
+            },
+        };
+        if *stop.borrow() {
+            return;
+        }
+        tracing::error!(reason = %failure, retry_in_s = pause.as_secs(), "the worker stopped; restarting it");
+        health.worker_down(failure);
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = stop.changed() => return,
+        }
+        pause = (pause * 2).min(LONGEST_PAUSE);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    /// Panics, then fails, then runs until stopped.
+    struct Flaky(u32);
+
+    impl Runnable for Flaky {
+        async fn run(self, mut stop: watch::Receiver<bool>) -> Result<(), String> {
+            match self.0 {
+                0 => panic!("a bug"),
+                1 => Err("the database failed".into()),
+                _ => {
+                    let _ = stop.changed().await;
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_worker_that_panics_or_fails_is_restarted_and_health_says_why() {
+        let health = Arc::new(Health::new(60_000));
+        let (tx, rx) = watch::channel(false);
+        let built = Arc::new(AtomicU32::new(0));
+        let b = built.clone();
+        let h = health.clone();
+        let sup = tokio::spawn(supervise(
+            None,
+            move || {
+                let n = b.fetch_add(1, Ordering::SeqCst);
+                let h = h.clone();
+                async move {
+                    if n == 2 {
+                        h.worker_up();
+                    }
+                    Ok(Flaky(n))
+                }
+            },
+            health.clone(),
+            rx,
+        ));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (code, body) = health.report(0);
+        assert_eq!(code, 503, "down after the panic: {body}");
+        assert!(body["reason"].as_str().unwrap().contains("panicked"));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(
+            health.report(0).1["reason"]
+                .as_str()
+                .unwrap()
+                .contains("database failed")
+        );
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(built.load(Ordering::SeqCst), 3, "restarted twice");
+        assert_eq!(health.report(0).0, 200, "running again");
+        tx.send(true).unwrap();
+        sup.await.unwrap();
+    }
+}
