@@ -46,10 +46,33 @@ pub enum Command {
     /// Generate a seeded day of random traffic, run it with the invariants checked after every
     /// call, and shrink any break to a minimal scenario file.
     Storm(StormArgs),
+    /// Calls of a running (or stopped) `sipamo serve`, from its database: the parked ones, one
+    /// call's events and progress, and putting a parked call back in the queue.
+    Calls(CallsArgs),
     /// Measure throughput and print the figures (medians over rounds).
     ///
     /// Build with --release for meaningful numbers.
     Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CallsArgs {
+    /// The database `sipamo serve --db` uses.
+    #[arg(long, default_value = "sipamo.db", global = true)]
+    pub db: PathBuf,
+    #[command(subcommand)]
+    pub action: CallsAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CallsAction {
+    /// The parked calls (R-ISOLATE), oldest first, with why amoCRM refused them.
+    List,
+    /// One call: its state, its stored events and its saved progress.
+    Show { call_id: String },
+    /// Put a parked call back in the queue once the cause is fixed (the running service takes it
+    /// on its next round; a stopped one at its next start). It continues where it stopped.
+    Retry { call_id: String },
 }
 
 #[derive(Debug, Args)]
@@ -235,6 +258,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Coverage(args) => coverage(args),
         Command::Gen(args) => gen_events(args),
         Command::Bench(args) => bench(args).await,
+        Command::Calls(args) => calls(args),
     };
     match result {
         Ok(code) => code,
@@ -620,6 +644,43 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     app.run_until_stopped(crate::server::shutdown_signal())
         .await?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn calls(args: CallsArgs) -> Result<ExitCode, String> {
+    use crate::server::operator;
+    match args.action {
+        CallsAction::List => {
+            let parked = operator::list(&args.db).map_err(|e| e.to_string())?;
+            for p in &parked {
+                println!(
+                    "{}\tparked after {} attempt(s)\t{}",
+                    p.call_id, p.attempts, p.reason
+                );
+            }
+            println!("{} parked call(s)", parked.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        CallsAction::Show { call_id } => {
+            match operator::show(&args.db, &call_id).map_err(|e| e.to_string())? {
+                Some(text) => {
+                    print!("{text}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => Err(format!("no call {call_id:?} in {}", args.db.display())),
+            }
+        }
+        CallsAction::Retry { call_id } => {
+            if operator::retry(&args.db, &call_id).map_err(|e| e.to_string())? {
+                println!("call {call_id} is back in the queue");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Err(format!(
+                    "call {call_id:?} is not parked in {} (`sipamo calls list` shows the parked ones)",
+                    args.db.display()
+                ))
+            }
+        }
+    }
 }
 
 async fn storm(args: StormArgs) -> Result<ExitCode, String> {

@@ -198,6 +198,39 @@ impl<M: Memory> Engine<M> {
         if !self.memory.first_delivery(&call::fingerprint(&ev))? {
             return Ok(Ingested::Duplicate);
         }
+        self.take_live(ev).await?;
+        Ok(Ingested::Stored)
+    }
+
+    /// Puts back an event stored before a restart (events come in arrival order, already
+    /// counted as delivered). The early actions run again as they did live (each finds what it
+    /// already did), so that calls decided after them see the same account as without the
+    /// restart; a call whose final handling had begun is left to it.
+    pub async fn restore(&mut self, ev: CallEvent) -> Result<(), EngineError> {
+        let id = ev.call_id.as_str().to_string();
+        if self.memory.is_done(&id)? || self.memory.is_parked(&id)? {
+            return Ok(());
+        }
+        self.memory.first_delivery(&call::fingerprint(&ev))?;
+        let fp = call::fingerprint(&ev);
+        if self
+            .open
+            .get(&id)
+            .is_some_and(|o| o.events.iter().any(|e| call::fingerprint(e) == fp))
+        {
+            return Ok(());
+        }
+        if self.memory.progress(&id)?.is_some() {
+            let open = self.take(ev);
+            open.ring_handled = true;
+            open.answer_handled = true;
+            return Ok(());
+        }
+        self.take_live(ev).await
+    }
+
+    /// Adds an event to its call and runs the early action it calls for, if the call is live.
+    async fn take_live(&mut self, ev: CallEvent) -> Result<(), EngineError> {
         let kind = ev.kind;
         let answerer = ev.dst.short().map(|s| s.as_str().to_string());
         let open = self.take(ev);
@@ -213,7 +246,7 @@ impl<M: Memory> Engine<M> {
                 self.answer(&call).await?;
             }
         }
-        Ok(Ingested::Stored)
+        Ok(())
     }
 
     /// Adds an event to its open call (numbered in arrival order) and answers the call.
@@ -230,29 +263,6 @@ impl<M: Memory> Engine<M> {
         }
         open.events.push(ev);
         open
-    }
-
-    /// Puts back an event stored before a restart (events come in arrival order): no duplicate
-    /// check and no early action (the call's final handling covers whatever the early action
-    /// did not finish).
-    pub fn restore(&mut self, ev: CallEvent) -> Result<(), MemoryError> {
-        let id = ev.call_id.as_str().to_string();
-        if self.memory.is_done(&id)? || self.memory.is_parked(&id)? {
-            return Ok(());
-        }
-        self.memory.first_delivery(&call::fingerprint(&ev))?;
-        let fp = call::fingerprint(&ev);
-        if self
-            .open
-            .get(&id)
-            .is_some_and(|o| o.events.iter().any(|e| call::fingerprint(e) == fp))
-        {
-            return Ok(());
-        }
-        let open = self.take(ev);
-        open.ring_handled = true;
-        open.answer_handled = true;
-        Ok(())
     }
 
     /// Handles the calls that have ended: all of them with `force`, otherwise those whose

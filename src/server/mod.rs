@@ -6,6 +6,7 @@ pub mod config;
 pub mod health;
 pub mod inbox;
 pub mod metrics;
+pub mod operator;
 pub mod receiver;
 pub mod store;
 pub mod supervisor;

@@ -50,14 +50,14 @@ const MAX_PAUSE: Duration = Duration::from_secs(60);
 impl Worker {
     /// Runs until `shutdown` turns true; the call in hand is finished first.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), WorkerError> {
-        let mut cursor = self.restore()?;
+        let mut cursor = self.restore().await?;
         self.health.worker_up();
         let mut failures = 0u32;
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            self.take_requeued()?;
+            self.take_requeued().await?;
             let batch = {
                 let conn = self.engine.memory().connection();
                 store::events_after(&conn, cursor, 256)?
@@ -93,7 +93,7 @@ impl Worker {
     }
 
     /// Rebuilds the calls still open from the stored events; answers the last event id.
-    fn restore(&mut self) -> Result<i64, WorkerError> {
+    async fn restore(&mut self) -> Result<i64, WorkerError> {
         let (max, unfinished) = {
             let conn = self.engine.memory().connection();
             let max = store::max_event_id(&conn)?;
@@ -101,7 +101,7 @@ impl Worker {
         };
         let restored = unfinished.len();
         for e in unfinished {
-            self.restore_one(&e)?;
+            self.restore_one(&e).await?;
         }
         if restored > 0 {
             tracing::info!(
@@ -114,18 +114,26 @@ impl Worker {
         Ok(max)
     }
 
-    fn restore_one(&mut self, e: &store::StoredEvent) -> Result<(), WorkerError> {
-        match CallEvent::parse(&e.raw) {
-            Ok(ev) => self.engine.restore(ev)?,
+    async fn restore_one(&mut self, e: &store::StoredEvent) -> Result<(), WorkerError> {
+        let ev = match CallEvent::parse(&e.raw) {
+            Ok(ev) => ev,
             Err(err) => {
-                tracing::error!(call_id = %e.call_id, error = %err, "a stored event no longer parses; skipped")
+                tracing::error!(call_id = %e.call_id, error = %err, "a stored event no longer parses; skipped");
+                return Ok(());
+            }
+        };
+        match self.engine.restore(ev).await {
+            Ok(()) => Ok(()),
+            Err(err @ EngineError::Memory(_)) => Err(err.into()),
+            Err(err) => {
+                tracing::warn!(call_id = %e.call_id, error = %err, "early action failed; the call is handled at its hangup");
+                Ok(())
             }
         }
-        Ok(())
     }
 
     /// Parked calls an operator put back: their events go into the engine again.
-    fn take_requeued(&mut self) -> Result<(), WorkerError> {
+    async fn take_requeued(&mut self) -> Result<(), WorkerError> {
         let ids = store::take_requeued(&mut self.engine.memory().connection())?;
         if ids.is_empty() {
             return Ok(());
@@ -134,7 +142,7 @@ impl Worker {
             let events = store::events_of(&self.engine.memory().connection(), &id)?;
             tracing::info!(call_id = %id, events = events.len(), "parked call put back by an operator");
             for e in &events {
-                self.restore_one(e)?;
+                self.restore_one(e).await?;
             }
         }
         self.update_parked()

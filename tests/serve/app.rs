@@ -259,3 +259,40 @@ pub fn tempdir() -> tempfile::TempDir {
 pub fn db(dir: &Path) -> PathBuf {
     dir.join("sipamo.db")
 }
+
+/// Arms the mock to apply the next write (any POST under /api/v4/) and hold its answer back.
+pub async fn arm_next_write(http: &reqwest::Client, mock: &str) {
+    let r = http
+        .post(format!("{mock}/__sipamo/faults"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({ "path": "/api/v4/*", "method": "POST", "hang": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+}
+
+/// Removes every armed fault.
+pub async fn disarm(http: &reqwest::Client, mock: &str) {
+    let r = http
+        .delete(format!("{mock}/__sipamo/faults"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+/// How many requests the mock applied and held the answer of.
+pub async fn hung(http: &reqwest::Client, mock: &str) -> u64 {
+    let r: Value = http
+        .get(format!("{mock}/__sipamo/summary"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["hung"].as_u64().unwrap_or(0)
+}

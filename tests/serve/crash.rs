@@ -53,3 +53,154 @@ async fn kill_9_at_random_points_loses_nothing_and_doubles_nothing() {
     eprintln!("kill -9 points tried: {kills}");
     assert_eq!(got, want);
 }
+
+/// Settings of the three Unsorted modes, as the service reads them.
+fn settings_for(mode: &str) -> String {
+    format!("{SETTINGS}  unknown: {{ mode: {mode} }}\n").replace(
+        "incoming: { missed: { task_deadline: 600 } }\n  unknown",
+        "incoming:\n  missed: { task_deadline: 600 }\n  unknown",
+    )
+}
+
+/// Lines of `a` missing from `b`, counting repeats.
+fn missing(a: &[String], b: &[String]) -> Vec<String> {
+    let mut rest = b.to_vec();
+    a.iter()
+        .filter(|l| match rest.iter().position(|r| r == *l) {
+            Some(i) => {
+                rest.remove(i);
+                false
+            }
+            None => true,
+        })
+        .cloned()
+        .collect()
+}
+
+/// What one kill loop saw.
+struct KillRun {
+    kills: usize,
+    /// Lines of the uninterrupted run's account missing after the kills.
+    lost: Vec<String>,
+    /// Lines present after the kills that the uninterrupted run does not have.
+    duplicated: Vec<String>,
+}
+
+/// Posts a day of calls, then kills the service with `kill -9` right after each amoCRM write
+/// is applied and before its answer reaches the service (the mock holds the answer of the next
+/// POST and reports it), restarting it each time, until the calls are worked off or
+/// `max_kills` is reached; then compares the account with an uninterrupted run's.
+async fn kill_at_every_write(mode: &str, seed: u64, calls: usize, max_kills: usize) -> KillRun {
+    let settings = settings_for(mode);
+    let events = traffic(seed, calls);
+    let want = {
+        let dir = tempdir();
+        let mock = spawn_mock(dir.path()).await;
+        write_config(dir.path(), &settings);
+        let serve = spawn_serve(dir.path(), &mock.url).await;
+        let http = http();
+        for line in &events {
+            post_event(&http, &serve.url, line).await;
+        }
+        wait_idle(&http, &serve.url).await;
+        picture(&http, &mock.url).await
+    };
+    let dir = tempdir();
+    let mock = spawn_mock(dir.path()).await;
+    write_config(dir.path(), &settings);
+    let http = http();
+    let mut serve = spawn_serve(dir.path(), &mock.url).await;
+    let mut seen = hung(&http, &mock.url).await;
+    arm_next_write(&http, &mock.url).await;
+    for line in &events {
+        post_event(&http, &serve.url, line).await;
+    }
+    let mut kills = 0;
+    while kills < max_kills {
+        // Wait for the armed write to be applied (its answer held back), then kill there.
+        let mut applied = false;
+        for _ in 0..400 {
+            let now = hung(&http, &mock.url).await;
+            if now > seen {
+                seen = now;
+                applied = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if !applied {
+            break; // nothing left to write
+        }
+        serve.kill9().await;
+        kills += 1;
+        arm_next_write(&http, &mock.url).await;
+        serve = spawn_serve(dir.path(), &mock.url).await;
+    }
+    disarm(&http, &mock.url).await;
+    wait_idle(&http, &serve.url).await;
+    let got = picture(&http, &mock.url).await;
+    KillRun {
+        kills,
+        lost: missing(&want, &got),
+        duplicated: missing(&got, &want),
+    }
+}
+
+#[tokio::test]
+async fn kill_9_right_after_each_amocrm_write_loses_nothing_and_doubles_nothing() {
+    for (mode, seed) in [
+        ("immediate", 31),
+        ("unsorted", 32),
+        ("unsorted_accept_on_answer", 33),
+    ] {
+        let run = kill_at_every_write(mode, seed, 8, 40).await;
+        eprintln!(
+            "{mode}: {} kills right after a write, {} lost, {} duplicated",
+            run.kills,
+            run.lost.len(),
+            run.duplicated.len()
+        );
+        assert!(run.kills >= 10, "{mode}: only {} kill points", run.kills);
+        assert!(
+            run.lost.is_empty() && run.duplicated.is_empty(),
+            "{mode}: lost {:#?}, duplicated {:#?}",
+            run.lost,
+            run.duplicated
+        );
+    }
+}
+
+/// The full loop behind the README's crash figures (about 1,000 kill points):
+/// `SIPAMO_KILL_CALLS=120 cargo test --release --test serve -- --ignored --nocapture kill_loop`.
+#[tokio::test]
+#[ignore = "minutes long; run by hand for the README's figures"]
+async fn kill_loop() {
+    let calls: usize = std::env::var("SIPAMO_KILL_CALLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(120);
+    let (mut kills, mut lost, mut duplicated) = (0, 0, 0);
+    for (mode, seed) in [
+        ("immediate", 41),
+        ("unsorted", 42),
+        ("unsorted_accept_on_answer", 43),
+    ] {
+        let started = std::time::Instant::now();
+        let run = kill_at_every_write(mode, seed, calls, 10_000).await;
+        println!(
+            "{mode}: {calls} calls, {} kills right after a write, {} lost, {} duplicated ({:.0} s)",
+            run.kills,
+            run.lost.len(),
+            run.duplicated.len(),
+            started.elapsed().as_secs_f64()
+        );
+        if !run.lost.is_empty() || !run.duplicated.is_empty() {
+            println!("  lost {:#?}\n  duplicated {:#?}", run.lost, run.duplicated);
+        }
+        kills += run.kills;
+        lost += run.lost.len();
+        duplicated += run.duplicated.len();
+    }
+    println!("total: {kills} kill points, {lost} lost, {duplicated} duplicated");
+    assert_eq!((lost, duplicated), (0, 0));
+}

@@ -12,10 +12,11 @@ pub enum FaultAction {
 }
 
 /// A fault as written in a scenario or armed by a test.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
-    /// Exact request path (query string ignored), e.g. `/api/v4/leads/complex`.
+    /// Exact request path (query string ignored), e.g. `/api/v4/leads/complex`; a trailing `*`
+    /// matches any path with that prefix (`/api/v4/*` with `method: POST`: the next write).
     pub path: String,
     /// Optional HTTP method that narrows the match.
     #[serde(default)]
@@ -90,7 +91,11 @@ impl Faults {
     /// Consumes one use of the first fault matching this request, if any.
     pub fn take(&mut self, method: &str, path: &str) -> Option<FaultAction> {
         let f = self.0.iter_mut().find(|f| {
-            f.remaining > 0 && f.path == path && f.method.as_deref().is_none_or(|m| m == method)
+            let path_matches = match f.path.strip_suffix('*') {
+                Some(prefix) => path.starts_with(prefix),
+                None => f.path == path,
+            };
+            f.remaining > 0 && path_matches && f.method.as_deref().is_none_or(|m| m == method)
         })?;
         f.remaining -= 1;
         let action = f.action.clone();
@@ -100,6 +105,10 @@ impl Faults {
 
     pub fn pending(&self) -> usize {
         self.0.len()
+    }
+
+    pub fn clear(&mut self) {
+        self.0.clear();
     }
 }
 

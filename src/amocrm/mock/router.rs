@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use wiremock::{Request, Respond, ResponseTemplate};
 
-use super::faults::{FaultAction, Faults};
+use serde_json::json;
+
+use super::faults::{FaultAction, FaultSpec, Faults};
 use super::handlers::{self, Body, Ctx};
 use super::journal::JournalEntry;
 use super::query::Query;
@@ -90,6 +92,18 @@ impl Respond for CrmResponder {
             .and_then(|v| v.strip_prefix("Bearer "))
             .is_some_and(|t| constant_time_eq(t.as_bytes(), self.token.as_bytes()));
 
+        if let Some(rest) = path.strip_prefix(ADMIN_PREFIX) {
+            let reply = if authorized {
+                self.admin(&method, rest, &body)
+            } else {
+                Reply::problem(401, "Unauthorized: send Authorization: Bearer <token>")
+            };
+            let mut template = ResponseTemplate::new(reply.status);
+            if let Some(b) = &reply.body {
+                template = template.set_body_raw(b.to_string().into_bytes(), "application/json");
+            }
+            return template;
+        }
         let mut shared = self.shared.lock();
         let mut hung = false;
         let reply = if !self.admit(&mut shared, now_ms) {
@@ -155,7 +169,58 @@ impl Respond for CrmResponder {
     }
 }
 
+/// Routes under this prefix control the mock itself (never amoCRM's); they need the token and
+/// are neither rate limited nor journaled.
+pub const ADMIN_PREFIX: &str = "/__sipamo/";
+
 impl CrmResponder {
+    /// `POST faults` (a fault or a list, as in scenarios) arms; `DELETE faults` disarms all;
+    /// `GET summary` answers the requests journaled and how many of them were held back (`hung`):
+    /// a test that arms a hang can tell the instant a write was applied and its answer lost.
+    fn admin(&self, method: &str, rest: &str, body: &Body) -> Reply {
+        let mut shared = self.shared.lock();
+        match (method, rest) {
+            ("POST", "faults") => {
+                let specs: Result<Vec<FaultSpec>, String> = match body {
+                    Body::Json(v @ serde_json::Value::Array(_)) => {
+                        serde_json::from_value(v.clone()).map_err(|e| e.to_string())
+                    }
+                    Body::Json(v) => serde_json::from_value(v.clone())
+                        .map(|f| vec![f])
+                        .map_err(|e| e.to_string()),
+                    _ => Err("send a fault as JSON: {\"path\": \"/api/v4/tasks\", \"status\": 503, \"times\": 2}".into()),
+                };
+                let armed = specs.and_then(|specs| {
+                    specs
+                        .iter()
+                        .map(|f| f.arm().map_err(|e| e.to_string()))
+                        .collect::<Result<Vec<_>, _>>()
+                });
+                match armed {
+                    Ok(faults) => {
+                        let n = faults.len();
+                        for f in faults {
+                            shared.faults.push(f);
+                        }
+                        Reply::ok(json!({ "armed": n, "pending": shared.faults.pending() }))
+                    }
+                    Err(e) => Reply::problem(400, e),
+                }
+            }
+            ("DELETE", "faults") => {
+                shared.faults.clear();
+                Reply::ok(json!({ "pending": 0 }))
+            }
+            ("GET", "summary") => Reply::ok(json!({
+                "requests": shared.journal.len(),
+                "hung": shared.journal.iter().filter(|j| j.hung).count(),
+                "faults_pending": shared.faults.pending(),
+            })),
+            (_, "faults" | "summary") => Reply::problem(405, "Method Not Allowed"),
+            _ => Reply::problem(404, "unknown admin route; try faults or summary"),
+        }
+    }
+
     /// `POST /oauth2/access_token` with `grant_type=refresh_token`: answers the account's token.
     fn oauth(&self, body: &Body) -> Reply {
         let Body::Json(b) = body else {
