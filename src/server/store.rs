@@ -102,7 +102,8 @@ pub fn events_of(conn: &Connection, call_id: &str) -> rusqlite::Result<Vec<Store
 
 /// Parked calls an operator asked to retry: they leave `parked` and are taken once.
 pub fn take_requeued(conn: &mut Connection) -> rusqlite::Result<Vec<String>> {
-    let tx = conn.transaction()?;
+    // IMMEDIATE: a read that turns into a write would fail at once, not wait, on a busy file.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let ids: Vec<String> = {
         let mut st = tx.prepare("SELECT call_id FROM requeued ORDER BY call_id")?;
         st.query_map([], |r| r.get(0))?
@@ -115,7 +116,7 @@ pub fn take_requeued(conn: &mut Connection) -> rusqlite::Result<Vec<String>> {
 
 /// Puts a parked call back in the queue (`sipamo calls retry`); false when it is not parked.
 pub fn requeue(conn: &mut Connection, call_id: &str) -> rusqlite::Result<bool> {
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let n = tx.execute("DELETE FROM parked WHERE call_id = ?1", params![call_id])?;
     if n == 1 {
         tx.execute(
