@@ -179,6 +179,11 @@ impl<M: Memory> Engine<M> {
         &mut self.memory
     }
 
+    /// The memory, for an engine built anew after this one failed (as a restarted worker).
+    pub fn into_memory(self) -> M {
+        self.memory
+    }
+
     pub fn settings(&self) -> &Settings {
         &self.settings
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use sipamo::amocrm::client::{AmoClient, ClientConfig, RetryPolicy, Secret};
 use sipamo::amocrm::mock::{CrmSeed, CrmState, FaultSpec, MockCrm, MockOptions};
 use sipamo::clock::Clock;
-use sipamo::engine::{Engine, EngineError, InMemory, Settings};
+use sipamo::engine::{Engine, EngineError, InMemory, Memory, Settings};
 use sipamo::phone::Phone;
 use sipamo::sipuni::event::{CallEvent, HangupStatus, ShortNumber};
 use sipamo::sipuni::synth::{CallSpec, SynthDirection};
@@ -27,14 +27,24 @@ contacts:  [{ id: 5001, name: Иван, phone: "+79161234567", responsible: 1003
 pub const BASE: &str =
     "default_responsible: 1001\nusers: { \"201\": 1001, \"202\": 1002, \"203\": 1003 }\n";
 
-pub struct App {
+pub struct App<M: Memory = InMemory> {
     pub mock: MockCrm,
-    pub engine: Engine<InMemory>,
+    pub engine: Engine<M>,
     pub clock: Clock,
+    pub client: AmoClient,
     next_call: u32,
 }
 
 pub async fn try_spawn(settings: &str, crm_extra: &str) -> Result<App, EngineError> {
+    try_spawn_with(settings, crm_extra, InMemory::default()).await
+}
+
+/// The app with a memory of the test's choosing.
+pub async fn try_spawn_with<M: Memory>(
+    settings: &str,
+    crm_extra: &str,
+    memory: M,
+) -> Result<App<M>, EngineError> {
     let clock = Clock::virtual_at(START * 1000);
     let seed = CrmSeed::from_yaml(&format!("{CRM}{crm_extra}")).expect("test seed parses");
     let state = seed.build(START).expect("test seed builds");
@@ -53,11 +63,12 @@ pub async fn try_spawn(settings: &str, crm_extra: &str) -> Result<App, EngineErr
     };
     let client = AmoClient::new(cfg).expect("client builds");
     let settings = Settings::from_yaml(&format!("{BASE}{settings}"))?;
-    let engine = Engine::connect(settings, client, InMemory::default()).await?;
+    let engine = Engine::connect(settings, client.clone(), memory).await?;
     Ok(App {
         mock,
         engine,
         clock,
+        client,
         next_call: 0,
     })
 }
@@ -130,7 +141,7 @@ pub enum Delivery {
     Twice,
 }
 
-impl App {
+impl<M: Memory> App<M> {
     /// Places a call at `at` seconds after START and handles it completely.
     pub async fn call(&mut self, at: i64, spec: CallSpec) {
         self.call_with(at, spec, Delivery::InOrder).await;

@@ -8,6 +8,8 @@ mod faults;
 mod incoming_known;
 mod incoming_unknown;
 mod missed;
+mod order;
 mod outgoing;
 mod requests;
+mod storage;
 mod unsorted;

@@ -6,3 +6,4 @@ mod app;
 mod bad_input;
 mod crash;
 mod end_to_end;
+mod isolation;
