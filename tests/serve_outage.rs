@@ -55,7 +55,7 @@ async fn calls_wait_out_an_amocrm_outage_and_go_through_in_order() {
         },
         tick: Duration::from_millis(20),
         park_after: 60,
-        stuck_after: Duration::from_secs(300),
+        stuck_after: Duration::from_millis(200),
     };
     let app = Application::build(&cfg).await.unwrap();
     let url = format!("http://{}", app.local_addr().unwrap());
@@ -77,7 +77,12 @@ async fn calls_wait_out_an_amocrm_outage_and_go_through_in_order() {
         }
     }
     let mut handled = 0.0;
+    let mut stuck_seen = None;
     for _ in 0..400 {
+        let health = http.get(format!("{url}/health")).send().await.unwrap();
+        if health.status() == 503 && stuck_seen.is_none() {
+            stuck_seen = Some(health.text().await.unwrap());
+        }
         let m = http
             .get(format!("{url}/metrics"))
             .send()
@@ -96,6 +101,15 @@ async fn calls_wait_out_an_amocrm_outage_and_go_through_in_order() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // While calls waited on the outage /health said so, with amoCRM's answer as the reason.
+    let stuck = stuck_seen.expect("/health answered 503 while the oldest ready call waited");
+    assert!(stuck.contains("waited") && stuck.contains("503"), "{stuck}");
+    let health = http.get(format!("{url}/health")).send().await.unwrap();
+    assert_eq!(
+        health.status(),
+        200,
+        "healthy again once the calls went through"
+    );
     let _ = stop.send(());
     server.await.unwrap().unwrap();
     assert_eq!(handled, 4.0, "every call went through after the outage");

@@ -86,8 +86,9 @@ pub(super) struct OpenCall {
     pub(super) events: Vec<CallEvent>,
     /// When the hangup arrived (clock ms).
     hangup_seen_ms: Option<i64>,
-    /// The hangup's own time (wire seconds) and arrival number: the order calls are handled in.
-    hangup_order: Option<(i64, u64)>,
+    /// The arrival number of the hangup: calls are handled in the order their hangups arrived
+    /// (as they settle live), before and after a restart alike.
+    hangup_order: Option<u64>,
     pub(super) ring_handled: bool,
     pub(super) answer_handled: bool,
 }
@@ -264,7 +265,7 @@ impl<M: Memory> Engine<M> {
             .or_default();
         if ev.kind == EventKind::Hangup && open.hangup_seen_ms.is_none() {
             open.hangup_seen_ms = Some(now);
-            open.hangup_order = Some((ev.timestamp, self.arrivals));
+            open.hangup_order = Some(self.arrivals);
         }
         open.events.push(ev);
         open
@@ -306,10 +307,10 @@ impl<M: Memory> Engine<M> {
         self.handle(ready).await
     }
 
-    /// Ended calls whose hangup arrived at a time `pick` accepts, in the order of their hangup
-    /// (its own time, then arrival), the same before and after a restart.
+    /// Ended calls whose hangup arrived at a time `pick` accepts, in the order their hangups
+    /// arrived, the same before and after a restart (events are restored in arrival order).
     fn ready(&self, pick: impl Fn(i64) -> bool) -> Vec<String> {
-        let mut ready: Vec<((i64, u64), String)> = self
+        let mut ready: Vec<(u64, String)> = self
             .open
             .iter()
             .filter(|(_, c)| c.hangup_seen_ms.is_some_and(&pick))

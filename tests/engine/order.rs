@@ -1,5 +1,5 @@
-//! Calls are handled in the order of their hangup (its time, then arrival), live and after a
-//! restart alike, whatever their ids say (`x.10` sorts before `x.2` as text).
+//! Calls are handled in the order their hangups arrived, live and after a restart alike,
+//! whatever their ids say (`x.10` sorts before `x.2` as text).
 
 use sipamo::engine::{Engine, Handled};
 use sipamo::sipuni::event::CallEvent;

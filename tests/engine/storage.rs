@@ -155,6 +155,7 @@ async fn run(settings: &str, calls: &[(i64, CallSpec)], fail_at: u32) -> (String
 async fn storage_fails_at_every_operation(settings: &str, calls: Vec<(i64, CallSpec)>) {
     let (want, ops, _) = run(settings, &calls, 0).await;
     assert!(ops > 20, "a day worth failing in: {ops} operations");
+    eprintln!("storage operations: {ops}; each failed in turn");
     for k in 1..=ops {
         let (got, _, failed) = run(settings, &calls, k).await;
         assert!(failed, "operation {k} was reached and failed");
