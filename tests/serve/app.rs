@@ -144,15 +144,17 @@ fn metric(text: &str, name: &str) -> f64 {
 
 /// Waits until the service has no queued events and no open calls.
 pub async fn wait_idle(http: &reqwest::Client, serve: &str) {
-    for _ in 0..600 {
-        let m = metrics(http, serve).await;
-        if metric(&m, "sipamo_queue_depth") == 0.0
-            && metric(&m, "sipamo_open_calls") == 0.0
+    // The worker is up (it has restored the open calls) and has nothing queued or open.
+    let idle = |m: &str| {
+        metric(m, "sipamo_queue_depth") == 0.0
+            && metric(m, "sipamo_open_calls") == 0.0
             && m.contains("sipamo_open_calls")
-        {
+    };
+    for _ in 0..600 {
+        let up = health_ok(http, serve).await;
+        if up && idle(&metrics(http, serve).await) {
             tokio::time::sleep(Duration::from_millis(300)).await;
-            let m = metrics(http, serve).await;
-            if metric(&m, "sipamo_queue_depth") == 0.0 && metric(&m, "sipamo_open_calls") == 0.0 {
+            if health_ok(http, serve).await && idle(&metrics(http, serve).await) {
                 return;
             }
         }
@@ -295,4 +297,12 @@ pub async fn hung(http: &reqwest::Client, mock: &str) -> u64 {
         .await
         .unwrap();
     r["hung"].as_u64().unwrap_or(0)
+}
+
+/// `/health` answers 200.
+pub async fn health_ok(http: &reqwest::Client, serve: &str) -> bool {
+    http.get(format!("{serve}/health"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == 200)
 }
