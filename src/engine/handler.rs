@@ -197,6 +197,17 @@ impl<M: Memory> Engine<M> {
     /// Takes one event. In mode `unsorted_accept_on_answer` the first ring of an incoming call
     /// creates the Unsorted item at once, and the answer accepts it during the call (R-IN-U3).
     pub async fn ingest(&mut self, ev: CallEvent) -> Result<Ingested, EngineError> {
+        let now = self.client.clock().now_ms();
+        self.ingest_at(ev, now).await
+    }
+
+    /// [`Engine::ingest`] of an event that arrived at `arrived_ms` (clock ms), as the service's
+    /// inbox recorded it.
+    pub async fn ingest_at(
+        &mut self,
+        ev: CallEvent,
+        arrived_ms: i64,
+    ) -> Result<Ingested, EngineError> {
         let id = ev.call_id.as_str().to_string();
         if self.memory.is_done(&id)? || self.memory.is_parked(&id)? {
             return Ok(Ingested::AfterFinish);
@@ -204,7 +215,7 @@ impl<M: Memory> Engine<M> {
         if !self.memory.first_delivery(&call::fingerprint(&ev))? {
             return Ok(Ingested::Duplicate);
         }
-        self.take_live(ev).await?;
+        self.take_live(ev, arrived_ms).await?;
         Ok(Ingested::Stored)
     }
 
@@ -212,7 +223,7 @@ impl<M: Memory> Engine<M> {
     /// counted as delivered). The early actions run again as they did live (each finds what it
     /// already did), so that calls decided after them see the same account as without the
     /// restart; a call whose final handling had begun is left to it.
-    pub async fn restore(&mut self, ev: CallEvent) -> Result<(), EngineError> {
+    pub async fn restore(&mut self, ev: CallEvent, arrived_ms: i64) -> Result<(), EngineError> {
         let id = ev.call_id.as_str().to_string();
         if self.memory.is_done(&id)? || self.memory.is_parked(&id)? {
             return Ok(());
@@ -227,19 +238,19 @@ impl<M: Memory> Engine<M> {
             return Ok(());
         }
         if self.memory.progress(&id)?.is_some() {
-            let open = self.take(ev);
+            let open = self.take(ev, arrived_ms);
             open.ring_handled = true;
             open.answer_handled = true;
             return Ok(());
         }
-        self.take_live(ev).await
+        self.take_live(ev, arrived_ms).await
     }
 
     /// Adds an event to its call and runs the early action it calls for, if the call is live.
-    async fn take_live(&mut self, ev: CallEvent) -> Result<(), EngineError> {
+    async fn take_live(&mut self, ev: CallEvent, arrived_ms: i64) -> Result<(), EngineError> {
         let kind = ev.kind;
         let answerer = ev.dst.short().map(|s| s.as_str().to_string());
-        let open = self.take(ev);
+        let open = self.take(ev, arrived_ms);
         let live = open.hangup_seen_ms.is_none();
         if kind == EventKind::Ring && live && !open.ring_handled {
             open.ring_handled = true;
@@ -256,15 +267,14 @@ impl<M: Memory> Engine<M> {
     }
 
     /// Adds an event to its open call (numbered in arrival order) and answers the call.
-    fn take(&mut self, ev: CallEvent) -> &mut OpenCall {
+    fn take(&mut self, ev: CallEvent, arrived_ms: i64) -> &mut OpenCall {
         self.arrivals += 1;
-        let now = self.client.clock().now_ms();
         let open = self
             .open
             .entry(ev.call_id.as_str().to_string())
             .or_default();
         if ev.kind == EventKind::Hangup && open.hangup_seen_ms.is_none() {
-            open.hangup_seen_ms = Some(now);
+            open.hangup_seen_ms = Some(arrived_ms);
             open.hangup_order = Some(self.arrivals);
         }
         open.events.push(ev);

@@ -56,6 +56,8 @@ pub struct StoredEvent {
     pub id: i64,
     pub call_id: String,
     pub raw: String,
+    /// When the receiver stored it (Unix ms): the time the engine takes it as arrived.
+    pub received_ms: i64,
 }
 
 fn stored_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
@@ -63,6 +65,7 @@ fn stored_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
         id: r.get(0)?,
         call_id: r.get(1)?,
         raw: r.get(2)?,
+        received_ms: r.get(3)?,
     })
 }
 
@@ -72,8 +75,9 @@ pub fn events_after(
     after: i64,
     limit: usize,
 ) -> rusqlite::Result<Vec<StoredEvent>> {
-    let mut st = conn
-        .prepare_cached("SELECT id, call_id, raw FROM events WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+    let mut st = conn.prepare_cached(
+        "SELECT id, call_id, raw, received_ms FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
+    )?;
     let rows = st.query_map(params![after, limit as i64], stored_event)?;
     rows.collect()
 }
@@ -81,7 +85,7 @@ pub fn events_after(
 /// Events of calls not yet handled, up to `max_id`, in arrival order (for a restart).
 pub fn unfinished_events(conn: &Connection, max_id: i64) -> rusqlite::Result<Vec<StoredEvent>> {
     let mut st = conn.prepare(
-        "SELECT id, call_id, raw FROM events WHERE id <= ?1 AND call_id NOT IN (SELECT call_id FROM calls_done) \
+        "SELECT id, call_id, raw, received_ms FROM events WHERE id <= ?1 AND call_id NOT IN (SELECT call_id FROM calls_done) \
          AND call_id NOT IN (SELECT call_id FROM parked) ORDER BY id",
     )?;
     let rows = st.query_map(params![max_id], stored_event)?;
@@ -94,8 +98,9 @@ pub fn max_event_id(conn: &Connection) -> rusqlite::Result<i64> {
 
 /// The stored events of one call, in arrival order (a parked call put back by an operator).
 pub fn events_of(conn: &Connection, call_id: &str) -> rusqlite::Result<Vec<StoredEvent>> {
-    let mut st =
-        conn.prepare_cached("SELECT id, call_id, raw FROM events WHERE call_id = ?1 ORDER BY id")?;
+    let mut st = conn.prepare_cached(
+        "SELECT id, call_id, raw, received_ms FROM events WHERE call_id = ?1 ORDER BY id",
+    )?;
     let rows = st.query_map(params![call_id], stored_event)?;
     rows.collect()
 }

@@ -64,6 +64,12 @@ impl Worker {
             };
             let got = batch.len();
             for e in batch {
+                // Calls whose settle window closed before this event arrived come first, as
+                // they did live: the order of work is a function of the inbox alone.
+                if !self.settle_before(e.received_ms).await? {
+                    failures = failures.saturating_add(1);
+                    break;
+                }
                 self.ingest(&e).await?;
                 cursor = e.id;
             }
@@ -100,7 +106,13 @@ impl Worker {
             (max, store::unfinished_events(&conn, max)?)
         };
         let restored = unfinished.len();
+        let mut settling = true;
         for e in unfinished {
+            // Replayed as it happened: calls due before each event's arrival first. If amoCRM
+            // cannot be reached now, the rest is restored and settled by the main loop.
+            if settling && !self.settle_before(e.received_ms).await? {
+                settling = false;
+            }
             self.restore_one(&e).await?;
         }
         if restored > 0 {
@@ -122,7 +134,7 @@ impl Worker {
                 return Ok(());
             }
         };
-        match self.engine.restore(ev).await {
+        match self.engine.restore(ev, e.received_ms).await {
             Ok(()) => Ok(()),
             Err(err @ EngineError::Memory(_)) => Err(err.into()),
             Err(err) => {
@@ -157,7 +169,12 @@ impl Worker {
             }
         };
         let span = tracing::info_span!("event", call_id = %e.call_id);
-        match self.engine.ingest(ev).instrument(span).await {
+        match self
+            .engine
+            .ingest_at(ev, e.received_ms)
+            .instrument(span)
+            .await
+        {
             Ok(_) => Ok(()),
             Err(err @ EngineError::Memory(_)) => Err(err.into()),
             Err(err) => {
@@ -167,17 +184,40 @@ impl Worker {
         }
     }
 
+    /// Handles the calls whose settle window closed before `arrived_ms`; false when one failed
+    /// and waits (amoCRM is down): later events then wait too, to keep the order.
+    async fn settle_before(&mut self, arrived_ms: i64) -> Result<bool, WorkerError> {
+        let now = crate::clock::Clock::System.now_ms();
+        match self.engine.settle_due(arrived_ms.saturating_sub(1)).await {
+            Ok(handled) => {
+                self.counted(&handled)?;
+                Ok(true)
+            }
+            Err(e @ EngineError::Memory(_)) => Err(e.into()),
+            Err(e) => {
+                tracing::error!(error = %e, "amoCRM work failed; it stays queued and is retried");
+                self.health.round(now, Some(e.to_string()));
+                Ok(false)
+            }
+        }
+    }
+
+    fn counted(&self, handled: &[Handled]) -> Result<(), WorkerError> {
+        for h in handled {
+            self.count(h);
+        }
+        if handled.iter().any(|h| matches!(h, Handled::Parked { .. })) {
+            self.update_parked()?;
+        }
+        Ok(())
+    }
+
     /// Handles the ready calls; answers the failures in a row so far.
     async fn round(&mut self, failures: u32) -> Result<u32, WorkerError> {
         let now = crate::clock::Clock::System.now_ms();
         match self.engine.settle(false).await {
             Ok(handled) => {
-                for h in &handled {
-                    self.count(h);
-                }
-                if handled.iter().any(|h| matches!(h, Handled::Parked { .. })) {
-                    self.update_parked()?;
-                }
+                self.counted(&handled)?;
                 self.health.round(now, None);
                 Ok(0)
             }

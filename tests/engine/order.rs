@@ -50,7 +50,8 @@ async fn calls_are_handled_in_hangup_order_before_and_after_a_restart() {
         .await
         .unwrap();
     for ev in &parsed {
-        restarted.restore(ev.clone()).await.unwrap();
+        let now = app.clock.now_ms();
+        restarted.restore(ev.clone(), now).await.unwrap();
     }
     let after_restart = handled_ids(&restarted.settle(true).await.unwrap());
     assert_eq!(after_restart, want, "after a restart");

@@ -89,16 +89,16 @@ async fn restart(
     engine: Engine<Flaky>,
     settings: &Settings,
     app_client: &sipamo::amocrm::client::AmoClient,
-    delivered: &[CallEvent],
+    delivered: &[(CallEvent, i64)],
 ) -> Engine<Flaky> {
     let memory = engine.into_memory();
     let mut engine = Engine::connect(settings.clone(), app_client.clone(), memory)
         .await
         .expect("the engine connects");
-    for ev in delivered {
+    for (ev, at) in delivered {
         // The failure happens once: a second try of the same event goes through.
-        if engine.restore(ev.clone()).await.is_err() {
-            engine.restore(ev.clone()).await.expect("restored");
+        if engine.restore(ev.clone(), *at).await.is_err() {
+            engine.restore(ev.clone(), *at).await.expect("restored");
         }
     }
     engine
@@ -122,7 +122,7 @@ async fn run(settings: &str, calls: &[(i64, CallSpec)], fail_at: u32) -> (String
         for e in spec.events(START + at) {
             app.clock.advance_to(e.at * 1000);
             let ev = CallEvent::parse(&e.line).unwrap();
-            delivered.push(ev.clone());
+            delivered.push((ev.clone(), e.at * 1000));
             if app.engine.ingest(ev).await.is_err() {
                 failed = true;
                 app.engine = restart(app.engine, &parsed, &app.client, &delivered).await;

@@ -287,16 +287,19 @@ pub async fn disarm(http: &reqwest::Client, mock: &str) {
 
 /// How many requests the mock applied and held the answer of.
 pub async fn hung(http: &reqwest::Client, mock: &str) -> u64 {
-    let r: Value = http
-        .get(format!("{mock}/__sipamo/summary"))
+    summary(http, mock).await["hung"].as_u64().unwrap_or(0)
+}
+
+/// The mock's `/__sipamo/summary`.
+pub async fn summary(http: &reqwest::Client, mock: &str) -> Value {
+    http.get(format!("{mock}/__sipamo/summary"))
         .bearer_auth(TOKEN)
         .send()
         .await
         .unwrap()
         .json()
         .await
-        .unwrap();
-    r["hung"].as_u64().unwrap_or(0)
+        .unwrap()
 }
 
 /// `/health` answers 200.

@@ -7,7 +7,8 @@ use serde::Deserialize;
 pub enum FaultAction {
     /// Answer this status without touching the state.
     Status(u16),
-    /// Apply the request, then hold the answer back past the client's timeout.
+    /// Apply the request, then hold the answer back past the client's timeout. A request the
+    /// account refuses (4xx/5xx) is answered at once and the fault waits for the next one.
     Hang,
 }
 
@@ -81,16 +82,33 @@ impl FaultSpec {
 
 /// Faults in the order armed; the first live match fires.
 #[derive(Clone, Debug, Default)]
-pub struct Faults(Vec<Fault>);
+pub struct Faults {
+    armed: Vec<Fault>,
+    /// The hang fault that fired last, to give back when its request was refused.
+    last_hang: Option<Fault>,
+}
 
 impl Faults {
     pub fn push(&mut self, f: Fault) {
-        self.0.push(f);
+        self.armed.push(f);
+    }
+
+    /// Puts back one use of a fault that fired on a request it should not have held (a hang
+    /// fault holds only the answer of a write amoCRM applied, not of a refusal).
+    pub fn give_back(&mut self, method: &str, path: &str) {
+        let mut f = self.last_hang.take().unwrap_or_else(|| Fault {
+            path: path.to_string(),
+            method: Some(method.to_string()),
+            action: FaultAction::Hang,
+            remaining: 0,
+        });
+        f.remaining = 1;
+        self.armed.insert(0, f);
     }
 
     /// Consumes one use of the first fault matching this request, if any.
     pub fn take(&mut self, method: &str, path: &str) -> Option<FaultAction> {
-        let f = self.0.iter_mut().find(|f| {
+        let f = self.armed.iter_mut().find(|f| {
             let path_matches = match f.path.strip_suffix('*') {
                 Some(prefix) => path.starts_with(prefix),
                 None => f.path == path,
@@ -99,16 +117,19 @@ impl Faults {
         })?;
         f.remaining -= 1;
         let action = f.action.clone();
-        self.0.retain(|f| f.remaining > 0);
+        if action == FaultAction::Hang {
+            self.last_hang = Some(f.clone());
+        }
+        self.armed.retain(|f| f.remaining > 0);
         Some(action)
     }
 
     pub fn pending(&self) -> usize {
-        self.0.len()
+        self.armed.len()
     }
 
     pub fn clear(&mut self) {
-        self.0.clear();
+        self.armed.clear();
     }
 }
 

@@ -144,6 +144,11 @@ impl Respond for CrmResponder {
                 }
             }
         };
+        if hung && reply.status >= 400 {
+            // Nothing was applied: a hang fault waits for a write amoCRM applies.
+            hung = false;
+            shared.faults.give_back(&method, &path);
+        }
         let seq = shared.journal.len();
         shared.journal.push(JournalEntry {
             seq,
@@ -215,6 +220,14 @@ impl CrmResponder {
                 "requests": shared.journal.len(),
                 "hung": shared.journal.iter().filter(|j| j.hung).count(),
                 "faults_pending": shared.faults.pending(),
+                "last": shared
+                    .journal
+                    .iter()
+                    .rev()
+                    .take(20)
+                    .rev()
+                    .map(|j| format!("{} → {}{}", j.request_line(), j.status, if j.hung { " (held)" } else { "" }))
+                    .collect::<Vec<_>>(),
             })),
             (_, "faults" | "summary") => Reply::problem(405, "Method Not Allowed"),
             _ => Reply::problem(404, "unknown admin route; try faults or summary"),
