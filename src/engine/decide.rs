@@ -581,6 +581,14 @@ fn unsorted_item_plan(
     }
 }
 
+/// R-IN-U3 applies before the hangup: an incoming call from a number with no visible contact,
+/// in mode `unsorted_accept_on_answer`.
+fn accept_on_answer_unknown(s: &Settings, call: &Call, facts: &Facts) -> bool {
+    call.direction == Direction::Incoming
+        && s.incoming.unknown.mode == UnknownMode::UnsortedAcceptOnAnswer
+        && facts.contact.is_none()
+}
+
 /// R-IN-U3 at the first ring: the Unsorted item to create now, if any.
 pub fn decide_ring(
     s: &Settings,
@@ -589,10 +597,8 @@ pub fn decide_ring(
     facts: &Facts,
 ) -> Option<UnsortedPlan> {
     let opts = &s.incoming.unknown;
-    if call.direction != Direction::Incoming
-        || opts.mode != UnknownMode::UnsortedAcceptOnAnswer
+    if !accept_on_answer_unknown(s, call, facts)
         || !(opts.create_contact || opts.create_lead)
-        || facts.contact.is_some()
         || facts.pending_unsorted.is_some()
         || facts.unsorted_of_call.is_some()
     {
@@ -617,10 +623,7 @@ pub fn decide_answer(
     facts: &Facts,
 ) -> Option<UnsortedPlan> {
     let opts = &s.incoming.unknown;
-    if call.direction != Direction::Incoming
-        || opts.mode != UnknownMode::UnsortedAcceptOnAnswer
-        || facts.contact.is_some()
-    {
+    if !accept_on_answer_unknown(s, call, facts) {
         return None;
     }
     let answerer = user(s, call.answerer.as_deref()).unwrap_or_else(|| default_manager(s, call));

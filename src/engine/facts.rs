@@ -69,17 +69,11 @@ impl<M: Memory> Engine<M> {
         } else {
             self.pending_items(call, &key, &mut facts)
                 .await
-                .map_err(|e| match e {
-                    Gather::Amo(source) => err(source),
-                    Gather::Engine(e) => e,
-                })?;
+                .map_err(|e| e.named(call))?;
         }
         self.open_task(call, &key, &mut facts)
             .await
-            .map_err(|e| match e {
-                Gather::Amo(source) => err(source),
-                Gather::Engine(e) => e,
-            })?;
+            .map_err(|e| e.named(call))?;
         Ok((facts, all_leads))
     }
 
@@ -142,6 +136,19 @@ impl<M: Memory> Engine<M> {
 enum Gather {
     Amo(ClientError),
     Engine(EngineError),
+}
+
+impl Gather {
+    fn named(self, call: &Call) -> EngineError {
+        match self {
+            Gather::Amo(source) => EngineError::Facts {
+                call_id: call.id.clone(),
+                phone: call.client.e164(),
+                source,
+            },
+            Gather::Engine(e) => e,
+        }
+    }
 }
 
 impl From<ClientError> for Gather {
