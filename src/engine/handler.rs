@@ -228,7 +228,7 @@ impl<M: Memory> Engine<M> {
         if self.memory.is_done(&id)? || self.memory.is_parked(&id)? {
             return Ok(());
         }
-        self.memory.first_delivery(&call::fingerprint(&ev))?;
+        // No delivery is recorded here: the inbox keeps one copy of each event already.
         let fp = call::fingerprint(&ev);
         if self
             .open

@@ -144,17 +144,10 @@ fn metric(text: &str, name: &str) -> f64 {
 
 /// Waits until the service has no queued events and no open calls.
 pub async fn wait_idle(http: &reqwest::Client, serve: &str) {
-    // The worker is up (it has restored the open calls) and has nothing queued or open.
-    let idle = |m: &str| {
-        metric(m, "sipamo_queue_depth") == 0.0
-            && metric(m, "sipamo_open_calls") == 0.0
-            && m.contains("sipamo_open_calls")
-    };
     for _ in 0..600 {
-        let up = health_ok(http, serve).await;
-        if up && idle(&metrics(http, serve).await) {
+        if is_idle(http, serve).await {
             tokio::time::sleep(Duration::from_millis(300)).await;
-            if health_ok(http, serve).await && idle(&metrics(http, serve).await) {
+            if is_idle(http, serve).await {
                 return;
             }
         }
@@ -164,6 +157,17 @@ pub async fn wait_idle(http: &reqwest::Client, serve: &str) {
         "the service never became idle:\n{}",
         metrics(http, serve).await
     );
+}
+
+/// The worker is up (it has restored the open calls) with nothing queued or open.
+pub async fn is_idle(http: &reqwest::Client, serve: &str) -> bool {
+    if !health_ok(http, serve).await {
+        return false;
+    }
+    let m = metrics(http, serve).await;
+    metric(&m, "sipamo_queue_depth") == 0.0
+        && metric(&m, "sipamo_open_calls") == 0.0
+        && m.contains("sipamo_open_calls")
 }
 
 async fn get(http: &reqwest::Client, mock: &str, path: &str) -> Vec<Value> {

@@ -128,11 +128,15 @@ async fn kill_at_every_write(mode: &str, seed: u64, calls: usize, max_kills: usi
     while kills < max_kills {
         // Wait for the armed write to be applied (its answer held back), then kill there.
         let mut applied = false;
-        for _ in 0..400 {
+        for i in 0..3000 {
             let now = hung(&http, &mock.url).await;
             if now > seen {
                 seen = now;
                 applied = true;
+                break;
+            }
+            // Nothing left to write: the service is up, with nothing queued or open.
+            if i % 20 == 19 && is_idle(&http, &serve.url).await {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
