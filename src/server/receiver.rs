@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
@@ -80,7 +80,15 @@ async fn event_get(
     State(s): State<ReceiverState>,
     Path(secret): Path<String>,
     RawQuery(q): RawQuery,
+    method: Method,
 ) -> Response {
+    // axum answers HEAD with the GET handler; a HEAD must never store an event.
+    if method == Method::HEAD {
+        return answer(
+            StatusCode::METHOD_NOT_ALLOWED,
+            json!({ "success": false, "error": "send events with GET or POST" }),
+        );
+    }
     let raw = q.unwrap_or_default();
     receive(&s, &secret, raw.as_bytes()).await
 }
@@ -89,6 +97,7 @@ async fn event_post(
     State(s): State<ReceiverState>,
     Path(secret): Path<String>,
     RawQuery(q): RawQuery,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     // A form body; Sipuni may also POST with the fields in the query string.
@@ -96,7 +105,27 @@ async fn event_post(
         let raw = q.unwrap_or_default();
         return receive(&s, &secret, raw.as_bytes()).await;
     }
+    if !is_form(&headers) {
+        s.metrics.event("unsupported_media_type");
+        return answer(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            json!({ "success": false, "error": "send events as application/x-www-form-urlencoded (or in the query string), as Sipuni does" }),
+        );
+    }
     receive(&s, &secret, &body).await
+}
+
+/// A body without a type, or one typed as a form (any parameters, e.g. `charset=UTF-8`).
+fn is_form(headers: &HeaderMap) -> bool {
+    match headers.get(header::CONTENT_TYPE) {
+        None => true,
+        Some(v) => v.to_str().is_ok_and(|t| {
+            t.split(';').next().is_some_and(|m| {
+                m.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        }),
+    }
 }
 
 async fn receive(s: &ReceiverState, secret: &str, raw: &[u8]) -> Response {

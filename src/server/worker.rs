@@ -51,6 +51,10 @@ impl Worker {
     /// Runs until `shutdown` turns true; the call in hand is finished first.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), WorkerError> {
         let mut cursor = self.restore().await?;
+        // The gauges say what is open before /health says the worker is up.
+        let pending = store::pending_count(&self.engine.memory().connection(), cursor)?;
+        self.metrics.queue.set(pending);
+        self.metrics.open_calls.set(self.engine.open_calls() as i64);
         self.health.worker_up();
         let mut failures = 0u32;
         loop {

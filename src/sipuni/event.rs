@@ -193,6 +193,8 @@ pub enum EventError {
     },
     #[error("the event is not UTF-8 text")]
     NotUtf8,
+    #[error("bad percent-encoding in {near:?}: `%` must be followed by two hex digits")]
+    BadEncoding { near: String },
 }
 
 impl EventError {
@@ -201,7 +203,7 @@ impl EventError {
         match self {
             EventError::Missing { field } => Some(field),
             EventError::Invalid { field, .. } | EventError::Conflict { field, .. } => Some(field),
-            EventError::NotUtf8 => None,
+            EventError::NotUtf8 | EventError::BadEncoding { .. } => None,
         }
     }
 }
@@ -284,23 +286,30 @@ impl CallEvent {
         Self::parse(text)
     }
 
-    /// Parses `event=1&call_id=...` (a query string or an `x-www-form-urlencoded` body).
+    /// Parses `event=1&call_id=...` (a query string or an `x-www-form-urlencoded` body). Names
+    /// and values must be well-formed percent-encoding of UTF-8 text.
     pub fn parse(raw: &str) -> Result<Self, EventError> {
         let mut pairs: Vec<(String, String)> = Vec::new();
-        for (k, v) in form_urlencoded::parse(raw.trim_start_matches('?').as_bytes()) {
-            if v.contains('\u{FFFD}') && !raw.contains('\u{FFFD}') {
-                return Err(EventError::NotUtf8);
+        let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        for part in raw.trim_start_matches('?').split('&') {
+            if part.is_empty() {
+                continue;
             }
-            match pairs.iter().find(|(key, _)| *key == k) {
-                Some((_, first)) if *first != v => {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            let (k, v) = (decode(k)?, decode(v)?);
+            match seen.get(&k) {
+                Some(&i) if pairs[i].1 != v => {
                     return Err(EventError::Conflict {
-                        field: k.into_owned(),
-                        first: first.clone(),
-                        second: v.into_owned(),
+                        field: k,
+                        first: pairs[i].1.clone(),
+                        second: v,
                     });
                 }
                 Some(_) => {}
-                None => pairs.push((k.into_owned(), v.into_owned())),
+                None => {
+                    seen.insert(k.clone(), pairs.len());
+                    pairs.push((k, v));
+                }
             }
         }
         Self::from_pairs(pairs)
@@ -396,6 +405,23 @@ impl CallEvent {
             extra,
         })
     }
+}
+
+/// One form-encoded name or value: `+` is a space, `%XX` a byte; the bytes must be UTF-8.
+fn decode(raw: &str) -> Result<String, EventError> {
+    let bytes = raw.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        let hex = |j: usize| bytes.get(j).is_some_and(u8::is_ascii_hexdigit);
+        if *b == b'%' && !(hex(i + 1) && hex(i + 2)) {
+            let near: String = raw[i..].chars().take(8).collect();
+            return Err(EventError::BadEncoding { near });
+        }
+    }
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| EventError::NotUtf8)
 }
 
 fn party(
@@ -578,6 +604,30 @@ mod tests {
         assert_eq!(
             CallEvent::parse(absent).unwrap().src,
             Party::Hidden(String::new())
+        );
+    }
+
+    #[rstest]
+    #[case("event=1&call_id=%&src_num=1")]
+    #[case("event=1&call_id=%G1")]
+    #[case("event=1&%%%=1")]
+    #[case("event=1&call_id=a%2")]
+    fn bad_percent_encoding_is_refused(#[case] raw: &str) {
+        assert!(matches!(
+            CallEvent::parse(raw),
+            Err(EventError::BadEncoding { .. })
+        ));
+    }
+
+    #[test]
+    fn non_utf8_in_names_and_values_is_refused_even_beside_a_literal_replacement_char() {
+        assert_eq!(
+            CallEvent::parse("event=1&%FF%FE=1").unwrap_err(),
+            EventError::NotUtf8
+        );
+        assert_eq!(
+            CallEvent::parse("event=1&call_id=%FF&x=\u{FFFD}").unwrap_err(),
+            EventError::NotUtf8
         );
     }
 

@@ -124,3 +124,183 @@ async fn an_expired_oauth_token_is_refreshed_and_written_back() {
     );
     assert!(m.contains("sipamo_calls_handled_total 1\n"), "{m}");
 }
+
+/// Hostile and sloppy requests, each answered with the right status and a reason, and none
+/// stored; the good event sent last is the only one in the inbox.
+#[tokio::test]
+async fn a_table_of_bad_requests_each_refused_with_its_reason_and_nothing_stored() {
+    let dir = tempdir();
+    let mock = spawn_mock(dir.path()).await;
+    write_config(dir.path(), SETTINGS);
+    let serve = spawn_serve(dir.path(), &mock.url).await;
+    let http = http();
+    let url = format!("{}/sipuni/events/{SECRET}", serve.url);
+    let form = "application/x-www-form-urlencoded";
+    let ts = |v: &str| GOOD.replace("timestamp=1772434800", &format!("timestamp={v}"));
+    let many: String = (0..10_000).map(|i| format!("&{i}")).collect();
+    let long_id = GOOD.replace("call_id=bad.1", &format!("call_id={}", "x".repeat(200)));
+    // (what, method, content type, body, status, text the error must contain)
+    type Row<'a> = (&'a str, &'a str, Option<&'a str>, String, u16, &'a str);
+    let rows: Vec<Row> = vec![
+        (
+            "i64::MAX timestamp",
+            "POST",
+            Some(form),
+            ts("9223372036854775807"),
+            400,
+            "timestamp",
+        ),
+        (
+            "i64::MIN timestamp",
+            "POST",
+            Some(form),
+            ts("-9223372036854775808"),
+            400,
+            "timestamp",
+        ),
+        (
+            "negative timestamp",
+            "POST",
+            Some(form),
+            ts("-1"),
+            400,
+            "timestamp",
+        ),
+        (
+            "zero timestamp",
+            "POST",
+            Some(form),
+            ts("0"),
+            400,
+            "timestamp",
+        ),
+        (
+            "%FF%FE in a name",
+            "POST",
+            Some(form),
+            format!("{GOOD}&%FF%FE=1"),
+            400,
+            "UTF-8",
+        ),
+        (
+            "%FF beside a literal U+FFFD",
+            "POST",
+            Some(form),
+            format!("{GOOD}&a=%FF&b=\u{FFFD}"),
+            400,
+            "UTF-8",
+        ),
+        (
+            "lone %",
+            "POST",
+            Some(form),
+            format!("{GOOD}&a=%"),
+            400,
+            "percent-encoding",
+        ),
+        (
+            "%G1",
+            "POST",
+            Some(form),
+            format!("{GOOD}&a=%G1"),
+            400,
+            "percent-encoding",
+        ),
+        (
+            "%%% as a name",
+            "POST",
+            Some(form),
+            format!("{GOOD}&%%%=1"),
+            400,
+            "percent-encoding",
+        ),
+        (
+            "JSON content type",
+            "POST",
+            Some("application/json"),
+            GOOD.into(),
+            415,
+            "x-www-form-urlencoded",
+        ),
+        (
+            "text/plain",
+            "POST",
+            Some("text/plain"),
+            GOOD.into(),
+            415,
+            "x-www-form-urlencoded",
+        ),
+        (
+            "a key repeated with another value",
+            "POST",
+            Some(form),
+            format!("{GOOD}&event=2"),
+            400,
+            "event",
+        ),
+        (
+            "NUL in call_id",
+            "POST",
+            Some(form),
+            GOOD.replace("call_id=bad.1", "call_id=a%00b"),
+            400,
+            "call_id",
+        ),
+        (
+            "a 200-character call_id",
+            "POST",
+            Some(form),
+            long_id,
+            400,
+            "call_id",
+        ),
+        (
+            "10,000 parameters and no event",
+            "POST",
+            Some(form),
+            many[1..].to_string(),
+            400,
+            "event",
+        ),
+        ("HEAD", "HEAD", None, String::new(), 405, ""),
+        ("PUT", "PUT", Some(form), GOOD.into(), 405, ""),
+        ("DELETE", "DELETE", None, String::new(), 405, ""),
+    ];
+    for (what, method, ctype, body, status, reason) in &rows {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let target = if *method == "HEAD" {
+            format!("{url}?{GOOD}")
+        } else {
+            url.clone()
+        };
+        let mut req = http.request(m, target).body(body.clone());
+        if let Some(c) = ctype {
+            req = req.header("content-type", *c);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status().as_u16(), *status, "{what}");
+        let text = r.text().await.unwrap();
+        assert!(text.contains(reason), "{what}: {text}");
+        if *status == 400 {
+            assert!(text.contains(r#""success":false"#), "{what}: {text}");
+        }
+    }
+    // HTTP/1.0 works, and the good event is the only one stored.
+    let r = sipamo::http::client_builder()
+        .http1_only()
+        .build()
+        .unwrap()
+        .post(&url)
+        .version(reqwest::Version::HTTP_10)
+        .header("content-type", form)
+        .body(GOOD)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let conn = rusqlite::Connection::open(db(dir.path())).unwrap();
+    let stored: i64 = conn
+        .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored, 1, "only the good event is stored");
+}
