@@ -278,6 +278,18 @@ pub async fn arm_next_write(http: &reqwest::Client, mock: &str) {
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
 }
 
+/// Arms a fault on the mock (the JSON of a scenario's `fault:`).
+pub async fn fault(http: &reqwest::Client, mock: &str, spec: serde_json::Value) {
+    let r = http
+        .post(format!("{mock}/__sipamo/faults"))
+        .bearer_auth(TOKEN)
+        .json(&spec)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+}
+
 /// Removes every armed fault.
 pub async fn disarm(http: &reqwest::Client, mock: &str) {
     let r = http

@@ -120,10 +120,21 @@ async fn kill_at_every_write(mode: &str, seed: u64, calls: usize, max_kills: usi
     let mock = spawn_mock(dir.path()).await;
     write_config(dir.path(), &settings);
     let http = http();
+    // While the day is posted, amoCRM refuses every write (503: nothing applied), so that the
+    // whole day is left for the kills however long the posting takes.
     let mut serve = spawn_serve(dir.path(), &mock.url).await;
+    fault(
+        &http,
+        &mock.url,
+        serde_json::json!({ "path": "/api/v4/*", "method": "POST", "status": 503, "times": 1_000_000 }),
+    )
+    .await;
+    post_spaced(&http, &serve.url, &events).await;
+    serve.kill9().await;
+    disarm(&http, &mock.url).await;
     let mut seen = hung(&http, &mock.url).await;
     arm_next_write(&http, &mock.url).await;
-    post_spaced(&http, &serve.url, &events).await;
+    serve = spawn_serve(dir.path(), &mock.url).await;
     let mut kills = 0;
     while kills < max_kills {
         // Wait for the armed write to be applied (its answer held back), then kill there.

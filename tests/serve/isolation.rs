@@ -50,17 +50,6 @@ fn calls_cmd(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-async fn fault(http: &reqwest::Client, mock: &str, spec: serde_json::Value) {
-    let r = http
-        .post(format!("{mock}/__sipamo/faults"))
-        .bearer_auth(TOKEN)
-        .json(&spec)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-}
-
 #[tokio::test]
 async fn a_call_amocrm_refuses_is_parked_the_others_go_through_and_retry_brings_it_back() {
     let dir = tempdir();
