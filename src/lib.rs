@@ -9,6 +9,7 @@ pub mod duration;
 pub mod engine;
 pub mod http;
 pub mod phone;
+pub mod private_file;
 pub mod scenario;
 pub mod server;
 pub mod sipuni;

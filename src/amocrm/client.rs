@@ -465,25 +465,24 @@ impl AmoClient {
                 message: "no access_token/refresh_token in the answer".into(),
             });
         };
-        r.refresh_token = Secret::new(next);
-        if let Ok(mut a) = self.access.write() {
-            *a = Secret::new(access);
-        }
+        // amoCRM's refresh tokens are single-use: the new pair is on disk (0600, atomically)
+        // before it is used, or a crash would leave only the revoked one.
         if let Some(file) = &r.file {
             let text = json!({
                 "access_token": access, "refresh_token": next, "client_id": r.client_id,
                 "client_secret": r.client_secret.expose(), "redirect_uri": r.redirect_uri,
             })
             .to_string();
-            let tmp = file.with_extension("tmp");
-            std::fs::write(&tmp, text)
-                .and_then(|_| std::fs::rename(&tmp, file))
-                .map_err(|e| {
-                    fail(format!(
-                        "cannot save the new tokens to {}: {e}",
-                        file.display()
-                    ))
-                })?;
+            crate::private_file::write_atomic(file, text.as_bytes()).map_err(|e| {
+                fail(format!(
+                    "cannot save the new tokens to {}: {e}",
+                    file.display()
+                ))
+            })?;
+        }
+        r.refresh_token = Secret::new(next);
+        if let Ok(mut a) = self.access.write() {
+            *a = Secret::new(access);
         }
         tracing::info!("amoCRM access token refreshed");
         Ok(())

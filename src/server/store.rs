@@ -40,7 +40,18 @@ CREATE TABLE IF NOT EXISTS requeued (call_id TEXT PRIMARY KEY);
 
 /// Opens (creating if needed) the database with the settings every connection needs.
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
+    // Client phones and recording links: the database and its -wal and -shm files are 0600
+    // (SQLite gives the side files the database file's permissions).
+    if !path.exists() {
+        crate::private_file::create_private(path).map_err(|e| io_error(path, e))?;
+    }
+    crate::private_file::restrict(path).map_err(|e| io_error(path, e))?;
     let conn = Connection::open(path)?;
+    for side in ["-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(side);
+        crate::private_file::restrict(Path::new(&p)).map_err(|e| io_error(path, e))?;
+    }
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // FULL: a commit is on disk (fsync) before it returns, so an acknowledged event survives
@@ -48,6 +59,13 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.execute_batch(SCHEMA)?;
     Ok(conn)
+}
+
+fn io_error(path: &Path, e: std::io::Error) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+        Some(format!("{}: {e}", path.display())),
+    )
 }
 
 /// A stored event.

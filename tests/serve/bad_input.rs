@@ -117,6 +117,13 @@ async fn an_expired_oauth_token_is_refreshed_and_written_back() {
         serde_json::from_str(&std::fs::read_to_string(&token_file).unwrap()).unwrap();
     assert_eq!(saved["access_token"], TOKEN, "the refreshed token is saved");
     assert_eq!(saved["client_secret"], "shh");
+    // Secrets and client data are readable by the owner only.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&token_file), 0o600, "the token file after the refresh");
+    for f in ["sipamo.db", "sipamo.db-wal", "sipamo.db-shm"] {
+        assert_eq!(mode(&dir.path().join(f)), 0o600, "{f}");
+    }
     let m = metrics(&http, &serve.url).await;
     assert!(
         m.contains("sipamo_amocrm_requests_total{status=\"401\"} 1\n"),
