@@ -194,6 +194,7 @@ pub async fn ingest(events: usize, concurrency: usize) -> Result<Ingest, String>
         tick: Duration::from_millis(250),
         park_after: 60,
         stuck_after: Duration::from_secs(300),
+        max_call: Duration::from_secs(4 * 3600),
     };
     let app = Application::build(&cfg).await?;
     let url = format!(

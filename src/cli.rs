@@ -176,6 +176,10 @@ pub struct ServeArgs {
     /// Seconds the oldest ready call may wait before /health answers 503.
     #[arg(long, default_value_t = 300)]
     pub stuck_after_s: u64,
+    /// Seconds after its last event that a call whose hangup never came is closed as
+    /// unfinished (logged; nothing is done in amoCRM).
+    #[arg(long, default_value_t = 4 * 3600)]
+    pub max_call_s: u64,
 }
 
 #[derive(Debug, Args)]
@@ -636,6 +640,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         tick: std::time::Duration::from_millis(250),
         park_after: args.park_after,
         stuck_after: std::time::Duration::from_secs(args.stuck_after_s),
+        max_call: std::time::Duration::from_secs(args.max_call_s),
     };
     let app = crate::server::Application::build(&cfg).await?;
     let addr = app.local_addr()?;

@@ -91,6 +91,8 @@ pub(super) struct OpenCall {
     hangup_order: Option<u64>,
     pub(super) ring_handled: bool,
     pub(super) answer_handled: bool,
+    /// When its latest event arrived (clock ms).
+    last_seen_ms: i64,
 }
 
 /// The settle window after a hangup (R-IDEM): events of the call arriving within it count.
@@ -98,6 +100,8 @@ pub const DEFAULT_SETTLE_MS: i64 = 2_000;
 /// Failed attempts after which a call that fails for a reason other than an amoCRM outage is
 /// parked (R-ISOLATE).
 pub const DEFAULT_PARK_AFTER: u32 = 10;
+/// A call with no event for this long and no hangup is closed as unfinished (4 h).
+pub const DEFAULT_MAX_CALL_MS: i64 = 4 * 3600 * 1000;
 
 /// The integration engine for one amoCRM account.
 pub struct Engine<M: Memory> {
@@ -114,6 +118,8 @@ pub struct Engine<M: Memory> {
     pub settle_ms: i64,
     /// Attempts after which a failing call is parked (unless amoCRM is down as a whole).
     pub park_after: u32,
+    /// A call whose hangup never came is closed as unfinished this long after its last event.
+    pub max_call_ms: i64,
     /// A planted bug for the harness's self-test: ignore earlier callback tasks (R-MISS-DEDUP).
     /// Never set in production.
     pub sabotage_task_dedup: bool,
@@ -168,6 +174,7 @@ impl<M: Memory> Engine<M> {
             arrivals: 0,
             settle_ms: DEFAULT_SETTLE_MS,
             park_after: DEFAULT_PARK_AFTER,
+            max_call_ms: DEFAULT_MAX_CALL_MS,
             sabotage_task_dedup: false,
         })
     }
@@ -273,6 +280,7 @@ impl<M: Memory> Engine<M> {
             .open
             .entry(ev.call_id.as_str().to_string())
             .or_default();
+        open.last_seen_ms = open.last_seen_ms.max(arrived_ms);
         if ev.kind == EventKind::Hangup && open.hangup_seen_ms.is_none() {
             open.hangup_seen_ms = Some(arrived_ms);
             open.hangup_order = Some(self.arrivals);
@@ -287,8 +295,29 @@ impl<M: Memory> Engine<M> {
     /// (not decided again) by the next `settle`.
     pub async fn settle(&mut self, force: bool) -> Result<Vec<Handled>, EngineError> {
         let now = self.client.clock().now_ms();
+        self.close_abandoned(now)?;
         let ready = self.ready(|t| force || now.saturating_sub(t) > self.settle_ms);
         self.handle(ready).await
+    }
+
+    /// Closes the calls whose hangup never came, `max_call_ms` after their last event: they
+    /// are logged and done, and nothing is invented for them in amoCRM.
+    fn close_abandoned(&mut self, now: i64) -> Result<(), EngineError> {
+        let abandoned: Vec<String> = self
+            .open
+            .iter()
+            .filter(|(_, c)| {
+                c.hangup_seen_ms.is_none() && now.saturating_sub(c.last_seen_ms) > self.max_call_ms
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in abandoned {
+            let events = self.open.get(&id).map_or(0, |c| c.events.len());
+            tracing::warn!(call_id = %id, events, "no hangup came: the call is closed as unfinished; nothing is done in amoCRM");
+            self.memory.mark_done(&id)?;
+            self.open.remove(&id);
+        }
+        Ok(())
     }
 
     /// When the earliest settle window among the ended calls closes (clock ms).

@@ -43,6 +43,8 @@ pub struct ServeConfig {
     pub park_after: u32,
     /// `/health` answers 503 when the oldest ready call has waited longer than this.
     pub stuck_after: Duration,
+    /// A call whose hangup never came is closed as unfinished this long after its last event.
+    pub max_call: Duration,
 }
 
 /// A service ready to run: settings checked against the account, database open, port bound.
@@ -90,6 +92,7 @@ impl Application {
             db: cfg.db.clone(),
             settle_ms: i64::try_from(cfg.settle.as_millis()).unwrap_or(2_000),
             park_after: cfg.park_after,
+            max_call_ms: i64::try_from(cfg.max_call.as_millis()).unwrap_or(i64::MAX),
             stored: stored.clone(),
             metrics: metrics.clone(),
             health: health.clone(),

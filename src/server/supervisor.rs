@@ -24,6 +24,7 @@ pub struct WorkerFactory {
     pub db: PathBuf,
     pub settle_ms: i64,
     pub park_after: u32,
+    pub max_call_ms: i64,
     pub stored: Arc<Notify>,
     pub metrics: Metrics,
     pub health: Arc<Health>,
@@ -45,6 +46,7 @@ impl WorkerFactory {
         .map_err(|e| e.to_string())?;
         engine.settle_ms = self.settle_ms;
         engine.park_after = self.park_after.max(1);
+        engine.max_call_ms = self.max_call_ms;
         Ok(Worker {
             engine,
             stored: self.stored.clone(),

@@ -1,7 +1,7 @@
 //! Calls are handled in the order their hangups arrived, live and after a restart alike,
 //! whatever their ids say (`x.10` sorts before `x.2` as text).
 
-use sipamo::engine::{Engine, Handled};
+use sipamo::engine::{Engine, Handled, Memory};
 use sipamo::sipuni::event::CallEvent;
 
 use crate::app::*;
@@ -65,4 +65,38 @@ async fn calls_are_handled_in_hangup_order_before_and_after_a_restart() {
         want,
         "live"
     );
+}
+
+/// A call whose hangup never arrives is closed as unfinished after the maximum call length:
+/// it does not stay open (and reloaded at every start) forever, and nothing is invented for it.
+#[tokio::test]
+async fn a_call_without_a_hangup_is_closed_after_the_maximum_call_length() {
+    let mut app = spawn_app("", "").await;
+    app.engine.max_call_ms = 3_600_000;
+    let mut spec = incoming("+79031112233").ring(&["201"]);
+    spec.call_id = "lost-hangup".into();
+    for e in spec
+        .events(START)
+        .into_iter()
+        .filter(|e| !e.line.starts_with("event=2&"))
+    {
+        app.clock.advance_to(e.at * 1000);
+        app.engine
+            .ingest(CallEvent::parse(&e.line).unwrap())
+            .await
+            .unwrap();
+    }
+    let before = app.mock.journal_len();
+    app.clock.advance_to((START + 3_000) * 1000);
+    app.engine.settle(false).await.unwrap();
+    assert_eq!(
+        app.engine.open_calls(),
+        1,
+        "still within the maximum call length"
+    );
+    app.clock.advance_to((START + 3_700) * 1000);
+    app.engine.settle(false).await.unwrap();
+    assert_eq!(app.engine.open_calls(), 0, "closed as unfinished");
+    assert_eq!(app.mock.journal_len(), before, "nothing sent to amoCRM");
+    assert!(app.engine.memory().is_done("lost-hangup").unwrap());
 }
