@@ -302,7 +302,7 @@ impl<M: Memory> Engine<M> {
 
     /// Closes the calls whose hangup never came, `max_call_ms` after their last event: they
     /// are logged and done, and nothing is invented for them in amoCRM.
-    fn close_abandoned(&mut self, now: i64) -> Result<(), EngineError> {
+    fn close_abandoned(&mut self, now: i64) -> Result<(), MemoryError> {
         let abandoned: Vec<String> = self
             .open
             .iter()
