@@ -195,6 +195,7 @@ pub async fn ingest(events: usize, concurrency: usize) -> Result<Ingest, String>
         park_after: 60,
         stuck_after: Duration::from_secs(300),
         max_call: Duration::from_secs(4 * 3600),
+        shutdown_grace: Duration::from_secs(10),
     };
     let app = Application::build(&cfg).await?;
     let url = format!(

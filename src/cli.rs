@@ -180,6 +180,10 @@ pub struct ServeArgs {
     /// unfinished (logged; nothing is done in amoCRM).
     #[arg(long, default_value_t = 4 * 3600)]
     pub max_call_s: u64,
+    /// Seconds after SIGTERM before the process exits anyway (the call in hand continues after
+    /// the next start).
+    #[arg(long, default_value_t = 10)]
+    pub shutdown_grace_s: u64,
 }
 
 #[derive(Debug, Args)]
@@ -641,6 +645,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         park_after: args.park_after,
         stuck_after: std::time::Duration::from_secs(args.stuck_after_s),
         max_call: std::time::Duration::from_secs(args.max_call_s),
+        shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace_s),
     };
     let app = crate::server::Application::build(&cfg).await?;
     let addr = app.local_addr()?;

@@ -57,6 +57,7 @@ async fn calls_wait_out_an_amocrm_outage_and_go_through_in_order() {
         park_after: 60,
         stuck_after: Duration::from_millis(200),
         max_call: Duration::from_secs(4 * 3600),
+        shutdown_grace: Duration::from_secs(10),
     };
     let app = Application::build(&cfg).await.unwrap();
     let url = format!("http://{}", app.local_addr().unwrap());

@@ -120,6 +120,8 @@ pub struct Engine<M: Memory> {
     pub park_after: u32,
     /// A call whose hangup never came is closed as unfinished this long after its last event.
     pub max_call_ms: i64,
+    /// Set when the service stops: no further call is started.
+    pub stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// A planted bug for the harness's self-test: ignore earlier callback tasks (R-MISS-DEDUP).
     /// Never set in production.
     pub sabotage_task_dedup: bool,
@@ -175,6 +177,7 @@ impl<M: Memory> Engine<M> {
             settle_ms: DEFAULT_SETTLE_MS,
             park_after: DEFAULT_PARK_AFTER,
             max_call_ms: DEFAULT_MAX_CALL_MS,
+            stopping: Default::default(),
             sabotage_task_dedup: false,
         })
     }
@@ -362,6 +365,9 @@ impl<M: Memory> Engine<M> {
     async fn handle(&mut self, ready: Vec<String>) -> Result<Vec<Handled>, EngineError> {
         let mut out = Vec::new();
         for id in ready {
+            if self.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
             let events = self
                 .open
                 .get(&id)

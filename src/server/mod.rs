@@ -45,6 +45,10 @@ pub struct ServeConfig {
     pub stuck_after: Duration,
     /// A call whose hangup never came is closed as unfinished this long after its last event.
     pub max_call: Duration,
+    /// After SIGTERM, how long the call in hand and open connections may take before the
+    /// process exits anyway (the work in hand continues after the next start: every write's
+    /// intent is saved, so stopping mid-call is as safe as `kill -9`).
+    pub shutdown_grace: Duration,
 }
 
 /// A service ready to run: settings checked against the account, database open, port bound.
@@ -54,6 +58,8 @@ pub struct Application {
     worker: worker::Worker,
     factory: supervisor::WorkerFactory,
     health: Arc<health::Health>,
+    stopping: Arc<std::sync::atomic::AtomicBool>,
+    grace: Duration,
 }
 
 impl Application {
@@ -83,6 +89,7 @@ impl Application {
         client_cfg.hooks = hooks;
         let client = AmoClient::new(client_cfg).map_err(|e| e.to_string())?;
         let stored = Arc::new(Notify::new());
+        let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let health = Arc::new(health::Health::new(
             i64::try_from(cfg.stuck_after.as_millis()).unwrap_or(i64::MAX),
         ));
@@ -97,6 +104,7 @@ impl Application {
             metrics: metrics.clone(),
             health: health.clone(),
             tick: cfg.tick,
+            stopping: stopping.clone(),
         };
         let worker = factory.build().await?;
         let inbox = inbox::Inbox::start(cfg.db.clone(), stored.clone())?;
@@ -116,6 +124,8 @@ impl Application {
             worker,
             factory,
             health,
+            stopping,
+            grace: cfg.shutdown_grace,
         })
     }
 
@@ -123,33 +133,60 @@ impl Application {
         self.listener.local_addr().map_err(|e| e.to_string())
     }
 
-    /// Serves until `shutdown` resolves: stops accepting, lets the worker finish the call in
-    /// hand, and returns. Calls not finished continue after the next start.
+    /// Serves until `shutdown` resolves: stops accepting, lets the worker finish the amoCRM
+    /// request in hand (no further call is started), and returns within the shutdown grace
+    /// whatever amoCRM or a slow client does. Calls not finished continue after the next start.
     pub async fn run_until_stopped(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), String> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let factory = self.factory;
-        let worker = tokio::spawn(supervisor::supervise(
+        let mut worker = tokio::spawn(supervisor::supervise(
             Some(self.worker),
             move || {
                 let f = factory.clone();
                 async move { f.build().await }
             },
             self.health,
-            stop_rx,
+            stop_rx.clone(),
         ));
-        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-        });
-        server
-            .await
-            .map_err(|e| format!("the receiver failed: {e}"))?;
-        worker
-            .await
-            .map_err(|e| format!("the worker's supervisor failed: {e}"))
+        let mut accepting = stop_rx;
+        let mut server = tokio::spawn(
+            axum::serve(self.listener, self.router)
+                .with_graceful_shutdown(async move {
+                    let _ = accepting.wait_for(|stop| *stop).await;
+                })
+                .into_future(),
+        );
+        tokio::select! {
+            _ = shutdown => {}
+            r = &mut server => {
+                let _ = stop_tx.send(true);
+                return match r {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(format!("the receiver failed: {e}")),
+                    Err(e) => Err(format!("the receiver failed: {e}")),
+                };
+            }
+        }
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = stop_tx.send(true);
+        let finished = tokio::time::timeout(self.grace, async {
+            let _ = (&mut server).await;
+            let _ = (&mut worker).await;
+        })
+        .await;
+        if finished.is_err() {
+            tracing::warn!(
+                grace_s = self.grace.as_secs(),
+                "shutdown grace passed: exiting with work in hand; it continues after the next start"
+            );
+            server.abort();
+            worker.abort();
+        }
+        Ok(())
     }
 }
 

@@ -29,6 +29,8 @@ pub struct WorkerFactory {
     pub metrics: Metrics,
     pub health: Arc<Health>,
     pub tick: Duration,
+    /// Set at SIGTERM: the engine starts no further call.
+    pub stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl WorkerFactory {
@@ -47,6 +49,7 @@ impl WorkerFactory {
         engine.settle_ms = self.settle_ms;
         engine.park_after = self.park_after.max(1);
         engine.max_call_ms = self.max_call_ms;
+        engine.stopping = self.stopping.clone();
         Ok(Worker {
             engine,
             stored: self.stored.clone(),

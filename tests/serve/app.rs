@@ -74,27 +74,37 @@ pub fn write_config(dir: &Path, settings: &str) {
 }
 
 pub async fn spawn_serve(dir: &Path, mock: &str) -> Proc {
+    spawn_serve_with(dir, mock, &[]).await
+}
+
+/// The service with options of the test's own besides the usual ones (its own rate replaces
+/// the usual one).
+pub async fn spawn_serve_with(dir: &Path, mock: &str, extra: &[&str]) -> Proc {
     let p = |f: &str| dir.join(f).to_str().unwrap().to_string();
-    spawn(&[
+    let (settings, token, secret, db) =
+        (p("settings.yaml"), p("token"), p("secret"), p("sipamo.db"));
+    let mut args = vec![
         "serve",
         "--settings",
-        &p("settings.yaml"),
+        &settings,
         "--amocrm",
         mock,
         "--token-file",
-        &p("token"),
+        &token,
         "--secret-file",
-        &p("secret"),
+        &secret,
         "--listen",
         "127.0.0.1:0",
         "--db",
-        &p("sipamo.db"),
+        &db,
         "--settle-ms",
         "100",
-        "--rate-per-second",
-        "200",
-    ])
-    .await
+    ];
+    if !extra.contains(&"--rate-per-second") {
+        args.extend_from_slice(&["--rate-per-second", "200"]);
+    }
+    args.extend_from_slice(extra);
+    spawn(&args).await
 }
 
 pub fn http() -> reqwest::Client {

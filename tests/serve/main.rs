@@ -7,3 +7,4 @@ mod bad_input;
 mod crash;
 mod end_to_end;
 mod isolation;
+mod shutdown;

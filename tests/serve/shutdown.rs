@@ -1,0 +1,127 @@
+//! SIGTERM stops the service within a bound whatever it is doing: a backlog of calls, amoCRM
+//! down, a client that never finishes its request. The work in hand is left safely (its intents
+//! are saved) and goes through after the next start.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
+
+use crate::app::*;
+
+async fn sigterm_and_wait(serve: &mut Proc) -> Duration {
+    let pid = serve.child.id().expect("running").to_string();
+    let started = Instant::now();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), serve.child.wait())
+        .await
+        .expect("the service exits")
+        .unwrap();
+    assert!(status.success(), "a clean exit: {status}");
+    started.elapsed()
+}
+
+fn handled(m: &str) -> f64 {
+    m.lines()
+        .find(|l| l.starts_with("sipamo_calls_handled_total"))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn sigterm_with_a_backlog_finishes_the_request_in_hand_then_exits() {
+    let dir = tempdir();
+    let mock = spawn_mock(dir.path()).await;
+    write_config(dir.path(), SETTINGS);
+    let events = traffic(61, 60);
+    let http = http();
+    // Two amoCRM requests a second: 60 calls are minutes of work.
+    let mut serve = spawn_serve_with(dir.path(), &mock.url, &["--rate-per-second", "2"]).await;
+    for line in &events {
+        post_event(&http, &serve.url, line).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = handled(&metrics(&http, &serve.url).await);
+    let took = sigterm_and_wait(&mut serve).await;
+    assert!(took < Duration::from_secs(3), "exited after {took:?}");
+    // At most the call in hand was finished after the signal; the rest waits for the next start.
+    let serve = spawn_serve(dir.path(), &mock.url).await;
+    wait_idle(&http, &serve.url).await;
+    let after = handled(&metrics(&http, &serve.url).await);
+    assert!(
+        before < 10.0,
+        "a backlog was left at the signal: {before} handled"
+    );
+    assert!(
+        after >= 60.0 - before - 1.0,
+        "the rest after the restart: {after}"
+    );
+    let got = picture(&http, &mock.url).await;
+    let ref_dir = tempdir();
+    let ref_mock = spawn_mock(ref_dir.path()).await;
+    write_config(ref_dir.path(), SETTINGS);
+    let ref_serve = spawn_serve(ref_dir.path(), &ref_mock.url).await;
+    for line in &events {
+        post_event(&http, &ref_serve.url, line).await;
+    }
+    wait_idle(&http, &ref_serve.url).await;
+    assert_eq!(got, picture(&http, &ref_mock.url).await, "every call once");
+}
+
+#[tokio::test]
+async fn sigterm_with_amocrm_down_exits_within_the_grace() {
+    let dir = tempdir();
+    let mock = spawn_mock(dir.path()).await;
+    write_config(dir.path(), SETTINGS);
+    let http = http();
+    let mut serve = spawn_serve_with(dir.path(), &mock.url, &["--shutdown-grace-s", "3"]).await;
+    fault(
+        &http,
+        &mock.url,
+        serde_json::json!({ "path": "/api/v4/*", "status": 503, "times": 1_000_000 }),
+    )
+    .await;
+    let events = traffic(62, 5);
+    for line in &events {
+        post_event(&http, &serve.url, line).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let took = sigterm_and_wait(&mut serve).await;
+    assert!(
+        took < Duration::from_secs(6),
+        "exited after {took:?} (grace 3 s)"
+    );
+    // amoCRM is back: the calls go through after the next start.
+    disarm(&http, &mock.url).await;
+    let serve = spawn_serve(dir.path(), &mock.url).await;
+    wait_idle(&http, &serve.url).await;
+    assert_eq!(handled(&metrics(&http, &serve.url).await), 5.0);
+}
+
+#[tokio::test]
+async fn sigterm_while_a_client_holds_an_unfinished_request_exits_within_the_grace() {
+    let dir = tempdir();
+    let mock = spawn_mock(dir.path()).await;
+    write_config(dir.path(), SETTINGS);
+    let mut serve = spawn_serve_with(dir.path(), &mock.url, &["--shutdown-grace-s", "2"]).await;
+    let addr = serve.url.trim_start_matches("http://").to_string();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(
+        format!(
+            "POST /sipuni/events/{SECRET} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nevent=1"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let took = sigterm_and_wait(&mut serve).await;
+    assert!(
+        took < Duration::from_secs(5),
+        "exited after {took:?} (grace 2 s)"
+    );
+    drop(slow);
+}
