@@ -30,9 +30,11 @@ async function main(domain, token) {
   assert.ok(contact.id > 0);
   console.log(`contact created: ${contact.id}`);
 
-  // search it by phone in another notation
-  const found = await client.contacts.get({ query: '8 (916) 123-45-67', with: ['leads'] });
+  // search it by its last 10 digits; amoCRM's query is full-text, so 8… is other text than +7…
+  const found = await client.contacts.get({ query: '9161234567', with: ['leads'] });
   assert.equal(found.getData()[0].id, contact.id);
+  const other = await client.contacts.get({ query: '89161234567' });
+  assert.equal(other.getData().length, 0);
 
   // create a lead linked to it
   const [lead] = await client.leads.create([{ name: 'Звонок от +79161234567', _embedded: { contacts: [{ id: contact.id }] } }]);
