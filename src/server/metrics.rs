@@ -27,6 +27,8 @@ pub struct StatusLabel {
 pub struct Metrics {
     pub events: Family<ResultLabel, Counter>,
     pub calls: Counter,
+    /// Events the worker has taken from the inbox since this process started.
+    pub taken: Counter,
     /// Calls that needed no amoCRM action, by reason (`internal`, `hidden_number`).
     pub skipped: Family<ReasonLabel, Counter>,
     pub amocrm: Family<StatusLabel, Counter>,
@@ -49,6 +51,11 @@ impl Metrics {
             "sipamo_events_received",
             "Sipuni events received, by result",
             self.events.clone(),
+        );
+        r.register(
+            "sipamo_events_taken",
+            "Events the worker has taken from the inbox (equal to those stored when it is idle)",
+            self.taken.clone(),
         );
         r.register(
             "sipamo_calls_handled",

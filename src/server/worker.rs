@@ -76,6 +76,8 @@ impl Worker {
                 }
                 self.ingest(&e).await?;
                 cursor = e.id;
+                self.metrics.taken.inc();
+                self.metrics.open_calls.set(self.engine.open_calls() as i64);
             }
             let pending = store::pending_count(&self.engine.memory().connection(), cursor)?;
             self.metrics.queue.set(pending);

@@ -175,7 +175,13 @@ pub async fn is_idle(http: &reqwest::Client, serve: &str) -> bool {
         return false;
     }
     let m = metrics(http, serve).await;
-    metric(&m, "sipamo_queue_depth") == 0.0
+    let stored = m
+        .lines()
+        .find(|l| l.starts_with("sipamo_events_received_total{result=\"stored\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    metric(&m, "sipamo_events_taken_total") == stored
+        && metric(&m, "sipamo_queue_depth") == 0.0
         && metric(&m, "sipamo_open_calls") == 0.0
         && m.contains("sipamo_open_calls")
 }
