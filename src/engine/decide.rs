@@ -361,13 +361,14 @@ fn incoming_unknown(s: &Settings, main_pipeline: u64, call: &Call, facts: &Facts
                     }
                     UnsortedPlan::Keep { uid: uid.clone() }
                 }
-                (None, accept) => UnsortedPlan::Create {
-                    source_uid: next_source_uid(&call.id, facts.call_item.as_deref()),
-                    pipeline_id: unsorted_pipeline(s, call, main_pipeline),
+                (None, accept) => new_item(
+                    s,
+                    main_pipeline,
+                    call,
+                    facts,
                     responsible,
-                    with_contact: opts.create_contact,
-                    accept: accept.then_some(responsible),
-                },
+                    accept.then_some(responsible),
+                ),
             };
             let accepted = accept_on_answer && call.answered;
             let note = accepted.then_some(NotePlan {
@@ -604,13 +605,32 @@ pub fn decide_ring(
     {
         return None;
     }
-    Some(UnsortedPlan::Create {
+    Some(new_item(
+        s,
+        main_pipeline,
+        call,
+        facts,
+        missed_responsible(s, call),
+        None,
+    ))
+}
+
+/// A new Unsorted item for the call (R-IN-U2, R-IN-U3), with its own `source_uid`.
+fn new_item(
+    s: &Settings,
+    main_pipeline: u64,
+    call: &Call,
+    facts: &Facts,
+    responsible: u64,
+    accept: Option<u64>,
+) -> UnsortedPlan {
+    UnsortedPlan::Create {
         source_uid: next_source_uid(&call.id, facts.call_item.as_deref()),
         pipeline_id: unsorted_pipeline(s, call, main_pipeline),
-        responsible: missed_responsible(s, call),
-        with_contact: opts.create_contact,
-        accept: None,
-    })
+        responsible,
+        with_contact: s.incoming.unknown.create_contact,
+        accept,
+    }
 }
 
 /// R-IN-U3 at the answer event, during the call: the pending item to accept for the answerer,
@@ -637,13 +657,8 @@ pub fn decide_answer(
             user: answerer,
         });
     }
-    (opts.create_contact || opts.create_lead).then(|| UnsortedPlan::Create {
-        source_uid: next_source_uid(&call.id, facts.call_item.as_deref()),
-        pipeline_id: unsorted_pipeline(s, call, main_pipeline),
-        responsible: answerer,
-        with_contact: opts.create_contact,
-        accept: Some(answerer),
-    })
+    (opts.create_contact || opts.create_lead)
+        .then(|| new_item(s, main_pipeline, call, facts, answerer, Some(answerer)))
 }
 
 impl Plan {

@@ -341,3 +341,17 @@ pub async fn health_ok(http: &reqwest::Client, serve: &str) -> bool {
         .await
         .is_ok_and(|r| r.status() == 200)
 }
+
+/// The account after the same events went through a service that was never stopped.
+pub async fn uninterrupted(settings: &str, events: &[String]) -> Vec<String> {
+    let dir = tempdir();
+    let mock = spawn_mock(dir.path()).await;
+    write_config(dir.path(), settings);
+    let serve = spawn_serve(dir.path(), &mock.url).await;
+    let http = http();
+    for line in events {
+        post_event(&http, &serve.url, line).await;
+    }
+    wait_idle(&http, &serve.url).await;
+    picture(&http, &mock.url).await
+}

@@ -6,24 +6,10 @@ use fake::rand::rngs::StdRng;
 
 use crate::app::*;
 
-/// The uninterrupted run's account.
-async fn reference(events: &[String]) -> Vec<String> {
-    let dir = tempdir();
-    let mock = spawn_mock(dir.path()).await;
-    write_config(dir.path(), SETTINGS);
-    let serve = spawn_serve(dir.path(), &mock.url).await;
-    let http = http();
-    for line in events {
-        post_event(&http, &serve.url, line).await;
-    }
-    wait_idle(&http, &serve.url).await;
-    picture(&http, &mock.url).await
-}
-
 #[tokio::test]
 async fn kill_9_at_random_points_loses_nothing_and_doubles_nothing() {
     let events = traffic(23, 20);
-    let want = reference(&events).await;
+    let want = uninterrupted(SETTINGS, &events).await;
     assert!(
         want.iter().filter(|l| l.starts_with("note ")).count() >= 10,
         "a reference worth comparing: {want:#?}"

@@ -63,17 +63,9 @@ async fn sigterm_stops_the_service_cleanly_and_work_continues_after_a_restart() 
     let got = picture(&http, &mock.url).await;
 
     // The same events without the stop.
-    let ref_dir = tempdir();
-    let ref_mock = spawn_mock(ref_dir.path()).await;
-    write_config(ref_dir.path(), SETTINGS);
-    let ref_serve = spawn_serve(ref_dir.path(), &ref_mock.url).await;
-    for line in &events {
-        post_event(&http, &ref_serve.url, line).await;
-    }
-    wait_idle(&http, &ref_serve.url).await;
     assert_eq!(
         got,
-        picture(&http, &ref_mock.url).await,
+        uninterrupted(SETTINGS, &events).await,
         "every call handled once, before or after the stop"
     );
 }

@@ -60,15 +60,11 @@ async fn sigterm_with_a_backlog_finishes_the_request_in_hand_then_exits() {
         "the rest after the restart: {after}"
     );
     let got = picture(&http, &mock.url).await;
-    let ref_dir = tempdir();
-    let ref_mock = spawn_mock(ref_dir.path()).await;
-    write_config(ref_dir.path(), SETTINGS);
-    let ref_serve = spawn_serve(ref_dir.path(), &ref_mock.url).await;
-    for line in &events {
-        post_event(&http, &ref_serve.url, line).await;
-    }
-    wait_idle(&http, &ref_serve.url).await;
-    assert_eq!(got, picture(&http, &ref_mock.url).await, "every call once");
+    assert_eq!(
+        got,
+        uninterrupted(SETTINGS, &events).await,
+        "every call once"
+    );
 }
 
 #[tokio::test]
