@@ -196,6 +196,10 @@ pub struct CrmState {
     pub tasks: BTreeMap<u64, Task>,
     pub notes: BTreeMap<u64, Note>,
     phone_index: HashMap<String, Vec<u64>>,
+    /// 10-digit runs of each contact's phone digits and of the digit runs in its name, so that
+    /// a `query` of 10 or more digits finds its contacts without a scan.
+    gram_index: HashMap<String, Vec<u64>>,
+    contact_grams: HashMap<u64, Vec<String>>,
     next_contact: u64,
     next_lead: u64,
     next_task: u64,
@@ -221,6 +225,8 @@ impl Default for CrmState {
             tasks: BTreeMap::new(),
             notes: BTreeMap::new(),
             phone_index: HashMap::new(),
+            gram_index: HashMap::new(),
+            contact_grams: HashMap::new(),
             next_contact: CONTACT_BASE,
             next_lead: LEAD_BASE,
             next_task: TASK_BASE,
@@ -282,7 +288,61 @@ impl CrmState {
             }
         }
         self.contacts.insert(id, c);
+        self.index_grams(id);
         id
+    }
+
+    /// Every 10-digit window of `digits`.
+    fn windows(digits: &str, out: &mut Vec<String>) {
+        if digits.len() >= 10 {
+            for i in 0..=digits.len() - 10 {
+                out.push(digits[i..i + 10].to_string());
+            }
+        }
+    }
+
+    fn index_grams(&mut self, id: u64) {
+        let Some(c) = self.contacts.get(&id) else {
+            return;
+        };
+        let mut grams = Vec::new();
+        for p in &c.phones {
+            let digits: String = p.chars().filter(char::is_ascii_digit).collect();
+            Self::windows(&digits, &mut grams);
+        }
+        for run in c.name.split(|ch: char| !ch.is_ascii_digit()) {
+            Self::windows(run, &mut grams);
+        }
+        grams.sort_unstable();
+        grams.dedup();
+        for g in &grams {
+            self.gram_index.entry(g.clone()).or_default().push(id);
+        }
+        self.contact_grams.insert(id, grams);
+    }
+
+    fn unindex_grams(&mut self, id: u64) {
+        for g in self.contact_grams.remove(&id).unwrap_or_default() {
+            if let Some(ids) = self.gram_index.get_mut(&g) {
+                ids.retain(|c| *c != id);
+            }
+        }
+    }
+
+    /// Contacts with a phone or a name holding these 10 digits, lowest id first.
+    pub fn contacts_by_gram(&self, gram: &str) -> Vec<&Contact> {
+        let mut ids: Vec<u64> = self.gram_index.get(gram).cloned().unwrap_or_default();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.iter().filter_map(|id| self.contacts.get(id)).collect()
+    }
+
+    pub fn set_contact_name(&mut self, id: u64, name: String) {
+        self.unindex_grams(id);
+        if let Some(c) = self.contacts.get_mut(&id) {
+            c.name = name;
+        }
+        self.index_grams(id);
     }
 
     pub fn set_contact_phones(&mut self, id: u64, phones: Vec<String>) {
@@ -294,9 +354,11 @@ impl CrmState {
                 self.phone_index.entry(key).or_default().push(id);
             }
         }
+        self.unindex_grams(id);
         if let Some(c) = self.contacts.get_mut(&id) {
             c.phones = phones;
         }
+        self.index_grams(id);
     }
 
     /// Visible contacts having a phone with this last-10-digit key, lowest id first.
@@ -322,6 +384,7 @@ impl CrmState {
 
     pub fn delete_contact(&mut self, id: u64) {
         self.set_contact_phones(id, Vec::new());
+        self.unindex_grams(id);
         self.contacts.remove(&id);
         if let Some(leads) = self.contact_leads.remove(&id) {
             for l in leads {

@@ -24,11 +24,20 @@ pub fn list(s: &CrmState, ctx: &Ctx) -> Reply {
         .get("query")
         .map(str::trim)
         .filter(|q| !q.is_empty());
-    let mut found: Vec<&Contact> = s
-        .contacts
-        .values()
-        .filter(|c| c.visible && query.is_none_or(|q| full_text_match(c, q)))
-        .collect();
+    let mut found: Vec<&Contact> = match query {
+        // A query of 10 or more digits (what telephony clients send) is looked up in the
+        // 10-digit index, then checked in full: the same answer as the scan below.
+        Some(q) if q.len() >= 10 && q.bytes().all(|b| b.is_ascii_digit()) => s
+            .contacts_by_gram(&q[..10])
+            .into_iter()
+            .filter(|c| c.visible && full_text_match(c, q))
+            .collect(),
+        _ => s
+            .contacts
+            .values()
+            .filter(|c| c.visible && query.is_none_or(|q| full_text_match(c, q)))
+            .collect(),
+    };
     if !ids.is_empty() {
         found.retain(|c| ids.contains(&c.id));
     }
@@ -177,10 +186,10 @@ pub fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply {
         if let Some(phones) = phones {
             s.set_contact_phones(id, phones);
         }
+        if let Some(n) = name {
+            s.set_contact_name(id, n);
+        }
         if let Some(c) = s.contacts.get_mut(&id) {
-            if let Some(n) = name {
-                c.name = n;
-            }
             if let Some(u) = responsible {
                 c.responsible_user_id = u;
             }
