@@ -20,7 +20,7 @@ impl<M: Memory> Engine<M> {
         {
             return Ok(());
         }
-        let facts = self.facts(call).await?;
+        let facts = self.early_facts(call).await?;
         let plan = decide::decide_ring(&self.settings, self.main_pipeline, call, &facts);
         self.early_item(call, plan, "create the Unsorted item at the first ring")
             .await
@@ -36,7 +36,7 @@ impl<M: Memory> Engine<M> {
         {
             return Ok(());
         }
-        let facts = self.facts(call).await?;
+        let facts = self.early_facts(call).await?;
         let plan = decide::decide_answer(&self.settings, self.main_pipeline, call, &facts);
         tracing::info!(call_id = %call.id, plan = ?plan, "R-IN-U3: answered");
         self.early_item(call, plan, "accept the Unsorted item at the answer")

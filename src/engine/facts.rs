@@ -11,8 +11,52 @@ use crate::amocrm::client::ClientError;
 use crate::phone::digits_key;
 
 impl<M: Memory> Engine<M> {
-    pub(super) async fn facts(&mut self, call: &Call) -> Result<Facts, EngineError> {
-        self.facts_with_leads(call).await.map(|(f, _)| f)
+    /// What the decisions before the hangup need (R-IN-U3): whether the number has a visible
+    /// contact, and its pending items; no leads or tasks are read.
+    pub(super) async fn early_facts(&mut self, call: &Call) -> Result<Facts, EngineError> {
+        let key = call.client.key().to_string();
+        let contact = self
+            .find_contact(&key)
+            .await
+            .map_err(|e| Gather::Amo(e).named(call))?;
+        let mut facts = Facts {
+            call_item: self
+                .memory
+                .unsorted_of_call(&call.id)?
+                .map(|m| m.source_uid),
+            ..Facts::default()
+        };
+        match contact {
+            Some(c) => {
+                facts.contact = Some(ContactFacts {
+                    id: c.id,
+                    responsible: c.responsible_user_id,
+                    active_leads: Vec::new(),
+                });
+            }
+            None => self
+                .pending_items(call, &key, &mut facts)
+                .await
+                .map_err(|e| e.named(call))?,
+        }
+        Ok(facts)
+    }
+
+    /// «Finding the contact»: amoCRM's query is full-text, so search by the matching key and
+    /// keep only contacts whose PHONE really has it (the lowest id of several).
+    async fn find_contact(
+        &self,
+        key: &str,
+    ) -> Result<Option<crate::amocrm::model::Contact>, ClientError> {
+        let contacts = self.client.search_contacts(key).await?;
+        Ok(contacts
+            .into_iter()
+            .filter(|c| {
+                c.phones()
+                    .iter()
+                    .any(|p| digits_key(p).as_deref() == Some(key))
+            })
+            .min_by_key(|c| c.id))
     }
 
     /// The facts, and all lead ids of the phone's contact.
@@ -26,17 +70,7 @@ impl<M: Memory> Engine<M> {
             source,
         };
         let key = call.client.key().to_string();
-        // amoCRM's query is full-text: search by the matching key and keep only contacts
-        // whose PHONE really has it.
-        let contacts = self.client.search_contacts(&key).await.map_err(err)?;
-        let contact = contacts
-            .into_iter()
-            .filter(|c| {
-                c.phones()
-                    .iter()
-                    .any(|p| digits_key(p).as_deref() == Some(key.as_str()))
-            })
-            .min_by_key(|c| c.id);
+        let contact = self.find_contact(&key).await.map_err(err)?;
         let mut facts = Facts {
             call_item: self
                 .memory
