@@ -8,50 +8,62 @@ use super::decide::{self, Facts};
 use super::execute::ExecError;
 use super::handler::{Engine, EngineError};
 use super::items;
-use super::memory::{Memory, UnsortedMemo, Write};
+use super::memory::{Memory, UnsortedMemo, Write, remembered_item};
 use super::plan::UnsortedPlan;
+use super::settings::Settings;
 use crate::amocrm::client::ClientError;
 
 impl<M: Memory> Engine<M> {
+    /// R-IN-U3 at the first ring: the call's Unsorted item, unless it has one already.
     pub(super) async fn ring(&mut self, call: &Call) -> Result<(), EngineError> {
-        if self.memory.unsorted_of_call(&call.id)?.is_some()
-            || decide::decide_ring(&self.settings, self.main_pipeline, call, &Facts::default())
-                .is_none()
-        {
-            return Ok(());
-        }
-        let facts = self.early_facts(call).await?;
-        let plan = decide::decide_ring(&self.settings, self.main_pipeline, call, &facts);
-        self.early_item(call, plan, "create the Unsorted item at the first ring")
-            .await
-            .map(|_| ())
+        let done = self.memory.unsorted_of_call(&call.id)?.is_some();
+        self.before_hangup(
+            call,
+            done,
+            decide::decide_ring,
+            "create the Unsorted item at the first ring",
+        )
+        .await
     }
 
     /// R-IN-U3 at the answer: the pending item accepted for the answerer while the call goes
     /// on, or a new item accepted at once when the call's item was declined.
     pub(super) async fn answer(&mut self, call: &Call) -> Result<(), EngineError> {
-        if self.memory.answered_item(&call.id)?.is_some()
-            || decide::decide_answer(&self.settings, self.main_pipeline, call, &Facts::default())
-                .is_none()
-        {
+        let done = self.memory.answered_item(&call.id)?.is_some();
+        self.before_hangup(
+            call,
+            done,
+            decide::decide_answer,
+            "accept the Unsorted item at the answer",
+        )
+        .await
+    }
+
+    /// Decides with `decide` (asking amoCRM only when the settings make it matter) and carries
+    /// the plan out, unless the call `done` it already.
+    async fn before_hangup(
+        &mut self,
+        call: &Call,
+        done: bool,
+        decide: fn(&Settings, u64, &Call, &Facts) -> Option<UnsortedPlan>,
+        step: &'static str,
+    ) -> Result<(), EngineError> {
+        if done || decide(&self.settings, self.main_pipeline, call, &Facts::default()).is_none() {
             return Ok(());
         }
         let facts = self.early_facts(call).await?;
-        let plan = decide::decide_answer(&self.settings, self.main_pipeline, call, &facts);
-        tracing::info!(call_id = %call.id, plan = ?plan, "R-IN-U3: answered");
-        self.early_item(call, plan, "accept the Unsorted item at the answer")
-            .await
-            .map(|_| ())
+        let plan = decide(&self.settings, self.main_pipeline, call, &facts);
+        tracing::info!(call_id = %call.id, plan = ?plan, step, "R-IN-U3");
+        self.early_item(call, plan, step).await
     }
 
-    /// Carries out an Unsorted plan made before the hangup; answers the item when it ends up
-    /// created, or accepted with its entities visible.
+    /// Carries out an Unsorted plan made before the hangup.
     async fn early_item(
         &mut self,
         call: &Call,
         plan: Option<UnsortedPlan>,
         step: &'static str,
-    ) -> Result<Option<UnsortedMemo>, EngineError> {
+    ) -> Result<(), EngineError> {
         let fail = |source: ClientError| ExecError {
             call_id: call.id.clone(),
             step,
@@ -59,7 +71,7 @@ impl<M: Memory> Engine<M> {
         };
         let key = call.client.key();
         let (memo, accept) = match plan {
-            None | Some(UnsortedPlan::None | UnsortedPlan::Keep { .. }) => return Ok(None),
+            None | Some(UnsortedPlan::None | UnsortedPlan::Keep { .. }) => return Ok(()),
             Some(UnsortedPlan::Create {
                 source_uid,
                 pipeline_id,
@@ -90,23 +102,15 @@ impl<M: Memory> Engine<M> {
                 (memo, accept)
             }
             Some(UnsortedPlan::Accept { uid, user }) => {
-                let memo = match self.memory.unsorted_of_call(&call.id)? {
-                    Some(m) if m.uid == uid => Some(m),
-                    _ => self.memory.pending_unsorted(key)?.filter(|m| m.uid == uid),
-                };
-                let memo = memo.unwrap_or(UnsortedMemo {
-                    uid,
-                    source_uid: String::new(),
-                    contact_id: None,
-                    lead_id: None,
-                });
+                let known = remembered_item(&self.memory, &call.id, key, &uid)?;
+                let memo = known.unwrap_or(UnsortedMemo::uid_only(uid));
                 self.memory
                     .set_early_intent(&call.id, Some(Write::Accept))?;
                 (memo, Some(user))
             }
         };
         let Some(user) = accept else {
-            return Ok(Some(memo));
+            return Ok(());
         };
         let outcome = items::accept(&self.client, &self.unsorted_stages, &memo, user)
             .await
@@ -119,6 +123,6 @@ impl<M: Memory> Engine<M> {
             m.set_pending_unsorted(key, None)?;
             m.set_early_intent(&call.id, None)
         })?;
-        Ok(accepted.then_some(memo))
+        Ok(())
     }
 }

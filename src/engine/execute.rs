@@ -12,10 +12,11 @@ use serde_json::{Value, json};
 
 use super::bodies::{contact_json, lead_json, note_json, task_json, task_text};
 use super::items;
-use super::memory::{MemResult, Memory, MemoryError, Progress, TaskMemo, UnsortedMemo, Write};
+use super::memory::{
+    MemResult, Memory, MemoryError, Progress, TaskMemo, UnsortedMemo, Write, remembered_item,
+};
 use super::plan::*;
 use crate::amocrm::client::{AmoClient, ClientError};
-use crate::phone::digits_key;
 
 pub use super::bodies::{SOURCE, TASK_TEXT, unsorted_json};
 
@@ -174,16 +175,7 @@ async fn find_new(
     client: &AmoClient,
     p: &Progress,
 ) -> Result<Option<(u64, Option<u64>)>, ClientError> {
-    let key = p.call.client.key();
-    let contacts = client.search_contacts(key).await?;
-    let contact = contacts
-        .iter()
-        .filter(|c| {
-            c.phones()
-                .iter()
-                .any(|ph| digits_key(ph).as_deref() == Some(key))
-        })
-        .min_by_key(|c| c.id);
+    let contact = super::facts::find_contact(client, p.call.client.key()).await?;
     Ok(contact.map(|c| {
         (
             c.id,
@@ -350,17 +342,11 @@ async fn unsorted_step<M: Memory>(
 ) -> Result<(), StepFailure> {
     let call = p.call.clone();
     let key = call.client.key().to_string();
-    let remembered = |memory: &M, uid: &str| -> MemResult<Option<UnsortedMemo>> {
-        Ok(match memory.unsorted_of_call(&call.id)? {
-            Some(m) if m.uid == uid => Some(m),
-            _ => memory.pending_unsorted(&key)?.filter(|m| m.uid == uid),
-        })
-    };
     let accept_user = match p.plan.unsorted.clone() {
         UnsortedPlan::None => return Ok(()),
         UnsortedPlan::Keep { uid } => {
             if p.unsorted.is_none() {
-                p.unsorted = remembered(memory, &uid)?;
+                p.unsorted = remembered_item(memory, &call.id, &key, &uid)?;
             }
             return Ok(());
         }
@@ -393,12 +379,8 @@ async fn unsorted_step<M: Memory>(
         }
         UnsortedPlan::Accept { uid, user } => {
             if p.unsorted.is_none() {
-                p.unsorted = Some(remembered(memory, &uid)?.unwrap_or(UnsortedMemo {
-                    uid,
-                    source_uid: String::new(),
-                    contact_id: None,
-                    lead_id: None,
-                }));
+                let known = remembered_item(memory, &call.id, &key, &uid)?;
+                p.unsorted = Some(known.unwrap_or(UnsortedMemo::uid_only(uid)));
             }
             Some(user)
         }

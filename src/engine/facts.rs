@@ -7,56 +7,40 @@ use super::decide::{ContactFacts, Facts};
 use super::handler::{Engine, EngineError};
 use super::items::{self, ItemState};
 use super::memory::{Memory, UnsortedMemo};
-use crate::amocrm::client::ClientError;
+use crate::amocrm::client::{AmoClient, ClientError};
+use crate::amocrm::model::Contact;
 use crate::phone::digits_key;
+
+/// «Finding the contact»: amoCRM's query is full-text, so search by the matching key and keep
+/// only contacts whose PHONE really has it (the lowest id of several).
+pub(super) async fn find_contact(
+    client: &AmoClient,
+    key: &str,
+) -> Result<Option<Contact>, ClientError> {
+    let contacts = client.search_contacts(key).await?;
+    Ok(contacts
+        .into_iter()
+        .filter(|c| {
+            c.phones()
+                .iter()
+                .any(|p| digits_key(p).as_deref() == Some(key))
+        })
+        .min_by_key(|c| c.id))
+}
 
 impl<M: Memory> Engine<M> {
     /// What the decisions before the hangup need (R-IN-U3): whether the number has a visible
     /// contact, and its pending items; no leads or tasks are read.
     pub(super) async fn early_facts(&mut self, call: &Call) -> Result<Facts, EngineError> {
-        let key = call.client.key().to_string();
-        let contact = self
-            .find_contact(&key)
-            .await
-            .map_err(|e| Gather::Amo(e).named(call))?;
-        let mut facts = Facts {
-            call_item: self
-                .memory
-                .unsorted_of_call(&call.id)?
-                .map(|m| m.source_uid),
-            ..Facts::default()
-        };
-        match contact {
-            Some(c) => {
-                facts.contact = Some(ContactFacts {
-                    id: c.id,
-                    responsible: c.responsible_user_id,
-                    active_leads: Vec::new(),
-                });
-            }
-            None => self
-                .pending_items(call, &key, &mut facts)
-                .await
-                .map_err(|e| e.named(call))?,
+        let (mut facts, contact) = self.base_facts(call).await.map_err(|e| e.named(call))?;
+        if let Some(c) = contact {
+            facts.contact = Some(ContactFacts {
+                id: c.id,
+                responsible: c.responsible_user_id,
+                active_leads: Vec::new(),
+            });
         }
         Ok(facts)
-    }
-
-    /// «Finding the contact»: amoCRM's query is full-text, so search by the matching key and
-    /// keep only contacts whose PHONE really has it (the lowest id of several).
-    async fn find_contact(
-        &self,
-        key: &str,
-    ) -> Result<Option<crate::amocrm::model::Contact>, ClientError> {
-        let contacts = self.client.search_contacts(key).await?;
-        Ok(contacts
-            .into_iter()
-            .filter(|c| {
-                c.phones()
-                    .iter()
-                    .any(|p| digits_key(p).as_deref() == Some(key))
-            })
-            .min_by_key(|c| c.id))
     }
 
     /// The facts, and all lead ids of the phone's contact.
@@ -64,27 +48,18 @@ impl<M: Memory> Engine<M> {
         &mut self,
         call: &Call,
     ) -> Result<(Facts, Vec<u64>), EngineError> {
-        let err = |source| EngineError::Facts {
-            call_id: call.id.clone(),
-            phone: call.client.e164(),
-            source,
-        };
-        let key = call.client.key().to_string();
-        let contact = self.find_contact(&key).await.map_err(err)?;
-        let mut facts = Facts {
-            call_item: self
-                .memory
-                .unsorted_of_call(&call.id)?
-                .map(|m| m.source_uid),
-            ..Facts::default()
-        };
+        self.full_facts(call).await.map_err(|e| e.named(call))
+    }
+
+    async fn full_facts(&mut self, call: &Call) -> Result<(Facts, Vec<u64>), Gather> {
+        let (mut facts, contact) = self.base_facts(call).await?;
         let mut all_leads = Vec::new();
         if let Some(c) = contact {
             all_leads = c.lead_ids();
             let active = if all_leads.is_empty() {
                 Vec::new()
             } else {
-                let leads = self.client.leads_by_ids(&all_leads).await.map_err(err)?;
+                let leads = self.client.leads_by_ids(&all_leads).await?;
                 leads
                     .iter()
                     .filter(|l| l.is_active())
@@ -96,29 +71,39 @@ impl<M: Memory> Engine<M> {
                 responsible: c.responsible_user_id,
                 active_leads: active,
             });
+        }
+        self.open_task(call, call.client.key(), &mut facts).await?;
+        Ok((facts, all_leads))
+    }
+
+    /// The visible contact of the phone, this call's own item, and, without a visible contact,
+    /// the pending items checked in amoCRM.
+    async fn base_facts(&mut self, call: &Call) -> Result<(Facts, Option<Contact>), Gather> {
+        let key = call.client.key();
+        let contact = find_contact(&self.client, key).await?;
+        let of_call = self.memory.unsorted_of_call(&call.id)?;
+        let mut facts = Facts {
+            call_item: of_call.as_ref().map(|m| m.source_uid.clone()),
+            ..Facts::default()
+        };
+        if contact.is_some() {
             // A visible contact means any remembered item was accepted (R-UNS-ACCEPT).
-            if self.memory.pending_unsorted(&key)?.is_some() {
-                self.memory.set_pending_unsorted(&key, None)?;
+            if self.memory.pending_unsorted(key)?.is_some() {
+                self.memory.set_pending_unsorted(key, None)?;
             }
         } else {
-            self.pending_items(call, &key, &mut facts)
-                .await
-                .map_err(|e| e.named(call))?;
+            self.pending_items(key, of_call, &mut facts).await?;
         }
-        self.open_task(call, &key, &mut facts)
-            .await
-            .map_err(|e| e.named(call))?;
-        Ok((facts, all_leads))
+        Ok((facts, contact))
     }
 
     /// The phone's pending item and this call's own item, each checked in amoCRM.
     async fn pending_items(
         &mut self,
-        call: &Call,
         key: &str,
+        of_call: Option<UnsortedMemo>,
         facts: &mut Facts,
     ) -> Result<(), Gather> {
-        let of_call = self.memory.unsorted_of_call(&call.id)?;
         let mut checked = None;
         if let Some(m) = self.memory.pending_unsorted(key)? {
             // amoCRM is the truth: the item may have been accepted or declined.

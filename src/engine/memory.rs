@@ -67,6 +67,31 @@ pub struct MemoryError {
 /// What memory operations answer.
 pub type MemResult<T> = Result<T, MemoryError>;
 
+impl UnsortedMemo {
+    /// An item known by its uid alone (its entities are read from amoCRM when needed).
+    pub fn uid_only(uid: String) -> Self {
+        UnsortedMemo {
+            uid,
+            source_uid: String::new(),
+            contact_id: None,
+            lead_id: None,
+        }
+    }
+}
+
+/// The remembered item `uid`: this call's own, or the phone's pending one.
+pub fn remembered_item<M: Memory>(
+    memory: &M,
+    call_id: &str,
+    phone_key: &str,
+    uid: &str,
+) -> MemResult<Option<UnsortedMemo>> {
+    Ok(match memory.unsorted_of_call(call_id)? {
+        Some(m) if m.uid == uid => Some(m),
+        _ => memory.pending_unsorted(phone_key)?.filter(|m| m.uid == uid),
+    })
+}
+
 /// A call's decision and how far its execution got; saved after every step so that a retry
 /// (or a restart) continues instead of deciding again.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

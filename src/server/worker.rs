@@ -133,21 +133,7 @@ impl Worker {
     }
 
     async fn restore_one(&mut self, e: &store::StoredEvent) -> Result<(), WorkerError> {
-        let ev = match CallEvent::parse(&e.raw) {
-            Ok(ev) => ev,
-            Err(err) => {
-                tracing::error!(call_id = %e.call_id, error = %err, "a stored event no longer parses; skipped");
-                return Ok(());
-            }
-        };
-        match self.engine.restore(ev, e.received_ms).await {
-            Ok(()) => Ok(()),
-            Err(err @ EngineError::Memory(_)) => Err(err.into()),
-            Err(err) => {
-                tracing::warn!(call_id = %e.call_id, error = %err, "early action failed; the call is handled at its hangup");
-                Ok(())
-            }
-        }
+        self.feed(e, true).await
     }
 
     /// Parked calls an operator put back: their events go into the engine again.
@@ -167,6 +153,12 @@ impl Worker {
     }
 
     async fn ingest(&mut self, e: &store::StoredEvent) -> Result<(), WorkerError> {
+        self.feed(e, false).await
+    }
+
+    /// Gives the engine a stored event: a new one, or one put back after a restart (`again`).
+    /// Only a storage error stops the worker; an early action that fails is done at hangup.
+    async fn feed(&mut self, e: &store::StoredEvent, again: bool) -> Result<(), WorkerError> {
         let ev = match CallEvent::parse(&e.raw) {
             Ok(ev) => ev,
             Err(err) => {
@@ -175,13 +167,20 @@ impl Worker {
             }
         };
         let span = tracing::info_span!("event", call_id = %e.call_id);
-        match self
-            .engine
-            .ingest_at(ev, e.received_ms)
-            .instrument(span)
-            .await
-        {
-            Ok(_) => Ok(()),
+        let result = if again {
+            self.engine
+                .restore(ev, e.received_ms)
+                .instrument(span)
+                .await
+        } else {
+            self.engine
+                .ingest_at(ev, e.received_ms)
+                .instrument(span)
+                .await
+                .map(|_| ())
+        };
+        match result {
+            Ok(()) => Ok(()),
             Err(err @ EngineError::Memory(_)) => Err(err.into()),
             Err(err) => {
                 tracing::warn!(call_id = %e.call_id, error = %err, "early action failed; the call is handled at its hangup");
@@ -193,10 +192,39 @@ impl Worker {
     /// Handles the calls whose settle window closed before `arrived_ms`; false when one failed
     /// and waits (amoCRM is down): later events then wait too, to keep the order.
     async fn settle_before(&mut self, arrived_ms: i64) -> Result<bool, WorkerError> {
+        let result = self.engine.settle_due(arrived_ms.saturating_sub(1)).await;
+        self.settled(result, false)
+    }
+
+    /// Handles the ready calls; answers the failures in a row so far.
+    async fn round(&mut self, failures: u32) -> Result<u32, WorkerError> {
+        let result = self.engine.settle(false).await;
+        Ok(if self.settled(result, true)? {
+            0
+        } else {
+            failures.saturating_add(1)
+        })
+    }
+
+    /// Counts what a settle handled; false when a call failed and waits. A storage error stops
+    /// the worker. A whole round (`round`) without a failure clears /health's waiting state.
+    fn settled(
+        &mut self,
+        result: Result<Vec<Handled>, EngineError>,
+        round: bool,
+    ) -> Result<bool, WorkerError> {
         let now = crate::clock::Clock::System.now_ms();
-        match self.engine.settle_due(arrived_ms.saturating_sub(1)).await {
+        match result {
             Ok(handled) => {
-                self.counted(&handled)?;
+                for h in &handled {
+                    self.count(h);
+                }
+                if handled.iter().any(|h| matches!(h, Handled::Parked { .. })) {
+                    self.update_parked()?;
+                }
+                if round {
+                    self.health.round(now, None);
+                }
                 Ok(true)
             }
             Err(e @ EngineError::Memory(_)) => Err(e.into()),
@@ -204,34 +232,6 @@ impl Worker {
                 tracing::error!(error = %e, "amoCRM work failed; it stays queued and is retried");
                 self.health.round(now, Some(e.to_string()));
                 Ok(false)
-            }
-        }
-    }
-
-    fn counted(&self, handled: &[Handled]) -> Result<(), WorkerError> {
-        for h in handled {
-            self.count(h);
-        }
-        if handled.iter().any(|h| matches!(h, Handled::Parked { .. })) {
-            self.update_parked()?;
-        }
-        Ok(())
-    }
-
-    /// Handles the ready calls; answers the failures in a row so far.
-    async fn round(&mut self, failures: u32) -> Result<u32, WorkerError> {
-        let now = crate::clock::Clock::System.now_ms();
-        match self.engine.settle(false).await {
-            Ok(handled) => {
-                self.counted(&handled)?;
-                self.health.round(now, None);
-                Ok(0)
-            }
-            Err(e @ EngineError::Memory(_)) => Err(e.into()),
-            Err(e) => {
-                tracing::error!(error = %e, "amoCRM work failed; it stays queued and is retried");
-                self.health.round(now, Some(e.to_string()));
-                Ok(failures.saturating_add(1))
             }
         }
     }
