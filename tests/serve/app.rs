@@ -25,6 +25,24 @@ pub struct Proc {
 }
 
 impl Proc {
+    /// Sends SIGTERM, waits for the exit (at most 30 s), checks it was clean; answers how long
+    /// the service took to stop.
+    pub async fn sigterm(&mut self) -> Duration {
+        let pid = self.child.id().expect("running").to_string();
+        let started = std::time::Instant::now();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("the service exits")
+            .unwrap();
+        assert!(status.success(), "a clean exit: {status}");
+        started.elapsed()
+    }
+
     pub async fn kill9(&mut self) {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
@@ -145,7 +163,8 @@ pub async fn metrics(http: &reqwest::Client, serve: &str) -> String {
         .unwrap()
 }
 
-fn metric(text: &str, name: &str) -> f64 {
+/// The sum of the metric lines starting with `name` (a name with or without its labels).
+pub fn metric(text: &str, name: &str) -> f64 {
     text.lines()
         .filter(|l| l.starts_with(name))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
@@ -175,11 +194,7 @@ pub async fn is_idle(http: &reqwest::Client, serve: &str) -> bool {
         return false;
     }
     let m = metrics(http, serve).await;
-    let stored = m
-        .lines()
-        .find(|l| l.starts_with("sipamo_events_received_total{result=\"stored\"}"))
-        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .unwrap_or(0.0);
+    let stored = metric(&m, "sipamo_events_received_total{result=\"stored\"}");
     metric(&m, "sipamo_events_taken_total") == stored
         && metric(&m, "sipamo_queue_depth") == 0.0
         && metric(&m, "sipamo_open_calls") == 0.0

@@ -47,17 +47,11 @@ async fn sigterm_stops_the_service_cleanly_and_work_continues_after_a_restart() 
     for line in &events {
         post_event(&http, &serve.url, line).await;
     }
-    let pid = serve.child.id().expect("running").to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = tokio::time::timeout(std::time::Duration::from_secs(20), serve.child.wait())
-        .await
-        .expect("stopped in time")
-        .unwrap();
-    assert!(status.success(), "a clean exit: {status}");
+    let took = serve.sigterm().await;
+    assert!(
+        took < std::time::Duration::from_secs(20),
+        "stopped in time: {took:?}"
+    );
     let serve = spawn_serve(dir.path(), &mock.url).await;
     wait_idle(&http, &serve.url).await;
     let got = picture(&http, &mock.url).await;

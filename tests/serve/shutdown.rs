@@ -2,34 +2,11 @@
 //! down, a client that never finishes its request. The work in hand is left safely (its intents
 //! are saved) and goes through after the next start.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 
 use crate::app::*;
-
-async fn sigterm_and_wait(serve: &mut Proc) -> Duration {
-    let pid = serve.child.id().expect("running").to_string();
-    let started = Instant::now();
-    let sent = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let status = tokio::time::timeout(Duration::from_secs(30), serve.child.wait())
-        .await
-        .expect("the service exits")
-        .unwrap();
-    assert!(status.success(), "a clean exit: {status}");
-    started.elapsed()
-}
-
-fn handled(m: &str) -> f64 {
-    m.lines()
-        .find(|l| l.starts_with("sipamo_calls_handled_total"))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0.0)
-}
 
 #[tokio::test]
 async fn sigterm_with_a_backlog_finishes_the_request_in_hand_then_exits() {
@@ -44,13 +21,19 @@ async fn sigterm_with_a_backlog_finishes_the_request_in_hand_then_exits() {
         post_event(&http, &serve.url, line).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let before = handled(&metrics(&http, &serve.url).await);
-    let took = sigterm_and_wait(&mut serve).await;
+    let before = metric(
+        &metrics(&http, &serve.url).await,
+        "sipamo_calls_handled_total",
+    );
+    let took = serve.sigterm().await;
     assert!(took < Duration::from_secs(3), "exited after {took:?}");
     // At most the call in hand was finished after the signal; the rest waits for the next start.
     let serve = spawn_serve(dir.path(), &mock.url).await;
     wait_idle(&http, &serve.url).await;
-    let after = handled(&metrics(&http, &serve.url).await);
+    let after = metric(
+        &metrics(&http, &serve.url).await,
+        "sipamo_calls_handled_total",
+    );
     assert!(
         before < 10.0,
         "a backlog was left at the signal: {before} handled"
@@ -85,7 +68,7 @@ async fn sigterm_with_amocrm_down_exits_within_the_grace() {
         post_event(&http, &serve.url, line).await;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let took = sigterm_and_wait(&mut serve).await;
+    let took = serve.sigterm().await;
     assert!(
         took < Duration::from_secs(6),
         "exited after {took:?} (grace 3 s)"
@@ -94,7 +77,8 @@ async fn sigterm_with_amocrm_down_exits_within_the_grace() {
     disarm(&http, &mock.url).await;
     let serve = spawn_serve(dir.path(), &mock.url).await;
     wait_idle(&http, &serve.url).await;
-    assert_eq!(handled(&metrics(&http, &serve.url).await), 5.0);
+    let m = metrics(&http, &serve.url).await;
+    assert_eq!(metric(&m, "sipamo_calls_handled_total"), 5.0);
 }
 
 #[tokio::test]
@@ -114,7 +98,7 @@ async fn sigterm_while_a_client_holds_an_unfinished_request_exits_within_the_gra
     .await
     .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let took = sigterm_and_wait(&mut serve).await;
+    let took = serve.sigterm().await;
     assert!(
         took < Duration::from_secs(5),
         "exited after {took:?} (grace 2 s)"
