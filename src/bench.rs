@@ -196,6 +196,9 @@ pub async fn ingest(events: usize, concurrency: usize) -> Result<Ingest, String>
         stuck_after: Duration::from_secs(300),
         max_call: Duration::from_secs(4 * 3600),
         shutdown_grace: Duration::from_secs(10),
+        limits: Default::default(),
+        // The synthetic traffic is dated March 2026: a century's retention keeps it fresh.
+        retention: Duration::from_secs(100 * 365 * 86_400),
     };
     let app = Application::build(&cfg).await?;
     let url = format!(

@@ -184,6 +184,21 @@ pub struct ServeArgs {
     /// the next start).
     #[arg(long, default_value_t = 10)]
     pub shutdown_grace_s: u64,
+    /// Seconds a client may take to send a request's headers; also how long a kept-alive
+    /// connection may sit idle between requests.
+    #[arg(long, default_value_t = 5)]
+    pub header_timeout_s: u64,
+    /// Seconds a whole request (headers and body) may take before it is answered 408.
+    #[arg(long, default_value_t = 10)]
+    pub request_timeout_s: u64,
+    /// Client connections open at once; lowered to fit the open-file limit (`ulimit -n`)
+    /// minus 64 files the service keeps for itself. More wait in the kernel's accept queue.
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Seconds events and finished calls are kept before they are removed (default 30 days;
+    /// at least --max-call-s). Older events are acknowledged but not handled again.
+    #[arg(long, default_value_t = 30 * 86_400)]
+    pub retention_s: u64,
 }
 
 #[derive(Debug, Args)]
@@ -646,6 +661,12 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         stuck_after: std::time::Duration::from_secs(args.stuck_after_s),
         max_call: std::time::Duration::from_secs(args.max_call_s),
         shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace_s),
+        limits: crate::server::listen::Limits {
+            header_timeout: std::time::Duration::from_secs(args.header_timeout_s.max(1)),
+            request_timeout: std::time::Duration::from_secs(args.request_timeout_s.max(1)),
+            max_connections: args.max_connections.max(1),
+        },
+        retention: std::time::Duration::from_secs(args.retention_s),
     };
     let app = crate::server::Application::build(&cfg).await?;
     let addr = app.local_addr()?;

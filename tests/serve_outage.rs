@@ -58,6 +58,9 @@ async fn calls_wait_out_an_amocrm_outage_and_go_through_in_order() {
         stuck_after: Duration::from_millis(200),
         max_call: Duration::from_secs(4 * 3600),
         shutdown_grace: Duration::from_secs(10),
+        limits: Default::default(),
+        // The synthetic traffic is dated March 2026: a century's retention keeps it fresh.
+        retention: Duration::from_secs(100 * 365 * 86_400),
     };
     let app = Application::build(&cfg).await.unwrap();
     let url = format!("http://{}", app.local_addr().unwrap());

@@ -37,6 +37,15 @@ pub struct Metrics {
     /// Calls set aside because amoCRM keeps refusing them (R-ISOLATE).
     pub parked: Gauge,
     pub open_calls: Gauge,
+    /// Rows removed by retention, by table (`events`, `calls`, `memory`, `deliveries`).
+    pub pruned: Family<WhatLabel, Counter>,
+    /// Retention passes that failed (the database could not be written).
+    pub prune_failures: Counter,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WhatLabel {
+    pub what: &'static str,
 }
 
 impl Metrics {
@@ -91,6 +100,16 @@ impl Metrics {
             "sipamo_open_calls",
             "Calls with events but not yet handled",
             self.open_calls.clone(),
+        );
+        r.register(
+            "sipamo_pruned_rows",
+            "Rows removed after the retention, by what they held",
+            self.pruned.clone(),
+        );
+        r.register(
+            "sipamo_prune_failures",
+            "Retention passes that failed (see the log)",
+            self.prune_failures.clone(),
         );
         let mut out = String::new();
         if encode(&mut out, &r).is_err() {

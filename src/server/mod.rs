@@ -5,9 +5,12 @@
 pub mod config;
 pub mod health;
 pub mod inbox;
+pub mod listen;
 pub mod metrics;
 pub mod operator;
 pub mod receiver;
+pub mod retention;
+pub mod schema;
 pub mod store;
 pub mod supervisor;
 pub mod worker;
@@ -49,6 +52,10 @@ pub struct ServeConfig {
     /// process exits anyway (the work in hand continues after the next start: every write's
     /// intent is saved, so stopping mid-call is as safe as `kill -9`).
     pub shutdown_grace: Duration,
+    /// Timeouts and the connection cap of the receiver.
+    pub limits: listen::Limits,
+    /// How long events and finished calls are kept (at least `max_call`).
+    pub retention: Duration,
 }
 
 /// A service ready to run: settings checked against the account, database open, port bound.
@@ -60,11 +67,24 @@ pub struct Application {
     health: Arc<health::Health>,
     stopping: Arc<std::sync::atomic::AtomicBool>,
     grace: Duration,
+    limits: listen::Limits,
+    db: PathBuf,
+    retention: Duration,
+    metrics: metrics::Metrics,
 }
 
 impl Application {
     /// Loads and checks everything; any failure stops start-up with the reason.
     pub async fn build(cfg: &ServeConfig) -> Result<Self, String> {
+        if cfg.retention < cfg.max_call {
+            return Err(format!(
+                "--retention-s ({}) must be at least --max-call-s ({}): a call is kept at least as long as it may last",
+                cfg.retention.as_secs(),
+                cfg.max_call.as_secs()
+            ));
+        }
+        let mut limits = cfg.limits;
+        limits.max_connections = listen::connection_cap(limits.max_connections)?;
         let settings = config::read_settings(&cfg.settings)?;
         let secret = config::read_secret(&cfg.secret_file)?;
         let (token, refresh) = config::read_token(&cfg.token_file)?;
@@ -117,6 +137,7 @@ impl Application {
             metrics: metrics.clone(),
             clock: Clock::System,
             health: health.clone(),
+            retention_ms: i64::try_from(cfg.retention.as_millis()).unwrap_or(i64::MAX),
         });
         Ok(Application {
             listener,
@@ -126,6 +147,10 @@ impl Application {
             health,
             stopping,
             grace: cfg.shutdown_grace,
+            limits,
+            db: cfg.db.clone(),
+            retention: cfg.retention,
+            metrics,
         })
     }
 
@@ -151,23 +176,24 @@ impl Application {
             self.health,
             stop_rx.clone(),
         ));
-        let mut accepting = stop_rx;
-        let mut server = tokio::spawn(
-            axum::serve(self.listener, self.router)
-                .with_graceful_shutdown(async move {
-                    let _ = accepting.wait_for(|stop| *stop).await;
-                })
-                .into_future(),
-        );
+        let pruner = tokio::spawn(retention::run(
+            self.db,
+            self.retention,
+            Clock::System,
+            self.metrics,
+            stop_rx.clone(),
+        ));
+        let mut server = tokio::spawn(listen::serve(
+            self.listener,
+            self.router,
+            self.limits,
+            stop_rx,
+        ));
         tokio::select! {
             _ = shutdown => {}
             r = &mut server => {
                 let _ = stop_tx.send(true);
-                return match r {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => Err(format!("the receiver failed: {e}")),
-                    Err(e) => Err(format!("the receiver failed: {e}")),
-                };
+                return r.map_err(|e| format!("the receiver failed: {e}"));
             }
         }
         self.stopping
@@ -186,6 +212,7 @@ impl Application {
             server.abort();
             worker.abort();
         }
+        pruner.abort();
         Ok(())
     }
 }

@@ -29,6 +29,9 @@ pub struct ReceiverState {
     pub metrics: Metrics,
     pub clock: Clock,
     pub health: Arc<Health>,
+    /// Events older than this (by their own timestamp) are acknowledged but not stored: the
+    /// store no longer remembers whether their call was handled.
+    pub retention_ms: i64,
 }
 
 fn answer(status: StatusCode, body: serde_json::Value) -> Response {
@@ -154,11 +157,21 @@ async fn receive(s: &ReceiverState, secret: &str, raw: &[u8]) -> Response {
             );
         }
     };
+    let now_ms = s.clock.now_ms();
+    if event.timestamp.saturating_mul(1000) < now_ms.saturating_sub(s.retention_ms) {
+        s.metrics.event("stale");
+        tracing::warn!(
+            call_id = event.call_id.as_str(),
+            timestamp = event.timestamp,
+            "an event older than the retention acknowledged and dropped: its call may already have been handled and forgotten"
+        );
+        return answer(StatusCode::OK, json!({ "success": true }));
+    }
     let text = String::from_utf8_lossy(raw).into_owned();
     let call_id = event.call_id.as_str().to_string();
     match s
         .inbox
-        .store(call_id.clone(), fingerprint(&event), text, s.clock.now_ms())
+        .store(call_id.clone(), fingerprint(&event), text, now_ms)
         .await
     {
         Ok(Stored::New) => {

@@ -8,35 +8,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::clock::Clock;
 use crate::engine::memory::{
     MemResult, Memory, MemoryError, ParkedCall, Progress, TaskMemo, UnsortedMemo, Write,
 };
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS events (
-    id          INTEGER PRIMARY KEY,
-    call_id     TEXT NOT NULL,
-    fingerprint TEXT NOT NULL UNIQUE,
-    raw         TEXT NOT NULL,
-    received_ms INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_by_call ON events(call_id);
-CREATE TABLE IF NOT EXISTS deliveries (fingerprint TEXT PRIMARY KEY);
-CREATE TABLE IF NOT EXISTS calls_done (call_id TEXT PRIMARY KEY);
-CREATE TABLE IF NOT EXISTS memory (
-    space TEXT NOT NULL,
-    key   TEXT NOT NULL,
-    value TEXT NOT NULL,
-    PRIMARY KEY (space, key)
-);
-CREATE TABLE IF NOT EXISTS parked (
-    call_id  TEXT PRIMARY KEY,
-    reason   TEXT NOT NULL,
-    attempts INTEGER NOT NULL,
-    at_ms    INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS requeued (call_id TEXT PRIMARY KEY);
-";
 
 /// Opens (creating if needed) the database with the settings every connection needs.
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
@@ -46,7 +21,7 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
         crate::private_file::create_private(path).map_err(|e| io_error(path, e))?;
     }
     crate::private_file::restrict(path).map_err(|e| io_error(path, e))?;
-    let conn = Connection::open(path)?;
+    let mut conn = Connection::open(path)?;
     for side in ["-wal", "-shm"] {
         let mut p = path.as_os_str().to_owned();
         p.push(side);
@@ -57,7 +32,15 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     // FULL: a commit is on disk (fsync) before it returns, so an acknowledged event survives
     // a power cut, not only a crash.
     conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.execute_batch(SCHEMA)?;
+    super::schema::migrate(&mut conn).map_err(|e| {
+        rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+            Some(format!(
+                "{}: the schema could not be brought up to date: {e}",
+                path.display()
+            )),
+        )
+    })?;
     Ok(conn)
 }
 
@@ -169,6 +152,8 @@ pub fn pending_count(conn: &Connection, cursor: i64) -> rusqlite::Result<i64> {
 /// transaction.
 pub struct SqliteMemory {
     conn: std::sync::Mutex<Connection>,
+    /// Stamps what is written, for retention.
+    clock: Clock,
     /// Open `atomically` scopes (only the outermost one begins and commits).
     depth: u32,
 }
@@ -181,9 +166,10 @@ fn failed(doing: &'static str) -> impl Fn(rusqlite::Error) -> MemoryError {
 }
 
 impl SqliteMemory {
-    pub fn new(conn: Connection) -> Self {
+    pub fn new(conn: Connection, clock: Clock) -> Self {
         SqliteMemory {
             conn: std::sync::Mutex::new(conn),
+            clock,
             depth: 0,
         }
     }
@@ -225,9 +211,9 @@ impl SqliteMemory {
                 })?;
                 self.connection()
                     .prepare_cached(
-                        "INSERT OR REPLACE INTO memory (space, key, value) VALUES (?1, ?2, ?3)",
+                        "INSERT OR REPLACE INTO memory (space, key, value, touched_ms) VALUES (?1, ?2, ?3, ?4)",
                     )
-                    .and_then(|mut st| st.execute(params![space, key, text]))
+                    .and_then(|mut st| st.execute(params![space, key, text, self.clock.now_ms()]))
             }
             None => self
                 .connection()
@@ -250,8 +236,8 @@ impl Memory for SqliteMemory {
     fn first_delivery(&mut self, fingerprint: &str) -> MemResult<bool> {
         self.exec(
             "recording a delivery",
-            "INSERT OR IGNORE INTO deliveries (fingerprint) VALUES (?1)",
-            params![fingerprint],
+            "INSERT OR IGNORE INTO deliveries (fingerprint, at_ms) VALUES (?1, ?2)",
+            params![fingerprint, self.clock.now_ms()],
         )
         .map(|n| n == 1)
     }
@@ -266,8 +252,8 @@ impl Memory for SqliteMemory {
             let doing = "recording a finished call";
             m.exec(
                 doing,
-                "INSERT OR IGNORE INTO calls_done (call_id) VALUES (?1)",
-                params![call_id],
+                "INSERT OR IGNORE INTO calls_done (call_id, done_ms) VALUES (?1, ?2)",
+                params![call_id, m.clock.now_ms()],
             )?;
             m.exec(
                 doing,
@@ -404,7 +390,7 @@ mod tests {
             lead_id: None,
         };
         {
-            let mut m = SqliteMemory::new(open(&path).unwrap());
+            let mut m = SqliteMemory::new(open(&path).unwrap(), Clock::System);
             assert!(m.first_delivery("a")?);
             assert!(!m.first_delivery("a")?);
             m.set_callback_task(
@@ -417,7 +403,7 @@ mod tests {
             m.set_pending_unsorted("9161234567", Some(&memo))?;
             m.mark_done("c1")?;
         }
-        let mut m = SqliteMemory::new(open(&path).unwrap());
+        let mut m = SqliteMemory::new(open(&path).unwrap(), Clock::System);
         assert!(!m.first_delivery("a")?);
         assert_eq!(
             m.callback_task("9161234567")?,
@@ -436,7 +422,7 @@ mod tests {
     fn a_failed_transaction_leaves_nothing_and_errors_are_errors() -> MemResult<()> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.db");
-        let mut m = SqliteMemory::new(open(&path).unwrap());
+        let mut m = SqliteMemory::new(open(&path).unwrap(), Clock::System);
         let r: MemResult<()> = m.atomically(|m| {
             m.set_callback_task(
                 "k",

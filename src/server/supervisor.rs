@@ -42,7 +42,7 @@ impl WorkerFactory {
         let mut engine = Engine::connect(
             self.settings.clone(),
             self.client.clone(),
-            store::SqliteMemory::new(conn),
+            store::SqliteMemory::new(conn, crate::clock::Clock::System),
         )
         .await
         .map_err(|e| e.to_string())?;

@@ -19,6 +19,9 @@ pipelines: [{ id: 3001, name: Продажи, main: true,
 
 pub const SETTINGS: &str = "default_responsible: 1001\nusers: { \"201\": 1001, \"202\": 1002, \"203\": 1003, \"204\": 1001 }\nincoming: { missed: { task_deadline: 600 } }\n";
 
+/// A retention long enough for the fixed dates of the synthetic traffic.
+pub const CENTURY_S: &str = "3153600000";
+
 pub struct Proc {
     pub child: Child,
     pub url: String,
@@ -50,7 +53,23 @@ impl Proc {
 }
 
 async fn spawn(args: &[&str]) -> Proc {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sipamo"))
+    spawn_limited(args, None).await
+}
+
+/// The binary, with its open-file limit lowered to `nofile` when given (through the shell's
+/// `ulimit`, as an operator's unit file would).
+async fn spawn_limited(args: &[&str], nofile: Option<u32>) -> Proc {
+    let mut command = match nofile {
+        None => Command::new(env!("CARGO_BIN_EXE_sipamo")),
+        Some(n) => {
+            let mut c = Command::new("sh");
+            c.arg("-c")
+                .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                .arg(env!("CARGO_BIN_EXE_sipamo"));
+            c
+        }
+    };
+    let mut child = command
         .args(args)
         .env("RUST_LOG", "error")
         .stdout(Stdio::piped())
@@ -98,6 +117,16 @@ pub async fn spawn_serve(dir: &Path, mock: &str) -> Proc {
 /// The service with options of the test's own besides the usual ones (its own rate replaces
 /// the usual one).
 pub async fn spawn_serve_with(dir: &Path, mock: &str, extra: &[&str]) -> Proc {
+    spawn_serve_limited(dir, mock, extra, None).await
+}
+
+/// [`spawn_serve_with`], the process allowed at most `nofile` open files.
+pub async fn spawn_serve_limited(
+    dir: &Path,
+    mock: &str,
+    extra: &[&str],
+    nofile: Option<u32>,
+) -> Proc {
     let p = |f: &str| dir.join(f).to_str().unwrap().to_string();
     let (settings, token, secret, db) =
         (p("settings.yaml"), p("token"), p("secret"), p("sipamo.db"));
@@ -121,8 +150,12 @@ pub async fn spawn_serve_with(dir: &Path, mock: &str, extra: &[&str]) -> Proc {
     if !extra.contains(&"--rate-per-second") {
         args.extend_from_slice(&["--rate-per-second", "200"]);
     }
+    // The synthetic traffic is dated March 2026: a retention of a century keeps it fresh.
+    if !extra.contains(&"--retention-s") {
+        args.extend_from_slice(&["--retention-s", CENTURY_S]);
+    }
     args.extend_from_slice(extra);
-    spawn(&args).await
+    spawn_limited(&args, nofile).await
 }
 
 pub fn http() -> reqwest::Client {

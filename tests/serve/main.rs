@@ -6,5 +6,7 @@ mod app;
 mod bad_input;
 mod crash;
 mod end_to_end;
+mod flood;
 mod isolation;
+mod retention;
 mod shutdown;

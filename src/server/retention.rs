@@ -1,0 +1,238 @@
+//! Retention: events and finished calls older than the retention are removed, so that the
+//! database stays the same size under a steady load however long the service runs.
+//!
+//! What goes: the events of calls finished before the cut-off and those calls' records; memory
+//! entries last written before it (an open callback task or a pending Unsorted item a phone
+//! has not called about for that long is forgotten, and its next call starts afresh); event
+//! fingerprints. What stays: open and parked calls with everything they need, whatever their
+//! age. The receiver drops events older than the retention, so a forgotten call is never
+//! handled twice.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rusqlite::{Connection, params};
+use tokio::sync::watch;
+
+use super::metrics::{Metrics, WhatLabel};
+use crate::clock::Clock;
+
+/// Rows removed per statement, so that the receiver never waits long for the database.
+const BATCH: usize = 2_000;
+
+/// Rows removed by one pass.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    pub events: usize,
+    pub calls: usize,
+    pub memory: usize,
+    pub deliveries: usize,
+}
+
+const STEPS: [(&str, &str); 4] = [
+    (
+        "events",
+        "DELETE FROM events WHERE id IN (
+             SELECT e.id FROM events e JOIN calls_done d ON d.call_id = e.call_id
+             WHERE d.done_ms < ?1 LIMIT ?2)",
+    ),
+    (
+        "calls",
+        "DELETE FROM calls_done WHERE call_id IN (
+             SELECT call_id FROM calls_done WHERE done_ms < ?1 LIMIT ?2)",
+    ),
+    (
+        "memory",
+        "DELETE FROM memory WHERE rowid IN (
+             SELECT rowid FROM memory WHERE touched_ms < ?1
+               AND space NOT IN ('progress', 'attempts', 'intent')
+               AND key NOT IN (SELECT call_id FROM parked)
+             LIMIT ?2)",
+    ),
+    (
+        "deliveries",
+        "DELETE FROM deliveries WHERE fingerprint IN (
+             SELECT fingerprint FROM deliveries WHERE at_ms < ?1 LIMIT ?2)",
+    ),
+];
+
+/// Removes what was finished or last written before `cutoff_ms` (Unix ms), in batches.
+pub fn prune(conn: &Connection, cutoff_ms: i64) -> rusqlite::Result<Pruned> {
+    let mut counts = [0usize; 4];
+    for ((_, sql), count) in STEPS.iter().zip(counts.iter_mut()) {
+        let mut st = conn.prepare_cached(sql)?;
+        loop {
+            let n = st.execute(params![cutoff_ms, BATCH as i64])?;
+            *count += n;
+            if n < BATCH {
+                break;
+            }
+        }
+    }
+    let [events, calls, memory, deliveries] = counts;
+    Ok(Pruned {
+        events,
+        calls,
+        memory,
+        deliveries,
+    })
+}
+
+/// How often a pass runs: an eighth of the retention, between a second and an hour.
+pub fn interval(retention: Duration) -> Duration {
+    (retention / 8).clamp(Duration::from_secs(1), Duration::from_secs(3600))
+}
+
+/// Prunes `db` every [`interval`] until `stop`. A failed pass is logged and counted, and the
+/// next one tries again.
+pub async fn run(
+    db: PathBuf,
+    retention: Duration,
+    clock: Clock,
+    metrics: Metrics,
+    mut stop: watch::Receiver<bool>,
+) {
+    let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+    loop {
+        let stopped = tokio::select! {
+            () = tokio::time::sleep(interval(retention)) => false,
+            r = stop.wait_for(|s| *s) => { r.map(|_| ()).ok(); true }
+        };
+        if stopped {
+            return;
+        }
+        let cutoff = clock.now_ms().saturating_sub(retention_ms);
+        let path = db.clone();
+        let pass = tokio::task::spawn_blocking(move || {
+            super::store::open(&path).and_then(|conn| prune(&conn, cutoff))
+        })
+        .await;
+        match pass {
+            Ok(Ok(p)) => {
+                for (what, n) in [
+                    ("events", p.events),
+                    ("calls", p.calls),
+                    ("memory", p.memory),
+                    ("deliveries", p.deliveries),
+                ] {
+                    metrics
+                        .pruned
+                        .get_or_create(&WhatLabel { what })
+                        .inc_by(u64::try_from(n).unwrap_or(u64::MAX));
+                }
+                if p != Pruned::default() {
+                    tracing::info!(?p, "retention: old rows removed");
+                }
+            }
+            Ok(Err(e)) => {
+                metrics.prune_failures.inc();
+                tracing::error!(error = %e, "retention pass failed; the next one tries again");
+            }
+            Err(e) => {
+                metrics.prune_failures.inc();
+                tracing::error!(error = %e, "retention pass failed; the next one tries again");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::memory::{Memory, ParkedCall, TaskMemo};
+    use crate::server::store::{SqliteMemory, open};
+
+    fn count(conn: &Connection, table: &str) -> i64 {
+        conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn old_finished_calls_go_open_and_parked_ones_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        let clock = Clock::virtual_at(1_000_000);
+        let mut m = SqliteMemory::new(open(&path).unwrap(), clock.clone());
+        let conn = open(&path).unwrap();
+        for (i, call) in ["old", "open", "parked", "new"].iter().enumerate() {
+            conn.execute(
+                "INSERT INTO events (call_id, fingerprint, raw, received_ms) VALUES (?1, ?2, '', ?3)",
+                params![call, format!("f{i}"), clock.now_ms()],
+            )
+            .unwrap();
+        }
+        assert!(m.first_delivery("f-old").unwrap());
+        m.mark_done("old").unwrap();
+        m.set_callback_task(
+            "9161234567",
+            &TaskMemo {
+                task_id: 1,
+                deadline: 2,
+            },
+        )
+        .unwrap();
+        m.set_answered_item(
+            "parked",
+            &crate::engine::memory::UnsortedMemo::uid_only("u".into()),
+        )
+        .unwrap();
+        m.park(&ParkedCall {
+            call_id: "parked".into(),
+            reason: "refused".into(),
+            attempts: 1,
+            at_ms: clock.now_ms(),
+        })
+        .unwrap();
+        clock.advance_to(2_000_000);
+        m.mark_done("new").unwrap();
+
+        let p = prune(&conn, 1_500_000).unwrap();
+        assert_eq!(
+            p,
+            Pruned {
+                events: 1,
+                calls: 1,
+                memory: 1,
+                deliveries: 1
+            },
+            "the old call's event, record and fingerprint, and the phone's stale task"
+        );
+        assert_eq!(count(&conn, "events"), 3);
+        assert!(!m.is_done("old").unwrap() && m.is_done("new").unwrap());
+        assert!(
+            m.answered_item("parked").unwrap().is_some(),
+            "a parked call keeps its memory"
+        );
+        assert!(m.callback_task("9161234567").unwrap().is_none());
+        assert_eq!(prune(&conn, 1_500_000).unwrap(), Pruned::default());
+    }
+
+    #[test]
+    fn a_failing_database_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        open(&path)
+            .unwrap()
+            .execute(
+                "INSERT INTO calls_done (call_id, done_ms) VALUES ('x', 0)",
+                [],
+            )
+            .unwrap();
+        let conn = open(&path).unwrap();
+        conn.pragma_update(None, "query_only", true).unwrap();
+        assert!(
+            prune(&conn, 10).is_err(),
+            "an error, never \"nothing to remove\""
+        );
+    }
+
+    #[test]
+    fn passes_run_between_a_second_and_an_hour() {
+        assert_eq!(interval(Duration::from_secs(2)), Duration::from_secs(1));
+        assert_eq!(interval(Duration::from_secs(80)), Duration::from_secs(10));
+        assert_eq!(
+            interval(Duration::from_secs(30 * 86_400)),
+            Duration::from_secs(3600)
+        );
+    }
+}
