@@ -11,6 +11,7 @@ pub mod http;
 pub mod phone;
 pub mod private_file;
 pub mod scenario;
+pub mod secret;
 pub mod server;
 pub mod sipuni;
 pub mod storm;

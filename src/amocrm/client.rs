@@ -14,24 +14,7 @@ use serde_json::{Value, json};
 use super::model;
 use crate::clock::Clock;
 
-/// A secret that never shows in logs, `Debug` output or errors.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+pub use crate::secret::Secret;
 
 /// Retry policy for transient failures (429, 5xx, timeouts, dropped connections).
 #[derive(Clone, Copy, Debug)]

@@ -131,10 +131,7 @@ impl<M: Memory> Engine<M> {
     /// completed or deleted it).
     async fn open_task(&mut self, call: &Call, key: &str, facts: &mut Facts) -> Result<(), Gather> {
         let missed_incoming = call.direction == Direction::Incoming && !call.answered;
-        if !missed_incoming
-            || self.sabotage_task_dedup
-            || !self.settings.incoming.missed.create_task
-        {
+        if !missed_incoming || !self.settings.incoming.missed.create_task {
             return Ok(());
         }
         if let Some(t) = self.memory.callback_task(key)? {

@@ -122,9 +122,6 @@ pub struct Engine<M: Memory> {
     pub max_call_ms: i64,
     /// Set when the service stops: no further call is started.
     pub stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    /// A planted bug for the harness's self-test: ignore earlier callback tasks (R-MISS-DEDUP).
-    /// Never set in production.
-    pub sabotage_task_dedup: bool,
 }
 
 impl<M: Memory> Engine<M> {
@@ -178,7 +175,6 @@ impl<M: Memory> Engine<M> {
             park_after: DEFAULT_PARK_AFTER,
             max_call_ms: DEFAULT_MAX_CALL_MS,
             stopping: Default::default(),
-            sabotage_task_dedup: false,
         })
     }
 

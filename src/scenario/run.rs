@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 use super::expect;
 use super::load::Loaded;
 use super::model::*;
+use super::sabotage::RunMemory;
 use crate::amocrm::client::{AmoClient, ClientConfig, RetryPolicy, Secret};
 use crate::amocrm::mock::journal::{self, JournalEntry};
 use crate::amocrm::mock::{MockCrm, MockOptions};
 use crate::clock::Clock;
-use crate::engine::{Engine, InMemory, Memory};
+use crate::engine::{Engine, Memory};
 use crate::sipuni::event::{CallEvent, HangupStatus, ShortNumber};
 use crate::sipuni::synth::{CallSpec, SynthDirection, WireEvent};
 
@@ -82,7 +83,7 @@ pub struct Outcome {
     pub requests: usize,
     pub elapsed: Duration,
     /// The first broken invariant, when invariants were checked.
-    pub violation: Option<crate::storm::invariants::Violation>,
+    pub violation: Option<crate::scenario::invariants::Violation>,
     /// Index of the step after which it broke.
     pub violation_step: Option<usize>,
     /// Calls handled and requests made, by path (`incoming known answered`, ...).
@@ -182,7 +183,7 @@ fn deliver(mut events: Vec<WireEvent>, d: Delivery) -> Vec<WireEvent> {
 
 struct Ctx {
     mock: MockCrm,
-    engine: Engine<InMemory>,
+    engine: Engine<RunMemory>,
     clock: Clock,
     lenient_crm: bool,
     defer_failed_calls: bool,
@@ -194,7 +195,7 @@ struct StepDone {
     /// A failure of the scenario's own making that lets the steps go on.
     problem: Option<String>,
     /// The call the step placed.
-    call: Option<crate::storm::invariants::CallFacts>,
+    call: Option<crate::scenario::invariants::CallFacts>,
     /// Paths through the rules of the calls the step finished.
     paths: Vec<String>,
 }
@@ -398,7 +399,10 @@ pub async fn run(loaded: &Loaded, opts: RunOptions) -> Outcome {
         ..RetryPolicy::default()
     };
     let engine = match AmoClient::new(cfg) {
-        Ok(client) => Engine::connect(sc.settings.clone(), client, InMemory::default()).await,
+        Ok(client) => {
+            let memory = RunMemory::new(opts.sabotage_task_dedup);
+            Engine::connect(sc.settings.clone(), client, memory).await
+        }
         Err(e) => {
             out.failures
                 .push(format!("cannot build the amoCRM client: {e}"));
@@ -409,7 +413,6 @@ pub async fn run(loaded: &Loaded, opts: RunOptions) -> Outcome {
     match engine {
         Err(e) => out.error = Some(e.to_string()),
         Ok(mut engine) => {
-            engine.sabotage_task_dedup = opts.sabotage_task_dedup;
             engine.settle_ms = sc
                 .settle
                 .map_or(crate::engine::handler::DEFAULT_SETTLE_MS, |s| s.ms());
@@ -421,7 +424,7 @@ pub async fn run(loaded: &Loaded, opts: RunOptions) -> Outcome {
                 defer_failed_calls: opts.defer_failed_calls,
             };
             let mut checker = (opts.invariants || sc.expect.invariants).then(|| {
-                crate::storm::invariants::Checker::new(
+                crate::scenario::invariants::Checker::new(
                     sc.settings.incoming.missed.task_deadline.0 as i64,
                     opts.rate_limit.map(|r| r as usize),
                 )
@@ -563,7 +566,7 @@ async fn apply(
                 SynthDirection::Incoming => spec.answer.is_some(),
                 SynthDirection::Outgoing => spec.answered,
             };
-            done.call = Some(crate::storm::invariants::CallFacts {
+            done.call = Some(crate::scenario::invariants::CallFacts {
                 call_id: spec.call_id.clone(),
                 phone_key: spec.client.key().to_string(),
                 answered,

@@ -14,9 +14,9 @@ use serde_json::json;
 use super::health::Health;
 use super::inbox::{Inbox, Stored};
 use super::metrics::Metrics;
-use crate::amocrm::mock::router::constant_time_eq;
 use crate::clock::Clock;
 use crate::engine::call::fingerprint;
+use crate::secret::constant_time_eq;
 use crate::sipuni::event::CallEvent;
 
 /// Largest event accepted (query string or body).

@@ -2,7 +2,6 @@
 //! invariants checked after every call, and shrinking to a minimal YAML reproducer.
 
 pub mod generate;
-pub mod invariants;
 pub mod shrink;
 
 use std::fmt::Write as _;

@@ -4,6 +4,7 @@
 //! [`CrmResponder`]. It holds a cheap-to-clone handle to the shared account, so tests and
 //! the standalone server inspect the very state the HTTP requests changed.
 
+use crate::secret::constant_time_eq;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -283,14 +284,6 @@ fn validation_codes(reply: &Reply) -> Vec<String> {
         .as_ref()
         .map(crate::amocrm::model::validation_codes)
         .unwrap_or_default()
-}
-
-/// Compares secrets without leaking where they differ through timing.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn id(seg: &str) -> Option<u64> {
