@@ -1,0 +1,149 @@
+//! `sipamo bench`: throughput figures, medians over rounds.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Rounds to take the median over.
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
+    /// Requests per round against the mock.
+    #[arg(long, default_value_t = 20_000)]
+    pub requests: usize,
+    /// Concurrent keep-alive clients.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Scenario folder whose wall time to measure.
+    #[arg(long, default_value = "scenarios")]
+    pub suite: PathBuf,
+    /// Events per round for the `serve` ingest figure.
+    #[arg(long, default_value_t = 20_000)]
+    pub ingest_events: usize,
+}
+
+pub(super) async fn bench(args: BenchArgs) -> Result<ExitCode, String> {
+    if args.rounds == 0 || args.requests == 0 || args.concurrency == 0 {
+        return Err("--rounds, --requests and --concurrency must be at least 1".into());
+    }
+    if cfg!(debug_assertions) {
+        eprintln!("warning: a debug build; use `cargo run --release -- bench` for real figures");
+    }
+    eprintln!(
+        "mock throughput: {} rounds of {} requests (50% searches, 25% contact creates, 25% leads/complex), {} clients",
+        args.rounds, args.requests, args.concurrency
+    );
+    use crate::bench::{Target, mock_throughput};
+    let mock = mock_throughput(Target::Mock, args.rounds, args.requests, args.concurrency).await?;
+    eprintln!("bare wiremock (fixed answer), same load:");
+    let bare = mock_throughput(
+        Target::BareWiremock,
+        args.rounds,
+        args.requests,
+        args.concurrency,
+    )
+    .await?;
+    println!(
+        "mock requests/s (median of {}): {:.0}",
+        args.rounds,
+        mock.median()
+    );
+    println!(
+        "bare wiremock requests/s (median of {}): {:.0}",
+        args.rounds,
+        bare.median()
+    );
+    println!("mock / bare wiremock: {:.2}", mock.median() / bare.median());
+    eprintln!("scenario suite {}:", args.suite.display());
+    let (n, secs) =
+        crate::bench::suite_time(std::slice::from_ref(&args.suite), args.rounds, &[]).await?;
+    let wall = crate::bench::Rounds { per_round: secs }.median();
+    eprintln!(
+        "the same suite without the `slow` scenarios (lost answers wait out the real client timeout):"
+    );
+    let (fast_n, fast_secs) = crate::bench::suite_time(
+        std::slice::from_ref(&args.suite),
+        args.rounds,
+        &["slow".to_string()],
+    )
+    .await?;
+    let fast_wall = crate::bench::Rounds {
+        per_round: fast_secs,
+    }
+    .median();
+    println!(
+        "suite wall time (median of {}): {wall:.3} s for {n} scenarios = {:.0} scenarios/s",
+        args.rounds,
+        n as f64 / wall
+    );
+    println!(
+        "suite without `slow` (median of {}): {fast_wall:.3} s for {fast_n} scenarios = {:.0} scenarios/s",
+        args.rounds,
+        fast_n as f64 / fast_wall
+    );
+    eprintln!(
+        "serve ingest: {} events per round, {} clients, acknowledged after fsync:",
+        args.ingest_events, args.concurrency
+    );
+    let mut rates = Vec::new();
+    let mut p50 = Vec::new();
+    let mut p99 = Vec::new();
+    for round in 0..args.rounds {
+        let r = crate::bench::ingest(args.ingest_events, args.concurrency).await?;
+        let rate = r.events as f64 / r.secs;
+        eprintln!(
+            "  round {}: {} events in {:.3} s = {rate:.0} events/s, p50 {:.2} ms, p99 {:.2} ms",
+            round + 1,
+            r.events,
+            r.secs,
+            r.p50_ms,
+            r.p99_ms
+        );
+        rates.push(rate);
+        p50.push(r.p50_ms);
+        p99.push(r.p99_ms);
+    }
+    let med = |v: Vec<f64>| crate::bench::Rounds { per_round: v }.median();
+    println!(
+        "serve ingest events/s (median of {}): {:.0}; ack latency p50 {:.2} ms, p99 {:.2} ms (medians)",
+        args.rounds,
+        med(rates),
+        med(p50),
+        med(p99)
+    );
+    eprintln!(
+        "storm: 2,000 calls (default settings, invariants after every call), one engine thread:"
+    );
+    let mut storm_rates = Vec::new();
+    for round in 0..args.rounds {
+        let cfg = crate::storm::generate::StormConfig {
+            seed: round as u64 + 1,
+            calls: 2000,
+            clients: 300,
+            employees: 8,
+            settings_yaml: None,
+        };
+        let (sc, _) = crate::storm::generate::generate(&cfg)?;
+        let (o, elapsed) =
+            tokio::task::spawn_blocking(move || crate::storm::run_storm_pinned(&sc, false, None))
+                .await
+                .map_err(|e| e.to_string())??;
+        let calls: usize = o.paths.values().map(|p| p.calls).sum();
+        let rate = calls as f64 / elapsed.as_secs_f64();
+        eprintln!(
+            "  round {}: {calls} calls, {} requests in {:.3} s = {rate:.0} calls/s",
+            round + 1,
+            o.requests,
+            elapsed.as_secs_f64()
+        );
+        storm_rates.push(rate);
+    }
+    println!(
+        "storm calls/s through engine + mock over loopback HTTP (median of {}): {:.0}",
+        args.rounds,
+        med(storm_rates)
+    );
+    Ok(ExitCode::SUCCESS)
+}

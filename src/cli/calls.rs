@@ -1,0 +1,64 @@
+//! `sipamo calls`: parked calls of a service, from its database.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use clap::Subcommand;
+
+#[derive(Debug, Args)]
+pub struct CallsArgs {
+    /// The database `sipamo serve --db` uses.
+    #[arg(long, default_value = "sipamo.db", global = true)]
+    pub db: PathBuf,
+    #[command(subcommand)]
+    pub action: CallsAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CallsAction {
+    /// The parked calls (R-ISOLATE), oldest first, with why amoCRM refused them.
+    List,
+    /// One call: its state, its stored events and its saved progress.
+    Show { call_id: String },
+    /// Put a parked call back in the queue once the cause is fixed (the running service takes it
+    /// on its next round; a stopped one at its next start). It continues where it stopped.
+    Retry { call_id: String },
+}
+
+pub(super) fn calls(args: CallsArgs) -> Result<ExitCode, String> {
+    use crate::server::operator;
+    match args.action {
+        CallsAction::List => {
+            let parked = operator::list(&args.db).map_err(|e| e.to_string())?;
+            for p in &parked {
+                println!(
+                    "{}\tparked after {} attempt(s)\t{}",
+                    p.call_id, p.attempts, p.reason
+                );
+            }
+            println!("{} parked call(s)", parked.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        CallsAction::Show { call_id } => {
+            match operator::show(&args.db, &call_id).map_err(|e| e.to_string())? {
+                Some(text) => {
+                    print!("{text}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => Err(format!("no call {call_id:?} in {}", args.db.display())),
+            }
+        }
+        CallsAction::Retry { call_id } => {
+            if operator::retry(&args.db, &call_id).map_err(|e| e.to_string())? {
+                println!("call {call_id} is back in the queue");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                Err(format!(
+                    "call {call_id:?} is not parked in {} (`sipamo calls list` shows the parked ones)",
+                    args.db.display()
+                ))
+            }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! `sipamo mock`: the stateful mock amoCRM as a standalone server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::amocrm::mock::{CrmSeed, MockCrm, MockOptions, tls};
+use crate::clock::Clock;
+
+#[derive(Debug, Args)]
+pub struct MockArgs {
+    /// Address to listen on; loopback by default.
+    #[arg(long, default_value = "127.0.0.1:8765")]
+    pub listen: SocketAddr,
+    /// Bearer token clients must send (or set SIPAMO_MOCK_TOKEN).
+    #[arg(long, env = "SIPAMO_MOCK_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// Account to serve: a YAML file with the keys of a scenario's `crm:` block at the top level.
+    #[arg(long)]
+    pub account: Option<PathBuf>,
+    /// Answer 429 to more than N requests in any 1-second window (amoCRM allows 7).
+    #[arg(long, value_name = "N")]
+    pub rate_limit: Option<u32>,
+    /// `GET /leads/unsorted/{uid}` answers accepted and declined items too, instead of 204
+    /// (amoCRM documents neither; clients should cope with both).
+    #[arg(long)]
+    pub list_processed_unsorted: bool,
+    /// Serve HTTPS with this PEM certificate chain (for clients that hard-code https://).
+    #[arg(long, requires = "tls_key", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+}
+
+pub(super) async fn mock(args: MockArgs) -> Result<ExitCode, String> {
+    let state = match &args.account {
+        None => MockOptions::default().state,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read account file {}: {e}", path.display()))?;
+            let seed = CrmSeed::from_yaml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            seed.build(Clock::System.now_secs())
+                .map_err(|e| format!("{}: {e}", path.display()))?
+        }
+    };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key).map_err(|e| e.to_string())?),
+        _ => None,
+    };
+    // With TLS, wiremock serves on a private loopback port behind the HTTPS front.
+    let plain_addr = if tls.is_some() {
+        "127.0.0.1:0".parse().map_err(|_| "bad address")?
+    } else {
+        args.listen
+    };
+    let listener = std::net::TcpListener::bind(plain_addr)
+        .map_err(|e| format!("cannot listen on {plain_addr}: {e}"))?;
+    let mock = MockCrm::start(MockOptions {
+        token: args.token,
+        state,
+        rate_limit: args.rate_limit,
+        list_processed_unsorted: args.list_processed_unsorted,
+        listener: Some(listener),
+        ..MockOptions::default()
+    })
+    .await;
+    let url = match tls {
+        None => mock.uri(),
+        Some(acceptor) => {
+            let front = tokio::net::TcpListener::bind(args.listen)
+                .await
+                .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+            let upstream = mock.address();
+            tokio::spawn(tls::serve(front, acceptor, upstream));
+            format!("https://{}", args.listen)
+        }
+    };
+    println!("{url}");
+    tracing::info!(%url, "mock amoCRM serving; Ctrl-C stops it");
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
+    eprintln!("served {} requests", mock.journal_len());
+    Ok(ExitCode::SUCCESS)
+}

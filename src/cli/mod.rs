@@ -1,0 +1,106 @@
+//! Command-line commands (clap derive); each subcommand's help is its doc comment.
+
+//!
+//! One file per subcommand: its arguments, then parse, call the library, print, exit code.
+//! The simulation's subcommands exist only with the `sim` feature (on by default).
+
+#[cfg(feature = "sim")]
+mod bench;
+mod calls;
+#[cfg(feature = "sim")]
+mod check;
+#[cfg(feature = "sim")]
+mod r#gen;
+#[cfg(feature = "sim")]
+mod mock;
+#[cfg(feature = "sim")]
+mod run;
+mod serve;
+#[cfg(feature = "sim")]
+mod storm;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// sipamo: Sipuni call events to amoCRM, and the harness that proves the rules.
+#[derive(Debug, Parser)]
+#[command(name = "sipamo", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve a stateful mock amoCRM account (API v4) until Ctrl-C.
+    ///
+    /// Prints its base URL. Point any amoCRM client at it with the bearer token given.
+    #[cfg(feature = "sim")]
+    Mock(mock::MockArgs),
+    /// Run the engine for real: receive Sipuni events, update the amoCRM account.
+    ///
+    /// Sipuni is pointed at http(s)://HOST/sipuni/events/SECRET. Events are stored in the SQLite
+    /// database before they are acknowledged; settings are checked against the account first.
+    Serve(serve::ServeArgs),
+    /// Run scenarios against the engine and a fresh embedded mock each, on a virtual clock.
+    ///
+    /// Prints a line per scenario and a summary; exits 0 only when every selected scenario
+    /// passes (a filter that selects nothing is a failure).
+    #[cfg(feature = "sim")]
+    Run(run::RunArgs),
+    /// Load and validate scenarios without running them.
+    #[cfg(feature = "sim")]
+    Check(check::CheckArgs),
+    /// Which rule IDs of behaviour.md the scenarios exercise, and which none does.
+    ///
+    /// Exits non-zero when a rule is uncovered.
+    #[cfg(feature = "sim")]
+    Coverage(check::CoverageArgs),
+    /// Print Sipuni events as the wire sends them, for replay against a receiver.
+    ///
+    /// Either the call steps of a scenario file, or `--calls N` seeded random calls.
+    #[cfg(feature = "sim")]
+    Gen(r#gen::GenArgs),
+    /// Generate a seeded day of random traffic, run it with the invariants checked after every
+    /// call, and shrink any break to a minimal scenario file.
+    #[cfg(feature = "sim")]
+    Storm(storm::StormArgs),
+    /// Calls of a running (or stopped) `sipamo serve`, from its database: the parked ones, one
+    /// call's events and progress, and putting a parked call back in the queue.
+    Calls(calls::CallsArgs),
+    /// Measure throughput and print the figures (medians over rounds).
+    ///
+    /// Build with --release for meaningful numbers.
+    #[cfg(feature = "sim")]
+    Bench(bench::BenchArgs),
+}
+
+/// Runs a parsed command line; the binary's `main` only sets up logging and calls this.
+pub async fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        #[cfg(feature = "sim")]
+        Command::Mock(args) => mock::mock(args).await,
+        Command::Serve(args) => serve::serve(args).await,
+        #[cfg(feature = "sim")]
+        Command::Run(args) => run::run_scenarios(args).await,
+        #[cfg(feature = "sim")]
+        Command::Storm(args) => storm::storm(args).await,
+        #[cfg(feature = "sim")]
+        Command::Check(args) => check::check(args),
+        #[cfg(feature = "sim")]
+        Command::Coverage(args) => check::coverage(args),
+        #[cfg(feature = "sim")]
+        Command::Gen(args) => r#gen::gen_events(args),
+        #[cfg(feature = "sim")]
+        Command::Bench(args) => bench::bench(args).await,
+        Command::Calls(args) => calls::calls(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

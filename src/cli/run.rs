@@ -1,0 +1,84 @@
+//! `sipamo run`: the scenario suite on the embedded mock.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Scenario files or folders (default: scenarios/).
+    pub paths: Vec<PathBuf>,
+    /// Run only scenarios with this tag (repeat for any of several).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Also write a JUnit XML report here (one testcase per scenario).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Print each scenario's amoCRM requests (the journal).
+    #[arg(long)]
+    pub journal: bool,
+    /// Scenarios run at once.
+    #[arg(long, default_value_t = 16)]
+    pub parallel: usize,
+    /// Run with the planted bug (callback-task dedup off), to check a reproducer.
+    #[arg(long, hide = true)]
+    pub sabotage_task_dedup: bool,
+}
+
+pub(super) fn default_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
+    if paths.is_empty() {
+        vec![PathBuf::from("scenarios")]
+    } else {
+        paths.to_vec()
+    }
+}
+
+pub(super) async fn run_scenarios(args: RunArgs) -> Result<ExitCode, String> {
+    use crate::scenario::{report, run::RunOptions, suite};
+    let files = suite::discover(&default_paths(&args.paths))?;
+    let (loaded, load_errors) = suite::load_all(&files);
+    let selected = suite::filter_tags(loaded, &args.tags);
+    for e in &load_errors {
+        println!("FAIL {e}");
+    }
+    if selected.is_empty() && load_errors.is_empty() {
+        eprintln!(
+            "no scenario matches (files: {}, tags: {:?})",
+            files.len(),
+            args.tags
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    let started = std::time::Instant::now();
+    let opts = RunOptions {
+        sabotage_task_dedup: args.sabotage_task_dedup,
+        ..RunOptions::default()
+    };
+    let outcomes = suite::run_all(selected, opts, args.parallel).await;
+    for o in &outcomes {
+        println!("{}", report::line(o));
+        if args.journal {
+            println!(
+                "  journal (seed {}):\n    {}",
+                o.seed,
+                o.journal_yaml().trim_end().replace('\n', "\n    ")
+            );
+        }
+    }
+    println!(
+        "{} in {:.2} s",
+        report::summary(&outcomes, &load_errors),
+        started.elapsed().as_secs_f64()
+    );
+    if let Some(path) = &args.junit {
+        let xml = report::junit(&outcomes, &load_errors)?;
+        std::fs::write(path, xml).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    let ok = load_errors.is_empty() && outcomes.iter().all(|o| o.passed());
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

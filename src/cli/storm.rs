@@ -1,0 +1,131 @@
+//! `sipamo storm`: seeded random traffic with the invariants checked, breaks shrunk.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct StormArgs {
+    /// Seed of the traffic (same seed, same storm).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Calls in the day.
+    #[arg(long, default_value_t = 10_000)]
+    pub calls: usize,
+    /// Distinct client phones (repeat callers).
+    #[arg(long, default_value_t = 300)]
+    pub clients: usize,
+    /// Employees (short numbers 201.., users 1001..).
+    #[arg(long, default_value_t = 8)]
+    pub employees: usize,
+    /// Settings file (the keys of a scenario's `settings:` block); default: the spec's defaults.
+    #[arg(long, value_name = "FILE")]
+    pub settings: Option<PathBuf>,
+    /// Where to write the reproducer when an invariant breaks.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Plant a bug (callback-task dedup off) to see the harness catch it.
+    #[arg(long, hide = true)]
+    pub sabotage_task_dedup: bool,
+}
+
+pub(super) async fn storm(args: StormArgs) -> Result<ExitCode, String> {
+    use crate::storm::{generate, shrink};
+    let settings_yaml = match &args.settings {
+        Some(p) => Some(
+            std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?,
+        ),
+        None => None,
+    };
+    let cfg = generate::StormConfig {
+        seed: args.seed,
+        calls: args.calls,
+        clients: args.clients,
+        employees: args.employees,
+        settings_yaml,
+    };
+    let (scenario, settings_yaml) = generate::generate(&cfg)?;
+    eprintln!("{} (seed {})", scenario.name, args.seed);
+    let bar = indicatif::ProgressBar::new(scenario.steps.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} steps ({per_sec}, eta {eta})",
+        )
+        .map_err(|e| e.to_string())?
+        .progress_chars("=> "),
+    );
+    let (outcome, elapsed) = {
+        let (sc, sabotage, progress) = (
+            scenario.clone(),
+            args.sabotage_task_dedup,
+            Some(bar.clone()),
+        );
+        tokio::task::spawn_blocking(move || crate::storm::run_storm_pinned(&sc, sabotage, progress))
+            .await
+            .map_err(|e| e.to_string())??
+    };
+    bar.finish_and_clear();
+    print!("{}", crate::storm::summary(&outcome, elapsed));
+    let Some(v) = &outcome.violation else {
+        return Ok(if outcome.error.is_none() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    };
+    let last = outcome.violation_step.unwrap_or(0);
+    eprintln!("{v}\nshrinking {} steps…", last + 1);
+    let opts = crate::storm::storm_options(args.sabotage_task_dedup, None);
+    let small = shrink::shrink(
+        &scenario,
+        scenario.steps[..=last].to_vec(),
+        v.invariant,
+        &opts,
+    )
+    .await;
+    let crm = generate::crm_yaml(args.employees.clamp(1, 90));
+    let note = format!(
+        "Reproducer of `sipamo storm --seed {} --calls {} --clients {} --employees {}`{}:\n{v}\nShrunk from {} steps to {}.",
+        args.seed,
+        args.calls,
+        args.clients,
+        args.employees,
+        if args.sabotage_task_dedup {
+            " --sabotage-task-dedup"
+        } else {
+            ""
+        },
+        last + 1,
+        small.len()
+    );
+    let yaml = shrink::scenario_yaml(
+        &format!("Storm seed {} breaks {}", args.seed, v.invariant),
+        args.seed,
+        &settings_yaml,
+        &crm,
+        &small,
+        &note,
+    );
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("storm-seed-{}.yaml", args.seed)));
+    std::fs::write(&out, yaml).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    println!(
+        "invariant `{}` broken; {} steps reproduce it: {}",
+        v.invariant,
+        small.len(),
+        out.display()
+    );
+    println!(
+        "reproduce with: sipamo run {}{}",
+        out.display(),
+        if args.sabotage_task_dedup {
+            " --sabotage-task-dedup"
+        } else {
+            ""
+        }
+    );
+    Ok(ExitCode::FAILURE)
+}
