@@ -8,12 +8,12 @@ use crate::amocrm::mock::{MockCrm, MockOptions};
 
 /// Requests per second of each round and their median.
 #[derive(Debug, Clone)]
-pub struct Rounds {
-    pub per_round: Vec<f64>,
+pub(crate) struct Rounds {
+    pub(crate) per_round: Vec<f64>,
 }
 
 impl Rounds {
-    pub fn median(&self) -> f64 {
+    pub(crate) fn median(&self) -> f64 {
         let mut v = self.per_round.clone();
         v.sort_by(f64::total_cmp);
         match v.len() {
@@ -26,7 +26,7 @@ impl Rounds {
 
 /// Which server a throughput round runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
+pub(crate) enum Target {
     /// The stateful mock amoCRM.
     Mock,
     /// Bare wiremock answering a fixed `{}` to everything: the ceiling the mock builds on.
@@ -35,7 +35,7 @@ pub enum Target {
 
 /// The in-process mock under a mix of phone searches (50%), contact creates (25%) and
 /// `leads/complex` creates (25%) from `concurrency` keep-alive clients on loopback.
-pub async fn mock_throughput(
+pub(crate) async fn mock_throughput(
     target: Target,
     rounds: usize,
     requests: usize,
@@ -104,7 +104,7 @@ pub async fn mock_throughput(
 }
 
 /// Wall time of running a scenario suite (all in parallel), per round.
-pub async fn suite_time(
+pub(crate) async fn suite_time(
     paths: &[std::path::PathBuf],
     rounds: usize,
     tags_out: &[String],
@@ -142,16 +142,16 @@ pub async fn suite_time(
 
 /// Ingest figures: events acknowledged per second and acknowledgement latency.
 #[derive(Debug, Clone)]
-pub struct Ingest {
-    pub events: usize,
-    pub secs: f64,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
+pub(crate) struct Ingest {
+    pub(crate) events: usize,
+    pub(crate) secs: f64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
 }
 
 /// Starts `serve` in-process (in-process mock amoCRM, a temporary database) and posts
 /// `events` distinct events from `concurrency` keep-alive clients on loopback.
-pub async fn ingest(events: usize, concurrency: usize) -> Result<Ingest, String> {
+pub(crate) async fn ingest(events: usize, concurrency: usize) -> Result<Ingest, String> {
     use crate::server::{Application, ServeConfig};
     let dir = std::env::temp_dir().join(format!(
         "sipamo-bench-{}-{}",

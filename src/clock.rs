@@ -37,11 +37,6 @@ impl Clock {
         self.now_ms().div_euclid(1000)
     }
 
-    /// Is this a virtual clock?
-    pub fn is_virtual(&self) -> bool {
-        matches!(self, Clock::Virtual(_))
-    }
-
     /// Moves a virtual clock forward to `ms` if that is later than now; no-op for the system clock.
     pub fn advance_to(&self, ms: i64) {
         if let Clock::Virtual(t) = self {
@@ -50,7 +45,7 @@ impl Clock {
     }
 
     /// Waits for `d`: really on the system clock, by moving time forward on a virtual one.
-    pub async fn sleep(&self, d: Duration) {
+    pub(crate) async fn sleep(&self, d: Duration) {
         match self {
             Clock::System => tokio::time::sleep(d).await,
             Clock::Virtual(t) => {

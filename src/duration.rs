@@ -18,7 +18,7 @@ pub struct Span(pub u64);
 pub struct SpanError(pub String);
 
 impl Span {
-    pub fn secs(self) -> u64 {
+    pub(crate) fn secs(self) -> u64 {
         self.0
     }
     pub fn ms(self) -> i64 {

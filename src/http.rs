@@ -1,7 +1,7 @@
 //! The one place TLS is set up: installs the crypto provider (ring) and builds HTTP clients.
 
 /// Installs ring as the process-wide rustls provider; later calls are no-ops.
-pub fn install_crypto() {
+pub(crate) fn install_crypto() {
     // Installing twice is harmless: the second call reports the provider already present.
     let _ = rustls::crypto::ring::default_provider().install_default();
 }

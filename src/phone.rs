@@ -56,7 +56,7 @@ impl Phone {
     }
 
     /// A short service number (3 to 9 digits), written and matched as its bare digits.
-    pub fn is_short(&self) -> bool {
+    pub(crate) fn is_short(&self) -> bool {
         self.digits.len() <= MAX_SHORT
     }
 
@@ -67,12 +67,12 @@ impl Phone {
     }
 
     /// The digits as Sipuni sends them (`79161234567`).
-    pub fn digits(&self) -> &str {
+    pub(crate) fn digits(&self) -> &str {
         &self.digits
     }
 
     /// The form written to amoCRM: `+79161234567`, or `900` for a short number.
-    pub fn e164(&self) -> String {
+    pub(crate) fn e164(&self) -> String {
         if self.is_short() {
             self.digits.clone()
         } else {
@@ -90,7 +90,7 @@ impl fmt::Display for Phone {
 /// The matching key of a phone value as a manager may have typed it into amoCRM
 /// (`8 (916) 555-00-11`, `+7…`, `900`): the key of [`Phone::parse`], or `None` when the value is
 /// no phone number.
-pub fn digits_key(raw: &str) -> Option<String> {
+pub(crate) fn digits_key(raw: &str) -> Option<String> {
     let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
     if digits.len() < MIN_DIGITS {
         return None;

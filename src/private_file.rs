@@ -6,7 +6,7 @@ use std::io::Write as _;
 use std::path::Path;
 
 /// Writes `bytes` to `path` atomically with mode 0600.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -30,7 +30,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Creates (or truncates) a file readable and writable by the owner only.
-pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+pub(crate) fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
     let mut o = std::fs::OpenOptions::new();
     o.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -42,7 +42,7 @@ pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
 }
 
 /// Makes an existing file owner-only (0600); a missing file is fine.
-pub fn restrict(path: &Path) -> std::io::Result<()> {
+pub(crate) fn restrict(path: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -53,11 +53,11 @@ impl RetryPolicy {
 
 /// Observers of the client's traffic (for metrics).
 #[derive(Clone, Default)]
-pub struct Hooks {
+pub(crate) struct Hooks {
     /// Called with each answer's status (`None`: no answer).
-    pub on_answer: Option<Arc<dyn Fn(Option<u16>) + Send + Sync>>,
+    pub(crate) on_answer: Option<Arc<dyn Fn(Option<u16>) + Send + Sync>>,
     /// Called before each retry.
-    pub on_retry: Option<Arc<dyn Fn() + Send + Sync>>,
+    pub(crate) on_retry: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl fmt::Debug for Hooks {
@@ -69,29 +69,29 @@ impl fmt::Debug for Hooks {
 /// OAuth2 refresh: when amoCRM answers 401, a new access token is fetched with the refresh
 /// token (`POST /oauth2/access_token`) and, with `file`, written back there.
 #[derive(Clone, Debug)]
-pub struct Refresh {
-    pub refresh_token: Secret,
-    pub client_id: String,
-    pub client_secret: Secret,
-    pub redirect_uri: String,
-    pub file: Option<std::path::PathBuf>,
+pub(crate) struct Refresh {
+    pub(crate) refresh_token: Secret,
+    pub(crate) client_id: String,
+    pub(crate) client_secret: Secret,
+    pub(crate) redirect_uri: String,
+    pub(crate) file: Option<std::path::PathBuf>,
 }
 
 /// How to reach an account.
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
     /// `https://SUBDOMAIN.amocrm.ru`, or the mock's base URL.
-    pub base_url: String,
-    pub token: Secret,
-    pub clock: Clock,
+    pub(crate) base_url: String,
+    pub(crate) token: Secret,
+    pub(crate) clock: Clock,
     /// Requests per second the account allows (amoCRM: 7).
-    pub rate_per_second: u32,
+    pub(crate) rate_per_second: u32,
     /// Per-request timeout (real time).
     pub timeout: Duration,
     pub retry: RetryPolicy,
     /// OAuth2 refresh, when the token is an OAuth access token.
-    pub refresh: Option<Refresh>,
-    pub hooks: Hooks,
+    pub(crate) refresh: Option<Refresh>,
+    pub(crate) hooks: Hooks,
 }
 
 impl ClientConfig {
@@ -141,14 +141,14 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    pub fn status(&self) -> Option<u16> {
+    pub(crate) fn status(&self) -> Option<u16> {
         match self {
             ClientError::Status { status, .. } => Some(*status),
             _ => None,
         }
     }
     /// Worth retrying: rate limited, server trouble, or no answer.
-    pub fn is_transient(&self) -> bool {
+    pub(crate) fn is_transient(&self) -> bool {
         match self {
             ClientError::Status { status, .. } => *status == 429 || *status >= 500,
             ClientError::Timeout { .. } | ClientError::Transport { .. } => true,
@@ -157,7 +157,7 @@ impl ClientError {
     }
     /// A write may have been applied although it failed (5xx, timeout, dropped connection):
     /// look before writing again.
-    pub fn is_uncertain(&self) -> bool {
+    pub(crate) fn is_uncertain(&self) -> bool {
         match self {
             ClientError::Status { status, .. } => *status >= 500,
             ClientError::Timeout { .. } | ClientError::Transport { .. } => true,
@@ -166,23 +166,15 @@ impl ClientError {
     }
     /// amoCRM refused the request itself (a 4xx other than 401 and 429): sending it again
     /// unchanged will not help.
-    pub fn is_refusal(&self) -> bool {
+    pub(crate) fn is_refusal(&self) -> bool {
         matches!(self, ClientError::Status { status, .. } if (400..500).contains(status) && *status != 401 && *status != 429)
-    }
-    /// The validation error codes of a 400 answer.
-    pub fn validation_codes(&self) -> Vec<String> {
-        let ClientError::Status { body: Some(b), .. } = self else {
-            return Vec::new();
-        };
-        model::validation_codes(b)
     }
 }
 
-/// An answer: status and JSON body (`None` for 204).
+/// A successful answer's JSON body (`None` for 204).
 #[derive(Debug, Clone)]
-pub struct Answer {
-    pub status: u16,
-    pub body: Option<Value>,
+pub(crate) struct Answer {
+    pub(crate) body: Option<Value>,
 }
 
 /// governor's view of our clock.
@@ -282,7 +274,7 @@ impl AmoClient {
         })
     }
 
-    pub fn clock(&self) -> &Clock {
+    pub(crate) fn clock(&self) -> &Clock {
         &self.cfg.clock
     }
 
@@ -375,12 +367,12 @@ impl AmoClient {
                 body,
             });
         }
-        Ok(Answer { status, body })
+        Ok(Answer { body })
     }
 
     /// Sends a request. Reads (and writes known to be idempotent) retry every transient
     /// failure; other writes retry only 429, which amoCRM answers before doing anything.
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         method: Method,
         path: &str,
@@ -499,7 +491,7 @@ impl AmoClient {
     }
 
     /// The retry policy, for callers that retry whole operations (look-then-create).
-    pub fn retry_policy(&self) -> RetryPolicy {
+    pub(crate) fn retry_policy(&self) -> RetryPolicy {
         self.cfg.retry
     }
 
@@ -527,7 +519,7 @@ impl AmoClient {
 
     // ---- account ---------------------------------------------------------------------------
 
-    pub async fn users(&self) -> Result<Vec<model::User>, ClientError> {
+    pub(crate) async fn users(&self) -> Result<Vec<model::User>, ClientError> {
         let mut out = Vec::new();
         for page in 1.. {
             let a = self
@@ -550,7 +542,7 @@ impl AmoClient {
         Ok(out)
     }
 
-    pub async fn pipelines(&self) -> Result<Vec<model::Pipeline>, ClientError> {
+    pub(crate) async fn pipelines(&self) -> Result<Vec<model::Pipeline>, ClientError> {
         self.list("/api/v4/leads/pipelines", "pipelines", &[]).await
     }
 
@@ -558,13 +550,16 @@ impl AmoClient {
 
     /// Visible contacts that amoCRM's full-text `query` finds for `text`, with their lead ids
     /// (`with=leads`). The search also matches names and other fields: re-check the phones.
-    pub async fn search_contacts(&self, text: &str) -> Result<Vec<model::Contact>, ClientError> {
+    pub(crate) async fn search_contacts(
+        &self,
+        text: &str,
+    ) -> Result<Vec<model::Contact>, ClientError> {
         let q = [("query", text.to_string()), ("with", "leads".into())];
         self.list("/api/v4/contacts", "contacts", &q).await
     }
 
     /// Leads by id (up to 250 ids per request).
-    pub async fn leads_by_ids(&self, ids: &[u64]) -> Result<Vec<model::Lead>, ClientError> {
+    pub(crate) async fn leads_by_ids(&self, ids: &[u64]) -> Result<Vec<model::Lead>, ClientError> {
         let mut out = Vec::new();
         for chunk in ids.chunks(250) {
             let mut q: Vec<(&str, String)> = chunk
@@ -586,7 +581,10 @@ impl AmoClient {
     }
 
     /// `POST /api/v4/leads/complex` with one lead and one new contact; answers (lead, contact).
-    pub async fn create_complex(&self, lead: Value) -> Result<(u64, Option<u64>), ClientError> {
+    pub(crate) async fn create_complex(
+        &self,
+        lead: Value,
+    ) -> Result<(u64, Option<u64>), ClientError> {
         let path = "/api/v4/leads/complex";
         let a = self
             .send(Method::POST, path, &[], Some(&json!([lead])), false)
@@ -603,7 +601,12 @@ impl AmoClient {
 
     /// Creates one entity at `path` (`/api/v4/contacts`, `/leads`, `/tasks`, notes) and
     /// answers its id from `_embedded.<key>`.
-    pub async fn create_one(&self, path: &str, key: &str, item: Value) -> Result<u64, ClientError> {
+    pub(crate) async fn create_one(
+        &self,
+        path: &str,
+        key: &str,
+        item: Value,
+    ) -> Result<u64, ClientError> {
         let a = self
             .send(Method::POST, path, &[], Some(&json!([item])), false)
             .await?;
@@ -620,7 +623,10 @@ impl AmoClient {
 
     // ---- Unsorted -------------------------------------------------------------------------
 
-    pub async fn create_unsorted_sip(&self, item: Value) -> Result<model::Unsorted, ClientError> {
+    pub(crate) async fn create_unsorted_sip(
+        &self,
+        item: Value,
+    ) -> Result<model::Unsorted, ClientError> {
         let path = "/api/v4/leads/unsorted/sip";
         let a = self
             .send(Method::POST, path, &[], Some(&json!([item])), false)
@@ -637,18 +643,18 @@ impl AmoClient {
     /// An Unsorted item, or `None` when amoCRM does not return it. Whether amoCRM still
     /// returns an accepted or declined item is not documented: read its state with
     /// `engine`'s item check, never from this answer's presence alone.
-    pub async fn unsorted(&self, uid: &str) -> Result<Option<model::Unsorted>, ClientError> {
+    pub(crate) async fn unsorted(&self, uid: &str) -> Result<Option<model::Unsorted>, ClientError> {
         let path = format!("/api/v4/leads/unsorted/{uid}");
         self.get_one(&path).await
     }
 
     /// One lead, or `None` when it does not exist (204 or 404).
-    pub async fn lead(&self, id: u64) -> Result<Option<model::Lead>, ClientError> {
+    pub(crate) async fn lead(&self, id: u64) -> Result<Option<model::Lead>, ClientError> {
         self.get_one(&format!("/api/v4/leads/{id}")).await
     }
 
     /// One visible contact, or `None` (204 or 404).
-    pub async fn contact(&self, id: u64) -> Result<Option<model::Contact>, ClientError> {
+    pub(crate) async fn contact(&self, id: u64) -> Result<Option<model::Contact>, ClientError> {
         self.get_one(&format!("/api/v4/contacts/{id}")).await
     }
 
@@ -668,7 +674,7 @@ impl AmoClient {
     }
 
     /// Pending sip items, newest first, for finding one by `source_uid`.
-    pub async fn pending_unsorted(&self) -> Result<Vec<model::Unsorted>, ClientError> {
+    pub(crate) async fn pending_unsorted(&self) -> Result<Vec<model::Unsorted>, ClientError> {
         let q = [
             ("filter[category][]", "sip".to_string()),
             ("order[created_at]", "desc".into()),
@@ -679,7 +685,7 @@ impl AmoClient {
 
     /// Accepts a pending item on behalf of `user_id`. A refusal is returned as it came:
     /// amoCRM documents no code for "already accepted", so the caller reads the item to decide.
-    pub async fn accept_unsorted(&self, uid: &str, user_id: u64) -> Result<(), ClientError> {
+    pub(crate) async fn accept_unsorted(&self, uid: &str, user_id: u64) -> Result<(), ClientError> {
         let path = format!("/api/v4/leads/unsorted/{uid}/accept");
         let body = json!({ "user_id": user_id });
         self.send(Method::POST, &path, &[], Some(&body), true)
@@ -690,12 +696,12 @@ impl AmoClient {
     // ---- tasks and notes -----------------------------------------------------------------
 
     /// One task, or `None` when it no longer exists.
-    pub async fn task(&self, id: u64) -> Result<Option<model::Task>, ClientError> {
+    pub(crate) async fn task(&self, id: u64) -> Result<Option<model::Task>, ClientError> {
         self.get_one(&format!("/api/v4/tasks/{id}")).await
     }
 
     /// Open tasks on one entity.
-    pub async fn open_tasks(
+    pub(crate) async fn open_tasks(
         &self,
         entity_type: &str,
         entity_id: u64,
@@ -710,7 +716,7 @@ impl AmoClient {
     }
 
     /// Notes of one entity.
-    pub async fn notes(
+    pub(crate) async fn notes(
         &self,
         entity_type: &str,
         entity_id: u64,

@@ -3,4 +3,4 @@
 pub mod client;
 #[cfg(feature = "sim")]
 pub mod mock;
-pub mod model;
+pub(crate) mod model;

@@ -26,64 +26,62 @@ fn loose_opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Erro
 }
 
 #[derive(Clone, Debug, Deserialize)]
-pub struct IdRef {
+pub(crate) struct IdRef {
     #[serde(deserialize_with = "loose_u64")]
-    pub id: u64,
+    pub(crate) id: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
-pub struct User {
+pub(crate) struct User {
     #[serde(deserialize_with = "loose_u64")]
-    pub id: u64,
-    #[serde(default)]
-    pub name: String,
+    pub(crate) id: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
-pub struct Status {
+pub(crate) struct Status {
     #[serde(deserialize_with = "loose_u64")]
-    pub id: u64,
+    pub(crate) id: u64,
     #[serde(default, rename = "type")]
-    pub kind: u8,
+    pub(crate) kind: u8,
 }
 
 #[derive(Clone, Debug, Deserialize)]
-pub struct PipelineEmbedded {
+pub(crate) struct PipelineEmbedded {
     #[serde(default)]
-    pub statuses: Vec<Status>,
+    pub(crate) statuses: Vec<Status>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
-pub struct Pipeline {
+pub(crate) struct Pipeline {
     #[serde(deserialize_with = "loose_u64")]
-    pub id: u64,
+    pub(crate) id: u64,
     #[serde(default)]
-    pub is_main: bool,
+    pub(crate) is_main: bool,
     #[serde(default, rename = "_embedded")]
-    pub embedded: Option<PipelineEmbedded>,
+    pub(crate) embedded: Option<PipelineEmbedded>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
-pub struct ContactEmbedded {
+pub(crate) struct ContactEmbedded {
     #[serde(default)]
-    pub leads: Vec<IdRef>,
+    pub(crate) leads: Vec<IdRef>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct Contact {
     #[serde(deserialize_with = "loose_u64")]
-    pub id: u64,
+    pub(crate) id: u64,
     #[serde(default, deserialize_with = "loose_opt_u64")]
     pub responsible_user_id: Option<u64>,
     #[serde(default)]
-    pub custom_fields_values: Option<Vec<Value>>,
+    pub(crate) custom_fields_values: Option<Vec<Value>>,
     #[serde(default, rename = "_embedded")]
-    pub embedded: Option<ContactEmbedded>,
+    pub(crate) embedded: Option<ContactEmbedded>,
 }
 
 impl Contact {
     /// Phone values of the PHONE field.
-    pub fn phones(&self) -> Vec<String> {
+    pub(crate) fn phones(&self) -> Vec<String> {
         self.custom_fields_values
             .iter()
             .flatten()
@@ -102,7 +100,7 @@ impl Contact {
             .collect()
     }
 
-    pub fn lead_ids(&self) -> Vec<u64> {
+    pub(crate) fn lead_ids(&self) -> Vec<u64> {
         self.embedded
             .as_ref()
             .map(|e| e.leads.iter().map(|l| l.id).collect())
@@ -116,15 +114,11 @@ pub struct Lead {
     pub id: u64,
     #[serde(deserialize_with = "loose_u64")]
     pub status_id: u64,
-    #[serde(default, deserialize_with = "loose_opt_u64")]
-    pub pipeline_id: Option<u64>,
-    #[serde(default, deserialize_with = "loose_opt_u64")]
-    pub responsible_user_id: Option<u64>,
 }
 
 impl Lead {
     /// Not won (142) and not lost (143).
-    pub fn is_active(&self) -> bool {
+    pub(crate) fn is_active(&self) -> bool {
         self.status_id != 142 && self.status_id != 143
     }
 }
@@ -132,23 +126,19 @@ impl Lead {
 #[derive(Clone, Debug, Deserialize)]
 pub struct Task {
     #[serde(deserialize_with = "loose_u64")]
-    pub id: u64,
+    pub(crate) id: u64,
     #[serde(default)]
     pub is_completed: bool,
     #[serde(default)]
     pub complete_till: i64,
     #[serde(default)]
     pub text: String,
-    #[serde(default, deserialize_with = "loose_opt_u64")]
-    pub entity_id: Option<u64>,
-    #[serde(default)]
-    pub entity_type: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct Note {
     #[serde(deserialize_with = "loose_u64")]
-    pub id: u64,
+    pub(crate) id: u64,
     #[serde(default)]
     pub note_type: String,
     #[serde(default)]
@@ -156,43 +146,43 @@ pub struct Note {
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
-pub struct UnsortedEmbedded {
+pub(crate) struct UnsortedEmbedded {
     #[serde(default)]
-    pub contacts: Vec<IdRef>,
+    pub(crate) contacts: Vec<IdRef>,
     #[serde(default)]
-    pub leads: Vec<LeadRef>,
+    pub(crate) leads: Vec<LeadRef>,
 }
 
 /// A lead inside an Unsorted item: a stub (`id` only) or a full model with its stage.
 #[derive(Clone, Debug, Deserialize)]
-pub struct LeadRef {
+pub(crate) struct LeadRef {
     #[serde(deserialize_with = "loose_u64")]
-    pub id: u64,
+    pub(crate) id: u64,
     #[serde(default, deserialize_with = "loose_opt_u64")]
-    pub status_id: Option<u64>,
+    pub(crate) status_id: Option<u64>,
 }
 
 /// An Unsorted item (or the answer to creating, accepting or declining one).
 #[derive(Clone, Debug, Deserialize)]
 pub struct Unsorted {
-    pub uid: String,
+    pub(crate) uid: String,
     #[serde(default)]
     pub source_uid: Option<String>,
     #[serde(default, rename = "_embedded")]
-    pub embedded: UnsortedEmbedded,
+    pub(crate) embedded: UnsortedEmbedded,
 }
 
 /// One element of the `leads/complex` answer.
 #[derive(Clone, Debug, Deserialize)]
-pub struct ComplexCreated {
+pub(crate) struct ComplexCreated {
     #[serde(deserialize_with = "loose_u64")]
-    pub id: u64,
+    pub(crate) id: u64,
     #[serde(default, deserialize_with = "loose_opt_u64")]
-    pub contact_id: Option<u64>,
+    pub(crate) contact_id: Option<u64>,
 }
 
 /// Every entry of a problem+json body's `validation-errors`, across batch items.
-pub fn validation_errors(body: &Value) -> impl Iterator<Item = &Value> {
+pub(crate) fn validation_errors(body: &Value) -> impl Iterator<Item = &Value> {
     body.get("validation-errors")
         .and_then(Value::as_array)
         .into_iter()
@@ -201,15 +191,16 @@ pub fn validation_errors(body: &Value) -> impl Iterator<Item = &Value> {
         .flatten()
 }
 
-/// The `code` of every validation error of a problem+json body.
-pub fn validation_codes(body: &Value) -> Vec<String> {
+/// The `code` of every validation error of a problem+json body (the mock journals them).
+#[cfg(feature = "sim")]
+pub(crate) fn validation_codes(body: &Value) -> Vec<String> {
     validation_errors(body)
         .filter_map(|e| e.get("code").and_then(Value::as_str).map(str::to_string))
         .collect()
 }
 
 /// `_embedded.<key>` of a HAL body as a typed list (empty when absent).
-pub fn embedded<T: serde::de::DeserializeOwned>(
+pub(crate) fn embedded<T: serde::de::DeserializeOwned>(
     body: &Value,
     key: &str,
 ) -> Result<Vec<T>, serde_json::Error> {
@@ -220,7 +211,7 @@ pub fn embedded<T: serde::de::DeserializeOwned>(
 }
 
 /// The `leads/complex` answer: a plain array, or (as one SDK models it) HAL `_embedded.leads`.
-pub fn complex_created(body: &Value) -> Result<Vec<ComplexCreated>, serde_json::Error> {
+pub(crate) fn complex_created(body: &Value) -> Result<Vec<ComplexCreated>, serde_json::Error> {
     match body {
         Value::Array(_) => serde_json::from_value(body.clone()),
         _ => embedded(body, "leads"),

@@ -6,22 +6,22 @@ use std::process::ExitCode;
 use clap::Args;
 
 #[derive(Debug, Args)]
-pub struct BenchArgs {
+pub(crate) struct BenchArgs {
     /// Rounds to take the median over.
     #[arg(long, default_value_t = 5)]
-    pub rounds: usize,
+    pub(crate) rounds: usize,
     /// Requests per round against the mock.
     #[arg(long, default_value_t = 20_000)]
-    pub requests: usize,
+    pub(crate) requests: usize,
     /// Concurrent keep-alive clients.
     #[arg(long, default_value_t = 16)]
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
     /// Scenario folder whose wall time to measure.
     #[arg(long, default_value = "scenarios")]
-    pub suite: PathBuf,
+    pub(crate) suite: PathBuf,
     /// Events per round for the `serve` ingest figure.
     #[arg(long, default_value_t = 20_000)]
-    pub ingest_events: usize,
+    pub(crate) ingest_events: usize,
 }
 
 pub(super) async fn bench(args: BenchArgs) -> Result<ExitCode, String> {

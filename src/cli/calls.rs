@@ -7,16 +7,16 @@ use clap::Args;
 use clap::Subcommand;
 
 #[derive(Debug, Args)]
-pub struct CallsArgs {
+pub(crate) struct CallsArgs {
     /// The database `sipamo serve --db` uses.
     #[arg(long, default_value = "sipamo.db", global = true)]
-    pub db: PathBuf,
+    pub(crate) db: PathBuf,
     #[command(subcommand)]
-    pub action: CallsAction,
+    pub(crate) action: CallsAction,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum CallsAction {
+pub(crate) enum CallsAction {
     /// The parked calls (R-ISOLATE), oldest first, with why amoCRM refused them.
     List,
     /// One call: its state, its stored events and its saved progress.

@@ -8,9 +8,9 @@ use clap::Args;
 use super::run::default_paths;
 
 #[derive(Debug, Args)]
-pub struct CheckArgs {
+pub(crate) struct CheckArgs {
     /// Scenario files or folders (default: scenarios/).
-    pub paths: Vec<PathBuf>,
+    pub(crate) paths: Vec<PathBuf>,
 }
 
 pub(super) fn check(args: CheckArgs) -> Result<ExitCode, String> {
@@ -45,12 +45,12 @@ pub(super) fn check(args: CheckArgs) -> Result<ExitCode, String> {
 }
 
 #[derive(Debug, Args)]
-pub struct CoverageArgs {
+pub(crate) struct CoverageArgs {
     /// Scenario files or folders (default: scenarios/).
-    pub paths: Vec<PathBuf>,
+    pub(crate) paths: Vec<PathBuf>,
     /// Read the rule IDs from this behaviour spec instead of the built-in list.
     #[arg(long, value_name = "FILE")]
-    pub spec: Option<PathBuf>,
+    pub(crate) spec: Option<PathBuf>,
 }
 
 pub(super) fn coverage(args: CoverageArgs) -> Result<ExitCode, String> {

@@ -6,28 +6,28 @@ use std::process::ExitCode;
 use clap::Args;
 
 #[derive(Debug, Args)]
-pub struct GenArgs {
+pub(crate) struct GenArgs {
     /// A scenario file whose call steps to expand.
-    pub scenario: Option<PathBuf>,
+    pub(crate) scenario: Option<PathBuf>,
     /// Generate this many seeded random calls instead.
     #[arg(long, conflicts_with = "scenario")]
-    pub calls: Option<usize>,
+    pub(crate) calls: Option<usize>,
     /// Seed of the random calls (printed to stderr).
     #[arg(long, default_value_t = 1)]
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Distinct client phones in the random calls.
     #[arg(long, default_value_t = 300)]
-    pub clients: usize,
+    pub(crate) clients: usize,
     /// Employees (short numbers from 201) in the random calls.
     #[arg(long, default_value_t = 8)]
-    pub employees: usize,
+    pub(crate) employees: usize,
     /// Output format.
     #[arg(long, value_enum, default_value_t = GenFormat::Lines)]
-    pub format: GenFormat,
+    pub(crate) format: GenFormat,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum GenFormat {
+pub(crate) enum GenFormat {
     /// URL-encoded lines, as a GET query or form body.
     Lines,
     /// One JSON object of fields per line.

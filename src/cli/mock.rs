@@ -10,29 +10,29 @@ use crate::amocrm::mock::{CrmSeed, MockCrm, MockOptions, tls};
 use crate::clock::Clock;
 
 #[derive(Debug, Args)]
-pub struct MockArgs {
+pub(crate) struct MockArgs {
     /// Address to listen on; loopback by default.
     #[arg(long, default_value = "127.0.0.1:8765")]
-    pub listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
     /// Bearer token clients must send (or set SIPAMO_MOCK_TOKEN).
     #[arg(long, env = "SIPAMO_MOCK_TOKEN", hide_env_values = true)]
-    pub token: String,
+    pub(crate) token: String,
     /// Account to serve: a YAML file with the keys of a scenario's `crm:` block at the top level.
     #[arg(long)]
-    pub account: Option<PathBuf>,
+    pub(crate) account: Option<PathBuf>,
     /// Answer 429 to more than N requests in any 1-second window (amoCRM allows 7).
     #[arg(long, value_name = "N")]
-    pub rate_limit: Option<u32>,
+    pub(crate) rate_limit: Option<u32>,
     /// `GET /leads/unsorted/{uid}` answers accepted and declined items too, instead of 204
     /// (amoCRM documents neither; clients should cope with both).
     #[arg(long)]
-    pub list_processed_unsorted: bool,
+    pub(crate) list_processed_unsorted: bool,
     /// Serve HTTPS with this PEM certificate chain (for clients that hard-code https://).
     #[arg(long, requires = "tls_key", value_name = "FILE")]
-    pub tls_cert: Option<PathBuf>,
+    pub(crate) tls_cert: Option<PathBuf>,
     /// The PEM private key of --tls-cert.
     #[arg(long, requires = "tls_cert", value_name = "FILE")]
-    pub tls_key: Option<PathBuf>,
+    pub(crate) tls_key: Option<PathBuf>,
 }
 
 pub(super) async fn mock(args: MockArgs) -> Result<ExitCode, String> {

@@ -28,11 +28,11 @@ use clap::{Parser, Subcommand};
 #[command(name = "sipamo", version, about, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Serve a stateful mock amoCRM account (API v4) until Ctrl-C.
     ///
     /// Prints its base URL. Point any amoCRM client at it with the bearer token given.

@@ -6,24 +6,24 @@ use std::process::ExitCode;
 use clap::Args;
 
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// Scenario files or folders (default: scenarios/).
-    pub paths: Vec<PathBuf>,
+    pub(crate) paths: Vec<PathBuf>,
     /// Run only scenarios with this tag (repeat for any of several).
     #[arg(long = "tag", value_name = "TAG")]
-    pub tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
     /// Also write a JUnit XML report here (one testcase per scenario).
     #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
+    pub(crate) junit: Option<PathBuf>,
     /// Print each scenario's amoCRM requests (the journal).
     #[arg(long)]
-    pub journal: bool,
+    pub(crate) journal: bool,
     /// Scenarios run at once.
     #[arg(long, default_value_t = 16)]
-    pub parallel: usize,
+    pub(crate) parallel: usize,
     /// Run with the planted bug (callback-task dedup off), to check a reproducer.
     #[arg(long, hide = true)]
-    pub sabotage_task_dedup: bool,
+    pub(crate) sabotage_task_dedup: bool,
 }
 
 pub(super) fn default_paths(paths: &[PathBuf]) -> Vec<PathBuf> {

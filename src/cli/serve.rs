@@ -7,63 +7,63 @@ use std::process::ExitCode;
 use clap::Args;
 
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Settings: the keys of a scenario's `settings:` block at the top level.
     #[arg(long, value_name = "FILE")]
-    pub settings: PathBuf,
+    pub(crate) settings: PathBuf,
     /// The amoCRM account, e.g. https://SUBDOMAIN.amocrm.ru.
     #[arg(long, value_name = "URL")]
-    pub amocrm: String,
+    pub(crate) amocrm: String,
     /// A long-lived token, or OAuth2 JSON with access_token, refresh_token, client_id,
     /// client_secret and redirect_uri (refreshed tokens are written back here).
     #[arg(long, value_name = "FILE")]
-    pub token_file: PathBuf,
+    pub(crate) token_file: PathBuf,
     /// The secret path segment of the events URL (at least 16 of A-Z a-z 0-9 - _).
     #[arg(long, value_name = "FILE")]
-    pub secret_file: PathBuf,
+    pub(crate) secret_file: PathBuf,
     /// Address to listen on; loopback by default (put a TLS proxy in front).
     #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
     /// The SQLite database (inbox and engine memory).
     #[arg(long, default_value = "sipamo.db")]
-    pub db: PathBuf,
+    pub(crate) db: PathBuf,
     /// Milliseconds to wait after a hangup for the call's late events.
     #[arg(long, default_value_t = 2000)]
-    pub settle_ms: u64,
+    pub(crate) settle_ms: u64,
     /// amoCRM requests per second the integration may make (amoCRM allows 7).
     #[arg(long, default_value_t = 7)]
-    pub rate_per_second: u32,
+    pub(crate) rate_per_second: u32,
     /// Failed attempts after which a call is parked (R-ISOLATE) when amoCRM answers other
     /// requests; with pauses growing to a minute, 60 attempts take about an hour. A call amoCRM
     /// refuses outright (a 4xx no retry fixes) is parked at once; an outage parks nothing.
     #[arg(long, default_value_t = 60)]
-    pub park_after: u32,
+    pub(crate) park_after: u32,
     /// Seconds the oldest ready call may wait before /health answers 503.
     #[arg(long, default_value_t = 300)]
-    pub stuck_after_s: u64,
+    pub(crate) stuck_after_s: u64,
     /// Seconds after its last event that a call whose hangup never came is closed as
     /// unfinished (logged; nothing is done in amoCRM).
     #[arg(long, default_value_t = 4 * 3600)]
-    pub max_call_s: u64,
+    pub(crate) max_call_s: u64,
     /// Seconds after SIGTERM before the process exits anyway (the call in hand continues after
     /// the next start).
     #[arg(long, default_value_t = 10)]
-    pub shutdown_grace_s: u64,
+    pub(crate) shutdown_grace_s: u64,
     /// Seconds a client may take to send a request's headers; also how long a kept-alive
     /// connection may sit idle between requests.
     #[arg(long, default_value_t = 5)]
-    pub header_timeout_s: u64,
+    pub(crate) header_timeout_s: u64,
     /// Seconds a whole request (headers and body) may take before it is answered 408.
     #[arg(long, default_value_t = 10)]
-    pub request_timeout_s: u64,
+    pub(crate) request_timeout_s: u64,
     /// Client connections open at once; lowered to fit the open-file limit (`ulimit -n`)
     /// minus 64 files the service keeps for itself. More wait in the kernel's accept queue.
     #[arg(long, default_value_t = 1024)]
-    pub max_connections: usize,
+    pub(crate) max_connections: usize,
     /// Seconds events and finished calls are kept before they are removed (default 30 days;
     /// at least --max-call-s). Older events are acknowledged but not handled again.
     #[arg(long, default_value_t = 30 * 86_400)]
-    pub retention_s: u64,
+    pub(crate) retention_s: u64,
 }
 
 pub(super) async fn serve(args: ServeArgs) -> Result<ExitCode, String> {

@@ -6,28 +6,28 @@ use std::process::ExitCode;
 use clap::Args;
 
 #[derive(Debug, Args)]
-pub struct StormArgs {
+pub(crate) struct StormArgs {
     /// Seed of the traffic (same seed, same storm).
     #[arg(long, default_value_t = 1)]
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Calls in the day.
     #[arg(long, default_value_t = 10_000)]
-    pub calls: usize,
+    pub(crate) calls: usize,
     /// Distinct client phones (repeat callers).
     #[arg(long, default_value_t = 300)]
-    pub clients: usize,
+    pub(crate) clients: usize,
     /// Employees (short numbers 201.., users 1001..).
     #[arg(long, default_value_t = 8)]
-    pub employees: usize,
+    pub(crate) employees: usize,
     /// Settings file (the keys of a scenario's `settings:` block); default: the spec's defaults.
     #[arg(long, value_name = "FILE")]
-    pub settings: Option<PathBuf>,
+    pub(crate) settings: Option<PathBuf>,
     /// Where to write the reproducer when an invariant breaks.
     #[arg(long, value_name = "FILE")]
-    pub out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     /// Plant a bug (callback-task dedup off) to see the harness catch it.
     #[arg(long, hide = true)]
-    pub sabotage_task_dedup: bool,
+    pub(crate) sabotage_task_dedup: bool,
 }
 
 pub(super) async fn storm(args: StormArgs) -> Result<ExitCode, String> {

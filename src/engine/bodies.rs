@@ -6,17 +6,17 @@ use super::call::{Call, Direction};
 use super::plan::{LeadPlan, NotePlan, TaskPlan};
 
 /// The text of a callback task («Перезвонить клиенту»), followed by the phone.
-pub const TASK_TEXT: &str = "Перезвонить клиенту";
+pub(crate) const TASK_TEXT: &str = "Перезвонить клиенту";
 /// `source` of call notes and `source_name` of Unsorted items.
-pub const SOURCE: &str = "Sipuni";
+pub(crate) const SOURCE: &str = "Sipuni";
 /// `call_result` of R-NOTE-NOTREACHED.
 use super::plan::NOT_REACHED;
 
-pub fn phone_field(call: &Call) -> Value {
+pub(crate) fn phone_field(call: &Call) -> Value {
     json!([{ "field_code": "PHONE", "values": [{ "value": call.client.e164(), "enum_code": "WORK" }] }])
 }
 
-pub fn contact_json(call: &Call, responsible: Option<u64>) -> Value {
+pub(crate) fn contact_json(call: &Call, responsible: Option<u64>) -> Value {
     let mut c = json!({ "name": call.client.e164(), "custom_fields_values": phone_field(call) });
     if let Some(r) = responsible {
         c["responsible_user_id"] = json!(r);
@@ -24,14 +24,14 @@ pub fn contact_json(call: &Call, responsible: Option<u64>) -> Value {
     c
 }
 
-pub fn lead_name(call: &Call) -> String {
+pub(crate) fn lead_name(call: &Call) -> String {
     match call.direction {
         Direction::Incoming => format!("Входящий звонок {}", call.client.e164()),
         Direction::Outgoing => format!("Исходящий звонок {}", call.client.e164()),
     }
 }
 
-pub fn lead_json(call: &Call, lead: &LeadPlan) -> Value {
+pub(crate) fn lead_json(call: &Call, lead: &LeadPlan) -> Value {
     let mut l = json!({ "name": lead_name(call), "responsible_user_id": lead.responsible });
     if let Some(p) = lead.pipeline {
         l["pipeline_id"] = json!(p.id);
@@ -43,7 +43,7 @@ pub fn lead_json(call: &Call, lead: &LeadPlan) -> Value {
 }
 
 /// The `leads/unsorted/sip` item for a call.
-pub fn unsorted_json(
+pub(crate) fn unsorted_json(
     call: &Call,
     source_uid: &str,
     pipeline_id: u64,
@@ -78,12 +78,12 @@ pub fn unsorted_json(
 }
 
 /// The callback task's text: «Перезвонить клиенту» and the phone.
-pub fn task_text(call: &Call) -> String {
+pub(crate) fn task_text(call: &Call) -> String {
     format!("{TASK_TEXT} {}", call.client.e164())
 }
 
 /// `POST /api/v4/tasks` item for the callback task on `(kind, entity_id)`.
-pub fn task_json(call: &Call, task: &TaskPlan, kind: &str, entity_id: u64) -> Value {
+pub(crate) fn task_json(call: &Call, task: &TaskPlan, kind: &str, entity_id: u64) -> Value {
     json!({
         "task_type_id": 1, "text": task_text(call), "complete_till": task.complete_till,
         "entity_id": entity_id, "entity_type": kind, "responsible_user_id": task.responsible,
@@ -91,7 +91,7 @@ pub fn task_json(call: &Call, task: &TaskPlan, kind: &str, entity_id: u64) -> Va
 }
 
 /// The call note («звонок») with `uniq` = call id.
-pub fn note_json(call: &Call, note: &NotePlan) -> Value {
+pub(crate) fn note_json(call: &Call, note: &NotePlan) -> Value {
     let mut params = json!({
         "uniq": call.id, "duration": call.talk_secs, "source": SOURCE,
         "phone": call.client.e164(), "call_status": note.call_status, "call_responsible": note.responsible,

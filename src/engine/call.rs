@@ -7,37 +7,37 @@ use crate::phone::Phone;
 use crate::sipuni::event::{CallEvent, EventKind, HangupStatus, Party, ShortNumber};
 
 /// The scheme name Sipuni gives outgoing calls.
-pub const OUTGOING_TREE: &str = "Исходящая";
+pub(crate) const OUTGOING_TREE: &str = "Исходящая";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Direction {
+pub(crate) enum Direction {
     Incoming,
     Outgoing,
 }
 
 /// A finished call between a client and the company.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Call {
-    pub id: String,
-    pub direction: Direction,
+pub(crate) struct Call {
+    pub(crate) id: String,
+    pub(crate) direction: Direction,
     /// The client's number: `src_num` incoming, `dst_num` outgoing.
     #[serde(with = "phone_serde")]
-    pub client: Phone,
+    pub(crate) client: Phone,
     /// `treeNumber` of the scheme, if any.
-    pub scheme: Option<String>,
+    pub(crate) scheme: Option<String>,
     /// Employees rung, in ring order (incoming).
-    pub legs: Vec<String>,
+    pub(crate) legs: Vec<String>,
     /// Who answered (incoming).
-    pub answerer: Option<String>,
+    pub(crate) answerer: Option<String>,
     /// Who dialled (outgoing).
-    pub employee: Option<String>,
-    pub answered: bool,
-    pub status: String,
-    pub started_at: i64,
-    pub ended_at: i64,
-    pub talk_secs: u64,
-    pub record_link: Option<String>,
+    pub(crate) employee: Option<String>,
+    pub(crate) answered: bool,
+    pub(crate) status: String,
+    pub(crate) started_at: i64,
+    pub(crate) ended_at: i64,
+    pub(crate) talk_secs: u64,
+    pub(crate) record_link: Option<String>,
 }
 
 mod phone_serde {
@@ -45,17 +45,17 @@ mod phone_serde {
 
     use crate::phone::Phone;
 
-    pub fn serialize<S: Serializer>(p: &Phone, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(p: &Phone, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&p.e164())
     }
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Phone, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Phone, D::Error> {
         Phone::parse(&String::deserialize(d)?).map_err(de::Error::custom)
     }
 }
 
 /// What a set of events turns out to be.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Assembled {
+pub(crate) enum Assembled {
     /// Between two employees (R-INT): no CRM action.
     Internal,
     /// The hangup (event 2) has not arrived yet.
@@ -69,7 +69,7 @@ pub enum Assembled {
 }
 
 /// The direction of a call from one of its events, or `None` for an internal call.
-pub fn direction_of(e: &CallEvent) -> Option<Direction> {
+pub(crate) fn direction_of(e: &CallEvent) -> Option<Direction> {
     if e.tree_name.as_deref() == Some(OUTGOING_TREE) {
         return Some(Direction::Outgoing);
     }
@@ -90,7 +90,7 @@ fn short(s: Option<&ShortNumber>) -> Option<String> {
 }
 
 /// Assembles the events of one call (any order, duplicates allowed).
-pub fn assemble(events: &[CallEvent]) -> Assembled {
+pub(crate) fn assemble(events: &[CallEvent]) -> Assembled {
     let Some(first) = events.first() else {
         return Assembled::Open;
     };
@@ -202,7 +202,7 @@ pub fn assemble(events: &[CallEvent]) -> Assembled {
 }
 
 /// A stable fingerprint of an event, for recognising re-deliveries (R-IDEM).
-pub fn fingerprint(e: &CallEvent) -> String {
+pub(crate) fn fingerprint(e: &CallEvent) -> String {
     let party = |p: &Party| match p {
         Party::External(ph) => ph.digits().to_string(),
         Party::Hidden(raw) => format!("hidden:{raw}"),

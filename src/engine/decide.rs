@@ -9,34 +9,34 @@ use crate::sipuni::event::ShortNumber;
 
 /// The visible contact of the client's phone (lowest id when several share it).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ContactFacts {
-    pub id: u64,
-    pub responsible: Option<u64>,
+pub(crate) struct ContactFacts {
+    pub(crate) id: u64,
+    pub(crate) responsible: Option<u64>,
     /// Ids of its active leads (status not 142/143).
-    pub active_leads: Vec<u64>,
+    pub(crate) active_leads: Vec<u64>,
 }
 
 /// What amoCRM and the engine's memory say about the client's phone.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Facts {
-    pub contact: Option<ContactFacts>,
+pub(crate) struct Facts {
+    pub(crate) contact: Option<ContactFacts>,
     /// A pending Unsorted item of this phone (verified in amoCRM).
-    pub pending_unsorted: Option<String>,
+    pub(crate) pending_unsorted: Option<String>,
     /// Deadline of an open engine-made callback task for this phone (verified not completed).
-    pub open_task_deadline: Option<i64>,
+    pub(crate) open_task_deadline: Option<i64>,
     /// This call already created an Unsorted item at its first ring (R-IN-U3), still pending.
-    pub unsorted_of_call: Option<String>,
+    pub(crate) unsorted_of_call: Option<String>,
     /// `source_uid` of the last item this call created, whatever became of it: a call whose
     /// item is gone without its contact becoming visible had it declined.
-    pub call_item: Option<String>,
+    pub(crate) call_item: Option<String>,
     /// The item this call accepted when it was answered (R-IN-U3).
-    pub accepted_at_answer: Option<AcceptedItem>,
+    pub(crate) accepted_at_answer: Option<AcceptedItem>,
 }
 
 /// An Unsorted item accepted at the answer of the call.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AcceptedItem {
-    pub uid: String,
+pub(crate) struct AcceptedItem {
+    pub(crate) uid: String,
 }
 
 fn user(s: &Settings, short: Option<&str>) -> Option<u64> {
@@ -120,7 +120,7 @@ fn callback_deadline(
 }
 
 /// Decides what a finished call does in amoCRM.
-pub fn decide(s: &Settings, main_pipeline: u64, call: &Call, facts: &Facts) -> Plan {
+pub(crate) fn decide(s: &Settings, main_pipeline: u64, call: &Call, facts: &Facts) -> Plan {
     match call.direction {
         Direction::Incoming => match (&facts.accepted_at_answer, &facts.contact) {
             (Some(item), _) if call.answered => accepted_at_answer(s, call, item),
@@ -591,7 +591,7 @@ fn accept_on_answer_unknown(s: &Settings, call: &Call, facts: &Facts) -> bool {
 }
 
 /// R-IN-U3 at the first ring: the Unsorted item to create now, if any.
-pub fn decide_ring(
+pub(crate) fn decide_ring(
     s: &Settings,
     main_pipeline: u64,
     call: &Call,
@@ -636,7 +636,7 @@ fn new_item(
 /// R-IN-U3 at the answer event, during the call: the pending item to accept for the answerer,
 /// or, when the call's item was declined (or never made), a new item accepted at once. `None`
 /// when the number is known (a manager accepted the item) or the mode is another.
-pub fn decide_answer(
+pub(crate) fn decide_answer(
     s: &Settings,
     main_pipeline: u64,
     call: &Call,

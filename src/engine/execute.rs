@@ -18,11 +18,9 @@ use super::memory::{
 use super::plan::*;
 use crate::amocrm::client::{AmoClient, ClientError};
 
-pub use super::bodies::{SOURCE, TASK_TEXT, unsorted_json};
-
 /// Why a step failed: amoCRM, or the engine's own storage.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum StepFailure {
+pub(crate) enum StepFailure {
     #[error(transparent)]
     Amo(#[from] ClientError),
     #[error(transparent)]
@@ -33,10 +31,10 @@ pub enum StepFailure {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("call {call_id}: {step}: {source}")]
 pub struct ExecError {
-    pub call_id: String,
-    pub step: &'static str,
+    pub(crate) call_id: String,
+    pub(crate) step: &'static str,
     #[source]
-    pub source: StepFailure,
+    pub(crate) source: StepFailure,
 }
 
 fn backoff(client: &AmoClient) -> ExponentialBuilder {
@@ -55,7 +53,7 @@ fn backoff(client: &AmoClient) -> ExponentialBuilder {
 /// Creates something at most once: when the outcome of an earlier try is unknown (`resumed`:
 /// its intent was saved before a restart; or a try failed uncertainly), `lookup` runs before
 /// the next `create`, and what it finds is taken as created.
-pub async fn create_once<T, C, CF, L, LF>(
+pub(crate) async fn create_once<T, C, CF, L, LF>(
     client: &AmoClient,
     resumed: bool,
     create: C,
@@ -139,7 +137,7 @@ fn done<M: Memory>(
 }
 
 /// Runs the remaining steps of `p`, saving intent and progress around each write.
-pub async fn execute<M: Memory>(
+pub(crate) async fn execute<M: Memory>(
     client: &AmoClient,
     unsorted_stages: &[u64],
     memory: &mut M,

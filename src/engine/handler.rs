@@ -96,12 +96,12 @@ pub(super) struct OpenCall {
 }
 
 /// The settle window after a hangup (R-IDEM): events of the call arriving within it count.
-pub const DEFAULT_SETTLE_MS: i64 = 2_000;
+pub(crate) const DEFAULT_SETTLE_MS: i64 = 2_000;
 /// Failed attempts after which a call that fails for a reason other than an amoCRM outage is
 /// parked (R-ISOLATE).
-pub const DEFAULT_PARK_AFTER: u32 = 10;
+pub(crate) const DEFAULT_PARK_AFTER: u32 = 10;
 /// A call with no event for this long and no hangup is closed as unfinished (4 h).
-pub const DEFAULT_MAX_CALL_MS: i64 = 4 * 3600 * 1000;
+pub(crate) const DEFAULT_MAX_CALL_MS: i64 = 4 * 3600 * 1000;
 
 /// The integration engine for one amoCRM account.
 pub struct Engine<M: Memory> {
@@ -115,13 +115,13 @@ pub struct Engine<M: Memory> {
     /// Events taken so far (their arrival numbers).
     arrivals: u64,
     /// How long after a hangup late events of the call are waited for.
-    pub settle_ms: i64,
+    pub(crate) settle_ms: i64,
     /// Attempts after which a failing call is parked (unless amoCRM is down as a whole).
-    pub park_after: u32,
+    pub(crate) park_after: u32,
     /// A call whose hangup never came is closed as unfinished this long after its last event.
     pub max_call_ms: i64,
     /// Set when the service stops: no further call is started.
-    pub stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pub(crate) stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl<M: Memory> Engine<M> {
@@ -209,7 +209,7 @@ impl<M: Memory> Engine<M> {
 
     /// [`Engine::ingest`] of an event that arrived at `arrived_ms` (clock ms), as the service's
     /// inbox recorded it.
-    pub async fn ingest_at(
+    pub(crate) async fn ingest_at(
         &mut self,
         ev: CallEvent,
         arrived_ms: i64,
@@ -330,7 +330,7 @@ impl<M: Memory> Engine<M> {
 
     /// Handles the calls whose settle window closes at `due` or before (the harness moves its
     /// virtual clock to each window's end in turn, as time passes in `serve`).
-    pub async fn settle_due(&mut self, due: i64) -> Result<Vec<Handled>, EngineError> {
+    pub(crate) async fn settle_due(&mut self, due: i64) -> Result<Vec<Handled>, EngineError> {
         let ready = self.ready(|t| t.saturating_add(self.settle_ms) <= due);
         self.handle(ready).await
     }

@@ -10,7 +10,7 @@ use crate::amocrm::client::{AmoClient, ClientError};
 
 /// Where an Unsorted item stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ItemState {
+pub(crate) enum ItemState {
     /// Neither accepted nor declined: its contact and lead are hidden.
     Pending,
     /// Accepted (by the engine or a manager): its contact and lead are visible.
@@ -23,7 +23,7 @@ pub enum ItemState {
 /// `GET /leads/unsorted/{uid}` is not documented, so the answer decides only through the item's
 /// lead: in an Unsorted stage → pending; in another stage → accepted; gone → declined. An item
 /// without a lead is judged by its contact (visible → accepted).
-pub async fn item_state(
+pub(crate) async fn item_state(
     client: &AmoClient,
     unsorted_stages: &[u64],
     memo: &UnsortedMemo,
@@ -61,7 +61,7 @@ pub async fn item_state(
 
 /// What accepting an item came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Accepted {
+pub(crate) enum Accepted {
     /// It is accepted now (by this request, or by an earlier one whose answer was lost).
     Yes,
     /// A manager declined it first.
@@ -70,7 +70,7 @@ pub enum Accepted {
 
 /// Accepts an item on behalf of `user`. When amoCRM refuses, the item is read: already accepted
 /// counts as done, declined is reported, still pending returns the refusal.
-pub async fn accept(
+pub(crate) async fn accept(
     client: &AmoClient,
     unsorted_stages: &[u64],
     memo: &UnsortedMemo,
@@ -92,7 +92,7 @@ pub async fn accept(
 
 /// The `source_uid` of the next item a call creates: the call id for its first item, then
 /// `<call id>/2`, `/3`… (amoCRM refuses a repeated `source_uid`, declined items included).
-pub fn next_source_uid(call_id: &str, previous: Option<&str>) -> String {
+pub(crate) fn next_source_uid(call_id: &str, previous: Option<&str>) -> String {
     let Some(prev) = previous else {
         return call_id.to_string();
     };
@@ -106,7 +106,7 @@ pub fn next_source_uid(call_id: &str, previous: Option<&str>) -> String {
 
 /// Creates an item for `call` with `source_uid` (or finds it after a lost answer, a restart
 /// after its intent was saved (`resumed`), or a refusal, whatever code amoCRM refused with).
-pub async fn create(
+pub(crate) async fn create(
     client: &AmoClient,
     resumed: bool,
     call: &Call,

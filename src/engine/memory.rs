@@ -15,20 +15,20 @@ use super::plan::Plan;
 /// An engine-made callback task (R-MISS-DEDUP).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskMemo {
-    pub task_id: u64,
+    pub(crate) task_id: u64,
     /// `complete_till`, Unix seconds.
-    pub deadline: i64,
+    pub(crate) deadline: i64,
 }
 
 /// An Unsorted item the engine created, with the ids of its contact and lead.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnsortedMemo {
-    pub uid: String,
+    pub(crate) uid: String,
     /// The `source_uid` it was created with (the call id, or `<call id>/2`… for a replacement).
     #[serde(default)]
-    pub source_uid: String,
-    pub contact_id: Option<u64>,
-    pub lead_id: Option<u64>,
+    pub(crate) source_uid: String,
+    pub(crate) contact_id: Option<u64>,
+    pub(crate) lead_id: Option<u64>,
 }
 
 /// A create or accept of a plan, named for its write intent.
@@ -47,12 +47,12 @@ pub enum Write {
 /// A call set aside because amoCRM keeps refusing it (R-ISOLATE), with the reason.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParkedCall {
-    pub call_id: String,
-    pub reason: String,
+    pub(crate) call_id: String,
+    pub(crate) reason: String,
     /// Attempts made before it was parked.
-    pub attempts: u32,
+    pub(crate) attempts: u32,
     /// When it was parked, Unix ms.
-    pub at_ms: i64,
+    pub(crate) at_ms: i64,
 }
 
 /// The engine's storage failed. Never read as "nothing there": the call in hand stops and is
@@ -69,7 +69,7 @@ pub type MemResult<T> = Result<T, MemoryError>;
 
 impl UnsortedMemo {
     /// An item known by its uid alone (its entities are read from amoCRM when needed).
-    pub fn uid_only(uid: String) -> Self {
+    pub(crate) fn uid_only(uid: String) -> Self {
         UnsortedMemo {
             uid,
             source_uid: String::new(),
@@ -80,7 +80,7 @@ impl UnsortedMemo {
 }
 
 /// The remembered item `uid`: this call's own, or the phone's pending one.
-pub fn remembered_item<M: Memory>(
+pub(crate) fn remembered_item<M: Memory>(
     memory: &M,
     call_id: &str,
     phone_key: &str,
@@ -96,20 +96,20 @@ pub fn remembered_item<M: Memory>(
 /// (or a restart) continues instead of deciding again.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
-    pub call: Call,
-    pub plan: Plan,
+    pub(crate) call: Call,
+    pub(crate) plan: Plan,
     /// Lead ids the contact had before this call (to recognise a lead this call created).
-    pub known_leads: Vec<u64>,
-    pub unsorted: Option<UnsortedMemo>,
-    pub accepted: bool,
-    pub contact_id: Option<u64>,
-    pub lead_id: Option<u64>,
-    pub task_id: Option<u64>,
-    pub note_id: Option<u64>,
+    pub(crate) known_leads: Vec<u64>,
+    pub(crate) unsorted: Option<UnsortedMemo>,
+    pub(crate) accepted: bool,
+    pub(crate) contact_id: Option<u64>,
+    pub(crate) lead_id: Option<u64>,
+    pub(crate) task_id: Option<u64>,
+    pub(crate) note_id: Option<u64>,
     /// The write that was about to be sent when this was saved (its intent): a resumed call
     /// looks amoCRM up before sending it again, as the first try may have been applied.
     #[serde(default)]
-    pub in_flight: Option<Write>,
+    pub(crate) in_flight: Option<Write>,
 }
 
 /// The engine's memory. Every operation can fail; a failure is an error, never "not there".

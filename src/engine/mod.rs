@@ -1,17 +1,17 @@
 //! The integration engine: Sipuni call events in, amoCRM requests out, by the rules of
 //! `spec/behaviour.md`.
 
-pub mod bodies;
-pub mod call;
-pub mod decide;
-pub mod early;
-pub mod execute;
+pub(crate) mod bodies;
+pub(crate) mod call;
+pub(crate) mod decide;
+pub(crate) mod early;
+pub(crate) mod execute;
 mod facts;
-pub mod handler;
-pub mod items;
+pub(crate) mod handler;
+pub(crate) mod items;
 pub mod memory;
-pub mod plan;
-pub mod settings;
+pub(crate) mod plan;
+pub(crate) mod settings;
 
 pub use handler::{Engine, EngineError, Handled, Ingested};
 pub use memory::{InMemory, Memory};

@@ -7,7 +7,7 @@ use super::settings::PipelineRef;
 /// Where a task or note goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Target {
+pub(crate) enum Target {
     /// The lead created for this call.
     NewLead,
     /// The contact created for this call.
@@ -23,22 +23,22 @@ pub enum Target {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ContactPlan {
+pub(crate) enum ContactPlan {
     None,
     Existing(u64),
     Create { responsible: u64 },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LeadPlan {
-    pub pipeline: Option<PipelineRef>,
-    pub responsible: u64,
+pub(crate) struct LeadPlan {
+    pub(crate) pipeline: Option<PipelineRef>,
+    pub(crate) responsible: u64,
 }
 
 /// The Unsorted item («Неразобранное») of this call.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum UnsortedPlan {
+pub(crate) enum UnsortedPlan {
     None,
     /// Create one with `source_uid`; with `accept`, accept it at once on behalf of that user.
     Create {
@@ -60,22 +60,22 @@ pub enum UnsortedPlan {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TaskPlan {
-    pub target: Target,
-    pub responsible: u64,
+pub(crate) struct TaskPlan {
+    pub(crate) target: Target,
+    pub(crate) responsible: u64,
     /// Unix seconds.
-    pub complete_till: i64,
+    pub(crate) complete_till: i64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum NoteKind {
+pub(crate) enum NoteKind {
     CallIn,
     CallOut,
 }
 
 impl NoteKind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             NoteKind::CallIn => "call_in",
             NoteKind::CallOut => "call_out",
@@ -84,34 +84,34 @@ impl NoteKind {
 }
 
 /// amoCRM `call_status`: 4 «разговор состоялся», 6 «не дозвонились / пропущен».
-pub const CALL_TALKED: u8 = 4;
-pub const CALL_MISSED: u8 = 6;
+pub(crate) const CALL_TALKED: u8 = 4;
+pub(crate) const CALL_MISSED: u8 = 6;
 /// `call_result` of R-NOTE-NOTREACHED.
-pub const NOT_REACHED: &str = "Не дозвонились";
+pub(crate) const NOT_REACHED: &str = "Не дозвонились";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NotePlan {
-    pub target: Target,
-    pub kind: NoteKind,
-    pub call_status: u8,
-    pub not_reached: bool,
-    pub responsible: u64,
+pub(crate) struct NotePlan {
+    pub(crate) target: Target,
+    pub(crate) kind: NoteKind,
+    pub(crate) call_status: u8,
+    pub(crate) not_reached: bool,
+    pub(crate) responsible: u64,
 }
 
 /// Everything to do for one call, and the rules that decided it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
-    pub contact: ContactPlan,
-    pub lead: Option<LeadPlan>,
-    pub unsorted: UnsortedPlan,
-    pub task: Option<TaskPlan>,
-    pub note: Option<NotePlan>,
+    pub(crate) contact: ContactPlan,
+    pub(crate) lead: Option<LeadPlan>,
+    pub(crate) unsorted: UnsortedPlan,
+    pub(crate) task: Option<TaskPlan>,
+    pub(crate) note: Option<NotePlan>,
     /// Rule ids and why, for logs.
-    pub because: Vec<String>,
+    pub(crate) because: Vec<String>,
 }
 
 impl Plan {
-    pub fn nothing(why: impl Into<String>) -> Self {
+    pub(crate) fn nothing(why: impl Into<String>) -> Self {
         Plan {
             contact: ContactPlan::None,
             lead: None,

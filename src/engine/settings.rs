@@ -15,7 +15,7 @@ fn yes() -> bool {
 /// How an incoming call from an unknown number reaches amoCRM («способ создания»).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum UnknownMode {
+pub(crate) enum UnknownMode {
     /// «Сразу создавать контакт и сделку».
     #[default]
     Immediate,
@@ -27,28 +27,28 @@ pub enum UnknownMode {
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct IncomingUnknown {
+pub(crate) struct IncomingUnknown {
     /// «Создавать контакт».
     #[serde(default = "yes")]
-    pub create_contact: bool,
+    pub(crate) create_contact: bool,
     /// «Создавать сделку».
     #[serde(default = "yes")]
-    pub create_lead: bool,
+    pub(crate) create_lead: bool,
     #[serde(default)]
-    pub mode: UnknownMode,
+    pub(crate) mode: UnknownMode,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Known {
+pub(crate) struct Known {
     /// «Создавать сделку, если у контакта нет активных сделок».
     #[serde(default = "yes")]
-    pub create_lead_if_no_active: bool,
+    pub(crate) create_lead_if_no_active: bool,
 }
 
 /// Task deadline in seconds; empty or absent means 3600.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Deadline(pub u64);
+pub(crate) struct Deadline(pub(crate) u64);
 
 impl Default for Deadline {
     fn default() -> Self {
@@ -103,58 +103,58 @@ impl<'de> Deserialize<'de> for Deadline {
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Missed {
+pub(crate) struct Missed {
     /// «Создавать задачу».
     #[serde(default = "yes")]
-    pub create_task: bool,
+    pub(crate) create_task: bool,
     /// «В случае создания сделки привязывать задачу к созданной сделке».
     #[serde(default = "yes")]
-    pub bind_task_to_lead: bool,
+    pub(crate) bind_task_to_lead: bool,
     /// «Срок выполнения задачи, в секундах».
     #[serde(default)]
-    pub task_deadline: Deadline,
+    pub(crate) task_deadline: Deadline,
     /// «Ставить ответственным первого пользователя на линии».
     #[serde(default)]
-    pub first_user_responsible: bool,
+    pub(crate) first_user_responsible: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Incoming {
+pub(crate) struct Incoming {
     #[serde(default = "default_incoming_unknown")]
-    pub unknown: IncomingUnknown,
+    pub(crate) unknown: IncomingUnknown,
     #[serde(default = "default_known")]
-    pub known: Known,
+    pub(crate) known: Known,
     #[serde(default = "default_missed")]
-    pub missed: Missed,
+    pub(crate) missed: Missed,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct OutgoingUnknown {
+pub(crate) struct OutgoingUnknown {
     #[serde(default = "yes")]
-    pub create_contact: bool,
+    pub(crate) create_contact: bool,
     #[serde(default = "yes")]
-    pub create_lead: bool,
+    pub(crate) create_lead: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Unanswered {
+pub(crate) struct Unanswered {
     /// «Создавать заметку «Не дозвонились»».
     #[serde(default = "yes")]
-    pub note_not_reached: bool,
+    pub(crate) note_not_reached: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Outgoing {
+pub(crate) struct Outgoing {
     #[serde(default = "default_outgoing_unknown")]
-    pub unknown: OutgoingUnknown,
+    pub(crate) unknown: OutgoingUnknown,
     #[serde(default = "default_known")]
-    pub known: Known,
+    pub(crate) known: Known,
     #[serde(default = "default_unanswered")]
-    pub unanswered: Unanswered,
+    pub(crate) unanswered: Unanswered,
 }
 
 fn default_incoming_unknown() -> IncomingUnknown {
@@ -205,9 +205,9 @@ fn default_outgoing() -> Outgoing {
 
 /// A pipeline («воронка») and optionally its first stage: `3001` or `{ id: 3001, status: 41 }`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct PipelineRef {
-    pub id: u64,
-    pub status: Option<u64>,
+pub(crate) struct PipelineRef {
+    pub(crate) id: u64,
+    pub(crate) status: Option<u64>,
 }
 
 impl<'de> Deserialize<'de> for PipelineRef {
@@ -240,15 +240,15 @@ impl<'de> Deserialize<'de> for PipelineRef {
 /// Per-scheme overrides (Sipuni «Конструктор», `treeNumber`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Scheme {
+pub(crate) struct Scheme {
     #[serde(default)]
-    pub pipeline: Option<PipelineRef>,
+    pub(crate) pipeline: Option<PipelineRef>,
     /// The scheme's first employee on the line (a short number).
     #[serde(default, deserialize_with = "opt_short")]
-    pub first_user: Option<ShortNumber>,
+    pub(crate) first_user: Option<ShortNumber>,
     /// amoCRM user responsible for missed calls of this scheme.
     #[serde(default)]
-    pub missed_responsible: Option<u64>,
+    pub(crate) missed_responsible: Option<u64>,
 }
 
 fn short_from<E: de::Error>(raw: &str) -> Result<ShortNumber, E> {
@@ -295,19 +295,19 @@ fn users_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<ShortNumber, u6
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     #[serde(default = "default_incoming")]
-    pub incoming: Incoming,
+    pub(crate) incoming: Incoming,
     #[serde(default = "default_outgoing")]
-    pub outgoing: Outgoing,
+    pub(crate) outgoing: Outgoing,
     /// «Менеджер по умолчанию».
-    pub default_responsible: u64,
+    pub(crate) default_responsible: u64,
     /// «Настройка воронок»; absent: the account's main pipeline, first normal stage.
     #[serde(default)]
-    pub pipeline: Option<PipelineRef>,
+    pub(crate) pipeline: Option<PipelineRef>,
     /// Sipuni short number → amoCRM user id («Пользователи»).
     #[serde(default, deserialize_with = "users_map")]
-    pub users: BTreeMap<ShortNumber, u64>,
+    pub(crate) users: BTreeMap<ShortNumber, u64>,
     #[serde(default)]
-    pub schemes: BTreeMap<String, Scheme>,
+    pub(crate) schemes: BTreeMap<String, Scheme>,
 }
 
 /// Settings that cannot run, naming the option.
@@ -339,7 +339,7 @@ impl Settings {
     }
 
     /// R-CFG-1: a deal needs a contact.
-    pub fn check_rules(&self) -> Result<(), SettingsError> {
+    pub(crate) fn check_rules(&self) -> Result<(), SettingsError> {
         if self.incoming.unknown.create_lead && !self.incoming.unknown.create_contact {
             return Err(SettingsError::LeadWithoutContact {
                 option: "incoming.unknown.create_lead",
@@ -356,16 +356,16 @@ impl Settings {
     }
 
     /// The amoCRM user of an employee, if mapped.
-    pub fn user_of(&self, short: &ShortNumber) -> Option<u64> {
+    pub(crate) fn user_of(&self, short: &ShortNumber) -> Option<u64> {
         self.users.get(short).copied()
     }
 
-    pub fn scheme(&self, tree_number: Option<&str>) -> Option<&Scheme> {
+    pub(crate) fn scheme(&self, tree_number: Option<&str>) -> Option<&Scheme> {
         tree_number.and_then(|t| self.schemes.get(t))
     }
 
     /// R-CFG-2: every referenced user, pipeline and status exists in the account.
-    pub fn check_account(&self, account: &AccountFacts) -> Result<Placement, SettingsError> {
+    pub(crate) fn check_account(&self, account: &AccountFacts) -> Result<Placement, SettingsError> {
         let mut problems = Vec::new();
         let mut users: Vec<(String, u64)> =
             vec![("default_responsible".into(), self.default_responsible)];
@@ -455,30 +455,30 @@ fn check_pipeline(
 
 /// What a stage is, for R-CFG-2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StageKind {
+pub(crate) enum StageKind {
     Normal,
     Unsorted,
     Closed,
 }
 
 #[derive(Clone, Debug, Default)]
-pub struct PipelineFacts {
-    pub id: u64,
-    pub statuses: Vec<(u64, StageKind)>,
+pub(crate) struct PipelineFacts {
+    pub(crate) id: u64,
+    pub(crate) statuses: Vec<(u64, StageKind)>,
 }
 
 /// What the account says about users and pipelines (`GET /users`, `/leads/pipelines`).
 #[derive(Clone, Debug, Default)]
-pub struct AccountFacts {
-    pub users: Vec<u64>,
-    pub pipelines: Vec<PipelineFacts>,
-    pub main_pipeline: Option<u64>,
+pub(crate) struct AccountFacts {
+    pub(crate) users: Vec<u64>,
+    pub(crate) pipelines: Vec<PipelineFacts>,
+    pub(crate) main_pipeline: Option<u64>,
 }
 
 /// Facts about the account the engine keeps after the R-CFG-2 check.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Placement {
-    pub main_pipeline: u64,
+pub(crate) struct Placement {
+    pub(crate) main_pipeline: u64,
 }
 
 #[cfg(test)]

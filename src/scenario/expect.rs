@@ -403,7 +403,7 @@ fn check_kind<T>(
 }
 
 /// Checks every expectation; answers the failures (empty when all hold).
-pub fn check(expect: &Expect, s: &CrmState, start: i64, requests: usize) -> Vec<String> {
+pub(crate) fn check(expect: &Expect, s: &CrmState, start: i64, requests: usize) -> Vec<String> {
     let mut failures = Vec::new();
     check_kind(
         "contacts",

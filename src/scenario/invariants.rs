@@ -13,7 +13,7 @@ use crate::phone::digits_key;
 pub struct Violation {
     /// A short stable name, e.g. `overlapping-callback-tasks`.
     pub invariant: &'static str,
-    pub detail: String,
+    pub(crate) detail: String,
 }
 
 impl std::fmt::Display for Violation {
@@ -24,19 +24,19 @@ impl std::fmt::Display for Violation {
 
 /// What is known about the call a step just handled.
 #[derive(Debug, Clone)]
-pub struct CallFacts {
-    pub call_id: String,
-    pub phone_key: String,
-    pub answered: bool,
+pub(crate) struct CallFacts {
+    pub(crate) call_id: String,
+    pub(crate) phone_key: String,
+    pub(crate) answered: bool,
 }
 
 /// Incremental checker: journal entries and notes are read once each.
 #[derive(Debug, Default)]
-pub struct Checker {
+pub(crate) struct Checker {
     /// The task deadline (seconds) of the settings, to find each task's call time.
-    pub task_deadline: i64,
+    pub(crate) task_deadline: i64,
     /// Requests per second the account allows, when rate limiting is checked.
-    pub rate_limit: Option<usize>,
+    pub(crate) rate_limit: Option<usize>,
     journal_seen: usize,
     window: VecDeque<i64>,
     notes_seen: u64,
@@ -52,7 +52,7 @@ pub struct Checker {
 const BENIGN: [&str; 2] = ["NotUnique", "AlreadyProcessed"];
 
 impl Checker {
-    pub fn new(task_deadline: i64, rate_limit: Option<usize>) -> Self {
+    pub(crate) fn new(task_deadline: i64, rate_limit: Option<usize>) -> Self {
         Checker {
             task_deadline,
             rate_limit,
@@ -61,7 +61,7 @@ impl Checker {
     }
 
     /// Checks everything over the whole account.
-    pub fn check(
+    pub(crate) fn check(
         &mut self,
         s: &CrmState,
         journal: &[JournalEntry],
@@ -78,7 +78,7 @@ impl Checker {
     /// Checks after a step that touched one phone (`scope`): what the step can have broken,
     /// in time proportional to that phone's entities. New leads, notes and requests are always
     /// checked.
-    pub fn check_step(
+    pub(crate) fn check_step(
         &mut self,
         s: &CrmState,
         journal: &[JournalEntry],

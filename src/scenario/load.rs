@@ -9,10 +9,10 @@ use super::model::Scenario;
 /// A scenario file that cannot be used, and where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct LoadError {
-    pub file: String,
-    pub line: usize,
-    pub column: usize,
-    pub message: String,
+    pub(crate) file: String,
+    pub(crate) line: usize,
+    pub(crate) column: usize,
+    pub(crate) message: String,
 }
 
 impl fmt::Display for LoadError {
@@ -28,7 +28,7 @@ impl fmt::Display for LoadError {
 /// A scenario and the file it came from.
 #[derive(Clone, Debug)]
 pub struct Loaded {
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     pub scenario: Scenario,
 }
 
@@ -137,7 +137,7 @@ fn step_indent(text: &str, line: usize) -> usize {
 }
 
 /// Parses scenario text; `file` names it in errors.
-pub fn parse(text: &str, file: &str) -> Result<Scenario, LoadError> {
+pub(crate) fn parse(text: &str, file: &str) -> Result<Scenario, LoadError> {
     // First as plain YAML: syntax errors and duplicate keys (which typed reading would let
     // through for maps) are caught here with their position.
     serde_yaml::from_str::<serde_yaml::Value>(text).map_err(|e| from_yaml_error(&e, file, text))?;

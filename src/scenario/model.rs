@@ -13,7 +13,7 @@ use crate::sipuni::event::{HangupStatus, ShortNumber};
 
 /// A phone written in any common notation.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PhoneField(pub Phone);
+pub(crate) struct PhoneField(pub(crate) Phone);
 
 impl<'de> Deserialize<'de> for PhoneField {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -26,7 +26,7 @@ impl<'de> Deserialize<'de> for PhoneField {
 
 /// An employee's short number (`"201"`, or 201).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ShortField(pub ShortNumber);
+pub(crate) struct ShortField(pub(crate) ShortNumber);
 
 impl<'de> Deserialize<'de> for ShortField {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -41,7 +41,7 @@ impl<'de> Deserialize<'de> for ShortField {
 
 /// A rule ID of behaviour.md.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct RuleId(pub String);
+pub(crate) struct RuleId(pub(crate) String);
 
 impl<'de> Deserialize<'de> for RuleId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -87,7 +87,7 @@ fn scalar_string<'de, D: Deserializer<'de>>(d: D, what: &'static str) -> Result<
 
 /// Text from a string or a number (`scheme: 000123` or `"000123"`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Text(pub String);
+pub(crate) struct Text(pub(crate) String);
 
 impl<'de> Deserialize<'de> for Text {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -121,7 +121,7 @@ impl<'de> Deserialize<'de> for Start {
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum CallDirection {
+pub(crate) enum CallDirection {
     #[default]
     Incoming,
     Outgoing,
@@ -129,7 +129,7 @@ pub enum CallDirection {
 
 /// The hangup status of an unanswered call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StatusField(pub HangupStatus);
+pub(crate) struct StatusField(pub(crate) HangupStatus);
 
 impl<'de> Deserialize<'de> for StatusField {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -142,7 +142,11 @@ impl<'de> Deserialize<'de> for StatusField {
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Order {
+#[expect(
+    clippy::enum_variant_names,
+    reason = "the variants are the YAML values in_order, reversed, hangup_first"
+)]
+pub(crate) enum Order {
     #[default]
     InOrder,
     Reversed,
@@ -153,65 +157,65 @@ pub enum Order {
 /// How the call's events reach the engine (R-IDEM).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Delivery {
+pub(crate) struct Delivery {
     /// Every event is delivered twice.
     #[serde(default)]
-    pub duplicate: bool,
+    pub(crate) duplicate: bool,
     #[serde(default)]
-    pub order: Order,
+    pub(crate) order: Order,
 }
 
 /// A `call:` step.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CallStep {
-    pub client: PhoneField,
+pub(crate) struct CallStep {
+    pub(crate) client: PhoneField,
     #[serde(default)]
-    pub direction: CallDirection,
+    pub(crate) direction: CallDirection,
     #[serde(default)]
-    pub scheme: Option<Text>,
+    pub(crate) scheme: Option<Text>,
     #[serde(default)]
-    pub ring: Option<Vec<ShortField>>,
+    pub(crate) ring: Option<Vec<ShortField>>,
     #[serde(default)]
-    pub answer: Option<ShortField>,
+    pub(crate) answer: Option<ShortField>,
     #[serde(default)]
-    pub employee: Option<ShortField>,
+    pub(crate) employee: Option<ShortField>,
     #[serde(default)]
-    pub answered: Option<bool>,
+    pub(crate) answered: Option<bool>,
     #[serde(default)]
-    pub ring_time: Option<Span>,
+    pub(crate) ring_time: Option<Span>,
     #[serde(default)]
-    pub talk: Option<Span>,
+    pub(crate) talk: Option<Span>,
     #[serde(default)]
-    pub status: Option<StatusField>,
+    pub(crate) status: Option<StatusField>,
     #[serde(default)]
-    pub record: Option<bool>,
+    pub(crate) record: Option<bool>,
     #[serde(default)]
-    pub delivery: Delivery,
+    pub(crate) delivery: Delivery,
     /// Optional Sipuni call id (default: generated from the step's time and position).
     #[serde(default)]
-    pub call_id: Option<Text>,
+    pub(crate) call_id: Option<Text>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ClientAction {
-    pub client: PhoneField,
+pub(crate) struct ClientAction {
+    pub(crate) client: PhoneField,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AcceptAction {
-    pub client: PhoneField,
-    pub user: u64,
+pub(crate) struct AcceptAction {
+    pub(crate) client: PhoneField,
+    pub(crate) user: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CloseAction {
-    pub client: PhoneField,
+pub(crate) struct CloseAction {
+    pub(crate) client: PhoneField,
     #[serde(default = "lost")]
-    pub status: u64,
+    pub(crate) status: u64,
 }
 
 fn lost() -> u64 {
@@ -221,14 +225,14 @@ fn lost() -> u64 {
 /// A manager moves the deadline of the phone's open tasks to `due` (virtual time).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MoveTaskAction {
-    pub client: PhoneField,
-    pub due: Span,
+pub(crate) struct MoveTaskAction {
+    pub(crate) client: PhoneField,
+    pub(crate) due: Span,
 }
 
 /// A manager's action in the amoCRM interface, written `{ accept_unsorted: {...} }`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CrmAction {
+pub(crate) enum CrmAction {
     AcceptUnsorted(AcceptAction),
     DeclineUnsorted(ClientAction),
     CompleteTask(ClientAction),
@@ -276,7 +280,7 @@ impl<'de> Deserialize<'de> for CrmAction {
 
 /// What a step does.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     Call(Box<CallStep>),
     /// A raw Sipuni event: field → value as the wire sends it.
     Event(Vec<(String, String)>),
@@ -287,10 +291,10 @@ pub enum Action {
 /// One step: when and what.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step {
-    pub at: Span,
-    pub action: Action,
+    pub(crate) at: Span,
+    pub(crate) action: Action,
     /// 1-based line of the step in its file.
-    pub line: usize,
+    pub(crate) line: usize,
 }
 
 /// The raw shape of a step before the one-action check.
@@ -366,7 +370,7 @@ impl<'de> Deserialize<'de> for Step {
 
 /// `N` or a list of expected items.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CountOr<T> {
+pub(crate) enum CountOr<T> {
     Count(usize),
     List(Vec<T>),
 }
@@ -392,51 +396,51 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for CountOr<T> {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum On {
+pub(crate) enum On {
     Lead,
     Contact,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ContactExpect {
-    pub client: Option<PhoneField>,
-    pub responsible: Option<u64>,
-    pub name: Option<String>,
+pub(crate) struct ContactExpect {
+    pub(crate) client: Option<PhoneField>,
+    pub(crate) responsible: Option<u64>,
+    pub(crate) name: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LeadExpect {
-    pub client: Option<PhoneField>,
-    pub responsible: Option<u64>,
-    pub pipeline: Option<u64>,
-    pub status: Option<u64>,
+pub(crate) struct LeadExpect {
+    pub(crate) client: Option<PhoneField>,
+    pub(crate) responsible: Option<u64>,
+    pub(crate) pipeline: Option<u64>,
+    pub(crate) status: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct UnsortedExpect {
-    pub client: Option<PhoneField>,
-    pub state: Option<UnsortedState>,
+pub(crate) struct UnsortedExpect {
+    pub(crate) client: Option<PhoneField>,
+    pub(crate) state: Option<UnsortedState>,
     /// The item's `call_responsible`.
-    pub responsible: Option<u64>,
+    pub(crate) responsible: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TaskExpect {
-    pub client: Option<PhoneField>,
-    pub on: Option<On>,
-    pub responsible: Option<u64>,
+pub(crate) struct TaskExpect {
+    pub(crate) client: Option<PhoneField>,
+    pub(crate) on: Option<On>,
+    pub(crate) responsible: Option<u64>,
     /// Due time as an offset from `start`.
-    pub due: Option<Span>,
-    pub completed: Option<bool>,
+    pub(crate) due: Option<Span>,
+    pub(crate) completed: Option<bool>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum NoteType {
+pub(crate) enum NoteType {
     CallIn,
     CallOut,
     Common,
@@ -444,44 +448,44 @@ pub enum NoteType {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct NoteExpect {
-    pub client: Option<PhoneField>,
+pub(crate) struct NoteExpect {
+    pub(crate) client: Option<PhoneField>,
     #[serde(rename = "type")]
-    pub note_type: Option<NoteType>,
-    pub call_status: Option<u8>,
-    pub on: Option<On>,
-    pub responsible: Option<u64>,
+    pub(crate) note_type: Option<NoteType>,
+    pub(crate) call_status: Option<u8>,
+    pub(crate) on: Option<On>,
+    pub(crate) responsible: Option<u64>,
     /// `call_result`, e.g. «Не дозвонились».
-    pub result: Option<String>,
+    pub(crate) result: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RequestsExpect {
-    pub max: Option<usize>,
-    pub min: Option<usize>,
+pub(crate) struct RequestsExpect {
+    pub(crate) max: Option<usize>,
+    pub(crate) min: Option<usize>,
 }
 
 /// What must hold on the mock's final state.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Expect {
-    pub contacts: Option<CountOr<ContactExpect>>,
-    pub leads: Option<CountOr<LeadExpect>>,
-    pub unsorted: Option<CountOr<UnsortedExpect>>,
-    pub tasks: Option<CountOr<TaskExpect>>,
-    pub notes: Option<CountOr<NoteExpect>>,
-    pub requests: Option<RequestsExpect>,
+pub(crate) struct Expect {
+    pub(crate) contacts: Option<CountOr<ContactExpect>>,
+    pub(crate) leads: Option<CountOr<LeadExpect>>,
+    pub(crate) unsorted: Option<CountOr<UnsortedExpect>>,
+    pub(crate) tasks: Option<CountOr<TaskExpect>>,
+    pub(crate) notes: Option<CountOr<NoteExpect>>,
+    pub(crate) requests: Option<RequestsExpect>,
     /// The scenario must be refused or report an error whose message contains this text
     /// (bad settings, a malformed event).
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
     /// Calls the engine parked because amoCRM kept refusing them (R-ISOLATE); without this
     /// key a parked call fails the scenario.
-    pub parked: Option<usize>,
+    pub(crate) parked: Option<usize>,
     /// Check the storm invariants after every step (no deal without a contact, one pending
     /// Unsorted item per phone, no overlapping callback tasks, ...).
     #[serde(default)]
-    pub invariants: bool,
+    pub(crate) invariants: bool,
 }
 
 /// A whole scenario file.
@@ -490,23 +494,23 @@ pub struct Expect {
 pub struct Scenario {
     pub name: String,
     #[serde(default)]
-    pub rules: Vec<RuleId>,
+    pub(crate) rules: Vec<RuleId>,
     #[serde(default)]
-    pub tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
     #[serde(default)]
     pub start: Start,
     /// The settle window after a hangup (R-IDEM), as in `sipamo serve`: events of a call
     /// arriving within it count; default 2s.
     #[serde(default)]
-    pub settle: Option<Span>,
+    pub(crate) settle: Option<Span>,
     /// Seed of the retry jitter (and any other randomness); printed in reports.
     #[serde(default)]
-    pub seed: Option<u64>,
-    pub settings: Settings,
+    pub(crate) seed: Option<u64>,
+    pub(crate) settings: Settings,
     #[serde(default)]
-    pub crm: CrmSeed,
+    pub(crate) crm: CrmSeed,
     #[serde(default)]
     pub steps: Vec<Step>,
     #[serde(default)]
-    pub expect: Expect,
+    pub(crate) expect: Expect,
 }

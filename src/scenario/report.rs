@@ -24,14 +24,14 @@ pub fn line(o: &Outcome) -> String {
 }
 
 /// `N passed, N failed` — and load errors, which count as failures.
-pub fn summary(outcomes: &[Outcome], load_errors: &[LoadError]) -> String {
+pub(crate) fn summary(outcomes: &[Outcome], load_errors: &[LoadError]) -> String {
     let passed = outcomes.iter().filter(|o| o.passed()).count();
     let failed = outcomes.len() - passed + load_errors.len();
     format!("{passed} passed, {failed} failed")
 }
 
 /// JUnit XML: one testcase per scenario (and per file that did not load).
-pub fn junit(outcomes: &[Outcome], load_errors: &[LoadError]) -> Result<String, String> {
+pub(crate) fn junit(outcomes: &[Outcome], load_errors: &[LoadError]) -> Result<String, String> {
     let mut report = Report::new("sipamo");
     let mut suite = TestSuite::new("scenarios");
     for o in outcomes {

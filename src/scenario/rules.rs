@@ -1,7 +1,7 @@
 //! The rule IDs of `spec/behaviour.md`, which scenarios cite under `rules:`.
 
 /// Every rule, in the order of the spec, with its title.
-pub const RULES: [(&str, &str); 24] = [
+pub(crate) const RULES: [(&str, &str); 24] = [
     ("R-CFG-1", "Deal needs a contact"),
     ("R-CFG-2", "Pipelines and responsibles must exist"),
     ("R-IN-U1", "Immediate mode"),
@@ -31,12 +31,12 @@ pub const RULES: [(&str, &str); 24] = [
     ("R-ISOLATE", "One bad call never blocks the others"),
 ];
 
-pub fn is_rule(id: &str) -> bool {
+pub(crate) fn is_rule(id: &str) -> bool {
     RULES.iter().any(|(r, _)| *r == id)
 }
 
 /// Rule IDs named in a behaviour spec (`**R-XXX ...**` headings), in order.
-pub fn ids_in_spec(markdown: &str) -> Vec<String> {
+pub(crate) fn ids_in_spec(markdown: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for line in markdown.lines() {
         if let Some(rest) = line.strip_prefix("**R-") {

@@ -60,28 +60,28 @@ impl Default for RunOptions {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PathStats {
     pub calls: usize,
-    pub requests: usize,
+    pub(crate) requests: usize,
 }
 
 /// The seed used when a scenario gives none.
-pub const DEFAULT_SEED: u64 = 20_260_302;
+pub(crate) const DEFAULT_SEED: u64 = 20_260_302;
 
 /// What happened when a scenario ran.
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub name: String,
-    pub file: String,
+    pub(crate) file: String,
     pub tags: Vec<String>,
-    pub seed: u64,
+    pub(crate) seed: u64,
     pub failures: Vec<String>,
     /// The error the engine raised or the settings check refused with, if any.
     pub error: Option<String>,
     pub journal: Vec<JournalEntry>,
     /// Virtual time zero (`start`), Unix ms.
-    pub origin_ms: i64,
+    pub(crate) origin_ms: i64,
     /// Requests the steps caused (the start-up settings check is not counted).
-    pub requests: usize,
-    pub elapsed: Duration,
+    pub(crate) requests: usize,
+    pub(crate) elapsed: Duration,
     /// The first broken invariant, when invariants were checked.
     pub violation: Option<crate::scenario::invariants::Violation>,
     /// Index of the step after which it broke.
@@ -89,7 +89,7 @@ pub struct Outcome {
     /// Calls handled and requests made, by path (`incoming known answered`, ...).
     pub paths: std::collections::BTreeMap<String, PathStats>,
     /// Steps applied.
-    pub steps_run: usize,
+    pub(crate) steps_run: usize,
 }
 
 impl Outcome {
@@ -98,7 +98,7 @@ impl Outcome {
     }
 
     /// The journal in its compact YAML form, time from `start`.
-    pub fn journal_yaml(&self) -> String {
+    pub(crate) fn journal_yaml(&self) -> String {
         journal::to_yaml(&self.journal, self.origin_ms)
     }
 
@@ -114,7 +114,11 @@ impl Outcome {
 }
 
 /// The synthetic call of a `call:` step.
-pub fn call_spec(sc: &Scenario, step: &CallStep, call_id: String) -> Result<CallSpec, String> {
+pub(crate) fn call_spec(
+    sc: &Scenario,
+    step: &CallStep,
+    call_id: String,
+) -> Result<CallSpec, String> {
     let first_user = || {
         step.scheme
             .as_ref()

@@ -8,13 +8,13 @@ use crate::engine::memory::{
 
 /// The runner's memory: [`InMemory`], forgetting callback tasks when `forget_tasks` is set.
 #[derive(Debug, Default)]
-pub struct RunMemory {
+pub(crate) struct RunMemory {
     inner: InMemory,
     forget_tasks: bool,
 }
 
 impl RunMemory {
-    pub fn new(forget_tasks: bool) -> Self {
+    pub(crate) fn new(forget_tasks: bool) -> Self {
         RunMemory {
             inner: InMemory::default(),
             forget_tasks,

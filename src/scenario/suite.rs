@@ -49,7 +49,7 @@ pub fn load_all(files: &[PathBuf]) -> (Vec<Loaded>, Vec<LoadError>) {
 }
 
 /// Keeps scenarios having any of `tags` (all when `tags` is empty).
-pub fn filter_tags(scenarios: Vec<Loaded>, tags: &[String]) -> Vec<Loaded> {
+pub(crate) fn filter_tags(scenarios: Vec<Loaded>, tags: &[String]) -> Vec<Loaded> {
     if tags.is_empty() {
         return scenarios;
     }

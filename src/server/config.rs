@@ -6,14 +6,14 @@ use crate::amocrm::client::{Refresh, Secret};
 use crate::engine::settings::Settings;
 
 /// The settings file: the keys of a scenario's `settings:` block at its top level.
-pub fn read_settings(path: &Path) -> Result<Settings, String> {
+pub(crate) fn read_settings(path: &Path) -> Result<Settings, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read settings {}: {e}", path.display()))?;
     Settings::from_yaml(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// The receiver's secret path segment. Never printed.
-pub fn read_secret(path: &Path) -> Result<Secret, String> {
+pub(crate) fn read_secret(path: &Path) -> Result<Secret, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read the secret file {}: {e}", path.display()))?;
     let secret = text.trim();
@@ -33,7 +33,7 @@ pub fn read_secret(path: &Path) -> Result<Secret, String> {
 /// The amoCRM token: a long-lived token as plain text, or OAuth2 JSON
 /// `{"access_token", "refresh_token", "client_id", "client_secret", "redirect_uri"}`
 /// (refreshed on 401 and written back to the same file).
-pub fn read_token(path: &Path) -> Result<(Secret, Option<Refresh>), String> {
+pub(crate) fn read_token(path: &Path) -> Result<(Secret, Option<Refresh>), String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read the token file {}: {e}", path.display()))?;
     let t = text.trim();

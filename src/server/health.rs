@@ -7,10 +7,10 @@ use serde_json::{Value, json};
 
 /// Shared between the worker (which reports) and the receiver (which answers `/health`).
 #[derive(Debug)]
-pub struct Health {
+pub(crate) struct Health {
     state: Mutex<State>,
     /// How long a ready call may wait before the service counts as unhealthy (ms).
-    pub stuck_after_ms: i64,
+    pub(crate) stuck_after_ms: i64,
 }
 
 #[derive(Debug, Default)]
@@ -24,7 +24,7 @@ struct State {
 }
 
 impl Health {
-    pub fn new(stuck_after_ms: i64) -> Self {
+    pub(crate) fn new(stuck_after_ms: i64) -> Self {
         Health {
             state: Mutex::new(State {
                 down: Some("the worker has not started yet".into()),
@@ -38,16 +38,16 @@ impl Health {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn worker_up(&self) {
+    pub(crate) fn worker_up(&self) {
         self.state().down = None;
     }
 
-    pub fn worker_down(&self, reason: impl Into<String>) {
+    pub(crate) fn worker_down(&self, reason: impl Into<String>) {
         self.state().down = Some(reason.into());
     }
 
     /// After a round: every ready call handled (`None`), or the oldest one still waits.
-    pub fn round(&self, now_ms: i64, failed: Option<String>) {
+    pub(crate) fn round(&self, now_ms: i64, failed: Option<String>) {
         let mut s = self.state();
         match failed {
             None => {
@@ -62,7 +62,7 @@ impl Health {
     }
 
     /// The status code and body of `GET /health` at `now_ms`.
-    pub fn report(&self, now_ms: i64) -> (u16, Value) {
+    pub(crate) fn report(&self, now_ms: i64) -> (u16, Value) {
         let s = self.state();
         if let Some(reason) = &s.down {
             return (

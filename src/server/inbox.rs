@@ -9,7 +9,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 
 /// What storing an event did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stored {
+pub(crate) enum Stored {
     New,
     /// The same event was stored before (a re-delivery).
     Duplicate,
@@ -25,7 +25,7 @@ struct Job {
 
 /// A handle to the writer thread. Cheap to clone.
 #[derive(Clone)]
-pub struct Inbox {
+pub(crate) struct Inbox {
     tx: mpsc::Sender<Job>,
 }
 
@@ -34,7 +34,7 @@ const GROUP: usize = 512;
 
 impl Inbox {
     /// Starts the writer thread on its own connection; `stored` is notified after each commit.
-    pub fn start(db: PathBuf, stored: Arc<Notify>) -> Result<Self, String> {
+    pub(crate) fn start(db: PathBuf, stored: Arc<Notify>) -> Result<Self, String> {
         let conn =
             super::store::open(&db).map_err(|e| format!("cannot open {}: {e}", db.display()))?;
         let (tx, mut rx) = mpsc::channel::<Job>(8192);
@@ -84,7 +84,7 @@ impl Inbox {
     }
 
     /// Stores an event durably; returns once it is on disk.
-    pub async fn store(
+    pub(crate) async fn store(
         &self,
         call_id: String,
         fingerprint: String,

@@ -22,11 +22,11 @@ const RESERVED_FILES: u64 = 64;
 pub struct Limits {
     /// A client must send a request's headers within this long of starting it, or of the end
     /// of its previous request on a kept-alive connection (then it is an idle timeout).
-    pub header_timeout: Duration,
+    pub(crate) header_timeout: Duration,
     /// A whole request, body included, must be read and answered within this long (408).
-    pub request_timeout: Duration,
+    pub(crate) request_timeout: Duration,
     /// Client connections open at once; more wait in the kernel's accept queue.
-    pub max_connections: usize,
+    pub(crate) max_connections: usize,
 }
 
 impl Default for Limits {
@@ -43,7 +43,7 @@ impl Default for Limits {
 /// The connection cap actually used: the one asked for, but never so close to the open-file
 /// limit that the database or amoCRM could not get a file. Errors when even one connection
 /// would not fit.
-pub fn connection_cap(asked: usize) -> Result<usize, String> {
+pub(crate) fn connection_cap(asked: usize) -> Result<usize, String> {
     let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
         .current
         .unwrap_or(u64::MAX);
@@ -67,7 +67,7 @@ pub fn connection_cap(asked: usize) -> Result<usize, String> {
 
 /// Serves `router` on `listener` until `stop` turns true, then waits for the connections in
 /// hand to finish their requests (the caller bounds that wait).
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     router: axum::Router,
     limits: Limits,

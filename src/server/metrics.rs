@@ -8,53 +8,53 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ResultLabel {
-    pub result: &'static str,
+pub(crate) struct ResultLabel {
+    pub(crate) result: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReasonLabel {
-    pub reason: &'static str,
+pub(crate) struct ReasonLabel {
+    pub(crate) reason: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct StatusLabel {
-    pub status: String,
+pub(crate) struct StatusLabel {
+    pub(crate) status: String,
 }
 
 /// Every counter the service keeps. Cheap to clone (the metrics are shared).
 #[derive(Clone, Debug, Default)]
-pub struct Metrics {
-    pub events: Family<ResultLabel, Counter>,
-    pub calls: Counter,
+pub(crate) struct Metrics {
+    pub(crate) events: Family<ResultLabel, Counter>,
+    pub(crate) calls: Counter,
     /// Events the worker has taken from the inbox since this process started.
-    pub taken: Counter,
+    pub(crate) taken: Counter,
     /// Calls that needed no amoCRM action, by reason (`internal`, `hidden_number`).
-    pub skipped: Family<ReasonLabel, Counter>,
-    pub amocrm: Family<StatusLabel, Counter>,
-    pub retries: Counter,
-    pub queue: Gauge,
+    pub(crate) skipped: Family<ReasonLabel, Counter>,
+    pub(crate) amocrm: Family<StatusLabel, Counter>,
+    pub(crate) retries: Counter,
+    pub(crate) queue: Gauge,
     /// Calls set aside because amoCRM keeps refusing them (R-ISOLATE).
-    pub parked: Gauge,
-    pub open_calls: Gauge,
+    pub(crate) parked: Gauge,
+    pub(crate) open_calls: Gauge,
     /// Rows removed by retention, by table (`events`, `calls`, `memory`, `deliveries`).
-    pub pruned: Family<WhatLabel, Counter>,
+    pub(crate) pruned: Family<WhatLabel, Counter>,
     /// Retention passes that failed (the database could not be written).
-    pub prune_failures: Counter,
+    pub(crate) prune_failures: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct WhatLabel {
-    pub what: &'static str,
+pub(crate) struct WhatLabel {
+    pub(crate) what: &'static str,
 }
 
 impl Metrics {
-    pub fn event(&self, result: &'static str) {
+    pub(crate) fn event(&self, result: &'static str) {
         self.events.get_or_create(&ResultLabel { result }).inc();
     }
 
     /// The text exposition of every metric.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut r = Registry::default();
         r.register(
             "sipamo_events_received",

@@ -2,18 +2,18 @@
 //! durable SQLite inbox before they are acknowledged, and worked off by the engine against the
 //! real amoCRM account.
 
-pub mod config;
-pub mod health;
-pub mod inbox;
-pub mod listen;
-pub mod metrics;
-pub mod operator;
-pub mod receiver;
-pub mod retention;
-pub mod schema;
-pub mod store;
-pub mod supervisor;
-pub mod worker;
+pub(crate) mod config;
+pub(crate) mod health;
+pub(crate) mod inbox;
+pub(crate) mod listen;
+pub(crate) mod metrics;
+pub(crate) mod operator;
+pub(crate) mod receiver;
+pub(crate) mod retention;
+pub(crate) mod schema;
+pub(crate) mod store;
+pub(crate) mod supervisor;
+pub(crate) mod worker;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -218,7 +218,7 @@ impl Application {
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         let mut term =

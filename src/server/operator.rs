@@ -12,7 +12,7 @@ use crate::engine::memory::ParkedCall;
 
 /// Why an operator command failed.
 #[derive(Debug, thiserror::Error)]
-pub enum OperatorError {
+pub(crate) enum OperatorError {
     #[error("cannot open the database {path}: {source}")]
     Open {
         path: String,
@@ -47,13 +47,13 @@ fn open(db: &Path) -> Result<Connection, OperatorError> {
 }
 
 /// The parked calls, oldest first.
-pub fn list(db: &Path) -> Result<Vec<ParkedCall>, OperatorError> {
+pub(crate) fn list(db: &Path) -> Result<Vec<ParkedCall>, OperatorError> {
     Ok(store::parked_calls(&open(db)?)?)
 }
 
 /// A call's state, its stored events and its saved progress, as text; `None` when the
 /// database knows no such call.
-pub fn show(db: &Path, call_id: &str) -> Result<Option<String>, OperatorError> {
+pub(crate) fn show(db: &Path, call_id: &str) -> Result<Option<String>, OperatorError> {
     let conn = open(db)?;
     let events = store::events_of(&conn, call_id)?;
     if events.is_empty() {
@@ -90,6 +90,6 @@ pub fn show(db: &Path, call_id: &str) -> Result<Option<String>, OperatorError> {
 }
 
 /// Puts a parked call back in the queue; false when it is not parked.
-pub fn retry(db: &Path, call_id: &str) -> Result<bool, OperatorError> {
+pub(crate) fn retry(db: &Path, call_id: &str) -> Result<bool, OperatorError> {
     Ok(store::requeue(&mut open(db)?, call_id)?)
 }

@@ -20,18 +20,18 @@ use crate::secret::constant_time_eq;
 use crate::sipuni::event::CallEvent;
 
 /// Largest event accepted (query string or body).
-pub const MAX_EVENT_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_EVENT_BYTES: usize = 64 * 1024;
 
 #[derive(Clone)]
-pub struct ReceiverState {
-    pub secret: Arc<String>,
-    pub inbox: Inbox,
-    pub metrics: Metrics,
-    pub clock: Clock,
-    pub health: Arc<Health>,
+pub(crate) struct ReceiverState {
+    pub(crate) secret: Arc<String>,
+    pub(crate) inbox: Inbox,
+    pub(crate) metrics: Metrics,
+    pub(crate) clock: Clock,
+    pub(crate) health: Arc<Health>,
     /// Events older than this (by their own timestamp) are acknowledged but not stored: the
     /// store no longer remembers whether their call was handled.
-    pub retention_ms: i64,
+    pub(crate) retention_ms: i64,
 }
 
 fn answer(status: StatusCode, body: serde_json::Value) -> Response {
@@ -43,7 +43,7 @@ fn answer(status: StatusCode, body: serde_json::Value) -> Response {
         .into_response()
 }
 
-pub fn router(state: ReceiverState) -> Router {
+pub(crate) fn router(state: ReceiverState) -> Router {
     Router::new()
         .route("/sipuni/events/{secret}", get(event_get).post(event_post))
         .route(

@@ -22,11 +22,11 @@ const BATCH: usize = 2_000;
 
 /// Rows removed by one pass.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Pruned {
-    pub events: usize,
-    pub calls: usize,
-    pub memory: usize,
-    pub deliveries: usize,
+pub(crate) struct Pruned {
+    pub(crate) events: usize,
+    pub(crate) calls: usize,
+    pub(crate) memory: usize,
+    pub(crate) deliveries: usize,
 }
 
 const STEPS: [(&str, &str); 4] = [
@@ -57,7 +57,7 @@ const STEPS: [(&str, &str); 4] = [
 ];
 
 /// Removes what was finished or last written before `cutoff_ms` (Unix ms), in batches.
-pub fn prune(conn: &Connection, cutoff_ms: i64) -> rusqlite::Result<Pruned> {
+pub(crate) fn prune(conn: &Connection, cutoff_ms: i64) -> rusqlite::Result<Pruned> {
     let mut counts = [0usize; 4];
     for ((_, sql), count) in STEPS.iter().zip(counts.iter_mut()) {
         let mut st = conn.prepare_cached(sql)?;
@@ -79,13 +79,13 @@ pub fn prune(conn: &Connection, cutoff_ms: i64) -> rusqlite::Result<Pruned> {
 }
 
 /// How often a pass runs: an eighth of the retention, between a second and an hour.
-pub fn interval(retention: Duration) -> Duration {
+pub(crate) fn interval(retention: Duration) -> Duration {
     (retention / 8).clamp(Duration::from_secs(1), Duration::from_secs(3600))
 }
 
 /// Prunes `db` every [`interval`] until `stop`. A failed pass is logged and counted, and the
 /// next one tries again.
-pub async fn run(
+pub(crate) async fn run(
     db: PathBuf,
     retention: Duration,
     clock: Clock,

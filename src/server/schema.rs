@@ -64,7 +64,7 @@ fn migrations() -> Migrations<'static> {
 }
 
 /// Brings the database to the current version; a database from a newer sipamo is refused.
-pub fn migrate(conn: &mut Connection) -> Result<(), rusqlite_migration::Error> {
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), rusqlite_migration::Error> {
     migrations().to_latest(conn)
 }
 

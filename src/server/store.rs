@@ -14,7 +14,7 @@ use crate::engine::memory::{
 };
 
 /// Opens (creating if needed) the database with the settings every connection needs.
-pub fn open(path: &Path) -> rusqlite::Result<Connection> {
+pub(crate) fn open(path: &Path) -> rusqlite::Result<Connection> {
     // Client phones and recording links: the database and its -wal and -shm files are 0600
     // (SQLite gives the side files the database file's permissions).
     if !path.exists() {
@@ -53,12 +53,12 @@ fn io_error(path: &Path, e: std::io::Error) -> rusqlite::Error {
 
 /// A stored event.
 #[derive(Debug, Clone)]
-pub struct StoredEvent {
-    pub id: i64,
-    pub call_id: String,
-    pub raw: String,
+pub(crate) struct StoredEvent {
+    pub(crate) id: i64,
+    pub(crate) call_id: String,
+    pub(crate) raw: String,
     /// When the receiver stored it (Unix ms): the time the engine takes it as arrived.
-    pub received_ms: i64,
+    pub(crate) received_ms: i64,
 }
 
 fn stored_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
@@ -71,7 +71,7 @@ fn stored_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
 }
 
 /// Events after `after`, in arrival order.
-pub fn events_after(
+pub(crate) fn events_after(
     conn: &Connection,
     after: i64,
     limit: usize,
@@ -84,7 +84,10 @@ pub fn events_after(
 }
 
 /// Events of calls not yet handled, up to `max_id`, in arrival order (for a restart).
-pub fn unfinished_events(conn: &Connection, max_id: i64) -> rusqlite::Result<Vec<StoredEvent>> {
+pub(crate) fn unfinished_events(
+    conn: &Connection,
+    max_id: i64,
+) -> rusqlite::Result<Vec<StoredEvent>> {
     let mut st = conn.prepare(
         "SELECT id, call_id, raw, received_ms FROM events WHERE id <= ?1 AND call_id NOT IN (SELECT call_id FROM calls_done) \
          AND call_id NOT IN (SELECT call_id FROM parked) ORDER BY id",
@@ -93,12 +96,12 @@ pub fn unfinished_events(conn: &Connection, max_id: i64) -> rusqlite::Result<Vec
     rows.collect()
 }
 
-pub fn max_event_id(conn: &Connection) -> rusqlite::Result<i64> {
+pub(crate) fn max_event_id(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))
 }
 
 /// The stored events of one call, in arrival order (a parked call put back by an operator).
-pub fn events_of(conn: &Connection, call_id: &str) -> rusqlite::Result<Vec<StoredEvent>> {
+pub(crate) fn events_of(conn: &Connection, call_id: &str) -> rusqlite::Result<Vec<StoredEvent>> {
     let mut st = conn.prepare_cached(
         "SELECT id, call_id, raw, received_ms FROM events WHERE call_id = ?1 ORDER BY id",
     )?;
@@ -107,7 +110,7 @@ pub fn events_of(conn: &Connection, call_id: &str) -> rusqlite::Result<Vec<Store
 }
 
 /// Parked calls an operator asked to retry: they leave `parked` and are taken once.
-pub fn take_requeued(conn: &mut Connection) -> rusqlite::Result<Vec<String>> {
+pub(crate) fn take_requeued(conn: &mut Connection) -> rusqlite::Result<Vec<String>> {
     // IMMEDIATE: a read that turns into a write would fail at once, not wait, on a busy file.
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let ids: Vec<String> = {
@@ -121,7 +124,7 @@ pub fn take_requeued(conn: &mut Connection) -> rusqlite::Result<Vec<String>> {
 }
 
 /// Puts a parked call back in the queue (`sipamo calls retry`); false when it is not parked.
-pub fn requeue(conn: &mut Connection, call_id: &str) -> rusqlite::Result<bool> {
+pub(crate) fn requeue(conn: &mut Connection, call_id: &str) -> rusqlite::Result<bool> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let n = tx.execute("DELETE FROM parked WHERE call_id = ?1", params![call_id])?;
     if n == 1 {
@@ -139,7 +142,7 @@ pub fn requeue(conn: &mut Connection, call_id: &str) -> rusqlite::Result<bool> {
 }
 
 /// Events not yet handled (stored after `cursor`, or of calls still open).
-pub fn pending_count(conn: &Connection, cursor: i64) -> rusqlite::Result<i64> {
+pub(crate) fn pending_count(conn: &Connection, cursor: i64) -> rusqlite::Result<i64> {
     conn.query_row(
         "SELECT COUNT(*) FROM events WHERE id > ?1",
         params![cursor],
@@ -150,7 +153,7 @@ pub fn pending_count(conn: &Connection, cursor: i64) -> rusqlite::Result<i64> {
 /// The engine's memory in the same database. Every write is committed before the step it
 /// records is considered done; [`Memory::atomically`] makes the writes of one step a single
 /// transaction.
-pub struct SqliteMemory {
+pub(crate) struct SqliteMemory {
     conn: std::sync::Mutex<Connection>,
     /// Stamps what is written, for retention.
     clock: Clock,
@@ -166,7 +169,7 @@ fn failed(doing: &'static str) -> impl Fn(rusqlite::Error) -> MemoryError {
 }
 
 impl SqliteMemory {
-    pub fn new(conn: Connection, clock: Clock) -> Self {
+    pub(crate) fn new(conn: Connection, clock: Clock) -> Self {
         SqliteMemory {
             conn: std::sync::Mutex::new(conn),
             clock,
@@ -175,7 +178,7 @@ impl SqliteMemory {
     }
 
     /// The connection (the memory is used by one worker; the lock makes it shareable).
-    pub fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -360,7 +363,7 @@ impl Memory for SqliteMemory {
 }
 
 /// Parked calls, oldest first.
-pub fn parked_calls(conn: &Connection) -> rusqlite::Result<Vec<ParkedCall>> {
+pub(crate) fn parked_calls(conn: &Connection) -> rusqlite::Result<Vec<ParkedCall>> {
     let mut st = conn.prepare_cached(
         "SELECT call_id, reason, attempts, at_ms FROM parked ORDER BY at_ms, call_id",
     )?;

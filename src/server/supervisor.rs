@@ -18,25 +18,25 @@ use crate::engine::{Engine, Settings};
 
 /// Everything needed to build a worker again after it died.
 #[derive(Clone)]
-pub struct WorkerFactory {
-    pub settings: Settings,
-    pub client: AmoClient,
-    pub db: PathBuf,
-    pub settle_ms: i64,
-    pub park_after: u32,
-    pub max_call_ms: i64,
-    pub stored: Arc<Notify>,
-    pub metrics: Metrics,
-    pub health: Arc<Health>,
-    pub tick: Duration,
+pub(crate) struct WorkerFactory {
+    pub(crate) settings: Settings,
+    pub(crate) client: AmoClient,
+    pub(crate) db: PathBuf,
+    pub(crate) settle_ms: i64,
+    pub(crate) park_after: u32,
+    pub(crate) max_call_ms: i64,
+    pub(crate) stored: Arc<Notify>,
+    pub(crate) metrics: Metrics,
+    pub(crate) health: Arc<Health>,
+    pub(crate) tick: Duration,
     /// Set at SIGTERM: the engine starts no further call.
-    pub stopping: Arc<std::sync::atomic::AtomicBool>,
+    pub(crate) stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl WorkerFactory {
     /// Opens the database and connects the engine (the settings are checked against the
     /// account again).
-    pub async fn build(&self) -> Result<Worker, String> {
+    pub(crate) async fn build(&self) -> Result<Worker, String> {
         let conn = store::open(&self.db)
             .map_err(|e| format!("cannot open the database {}: {e}", self.db.display()))?;
         let mut engine = Engine::connect(
@@ -61,7 +61,7 @@ impl WorkerFactory {
 }
 
 /// Something the supervisor can run until `stop`.
-pub trait Runnable: Send + 'static {
+pub(crate) trait Runnable: Send + 'static {
     fn run(self, stop: watch::Receiver<bool>) -> impl Future<Output = Result<(), String>> + Send;
 }
 
@@ -76,7 +76,7 @@ const LONGEST_PAUSE: Duration = Duration::from_secs(60);
 
 /// Runs `first` (or a worker from `make`) until `stop`; restarts it whenever it fails or
 /// panics, with a growing pause, reporting on `health`.
-pub async fn supervise<W, M, F>(
+pub(crate) async fn supervise<W, M, F>(
     first: Option<W>,
     mut make: M,
     health: Arc<Health>,

@@ -16,7 +16,7 @@ use crate::sipuni::event::CallEvent;
 
 /// Why the worker stopped working: the supervisor restarts it.
 #[derive(Debug, thiserror::Error)]
-pub enum WorkerError {
+pub(crate) enum WorkerError {
     #[error("the database failed: {0}")]
     Store(#[from] rusqlite::Error),
     #[error(transparent)]
@@ -35,13 +35,13 @@ impl From<crate::engine::memory::MemoryError> for WorkerError {
     }
 }
 
-pub struct Worker {
-    pub engine: Engine<SqliteMemory>,
-    pub stored: Arc<Notify>,
-    pub metrics: Metrics,
-    pub health: Arc<Health>,
+pub(crate) struct Worker {
+    pub(crate) engine: Engine<SqliteMemory>,
+    pub(crate) stored: Arc<Notify>,
+    pub(crate) metrics: Metrics,
+    pub(crate) health: Arc<Health>,
     /// How often ready calls are looked for (doubled after each failure, up to a minute).
-    pub tick: Duration,
+    pub(crate) tick: Duration,
 }
 
 /// Longest pause between two rounds while calls keep failing.
@@ -49,7 +49,10 @@ const MAX_PAUSE: Duration = Duration::from_secs(60);
 
 impl Worker {
     /// Runs until `shutdown` turns true; the call in hand is finished first.
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Result<(), WorkerError> {
+    pub(crate) async fn run(
+        mut self,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<(), WorkerError> {
         let mut cursor = self.restore().await?;
         // The gauges say what is open before /health says the worker is up.
         let pending = store::pending_count(&self.engine.memory().connection(), cursor)?;

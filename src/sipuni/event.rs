@@ -8,15 +8,15 @@ use crate::phone::{Phone, PhoneError};
 
 /// Sipuni's call id, shared by all events of one call (`1700000000.12345`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CallId(String);
+pub(crate) struct CallId(String);
 
 impl CallId {
-    pub fn parse(raw: &str) -> Option<Self> {
+    pub(crate) fn parse(raw: &str) -> Option<Self> {
         let t = raw.trim();
         (!t.is_empty() && t.len() <= 128 && !t.chars().any(char::is_control))
             .then(|| CallId(t.to_string()))
     }
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -38,7 +38,7 @@ impl ShortNumber {
         ((2..=6).contains(&t.len()) && t.chars().all(|c| c.is_ascii_digit()))
             .then(|| ShortNumber(t.to_string()))
     }
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -51,7 +51,7 @@ impl fmt::Display for ShortNumber {
 
 /// The event type (`event=`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum EventKind {
+pub(crate) enum EventKind {
     /// 1: a ring leg starts (one per employee rung).
     Ring,
     /// 2: the call ended (final; carries `status`).
@@ -63,7 +63,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub fn code(self) -> u8 {
+    pub(crate) fn code(self) -> u8 {
         match self {
             EventKind::Ring => 1,
             EventKind::Hangup => 2,
@@ -85,7 +85,7 @@ pub enum HangupStatus {
 }
 
 impl HangupStatus {
-    pub fn parse(raw: &str) -> Option<Self> {
+    pub(crate) fn parse(raw: &str) -> Option<Self> {
         Some(match raw.trim().to_ascii_uppercase().as_str() {
             "ANSWER" => HangupStatus::Answer,
             "BUSY" => HangupStatus::Busy,
@@ -96,7 +96,7 @@ impl HangupStatus {
             _ => return None,
         })
     }
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             HangupStatus::Answer => "ANSWER",
             HangupStatus::Busy => "BUSY",
@@ -110,7 +110,7 @@ impl HangupStatus {
 
 /// One side of a call.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Party {
+pub(crate) enum Party {
     /// `*_type=1`: an outside number (the client).
     External(Phone),
     /// `*_type=1` with a number that is absent, empty or no phone number (`anonymous`,
@@ -124,54 +124,54 @@ pub enum Party {
 }
 
 impl Party {
-    pub fn short(&self) -> Option<&ShortNumber> {
+    pub(crate) fn short(&self) -> Option<&ShortNumber> {
         match self {
             Party::Internal { short, .. } => short.as_ref(),
             Party::External(_) | Party::Hidden(_) => None,
         }
     }
-    pub fn phone(&self) -> Option<&Phone> {
+    pub(crate) fn phone(&self) -> Option<&Phone> {
         match self {
             Party::External(p) => Some(p),
             Party::Internal { .. } | Party::Hidden(_) => None,
         }
     }
     /// An outside party, with a number or hidden.
-    pub fn is_external(&self) -> bool {
+    pub(crate) fn is_external(&self) -> bool {
         matches!(self, Party::External(_) | Party::Hidden(_))
     }
 }
 
 /// What events 2 and 4 say about the end of a call or leg.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct HangupInfo {
-    pub status: HangupStatus,
-    pub call_start: Option<i64>,
+pub(crate) struct HangupInfo {
+    pub(crate) status: HangupStatus,
+    pub(crate) call_start: Option<i64>,
     /// `None` when unanswered (`0` or absent on the wire).
-    pub call_answer: Option<i64>,
-    pub record_link: Option<String>,
+    pub(crate) call_answer: Option<i64>,
+    pub(crate) record_link: Option<String>,
 }
 
 /// A parsed Sipuni event.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CallEvent {
-    pub kind: EventKind,
-    pub call_id: CallId,
-    pub src: Party,
-    pub dst: Party,
+    pub(crate) kind: EventKind,
+    pub(crate) call_id: CallId,
+    pub(crate) src: Party,
+    pub(crate) dst: Party,
     /// Unix seconds of this event.
-    pub timestamp: i64,
+    pub(crate) timestamp: i64,
     /// Events 2 and 4 only.
-    pub hangup: Option<HangupInfo>,
+    pub(crate) hangup: Option<HangupInfo>,
     /// Scheme name (`treeName`); outgoing calls carry «Исходящая».
-    pub tree_name: Option<String>,
+    pub(crate) tree_name: Option<String>,
     /// Scheme id (`treeNumber`).
-    pub tree_number: Option<String>,
-    pub is_inner_call: Option<bool>,
+    pub(crate) tree_number: Option<String>,
+    pub(crate) is_inner_call: Option<bool>,
     /// `last_called`: employees rung last (`&`-separated on the wire).
-    pub last_called: Vec<ShortNumber>,
+    pub(crate) last_called: Vec<ShortNumber>,
     /// Fields this parser does not know, kept as sent.
-    pub extra: Vec<(String, String)>,
+    pub(crate) extra: Vec<(String, String)>,
 }
 
 /// A field that is missing or malformed.
@@ -242,7 +242,7 @@ const KNOWN: [&str; 20] = [
 
 /// Unix seconds an event may carry: 2000-01-01 to 2100-01-01. Anything else is a bad clock or
 /// a forged value, and would wrap deadlines computed from it.
-pub const PLAUSIBLE_TIME: std::ops::RangeInclusive<i64> = 946_684_800..=4_102_444_800;
+pub(crate) const PLAUSIBLE_TIME: std::ops::RangeInclusive<i64> = 946_684_800..=4_102_444_800;
 
 struct Fields(Vec<(String, String)>);
 

@@ -6,9 +6,9 @@ use crate::phone::Phone;
 use crate::sipuni::event::{HangupStatus, ShortNumber};
 
 /// The Sipuni account number that prefixes employee numbers (`015856` + `201`).
-pub const ACCOUNT: &str = "015856";
+pub(crate) const ACCOUNT: &str = "015856";
 /// The scheme name of outgoing calls.
-pub const OUTGOING_TREE: &str = "Исходящая";
+pub(crate) const OUTGOING_TREE: &str = "Исходящая";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SynthDirection {
@@ -363,7 +363,7 @@ pub fn random_calls(
 }
 
 /// An event line as a flat JSON object of its fields, for JSON-lines output.
-pub fn to_json_line(line: &str) -> String {
+pub(crate) fn to_json_line(line: &str) -> String {
     let map: serde_json::Map<String, serde_json::Value> = form_urlencoded::parse(line.as_bytes())
         .map(|(k, v)| (k.into_owned(), serde_json::Value::String(v.into_owned())))
         .collect();

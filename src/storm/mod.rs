@@ -34,7 +34,7 @@ pub fn storm_options(
 }
 
 /// The engine's client timeout in storms.
-pub const STORM_CLIENT_TIMEOUT: Duration = Duration::from_millis(150);
+pub(crate) const STORM_CLIENT_TIMEOUT: Duration = Duration::from_millis(150);
 
 /// Runs a storm scenario; answers the outcome and the wall time.
 pub async fn run_storm(
@@ -56,7 +56,7 @@ pub async fn run_storm(
 /// chain of request round trips between those two threads; on one core each hand-off is a
 /// cheap switch instead of a wake-up across cores (about 1.5× more calls per second here).
 /// Blocking: call it from `spawn_blocking` or a plain thread.
-pub fn run_storm_pinned(
+pub(crate) fn run_storm_pinned(
     scenario: &Scenario,
     sabotage_task_dedup: bool,
     progress: Option<indicatif::ProgressBar>,
@@ -72,7 +72,7 @@ pub fn run_storm_pinned(
 }
 
 /// The summary printed after a storm.
-pub fn summary(o: &Outcome, elapsed: Duration) -> String {
+pub(crate) fn summary(o: &Outcome, elapsed: Duration) -> String {
     let calls: usize = o.paths.values().map(|p| p.calls).sum();
     let mut s = String::new();
     let _ = writeln!(s, "calls handled: {calls}");

@@ -9,7 +9,7 @@ use crate::scenario::model::*;
 use crate::scenario::run::{self, RunOptions};
 
 /// Runs `steps` of `base` and answers the invariant it breaks, if any.
-pub async fn broken_invariant(
+pub(crate) async fn broken_invariant(
     base: &Scenario,
     steps: &[Step],
     opts: &RunOptions,

@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 /// What a matching request gets.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum FaultAction {
+pub(crate) enum FaultAction {
     /// Answer this status without touching the state.
     Status(u16),
     /// Apply the request, then hold the answer back past the client's timeout. A request the
@@ -50,15 +50,15 @@ pub enum FaultError {
 
 /// An armed fault with its remaining count.
 #[derive(Clone, Debug)]
-pub struct Fault {
-    pub path: String,
-    pub method: Option<String>,
-    pub action: FaultAction,
-    pub remaining: u32,
+pub(crate) struct Fault {
+    pub(crate) path: String,
+    pub(crate) method: Option<String>,
+    pub(crate) action: FaultAction,
+    pub(crate) remaining: u32,
 }
 
 impl FaultSpec {
-    pub fn arm(&self) -> Result<Fault, FaultError> {
+    pub(crate) fn arm(&self) -> Result<Fault, FaultError> {
         if !self.path.starts_with('/') {
             return Err(FaultError::Path(self.path.clone()));
         }
@@ -82,20 +82,20 @@ impl FaultSpec {
 
 /// Faults in the order armed; the first live match fires.
 #[derive(Clone, Debug, Default)]
-pub struct Faults {
+pub(crate) struct Faults {
     armed: Vec<Fault>,
     /// The hang fault that fired last, to give back when its request was refused.
     last_hang: Option<Fault>,
 }
 
 impl Faults {
-    pub fn push(&mut self, f: Fault) {
+    pub(crate) fn push(&mut self, f: Fault) {
         self.armed.push(f);
     }
 
     /// Puts back one use of a fault that fired on a request it should not have held (a hang
     /// fault holds only the answer of a write amoCRM applied, not of a refusal).
-    pub fn give_back(&mut self, method: &str, path: &str) {
+    pub(crate) fn give_back(&mut self, method: &str, path: &str) {
         let mut f = self.last_hang.take().unwrap_or_else(|| Fault {
             path: path.to_string(),
             method: Some(method.to_string()),
@@ -107,7 +107,7 @@ impl Faults {
     }
 
     /// Consumes one use of the first fault matching this request, if any.
-    pub fn take(&mut self, method: &str, path: &str) -> Option<FaultAction> {
+    pub(crate) fn take(&mut self, method: &str, path: &str) -> Option<FaultAction> {
         let f = self.armed.iter_mut().find(|f| {
             let path_matches = match f.path.strip_suffix('*') {
                 Some(prefix) => path.starts_with(prefix),
@@ -124,11 +124,11 @@ impl Faults {
         Some(action)
     }
 
-    pub fn pending(&self) -> usize {
+    pub(crate) fn pending(&self) -> usize {
         self.armed.len()
     }
 
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.armed.clear();
     }
 }

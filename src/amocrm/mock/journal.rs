@@ -7,7 +7,7 @@ use serde_json::Value;
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct JournalEntry {
     /// Position in the journal, from 0.
-    pub seq: usize,
+    pub(crate) seq: usize,
     /// Virtual (or wall) time of arrival, Unix milliseconds.
     pub at_ms: i64,
     pub method: String,
@@ -15,12 +15,12 @@ pub struct JournalEntry {
     /// The decoded query pairs, in the order sent.
     pub query: Vec<(String, String)>,
     /// The JSON body, or the raw text when it was not JSON.
-    pub body: Option<Value>,
+    pub(crate) body: Option<Value>,
     pub status: u16,
     /// The write was applied but the answer was held back (a `hang` fault).
     pub hung: bool,
     /// Validation error codes of a 400 answer (`NotUnique`, `NotFound`, ...).
-    pub codes: Vec<String>,
+    pub(crate) codes: Vec<String>,
 }
 
 impl JournalEntry {
@@ -67,7 +67,7 @@ pub fn to_yaml(entries: &[JournalEntry], origin_ms: i64) -> String {
 }
 
 /// `+MM:SS.mmm` (or `+H:MM:SS.mmm`) for an offset in milliseconds.
-pub fn offset(ms: i64) -> String {
+pub(crate) fn offset(ms: i64) -> String {
     let sign = if ms < 0 { "-" } else { "+" };
     let ms = ms.unsigned_abs();
     let (h, m, s, milli) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);

@@ -16,16 +16,16 @@
 //! items hide their contact and lead until accepted, and every request lands in the journal
 //! with the (virtual) time it arrived.
 
-pub mod faults;
-pub mod handlers;
+pub(crate) mod faults;
+pub(crate) mod handlers;
 pub mod journal;
-pub mod query;
-pub mod render;
-pub mod reply;
-pub mod router;
-pub mod seed;
+pub(crate) mod query;
+pub(crate) mod render;
+pub(crate) mod reply;
+pub(crate) mod router;
+pub(crate) mod seed;
 pub mod state;
-pub mod tls;
+pub(crate) mod tls;
 
 use std::time::Duration;
 
@@ -33,8 +33,8 @@ use wiremock::matchers::any;
 use wiremock::{Mock, MockServer};
 
 pub use faults::{FaultError, FaultSpec};
-pub use journal::JournalEntry;
-pub use router::SharedHandle;
+pub(crate) use journal::JournalEntry;
+pub(crate) use router::SharedHandle;
 pub use seed::{CrmSeed, SeedError};
 pub use state::{CrmState, UnsortedState};
 
@@ -88,7 +88,7 @@ pub struct MockCrm {
 /// A manager action that found nothing to act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct ActionError(pub String);
+pub struct ActionError(pub(crate) String);
 
 impl MockCrm {
     pub async fn start(opts: MockOptions) -> Self {
@@ -127,16 +127,12 @@ impl MockCrm {
     }
 
     /// The socket address the mock listens on.
-    pub fn address(&self) -> std::net::SocketAddr {
+    pub(crate) fn address(&self) -> std::net::SocketAddr {
         *self.server.address()
     }
 
     pub fn token(&self) -> &str {
         &self.token
-    }
-
-    pub fn clock(&self) -> &Clock {
-        &self.clock
     }
 
     /// Reads (or, for test set-up, changes) the account directly, without HTTP.
@@ -150,7 +146,7 @@ impl MockCrm {
     }
 
     /// Looks at the account and the journal together, without copying either.
-    pub fn inspect<R>(&self, f: impl FnOnce(&CrmState, &[JournalEntry]) -> R) -> R {
+    pub(crate) fn inspect<R>(&self, f: impl FnOnce(&CrmState, &[JournalEntry]) -> R) -> R {
         let g = self.shared.lock();
         f(&g.state, &g.journal)
     }
@@ -239,12 +235,12 @@ impl MockCrm {
     }
 
     /// Moves the deadline of every open task of this phone to `complete_till` (Unix seconds).
-    pub fn move_tasks(&self, phone: &str, complete_till: i64) -> Result<usize, ActionError> {
+    pub(crate) fn move_tasks(&self, phone: &str, complete_till: i64) -> Result<usize, ActionError> {
         self.change_tasks(phone, "move_task", |t, _| t.complete_till = complete_till)
     }
 
     /// Deletes every open task of this phone, as a manager does in the interface.
-    pub fn delete_tasks(&self, phone: &str) -> Result<usize, ActionError> {
+    pub(crate) fn delete_tasks(&self, phone: &str) -> Result<usize, ActionError> {
         let mut g = self.shared.lock();
         let ids = Self::open_tasks_of(&g.state, phone, "delete_task")?;
         for id in &ids {
@@ -254,7 +250,7 @@ impl MockCrm {
     }
 
     /// Closes every active visible lead of this phone's contacts with `status` (142 or 143).
-    pub fn close_leads(&self, phone: &str, status: u64) -> Result<usize, ActionError> {
+    pub(crate) fn close_leads(&self, phone: &str, status: u64) -> Result<usize, ActionError> {
         if status != state::WON && status != state::LOST {
             return Err(ActionError(format!(
                 "close_lead: status {status} is not 142 (won) or 143 (lost)"

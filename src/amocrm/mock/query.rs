@@ -3,21 +3,21 @@
 use super::reply::Reply;
 
 /// Largest page amoCRM serves.
-pub const MAX_LIMIT: usize = 250;
+pub(crate) const MAX_LIMIT: usize = 250;
 
 /// Decoded query pairs, in order.
 #[derive(Clone, Debug, Default)]
-pub struct Query(pub Vec<(String, String)>);
+pub(crate) struct Query(pub(crate) Vec<(String, String)>);
 
 impl Query {
-    pub fn parse(raw: Option<&str>) -> Self {
+    pub(crate) fn parse(raw: Option<&str>) -> Self {
         Query(
             raw.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
                 .unwrap_or_default(),
         )
     }
 
-    pub fn get(&self, key: &str) -> Option<&str> {
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == key)
@@ -25,7 +25,7 @@ impl Query {
     }
 
     /// Every value given for `name`, `name[]` or `name[N]`.
-    pub fn list(&self, name: &str) -> Vec<&str> {
+    pub(crate) fn list(&self, name: &str) -> Vec<&str> {
         self.0
             .iter()
             .filter(|(k, _)| {
@@ -41,7 +41,7 @@ impl Query {
     }
 
     /// Values of a list filter as ids; an error names the parameter.
-    pub fn ids(&self, name: &str) -> Result<Vec<u64>, Reply> {
+    pub(crate) fn ids(&self, name: &str) -> Result<Vec<u64>, Reply> {
         self.list(name)
             .into_iter()
             .map(|v| {
@@ -53,12 +53,12 @@ impl Query {
     }
 
     /// `with=leads,contacts` contains `what`?
-    pub fn with(&self, what: &str) -> bool {
+    pub(crate) fn with(&self, what: &str) -> bool {
         self.list("with").contains(&what)
     }
 
     /// `page` (from 1) and `limit` (1..=250, default 50).
-    pub fn paging(&self) -> Result<(usize, usize), Reply> {
+    pub(crate) fn paging(&self) -> Result<(usize, usize), Reply> {
         let limit = match self.get("limit") {
             None => 50,
             Some(v) => match v.parse::<usize>() {
@@ -89,7 +89,7 @@ impl Query {
     }
 
     /// `filter[statuses][N][pipeline_id]` / `[status_id]` groups.
-    pub fn status_filters(&self) -> Result<Vec<(u64, Option<u64>)>, Reply> {
+    pub(crate) fn status_filters(&self) -> Result<Vec<(u64, Option<u64>)>, Reply> {
         let mut groups: std::collections::BTreeMap<String, (Option<u64>, Option<u64>)> =
             Default::default();
         for (k, v) in &self.0 {

@@ -8,7 +8,7 @@ fn link(base: &str, path: String) -> Value {
     json!({ "self": { "href": format!("{base}/api/v4/{path}") } })
 }
 
-pub fn user(base: &str, u: &User) -> Value {
+pub(crate) fn user(base: &str, u: &User) -> Value {
     json!({
         "id": u.id,
         "name": u.name,
@@ -19,7 +19,7 @@ pub fn user(base: &str, u: &User) -> Value {
     })
 }
 
-pub fn pipeline(base: &str, p: &Pipeline, account_id: u64) -> Value {
+pub(crate) fn pipeline(base: &str, p: &Pipeline, account_id: u64) -> Value {
     let statuses: Vec<Value> = p
         .statuses
         .iter()
@@ -50,7 +50,7 @@ pub fn pipeline(base: &str, p: &Pipeline, account_id: u64) -> Value {
     })
 }
 
-pub fn contact(base: &str, s: &CrmState, c: &Contact, with_leads: bool) -> Value {
+pub(crate) fn contact(base: &str, s: &CrmState, c: &Contact, with_leads: bool) -> Value {
     let phones: Vec<Value> = c
         .phones
         .iter()
@@ -93,7 +93,7 @@ pub fn contact(base: &str, s: &CrmState, c: &Contact, with_leads: bool) -> Value
     v
 }
 
-pub fn lead(base: &str, s: &CrmState, l: &Lead, with_contacts: bool) -> Value {
+pub(crate) fn lead(base: &str, s: &CrmState, l: &Lead, with_contacts: bool) -> Value {
     let mut v = json!({
         "id": l.id,
         "name": l.name,
@@ -130,7 +130,7 @@ pub fn lead(base: &str, s: &CrmState, l: &Lead, with_contacts: bool) -> Value {
     v
 }
 
-pub fn task(base: &str, s: &CrmState, t: &Task) -> Value {
+pub(crate) fn task(base: &str, s: &CrmState, t: &Task) -> Value {
     json!({
         "id": t.id,
         "created_by": 0,
@@ -152,7 +152,7 @@ pub fn task(base: &str, s: &CrmState, t: &Task) -> Value {
     })
 }
 
-pub fn note(base: &str, s: &CrmState, n: &Note) -> Value {
+pub(crate) fn note(base: &str, s: &CrmState, n: &Note) -> Value {
     json!({
         "id": n.id,
         "entity_id": n.entity_id,
@@ -169,7 +169,7 @@ pub fn note(base: &str, s: &CrmState, n: &Note) -> Value {
     })
 }
 
-pub fn unsorted(base: &str, s: &CrmState, u: &Unsorted) -> Value {
+pub(crate) fn unsorted(base: &str, s: &CrmState, u: &Unsorted) -> Value {
     let contacts: Vec<Value> = u
         .contact_ids
         .iter()
@@ -197,6 +197,6 @@ pub fn unsorted(base: &str, s: &CrmState, u: &Unsorted) -> Value {
 }
 
 /// `{"id": N, "_links": ...}` references used in create answers.
-pub fn id_ref(base: &str, kind: &str, id: u64) -> Value {
+pub(crate) fn id_ref(base: &str, kind: &str, id: u64) -> Value {
     json!({ "id": id, "_links": link(base, format!("{kind}/{id}")) })
 }

@@ -4,24 +4,24 @@ use serde_json::{Value, json};
 
 /// A handler's answer before it becomes an HTTP response.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Reply {
-    pub status: u16,
-    pub body: Option<Value>,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) body: Option<Value>,
 }
 
 /// One entry of `validation-errors`: which item of the batch and which field was wrong.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Invalid {
-    pub index: usize,
-    pub request_id: Option<String>,
-    pub code: &'static str,
-    pub path: String,
-    pub detail: String,
+pub(crate) struct Invalid {
+    pub(crate) index: usize,
+    pub(crate) request_id: Option<String>,
+    pub(crate) code: &'static str,
+    pub(crate) path: String,
+    pub(crate) detail: String,
 }
 
 impl Reply {
     /// 200 with a HAL JSON body.
-    pub fn ok(body: Value) -> Self {
+    pub(crate) fn ok(body: Value) -> Self {
         Reply {
             status: 200,
             body: Some(body),
@@ -29,7 +29,7 @@ impl Reply {
     }
 
     /// 204 with an empty body: what amoCRM answers when a list or search finds nothing.
-    pub fn no_content() -> Self {
+    pub(crate) fn no_content() -> Self {
         Reply {
             status: 204,
             body: None,
@@ -37,7 +37,7 @@ impl Reply {
     }
 
     /// An error in amoCRM's problem+json shape.
-    pub fn problem(status: u16, detail: impl Into<String>) -> Self {
+    pub(crate) fn problem(status: u16, detail: impl Into<String>) -> Self {
         Reply {
             status,
             body: Some(json!({
@@ -49,12 +49,12 @@ impl Reply {
         }
     }
 
-    pub fn not_found(detail: impl Into<String>) -> Self {
+    pub(crate) fn not_found(detail: impl Into<String>) -> Self {
         Reply::problem(404, detail)
     }
 
     /// 400 with one whole-request error (not tied to a batch item), e.g. a bad `limit`.
-    pub fn bad_request(path: &str, code: &'static str, detail: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(path: &str, code: &'static str, detail: impl Into<String>) -> Self {
         Reply::invalid(vec![Invalid {
             index: 0,
             request_id: None,
@@ -65,7 +65,7 @@ impl Reply {
     }
 
     /// 400 "Request validation failed" listing every error, grouped by batch item.
-    pub fn invalid(errors: Vec<Invalid>) -> Self {
+    pub(crate) fn invalid(errors: Vec<Invalid>) -> Self {
         let mut groups: Vec<(usize, Option<String>, Vec<Value>)> = Vec::new();
         for e in errors {
             let entry = json!({ "code": e.code, "path": e.path, "detail": e.detail });
@@ -93,7 +93,7 @@ impl Reply {
     }
 
     /// The content type amoCRM uses for this answer.
-    pub fn content_type(&self) -> &'static str {
+    pub(crate) fn content_type(&self) -> &'static str {
         if self.status >= 400 {
             "application/problem+json"
         } else {

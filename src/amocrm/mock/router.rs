@@ -24,20 +24,20 @@ use crate::clock::Clock;
 /// The account plus what the HTTP layer keeps about it, behind one lock so that the journal
 /// order is the order in which requests changed the state.
 #[derive(Debug, Default)]
-pub struct Shared {
-    pub state: CrmState,
-    pub journal: Vec<JournalEntry>,
-    pub faults: Faults,
+pub(crate) struct Shared {
+    pub(crate) state: CrmState,
+    pub(crate) journal: Vec<JournalEntry>,
+    pub(crate) faults: Faults,
     /// Arrival times (ms) of admitted requests in the current rate window.
     window: VecDeque<i64>,
 }
 
 /// A cheap handle to the shared account.
 #[derive(Clone, Debug, Default)]
-pub struct SharedHandle(Arc<Mutex<Shared>>);
+pub(crate) struct SharedHandle(Arc<Mutex<Shared>>);
 
 impl SharedHandle {
-    pub fn new(state: CrmState) -> Self {
+    pub(crate) fn new(state: CrmState) -> Self {
         SharedHandle(Arc::new(Mutex::new(Shared {
             state,
             ..Shared::default()
@@ -45,24 +45,24 @@ impl SharedHandle {
     }
 
     /// Locks the account; a panic in another holder does not make the data unusable.
-    pub fn lock(&self) -> MutexGuard<'_, Shared> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Shared> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 /// Serves amoCRM API v4 from a [`CrmState`].
 #[derive(Clone, Debug)]
-pub struct CrmResponder {
-    pub shared: SharedHandle,
-    pub clock: Clock,
-    pub token: String,
-    pub base: String,
+pub(crate) struct CrmResponder {
+    pub(crate) shared: SharedHandle,
+    pub(crate) clock: Clock,
+    pub(crate) token: String,
+    pub(crate) base: String,
     /// At most this many requests in any 1-second window; more get 429.
-    pub rate_limit: Option<u32>,
+    pub(crate) rate_limit: Option<u32>,
     /// How long a `hang` fault holds the answer back.
-    pub hang_for: Duration,
+    pub(crate) hang_for: Duration,
     /// The refresh token `POST /oauth2/access_token` accepts.
-    pub refresh_token: String,
+    pub(crate) refresh_token: String,
 }
 
 impl Respond for CrmResponder {
@@ -177,7 +177,7 @@ impl Respond for CrmResponder {
 
 /// Routes under this prefix control the mock itself (never amoCRM's); they need the token and
 /// are neither rate limited nor journaled.
-pub const ADMIN_PREFIX: &str = "/__sipamo/";
+pub(crate) const ADMIN_PREFIX: &str = "/__sipamo/";
 
 impl CrmResponder {
     /// `POST faults` (a fault or a list, as in scenarios) arms; `DELETE faults` disarms all;
@@ -291,7 +291,7 @@ fn id(seg: &str) -> Option<u64> {
 }
 
 /// Maps method and path to a handler.
-pub fn route(s: &mut CrmState, ctx: &Ctx) -> Reply {
+pub(crate) fn route(s: &mut CrmState, ctx: &Ctx) -> Reply {
     use handlers::*;
     let seg = ctx.seg.as_slice();
     let Some(rest) = seg.strip_prefix(&["api", "v4"]) else {

@@ -11,100 +11,100 @@ use crate::phone::Phone;
 #[serde(deny_unknown_fields)]
 pub struct CrmSeed {
     #[serde(default)]
-    pub users: Vec<SeedUser>,
+    pub(crate) users: Vec<SeedUser>,
     /// Absent: the default account with one main pipeline «Воронка».
     #[serde(default)]
-    pub pipelines: Option<Vec<SeedPipeline>>,
+    pub(crate) pipelines: Option<Vec<SeedPipeline>>,
     #[serde(default)]
-    pub contacts: Vec<SeedContact>,
+    pub(crate) contacts: Vec<SeedContact>,
     #[serde(default)]
-    pub leads: Vec<SeedLead>,
+    pub(crate) leads: Vec<SeedLead>,
     #[serde(default)]
-    pub tasks: Vec<SeedTask>,
+    pub(crate) tasks: Vec<SeedTask>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SeedUser {
-    pub id: u64,
-    pub name: String,
+pub(crate) struct SeedUser {
+    pub(crate) id: u64,
+    pub(crate) name: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SeedPipeline {
-    pub id: u64,
-    pub name: String,
+pub(crate) struct SeedPipeline {
+    pub(crate) id: u64,
+    pub(crate) name: String,
     #[serde(default)]
-    pub main: bool,
+    pub(crate) main: bool,
     #[serde(default)]
-    pub statuses: Vec<SeedStatus>,
+    pub(crate) statuses: Vec<SeedStatus>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SeedStatus {
-    pub id: u64,
-    pub name: String,
+pub(crate) struct SeedStatus {
+    pub(crate) id: u64,
+    pub(crate) name: String,
     /// The system stage «Неразобранное».
     #[serde(default)]
-    pub unsorted: bool,
+    pub(crate) unsorted: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SeedContact {
-    pub id: u64,
+pub(crate) struct SeedContact {
+    pub(crate) id: u64,
     #[serde(default)]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     #[serde(default)]
-    pub phone: Option<String>,
+    pub(crate) phone: Option<String>,
     #[serde(default)]
-    pub phones: Vec<String>,
+    pub(crate) phones: Vec<String>,
     #[serde(default)]
-    pub responsible: Option<u64>,
+    pub(crate) responsible: Option<u64>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SeedLead {
-    pub id: u64,
+pub(crate) struct SeedLead {
+    pub(crate) id: u64,
     #[serde(default)]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     #[serde(default)]
-    pub contact: Option<u64>,
+    pub(crate) contact: Option<u64>,
     #[serde(default)]
-    pub pipeline: Option<u64>,
+    pub(crate) pipeline: Option<u64>,
     #[serde(default)]
-    pub status: Option<u64>,
+    pub(crate) status: Option<u64>,
     #[serde(default)]
-    pub responsible: Option<u64>,
+    pub(crate) responsible: Option<u64>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SeedTask {
-    pub id: u64,
+pub(crate) struct SeedTask {
+    pub(crate) id: u64,
     #[serde(default)]
-    pub contact: Option<u64>,
+    pub(crate) contact: Option<u64>,
     #[serde(default)]
-    pub lead: Option<u64>,
+    pub(crate) lead: Option<u64>,
     /// Due time as an offset from the scenario start.
-    pub complete_till: Span,
+    pub(crate) complete_till: Span,
     #[serde(default)]
-    pub completed: bool,
+    pub(crate) completed: bool,
     #[serde(default)]
-    pub responsible: Option<u64>,
+    pub(crate) responsible: Option<u64>,
     #[serde(default)]
-    pub text: Option<String>,
+    pub(crate) text: Option<String>,
 }
 
 /// A `crm:` block that cannot be built, with the path of the offending entry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("crm.{path}: {message}")]
 pub struct SeedError {
-    pub path: String,
-    pub message: String,
+    pub(crate) path: String,
+    pub(crate) message: String,
 }
 
 fn err(path: impl Into<String>, message: impl Into<String>) -> SeedError {
@@ -115,7 +115,7 @@ fn err(path: impl Into<String>, message: impl Into<String>) -> SeedError {
 }
 
 /// The pipeline every account gets when `crm.pipelines` is left out.
-pub fn default_pipeline() -> Pipeline {
+pub(crate) fn default_pipeline() -> Pipeline {
     let st = |id, name: &str, sort, unsorted| Status {
         id,
         name: name.into(),

@@ -10,72 +10,72 @@ use serde_json::Value;
 use crate::phone::digits_key;
 
 /// Status ids present in every pipeline: won and lost.
-pub const WON: u64 = 142;
-pub const LOST: u64 = 143;
+pub(crate) const WON: u64 = 142;
+pub(crate) const LOST: u64 = 143;
 
 /// Where generated ids start, per entity kind, so that ids tell what they are in a journal.
 /// The first id of contacts the mock creates (seeded ones are below).
-pub const CONTACT_BASE: u64 = 20_000_001;
+pub(crate) const CONTACT_BASE: u64 = 20_000_001;
 const LEAD_BASE: u64 = 30_000_001;
 const TASK_BASE: u64 = 40_000_001;
 const NOTE_BASE: u64 = 50_000_001;
 
 #[derive(Clone, Debug)]
-pub struct User {
-    pub id: u64,
-    pub name: String,
+pub(crate) struct User {
+    pub(crate) id: u64,
+    pub(crate) name: String,
 }
 
 /// A pipeline stage. `unsorted` marks the system stage «Неразобранное» (API `type: 1`).
 #[derive(Clone, Debug)]
-pub struct Status {
-    pub id: u64,
-    pub name: String,
-    pub sort: u64,
-    pub unsorted: bool,
+pub(crate) struct Status {
+    pub(crate) id: u64,
+    pub(crate) name: String,
+    pub(crate) sort: u64,
+    pub(crate) unsorted: bool,
 }
 
 impl Status {
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.id == WON || self.id == LOST
     }
     /// A stage a lead can be created in or accepted into.
-    pub fn is_normal(&self) -> bool {
+    pub(crate) fn is_normal(&self) -> bool {
         !self.unsorted && !self.is_closed()
     }
 }
 
 /// A pipeline («воронка»); `statuses` are kept in `sort` order and always end with 142, 143.
 #[derive(Clone, Debug)]
-pub struct Pipeline {
-    pub id: u64,
-    pub name: String,
-    pub sort: u64,
-    pub is_main: bool,
-    pub statuses: Vec<Status>,
+pub(crate) struct Pipeline {
+    pub(crate) id: u64,
+    pub(crate) name: String,
+    pub(crate) sort: u64,
+    pub(crate) is_main: bool,
+    pub(crate) statuses: Vec<Status>,
 }
 
 impl Pipeline {
-    pub fn status(&self, id: u64) -> Option<&Status> {
+    pub(crate) fn status(&self, id: u64) -> Option<&Status> {
         self.statuses.iter().find(|s| s.id == id)
     }
-    pub fn first_normal(&self) -> Option<u64> {
+    pub(crate) fn first_normal(&self) -> Option<u64> {
         self.statuses.iter().find(|s| s.is_normal()).map(|s| s.id)
     }
-    pub fn unsorted_status(&self) -> Option<u64> {
+    pub(crate) fn unsorted_status(&self) -> Option<u64> {
         self.statuses.iter().find(|s| s.unsorted).map(|s| s.id)
     }
 }
 
 #[derive(Clone, Debug)]
 pub struct Contact {
-    pub id: u64,
-    pub name: String,
+    pub(crate) id: u64,
+    pub(crate) name: String,
     pub responsible_user_id: u64,
     /// Phones as written (`+79161234567`).
     pub phones: Vec<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
+    pub(crate) created_at: i64,
+    pub(crate) updated_at: i64,
     /// False while the contact sits inside a pending Unsorted item.
     pub visible: bool,
 }
@@ -84,19 +84,19 @@ pub struct Contact {
 pub struct Lead {
     pub id: u64,
     pub name: String,
-    pub price: u64,
+    pub(crate) price: u64,
     pub pipeline_id: u64,
     pub status_id: u64,
     pub responsible_user_id: u64,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub closed_at: Option<i64>,
+    pub(crate) created_at: i64,
+    pub(crate) updated_at: i64,
+    pub(crate) closed_at: Option<i64>,
     /// False while the lead sits inside a pending Unsorted item.
     pub visible: bool,
 }
 
 impl Lead {
-    pub fn is_active(&self) -> bool {
+    pub(crate) fn is_active(&self) -> bool {
         self.status_id != WON && self.status_id != LOST
     }
 }
@@ -112,17 +112,17 @@ pub enum UnsortedState {
 
 #[derive(Clone, Debug)]
 pub struct Unsorted {
-    pub uid: String,
+    pub(crate) uid: String,
     pub source_uid: String,
-    pub source_name: String,
-    pub pipeline_id: u64,
-    pub created_at: i64,
+    pub(crate) source_name: String,
+    pub(crate) pipeline_id: u64,
+    pub(crate) created_at: i64,
     pub metadata: Value,
-    pub contact_ids: Vec<u64>,
+    pub(crate) contact_ids: Vec<u64>,
     pub lead_ids: Vec<u64>,
     pub state: UnsortedState,
     /// The phone key of the item's contact, for expectations that name a client.
-    pub phone_key: Option<String>,
+    pub(crate) phone_key: Option<String>,
 }
 
 /// Which kind of entity a task or note is attached to.
@@ -133,14 +133,14 @@ pub enum EntityKind {
 }
 
 impl EntityKind {
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         match s {
             "leads" => Some(EntityKind::Leads),
             "contacts" => Some(EntityKind::Contacts),
             _ => None,
         }
     }
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             EntityKind::Leads => "leads",
             EntityKind::Contacts => "contacts",
@@ -150,7 +150,7 @@ impl EntityKind {
 
 #[derive(Clone, Debug)]
 pub struct Task {
-    pub id: u64,
+    pub(crate) id: u64,
     pub task_type_id: u64,
     pub text: String,
     pub complete_till: i64,
@@ -158,41 +158,41 @@ pub struct Task {
     pub entity_id: u64,
     pub responsible_user_id: u64,
     pub is_completed: bool,
-    pub result_text: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
+    pub(crate) result_text: Option<String>,
+    pub(crate) created_at: i64,
+    pub(crate) updated_at: i64,
 }
 
 #[derive(Clone, Debug)]
 pub struct Note {
-    pub id: u64,
+    pub(crate) id: u64,
     pub entity_type: EntityKind,
     pub entity_id: u64,
     pub note_type: String,
     pub params: Value,
-    pub responsible_user_id: u64,
-    pub created_at: i64,
+    pub(crate) responsible_user_id: u64,
+    pub(crate) created_at: i64,
 }
 
 /// Everything the mock account holds.
 #[derive(Clone, Debug)]
 pub struct CrmState {
-    pub account_id: u64,
-    pub account_name: String,
-    pub subdomain: String,
-    pub users: BTreeMap<u64, User>,
-    pub pipelines: Vec<Pipeline>,
+    pub(crate) account_id: u64,
+    pub(crate) account_name: String,
+    pub(crate) subdomain: String,
+    pub(crate) users: BTreeMap<u64, User>,
+    pub(crate) pipelines: Vec<Pipeline>,
     pub contacts: BTreeMap<u64, Contact>,
     pub leads: BTreeMap<u64, Lead>,
     /// Lead id → linked contact ids, in link order; the reverse index is `contact_leads`.
-    pub lead_contacts: BTreeMap<u64, Vec<u64>>,
-    pub contact_leads: BTreeMap<u64, Vec<u64>>,
+    pub(crate) lead_contacts: BTreeMap<u64, Vec<u64>>,
+    pub(crate) contact_leads: BTreeMap<u64, Vec<u64>>,
     pub unsorted: BTreeMap<String, Unsorted>,
     /// `GET /leads/unsorted/{uid}` still answers accepted and declined items (amoCRM does not
     /// document which way it goes; clients must cope with both).
-    pub list_processed_unsorted: bool,
+    pub(crate) list_processed_unsorted: bool,
     /// Creation order of Unsorted uids.
-    pub unsorted_order: Vec<String>,
+    pub(crate) unsorted_order: Vec<String>,
     pub tasks: BTreeMap<u64, Task>,
     pub notes: BTreeMap<u64, Note>,
     phone_index: HashMap<String, Vec<u64>>,
@@ -245,11 +245,11 @@ fn bump(next: &mut u64, id: u64) {
 impl CrmState {
     // ---- account -------------------------------------------------------------------------
 
-    pub fn pipeline(&self, id: u64) -> Option<&Pipeline> {
+    pub(crate) fn pipeline(&self, id: u64) -> Option<&Pipeline> {
         self.pipelines.iter().find(|p| p.id == id)
     }
 
-    pub fn main_pipeline(&self) -> Option<&Pipeline> {
+    pub(crate) fn main_pipeline(&self) -> Option<&Pipeline> {
         self.pipelines
             .iter()
             .find(|p| p.is_main)
@@ -257,7 +257,7 @@ impl CrmState {
     }
 
     /// Adds a pipeline, appending the closed stages 142/143 when they are missing.
-    pub fn add_pipeline(&mut self, mut p: Pipeline) {
+    pub(crate) fn add_pipeline(&mut self, mut p: Pipeline) {
         for (id, name) in [
             (WON, "Успешно реализовано"),
             (LOST, "Закрыто и не реализовано"),
@@ -278,7 +278,7 @@ impl CrmState {
     // ---- contacts ------------------------------------------------------------------------
 
     /// Inserts a contact; `id` None takes the next id.
-    pub fn insert_contact(&mut self, id: Option<u64>, mut c: Contact) -> u64 {
+    pub(crate) fn insert_contact(&mut self, id: Option<u64>, mut c: Contact) -> u64 {
         let id = id.unwrap_or(self.next_contact);
         bump(&mut self.next_contact, id);
         c.id = id;
@@ -330,14 +330,14 @@ impl CrmState {
     }
 
     /// Contacts with a phone or a name holding these 10 digits, lowest id first.
-    pub fn contacts_by_gram(&self, gram: &str) -> Vec<&Contact> {
+    pub(crate) fn contacts_by_gram(&self, gram: &str) -> Vec<&Contact> {
         let mut ids: Vec<u64> = self.gram_index.get(gram).cloned().unwrap_or_default();
         ids.sort_unstable();
         ids.dedup();
         ids.iter().filter_map(|id| self.contacts.get(id)).collect()
     }
 
-    pub fn set_contact_name(&mut self, id: u64, name: String) {
+    pub(crate) fn set_contact_name(&mut self, id: u64, name: String) {
         self.unindex_grams(id);
         if let Some(c) = self.contacts.get_mut(&id) {
             c.name = name;
@@ -345,7 +345,7 @@ impl CrmState {
         self.index_grams(id);
     }
 
-    pub fn set_contact_phones(&mut self, id: u64, phones: Vec<String>) {
+    pub(crate) fn set_contact_phones(&mut self, id: u64, phones: Vec<String>) {
         for list in self.phone_index.values_mut() {
             list.retain(|c| *c != id);
         }
@@ -378,11 +378,11 @@ impl CrmState {
         ids
     }
 
-    pub fn visible_contact(&self, id: u64) -> Option<&Contact> {
+    pub(crate) fn visible_contact(&self, id: u64) -> Option<&Contact> {
         self.contacts.get(&id).filter(|c| c.visible)
     }
 
-    pub fn delete_contact(&mut self, id: u64) {
+    pub(crate) fn delete_contact(&mut self, id: u64) {
         self.set_contact_phones(id, Vec::new());
         self.unindex_grams(id);
         self.contacts.remove(&id);
@@ -397,7 +397,7 @@ impl CrmState {
 
     // ---- leads ---------------------------------------------------------------------------
 
-    pub fn insert_lead(&mut self, id: Option<u64>, mut l: Lead) -> u64 {
+    pub(crate) fn insert_lead(&mut self, id: Option<u64>, mut l: Lead) -> u64 {
         let id = id.unwrap_or(self.next_lead);
         bump(&mut self.next_lead, id);
         l.id = id;
@@ -406,12 +406,12 @@ impl CrmState {
         id
     }
 
-    pub fn visible_lead(&self, id: u64) -> Option<&Lead> {
+    pub(crate) fn visible_lead(&self, id: u64) -> Option<&Lead> {
         self.leads.get(&id).filter(|l| l.visible)
     }
 
     /// Links a lead and a contact (idempotent).
-    pub fn link(&mut self, lead: u64, contact: u64) {
+    pub(crate) fn link(&mut self, lead: u64, contact: u64) {
         let cs = self.lead_contacts.entry(lead).or_default();
         if !cs.contains(&contact) {
             cs.push(contact);
@@ -431,7 +431,7 @@ impl CrmState {
     }
 
     /// Moves a lead to a status, keeping `closed_at` in step.
-    pub fn set_lead_status(&mut self, id: u64, pipeline_id: u64, status_id: u64, now: i64) {
+    pub(crate) fn set_lead_status(&mut self, id: u64, pipeline_id: u64, status_id: u64, now: i64) {
         if let Some(l) = self.leads.get_mut(&id) {
             l.pipeline_id = pipeline_id;
             l.status_id = status_id;
@@ -440,7 +440,7 @@ impl CrmState {
         }
     }
 
-    pub fn delete_lead(&mut self, id: u64) {
+    pub(crate) fn delete_lead(&mut self, id: u64) {
         self.leads.remove(&id);
         if let Some(cs) = self.lead_contacts.remove(&id) {
             for c in cs {
@@ -454,18 +454,18 @@ impl CrmState {
     // ---- Unsorted ------------------------------------------------------------------------
 
     /// A fresh, deterministic uid.
-    pub fn next_unsorted_uid(&mut self) -> String {
+    pub(crate) fn next_unsorted_uid(&mut self) -> String {
         let n = self.next_unsorted;
         self.next_unsorted += 1;
         format!("{:040x}", 0x5a17_u64 * 1_000_000 + n)
     }
 
-    pub fn insert_unsorted(&mut self, item: Unsorted) {
+    pub(crate) fn insert_unsorted(&mut self, item: Unsorted) {
         self.unsorted_order.push(item.uid.clone());
         self.unsorted.insert(item.uid.clone(), item);
     }
 
-    pub fn pending_unsorted(&self, uid: &str) -> Option<&Unsorted> {
+    pub(crate) fn pending_unsorted(&self, uid: &str) -> Option<&Unsorted> {
         self.unsorted
             .get(uid)
             .filter(|u| u.state == UnsortedState::Pending)
@@ -473,7 +473,7 @@ impl CrmState {
 
     /// Accepts a pending item: its contacts and leads become visible, the leads move to
     /// `status_id` (or the first normal stage) and, with `user_id`, change responsible.
-    pub fn accept_unsorted(
+    pub(crate) fn accept_unsorted(
         &mut self,
         uid: &str,
         user_id: Option<u64>,
@@ -516,7 +516,7 @@ impl CrmState {
 
     /// Declines a pending item: its contacts and leads (and their tasks and notes) are
     /// deleted for good.
-    pub fn decline_unsorted(&mut self, uid: &str) {
+    pub(crate) fn decline_unsorted(&mut self, uid: &str) {
         let Some(item) = self.unsorted.get_mut(uid) else {
             return;
         };
@@ -541,7 +541,7 @@ impl CrmState {
 
     // ---- tasks and notes -----------------------------------------------------------------
 
-    pub fn insert_task(&mut self, id: Option<u64>, mut t: Task) -> u64 {
+    pub(crate) fn insert_task(&mut self, id: Option<u64>, mut t: Task) -> u64 {
         let id = id.unwrap_or(self.next_task);
         bump(&mut self.next_task, id);
         t.id = id;
@@ -549,7 +549,7 @@ impl CrmState {
         id
     }
 
-    pub fn insert_note(&mut self, mut n: Note) -> u64 {
+    pub(crate) fn insert_note(&mut self, mut n: Note) -> u64 {
         let id = self.next_note;
         self.next_note += 1;
         n.id = id;
@@ -558,7 +558,7 @@ impl CrmState {
     }
 
     /// Does an entity exist (visible or inside a pending Unsorted item)?
-    pub fn entity_exists(&self, kind: EntityKind, id: u64) -> bool {
+    pub(crate) fn entity_exists(&self, kind: EntityKind, id: u64) -> bool {
         match kind {
             EntityKind::Leads => self.leads.contains_key(&id),
             EntityKind::Contacts => self.contacts.contains_key(&id),
@@ -566,7 +566,7 @@ impl CrmState {
     }
 
     /// The phone keys of an entity: a contact's own, or those of a lead's contacts.
-    pub fn phone_keys_of(&self, kind: EntityKind, id: u64) -> Vec<String> {
+    pub(crate) fn phone_keys_of(&self, kind: EntityKind, id: u64) -> Vec<String> {
         let contacts: Vec<u64> = match kind {
             EntityKind::Contacts => vec![id],
             EntityKind::Leads => self.contacts_of_lead(id).to_vec(),

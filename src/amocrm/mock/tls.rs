@@ -14,7 +14,7 @@ use tokio_rustls::TlsAcceptor;
 
 /// Why the HTTPS front could not start.
 #[derive(Debug, thiserror::Error)]
-pub enum TlsError {
+pub(crate) enum TlsError {
     #[error("cannot read certificate chain {path}: {source}")]
     Cert {
         path: String,
@@ -32,7 +32,7 @@ pub enum TlsError {
 }
 
 /// Loads a PEM certificate chain and key into an acceptor.
-pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
+pub(crate) fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
     crate::http::install_crypto();
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .and_then(|it| it.collect::<Result<_, _>>())
@@ -54,7 +54,7 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
 }
 
 /// Accepts TLS connections on `listener` and pipes each to `upstream`, until the task is dropped.
-pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, upstream: SocketAddr) {
+pub(crate) async fn serve(listener: TcpListener, acceptor: TlsAcceptor, upstream: SocketAddr) {
     loop {
         let Ok((tcp, peer)) = listener.accept().await else {
             continue;

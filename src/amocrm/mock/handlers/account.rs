@@ -7,7 +7,7 @@ use crate::amocrm::mock::render;
 use crate::amocrm::mock::reply::Reply;
 use crate::amocrm::mock::state::CrmState;
 
-pub fn account(s: &CrmState, ctx: &Ctx) -> Reply {
+pub(crate) fn account(s: &CrmState, ctx: &Ctx) -> Reply {
     Reply::ok(json!({
         "id": s.account_id,
         "name": s.account_name,
@@ -30,7 +30,7 @@ pub fn account(s: &CrmState, ctx: &Ctx) -> Reply {
     }))
 }
 
-pub fn users(s: &CrmState, ctx: &Ctx) -> Reply {
+pub(crate) fn users(s: &CrmState, ctx: &Ctx) -> Reply {
     let (page, limit) = match ctx.query.paging() {
         Ok(p) => p,
         Err(r) => return r,
@@ -49,14 +49,14 @@ pub fn users(s: &CrmState, ctx: &Ctx) -> Reply {
     r
 }
 
-pub fn user(s: &CrmState, ctx: &Ctx, id: u64) -> Reply {
+pub(crate) fn user(s: &CrmState, ctx: &Ctx, id: u64) -> Reply {
     match s.users.get(&id) {
         Some(u) => Reply::ok(render::user(ctx.base, u)),
         None => Reply::no_content(),
     }
 }
 
-pub fn pipelines(s: &CrmState, ctx: &Ctx) -> Reply {
+pub(crate) fn pipelines(s: &CrmState, ctx: &Ctx) -> Reply {
     let items: Vec<Value> = s
         .pipelines
         .iter()
@@ -71,14 +71,14 @@ pub fn pipelines(s: &CrmState, ctx: &Ctx) -> Reply {
     r
 }
 
-pub fn pipeline(s: &CrmState, ctx: &Ctx, id: u64) -> Reply {
+pub(crate) fn pipeline(s: &CrmState, ctx: &Ctx, id: u64) -> Reply {
     match s.pipeline(id) {
         Some(p) => Reply::ok(render::pipeline(ctx.base, p, s.account_id)),
         None => Reply::not_found("Pipeline not found"),
     }
 }
 
-pub fn statuses(s: &CrmState, ctx: &Ctx, id: u64) -> Reply {
+pub(crate) fn statuses(s: &CrmState, ctx: &Ctx, id: u64) -> Reply {
     match s.pipeline(id) {
         Some(p) => {
             let rendered = render::pipeline(ctx.base, p, s.account_id);

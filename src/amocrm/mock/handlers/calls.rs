@@ -10,7 +10,7 @@ use crate::amocrm::mock::state::{CrmState, EntityKind, Note};
 use crate::phone::digits_key;
 
 /// Where amoCRM puts a call for this phone, or `None` for an unknown phone.
-pub fn attachment(s: &CrmState, phone: &str) -> Option<(EntityKind, u64)> {
+pub(crate) fn attachment(s: &CrmState, phone: &str) -> Option<(EntityKind, u64)> {
     let key = digits_key(phone)?;
     let contact = *s.contacts_by_phone_key(&key).first()?;
     let active: Vec<u64> = s
@@ -25,7 +25,7 @@ pub fn attachment(s: &CrmState, phone: &str) -> Option<(EntityKind, u64)> {
     })
 }
 
-pub fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
+pub(crate) fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
     let news = match read_batch(ctx, MAX_BATCH, |item| {
         let obj = item.obj;
         let i = item.index;

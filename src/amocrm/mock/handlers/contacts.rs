@@ -10,7 +10,7 @@ use crate::amocrm::mock::reply::Reply;
 use crate::amocrm::mock::state::{Contact, CrmState};
 
 /// `GET /api/v4/contacts`: `query` (full text, as amoCRM: see [`full_text_match`]), `filter[id]`.
-pub fn list(s: &CrmState, ctx: &Ctx) -> Reply {
+pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
     let (page, limit) = match ctx.query.paging() {
         Ok(p) => p,
         Err(r) => return r,
@@ -54,7 +54,7 @@ pub fn list(s: &CrmState, ctx: &Ctx) -> Reply {
 /// (`8…` and `+7…` are different text): the query matches a contact whose name or a phone value
 /// contains it as text, or, for a query of digits and phone punctuation, whose phone digits
 /// contain its digits. So `9161234567` finds `8 (916) 123-45-67`, `79161234567` does not.
-pub fn full_text_match(c: &Contact, query: &str) -> bool {
+pub(crate) fn full_text_match(c: &Contact, query: &str) -> bool {
     let q = query.to_lowercase();
     if c.name.to_lowercase().contains(&q) || c.phones.iter().any(|p| p.to_lowercase().contains(&q))
     {
@@ -74,7 +74,7 @@ pub fn full_text_match(c: &Contact, query: &str) -> bool {
         })
 }
 
-pub fn get(s: &CrmState, ctx: &Ctx, id: u64) -> Reply {
+pub(crate) fn get(s: &CrmState, ctx: &Ctx, id: u64) -> Reply {
     match s.visible_contact(id) {
         Some(c) => Reply::ok(render::contact(ctx.base, s, c, ctx.query.with("leads"))),
         None => Reply::no_content(),
@@ -82,16 +82,16 @@ pub fn get(s: &CrmState, ctx: &Ctx, id: u64) -> Reply {
 }
 
 /// A contact read from a create body, validated.
-pub struct NewContact {
-    pub name: String,
-    pub responsible: Option<u64>,
-    pub phones: Vec<String>,
-    pub created_at: Option<i64>,
-    pub request_id: Option<String>,
+pub(crate) struct NewContact {
+    pub(crate) name: String,
+    pub(crate) responsible: Option<u64>,
+    pub(crate) phones: Vec<String>,
+    pub(crate) created_at: Option<i64>,
+    pub(crate) request_id: Option<String>,
 }
 
 /// Reads the fields of a new contact; errors go into the item.
-pub fn read_new(s: &CrmState, item: &mut Item) -> NewContact {
+pub(crate) fn read_new(s: &CrmState, item: &mut Item) -> NewContact {
     if item.obj.contains_key("id") {
         item.fail("id", "NotSupported", "a new contact cannot carry an id");
     }
@@ -113,7 +113,13 @@ pub fn read_new(s: &CrmState, item: &mut Item) -> NewContact {
 }
 
 /// Inserts a validated contact.
-pub fn insert(s: &mut CrmState, c: NewContact, default_user: u64, now: i64, visible: bool) -> u64 {
+pub(crate) fn insert(
+    s: &mut CrmState,
+    c: NewContact,
+    default_user: u64,
+    now: i64,
+    visible: bool,
+) -> u64 {
     let created = c.created_at.unwrap_or(now);
     s.insert_contact(
         None,
@@ -130,7 +136,7 @@ pub fn insert(s: &mut CrmState, c: NewContact, default_user: u64, now: i64, visi
 }
 
 /// `POST /api/v4/contacts`.
-pub fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
+pub(crate) fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
     let news = match read_batch(ctx, MAX_BATCH, |item| Some(read_new(s, item))) {
         Ok(n) => n,
         Err(r) => return r,
@@ -152,7 +158,7 @@ pub fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
 }
 
 /// `PATCH /api/v4/contacts` (batch with ids) and `PATCH /api/v4/contacts/{id}`.
-pub fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply {
+pub(crate) fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply {
     let items = match update_items(ctx, path_id) {
         Ok(i) => i,
         Err(r) => return r,

@@ -9,10 +9,10 @@ use crate::amocrm::mock::reply::Reply;
 use crate::amocrm::mock::state::{CrmState, Lead};
 
 /// Most leads one `leads/complex` request takes.
-pub const MAX_COMPLEX: usize = 50;
+pub(crate) const MAX_COMPLEX: usize = 50;
 
 /// `GET /api/v4/leads`.
-pub fn list(s: &CrmState, ctx: &Ctx) -> Reply {
+pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
     let q = &ctx.query;
     let (page, limit) = match q.paging() {
         Ok(p) => p,
@@ -71,7 +71,7 @@ pub fn list(s: &CrmState, ctx: &Ctx) -> Reply {
     list_reply(ctx, "leads", "leads", items, page, more)
 }
 
-pub fn get(s: &CrmState, ctx: &Ctx, id: u64) -> Reply {
+pub(crate) fn get(s: &CrmState, ctx: &Ctx, id: u64) -> Reply {
     match s.visible_lead(id) {
         Some(l) => Reply::ok(render::lead(ctx.base, s, l, ctx.query.with("contacts"))),
         None => Reply::no_content(),
@@ -185,7 +185,7 @@ fn insert(s: &mut CrmState, l: NewLead, now: i64) -> u64 {
 }
 
 /// `POST /api/v4/leads`.
-pub fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
+pub(crate) fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
     let items = match ctx.batch(MAX_BATCH) {
         Ok(i) => i,
         Err(r) => return r,
@@ -225,7 +225,7 @@ pub fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
 
 /// `POST /api/v4/leads/complex`: each lead with new (or existing) contacts in one request.
 /// Answers a plain JSON array, as amoCRM does.
-pub fn complex(s: &mut CrmState, ctx: &Ctx) -> Reply {
+pub(crate) fn complex(s: &mut CrmState, ctx: &Ctx) -> Reply {
     let items = match ctx.batch(MAX_COMPLEX) {
         Ok(i) => i,
         Err(r) => return r,
@@ -319,7 +319,7 @@ pub fn complex(s: &mut CrmState, ctx: &Ctx) -> Reply {
 }
 
 /// `PATCH /api/v4/leads` and `PATCH /api/v4/leads/{id}`: name, price, stage, responsible.
-pub fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply {
+pub(crate) fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply {
     let items = match update_items(ctx, path_id) {
         Ok(i) => i,
         Err(r) => return r,
@@ -405,7 +405,7 @@ pub fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply {
 }
 
 /// `POST /api/v4/leads/{id}/link`: `[{"to_entity_id": C, "to_entity_type": "contacts"}]`.
-pub fn link(s: &mut CrmState, ctx: &Ctx, id: u64) -> Reply {
+pub(crate) fn link(s: &mut CrmState, ctx: &Ctx, id: u64) -> Reply {
     if s.visible_lead(id).is_none() {
         return Reply::not_found(format!("lead {id} not found"));
     }

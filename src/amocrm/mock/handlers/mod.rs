@@ -1,13 +1,13 @@
 //! Request handlers, one file per amoCRM resource, and the helpers they share to read and
 //! validate JSON bodies the way amoCRM does (every error of the batch, with its path).
 
-pub mod account;
-pub mod calls;
-pub mod contacts;
-pub mod leads;
-pub mod notes;
-pub mod tasks;
-pub mod unsorted;
+pub(crate) mod account;
+pub(crate) mod calls;
+pub(crate) mod contacts;
+pub(crate) mod leads;
+pub(crate) mod notes;
+pub(crate) mod tasks;
+pub(crate) mod unsorted;
 
 use serde_json::{Map, Value};
 
@@ -16,11 +16,11 @@ use super::reply::{Invalid, Reply};
 use super::state::CrmState;
 
 /// Most items one create or update accepts.
-pub const MAX_BATCH: usize = 250;
+pub(crate) const MAX_BATCH: usize = 250;
 
 /// The request body as the handlers see it.
 #[derive(Clone, Debug)]
-pub enum Body {
+pub(crate) enum Body {
     Empty,
     Json(Value),
     /// Not JSON: the parser's message.
@@ -28,21 +28,21 @@ pub enum Body {
 }
 
 /// Everything a handler needs to know about one request.
-pub struct Ctx<'a> {
-    pub method: &'a str,
+pub(crate) struct Ctx<'a> {
+    pub(crate) method: &'a str,
     /// Path segments after `/api/v4/`.
-    pub seg: Vec<&'a str>,
-    pub query: Query,
-    pub body: Body,
+    pub(crate) seg: Vec<&'a str>,
+    pub(crate) query: Query,
+    pub(crate) body: Body,
     /// Current time, Unix seconds.
-    pub now: i64,
+    pub(crate) now: i64,
     /// Base URL for `_links`.
-    pub base: &'a str,
+    pub(crate) base: &'a str,
 }
 
 impl Ctx<'_> {
     /// The body as a non-empty array of objects with at most `max` items.
-    pub fn batch(&self, max: usize) -> Result<Vec<&Map<String, Value>>, Reply> {
+    pub(crate) fn batch(&self, max: usize) -> Result<Vec<&Map<String, Value>>, Reply> {
         let items = match &self.body {
             Body::Json(Value::Array(items)) => items,
             Body::Json(_) => {
@@ -99,7 +99,7 @@ impl Ctx<'_> {
     }
 
     /// The body as one object; `None` when the body is empty and that is allowed.
-    pub fn object(&self, required: bool) -> Result<Option<&Map<String, Value>>, Reply> {
+    pub(crate) fn object(&self, required: bool) -> Result<Option<&Map<String, Value>>, Reply> {
         match &self.body {
             Body::Json(Value::Object(o)) => Ok(Some(o)),
             Body::Json(Value::Array(a)) if a.len() == 1 && a[0].is_object() => Ok(a[0].as_object()),
@@ -122,21 +122,25 @@ impl Ctx<'_> {
         }
     }
 
-    pub fn href(&self, path: &str) -> Value {
+    pub(crate) fn href(&self, path: &str) -> Value {
         serde_json::json!({ "href": format!("{}/api/v4/{}", self.base, path) })
     }
 }
 
 /// Collects validation errors for one batch item while reading its fields.
-pub struct Item<'a> {
-    pub obj: &'a Map<String, Value>,
-    pub index: usize,
-    pub prefix: String,
-    pub errs: &'a mut Vec<Invalid>,
+pub(crate) struct Item<'a> {
+    pub(crate) obj: &'a Map<String, Value>,
+    pub(crate) index: usize,
+    pub(crate) prefix: String,
+    pub(crate) errs: &'a mut Vec<Invalid>,
 }
 
 impl<'a> Item<'a> {
-    pub fn new(obj: &'a Map<String, Value>, index: usize, errs: &'a mut Vec<Invalid>) -> Self {
+    pub(crate) fn new(
+        obj: &'a Map<String, Value>,
+        index: usize,
+        errs: &'a mut Vec<Invalid>,
+    ) -> Self {
         Item {
             obj,
             index,
@@ -145,7 +149,7 @@ impl<'a> Item<'a> {
         }
     }
 
-    pub fn request_id(&self) -> Option<String> {
+    pub(crate) fn request_id(&self) -> Option<String> {
         match self.obj.get("request_id") {
             Some(Value::String(s)) => Some(s.clone()),
             Some(Value::Number(n)) => Some(n.to_string()),
@@ -153,7 +157,7 @@ impl<'a> Item<'a> {
         }
     }
 
-    pub fn fail(&mut self, field: &str, code: &'static str, detail: impl Into<String>) {
+    pub(crate) fn fail(&mut self, field: &str, code: &'static str, detail: impl Into<String>) {
         let request_id = self.request_id();
         self.errs.push(Invalid {
             index: self.index,
@@ -164,7 +168,7 @@ impl<'a> Item<'a> {
         });
     }
 
-    pub fn opt_u64(&mut self, field: &str) -> Option<u64> {
+    pub(crate) fn opt_u64(&mut self, field: &str) -> Option<u64> {
         match self.obj.get(field) {
             None | Some(Value::Null) => None,
             Some(v) => match v.as_u64() {
@@ -181,7 +185,7 @@ impl<'a> Item<'a> {
         }
     }
 
-    pub fn opt_i64(&mut self, field: &str) -> Option<i64> {
+    pub(crate) fn opt_i64(&mut self, field: &str) -> Option<i64> {
         match self.obj.get(field) {
             None | Some(Value::Null) => None,
             Some(v) => match v.as_i64() {
@@ -194,7 +198,7 @@ impl<'a> Item<'a> {
         }
     }
 
-    pub fn req_u64(&mut self, field: &str) -> Option<u64> {
+    pub(crate) fn req_u64(&mut self, field: &str) -> Option<u64> {
         if self.obj.get(field).is_none_or(Value::is_null) {
             self.fail(field, "Required", format!("{field} is required"));
             return None;
@@ -202,7 +206,7 @@ impl<'a> Item<'a> {
         self.opt_u64(field)
     }
 
-    pub fn req_i64(&mut self, field: &str) -> Option<i64> {
+    pub(crate) fn req_i64(&mut self, field: &str) -> Option<i64> {
         if self.obj.get(field).is_none_or(Value::is_null) {
             self.fail(field, "Required", format!("{field} is required"));
             return None;
@@ -210,7 +214,7 @@ impl<'a> Item<'a> {
         self.opt_i64(field)
     }
 
-    pub fn opt_str(&mut self, field: &str) -> Option<String> {
+    pub(crate) fn opt_str(&mut self, field: &str) -> Option<String> {
         match self.obj.get(field) {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
@@ -221,7 +225,7 @@ impl<'a> Item<'a> {
         }
     }
 
-    pub fn req_str(&mut self, field: &str) -> Option<String> {
+    pub(crate) fn req_str(&mut self, field: &str) -> Option<String> {
         match self.opt_str(field) {
             Some(s) if !s.trim().is_empty() => Some(s),
             Some(_) => {
@@ -237,7 +241,7 @@ impl<'a> Item<'a> {
         }
     }
 
-    pub fn opt_bool(&mut self, field: &str) -> Option<bool> {
+    pub(crate) fn opt_bool(&mut self, field: &str) -> Option<bool> {
         match self.obj.get(field) {
             None | Some(Value::Null) => None,
             Some(Value::Bool(b)) => Some(*b),
@@ -252,7 +256,7 @@ impl<'a> Item<'a> {
         }
     }
 
-    pub fn opt_object(&mut self, field: &str) -> Option<&'a Map<String, Value>> {
+    pub(crate) fn opt_object(&mut self, field: &str) -> Option<&'a Map<String, Value>> {
         match self.obj.get(field) {
             None | Some(Value::Null) => None,
             Some(Value::Object(o)) => Some(o),
@@ -264,7 +268,7 @@ impl<'a> Item<'a> {
     }
 
     /// A user id that must exist in the account.
-    pub fn user(&mut self, state: &CrmState, field: &str) -> Option<u64> {
+    pub(crate) fn user(&mut self, state: &CrmState, field: &str) -> Option<u64> {
         let id = self.opt_u64(field)?;
         if state.users.contains_key(&id) {
             Some(id)
@@ -279,7 +283,7 @@ impl<'a> Item<'a> {
     }
 
     /// Phones from `custom_fields_values` (field_code PHONE); other codes are checked and kept out.
-    pub fn phones(&mut self) -> Vec<String> {
+    pub(crate) fn phones(&mut self) -> Vec<String> {
         let mut phones = Vec::new();
         let Some(v) = self.obj.get("custom_fields_values") else {
             return phones;
@@ -347,7 +351,7 @@ impl<'a> Item<'a> {
     }
 
     /// Ids listed under `_embedded.<what>` as `[{"id": N}]`.
-    pub fn embedded_ids(&mut self, what: &str) -> Vec<u64> {
+    pub(crate) fn embedded_ids(&mut self, what: &str) -> Vec<u64> {
         let Some(list) = self.obj.get("_embedded").and_then(|e| e.get(what)) else {
             return Vec::new();
         };
@@ -376,7 +380,7 @@ impl<'a> Item<'a> {
 
 /// Reads every item of a create batch with `read`; any error in any item rejects the whole
 /// request (amoCRM creates all or nothing), listing every error with its path.
-pub fn read_batch<T>(
+pub(crate) fn read_batch<T>(
     ctx: &Ctx,
     max: usize,
     mut read: impl FnMut(&mut Item<'_>) -> Option<T>,
@@ -398,7 +402,7 @@ pub fn read_batch<T>(
 }
 
 /// The items of an update: the one object of `PATCH /{kind}/{id}`, else a batch with ids.
-pub fn update_items<'a>(
+pub(crate) fn update_items<'a>(
     ctx: &'a Ctx,
     path_id: Option<u64>,
 ) -> Result<Vec<&'a Map<String, Value>>, Reply> {
@@ -412,7 +416,7 @@ pub fn update_items<'a>(
 }
 
 /// The id an update item is for: the path's, else the item's required `id`.
-pub fn update_id(item: &mut Item, path_id: Option<u64>) -> Option<u64> {
+pub(crate) fn update_id(item: &mut Item, path_id: Option<u64>) -> Option<u64> {
     match path_id {
         Some(id) => Some(id),
         None => item.req_u64("id"),
@@ -420,7 +424,7 @@ pub fn update_id(item: &mut Item, path_id: Option<u64>) -> Option<u64> {
 }
 
 /// The answer to an update: the one object of a single `PATCH`, else the HAL list.
-pub fn updated_reply(
+pub(crate) fn updated_reply(
     ctx: &Ctx,
     kind: &str,
     done: Vec<(u64, Option<String>)>,
@@ -445,7 +449,7 @@ pub fn updated_reply(
 }
 
 /// Slices `items` for `page`/`limit`; `None` when the page is empty.
-pub fn paginate<T>(items: Vec<T>, page: usize, limit: usize) -> (Vec<T>, bool) {
+pub(crate) fn paginate<T>(items: Vec<T>, page: usize, limit: usize) -> (Vec<T>, bool) {
     let start = (page - 1).saturating_mul(limit);
     let more = items.len() > start.saturating_add(limit);
     let out = items.into_iter().skip(start).take(limit).collect();
@@ -453,7 +457,7 @@ pub fn paginate<T>(items: Vec<T>, page: usize, limit: usize) -> (Vec<T>, bool) {
 }
 
 /// The HAL list envelope, or 204 when nothing was found.
-pub fn list_reply(
+pub(crate) fn list_reply(
     ctx: &Ctx,
     path: &str,
     key: &str,

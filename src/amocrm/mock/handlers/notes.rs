@@ -12,7 +12,7 @@ const NOTE_TYPES: [&str; 4] = ["common", "call_in", "call_out", "service_message
 
 /// Checks a call note's `params`; the fields amoCRM requires are `uniq`, `duration`,
 /// `source` and `phone`.
-pub fn check_call_params(
+pub(crate) fn check_call_params(
     item: &mut Item,
     params: Option<&serde_json::Map<String, Value>>,
     s: &CrmState,
@@ -79,7 +79,7 @@ pub fn check_call_params(
 
 /// `POST /api/v4/{leads|contacts}/notes` (items carry `entity_id`) and
 /// `POST /api/v4/{leads|contacts}/{id}/notes`.
-pub fn create(s: &mut CrmState, ctx: &Ctx, kind: EntityKind, path_id: Option<u64>) -> Reply {
+pub(crate) fn create(s: &mut CrmState, ctx: &Ctx, kind: EntityKind, path_id: Option<u64>) -> Reply {
     let news = match read_batch(ctx, MAX_BATCH, |item| {
         let entity_id = match path_id {
             Some(id) => Some(id),
@@ -155,7 +155,7 @@ pub fn create(s: &mut CrmState, ctx: &Ctx, kind: EntityKind, path_id: Option<u64
 }
 
 /// `GET /api/v4/{leads|contacts}/notes` and `GET /api/v4/{leads|contacts}/{id}/notes`.
-pub fn list(s: &CrmState, ctx: &Ctx, kind: EntityKind, path_id: Option<u64>) -> Reply {
+pub(crate) fn list(s: &CrmState, ctx: &Ctx, kind: EntityKind, path_id: Option<u64>) -> Reply {
     let (page, limit) = match ctx.query.paging() {
         Ok(p) => p,
         Err(r) => return r,

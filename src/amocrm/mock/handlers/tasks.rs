@@ -13,7 +13,7 @@ use crate::amocrm::mock::state::{CrmState, EntityKind, Task};
 const TASK_TYPES: [u64; 2] = [1, 2];
 
 /// `GET /api/v4/tasks`.
-pub fn list(s: &CrmState, ctx: &Ctx) -> Reply {
+pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
     let q = &ctx.query;
     let (page, limit) = match q.paging() {
         Ok(p) => p,
@@ -79,7 +79,7 @@ pub fn list(s: &CrmState, ctx: &Ctx) -> Reply {
     list_reply(ctx, "tasks", "tasks", items, page, more)
 }
 
-pub fn get(s: &CrmState, ctx: &Ctx, id: u64) -> Reply {
+pub(crate) fn get(s: &CrmState, ctx: &Ctx, id: u64) -> Reply {
     match s.tasks.get(&id) {
         Some(t) => Reply::ok(render::task(ctx.base, s, t)),
         None => Reply::no_content(),
@@ -131,7 +131,7 @@ fn target(s: &CrmState, item: &mut Item) -> Option<Option<(EntityKind, u64)>> {
 }
 
 /// `POST /api/v4/tasks`.
-pub fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
+pub(crate) fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
     let news = match read_batch(ctx, MAX_BATCH, |item| {
         let text = item.req_str("text");
         let till = item.req_i64("complete_till");
@@ -182,7 +182,7 @@ pub fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
 }
 
 /// `PATCH /api/v4/tasks` and `PATCH /api/v4/tasks/{id}`: complete, reschedule, reassign.
-pub fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply {
+pub(crate) fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply {
     let items = match update_items(ctx, path_id) {
         Ok(i) => i,
         Err(r) => return r,

@@ -71,7 +71,7 @@ fn embedded_one<'a>(
 }
 
 /// `POST /api/v4/leads/unsorted/sip`.
-pub fn create_sip(s: &mut CrmState, ctx: &Ctx) -> Reply {
+pub(crate) fn create_sip(s: &mut CrmState, ctx: &Ctx) -> Reply {
     let items = match ctx.batch(MAX_BATCH) {
         Ok(i) => i,
         Err(r) => return r,
@@ -271,7 +271,7 @@ pub fn create_sip(s: &mut CrmState, ctx: &Ctx) -> Reply {
 }
 
 /// `GET /api/v4/leads/unsorted`: pending items only.
-pub fn list(s: &CrmState, ctx: &Ctx) -> Reply {
+pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
     let (page, limit) = match ctx.query.paging() {
         Ok(p) => p,
         Err(r) => return r,
@@ -308,7 +308,7 @@ pub fn list(s: &CrmState, ctx: &Ctx) -> Reply {
 
 /// `GET /api/v4/leads/unsorted/{uid}`: a pending item; an accepted or declined one too when
 /// the account lists processed items (a declined item has no entities left).
-pub fn get(s: &CrmState, ctx: &Ctx, uid: &str) -> Reply {
+pub(crate) fn get(s: &CrmState, ctx: &Ctx, uid: &str) -> Reply {
     let item = if s.list_processed_unsorted {
         s.unsorted.get(uid)
     } else {
@@ -359,7 +359,7 @@ fn pending<'s>(s: &'s CrmState, uid: &str) -> Result<&'s Unsorted, Reply> {
 }
 
 /// `POST /api/v4/leads/unsorted/{uid}/accept` with optional `user_id`, `status_id`.
-pub fn accept(s: &mut CrmState, ctx: &Ctx, uid: &str) -> Reply {
+pub(crate) fn accept(s: &mut CrmState, ctx: &Ctx, uid: &str) -> Reply {
     let item = match pending(s, uid) {
         Ok(u) => u,
         Err(r) => return r,
@@ -401,7 +401,7 @@ pub fn accept(s: &mut CrmState, ctx: &Ctx, uid: &str) -> Reply {
 
 /// `DELETE /api/v4/leads/unsorted/{uid}/decline` with optional `user_id`: its contact and lead
 /// are deleted for good.
-pub fn decline(s: &mut CrmState, ctx: &Ctx, uid: &str) -> Reply {
+pub(crate) fn decline(s: &mut CrmState, ctx: &Ctx, uid: &str) -> Reply {
     if let Err(r) = pending(s, uid) {
         return r;
     }
