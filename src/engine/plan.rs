@@ -98,6 +98,19 @@ pub(crate) struct NotePlan {
     pub(crate) responsible: u64,
 }
 
+impl NotePlan {
+    /// R-NOTE-CALL: the call's note on `target`, talked or missed.
+    pub(crate) fn call(target: Target, kind: NoteKind, answered: bool, responsible: u64) -> Self {
+        NotePlan {
+            target,
+            kind,
+            call_status: if answered { CALL_TALKED } else { CALL_MISSED },
+            not_reached: false,
+            responsible,
+        }
+    }
+}
+
 /// Everything to do for one call, and the rules that decided it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
@@ -119,6 +132,14 @@ impl Plan {
             task: None,
             note: None,
             because: vec![why.into()],
+        }
+    }
+
+    /// Nothing to do, for the reasons gathered so far.
+    pub(crate) fn nothing_because(because: Vec<String>) -> Self {
+        Plan {
+            because,
+            ..Plan::nothing("")
         }
     }
 }

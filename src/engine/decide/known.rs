@@ -1,0 +1,61 @@
+//! An incoming call from a number with a visible contact (R-IN-K1, R-MISS-KNOWN).
+
+use super::*;
+
+pub(super) fn incoming(s: &Settings, call: &Call, c: &ContactFacts, facts: &Facts) -> Plan {
+    let mut because = vec![format!("R-IN-K1: known number, contact {}", c.id)];
+    let owner = c.responsible.unwrap_or_else(|| default_manager(s, call));
+    let answerer = user(s, call.answerer.as_deref()).unwrap_or_else(|| default_manager(s, call));
+    let lead = if !s.incoming.known.create_lead_if_no_active {
+        because.push("R-IN-K1: create_lead_if_no_active is off".into());
+        None
+    } else if !c.active_leads.is_empty() {
+        because.push(format!(
+            "R-IN-K1: contact has active lead(s) {:?}",
+            c.active_leads
+        ));
+        None
+    } else {
+        let responsible = if call.answered { answerer } else { owner };
+        if !call.answered {
+            because.push("R-MISS-KNOWN: lead on the contact's responsible".into());
+        }
+        Some(LeadPlan {
+            pipeline: lead_pipeline(s, call),
+            responsible,
+        })
+    };
+    let target = note_target(lead.is_some(), c);
+    let note_by = if call.answered { answerer } else { owner };
+    let note = Some(NotePlan::call(
+        target,
+        NoteKind::CallIn,
+        call.answered,
+        note_by,
+    ));
+    let task = if call.answered {
+        None
+    } else {
+        callback_deadline(s, call, facts, &mut because).map(|complete_till| {
+            because.push("R-MISS-KNOWN: task on the contact's responsible".into());
+            let target = if s.incoming.missed.bind_task_to_lead && lead.is_some() {
+                Target::NewLead
+            } else {
+                Target::Contact(c.id)
+            };
+            TaskPlan {
+                target,
+                responsible: owner,
+                complete_till,
+            }
+        })
+    };
+    Plan {
+        contact: ContactPlan::Existing(c.id),
+        lead,
+        unsorted: UnsortedPlan::None,
+        task,
+        note,
+        because,
+    }
+}
