@@ -31,6 +31,19 @@ pub(super) async fn bench(args: BenchArgs) -> Result<ExitCode, String> {
     if cfg!(debug_assertions) {
         eprintln!("warning: a debug build; use `cargo run --release -- bench` for real figures");
     }
+    mock_figures(&args).await?;
+    suite_figures(&args).await?;
+    ingest_figures(&args).await?;
+    storm_figures(&args).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn med(v: Vec<f64>) -> f64 {
+    crate::bench::Rounds { per_round: v }.median()
+}
+
+/// The mock's requests/s beside bare wiremock's.
+async fn mock_figures(args: &BenchArgs) -> Result<(), String> {
     eprintln!(
         "mock throughput: {} rounds of {} requests (50% searches, 25% contact creates, 25% leads/complex), {} clients",
         args.rounds, args.requests, args.concurrency
@@ -56,6 +69,11 @@ pub(super) async fn bench(args: BenchArgs) -> Result<ExitCode, String> {
         bare.median()
     );
     println!("mock / bare wiremock: {:.2}", mock.median() / bare.median());
+    Ok(())
+}
+
+/// The scenario suite's wall time, with and without the `slow` scenarios.
+async fn suite_figures(args: &BenchArgs) -> Result<(), String> {
     eprintln!("scenario suite {}:", args.suite.display());
     let (n, secs) =
         crate::bench::suite_time(std::slice::from_ref(&args.suite), args.rounds, &[]).await?;
@@ -83,6 +101,11 @@ pub(super) async fn bench(args: BenchArgs) -> Result<ExitCode, String> {
         args.rounds,
         fast_n as f64 / fast_wall
     );
+    Ok(())
+}
+
+/// Events/s `serve` acknowledges durably, and the acknowledgement latency.
+async fn ingest_figures(args: &BenchArgs) -> Result<(), String> {
     eprintln!(
         "serve ingest: {} events per round, {} clients, acknowledged after fsync:",
         args.ingest_events, args.concurrency
@@ -105,7 +128,6 @@ pub(super) async fn bench(args: BenchArgs) -> Result<ExitCode, String> {
         p50.push(r.p50_ms);
         p99.push(r.p99_ms);
     }
-    let med = |v: Vec<f64>| crate::bench::Rounds { per_round: v }.median();
     println!(
         "serve ingest events/s (median of {}): {:.0}; ack latency p50 {:.2} ms, p99 {:.2} ms (medians)",
         args.rounds,
@@ -113,6 +135,11 @@ pub(super) async fn bench(args: BenchArgs) -> Result<ExitCode, String> {
         med(p50),
         med(p99)
     );
+    Ok(())
+}
+
+/// Calls/s of a storm through engine and mock.
+async fn storm_figures(args: &BenchArgs) -> Result<(), String> {
     eprintln!(
         "storm: 2,000 calls (default settings, invariants after every call), one engine thread:"
     );
@@ -145,5 +172,5 @@ pub(super) async fn bench(args: BenchArgs) -> Result<ExitCode, String> {
         args.rounds,
         med(storm_rates)
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

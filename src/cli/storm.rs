@@ -31,7 +31,7 @@ pub(crate) struct StormArgs {
 }
 
 pub(super) async fn storm(args: StormArgs) -> Result<ExitCode, String> {
-    use crate::storm::{generate, shrink};
+    use crate::storm::generate;
     let settings_yaml = match &args.settings {
         Some(p) => Some(
             std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?,
@@ -75,10 +75,23 @@ pub(super) async fn storm(args: StormArgs) -> Result<ExitCode, String> {
         });
     };
     let last = outcome.violation_step.unwrap_or(0);
+    write_reproducer(&args, &scenario, &settings_yaml, v, last).await?;
+    Ok(ExitCode::FAILURE)
+}
+
+/// Shrinks the steps up to the break and writes them as a scenario that reproduces it.
+async fn write_reproducer(
+    args: &StormArgs,
+    scenario: &crate::scenario::model::Scenario,
+    settings_yaml: &str,
+    v: &crate::scenario::invariants::Violation,
+    last: usize,
+) -> Result<(), String> {
+    use crate::storm::{generate, shrink};
     eprintln!("{v}\nshrinking {} steps…", last + 1);
     let opts = crate::storm::storm_options(args.sabotage_task_dedup, None);
     let small = shrink::shrink(
-        &scenario,
+        scenario,
         scenario.steps[..=last].to_vec(),
         v.invariant,
         &opts,
@@ -102,7 +115,7 @@ pub(super) async fn storm(args: StormArgs) -> Result<ExitCode, String> {
     let yaml = shrink::scenario_yaml(
         &format!("Storm seed {} breaks {}", args.seed, v.invariant),
         args.seed,
-        &settings_yaml,
+        settings_yaml,
         &crm,
         &small,
         &note,
@@ -127,5 +140,5 @@ pub(super) async fn storm(args: StormArgs) -> Result<ExitCode, String> {
             ""
         }
     );
-    Ok(ExitCode::FAILURE)
+    Ok(())
 }

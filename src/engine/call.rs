@@ -89,6 +89,63 @@ fn short(s: Option<&ShortNumber>) -> Option<String> {
     s.map(|n| n.as_str().to_string())
 }
 
+/// A call with no client number: from a hidden number (R-HIDDEN), else internal (R-INT).
+fn hidden_or_internal(
+    events: &[CallEvent],
+    direction: Direction,
+    hangup_event: &CallEvent,
+) -> Assembled {
+    let side = |e: &CallEvent| match direction {
+        Direction::Incoming => e.src.clone(),
+        Direction::Outgoing => e.dst.clone(),
+    };
+    match events.iter().map(side).find_map(|p| match p {
+        Party::Hidden(n) => Some(n),
+        _ => None,
+    }) {
+        Some(number) => Assembled::Hidden {
+            call_id: hangup_event.call_id.as_str().to_string(),
+            number,
+        },
+        None => Assembled::Internal,
+    }
+}
+
+/// The short numbers rung, in ring order (by timestamp; legs rung in the same second keep
+/// their arrival order), each once.
+fn legs_rung(events: &[CallEvent]) -> Vec<String> {
+    let mut rings: Vec<(i64, usize, &CallEvent)> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.kind == EventKind::Ring)
+        .map(|(i, e)| (e.timestamp, i, e))
+        .collect();
+    rings.sort_by_key(|(t, i, _)| (*t, *i));
+    let mut legs: Vec<String> = Vec::new();
+    for (_, _, e) in rings {
+        if let Some(s) = short(e.dst.short())
+            && !legs.contains(&s)
+        {
+            legs.push(s);
+        }
+    }
+    legs
+}
+
+/// Who answered an incoming call: the first answer event's leg, else the hangup's, else the
+/// last number the hangup says was called.
+fn answerer(answer_event: Option<&CallEvent>, hangup_event: &CallEvent) -> Option<String> {
+    answer_event
+        .and_then(|e| short(e.dst.short()))
+        .or_else(|| short(hangup_event.dst.short()))
+        .or_else(|| {
+            hangup_event
+                .last_called
+                .last()
+                .map(|s| s.as_str().to_string())
+        })
+}
+
 /// Assembles the events of one call (any order, duplicates allowed).
 pub(crate) fn assemble(events: &[CallEvent]) -> Assembled {
     let Some(first) = events.first() else {
@@ -113,53 +170,15 @@ pub(crate) fn assemble(events: &[CallEvent]) -> Assembled {
         Direction::Outgoing => events.iter().find_map(|e| e.dst.phone()),
     };
     let Some(client) = client.cloned() else {
-        let side = |e: &CallEvent| match direction {
-            Direction::Incoming => e.src.clone(),
-            Direction::Outgoing => e.dst.clone(),
-        };
-        return match events.iter().map(side).find_map(|p| match p {
-            Party::Hidden(n) => Some(n),
-            _ => None,
-        }) {
-            Some(number) => Assembled::Hidden {
-                call_id: hangup_event.call_id.as_str().to_string(),
-                number,
-            },
-            None => Assembled::Internal,
-        };
+        return hidden_or_internal(events, direction, hangup_event);
     };
-
-    // Ring order is by timestamp; legs rung in the same second keep their arrival order.
-    let mut rings: Vec<(i64, usize, &CallEvent)> = events
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| e.kind == EventKind::Ring)
-        .map(|(i, e)| (e.timestamp, i, e))
-        .collect();
-    rings.sort_by_key(|(t, i, _)| (*t, *i));
-    let mut legs: Vec<String> = Vec::new();
-    for (_, _, e) in rings {
-        if let Some(s) = short(e.dst.short())
-            && !legs.contains(&s)
-        {
-            legs.push(s);
-        }
-    }
     let answered = hangup.status == HangupStatus::Answer;
     let answer_event = events
         .iter()
         .filter(|e| e.kind == EventKind::Answer)
         .min_by_key(|e| e.timestamp);
     let answerer = match direction {
-        Direction::Incoming if answered => answer_event
-            .and_then(|e| short(e.dst.short()))
-            .or_else(|| short(hangup_event.dst.short()))
-            .or_else(|| {
-                hangup_event
-                    .last_called
-                    .last()
-                    .map(|s| s.as_str().to_string())
-            }),
+        Direction::Incoming if answered => answerer(answer_event, hangup_event),
         _ => None,
     };
     let employee = match direction {
@@ -184,6 +203,7 @@ pub(crate) fn assemble(events: &[CallEvent]) -> Assembled {
             .unwrap_or(0),
         _ => 0,
     };
+    let legs = legs_rung(events);
     Assembled::Finished(Box::new(Call {
         id: hangup_event.call_id.as_str().to_string(),
         direction,

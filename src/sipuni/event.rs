@@ -317,19 +317,7 @@ impl CallEvent {
 
     fn from_pairs(pairs: Vec<(String, String)>) -> Result<Self, EventError> {
         let f = Fields(pairs);
-        let kind = match f.required("event")? {
-            "1" => EventKind::Ring,
-            "2" => EventKind::Hangup,
-            "3" => EventKind::Answer,
-            "4" => EventKind::LegHangup,
-            v => {
-                return Err(invalid(
-                    "event",
-                    v,
-                    "expected 1 (ring), 2 (hangup), 3 (answer) or 4 (leg hangup)",
-                ));
-            }
-        };
+        let kind = event_kind(&f)?;
         let call_id_raw = f.required("call_id")?;
         let call_id = CallId::parse(call_id_raw).ok_or_else(|| {
             invalid(
@@ -353,22 +341,7 @@ impl CallEvent {
             .time("timestamp")?
             .ok_or(EventError::Missing { field: "timestamp" })?;
         let hangup = match kind {
-            EventKind::Hangup | EventKind::LegHangup => {
-                let raw = f.required("status")?;
-                let status = HangupStatus::parse(raw).ok_or_else(|| {
-                    invalid(
-                        "status",
-                        raw,
-                        "expected ANSWER, BUSY, NOANSWER, CANCEL, CONGESTION or CHANUNAVAIL",
-                    )
-                })?;
-                Some(HangupInfo {
-                    status,
-                    call_start: f.time("call_start_timestamp")?,
-                    call_answer: f.time("call_answer_timestamp")?,
-                    record_link: f.non_empty("call_record_link").map(str::to_string),
-                })
-            }
+            EventKind::Hangup | EventKind::LegHangup => Some(hangup_info(&f)?),
             _ => None,
         };
         let is_inner_call = match f.non_empty("is_inner_call") {
@@ -377,14 +350,7 @@ impl CallEvent {
             Some("1") => Some(true),
             Some(v) => return Err(invalid("is_inner_call", v, "expected 0 or 1")),
         };
-        let mut last_called = Vec::new();
-        if let Some(v) = f.non_empty("last_called") {
-            for part in v.split('&').map(str::trim).filter(|p| !p.is_empty()) {
-                last_called.push(ShortNumber::parse(part).ok_or_else(|| {
-                    invalid("last_called", v, "expected short numbers separated by &")
-                })?);
-            }
-        }
+        let last_called = last_called(&f)?;
         let tree_name = f.non_empty("treeName").map(str::to_string);
         let tree_number = f.non_empty("treeNumber").map(str::to_string);
         let extra =
@@ -405,6 +371,56 @@ impl CallEvent {
             extra,
         })
     }
+}
+
+/// `event`: which of the four events this is.
+fn event_kind(f: &Fields) -> Result<EventKind, EventError> {
+    Ok(match f.required("event")? {
+        "1" => EventKind::Ring,
+        "2" => EventKind::Hangup,
+        "3" => EventKind::Answer,
+        "4" => EventKind::LegHangup,
+        v => {
+            return Err(invalid(
+                "event",
+                v,
+                "expected 1 (ring), 2 (hangup), 3 (answer) or 4 (leg hangup)",
+            ));
+        }
+    })
+}
+
+/// The fields only a hangup carries.
+fn hangup_info(f: &Fields) -> Result<HangupInfo, EventError> {
+    let raw = f.required("status")?;
+    let status = HangupStatus::parse(raw).ok_or_else(|| {
+        invalid(
+            "status",
+            raw,
+            "expected ANSWER, BUSY, NOANSWER, CANCEL, CONGESTION or CHANUNAVAIL",
+        )
+    })?;
+    Ok(HangupInfo {
+        status,
+        call_start: f.time("call_start_timestamp")?,
+        call_answer: f.time("call_answer_timestamp")?,
+        record_link: f.non_empty("call_record_link").map(str::to_string),
+    })
+}
+
+/// `last_called`: short numbers separated by `&`.
+fn last_called(f: &Fields) -> Result<Vec<ShortNumber>, EventError> {
+    let Some(v) = f.non_empty("last_called") else {
+        return Ok(Vec::new());
+    };
+    v.split('&')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|part| {
+            ShortNumber::parse(part)
+                .ok_or_else(|| invalid("last_called", v, "expected short numbers separated by &"))
+        })
+        .collect()
 }
 
 /// One form-encoded name or value: `+` is a space, `%XX` a byte; the bytes must be UTF-8.
