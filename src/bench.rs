@@ -152,13 +152,62 @@ pub(crate) struct Ingest {
 /// Starts `serve` in-process (in-process mock amoCRM, a temporary database) and posts
 /// `events` distinct events from `concurrency` keep-alive clients on loopback.
 pub(crate) async fn ingest(events: usize, concurrency: usize) -> Result<Ingest, String> {
-    use crate::server::{Application, ServeConfig};
+    use crate::server::Application;
     let dir = std::env::temp_dir().join(format!(
         "sipamo-bench-{}-{}",
         std::process::id(),
         chrono::Utc::now().timestamp_micros()
     ));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let (_mock, cfg) = ingest_setup(&dir).await?;
+    let app = Application::build(&cfg).await?;
+    let url = format!(
+        "http://{}/sipuni/events/bench-secret-0123456789",
+        app.local_addr()?
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    let lines: Vec<String> = crate::sipuni::synth::random_calls(99, events, 5000, 8, 1_772_434_800)
+        .into_iter()
+        .flat_map(|(t, c)| c.events(t))
+        .map(|e| e.line)
+        .take(events)
+        .collect();
+    let http = crate::http::client_builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let chunks: Vec<Vec<String>> = lines
+        .chunks(lines.len().div_ceil(concurrency.max(1)))
+        .map(<[String]>::to_vec)
+        .collect();
+    let started = Instant::now();
+    let mut lat = post_all(&http, &url, chunks).await?;
+    let secs = started.elapsed().as_secs_f64();
+    let _ = stop.send(());
+    let _ = server.await;
+    let _ = std::fs::remove_dir_all(&dir);
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    Ok(Ingest {
+        events: lat.len(),
+        secs,
+        p50_ms: pct(0.5),
+        p99_ms: pct(0.99),
+    })
+}
+
+/// The in-process mock account and the service's configuration in `dir`.
+async fn ingest_setup(
+    dir: &std::path::Path,
+) -> Result<(MockCrm, crate::server::ServeConfig), String> {
+    use crate::server::ServeConfig;
     let mut state = crate::amocrm::mock::CrmState::default();
     state.add_pipeline(crate::amocrm::mock::seed::default_pipeline());
     state.users.insert(
@@ -200,33 +249,18 @@ pub(crate) async fn ingest(events: usize, concurrency: usize) -> Result<Ingest, 
         // The synthetic traffic is dated March 2026: a century's retention keeps it fresh.
         retention: Duration::from_secs(100 * 365 * 86_400),
     };
-    let app = Application::build(&cfg).await?;
-    let url = format!(
-        "http://{}/sipuni/events/bench-secret-0123456789",
-        app.local_addr()?
-    );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
-    let lines: Vec<String> = crate::sipuni::synth::random_calls(99, events, 5000, 8, 1_772_434_800)
-        .into_iter()
-        .flat_map(|(t, c)| c.events(t))
-        .map(|e| e.line)
-        .take(events)
-        .collect();
-    let http = crate::http::client_builder()
-        .pool_max_idle_per_host(concurrency)
-        .build()
-        .map_err(|e| e.to_string())?;
-    let chunks: Vec<Vec<String>> = lines
-        .chunks(lines.len().div_ceil(concurrency.max(1)))
-        .map(<[String]>::to_vec)
-        .collect();
-    let started = Instant::now();
+    Ok((mock, cfg))
+}
+
+/// Posts each chunk from its own client task; answers every acknowledgement's latency (ms).
+async fn post_all(
+    http: &reqwest::Client,
+    url: &str,
+    chunks: Vec<Vec<String>>,
+) -> Result<Vec<f64>, String> {
     let mut tasks = Vec::new();
     for chunk in chunks {
-        let (http, url) = (http.clone(), url.clone());
+        let (http, url) = (http.clone(), url.to_string());
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(chunk.len());
             for line in chunk {
@@ -250,20 +284,5 @@ pub(crate) async fn ingest(events: usize, concurrency: usize) -> Result<Ingest, 
     for t in tasks {
         lat.extend(t.await.map_err(|e| e.to_string())??);
     }
-    let secs = started.elapsed().as_secs_f64();
-    let _ = stop.send(());
-    let _ = server.await;
-    let _ = std::fs::remove_dir_all(&dir);
-    lat.sort_by(f64::total_cmp);
-    let pct = |p: f64| {
-        lat.get(((lat.len() as f64 - 1.0) * p).round() as usize)
-            .copied()
-            .unwrap_or(0.0)
-    };
-    Ok(Ingest {
-        events: lat.len(),
-        secs,
-        p50_ms: pct(0.5),
-        p99_ms: pct(0.99),
-    })
+    Ok(lat)
 }

@@ -31,37 +31,7 @@ async fn calls_wait_out_an_amocrm_outage_and_go_through_in_order() {
         })
         .unwrap();
     }
-    std::fs::write(
-        dir.path().join("settings.yaml"),
-        "default_responsible: 1001\nusers: { \"201\": 1001, \"202\": 1001, \"203\": 1001 }\n",
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("token"), mock.token()).unwrap();
-    std::fs::write(dir.path().join("secret"), "outage-secret-0123456789").unwrap();
-    let cfg = ServeConfig {
-        settings: dir.path().join("settings.yaml"),
-        amocrm: mock.uri(),
-        token_file: dir.path().join("token"),
-        secret_file: dir.path().join("secret"),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        db: dir.path().join("o.db"),
-        settle: Duration::from_millis(50),
-        rate_per_second: 100,
-        retry: RetryPolicy {
-            max_times: 2,
-            min_delay: Duration::from_millis(10),
-            max_delay: Duration::from_millis(40),
-            jitter_seed: Some(1),
-        },
-        tick: Duration::from_millis(20),
-        park_after: 60,
-        stuck_after: Duration::from_millis(200),
-        max_call: Duration::from_secs(4 * 3600),
-        shutdown_grace: Duration::from_secs(10),
-        limits: Default::default(),
-        // The synthetic traffic is dated March 2026: a century's retention keeps it fresh.
-        retention: Duration::from_secs(100 * 365 * 86_400),
-    };
+    let cfg = config(dir.path(), &mock);
     let app = Application::build(&cfg).await.unwrap();
     let url = format!("http://{}", app.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -81,31 +51,7 @@ async fn calls_wait_out_an_amocrm_outage_and_go_through_in_order() {
             assert_eq!(r.status(), 200, "acknowledged although amoCRM is down");
         }
     }
-    let mut handled = 0.0;
-    let mut stuck_seen = None;
-    for _ in 0..400 {
-        let health = http.get(format!("{url}/health")).send().await.unwrap();
-        if health.status() == 503 && stuck_seen.is_none() {
-            stuck_seen = Some(health.text().await.unwrap());
-        }
-        let m = http
-            .get(format!("{url}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        handled = m
-            .lines()
-            .find(|l| l.starts_with("sipamo_calls_handled_total"))
-            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-            .unwrap_or(0.0);
-        if handled >= 4.0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (handled, stuck_seen) = wait_handled(&http, &url, 4.0).await;
     // While calls waited on the outage /health said so, with amoCRM's answer as the reason.
     let stuck = stuck_seen.expect("/health answered 503 while the oldest ready call waited");
     assert!(stuck.contains("waited") && stuck.contains("503"), "{stuck}");
@@ -141,7 +87,80 @@ async fn calls_wait_out_an_amocrm_outage_and_go_through_in_order() {
         notes_per_call.values().all(|n| *n == 1),
         "one note per call: {notes_per_call:?}"
     );
-    // In order: the calls' first successful searches follow the calls' order.
+    assert_searched_in_order(&journal, &calls);
+}
+
+/// The service's configuration: short pauses so that the outage passes in seconds.
+fn config(dir: &std::path::Path, mock: &MockCrm) -> ServeConfig {
+    std::fs::write(
+        dir.join("settings.yaml"),
+        "default_responsible: 1001\nusers: { \"201\": 1001, \"202\": 1001, \"203\": 1001 }\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("token"), mock.token()).unwrap();
+    std::fs::write(dir.join("secret"), "outage-secret-0123456789").unwrap();
+    ServeConfig {
+        settings: dir.join("settings.yaml"),
+        amocrm: mock.uri(),
+        token_file: dir.join("token"),
+        secret_file: dir.join("secret"),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        db: dir.join("o.db"),
+        settle: Duration::from_millis(50),
+        rate_per_second: 100,
+        retry: RetryPolicy {
+            max_times: 2,
+            min_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(40),
+            jitter_seed: Some(1),
+        },
+        tick: Duration::from_millis(20),
+        park_after: 60,
+        stuck_after: Duration::from_millis(200),
+        max_call: Duration::from_secs(4 * 3600),
+        shutdown_grace: Duration::from_secs(10),
+        limits: Default::default(),
+        // The synthetic traffic is dated March 2026: a century's retention keeps it fresh.
+        retention: Duration::from_secs(100 * 365 * 86_400),
+    }
+}
+
+/// Polls `/metrics` until `want` calls are handled (at most 20 s); answers the calls handled
+/// and the first 503 `/health` gave meanwhile.
+async fn wait_handled(http: &reqwest::Client, url: &str, want: f64) -> (f64, Option<String>) {
+    let mut handled = 0.0;
+    let mut stuck_seen = None;
+    for _ in 0..400 {
+        let health = http.get(format!("{url}/health")).send().await.unwrap();
+        if health.status() == 503 && stuck_seen.is_none() {
+            stuck_seen = Some(health.text().await.unwrap());
+        }
+        let m = http
+            .get(format!("{url}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        handled = m
+            .lines()
+            .find(|l| l.starts_with("sipamo_calls_handled_total"))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0.0);
+        if handled >= want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (handled, stuck_seen)
+}
+
+/// The calls' first successful searches follow the calls' order.
+fn assert_searched_in_order(
+    journal: &[sipamo::amocrm::mock::journal::JournalEntry],
+    calls: &[(i64, sipamo::sipuni::synth::CallSpec)],
+) {
     let order: Vec<String> = journal
         .iter()
         .filter(|e| e.status != 503 && e.path == "/api/v4/contacts" && e.method == "GET")

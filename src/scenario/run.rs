@@ -378,14 +378,34 @@ pub async fn run(loaded: &Loaded, opts: RunOptions) -> Outcome {
         paths: Default::default(),
         steps_run: 0,
     };
-    let state = match sc.crm.build(sc.start.0) {
-        Ok(s) => s,
-        Err(e) => {
-            out.failures.push(format!("crm: {e}"));
-            out.elapsed = started.elapsed();
-            return out;
+    match start_world(sc, &opts, seed).await {
+        Err(World::Failure(f)) => out.failures.push(f),
+        Err(World::Error(e)) => out.error = Some(e),
+        Ok((mut ctx, startup_requests)) => {
+            run_steps(sc, &opts, &mut ctx, &mut out).await;
+            finish(sc, &mut ctx, &mut out, startup_requests).await;
         }
-    };
+    }
+    check_expected_error(sc, &mut out);
+    out.elapsed = started.elapsed();
+    out
+}
+
+/// Why the world of a scenario could not be set up.
+enum World {
+    /// The scenario itself is wrong (its `crm:` block).
+    Failure(String),
+    /// The engine refused to start (what `expect.error` may expect).
+    Error(String),
+}
+
+/// The mock account seeded from `crm:`, and the engine connected to it on a virtual clock;
+/// answers them with the number of requests the engine's start-up made.
+async fn start_world(sc: &Scenario, opts: &RunOptions, seed: u64) -> Result<(Ctx, usize), World> {
+    let state = sc
+        .crm
+        .build(sc.start.0)
+        .map_err(|e| World::Failure(format!("crm: {e}")))?;
     let clock = Clock::virtual_at(sc.start.0 * 1000);
     let mock = MockCrm::start(MockOptions {
         clock: clock.clone(),
@@ -402,121 +422,137 @@ pub async fn run(loaded: &Loaded, opts: RunOptions) -> Outcome {
         jitter_seed: Some(seed),
         ..RetryPolicy::default()
     };
-    let engine = match AmoClient::new(cfg) {
-        Ok(client) => {
-            let memory = RunMemory::new(opts.sabotage_task_dedup);
-            Engine::connect(sc.settings.clone(), client, memory).await
-        }
-        Err(e) => {
-            out.failures
-                .push(format!("cannot build the amoCRM client: {e}"));
-            return out;
-        }
-    };
+    let client = AmoClient::new(cfg)
+        .map_err(|e| World::Failure(format!("cannot build the amoCRM client: {e}")))?;
+    let memory = RunMemory::new(opts.sabotage_task_dedup);
+    let mut engine = Engine::connect(sc.settings.clone(), client, memory)
+        .await
+        .map_err(|e| World::Error(e.to_string()))?;
     let startup_requests = mock.journal_len();
-    match engine {
-        Err(e) => out.error = Some(e.to_string()),
-        Ok(mut engine) => {
-            engine.settle_ms = sc
-                .settle
-                .map_or(crate::engine::handler::DEFAULT_SETTLE_MS, |s| s.ms());
-            let mut ctx = Ctx {
-                mock,
-                engine,
-                clock,
-                lenient_crm: opts.lenient_crm,
-                defer_failed_calls: opts.defer_failed_calls,
-            };
-            let mut checker = (opts.invariants || sc.expect.invariants).then(|| {
-                crate::scenario::invariants::Checker::new(
-                    sc.settings.incoming.missed.task_deadline.0 as i64,
-                    opts.rate_limit.map(|r| r as usize),
-                )
-            });
-            for (i, step) in sc.steps.iter().enumerate() {
-                let before = ctx.mock.journal_len();
-                let result = apply(sc, i, step, &mut ctx).await;
-                out.steps_run = i + 1;
-                if let Some(p) = &opts.progress {
-                    p.inc(1);
+    engine.settle_ms = sc
+        .settle
+        .map_or(crate::engine::handler::DEFAULT_SETTLE_MS, |s| s.ms());
+    let ctx = Ctx {
+        mock,
+        engine,
+        clock,
+        lenient_crm: opts.lenient_crm,
+        defer_failed_calls: opts.defer_failed_calls,
+    };
+    Ok((ctx, startup_requests))
+}
+
+/// Runs the steps in order until the end, an engine error or a broken invariant.
+async fn run_steps(sc: &Scenario, opts: &RunOptions, ctx: &mut Ctx, out: &mut Outcome) {
+    let mut checker = (opts.invariants || sc.expect.invariants).then(|| {
+        crate::scenario::invariants::Checker::new(
+            sc.settings.incoming.missed.task_deadline.0 as i64,
+            opts.rate_limit.map(|r| r as usize),
+        )
+    });
+    for (i, step) in sc.steps.iter().enumerate() {
+        let before = ctx.mock.journal_len();
+        let result = apply(sc, i, step, ctx).await;
+        out.steps_run = i + 1;
+        if let Some(p) = &opts.progress {
+            p.inc(1);
+        }
+        let at = |what: &dyn std::fmt::Display| {
+            format!(
+                "step {} (line {}, at {}): {what}",
+                i + 1,
+                step.line,
+                step.at
+            )
+        };
+        match result {
+            Ok(done) => {
+                if let Some(problem) = &done.problem {
+                    out.failures.push(at(problem));
                 }
-                if let Ok(done) = &result {
-                    if let Some(problem) = &done.problem {
-                        out.failures.push(format!(
-                            "step {} (line {}, at {}): {problem}",
-                            i + 1,
-                            step.line,
-                            step.at
-                        ));
-                    }
-                    let made = ctx.mock.journal_len() - before;
-                    for label in &done.paths {
-                        let e = out.paths.entry(label.clone()).or_default();
-                        e.calls += 1;
-                        e.requests += made / done.paths.len().max(1);
-                    }
-                    if let Some(c) = checker.as_mut() {
-                        let last = i + 1 == sc.steps.len();
-                        let scope = step_phone(step);
-                        let verdict = ctx.mock.inspect(|s, j| {
-                            if last {
-                                c.check(s, j, done.call.as_ref())
-                            } else {
-                                c.check_step(s, j, done.call.as_ref(), scope.as_deref())
-                            }
-                        });
-                        if let Err(v) = verdict {
-                            out.failures.push(format!(
-                                "step {} (line {}, at {}): {v}",
-                                i + 1,
-                                step.line,
-                                step.at
-                            ));
-                            out.violation = Some(v);
-                            out.violation_step = Some(i);
-                            break;
-                        }
-                    }
-                }
-                if let Err(e) = result {
-                    let mut msg =
-                        format!("step {} (line {}, at {}): {e}", i + 1, step.line, step.at);
-                    let lines = request_lines(&ctx.mock.journal()[before..], out.origin_ms);
-                    if !lines.is_empty() {
-                        let _ = write!(msg, "\n  requests of this step:\n{lines}");
-                    }
-                    out.error = Some(msg);
+                count_paths(out, &done, ctx.mock.journal_len() - before);
+                let last = i + 1 == sc.steps.len();
+                if let Some(c) = checker.as_mut()
+                    && let Err(v) = check_invariants(c, ctx, step, &done, last)
+                {
+                    out.failures.push(at(&v));
+                    out.violation = Some(v);
+                    out.violation_step = Some(i);
                     break;
                 }
             }
-            if out.error.is_none() && ctx.engine.open_calls() > 0 {
-                ctx.defer_failed_calls = false;
-                if let Err(e) = settle(&mut ctx, Settle::All).await {
-                    out.error = Some(format!("after the last step: {e}"));
+            Err(e) => {
+                let mut msg = at(&e);
+                let lines = request_lines(&ctx.mock.journal()[before..], out.origin_ms);
+                if !lines.is_empty() {
+                    let _ = write!(msg, "\n  requests of this step:\n{lines}");
                 }
-            }
-            match ctx.engine.memory().parked() {
-                Ok(parked) => out.failures.extend(parked_failures(&sc.expect, &parked)),
-                Err(e) => out.failures.push(e.to_string()),
-            }
-            out.journal = ctx.mock.journal();
-            out.requests = out.journal.len().saturating_sub(startup_requests);
-            let failures =
-                expect::check(&sc.expect, &ctx.mock.snapshot(), sc.start.0, out.requests);
-            if !failures.is_empty() {
-                let lines = request_lines(&out.journal[startup_requests..], out.origin_ms);
-                out.failures.extend(failures);
-                out.failures.push(format!(
-                    "requests the steps made:\n{}",
-                    if lines.is_empty() {
-                        "    (none)"
-                    } else {
-                        &lines
-                    }
-                ));
+                out.error = Some(msg);
+                break;
             }
         }
     }
+}
+
+/// Requests per call path, for the storm summary.
+fn count_paths(out: &mut Outcome, done: &StepDone, made: usize) {
+    for label in &done.paths {
+        let e = out.paths.entry(label.clone()).or_default();
+        e.calls += 1;
+        e.requests += made / done.paths.len().max(1);
+    }
+}
+
+/// The invariants after a step: of the step's phone, or of everything after the last step.
+fn check_invariants(
+    c: &mut crate::scenario::invariants::Checker,
+    ctx: &Ctx,
+    step: &Step,
+    done: &StepDone,
+    last: bool,
+) -> Result<(), crate::scenario::invariants::Violation> {
+    let scope = step_phone(step);
+    ctx.mock.inspect(|s, j| {
+        if last {
+            c.check(s, j, done.call.as_ref())
+        } else {
+            c.check_step(s, j, done.call.as_ref(), scope.as_deref())
+        }
+    })
+}
+
+/// Settles what is still open, then checks the account against `expect:`.
+async fn finish(sc: &Scenario, ctx: &mut Ctx, out: &mut Outcome, startup_requests: usize) {
+    if out.error.is_none() && ctx.engine.open_calls() > 0 {
+        ctx.defer_failed_calls = false;
+        if let Err(e) = settle(ctx, Settle::All).await {
+            out.error = Some(format!("after the last step: {e}"));
+        }
+    }
+    match ctx.engine.memory().parked() {
+        Ok(parked) => out.failures.extend(parked_failures(&sc.expect, &parked)),
+        Err(e) => out.failures.push(e.to_string()),
+    }
+    out.journal = ctx.mock.journal();
+    out.requests = out.journal.len().saturating_sub(startup_requests);
+    let failures = expect::check(&sc.expect, &ctx.mock.snapshot(), sc.start.0, out.requests);
+    if !failures.is_empty() {
+        let lines = request_lines(&out.journal[startup_requests..], out.origin_ms);
+        out.failures.extend(failures);
+        out.failures.push(format!(
+            "requests the steps made:\n{}",
+            if lines.is_empty() {
+                "    (none)"
+            } else {
+                &lines
+            }
+        ));
+    }
+}
+
+/// `expect.error`: the run must have stopped with an error containing the text (and only
+/// then).
+fn check_expected_error(sc: &Scenario, out: &mut Outcome) {
     match (&sc.expect.error, &out.error) {
         (Some(want), Some(got)) if got.contains(want.as_str()) => {}
         (Some(want), Some(got)) => out.failures.insert(
@@ -530,8 +566,6 @@ pub async fn run(loaded: &Loaded, opts: RunOptions) -> Outcome {
         (None, Some(got)) => out.failures.insert(0, format!("error: {got}")),
         (None, None) => {}
     }
-    out.elapsed = started.elapsed();
-    out
 }
 
 /// Applies a step. `Err` stops the scenario (the engine failed); `Ok(Some(..))` is a failure
@@ -592,29 +626,8 @@ async fn apply(
             ctx.engine.ingest(ev).await.map_err(|e| e.to_string())?;
         }
         Action::Crm(a) => {
-            let r = match a {
-                CrmAction::AcceptUnsorted(x) => ctx
-                    .mock
-                    .accept_unsorted(&x.client.0.e164(), x.user)
-                    .map(|_| ()),
-                CrmAction::DeclineUnsorted(x) => {
-                    ctx.mock.decline_unsorted(&x.client.0.e164()).map(|_| ())
-                }
-                CrmAction::CompleteTask(x) => {
-                    ctx.mock.complete_tasks(&x.client.0.e164()).map(|_| ())
-                }
-                CrmAction::CloseLead(x) => ctx
-                    .mock
-                    .close_leads(&x.client.0.e164(), x.status)
-                    .map(|_| ()),
-                CrmAction::MoveTask(x) => {
-                    let due = sc.start.0.saturating_add(x.due.secs() as i64);
-                    ctx.mock.move_tasks(&x.client.0.e164(), due).map(|_| ())
-                }
-                CrmAction::DeleteTask(x) => ctx.mock.delete_tasks(&x.client.0.e164()).map(|_| ()),
-            };
             // A manager action that finds nothing fails the scenario but the steps go on.
-            if let Err(e) = r
+            if let Err(e) = crm_action(sc, ctx, a)
                 && !ctx.lenient_crm
             {
                 done.problem = Some(format!("crm: {e}"));
@@ -623,4 +636,29 @@ async fn apply(
         Action::Fault(f) => ctx.mock.arm(f).map_err(|e| e.to_string())?,
     }
     Ok(done)
+}
+
+/// A manager's action in amoCRM, through the mock's own door (not the API).
+fn crm_action(
+    sc: &Scenario,
+    ctx: &Ctx,
+    a: &CrmAction,
+) -> Result<(), crate::amocrm::mock::ActionError> {
+    match a {
+        CrmAction::AcceptUnsorted(x) => ctx
+            .mock
+            .accept_unsorted(&x.client.0.e164(), x.user)
+            .map(|_| ()),
+        CrmAction::DeclineUnsorted(x) => ctx.mock.decline_unsorted(&x.client.0.e164()).map(|_| ()),
+        CrmAction::CompleteTask(x) => ctx.mock.complete_tasks(&x.client.0.e164()).map(|_| ()),
+        CrmAction::CloseLead(x) => ctx
+            .mock
+            .close_leads(&x.client.0.e164(), x.status)
+            .map(|_| ()),
+        CrmAction::MoveTask(x) => {
+            let due = sc.start.0.saturating_add(x.due.secs() as i64);
+            ctx.mock.move_tasks(&x.client.0.e164(), due).map(|_| ())
+        }
+        CrmAction::DeleteTask(x) => ctx.mock.delete_tasks(&x.client.0.e164()).map(|_| ()),
+    }
 }

@@ -86,104 +86,13 @@ pub fn generate(cfg: &StormConfig) -> Result<(Scenario, String), String> {
     for _ in 0..cfg.calls {
         t += (1..=2 * gap).fake_with_rng::<u64, _>(&mut rng);
         let client = pick(&mut rng, &pool);
-        // Manager actions between calls.
-        if percent(&mut rng, 4) {
-            let c = PhoneField(pick(&mut rng, &pool));
-            let action = match (0..4u32).fake_with_rng::<u32, _>(&mut rng) {
-                0 if unsorted => CrmAction::AcceptUnsorted(AcceptAction {
-                    client: c,
-                    user: 1001 + (0..employees as u64).fake_with_rng::<u64, _>(&mut rng),
-                }),
-                1 if unsorted => CrmAction::DeclineUnsorted(ClientAction { client: c }),
-                2 => CrmAction::CloseLead(CloseAction {
-                    client: c,
-                    status: pick(&mut rng, &[142u64, 143]),
-                }),
-                _ => CrmAction::CompleteTask(ClientAction { client: c }),
-            };
+        if let Some(action) = manager_action(&mut rng, &pool, unsorted, employees) {
             steps.push(step(t, Action::Crm(action)));
         }
-        // Faults: amoCRM trouble before some calls.
-        if percent(&mut rng, 2) {
-            let (path, method, status, times) = pick(
-                &mut rng,
-                &[
-                    ("/api/v4/leads/complex", None, 503u16, 1u32),
-                    ("/api/v4/tasks", None, 502, 1),
-                    ("/api/v4/contacts", Some("GET"), 429, 3),
-                    ("/api/v4/leads/unsorted/sip", None, 500, 1),
-                    ("/api/v4/leads", Some("GET"), 503, 2),
-                ],
-            );
-            steps.push(step(
-                t,
-                Action::Fault(FaultSpec {
-                    path: path.into(),
-                    method: method.map(str::to_string),
-                    status: Some(status),
-                    hang: false,
-                    times,
-                }),
-            ));
+        for fault in faults(&mut rng) {
+            steps.push(step(t, Action::Fault(fault)));
         }
-        // Rarely, a lost answer after the write (it costs a real client timeout).
-        if (0..2000u32).fake_with_rng::<u32, _>(&mut rng) == 0 {
-            let path = pick(&mut rng, &["/api/v4/leads/complex", "/api/v4/tasks"]);
-            steps.push(step(
-                t,
-                Action::Fault(FaultSpec {
-                    path: path.into(),
-                    method: None,
-                    status: None,
-                    hang: true,
-                    times: 1,
-                }),
-            ));
-        }
-        let outgoing = percent(&mut rng, 30);
-        let answered = percent(&mut rng, 60);
-        let legs: usize = (1..=staff.len().min(3)).fake_with_rng(&mut rng);
-        let first: usize = (0..staff.len()).fake_with_rng(&mut rng);
-        let ring: Vec<ShortField> = (0..legs)
-            .map(|k| ShortField(staff[(first + k) % staff.len()].clone()))
-            .collect();
-        let answer = (answered && !outgoing).then(|| pick(&mut rng, &ring));
-        let order = match (0..100u32).fake_with_rng::<u32, _>(&mut rng) {
-            0..6 => Order::Reversed,
-            6..9 => Order::HangupFirst,
-            _ => Order::InOrder,
-        };
-        let call = CallStep {
-            client: PhoneField(client),
-            direction: if outgoing {
-                CallDirection::Outgoing
-            } else {
-                CallDirection::Incoming
-            },
-            scheme: None,
-            ring: (!outgoing).then(|| ring.clone()),
-            answer,
-            employee: outgoing.then(|| ring[0].clone()),
-            answered: outgoing.then_some(answered),
-            ring_time: Some(Span((3..30u64).fake_with_rng(&mut rng))),
-            talk: Some(Span((10..300u64).fake_with_rng(&mut rng))),
-            status: (!answered).then(|| {
-                StatusField(pick(
-                    &mut rng,
-                    &[
-                        HangupStatus::NoAnswer,
-                        HangupStatus::Busy,
-                        HangupStatus::Cancel,
-                    ],
-                ))
-            }),
-            record: None,
-            delivery: Delivery {
-                duplicate: percent(&mut rng, 8),
-                order,
-            },
-            call_id: None,
-        };
+        let call = random_call(&mut rng, client, &staff);
         steps.push(step(t, Action::Call(Box::new(call))));
     }
     let scenario = Scenario {
@@ -205,4 +114,116 @@ pub fn generate(cfg: &StormConfig) -> Result<(Scenario, String), String> {
         },
     };
     Ok((scenario, settings_yaml))
+}
+
+/// A manager's action between calls, 4% of the time.
+fn manager_action(
+    rng: &mut StdRng,
+    pool: &[Phone],
+    unsorted: bool,
+    employees: usize,
+) -> Option<CrmAction> {
+    if percent(rng, 4) {
+        let c = PhoneField(pick(rng, pool));
+        let action = match (0..4u32).fake_with_rng::<u32, _>(rng) {
+            0 if unsorted => CrmAction::AcceptUnsorted(AcceptAction {
+                client: c,
+                user: 1001 + (0..employees as u64).fake_with_rng::<u64, _>(rng),
+            }),
+            1 if unsorted => CrmAction::DeclineUnsorted(ClientAction { client: c }),
+            2 => CrmAction::CloseLead(CloseAction {
+                client: c,
+                status: pick(rng, &[142u64, 143]),
+            }),
+            _ => CrmAction::CompleteTask(ClientAction { client: c }),
+        };
+        return Some(action);
+    }
+    None
+}
+
+/// amoCRM trouble before a call: a failing status 2% of the time; rarely, a lost answer
+/// after the write (it costs a real client timeout).
+fn faults(rng: &mut StdRng) -> Vec<FaultSpec> {
+    let mut out = Vec::new();
+    // Faults: amoCRM trouble before some calls.
+    if percent(rng, 2) {
+        let (path, method, status, times) = pick(
+            rng,
+            &[
+                ("/api/v4/leads/complex", None, 503u16, 1u32),
+                ("/api/v4/tasks", None, 502, 1),
+                ("/api/v4/contacts", Some("GET"), 429, 3),
+                ("/api/v4/leads/unsorted/sip", None, 500, 1),
+                ("/api/v4/leads", Some("GET"), 503, 2),
+            ],
+        );
+        out.push(FaultSpec {
+            path: path.into(),
+            method: method.map(str::to_string),
+            status: Some(status),
+            hang: false,
+            times,
+        });
+    }
+    // Rarely, a lost answer after the write (it costs a real client timeout).
+    if (0..2000u32).fake_with_rng::<u32, _>(rng) == 0 {
+        let path = pick(rng, &["/api/v4/leads/complex", "/api/v4/tasks"]);
+        out.push(FaultSpec {
+            path: path.into(),
+            method: None,
+            status: None,
+            hang: true,
+            times: 1,
+        });
+    }
+    out
+}
+
+/// One call of a client to (or from) the staff, delivered as Sipuni might.
+fn random_call(rng: &mut StdRng, client: Phone, staff: &[ShortNumber]) -> CallStep {
+    let outgoing = percent(rng, 30);
+    let answered = percent(rng, 60);
+    let legs: usize = (1..=staff.len().min(3)).fake_with_rng(rng);
+    let first: usize = (0..staff.len()).fake_with_rng(rng);
+    let ring: Vec<ShortField> = (0..legs)
+        .map(|k| ShortField(staff[(first + k) % staff.len()].clone()))
+        .collect();
+    let answer = (answered && !outgoing).then(|| pick(rng, &ring));
+    let order = match (0..100u32).fake_with_rng::<u32, _>(rng) {
+        0..6 => Order::Reversed,
+        6..9 => Order::HangupFirst,
+        _ => Order::InOrder,
+    };
+    CallStep {
+        client: PhoneField(client),
+        direction: if outgoing {
+            CallDirection::Outgoing
+        } else {
+            CallDirection::Incoming
+        },
+        scheme: None,
+        ring: (!outgoing).then(|| ring.clone()),
+        answer,
+        employee: outgoing.then(|| ring[0].clone()),
+        answered: outgoing.then_some(answered),
+        ring_time: Some(Span((3..30u64).fake_with_rng(rng))),
+        talk: Some(Span((10..300u64).fake_with_rng(rng))),
+        status: (!answered).then(|| {
+            StatusField(pick(
+                rng,
+                &[
+                    HangupStatus::NoAnswer,
+                    HangupStatus::Busy,
+                    HangupStatus::Cancel,
+                ],
+            ))
+        }),
+        record: None,
+        delivery: Delivery {
+            duplicate: percent(rng, 8),
+            order,
+        },
+        call_id: None,
+    }
 }

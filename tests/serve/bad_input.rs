@@ -135,6 +135,7 @@ async fn an_expired_oauth_token_is_refreshed_and_written_back() {
 /// Hostile and sloppy requests, each answered with the right status and a reason, and none
 /// stored; the good event sent last is the only one in the inbox.
 #[tokio::test]
+#[expect(clippy::too_many_lines, reason = "a table: one row per bad request")]
 async fn a_table_of_bad_requests_each_refused_with_its_reason_and_nothing_stored() {
     let dir = tempdir();
     let mock = spawn_mock(dir.path()).await;

@@ -81,40 +81,7 @@ async fn a_flood_of_slow_and_idle_connections_is_shed_and_events_still_get_throu
     let addr = serve.url.trim_start_matches("http://").to_string();
     let http = http();
 
-    let mut idle = Vec::new();
-    for _ in 0..IDLE {
-        idle.push(
-            TcpStream::connect(&addr)
-                .await
-                .expect("the kernel queues it"),
-        );
-    }
-    let mut slow = Vec::new();
-    for i in 0..SLOW_HEADERS {
-        let head = format!("POST /sipuni/events/{SECRET} HTTP/1.1\r\nHost: x\r\nX-Slow-{i}: ");
-        slow.push(tokio::spawn(trickle(addr.clone(), head)));
-    }
-    for _ in 0..SLOW_BODIES {
-        let head = format!(
-            "POST /sipuni/events/{SECRET} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\n"
-        );
-        slow.push(tokio::spawn(trickle(addr.clone(), head)));
-    }
-    let mut kept = Vec::new();
-    for _ in 0..KEPT_ALIVE {
-        kept.push(tokio::spawn({
-            let addr = addr.clone();
-            async move {
-                let mut s = TcpStream::connect(&addr)
-                    .await
-                    .map_err(|_| "no connection")?;
-                s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-                    .await
-                    .map_err(|_| "not sent")?;
-                closed_by_service(s).await
-            }
-        }));
-    }
+    let (idle, slow, kept) = start_flood(&addr).await;
 
     // Sipuni's events while the flood is on: each acknowledged (post_event retries as Sipuni
     // does, within its 10 s client timeout).
@@ -175,4 +142,47 @@ async fn a_flood_of_slow_and_idle_connections_is_shed_and_events_still_get_throu
         "{m}"
     );
     assert_eq!(metric(&m, "sipamo_calls_handled_total"), 6.0, "{m}");
+}
+
+type Closing = tokio::task::JoinHandle<Result<Vec<u8>, &'static str>>;
+
+/// Opens the flood: idle connections, trickled headers and bodies, idle kept-alive ones.
+async fn start_flood(addr: &str) -> (Vec<TcpStream>, Vec<Closing>, Vec<Closing>) {
+    let addr = addr.to_string();
+    let mut idle = Vec::new();
+    for _ in 0..IDLE {
+        idle.push(
+            TcpStream::connect(&addr)
+                .await
+                .expect("the kernel queues it"),
+        );
+    }
+    let mut slow = Vec::new();
+    for i in 0..SLOW_HEADERS {
+        let head = format!("POST /sipuni/events/{SECRET} HTTP/1.1\r\nHost: x\r\nX-Slow-{i}: ");
+        slow.push(tokio::spawn(trickle(addr.clone(), head)));
+    }
+    for _ in 0..SLOW_BODIES {
+        let head = format!(
+            "POST /sipuni/events/{SECRET} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\n"
+        );
+        slow.push(tokio::spawn(trickle(addr.clone(), head)));
+    }
+    let mut kept = Vec::new();
+    for _ in 0..KEPT_ALIVE {
+        kept.push(tokio::spawn({
+            let addr = addr.clone();
+            async move {
+                let mut s = TcpStream::connect(&addr)
+                    .await
+                    .map_err(|_| "no connection")?;
+                s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .await
+                    .map_err(|_| "not sent")?;
+                closed_by_service(s).await
+            }
+        }));
+    }
+
+    (idle, slow, kept)
 }

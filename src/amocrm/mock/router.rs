@@ -65,33 +65,50 @@ pub(crate) struct CrmResponder {
     pub(crate) refresh_token: String,
 }
 
+/// The request body as the handlers see it, and as the journal keeps it.
+fn read_body(raw: &[u8]) -> (Body, Option<serde_json::Value>) {
+    if raw.is_empty() {
+        return (Body::Empty, None);
+    }
+    match serde_json::from_slice::<serde_json::Value>(raw) {
+        Ok(v) => (Body::Json(v.clone()), Some(v)),
+        Err(e) => (
+            Body::Malformed(e.to_string()),
+            Some(serde_json::Value::String(
+                String::from_utf8_lossy(raw).into_owned(),
+            )),
+        ),
+    }
+}
+
+/// The HTTP answer of a reply.
+fn template(reply: &Reply) -> ResponseTemplate {
+    let template = ResponseTemplate::new(reply.status);
+    match &reply.body {
+        Some(b) => template.set_body_raw(b.to_string().into_bytes(), reply.content_type()),
+        None => template,
+    }
+}
+
+impl CrmResponder {
+    /// Does the request carry the account's bearer token?
+    fn authorized(&self, req: &Request) -> bool {
+        req.headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|t| constant_time_eq(t.as_bytes(), self.token.as_bytes()))
+    }
+}
+
 impl Respond for CrmResponder {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let now_ms = self.clock.now_ms();
         let method = req.method.as_str().to_string();
         let path = req.url.path().to_string();
         let query = Query::parse(req.url.query());
-        let body = if req.body.is_empty() {
-            Body::Empty
-        } else {
-            match serde_json::from_slice(&req.body) {
-                Ok(v) => Body::Json(v),
-                Err(e) => Body::Malformed(e.to_string()),
-            }
-        };
-        let journal_body = match &body {
-            Body::Empty => None,
-            Body::Json(v) => Some(v.clone()),
-            Body::Malformed(_) => Some(serde_json::Value::String(
-                String::from_utf8_lossy(&req.body).into_owned(),
-            )),
-        };
-        let authorized = req
-            .headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|t| constant_time_eq(t.as_bytes(), self.token.as_bytes()));
+        let (body, journal_body) = read_body(&req.body);
+        let authorized = self.authorized(req);
 
         if let Some(rest) = path.strip_prefix(ADMIN_PREFIX) {
             let reply = if authorized {
@@ -99,11 +116,7 @@ impl Respond for CrmResponder {
             } else {
                 Reply::problem(401, "Unauthorized: send Authorization: Bearer <token>")
             };
-            let mut template = ResponseTemplate::new(reply.status);
-            if let Some(b) = &reply.body {
-                template = template.set_body_raw(b.to_string().into_bytes(), "application/json");
-            }
-            return template;
+            return template(&reply);
         }
         let mut shared = self.shared.lock();
         let mut hung = false;
@@ -164,12 +177,9 @@ impl Respond for CrmResponder {
         });
         drop(shared);
 
-        let mut template = ResponseTemplate::new(reply.status);
-        if let Some(b) = &reply.body {
-            template = template.set_body_raw(b.to_string().into_bytes(), reply.content_type());
-        }
+        let template = template(&reply);
         if hung {
-            template = template.set_delay(self.hang_for);
+            return template.set_delay(self.hang_for);
         }
         template
     }
@@ -291,6 +301,10 @@ fn id(seg: &str) -> Option<u64> {
 }
 
 /// Maps method and path to a handler.
+#[expect(
+    clippy::too_many_lines,
+    reason = "the routing table: one arm per route of amoCRM's API"
+)]
 pub(crate) fn route(s: &mut CrmState, ctx: &Ctx) -> Reply {
     use handlers::*;
     let seg = ctx.seg.as_slice();

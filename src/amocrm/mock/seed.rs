@@ -146,6 +146,15 @@ impl CrmSeed {
     /// creation time of everything seeded.
     pub fn build(&self, start: i64) -> Result<CrmState, SeedError> {
         let mut s = CrmState::default();
+        self.seed_users(&mut s)?;
+        self.seed_pipelines(&mut s)?;
+        self.seed_contacts(&mut s, start)?;
+        self.seed_leads(&mut s, start)?;
+        self.seed_tasks(&mut s, start)?;
+        Ok(s)
+    }
+
+    fn seed_users(&self, s: &mut CrmState) -> Result<(), SeedError> {
         for (i, u) in self.users.iter().enumerate() {
             if s.users
                 .insert(
@@ -163,6 +172,10 @@ impl CrmSeed {
                 ));
             }
         }
+        Ok(())
+    }
+
+    fn seed_pipelines(&self, s: &mut CrmState) -> Result<(), SeedError> {
         match &self.pipelines {
             None => s.add_pipeline(default_pipeline()),
             Some(list) => {
@@ -216,15 +229,10 @@ impl CrmSeed {
                 }
             }
         }
-        let first_user = s.users.keys().next().copied();
-        let user = |path: String, id: Option<u64>, s: &CrmState| -> Result<u64, SeedError> {
-            match id {
-                Some(u) if s.users.contains_key(&u) => Ok(u),
-                Some(u) => Err(err(path, format!("user {u} is not listed under crm.users"))),
-                None => first_user
-                    .ok_or_else(|| err(path, "no responsible given and crm.users is empty")),
-            }
-        };
+        Ok(())
+    }
+
+    fn seed_contacts(&self, s: &mut CrmState, start: i64) -> Result<(), SeedError> {
         for (i, c) in self.contacts.iter().enumerate() {
             if s.contacts.contains_key(&c.id) {
                 return Err(err(
@@ -239,7 +247,7 @@ impl CrmSeed {
                     .map_err(|e| err(format!("contacts[{i}].phone"), e.to_string()))?;
                 phones.push(raw.trim().to_string());
             }
-            let responsible = user(format!("contacts[{i}].responsible"), c.responsible, &s)?;
+            let responsible = responsible(format!("contacts[{i}].responsible"), c.responsible, s)?;
             let name = c.name.clone().unwrap_or_else(|| {
                 phones
                     .first()
@@ -259,6 +267,10 @@ impl CrmSeed {
                 },
             );
         }
+        Ok(())
+    }
+
+    fn seed_leads(&self, s: &mut CrmState, start: i64) -> Result<(), SeedError> {
         for (i, l) in self.leads.iter().enumerate() {
             if s.leads.contains_key(&l.id) {
                 return Err(err(
@@ -304,10 +316,10 @@ impl CrmSeed {
                 .contact
                 .and_then(|c| s.contacts.get(&c))
                 .map(|c| c.responsible_user_id);
-            let responsible = user(
+            let responsible = responsible(
                 format!("leads[{i}].responsible"),
                 l.responsible.or(contact_responsible),
-                &s,
+                s,
             )?;
             s.insert_lead(
                 Some(l.id),
@@ -338,6 +350,10 @@ impl CrmSeed {
                 s.link(l.id, c);
             }
         }
+        Ok(())
+    }
+
+    fn seed_tasks(&self, s: &mut CrmState, start: i64) -> Result<(), SeedError> {
         for (i, t) in self.tasks.iter().enumerate() {
             if s.tasks.contains_key(&t.id) {
                 return Err(err(
@@ -377,10 +393,10 @@ impl CrmSeed {
                 EntityKind::Leads => s.leads.get(&entity).map(|l| l.responsible_user_id),
                 EntityKind::Contacts => s.contacts.get(&entity).map(|c| c.responsible_user_id),
             };
-            let responsible = user(
+            let responsible = responsible(
                 format!("tasks[{i}].responsible"),
                 t.responsible.or(owner),
-                &s,
+                s,
             )?;
             let till = start + i64::try_from(t.complete_till.secs()).unwrap_or(i64::MAX / 2);
             s.insert_task(
@@ -403,7 +419,21 @@ impl CrmSeed {
                 },
             );
         }
-        Ok(s)
+        Ok(())
+    }
+}
+
+/// The responsible at `path`: a listed user, else the first user of the account.
+fn responsible(path: String, id: Option<u64>, s: &CrmState) -> Result<u64, SeedError> {
+    match id {
+        Some(u) if s.users.contains_key(&u) => Ok(u),
+        Some(u) => Err(err(path, format!("user {u} is not listed under crm.users"))),
+        None => s
+            .users
+            .keys()
+            .next()
+            .copied()
+            .ok_or_else(|| err(path, "no responsible given and crm.users is empty")),
     }
 }
 

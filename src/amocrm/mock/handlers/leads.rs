@@ -234,29 +234,7 @@ pub(crate) fn complex(s: &mut CrmState, ctx: &Ctx) -> Reply {
     let mut plans: Vec<(NewLead, Option<NewContact>, Option<u64>)> = Vec::new();
     for (i, obj) in items.iter().enumerate() {
         let mut item = Item::new(obj, i, &mut errs);
-        let contacts: Vec<&Map<String, Value>> =
-            match obj.get("_embedded").and_then(|e| e.get("contacts")) {
-                None => Vec::new(),
-                Some(Value::Array(list)) => {
-                    let objs: Vec<_> = list.iter().filter_map(Value::as_object).collect();
-                    if objs.len() != list.len() {
-                        item.fail(
-                            "_embedded.contacts",
-                            "InvalidType",
-                            "each contact must be an object",
-                        );
-                    }
-                    objs
-                }
-                Some(_) => {
-                    item.fail(
-                        "_embedded.contacts",
-                        "InvalidType",
-                        "_embedded.contacts must be an array",
-                    );
-                    Vec::new()
-                }
-            };
+        let contacts = embedded_contacts(&mut item, obj);
         if contacts.len() > 1 {
             item.fail(
                 "_embedded.contacts",
@@ -264,28 +242,7 @@ pub(crate) fn complex(s: &mut CrmState, ctx: &Ctx) -> Reply {
                 "leads/complex takes at most one contact per lead",
             );
         }
-        let mut new_contact = None;
-        let mut existing = None;
-        if let Some(c) = contacts.first() {
-            if let Some(id) = c.get("id") {
-                match id.as_u64() {
-                    Some(id) if s.visible_contact(id).is_some() => existing = Some(id),
-                    _ => item.fail(
-                        "_embedded.contacts.0.id",
-                        "NotFound",
-                        format!("contact {id} does not exist"),
-                    ),
-                }
-            } else {
-                let mut sub = Item {
-                    obj: c,
-                    index: i,
-                    prefix: "_embedded.contacts.0.".into(),
-                    errs: &mut *item.errs,
-                };
-                new_contact = Some(contacts::read_new(s, &mut sub));
-            }
-        }
+        let (new_contact, existing) = complex_contact(s, &mut item, contacts.first().copied(), i);
         if let Some(l) = read_new(s, &mut item) {
             plans.push((l, new_contact, existing));
         }
@@ -342,34 +299,10 @@ pub(crate) fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply
         let responsible = item.user(s, "responsible_user_id");
         let pipeline_id = item.opt_u64("pipeline_id").or(lead.map(|l| l.pipeline_id));
         let status_id = item.opt_u64("status_id");
-        let mut placed = None;
-        if let (Some(p), Some(_)) = (pipeline_id, lead) {
-            match s.pipeline(p) {
-                None => item.fail(
-                    "pipeline_id",
-                    "NotSupportedChoice",
-                    format!("pipeline {p} does not exist"),
-                ),
-                Some(pipe) => {
-                    let st = status_id
-                        .or_else(|| lead.filter(|l| l.pipeline_id == p).map(|l| l.status_id))
-                        .or_else(|| pipe.first_normal());
-                    match st.and_then(|st| pipe.status(st)) {
-                        Some(found) if found.unsorted => item.fail(
-                            "status_id",
-                            "NotSupportedChoice",
-                            "a lead cannot be moved into the Unsorted stage",
-                        ),
-                        Some(found) => placed = Some((p, found.id)),
-                        None => item.fail(
-                            "status_id",
-                            "NotSupportedChoice",
-                            format!("status {} is not in pipeline {p}", st.unwrap_or(0)),
-                        ),
-                    }
-                }
-            }
-        }
+        let placed = match (pipeline_id, lead) {
+            (Some(p), Some(lead)) => update_placement(s, &mut item, p, status_id, lead),
+            _ => None,
+        };
         changes.push((id, name, price, responsible, placed, item.request_id()));
     }
     if !errs.is_empty() {
@@ -453,4 +386,106 @@ pub(crate) fn link(s: &mut CrmState, ctx: &Ctx, id: u64) -> Reply {
         "_links": { "self": ctx.href(&format!("leads/{id}/link")) },
         "_embedded": { "links": links },
     }))
+}
+
+/// `_embedded.contacts` of a `leads/complex` item: a list of objects.
+fn embedded_contacts<'a>(
+    item: &mut Item,
+    obj: &'a Map<String, Value>,
+) -> Vec<&'a Map<String, Value>> {
+    match obj.get("_embedded").and_then(|e| e.get("contacts")) {
+        None => Vec::new(),
+        Some(Value::Array(list)) => {
+            let objs: Vec<_> = list.iter().filter_map(Value::as_object).collect();
+            if objs.len() != list.len() {
+                item.fail(
+                    "_embedded.contacts",
+                    "InvalidType",
+                    "each contact must be an object",
+                );
+            }
+            objs
+        }
+        Some(_) => {
+            item.fail(
+                "_embedded.contacts",
+                "InvalidType",
+                "_embedded.contacts must be an array",
+            );
+            Vec::new()
+        }
+    }
+}
+
+/// The item's contact: a new one to create, or the id of an existing visible one.
+fn complex_contact(
+    s: &CrmState,
+    item: &mut Item,
+    contact: Option<&Map<String, Value>>,
+    i: usize,
+) -> (Option<NewContact>, Option<u64>) {
+    let mut new_contact = None;
+    let mut existing = None;
+    if let Some(c) = contact {
+        if let Some(id) = c.get("id") {
+            match id.as_u64() {
+                Some(id) if s.visible_contact(id).is_some() => existing = Some(id),
+                _ => item.fail(
+                    "_embedded.contacts.0.id",
+                    "NotFound",
+                    format!("contact {id} does not exist"),
+                ),
+            }
+        } else {
+            let mut sub = Item {
+                obj: c,
+                index: i,
+                prefix: "_embedded.contacts.0.".into(),
+                errs: &mut *item.errs,
+            };
+            new_contact = Some(contacts::read_new(s, &mut sub));
+        }
+    }
+    (new_contact, existing)
+}
+
+/// Where an updated lead goes: pipeline `p` at the stage asked (else its own stage there, else
+/// the pipeline's first); never into the Unsorted stage.
+fn update_placement(
+    s: &CrmState,
+    item: &mut Item,
+    p: u64,
+    status_id: Option<u64>,
+    lead: &Lead,
+) -> Option<(u64, u64)> {
+    let Some(pipe) = s.pipeline(p) else {
+        item.fail(
+            "pipeline_id",
+            "NotSupportedChoice",
+            format!("pipeline {p} does not exist"),
+        );
+        return None;
+    };
+    let st = status_id
+        .or_else(|| (lead.pipeline_id == p).then_some(lead.status_id))
+        .or_else(|| pipe.first_normal());
+    match st.and_then(|st| pipe.status(st)) {
+        Some(found) if found.unsorted => {
+            item.fail(
+                "status_id",
+                "NotSupportedChoice",
+                "a lead cannot be moved into the Unsorted stage",
+            );
+            None
+        }
+        Some(found) => Some((p, found.id)),
+        None => {
+            item.fail(
+                "status_id",
+                "NotSupportedChoice",
+                format!("status {} is not in pipeline {p}", st.unwrap_or(0)),
+            );
+            None
+        }
+    }
 }

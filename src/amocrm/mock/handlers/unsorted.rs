@@ -80,187 +80,17 @@ pub(crate) fn create_sip(s: &mut CrmState, ctx: &Ctx) -> Reply {
     let mut news = Vec::new();
     let mut seen_uids: Vec<String> = Vec::new();
     for (i, obj) in items.iter().enumerate() {
-        let mut item = Item::new(obj, i, &mut errs);
-        let source_uid = item.req_str("source_uid");
-        let source_name = item.req_str("source_name");
-        if let Some(uid) = &source_uid {
-            let taken =
-                s.unsorted.values().any(|u| &u.source_uid == uid) || seen_uids.contains(uid);
-            if taken {
-                item.fail(
-                    "source_uid",
-                    "NotUnique",
-                    format!("an Unsorted item with source_uid {uid:?} already exists"),
-                );
-            }
-            seen_uids.push(uid.clone());
-        }
-        let created_at = item.opt_i64("created_at");
-        let metadata = match item.opt_object("metadata") {
-            Some(m) => {
-                for field in SIP_REQUIRED {
-                    if m.get(field).is_none_or(Value::is_null) {
-                        item.fail(
-                            &format!("metadata.{field}"),
-                            "Required",
-                            format!("metadata.{field} is required for category sip"),
-                        );
-                    }
-                }
-                Some(Value::Object(m.clone()))
-            }
-            None => {
-                if !obj.contains_key("metadata") {
-                    item.fail("metadata", "Required", "metadata is required");
-                }
-                None
-            }
-        };
-        let responsible = match metadata.as_ref().and_then(|m| m.get("call_responsible")) {
-            None | Some(Value::Null) => None,
-            Some(v) => match v.as_u64() {
-                Some(u) if s.users.contains_key(&u) => Some(u),
-                _ => {
-                    item.fail(
-                        "metadata.call_responsible",
-                        "NotSupportedChoice",
-                        format!("user {v} does not exist in this account"),
-                    );
-                    None
-                }
-            },
-        };
-        let pipeline = match item.opt_u64("pipeline_id") {
-            Some(id) => s.pipeline(id).or_else(|| {
-                item.fail(
-                    "pipeline_id",
-                    "NotSupportedChoice",
-                    format!("pipeline {id} does not exist"),
-                );
-                None
-            }),
-            None => s.main_pipeline(),
-        };
-        let placed = pipeline.and_then(|p| match p.unsorted_status() {
-            Some(st) => Some((p.id, st)),
-            None => {
-                item.fail(
-                    "pipeline_id",
-                    "NotSupportedChoice",
-                    format!(
-                        "pipeline {} has no Unsorted stage (is_unsorted_on is false)",
-                        p.id
-                    ),
-                );
-                None
-            }
-        });
-        let contact = embedded_one(&mut item, obj, "contacts").map(|c| {
-            let mut sub = Item {
-                obj: c,
-                index: i,
-                prefix: "_embedded.contacts.0.".into(),
-                errs: &mut *item.errs,
-            };
-            contacts::read_new(s, &mut sub)
-        });
-        let lead_name = embedded_one(&mut item, obj, "leads").map(|l| {
-            l.get("name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string()
-        });
-        let request_id = item.request_id();
-        if let (
-            Some(source_uid),
-            Some(source_name),
-            Some(metadata),
-            Some((pipeline_id, status_id)),
-        ) = (source_uid, source_name, metadata, placed)
-        {
-            news.push(NewItem {
-                source_uid,
-                source_name,
-                pipeline_id,
-                status_id,
-                created_at,
-                metadata,
-                responsible,
-                contact,
-                lead_name,
-                request_id,
-            });
-        }
+        news.extend(read_sip(s, obj, i, &mut errs, &mut seen_uids));
     }
     if !errs.is_empty() {
         return Reply::invalid(errs);
     }
     let default_user = s.users.keys().next().copied().unwrap_or(0);
-    let mut out = Vec::new();
-    for (i, n) in news.into_iter().enumerate() {
-        let created = n.created_at.unwrap_or(ctx.now);
-        let responsible = n.responsible.unwrap_or(default_user);
-        let phone_key = n
-            .contact
-            .as_ref()
-            .and_then(|c| c.phones.first())
-            .and_then(|p| digits_key(p))
-            .or_else(|| {
-                n.metadata
-                    .get("phone")
-                    .and_then(|p| digits_key(&p.to_string()))
-            });
-        let contact_ids: Vec<u64> = n
-            .contact
-            .map(|mut c| {
-                c.responsible = c.responsible.or(Some(responsible));
-                contacts::insert(s, c, default_user, created, false)
-            })
-            .into_iter()
-            .collect();
-        let lead_id = s.insert_lead(
-            None,
-            Lead {
-                id: 0,
-                name: n.lead_name.unwrap_or_default(),
-                price: 0,
-                pipeline_id: n.pipeline_id,
-                status_id: n.status_id,
-                responsible_user_id: responsible,
-                created_at: created,
-                updated_at: created,
-                closed_at: None,
-                visible: false,
-            },
-        );
-        for c in &contact_ids {
-            s.link(lead_id, *c);
-        }
-        let uid = s.next_unsorted_uid();
-        s.insert_unsorted(Unsorted {
-            uid: uid.clone(),
-            source_uid: n.source_uid,
-            source_name: n.source_name,
-            pipeline_id: n.pipeline_id,
-            created_at: created,
-            metadata: n.metadata,
-            contact_ids: contact_ids.clone(),
-            lead_ids: vec![lead_id],
-            state: UnsortedState::Pending,
-            phone_key,
-        });
-        out.push(json!({
-            "uid": uid,
-            "account_id": s.account_id,
-            "request_id": n.request_id.unwrap_or_else(|| i.to_string()),
-            "_links": { "self": ctx.href(&format!("leads/unsorted/{uid}")) },
-            "_embedded": {
-                "contacts": contact_ids.iter().map(|c| render::id_ref(ctx.base, "contacts", *c)).collect::<Vec<_>>(),
-                "leads": [render::id_ref(ctx.base, "leads", lead_id)],
-                "companies": [],
-            },
-        }));
-    }
+    let out: Vec<Value> = news
+        .into_iter()
+        .enumerate()
+        .map(|(i, n)| insert_sip(s, ctx, i, n, default_user))
+        .collect();
     Reply::ok(json!({
         "_total_items": out.len(),
         "_page": 1,
@@ -268,6 +98,204 @@ pub(crate) fn create_sip(s: &mut CrmState, ctx: &Ctx) -> Reply {
         "_links": { "self": ctx.href("leads/unsorted/sip") },
         "_embedded": { "unsorted": out },
     }))
+}
+
+/// One item of the batch, checked; its errors go to `errs`.
+fn read_sip(
+    s: &CrmState,
+    obj: &Map<String, Value>,
+    i: usize,
+    errs: &mut Vec<crate::amocrm::mock::reply::Invalid>,
+    seen_uids: &mut Vec<String>,
+) -> Option<NewItem> {
+    let mut item = Item::new(obj, i, errs);
+    let source_uid = item.req_str("source_uid");
+    let source_name = item.req_str("source_name");
+    if let Some(uid) = &source_uid {
+        let taken = s.unsorted.values().any(|u| &u.source_uid == uid) || seen_uids.contains(uid);
+        if taken {
+            item.fail(
+                "source_uid",
+                "NotUnique",
+                format!("an Unsorted item with source_uid {uid:?} already exists"),
+            );
+        }
+        seen_uids.push(uid.clone());
+    }
+    let created_at = item.opt_i64("created_at");
+    let metadata = sip_metadata(&mut item, obj);
+    let responsible = call_responsible(s, &mut item, metadata.as_ref());
+    let placed = placement(s, &mut item);
+    let contact = embedded_one(&mut item, obj, "contacts").map(|c| {
+        let mut sub = Item {
+            obj: c,
+            index: i,
+            prefix: "_embedded.contacts.0.".into(),
+            errs: &mut *item.errs,
+        };
+        contacts::read_new(s, &mut sub)
+    });
+    let lead_name = embedded_one(&mut item, obj, "leads").map(|l| {
+        l.get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    });
+    let request_id = item.request_id();
+    let (Some(source_uid), Some(source_name), Some(metadata), Some((pipeline_id, status_id))) =
+        (source_uid, source_name, metadata, placed)
+    else {
+        return None;
+    };
+    Some(NewItem {
+        source_uid,
+        source_name,
+        pipeline_id,
+        status_id,
+        created_at,
+        metadata,
+        responsible,
+        contact,
+        lead_name,
+        request_id,
+    })
+}
+
+/// `metadata`, with the fields category sip requires.
+fn sip_metadata(item: &mut Item, obj: &Map<String, Value>) -> Option<Value> {
+    match item.opt_object("metadata") {
+        Some(m) => {
+            for field in SIP_REQUIRED {
+                if m.get(field).is_none_or(Value::is_null) {
+                    item.fail(
+                        &format!("metadata.{field}"),
+                        "Required",
+                        format!("metadata.{field} is required for category sip"),
+                    );
+                }
+            }
+            Some(Value::Object(m.clone()))
+        }
+        None => {
+            if !obj.contains_key("metadata") {
+                item.fail("metadata", "Required", "metadata is required");
+            }
+            None
+        }
+    }
+}
+
+/// `metadata.call_responsible`: a user of the account, when given.
+fn call_responsible(s: &CrmState, item: &mut Item, metadata: Option<&Value>) -> Option<u64> {
+    match metadata.and_then(|m| m.get("call_responsible")) {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_u64() {
+            Some(u) if s.users.contains_key(&u) => Some(u),
+            _ => {
+                item.fail(
+                    "metadata.call_responsible",
+                    "NotSupportedChoice",
+                    format!("user {v} does not exist in this account"),
+                );
+                None
+            }
+        },
+    }
+}
+
+/// The pipeline (given, else the main one) and its Unsorted stage.
+fn placement(s: &CrmState, item: &mut Item) -> Option<(u64, u64)> {
+    let pipeline = match item.opt_u64("pipeline_id") {
+        Some(id) => s.pipeline(id).or_else(|| {
+            item.fail(
+                "pipeline_id",
+                "NotSupportedChoice",
+                format!("pipeline {id} does not exist"),
+            );
+            None
+        }),
+        None => s.main_pipeline(),
+    };
+    pipeline.and_then(|p| match p.unsorted_status() {
+        Some(st) => Some((p.id, st)),
+        None => {
+            item.fail(
+                "pipeline_id",
+                "NotSupportedChoice",
+                format!(
+                    "pipeline {} has no Unsorted stage (is_unsorted_on is false)",
+                    p.id
+                ),
+            );
+            None
+        }
+    })
+}
+
+/// Creates the item with its hidden contact and lead; answers its entry of the reply.
+fn insert_sip(s: &mut CrmState, ctx: &Ctx, i: usize, n: NewItem, default_user: u64) -> Value {
+    let created = n.created_at.unwrap_or(ctx.now);
+    let responsible = n.responsible.unwrap_or(default_user);
+    let phone_key = n
+        .contact
+        .as_ref()
+        .and_then(|c| c.phones.first())
+        .and_then(|p| digits_key(p))
+        .or_else(|| {
+            n.metadata
+                .get("phone")
+                .and_then(|p| digits_key(&p.to_string()))
+        });
+    let contact_ids: Vec<u64> = n
+        .contact
+        .map(|mut c| {
+            c.responsible = c.responsible.or(Some(responsible));
+            contacts::insert(s, c, default_user, created, false)
+        })
+        .into_iter()
+        .collect();
+    let lead_id = s.insert_lead(
+        None,
+        Lead {
+            id: 0,
+            name: n.lead_name.unwrap_or_default(),
+            price: 0,
+            pipeline_id: n.pipeline_id,
+            status_id: n.status_id,
+            responsible_user_id: responsible,
+            created_at: created,
+            updated_at: created,
+            closed_at: None,
+            visible: false,
+        },
+    );
+    for c in &contact_ids {
+        s.link(lead_id, *c);
+    }
+    let uid = s.next_unsorted_uid();
+    s.insert_unsorted(Unsorted {
+        uid: uid.clone(),
+        source_uid: n.source_uid,
+        source_name: n.source_name,
+        pipeline_id: n.pipeline_id,
+        created_at: created,
+        metadata: n.metadata,
+        contact_ids: contact_ids.clone(),
+        lead_ids: vec![lead_id],
+        state: UnsortedState::Pending,
+        phone_key,
+    });
+    json!({
+        "uid": uid,
+        "account_id": s.account_id,
+        "request_id": n.request_id.unwrap_or_else(|| i.to_string()),
+        "_links": { "self": ctx.href(&format!("leads/unsorted/{uid}")) },
+        "_embedded": {
+            "contacts": contact_ids.iter().map(|c| render::id_ref(ctx.base, "contacts", *c)).collect::<Vec<_>>(),
+            "leads": [render::id_ref(ctx.base, "leads", lead_id)],
+            "companies": [],
+        },
+    })
 }
 
 /// `GET /api/v4/leads/unsorted`: pending items only.
