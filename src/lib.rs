@@ -1,5 +1,41 @@
 //! sipamo: Sipuni PBX call events in, amoCRM API v4 requests out, by the rules of
 //! `spec/behaviour.md`; plus the simulation harness that proves it against a stateful mock.
+//!
+//! # Layout
+//!
+//! Production (always built):
+//!
+//! | module | responsibility |
+//! |---|---|
+//! | [`sipuni`] | the event wire format: parsing at the edge into typed events (`sipuni/event.rs`) |
+//! | [`phone`] | phone numbers and short numbers, parsed once |
+//! | [`engine`] | the rules: calls assembled from events, facts read from amoCRM, a pure `decide` into a plan, the plan executed exactly once |
+//! | [`amocrm`] | the amoCRM API v4 client (rate limit, retries, OAuth refresh) and its data model |
+//! | [`server`] | `sipamo serve`: receiver, durable SQLite inbox and memory, worker, health, retention, operator commands |
+//! | [`clock`], [`duration`], [`secret`], [`http`] | injected time, scenario durations, secrets never shown, the one HTTP client setup |
+//! | [`cli`] | the command line: one short file per subcommand |
+//!
+//! Simulation (the default `sim` feature; `cargo build --no-default-features` leaves it out):
+//! the mock amoCRM (`amocrm::mock`), the synthetic Sipuni traffic (`sipuni::synth`), the
+//! scenario runner (`scenario`), storms (`storm`) and `bench`. Production code never imports
+//! them.
+//!
+//! # Where each rule is decided
+//!
+//! | rule | file |
+//! |---|---|
+//! | R-CFG-1, R-CFG-2 | `src/engine/settings.rs` (checked against the account in `src/engine/handler.rs`) |
+//! | R-IN-K1, R-MISS-KNOWN | `src/engine/decide/known.rs` |
+//! | R-IN-U1, R-IN-U2, R-UNS-DEDUP, R-UNS-DECLINE, R-MISS-BIND, R-MISS-RESP | `src/engine/decide/unknown.rs` |
+//! | R-IN-U3 | `src/engine/decide/mod.rs` (at the ring and the answer; the calls in `src/engine/early.rs`) |
+//! | R-UNS-ACCEPT | `src/engine/facts.rs` (an item's state read back from its lead) |
+//! | R-MISS-TASK, R-MISS-DEDUP | `src/engine/decide/mod.rs` (`callback_deadline`) |
+//! | R-OUT-K1, R-OUT-U1, R-OUT-UNS, R-NOTE-NOTREACHED | `src/engine/decide/outgoing.rs` |
+//! | R-NOTE-CALL | `src/engine/plan.rs` (`NotePlan::call`) |
+//! | R-HIDDEN, R-INT | `src/engine/call.rs` (a call assembled without a client number) |
+//! | R-IDEM | `src/engine/call.rs` (fingerprints) and `src/engine/execute.rs` (write intents) |
+//! | R-FAIL | `src/engine/execute.rs` |
+//! | R-ISOLATE | `src/engine/handler.rs` (parking) |
 
 pub mod amocrm;
 #[cfg(feature = "sim")]
@@ -10,7 +46,7 @@ pub mod duration;
 pub mod engine;
 pub mod http;
 pub mod phone;
-pub mod private_file;
+mod private_file;
 #[cfg(feature = "sim")]
 pub mod scenario;
 pub mod secret;
