@@ -160,10 +160,10 @@ pub(crate) async fn ingest(events: usize, concurrency: usize) -> Result<Ingest, 
     ));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let (_mock, cfg) = ingest_setup(&dir).await?;
-    let app = Application::build(&cfg).await?;
+    let app = Application::build(&cfg).await.map_err(|e| e.to_string())?;
     let url = format!(
         "http://{}/sipuni/events/bench-secret-0123456789",
-        app.local_addr()?
+        app.local_addr().map_err(|e| e.to_string())?
     );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async move {

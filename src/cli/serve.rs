@@ -89,11 +89,14 @@ pub(super) async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         },
         retention: std::time::Duration::from_secs(args.retention_s),
     };
-    let app = crate::server::Application::build(&cfg).await?;
-    let addr = app.local_addr()?;
+    let app = crate::server::Application::build(&cfg)
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = app.local_addr().map_err(|e| e.to_string())?;
     println!("listening on http://{addr}");
     tracing::info!(%addr, "sipamo serving");
     app.run_until_stopped(crate::server::shutdown_signal())
-        .await?;
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(ExitCode::SUCCESS)
 }

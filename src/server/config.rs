@@ -2,29 +2,28 @@
 
 use std::path::{Path, PathBuf};
 
+use super::error::ServeError;
 use crate::amocrm::client::{Refresh, Secret};
 use crate::engine::settings::Settings;
 
 /// The settings file: the keys of a scenario's `settings:` block at its top level.
-pub(crate) fn read_settings(path: &Path) -> Result<Settings, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read settings {}: {e}", path.display()))?;
-    Settings::from_yaml(&text).map_err(|e| format!("{}: {e}", path.display()))
+pub(crate) fn read_settings(path: &Path) -> Result<Settings, ServeError> {
+    let text = read(path, "settings")?;
+    Settings::from_yaml(&text).map_err(|e| invalid(path, e.to_string()))
 }
 
 /// The receiver's secret path segment. Never printed.
-pub(crate) fn read_secret(path: &Path) -> Result<Secret, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the secret file {}: {e}", path.display()))?;
+pub(crate) fn read_secret(path: &Path) -> Result<Secret, ServeError> {
+    let text = read(path, "secret")?;
     let secret = text.trim();
     if secret.len() < 16
         || !secret
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
-        return Err(format!(
-            "the secret in {} must be at least 16 characters of A-Z, a-z, 0-9, - and _ (it is part of the URL Sipuni calls)",
-            path.display()
+        return Err(invalid(
+            path,
+            "the secret must be at least 16 characters of A-Z, a-z, 0-9, - and _ (it is part of the URL Sipuni calls)",
         ));
     }
     Ok(Secret::new(secret))
@@ -33,22 +32,20 @@ pub(crate) fn read_secret(path: &Path) -> Result<Secret, String> {
 /// The amoCRM token: a long-lived token as plain text, or OAuth2 JSON
 /// `{"access_token", "refresh_token", "client_id", "client_secret", "redirect_uri"}`
 /// (refreshed on 401 and written back to the same file).
-pub(crate) fn read_token(path: &Path) -> Result<(Secret, Option<Refresh>), String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the token file {}: {e}", path.display()))?;
+pub(crate) fn read_token(path: &Path) -> Result<(Secret, Option<Refresh>), ServeError> {
+    let text = read(path, "token")?;
     let t = text.trim();
     if t.is_empty() {
-        return Err(format!("the token file {} is empty", path.display()));
+        return Err(invalid(path, "the token file is empty"));
     }
     if !t.starts_with('{') {
         return Ok((Secret::new(t), None));
     }
     let v: serde_json::Value = serde_json::from_str(t).map_err(|e| {
-        format!(
-            "the token file {} is not valid JSON (line {}, column {})",
-            path.display(),
-            e.line(),
-            e.column()
+        // The position only: the text around it holds the token.
+        invalid(
+            path,
+            format!("not valid JSON (line {}, column {})", e.line(), e.column()),
         )
     })?;
     let field = |k: &str| {
@@ -56,27 +53,35 @@ pub(crate) fn read_token(path: &Path) -> Result<(Secret, Option<Refresh>), Strin
             .and_then(serde_json::Value::as_str)
             .map(str::to_string)
     };
-    let access = field("access_token")
-        .ok_or_else(|| format!("the token file {} has no access_token", path.display()))?;
+    let access = field("access_token").ok_or_else(|| invalid(path, "no access_token"))?;
     let refresh = match field("refresh_token") {
         None => None,
         Some(r) => Some(Refresh {
             refresh_token: Secret::new(r),
-            client_id: field("client_id").ok_or_else(|| {
-                format!(
-                    "the token file {} has a refresh_token but no client_id",
-                    path.display()
-                )
-            })?,
-            client_secret: Secret::new(field("client_secret").ok_or_else(|| {
-                format!(
-                    "the token file {} has a refresh_token but no client_secret",
-                    path.display()
-                )
-            })?),
+            client_id: field("client_id")
+                .ok_or_else(|| invalid(path, "a refresh_token but no client_id"))?,
+            client_secret: Secret::new(
+                field("client_secret")
+                    .ok_or_else(|| invalid(path, "a refresh_token but no client_secret"))?,
+            ),
             redirect_uri: field("redirect_uri").unwrap_or_default(),
             file: Some(PathBuf::from(path)),
         }),
     };
     Ok((Secret::new(access), refresh))
+}
+
+fn read(path: &Path, what: &'static str) -> Result<String, ServeError> {
+    std::fs::read_to_string(path).map_err(|source| ServeError::Read {
+        what,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn invalid(path: &Path, message: impl Into<String>) -> ServeError {
+    ServeError::Invalid {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
 }

@@ -1,6 +1,7 @@
 //! The inbox writer: events are committed to SQLite in groups (one fsync for many events)
 //! and each is acknowledged only after its group is on disk.
 
+use super::error::ServeError;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -34,9 +35,11 @@ const GROUP: usize = 512;
 
 impl Inbox {
     /// Starts the writer thread on its own connection; `stored` is notified after each commit.
-    pub(crate) fn start(db: PathBuf, stored: Arc<Notify>) -> Result<Self, String> {
-        let conn =
-            super::store::open(&db).map_err(|e| format!("cannot open {}: {e}", db.display()))?;
+    pub(crate) fn start(db: PathBuf, stored: Arc<Notify>) -> Result<Self, ServeError> {
+        let conn = super::store::open(&db).map_err(|source| ServeError::Database {
+            path: db.clone(),
+            source,
+        })?;
         let (tx, mut rx) = mpsc::channel::<Job>(8192);
         std::thread::Builder::new()
             .name("sipamo-inbox".into())
@@ -79,7 +82,7 @@ impl Inbox {
                     }
                 }
             })
-            .map_err(|e| format!("cannot start the inbox writer: {e}"))?;
+            .map_err(|e| ServeError::Inbox(format!("cannot start: {e}")))?;
         Ok(Inbox { tx })
     }
 
@@ -90,7 +93,7 @@ impl Inbox {
         fingerprint: String,
         raw: String,
         received_ms: i64,
-    ) -> Result<Stored, String> {
+    ) -> Result<Stored, ServeError> {
         let (done, wait) = oneshot::channel();
         self.tx
             .send(Job {
@@ -101,8 +104,13 @@ impl Inbox {
                 done,
             })
             .await
-            .map_err(|_| "the inbox writer has stopped".to_string())?;
+            .map_err(|_| stopped())?;
         wait.await
-            .map_err(|_| "the inbox writer has stopped".to_string())?
+            .map_err(|_| stopped())?
+            .map_err(ServeError::Inbox)
     }
+}
+
+fn stopped() -> ServeError {
+    ServeError::Inbox("it has stopped".into())
 }

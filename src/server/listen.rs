@@ -43,16 +43,16 @@ impl Default for Limits {
 /// The connection cap actually used: the one asked for, but never so close to the open-file
 /// limit that the database or amoCRM could not get a file. Errors when even one connection
 /// would not fit.
-pub(crate) fn connection_cap(asked: usize) -> Result<usize, String> {
+pub(crate) fn connection_cap(asked: usize) -> Result<usize, super::error::ServeError> {
     let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
         .current
         .unwrap_or(u64::MAX);
     let room = soft.saturating_sub(RESERVED_FILES);
     let cap = usize::try_from(room).unwrap_or(usize::MAX).min(asked);
     if cap == 0 {
-        return Err(format!(
+        return Err(super::error::ServeError::Options(format!(
             "the open-file limit ({soft}) leaves no room for client connections: raise it (ulimit -n) above {RESERVED_FILES}"
-        ));
+        )));
     }
     if cap < asked {
         tracing::warn!(

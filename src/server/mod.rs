@@ -3,6 +3,7 @@
 //! real amoCRM account.
 
 pub(crate) mod config;
+mod error;
 pub(crate) mod health;
 pub(crate) mod inbox;
 pub(crate) mod listen;
@@ -21,6 +22,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
+
+pub use error::ServeError;
 
 use crate::amocrm::client::{AmoClient, ClientConfig, Hooks, RetryPolicy};
 use crate::clock::Clock;
@@ -75,13 +78,13 @@ pub struct Application {
 
 impl Application {
     /// Loads and checks everything; any failure stops start-up with the reason.
-    pub async fn build(cfg: &ServeConfig) -> Result<Self, String> {
+    pub async fn build(cfg: &ServeConfig) -> Result<Self, ServeError> {
         if cfg.retention < cfg.max_call {
-            return Err(format!(
+            return Err(ServeError::Options(format!(
                 "--retention-s ({}) must be at least --max-call-s ({}): a call is kept at least as long as it may last",
                 cfg.retention.as_secs(),
                 cfg.max_call.as_secs()
-            ));
+            )));
         }
         let mut limits = cfg.limits;
         limits.max_connections = listen::connection_cap(limits.max_connections)?;
@@ -89,25 +92,7 @@ impl Application {
         let secret = config::read_secret(&cfg.secret_file)?;
         let (token, refresh) = config::read_token(&cfg.token_file)?;
         let metrics = metrics::Metrics::default();
-        let m = metrics.clone();
-        let r = metrics.clone();
-        let hooks = Hooks {
-            on_answer: Some(Arc::new(move |status: Option<u16>| {
-                let status = status.map_or_else(|| "none".to_string(), |s| s.to_string());
-                m.amocrm
-                    .get_or_create(&metrics::StatusLabel { status })
-                    .inc();
-            })),
-            on_retry: Some(Arc::new(move || {
-                r.retries.inc();
-            })),
-        };
-        let mut client_cfg = ClientConfig::new(cfg.amocrm.clone(), token, Clock::System);
-        client_cfg.refresh = refresh;
-        client_cfg.rate_per_second = cfg.rate_per_second.max(1);
-        client_cfg.retry = cfg.retry;
-        client_cfg.hooks = hooks;
-        let client = AmoClient::new(client_cfg).map_err(|e| e.to_string())?;
+        let client = amocrm_client(cfg, token, refresh, &metrics)?;
         let stored = Arc::new(Notify::new());
         let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let health = Arc::new(health::Health::new(
@@ -130,7 +115,10 @@ impl Application {
         let inbox = inbox::Inbox::start(cfg.db.clone(), stored.clone())?;
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await
-            .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+            .map_err(|source| ServeError::Listen {
+                addr: cfg.listen,
+                source,
+            })?;
         let router = receiver::router(receiver::ReceiverState {
             secret: Arc::new(secret.expose().to_string()),
             inbox,
@@ -154,8 +142,10 @@ impl Application {
         })
     }
 
-    pub fn local_addr(&self) -> Result<SocketAddr, String> {
-        self.listener.local_addr().map_err(|e| e.to_string())
+    pub fn local_addr(&self) -> Result<SocketAddr, ServeError> {
+        self.listener
+            .local_addr()
+            .map_err(|e| ServeError::Stopped(format!("the listener has no address: {e}")))
     }
 
     /// Serves until `shutdown` resolves: stops accepting, lets the worker finish the amoCRM
@@ -164,7 +154,7 @@ impl Application {
     pub async fn run_until_stopped(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> Result<(), String> {
+    ) -> Result<(), ServeError> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let factory = self.factory;
         let mut worker = tokio::spawn(supervisor::supervise(
@@ -193,7 +183,7 @@ impl Application {
             _ = shutdown => {}
             r = &mut server => {
                 let _ = stop_tx.send(true);
-                return r.map_err(|e| format!("the receiver failed: {e}"));
+                return r.map_err(|e| ServeError::Stopped(format!("the receiver failed: {e}")));
             }
         }
         self.stopping
@@ -215,6 +205,34 @@ impl Application {
         pruner.abort();
         Ok(())
     }
+}
+
+/// The amoCRM client, counting its answers and retries in `metrics`.
+fn amocrm_client(
+    cfg: &ServeConfig,
+    token: crate::secret::Secret,
+    refresh: Option<crate::amocrm::client::Refresh>,
+    metrics: &metrics::Metrics,
+) -> Result<AmoClient, ServeError> {
+    let m = metrics.clone();
+    let r = metrics.clone();
+    let hooks = Hooks {
+        on_answer: Some(Arc::new(move |status: Option<u16>| {
+            let status = status.map_or_else(|| "none".to_string(), |s| s.to_string());
+            m.amocrm
+                .get_or_create(&metrics::StatusLabel { status })
+                .inc();
+        })),
+        on_retry: Some(Arc::new(move || {
+            r.retries.inc();
+        })),
+    };
+    let mut client_cfg = ClientConfig::new(cfg.amocrm.clone(), token, Clock::System);
+    client_cfg.refresh = refresh;
+    client_cfg.rate_per_second = cfg.rate_per_second.max(1);
+    client_cfg.retry = cfg.retry;
+    client_cfg.hooks = hooks;
+    AmoClient::new(client_cfg).map_err(|e| ServeError::Client(e.to_string()))
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

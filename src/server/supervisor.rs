@@ -2,6 +2,7 @@
 //! rebuilt and started again after a pause, while `/health` says it is down and why. The
 //! receiver keeps acknowledging events meanwhile; they wait in the inbox.
 
+use super::error::ServeError;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -36,16 +37,17 @@ pub(crate) struct WorkerFactory {
 impl WorkerFactory {
     /// Opens the database and connects the engine (the settings are checked against the
     /// account again).
-    pub(crate) async fn build(&self) -> Result<Worker, String> {
-        let conn = store::open(&self.db)
-            .map_err(|e| format!("cannot open the database {}: {e}", self.db.display()))?;
+    pub(crate) async fn build(&self) -> Result<Worker, ServeError> {
+        let conn = store::open(&self.db).map_err(|source| ServeError::Database {
+            path: self.db.clone(),
+            source,
+        })?;
         let mut engine = Engine::connect(
             self.settings.clone(),
             self.client.clone(),
             store::SqliteMemory::new(conn, crate::clock::Clock::System),
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
         engine.settle_ms = self.settle_ms;
         engine.park_after = self.park_after.max(1);
         engine.max_call_ms = self.max_call_ms;
@@ -84,7 +86,7 @@ pub(crate) async fn supervise<W, M, F>(
 ) where
     W: Runnable,
     M: FnMut() -> F,
-    F: Future<Output = Result<W, String>>,
+    F: Future<Output = Result<W, ServeError>>,
 {
     let mut next = first;
     let mut pause = FIRST_PAUSE;
