@@ -599,14 +599,35 @@ impl AmoClient {
         Ok((first.id, first.contact_id))
     }
 
-    /// Creates one entity at `path` (`/api/v4/contacts`, `/leads`, `/tasks`, notes) and
-    /// answers its id from `_embedded.<key>`.
-    pub(crate) async fn create_one(
+    /// `POST /api/v4/contacts` with one contact; answers its id.
+    pub(crate) async fn create_contact(&self, contact: Value) -> Result<u64, ClientError> {
+        self.create_one("/api/v4/contacts", "contacts", contact)
+            .await
+    }
+
+    /// `POST /api/v4/leads` with one lead; answers its id.
+    pub(crate) async fn create_lead(&self, lead: Value) -> Result<u64, ClientError> {
+        self.create_one("/api/v4/leads", "leads", lead).await
+    }
+
+    /// `POST /api/v4/tasks` with one task; answers its id.
+    pub(crate) async fn create_task(&self, task: Value) -> Result<u64, ClientError> {
+        self.create_one("/api/v4/tasks", "tasks", task).await
+    }
+
+    /// `POST /api/v4/{kind}/{entity_id}/notes` with one note; answers its id.
+    pub(crate) async fn add_note(
         &self,
-        path: &str,
-        key: &str,
-        item: Value,
+        kind: &str,
+        entity_id: u64,
+        note: Value,
     ) -> Result<u64, ClientError> {
+        let path = format!("/api/v4/{kind}/{entity_id}/notes");
+        self.create_one(&path, "notes", note).await
+    }
+
+    /// Creates one entity at `path` and answers its id from `_embedded.<key>`.
+    async fn create_one(&self, path: &str, key: &str, item: Value) -> Result<u64, ClientError> {
         let a = self
             .send(Method::POST, path, &[], Some(&json!([item])), false)
             .await?;

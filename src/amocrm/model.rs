@@ -116,10 +116,15 @@ pub struct Lead {
     pub status_id: u64,
 }
 
+/// The stage of a won deal, the same in every pipeline («Успешно реализовано»).
+pub const WON: u64 = 142;
+/// The stage of a lost deal, the same in every pipeline («Закрыто и не реализовано»).
+pub const LOST: u64 = 143;
+
 impl Lead {
-    /// Not won (142) and not lost (143).
+    /// Neither won nor lost.
     pub(crate) fn is_active(&self) -> bool {
-        self.status_id != 142 && self.status_id != 143
+        self.status_id != WON && self.status_id != LOST
     }
 }
 

@@ -31,7 +31,21 @@ pub(crate) fn lead_name(call: &Call) -> String {
     }
 }
 
-pub(crate) fn lead_json(call: &Call, lead: &LeadPlan) -> Value {
+/// `leads/complex`: the lead with its new contact.
+pub(crate) fn lead_with_new_contact_json(call: &Call, lead: &LeadPlan) -> Value {
+    let mut body = lead_json(call, lead);
+    body["_embedded"] = json!({ "contacts": [contact_json(call, Some(lead.responsible))] });
+    body
+}
+
+/// A lead linked to an existing contact.
+pub(crate) fn lead_of_contact_json(call: &Call, lead: &LeadPlan, contact: u64) -> Value {
+    let mut body = lead_json(call, lead);
+    body["_embedded"] = json!({ "contacts": [{ "id": contact }] });
+    body
+}
+
+fn lead_json(call: &Call, lead: &LeadPlan) -> Value {
     let mut l = json!({ "name": lead_name(call), "responsible_user_id": lead.responsible });
     if let Some(p) = lead.pipeline {
         l["pipeline_id"] = json!(p.id);

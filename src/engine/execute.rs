@@ -8,9 +8,11 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use backon::{ExponentialBuilder, Retryable};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::bodies::{contact_json, lead_json, note_json, task_json, task_text};
+use super::bodies::{
+    contact_json, lead_of_contact_json, lead_with_new_contact_json, note_json, task_json, task_text,
+};
 use super::items;
 use super::memory::{
     MemResult, Memory, MemoryError, Progress, TaskMemo, UnsortedMemo, Write, remembered_item,
@@ -198,9 +200,7 @@ async fn contact_and_lead<M: Memory>(
     let snapshot = p.clone();
     match (plan.contact, &plan.lead) {
         (ContactPlan::Create { .. }, Some(lead)) if p.lead_id.is_none() => {
-            let mut body = lead_json(&call, lead);
-            body["_embedded"] =
-                json!({ "contacts": [contact_json(&call, Some(lead.responsible))] });
+            let body = lead_with_new_contact_json(&call, lead);
             let resumed = intend(memory, p, Write::Complex)?;
             let (lead_id, contact_id) = create_once(
                 client,
@@ -226,20 +226,19 @@ async fn contact_and_lead<M: Memory>(
             let id = create_once(
                 client,
                 resumed,
-                || client.create_one("/api/v4/contacts", "contacts", body.clone()),
+                || client.create_contact(body.clone()),
                 || async { Ok(find_new(client, &snapshot).await?.map(|(c, _)| c)) },
             )
             .await?;
             p.contact_id = Some(id);
         }
         (ContactPlan::Existing(contact), Some(lead)) if p.lead_id.is_none() => {
-            let mut body = lead_json(&call, lead);
-            body["_embedded"] = json!({ "contacts": [{ "id": contact }] });
+            let body = lead_of_contact_json(&call, lead, contact);
             let resumed = intend(memory, p, Write::Lead)?;
             let id = create_once(
                 client,
                 resumed,
-                || client.create_one("/api/v4/leads", "leads", body.clone()),
+                || client.create_lead(body.clone()),
                 || async { Ok(find_new(client, &snapshot).await?.and_then(|(_, l)| l)) },
             )
             .await?;
@@ -270,7 +269,7 @@ async fn task_step<M: Memory>(
     let id = create_once(
         client,
         resumed,
-        || client.create_one("/api/v4/tasks", "tasks", body.clone()),
+        || client.create_task(body.clone()),
         || async {
             let open = client.open_tasks(kind, entity_id).await?;
             Ok(open
@@ -308,12 +307,11 @@ async fn note_step<M: Memory>(
     };
     let call = p.call.clone();
     let body = note_json(&call, &note);
-    let path = format!("/api/v4/{kind}/{entity_id}/notes");
     let resumed = intend(memory, p, Write::Note)?;
     let id = create_once(
         client,
         resumed,
-        || client.create_one(&path, "notes", body.clone()),
+        || client.add_note(kind, entity_id, body.clone()),
         || async {
             let notes = client.notes(kind, entity_id).await?;
             Ok(notes

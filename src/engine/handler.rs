@@ -494,7 +494,7 @@ impl<M: Memory> Engine<M> {
 }
 
 fn stage_kind(id: u64, kind: u8) -> StageKind {
-    if id == 142 || id == 143 {
+    if id == crate::amocrm::model::WON || id == crate::amocrm::model::LOST {
         StageKind::Closed
     } else if kind == 1 {
         StageKind::Unsorted

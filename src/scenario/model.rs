@@ -219,7 +219,7 @@ pub(crate) struct CloseAction {
 }
 
 fn lost() -> u64 {
-    143
+    crate::amocrm::model::LOST
 }
 
 /// A manager moves the deadline of the phone's open tasks to `due` (virtual time).

@@ -2,6 +2,7 @@
 //! outgoing, group rings, duplicated and reordered delivery), manager actions and faults, as the
 //! steps of a scenario. Same seed, same storm.
 
+use crate::amocrm::model::{LOST, WON};
 use fake::Fake;
 use fake::rand::SeedableRng;
 use fake::rand::rngs::StdRng;
@@ -133,7 +134,7 @@ fn manager_action(
             1 if unsorted => CrmAction::DeclineUnsorted(ClientAction { client: c }),
             2 => CrmAction::CloseLead(CloseAction {
                 client: c,
-                status: pick(rng, &[142u64, 143]),
+                status: pick(rng, &[WON, LOST]),
             }),
             _ => CrmAction::CompleteTask(ClientAction { client: c }),
         };

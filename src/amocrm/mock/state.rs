@@ -10,8 +10,7 @@ use serde_json::Value;
 use crate::phone::digits_key;
 
 /// Status ids present in every pipeline: won and lost.
-pub(crate) const WON: u64 = 142;
-pub(crate) const LOST: u64 = 143;
+pub(crate) use crate::amocrm::model::{LOST, WON};
 
 /// Where generated ids start, per entity kind, so that ids tell what they are in a journal.
 /// The first id of contacts the mock creates (seeded ones are below).
