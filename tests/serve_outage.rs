@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use sipamo::amocrm::client::RetryPolicy;
-use sipamo::amocrm::mock::{CrmSeed, FaultSpec, MockCrm, MockOptions};
+use sipamo::amocrm::mock::{CrmSeed, MockCrm, MockOptions, any, fail};
 use sipamo::server::{Application, ServeConfig};
 use sipamo::sipuni::synth::random_calls;
 
@@ -22,14 +22,7 @@ async fn calls_wait_out_an_amocrm_outage_and_go_through_in_order() {
     .await;
     // amoCRM answers 503 to the next 12 searches, deal creations and tasks.
     for path in ["/api/v4/contacts", "/api/v4/leads/complex", "/api/v4/tasks"] {
-        mock.arm(&FaultSpec {
-            path: path.into(),
-            method: None,
-            status: Some(503),
-            hang: false,
-            times: 12,
-        })
-        .unwrap();
+        mock.arm(&fail(any(path)).status(503).times(12)).unwrap();
     }
     let cfg = config(dir.path(), &mock);
     let app = Application::build(&cfg).await.unwrap();

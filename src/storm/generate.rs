@@ -7,7 +7,7 @@ use fake::Fake;
 use fake::rand::SeedableRng;
 use fake::rand::rngs::StdRng;
 
-use crate::amocrm::mock::{CrmSeed, FaultSpec};
+use crate::amocrm::mock::{CrmSeed, FaultSpec, any, fail};
 use crate::duration::Span;
 use crate::engine::settings::{Settings, UnknownMode};
 use crate::phone::Phone;
@@ -170,13 +170,7 @@ fn faults(rng: &mut StdRng) -> Vec<FaultSpec> {
     // Rarely, a lost answer after the write (it costs a real client timeout).
     if (0..2000u32).fake_with_rng::<u32, _>(rng) == 0 {
         let path = pick(rng, &["/api/v4/leads/complex", "/api/v4/tasks"]);
-        out.push(FaultSpec {
-            path: path.into(),
-            method: None,
-            status: None,
-            hang: true,
-            times: 1,
-        });
+        out.push(fail(any(path)).hang());
     }
     out
 }

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use sipamo::amocrm::client::{AmoClient, ClientConfig, RetryPolicy, Secret};
-use sipamo::amocrm::mock::{CrmSeed, CrmState, FaultSpec, MockCrm, MockOptions};
+use sipamo::amocrm::mock::{CrmSeed, CrmState, MockCrm, MockOptions};
+pub use sipamo::amocrm::mock::{FaultSpec, any, fail, get};
 use sipamo::clock::Clock;
 use sipamo::engine::{Engine, EngineError, InMemory, Memory, Settings};
 use sipamo::phone::Phone;
@@ -169,23 +170,8 @@ impl<M: Memory> App<M> {
         self.mock.snapshot()
     }
 
-    pub fn arm(
-        &self,
-        path: &str,
-        method: Option<&str>,
-        status: Option<u16>,
-        hang: bool,
-        times: u32,
-    ) {
-        self.mock
-            .arm(&FaultSpec {
-                path: path.into(),
-                method: method.map(str::to_string),
-                status,
-                hang,
-                times,
-            })
-            .expect("fault arms");
+    pub fn arm(&self, fault: FaultSpec) {
+        self.mock.arm(&fault).expect("fault arms");
     }
 
     /// Visible contacts with this phone.

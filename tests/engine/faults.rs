@@ -17,8 +17,8 @@ async fn reference() -> String {
 #[tokio::test]
 async fn r_fail_a_503_on_a_create_is_retried_without_duplicates() {
     let mut app = spawn_app("", "").await;
-    app.arm("/api/v4/leads/complex", None, Some(503), false, 1);
-    app.arm("/api/v4/tasks", None, Some(502), false, 2);
+    app.arm(fail(any("/api/v4/leads/complex")).status(503));
+    app.arm(fail(any("/api/v4/tasks")).status(502).times(2));
     scenario(&mut app).await;
     assert_eq!(app.picture(), reference().await);
     assert!(app.mock.journal().iter().any(|e| e.status == 503));
@@ -27,8 +27,8 @@ async fn r_fail_a_503_on_a_create_is_retried_without_duplicates() {
 #[tokio::test]
 async fn r_fail_a_burst_of_429_is_waited_out() {
     let mut app = spawn_app("", "").await;
-    app.arm("/api/v4/contacts", Some("GET"), Some(429), false, 3);
-    app.arm("/api/v4/leads/complex", None, Some(429), false, 2);
+    app.arm(fail(get("/api/v4/contacts")).status(429).times(3));
+    app.arm(fail(any("/api/v4/leads/complex")).status(429).times(2));
     scenario(&mut app).await;
     assert_eq!(app.picture(), reference().await);
     assert_eq!(
@@ -44,8 +44,8 @@ async fn r_fail_a_burst_of_429_is_waited_out() {
 #[tokio::test]
 async fn r_fail_a_hang_after_the_write_is_looked_up_not_repeated() {
     let mut app = spawn_app("", "").await;
-    app.arm("/api/v4/leads/complex", None, None, true, 1);
-    app.arm("/api/v4/tasks", None, None, true, 1);
+    app.arm(fail(any("/api/v4/leads/complex")).hang());
+    app.arm(fail(any("/api/v4/tasks")).hang());
     scenario(&mut app).await;
     assert_eq!(app.picture(), reference().await);
     assert_eq!(app.mock.journal().iter().filter(|e| e.hung).count(), 2);

@@ -186,13 +186,7 @@ async fn r_in_u3_a_lost_accept_answer_is_read_back_not_taken_for_a_failure() {
         .await
         .unwrap();
     let uid = app.state().unsorted.keys().next().unwrap().clone();
-    app.arm(
-        &format!("/api/v4/leads/unsorted/{uid}/accept"),
-        None,
-        None,
-        true,
-        1,
-    );
+    app.arm(fail(any(&format!("/api/v4/leads/unsorted/{uid}/accept"))).hang());
     for e in rest {
         app.clock.advance_to(e.at * 1000);
         app.engine

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::json;
-use sipamo::amocrm::mock::FaultSpec;
+use sipamo::amocrm::mock::{any, fail, post};
 
 use crate::helpers::*;
 
@@ -140,13 +140,7 @@ async fn the_rate_limit_answers_429_past_n_requests_in_a_second() {
 async fn a_status_fault_fails_the_next_matching_requests_without_touching_state() {
     let t = spawn_mock().await;
     t.mock
-        .arm(&FaultSpec {
-            path: "/api/v4/contacts".into(),
-            method: Some("POST".into()),
-            status: Some(503),
-            hang: false,
-            times: 2,
-        })
+        .arm(&fail(post("/api/v4/contacts")).status(503).times(2))
         .unwrap();
     assert_eq!(
         t.get("/api/v4/contacts?query=79161234567").await.status,
@@ -170,15 +164,7 @@ async fn a_hang_fault_applies_the_write_but_the_answer_never_arrives() {
         ..o
     })
     .await;
-    t.mock
-        .arm(&FaultSpec {
-            path: "/api/v4/contacts".into(),
-            method: None,
-            status: None,
-            hang: true,
-            times: 1,
-        })
-        .unwrap();
+    t.mock.arm(&fail(any("/api/v4/contacts")).hang()).unwrap();
     let result = t
         .http
         .post(format!("{}/api/v4/contacts", t.mock.uri()))

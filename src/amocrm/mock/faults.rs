@@ -57,7 +57,58 @@ pub(crate) struct Fault {
     pub(crate) remaining: u32,
 }
 
+/// A fault on requests to `path` with any method, to be given a status or a hang
+/// (in the style of wiremock's matchers): `fail(post("/api/v4/tasks")).status(502).times(2)`.
+pub fn fail(spec: FaultSpec) -> FaultSpec {
+    spec
+}
+
+/// Requests to `path` with any method.
+pub fn any(path: &str) -> FaultSpec {
+    FaultSpec {
+        path: path.into(),
+        method: None,
+        status: None,
+        hang: false,
+        times: 1,
+    }
+}
+
+/// `POST` requests to `path`.
+pub fn post(path: &str) -> FaultSpec {
+    FaultSpec {
+        method: Some("POST".into()),
+        ..any(path)
+    }
+}
+
+/// `GET` requests to `path`.
+pub fn get(path: &str) -> FaultSpec {
+    FaultSpec {
+        method: Some("GET".into()),
+        ..any(path)
+    }
+}
+
 impl FaultSpec {
+    /// Answer this status instead of handling the request.
+    pub fn status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Apply the write, then hold its answer back (a lost answer).
+    pub fn hang(mut self) -> Self {
+        self.hang = true;
+        self
+    }
+
+    /// Affect this many matching requests (1 unless set).
+    pub fn times(mut self, times: u32) -> Self {
+        self.times = times;
+        self
+    }
+
     pub(crate) fn arm(&self) -> Result<Fault, FaultError> {
         if !self.path.starts_with('/') {
             return Err(FaultError::Path(self.path.clone()));

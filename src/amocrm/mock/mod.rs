@@ -29,10 +29,10 @@ pub(crate) mod tls;
 
 use std::time::Duration;
 
-use wiremock::matchers::any;
+use wiremock::matchers::any as any_request;
 use wiremock::{Mock, MockServer};
 
-pub use faults::{FaultError, FaultSpec};
+pub use faults::{FaultError, FaultSpec, any, fail, get, post};
 pub(crate) use journal::JournalEntry;
 pub(crate) use router::SharedHandle;
 pub use seed::{CrmSeed, SeedError};
@@ -109,7 +109,7 @@ impl MockCrm {
             hang_for: opts.hang_for,
             refresh_token: opts.refresh_token,
         };
-        Mock::given(any())
+        Mock::given(any_request())
             .respond_with(responder)
             .mount(&server)
             .await;
