@@ -38,14 +38,17 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    fn backoff(&self) -> ExponentialBuilder {
+    /// The pauses between tries. `salt` varies the jitter of a seeded policy, so that two
+    /// retry loops over one policy (a request's, and the engine's around a step) do not pause
+    /// in step.
+    pub(crate) fn backoff(&self, salt: u64) -> ExponentialBuilder {
         let b = ExponentialBuilder::default()
             .with_min_delay(self.min_delay)
             .with_max_delay(self.max_delay)
             .with_max_times(self.max_times)
             .with_jitter();
         match self.jitter_seed {
-            Some(seed) => b.with_jitter_seed(seed),
+            Some(seed) => b.with_jitter_seed(seed ^ salt),
             None => b,
         }
     }
@@ -475,7 +478,7 @@ impl AmoClient {
         let on_retry = self.cfg.hooks.on_retry.clone();
         let clock = self.cfg.clock.clone();
         (|| self.once(&method, path, query, body))
-            .retry(self.cfg.retry.backoff())
+            .retry(self.cfg.retry.backoff(0))
             .sleep(move |d| {
                 let c = clock.clone();
                 async move { c.sleep(d).await }

@@ -45,11 +45,7 @@ pub(super) fn gen_events(args: GenArgs) -> Result<ExitCode, String> {
             for (i, step) in sc.steps.iter().enumerate() {
                 let at = sc.start.0 + step.at.secs() as i64;
                 if let Action::Call(c) = &step.action {
-                    let id = c
-                        .call_id
-                        .as_ref()
-                        .map_or_else(|| format!("{at}.{}", i + 1), |t| t.0.clone());
-                    let spec = crate::scenario::run::call_spec(sc, c, id)?;
+                    let spec = crate::scenario::run::call_spec(sc, c, c.id(at, i))?;
                     lines.extend(spec.events(at).into_iter().map(|e| e.line));
                 }
             }

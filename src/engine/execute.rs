@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::Retryable;
 use serde_json::Value;
 
 use super::bodies::{
@@ -37,19 +37,6 @@ pub struct ExecError {
     pub(crate) step: &'static str,
     #[source]
     pub(crate) source: StepFailure,
-}
-
-fn backoff(client: &AmoClient) -> ExponentialBuilder {
-    let p = client.retry_policy();
-    let b = ExponentialBuilder::default()
-        .with_min_delay(p.min_delay)
-        .with_max_delay(p.max_delay)
-        .with_max_times(p.max_times)
-        .with_jitter();
-    match p.jitter_seed {
-        Some(seed) => b.with_jitter_seed(seed ^ 0x5eed),
-        None => b,
-    }
 }
 
 /// Creates something at most once: when the outcome of an earlier try is unknown (`resumed`:
@@ -84,7 +71,7 @@ where
             other => other,
         }
     })
-    .retry(backoff(client))
+    .retry(client.retry_policy().backoff(0x5eed))
     .sleep(move |d| {
         let c = clock.clone();
         async move { c.sleep(d).await }

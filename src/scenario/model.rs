@@ -197,6 +197,16 @@ pub(crate) struct CallStep {
     pub(crate) call_id: Option<Text>,
 }
 
+impl CallStep {
+    /// The call's id: the one the step gives, else `<unix seconds>.<step number>` (the same in
+    /// `sipamo run` and `sipamo gen`, so generated events replay the scenario's calls).
+    pub(crate) fn id(&self, at: i64, index: usize) -> String {
+        self.call_id
+            .as_ref()
+            .map_or_else(|| format!("{at}.{}", index + 1), |t| t.0.clone())
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ClientAction {

@@ -585,11 +585,7 @@ async fn apply(
     ctx.clock.advance_to(at * 1000);
     match &step.action {
         Action::Call(c) => {
-            let call_id = c
-                .call_id
-                .as_ref()
-                .map_or_else(|| format!("{at}.{}", index + 1), |t| t.0.clone());
-            let spec = call_spec(sc, c, call_id)?;
+            let spec = call_spec(sc, c, c.id(at, index))?;
             for e in deliver(spec.events(at), c.delivery) {
                 ctx.clock.advance_to(e.at * 1000);
                 let ev = CallEvent::parse(&e.line)
