@@ -65,7 +65,7 @@ pub(super) fn coverage(args: CoverageArgs) -> Result<ExitCode, String> {
             }
             ids
         }
-        None => rules::RULES.iter().map(|r| r.0.to_string()).collect(),
+        None => rules::all_ids().map(str::to_string).collect(),
     };
     let files = suite::discover(&default_paths(&args.paths))?;
     let (loaded, errors) = suite::load_all(&files);

@@ -11,8 +11,10 @@ pub(crate) mod handler;
 pub(crate) mod items;
 pub mod memory;
 pub(crate) mod plan;
+mod rule;
 pub(crate) mod settings;
 
 pub use handler::{Engine, EngineError, Handled, Ingested};
 pub use memory::{InMemory, Memory};
+pub use rule::Rule;
 pub use settings::Settings;

@@ -135,6 +135,14 @@ impl Plan {
         }
     }
 
+    /// Does one of the plan's reasons come from `rule`?
+    pub fn cites(&self, rule: super::Rule) -> bool {
+        self.because.iter().any(|b| {
+            b.strip_prefix(rule.id())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(':'))
+        })
+    }
+
     /// Nothing to do, for the reasons gathered so far.
     pub(crate) fn nothing_because(because: Vec<String>) -> Self {
         Plan {

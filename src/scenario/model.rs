@@ -49,7 +49,7 @@ impl<'de> Deserialize<'de> for RuleId {
         if super::rules::is_rule(&raw) {
             Ok(RuleId(raw))
         } else {
-            let known: Vec<&str> = super::rules::RULES.iter().map(|r| r.0).collect();
+            let known: Vec<&str> = super::rules::all_ids().collect();
             Err(de::Error::custom(format!(
                 "unknown rule ID {raw:?}; behaviour.md has {}",
                 known.join(", ")

@@ -1,38 +1,14 @@
 //! The rule IDs of `spec/behaviour.md`, which scenarios cite under `rules:`.
 
-/// Every rule, in the order of the spec, with its title.
-pub(crate) const RULES: [(&str, &str); 24] = [
-    ("R-CFG-1", "Deal needs a contact"),
-    ("R-CFG-2", "Pipelines and responsibles must exist"),
-    ("R-IN-U1", "Immediate mode"),
-    ("R-IN-U2", "Unsorted mode"),
-    ("R-IN-U3", "Accept on answer"),
-    ("R-UNS-DEDUP", "One pending Unsorted per number"),
-    ("R-UNS-ACCEPT", "Accepting"),
-    ("R-UNS-DECLINE", "Declining"),
-    ("R-IN-K1", "Known number, incoming"),
-    ("R-MISS-TASK", "Callback task"),
-    ("R-MISS-BIND", "Task target"),
-    ("R-MISS-DEDUP", "No second task before the deadline"),
-    (
-        "R-MISS-RESP",
-        "Responsible for missed calls from new clients",
-    ),
-    ("R-MISS-KNOWN", "Missed calls from known clients"),
-    ("R-OUT-U1", "Outgoing to an unknown number"),
-    ("R-OUT-UNS", "Outgoing to a number waiting in Unsorted"),
-    ("R-HIDDEN", "Hidden numbers"),
-    ("R-OUT-K1", "Outgoing to a known number"),
-    ("R-NOTE-CALL", "Call notes"),
-    ("R-NOTE-NOTREACHED", "«Не дозвонились»"),
-    ("R-INT", "Internal calls"),
-    ("R-IDEM", "Exactly-once effect"),
-    ("R-FAIL", "Faults lose nothing"),
-    ("R-ISOLATE", "One bad call never blocks the others"),
-];
+use crate::engine::Rule;
 
 pub(crate) fn is_rule(id: &str) -> bool {
-    RULES.iter().any(|(r, _)| *r == id)
+    Rule::parse(id).is_some()
+}
+
+/// Every rule ID, in the order of the spec.
+pub(crate) fn all_ids() -> impl Iterator<Item = &'static str> {
+    Rule::ALL.into_iter().map(Rule::id)
 }
 
 /// Rule IDs named in a behaviour spec (`**R-XXX ...**` headings), in order.
@@ -65,7 +41,7 @@ mod tests {
     fn the_crate_map_names_an_existing_file_for_every_rule() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let lib = std::fs::read_to_string(root.join("src/lib.rs")).unwrap();
-        for (id, _) in RULES {
+        for id in all_ids() {
             let row = lib
                 .lines()
                 .filter(|l| l.starts_with("//! | R-"))

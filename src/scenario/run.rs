@@ -12,7 +12,7 @@ use crate::amocrm::client::{AmoClient, ClientConfig, RetryPolicy, Secret};
 use crate::amocrm::mock::journal::{self, JournalEntry};
 use crate::amocrm::mock::{MockCrm, MockOptions};
 use crate::clock::Clock;
-use crate::engine::{Engine, Memory};
+use crate::engine::{Engine, Memory, Rule};
 use crate::sipuni::event::{CallEvent, HangupStatus, ShortNumber};
 use crate::sipuni::synth::{CallSpec, SynthDirection, WireEvent};
 
@@ -325,10 +325,14 @@ fn path_label(h: &crate::engine::Handled) -> Option<String> {
     let dir = if plan
         .note
         .is_some_and(|n| n.kind == crate::engine::plan::NoteKind::CallOut)
-        || plan
-            .because
-            .iter()
-            .any(|b| b.starts_with("R-OUT") || b.starts_with("R-NOTE-NOTREACHED"))
+        || [
+            Rule::OutKnown,
+            Rule::OutUnknown,
+            Rule::OutPendingUnsorted,
+            Rule::NoteNotReached,
+        ]
+        .into_iter()
+        .any(|r| plan.cites(r))
     {
         "outgoing"
     } else {

@@ -3,22 +3,21 @@
 use super::*;
 
 pub(super) fn incoming(s: &Settings, call: &Call, c: &ContactFacts, facts: &Facts) -> Plan {
-    let mut because = vec![format!("R-IN-K1: known number, contact {}", c.id)];
+    let mut because = vec![Rule::InKnown.because(format!("known number, contact {}", c.id))];
     let owner = c.responsible.unwrap_or_else(|| default_manager(s, call));
     let answerer = user(s, call.answerer.as_deref()).unwrap_or_else(|| default_manager(s, call));
     let lead = if !s.incoming.known.create_lead_if_no_active {
-        because.push("R-IN-K1: create_lead_if_no_active is off".into());
+        because.push(Rule::InKnown.because("create_lead_if_no_active is off"));
         None
     } else if !c.active_leads.is_empty() {
-        because.push(format!(
-            "R-IN-K1: contact has active lead(s) {:?}",
-            c.active_leads
-        ));
+        because.push(
+            Rule::InKnown.because(format!("contact has active lead(s) {:?}", c.active_leads)),
+        );
         None
     } else {
         let responsible = if call.answered { answerer } else { owner };
         if !call.answered {
-            because.push("R-MISS-KNOWN: lead on the contact's responsible".into());
+            because.push(Rule::MissKnown.because("lead on the contact's responsible"));
         }
         Some(LeadPlan {
             pipeline: lead_pipeline(s, call),
@@ -37,7 +36,7 @@ pub(super) fn incoming(s: &Settings, call: &Call, c: &ContactFacts, facts: &Fact
         None
     } else {
         callback_deadline(s, call, facts, &mut because).map(|complete_till| {
-            because.push("R-MISS-KNOWN: task on the contact's responsible".into());
+            because.push(Rule::MissKnown.because("task on the contact's responsible"));
             let target = if s.incoming.missed.bind_task_to_lead && lead.is_some() {
                 Target::NewLead
             } else {

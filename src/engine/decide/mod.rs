@@ -8,6 +8,7 @@ mod unknown;
 use super::call::{Call, Direction};
 use super::items::next_source_uid;
 use super::plan::*;
+use super::rule::Rule;
 use super::settings::{Settings, UnknownMode};
 use crate::sipuni::event::ShortNumber;
 
@@ -103,22 +104,22 @@ fn callback_deadline(
     because: &mut Vec<String>,
 ) -> Option<i64> {
     if !s.incoming.missed.create_task {
-        because.push("R-MISS-TASK: create_task is off".into());
+        because.push(Rule::MissTask.because("create_task is off"));
         return None;
     }
     if let Some(deadline) = facts.open_task_deadline
         && deadline > call.ended_at
     {
-        because.push(format!(
-            "R-MISS-DEDUP: an open callback task is due at {deadline}, after this call"
-        ));
+        because.push(Rule::MissDedup.because(format!(
+            "an open callback task is due at {deadline}, after this call"
+        )));
         return None;
     }
     let deadline = i64::try_from(s.incoming.missed.task_deadline.0)
         .ok()
         .and_then(|d| call.ended_at.checked_add(d));
     if deadline.is_none() {
-        because.push("R-MISS-TASK: the deadline is past the range of Unix time".into());
+        because.push(Rule::MissTask.because("the deadline is past the range of Unix time"));
     }
     deadline
 }
@@ -153,10 +154,10 @@ fn accepted_at_answer(s: &Settings, call: &Call, item: &AcceptedItem) -> Plan {
             true,
             answerer,
         )),
-        because: vec![format!(
-            "R-IN-U3: item {} was accepted at the answer; the note goes on its lead",
+        because: vec![Rule::InAcceptOnAnswer.because(format!(
+            "item {} was accepted at the answer; the note goes on its lead",
             item.uid
-        )],
+        ))],
     }
 }
 

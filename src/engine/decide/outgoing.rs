@@ -8,7 +8,7 @@ pub(super) fn decide(s: &Settings, call: &Call, facts: &Facts) -> Plan {
         (Some(c), true) => known_reached(s, call, c, caller),
         (Some(c), false) => {
             if !s.outgoing.unanswered.note_not_reached {
-                return Plan::nothing("R-NOTE-NOTREACHED: note_not_reached is off");
+                return Plan::nothing(Rule::NoteNotReached.because("note_not_reached is off"));
             }
             Plan {
                 contact: ContactPlan::Existing(c.id),
@@ -19,7 +19,7 @@ pub(super) fn decide(s: &Settings, call: &Call, facts: &Facts) -> Plan {
                     not_reached: true,
                     ..NotePlan::call(note_target(false, c), NoteKind::CallOut, false, caller)
                 }),
-                because: vec!["R-NOTE-NOTREACHED".into()],
+                because: vec![Rule::NoteNotReached.id().into()],
             }
         }
         (None, true) if facts.pending_unsorted.is_some() => pending_item_reached(
@@ -28,22 +28,22 @@ pub(super) fn decide(s: &Settings, call: &Call, facts: &Facts) -> Plan {
             caller,
         ),
         (None, true) => unknown_reached(s, call, caller),
-        (None, false) => {
-            Plan::nothing("R-OUT-U1: unanswered call to an unknown number creates nothing")
-        }
+        (None, false) => Plan::nothing(
+            Rule::OutUnknown.because("unanswered call to an unknown number creates nothing"),
+        ),
     }
 }
 
 /// R-OUT-K1: a known client reached; a lead when the contact has no active one (if set).
 fn known_reached(s: &Settings, call: &Call, c: &ContactFacts, caller: u64) -> Plan {
-    let mut because = vec![format!("R-OUT-K1: known number, contact {}", c.id)];
+    let mut because = vec![Rule::OutKnown.because(format!("known number, contact {}", c.id))];
     let lead = if s.outgoing.known.create_lead_if_no_active && c.active_leads.is_empty() {
         Some(LeadPlan {
             pipeline: lead_pipeline(s, call),
             responsible: caller,
         })
     } else {
-        because.push("R-OUT-K1: no new lead (option off or an active lead exists)".into());
+        because.push(Rule::OutKnown.because("no new lead (option off or an active lead exists)"));
         None
     };
     let target = note_target(lead.is_some(), c);
@@ -61,10 +61,10 @@ fn known_reached(s: &Settings, call: &Call, c: &ContactFacts, caller: u64) -> Pl
 /// accepts the item instead of creating a second contact (unless creating contacts is off).
 fn pending_item_reached(s: &Settings, uid: String, caller: u64) -> Plan {
     if !s.outgoing.unknown.create_contact {
-        return Plan::nothing(
-            "R-OUT-UNS: the number's contact is in a pending Unsorted item and \
+        return Plan::nothing(Rule::OutPendingUnsorted.because(
+            "the number's contact is in a pending Unsorted item and \
              outgoing.unknown.create_contact is off: the item stays pending",
-        );
+        ));
     }
     Plan {
         contact: ContactPlan::None,
@@ -78,7 +78,8 @@ fn pending_item_reached(s: &Settings, uid: String, caller: u64) -> Plan {
             caller,
         )),
         because: vec![
-            "R-OUT-UNS: the number's contact is in a pending Unsorted item; it is accepted".into(),
+            Rule::OutPendingUnsorted
+                .because("the number's contact is in a pending Unsorted item; it is accepted"),
         ],
     }
 }
@@ -108,6 +109,6 @@ fn unknown_reached(s: &Settings, call: &Call, caller: u64) -> Plan {
         unsorted: UnsortedPlan::None,
         task: None,
         note: target.map(|t| NotePlan::call(t, NoteKind::CallOut, true, caller)),
-        because: vec!["R-OUT-U1: answered call to an unknown number".into()],
+        because: vec![Rule::OutUnknown.because("answered call to an unknown number")],
     }
 }

@@ -12,7 +12,7 @@ pub(super) fn incoming(s: &Settings, main_pipeline: u64, call: &Call, facts: &Fa
     };
     let mut because = vec![format!("unknown number, mode {:?}", opts.mode)];
     if !call.answered {
-        because.push(format!("R-MISS-RESP: responsible {responsible}"));
+        because.push(Rule::MissResponsible.because(format!("responsible {responsible}")));
     }
     let wants_entities = opts.create_contact || opts.create_lead;
     match opts.mode {
@@ -48,7 +48,7 @@ fn immediate(
     mut because: Vec<String>,
 ) -> Plan {
     let opts = &s.incoming.unknown;
-    because.push("R-IN-U1".into());
+    because.push(Rule::InUnknownImmediate.id().into());
     let contact = if opts.create_contact {
         ContactPlan::Create { responsible }
     } else {
@@ -112,7 +112,7 @@ fn immediate_task_target(
     } else if pending {
         Some(unsorted_task_target(s))
     } else {
-        because.push("R-MISS-BIND: no entity to put the task on".into());
+        because.push(Rule::MissBind.because("no entity to put the task on"));
         None
     }
 }
@@ -140,19 +140,18 @@ fn unsorted(
     let accept_on_answer = opts.mode == UnknownMode::UnsortedAcceptOnAnswer;
     because.push(
         if accept_on_answer {
-            "R-IN-U3"
+            Rule::InAcceptOnAnswer.id()
         } else {
-            "R-IN-U2"
+            Rule::InUnknownUnsorted.id()
         }
         .into(),
     );
     let pending = pending_item(facts);
     if facts.call_item.is_some() && facts.unsorted_of_call.is_none() && !call.answered {
-        because.push(
-            "R-UNS-DECLINE: a manager declined this call's item while it rang; \
-             it is not created again"
-                .into(),
-        );
+        because.push(Rule::UnsortedDecline.because(
+            "a manager declined this call's item while it rang; \
+             it is not created again",
+        ));
         return Plan::nothing_because(because);
     }
     if !(opts.create_contact || opts.create_lead) && pending.is_none() {
@@ -167,7 +166,9 @@ fn unsorted(
         },
         Some(uid) => {
             if facts.unsorted_of_call.is_none() {
-                because.push("R-UNS-DEDUP: a pending Unsorted item exists for this phone".into());
+                because.push(
+                    Rule::UnsortedDedup.because("a pending Unsorted item exists for this phone"),
+                );
             }
             UnsortedPlan::Keep { uid }
         }
