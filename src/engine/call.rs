@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::phone::Phone;
-use crate::sipuni::event::{CallEvent, EventKind, HangupStatus, Party, ShortNumber};
+use crate::sipuni::event::{CallEvent, CallId, EventKind, HangupStatus, Party, ShortNumber};
 
 /// The scheme name Sipuni gives outgoing calls.
 pub(crate) const OUTGOING_TREE: &str = "Исходящая";
@@ -19,7 +19,7 @@ pub(crate) enum Direction {
 /// A finished call between a client and the company.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Call {
-    pub(crate) id: String,
+    pub(crate) id: CallId,
     pub(crate) direction: Direction,
     /// The client's number: `src_num` incoming, `dst_num` outgoing.
     #[serde(with = "phone_serde")]
@@ -27,17 +27,37 @@ pub(crate) struct Call {
     /// `treeNumber` of the scheme, if any.
     pub(crate) scheme: Option<String>,
     /// Employees rung, in ring order (incoming).
-    pub(crate) legs: Vec<String>,
+    pub(crate) legs: Vec<ShortNumber>,
     /// Who answered (incoming).
-    pub(crate) answerer: Option<String>,
+    pub(crate) answerer: Option<ShortNumber>,
     /// Who dialled (outgoing).
-    pub(crate) employee: Option<String>,
+    pub(crate) employee: Option<ShortNumber>,
     pub(crate) answered: bool,
-    pub(crate) status: String,
+    /// How the call ended; none while it is live (a view at its ring or answer).
+    #[serde(default, deserialize_with = "status_serde::deserialize")]
+    pub(crate) status: Option<HangupStatus>,
     pub(crate) started_at: i64,
     pub(crate) ended_at: i64,
     pub(crate) talk_secs: u64,
     pub(crate) record_link: Option<String>,
+}
+
+mod status_serde {
+    use serde::{Deserialize, Deserializer, de};
+
+    use crate::sipuni::event::HangupStatus;
+
+    /// A status, or none (written as an empty string by earlier versions).
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<HangupStatus>, D::Error> {
+        match Option::<String>::deserialize(d)?.as_deref() {
+            None | Some("") => Ok(None),
+            Some(raw) => HangupStatus::parse(raw)
+                .map(Some)
+                .ok_or_else(|| de::Error::custom(format!("{raw:?} is not a hangup status"))),
+        }
+    }
 }
 
 mod phone_serde {
@@ -85,10 +105,6 @@ pub(crate) fn direction_of(e: &CallEvent) -> Option<Direction> {
     }
 }
 
-fn short(s: Option<&ShortNumber>) -> Option<String> {
-    s.map(|n| n.as_str().to_string())
-}
-
 /// A call with no client number: from a hidden number (R-HIDDEN), else internal (R-INT).
 fn hidden_or_internal(
     events: &[CallEvent],
@@ -113,7 +129,7 @@ fn hidden_or_internal(
 
 /// The short numbers rung, in ring order (by timestamp; legs rung in the same second keep
 /// their arrival order), each once.
-fn legs_rung(events: &[CallEvent]) -> Vec<String> {
+fn legs_rung(events: &[CallEvent]) -> Vec<ShortNumber> {
     let mut rings: Vec<(i64, usize, &CallEvent)> = events
         .iter()
         .enumerate()
@@ -121,12 +137,12 @@ fn legs_rung(events: &[CallEvent]) -> Vec<String> {
         .map(|(i, e)| (e.timestamp, i, e))
         .collect();
     rings.sort_by_key(|(t, i, _)| (*t, *i));
-    let mut legs: Vec<String> = Vec::new();
+    let mut legs: Vec<ShortNumber> = Vec::new();
     for (_, _, e) in rings {
-        if let Some(s) = short(e.dst.short())
-            && !legs.contains(&s)
+        if let Some(s) = e.dst.short()
+            && !legs.contains(s)
         {
-            legs.push(s);
+            legs.push(s.clone());
         }
     }
     legs
@@ -134,16 +150,12 @@ fn legs_rung(events: &[CallEvent]) -> Vec<String> {
 
 /// Who answered an incoming call: the first answer event's leg, else the hangup's, else the
 /// last number the hangup says was called.
-fn answerer(answer_event: Option<&CallEvent>, hangup_event: &CallEvent) -> Option<String> {
+fn answerer(answer_event: Option<&CallEvent>, hangup_event: &CallEvent) -> Option<ShortNumber> {
     answer_event
-        .and_then(|e| short(e.dst.short()))
-        .or_else(|| short(hangup_event.dst.short()))
-        .or_else(|| {
-            hangup_event
-                .last_called
-                .last()
-                .map(|s| s.as_str().to_string())
-        })
+        .and_then(|e| e.dst.short())
+        .or_else(|| hangup_event.dst.short())
+        .or_else(|| hangup_event.last_called.last())
+        .cloned()
 }
 
 /// Assembles the events of one call (any order, duplicates allowed).
@@ -182,7 +194,7 @@ pub(crate) fn assemble(events: &[CallEvent]) -> Assembled {
         _ => None,
     };
     let employee = match direction {
-        Direction::Outgoing => events.iter().find_map(|e| short(e.src.short())),
+        Direction::Outgoing => events.iter().find_map(|e| e.src.short().cloned()),
         Direction::Incoming => None,
     };
     let started_at = hangup.call_start.unwrap_or_else(|| {
@@ -205,7 +217,7 @@ pub(crate) fn assemble(events: &[CallEvent]) -> Assembled {
     };
     let legs = legs_rung(events);
     Assembled::Finished(Box::new(Call {
-        id: hangup_event.call_id.as_str().to_string(),
+        id: hangup_event.call_id.clone(),
         direction,
         client,
         scheme: events.iter().find_map(|e| e.tree_number.clone()),
@@ -213,7 +225,7 @@ pub(crate) fn assemble(events: &[CallEvent]) -> Assembled {
         answerer,
         employee,
         answered,
-        status: hangup.status.as_str().to_string(),
+        status: Some(hangup.status),
         started_at,
         ended_at: hangup_event.timestamp,
         talk_secs,
@@ -249,6 +261,28 @@ mod tests {
         CallEvent::parse(raw).unwrap()
     }
 
+    /// Calls saved by earlier versions (plain strings, an empty status for a live view) still
+    /// load; a saved value that is not what it claims is an error.
+    #[test]
+    fn saved_calls_load_as_typed_values() {
+        let saved = |status: &str| {
+            format!(
+                r#"{{"id":"x.1","direction":"incoming","client":"+79161234567","scheme":null,
+                "legs":["201","202"],"answerer":"202","employee":null,"answered":true,
+                "status":"{status}","started_at":1,"ended_at":2,"talk_secs":1,"record_link":null}}"#
+            )
+        };
+        let call: Call = serde_json::from_str(&saved("ANSWER")).unwrap();
+        assert_eq!(call.status, Some(HangupStatus::Answer));
+        assert_eq!(call.answerer.as_deref(), Some("202"));
+        assert_eq!(&*call.id, "x.1");
+        let live: Call = serde_json::from_str(&saved("")).unwrap();
+        assert_eq!(live.status, None);
+        assert!(serde_json::from_str::<Call>(&saved("HUNG")).is_err());
+        let back = serde_json::to_string(&call).unwrap();
+        assert_eq!(serde_json::from_str::<Call>(&back).unwrap(), call);
+    }
+
     const C: &str = "call_id=1&src_num=79161234567&src_type=1&dst_type=2&treeNumber=000123";
 
     fn group_ring_answered_by_202() -> Vec<CallEvent> {
@@ -278,7 +312,10 @@ mod tests {
         };
         assert_eq!(c.direction, Direction::Incoming);
         assert_eq!(c.client.key(), "9161234567");
-        assert_eq!(c.legs, vec!["201", "202"]);
+        assert_eq!(
+            c.legs.iter().map(|l| &**l).collect::<Vec<_>>(),
+            vec!["201", "202"]
+        );
         assert_eq!(c.answerer.as_deref(), Some("202"));
         assert_eq!(
             (c.started_at, c.ended_at, c.talk_secs),

@@ -65,7 +65,7 @@ impl<M: Memory> Engine<M> {
         step: &'static str,
     ) -> Result<(), EngineError> {
         let fail = |source: ClientError| ExecError {
-            call_id: call.id.clone(),
+            call_id: call.id.to_string(),
             step,
             source: source.into(),
         };

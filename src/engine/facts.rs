@@ -158,7 +158,7 @@ impl Gather {
     fn named(self, call: &Call) -> EngineError {
         match self {
             Gather::Amo(source) => EngineError::Facts {
-                call_id: call.id.clone(),
+                call_id: call.id.to_string(),
                 phone: call.client.e164(),
                 source,
             },

@@ -255,7 +255,7 @@ impl<M: Memory> Engine<M> {
     /// Adds an event to its call and runs the early action it calls for, if the call is live.
     async fn take_live(&mut self, ev: CallEvent, arrived_ms: i64) -> Result<(), EngineError> {
         let kind = ev.kind;
-        let answerer = ev.dst.short().map(|s| s.as_str().to_string());
+        let answerer = ev.dst.short().cloned();
         let open = self.take(ev, arrived_ms);
         let live = open.hangup_seen_ms.is_none();
         if kind == EventKind::Ring && live && !open.ring_handled {
@@ -505,25 +505,28 @@ fn stage_kind(id: u64, kind: u8) -> StageKind {
 
 /// The call as known before its hangup (at the first ring, or at the answer by `answerer`):
 /// enough for R-IN-U3.
-pub(super) fn live_view(events: &[CallEvent], answerer: Option<String>) -> Option<Call> {
+pub(super) fn live_view(
+    events: &[CallEvent],
+    answerer: Option<crate::sipuni::event::ShortNumber>,
+) -> Option<Call> {
     let e = events.iter().find(|e| e.src.phone().is_some())?;
     if call::direction_of(e) != Some(Direction::Incoming) {
         return None;
     }
     Some(Call {
-        id: e.call_id.as_str().to_string(),
+        id: e.call_id.clone(),
         direction: Direction::Incoming,
         client: e.src.phone()?.clone(),
         scheme: events.iter().find_map(|e| e.tree_number.clone()),
         legs: events
             .iter()
             .filter(|e| e.kind == EventKind::Ring)
-            .filter_map(|e| e.dst.short().map(|s| s.as_str().to_string()))
+            .filter_map(|e| e.dst.short().cloned())
             .collect(),
         answered: answerer.is_some(),
         answerer,
         employee: None,
-        status: String::new(),
+        status: None,
         started_at: e.timestamp,
         ended_at: e.timestamp,
         talk_secs: 0,

@@ -73,6 +73,44 @@ impl EventKind {
     }
 }
 
+/// Serde for the types of the wire as the strings Sipuni sends, checked on the way back in
+/// (they are kept in the service's database inside a call's progress).
+macro_rules! serde_as_wire_str {
+    ($t:ty, $parse:expr, $what:literal) => {
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = <String as serde::Deserialize>::deserialize(d)?;
+                $parse(&raw)
+                    .ok_or_else(|| serde::de::Error::custom(format!("{raw:?} is not {}", $what)))
+            }
+        }
+    };
+}
+
+serde_as_wire_str!(CallId, CallId::parse, "a call id");
+
+/// A checked id or number reads as the text it was parsed from.
+macro_rules! deref_to_str {
+    ($t:ty) => {
+        impl std::ops::Deref for $t {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+deref_to_str!(CallId);
+deref_to_str!(ShortNumber);
+serde_as_wire_str!(ShortNumber, ShortNumber::parse, "a short number");
+serde_as_wire_str!(HangupStatus, HangupStatus::parse, "a hangup status");
+
 /// How a call or leg ended (`status=`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum HangupStatus {

@@ -63,7 +63,7 @@ fn first_user(s: &Settings, call: &Call) -> Option<u64> {
         .scheme(call.scheme.as_deref())
         .and_then(|sc| sc.first_user.as_ref())
         .and_then(|n| s.user_of(n));
-    configured.or_else(|| user(s, call.legs.first().map(String::as_str)))
+    configured.or_else(|| user(s, call.legs.first().map(|l| &**l)))
 }
 
 /// R-MISS-RESP: responsible for a missed call from a new client.

@@ -4,6 +4,11 @@ use rstest::rstest;
 
 use super::*;
 use crate::phone::Phone;
+use crate::sipuni::event::{CallId, HangupStatus};
+
+fn sn(n: &str) -> ShortNumber {
+    ShortNumber::parse(n).unwrap()
+}
 
 const MAIN: u64 = 3001;
 
@@ -13,15 +18,19 @@ fn settings(extra: &str) -> Settings {
 
 fn incoming(answered: bool) -> Call {
     Call {
-        id: "c1".into(),
+        id: CallId::parse("c1").unwrap(),
         direction: Direction::Incoming,
         client: Phone::parse("+79161234567").unwrap(),
         scheme: None,
-        legs: vec!["203".into(), "202".into()],
-        answerer: answered.then(|| "202".into()),
+        legs: vec![sn("203"), sn("202")],
+        answerer: answered.then(|| sn("202")),
         employee: None,
         answered,
-        status: if answered { "ANSWER" } else { "NOANSWER" }.into(),
+        status: Some(if answered {
+            HangupStatus::Answer
+        } else {
+            HangupStatus::NoAnswer
+        }),
         started_at: 1000,
         ended_at: 1100,
         talk_secs: if answered { 60 } else { 0 },
@@ -34,7 +43,7 @@ fn outgoing(answered: bool) -> Call {
         direction: Direction::Outgoing,
         legs: vec![],
         answerer: None,
-        employee: Some("201".into()),
+        employee: Some(sn("201")),
         ..incoming(answered)
     }
 }
