@@ -1,70 +1,93 @@
-//! Every scenario under `scenarios/` runs (in parallel) and must pass; its amoCRM request
-//! journal must equal the approved snapshot under `snapshots/` (insta; with CI=true a changed
-//! or missing snapshot fails).
+//! One test per scenario under `scenarios/`, named by its path (`missed/seed`): it must pass
+//! and its amoCRM request journal must equal the approved snapshot under `snapshots/` (insta;
+//! with CI=true a changed or missing snapshot fails). `cargo test --test scenarios missed/`
+//! runs some, `-- --list` lists them, nextest's `--partition` shards them.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use libtest_mimic::{Arguments, Failed, Trial};
 use sipamo::scenario::run::{Outcome, RunOptions};
-use sipamo::scenario::suite;
+use sipamo::scenario::{load, run, suite};
 
-fn run_suite() -> HashMap<PathBuf, Outcome> {
-    run_suite_with(RunOptions::default())
+fn main() {
+    let args = Arguments::from_args();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let files = suite::discover(&[root.join("scenarios")]).expect("scenarios/ is readable");
+    let mut trials: Vec<Trial> = files
+        .into_iter()
+        .map(|file| {
+            let rel = file
+                .strip_prefix(root.join("scenarios"))
+                .expect("under scenarios/")
+                .to_path_buf();
+            let name = rel.with_extension("").to_string_lossy().replace('\\', "/");
+            Trial::test(name, move || scenario_matches_its_snapshot(&file, &rel))
+        })
+        .collect();
+    trials.push(Trial::test(
+        "whole suite, amoCRM still listing processed Unsorted items",
+        every_scenario_passes_when_amocrm_still_lists_processed_unsorted_items,
+    ));
+    libtest_mimic::run(&args, trials).exit();
 }
 
-fn run_suite_with(opts: RunOptions) -> HashMap<PathBuf, Outcome> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let files = suite::discover(&[root]).expect("scenarios/ is readable");
-    let (loaded, errors) = suite::load_all(&files);
-    assert!(
-        errors.is_empty(),
-        "scenario files that do not load:\n{}",
-        errors
-            .iter()
-            .map(|e| e.to_string())
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-    let rt = tokio::runtime::Builder::new_multi_thread()
+fn run_one(file: &Path, opts: RunOptions) -> Result<Outcome, Failed> {
+    let loaded = load::load_file(file).map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .expect("runtime");
-    let outcomes = rt.block_on(suite::run_all(loaded, opts, 16));
-    files.into_iter().zip(outcomes).collect()
+        .map_err(|e| e.to_string())?;
+    Ok(rt.block_on(run::run(&loaded, opts)))
 }
 
-#[test]
-fn every_scenario_passes_and_matches_its_snapshot() {
-    let outcomes = run_suite();
-    insta::glob!("../scenarios", "**/*.yaml", |path| {
-        let o = outcomes
-            .get(path)
-            .unwrap_or_else(|| panic!("{} was not run", path.display()));
-        assert!(o.passed(), "{}", sipamo::scenario::report::line(o));
-        insta::with_settings!({
-            snapshot_path => "../snapshots",
-            prepend_module_to_snapshot => false,
-            omit_expression => true,
-            description => o.name.clone(),
-        }, {
-            insta::assert_snapshot!("scenario", o.snapshot());
-        });
+fn scenario_matches_its_snapshot(file: &Path, rel: &Path) -> Result<(), Failed> {
+    let o = run_one(file, RunOptions::default())?;
+    if !o.passed() {
+        return Err(sipamo::scenario::report::line(&o).into());
+    }
+    // The names the snapshots were approved under: `scenario@<dir>__<file>.yaml.snap`.
+    let suffix = rel.to_string_lossy().replace(['/', '\\'], "__");
+    let input = Path::new("scenarios").join(rel);
+    insta::with_settings!({
+        snapshot_path => Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots"),
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+        snapshot_suffix => suffix,
+        input_file => input,
+        description => o.name.clone(),
+    }, {
+        insta::assert_snapshot!("scenario", o.snapshot());
     });
+    Ok(())
 }
 
 /// Whether amoCRM still answers `GET /leads/unsorted/{uid}` for an accepted or declined item is
 /// not documented: the engine reads the item's state from its lead, so every scenario's
 /// expectations hold either way (the requests differ, so snapshots are not compared).
-#[test]
-fn every_scenario_passes_when_amocrm_still_lists_processed_unsorted_items() {
-    let outcomes = run_suite_with(RunOptions {
+fn every_scenario_passes_when_amocrm_still_lists_processed_unsorted_items() -> Result<(), Failed> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let files = suite::discover(&[root]).map_err(|e| e.to_string())?;
+    let (loaded, errors) = suite::load_all(&files);
+    if let Some(e) = errors.first() {
+        return Err(e.to_string().into());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let opts = RunOptions {
         list_processed_unsorted: true,
         ..RunOptions::default()
-    });
+    };
+    let outcomes = rt.block_on(suite::run_all(loaded, opts, 16));
     let failed: Vec<String> = outcomes
-        .values()
+        .iter()
         .filter(|o| !o.passed())
         .map(sipamo::scenario::report::line)
         .collect();
-    assert!(failed.is_empty(), "{}", failed.join("\n"));
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(failed.join("\n").into())
+    }
 }
