@@ -37,6 +37,11 @@ impl Clock {
         self.now_ms().div_euclid(1000)
     }
 
+    /// Is this a virtual clock (a simulation)?
+    pub(crate) fn is_virtual(&self) -> bool {
+        matches!(self, Clock::Virtual(_))
+    }
+
     /// Moves a virtual clock forward to `ms` if that is later than now; no-op for the system clock.
     pub fn advance_to(&self, ms: i64) {
         if let Clock::Virtual(t) = self {

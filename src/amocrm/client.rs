@@ -341,6 +341,14 @@ impl AmoClient {
             hook(resp.as_ref().ok().map(|r| r.status().as_u16()));
         }
         let resp = resp.map_err(|e| self.no_answer(&m, path, e))?;
+        if self.cfg.clock.is_virtual() && resp.headers().contains_key(super::LOST_ANSWER_HEADER) {
+            // A simulated lost answer: what a real client sees after waiting out its timeout.
+            return Err(ClientError::Timeout {
+                method: m,
+                path: path.into(),
+                timeout_ms: self.cfg.timeout.as_millis(),
+            });
+        }
         let status = resp.status().as_u16();
         let bytes = resp
             .bytes()

@@ -72,19 +72,19 @@ async fn mock_figures(args: &BenchArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// The scenario suite's wall time, with and without the `slow` scenarios.
+/// The scenario suite's wall time, with and without the `lost-answer` scenarios.
 async fn suite_figures(args: &BenchArgs) -> Result<(), String> {
     eprintln!("scenario suite {}:", args.suite.display());
     let (n, secs) =
         crate::bench::suite_time(std::slice::from_ref(&args.suite), args.rounds, &[]).await?;
     let wall = crate::bench::Rounds { per_round: secs }.median();
     eprintln!(
-        "the same suite without the `slow` scenarios (lost answers wait out the real client timeout):"
+        "the same suite without the `lost-answer` scenarios (a lost answer costs no real time):"
     );
     let (fast_n, fast_secs) = crate::bench::suite_time(
         std::slice::from_ref(&args.suite),
         args.rounds,
-        &["slow".to_string()],
+        &["lost-answer".to_string()],
     )
     .await?;
     let fast_wall = crate::bench::Rounds {
@@ -97,7 +97,7 @@ async fn suite_figures(args: &BenchArgs) -> Result<(), String> {
         n as f64 / wall
     );
     println!(
-        "suite without `slow` (median of {}): {fast_wall:.3} s for {fast_n} scenarios = {:.0} scenarios/s",
+        "suite without `lost-answer` (median of {}): {fast_wall:.3} s for {fast_n} scenarios = {:.0} scenarios/s",
         args.rounds,
         fast_n as f64 / fast_wall
     );

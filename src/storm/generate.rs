@@ -144,7 +144,7 @@ fn manager_action(
 }
 
 /// amoCRM trouble before a call: a failing status 2% of the time; rarely, a lost answer
-/// after the write (it costs a real client timeout).
+/// after the write.
 fn faults(rng: &mut StdRng) -> Vec<FaultSpec> {
     let mut out = Vec::new();
     // Faults: amoCRM trouble before some calls.
@@ -167,7 +167,7 @@ fn faults(rng: &mut StdRng) -> Vec<FaultSpec> {
             times,
         });
     }
-    // Rarely, a lost answer after the write (it costs a real client timeout).
+    // Rarely, a lost answer after the write.
     if (0..2000u32).fake_with_rng::<u32, _>(rng) == 0 {
         let path = pick(rng, &["/api/v4/leads/complex", "/api/v4/tasks"]);
         out.push(fail(any(path)).hang());

@@ -25,9 +25,9 @@ pub fn storm_options(
         rate_limit: Some(7),
         progress,
         defer_failed_calls: true,
-        // A lost answer waits out this real timeout; shorter than in scenarios because storms
-        // need not give byte-identical journals (a slow answer taken for lost only adds a
-        // look-up, never a second entity), only the same traffic and the invariants.
+        // A lost answer costs no real time (the mock marks it lost on the virtual clock); this
+        // timeout only bounds an answer that is merely slow (taken for lost, it adds a
+        // look-up, never a second entity).
         client_timeout: STORM_CLIENT_TIMEOUT,
         list_processed_unsorted: false,
     }
@@ -94,7 +94,7 @@ pub(crate) fn summary(o: &Outcome, elapsed: Duration) -> String {
     let lost = o.journal.iter().filter(|e| e.hung).count();
     let _ = writeln!(
         s,
-        "lost answers simulated: {lost} (each waits out the {} ms client timeout)",
+        "lost answers simulated: {lost} (each taken as a {} ms client timeout, in virtual time)",
         STORM_CLIENT_TIMEOUT.as_millis()
     );
     let checked = if o.violation.is_some() {

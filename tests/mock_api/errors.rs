@@ -157,10 +157,12 @@ async fn a_status_fault_fails_the_next_matching_requests_without_touching_state(
     assert_eq!(t.post("/api/v4/contacts", body).await.status, 200);
 }
 
+/// The standalone mock (on the system clock) really holds the answer back.
 #[tokio::test]
 async fn a_hang_fault_applies_the_write_but_the_answer_never_arrives() {
     let t = spawn_mock_with(|o| sipamo::amocrm::mock::MockOptions {
         hang_for: Duration::from_secs(5),
+        clock: sipamo::clock::Clock::System,
         ..o
     })
     .await;
@@ -176,6 +178,34 @@ async fn a_hang_fault_applies_the_write_but_the_answer_never_arrives() {
     assert!(result.is_err_and(|e| e.is_timeout()));
     assert_eq!(
         t.get("/api/v4/contacts?query=79030000002").await.status,
+        200,
+        "the write was applied"
+    );
+    assert!(t.mock.journal().iter().any(|e| e.hung));
+}
+
+/// On a virtual clock nothing waits in real time: the write is applied and the answer comes at
+/// once, marked lost, for a client on the same clock to take as its timeout.
+#[tokio::test]
+async fn on_a_virtual_clock_a_hang_marks_the_answer_lost_instead_of_waiting() {
+    let t = spawn_mock_with(|o| sipamo::amocrm::mock::MockOptions {
+        hang_for: Duration::from_secs(3600),
+        ..o
+    })
+    .await;
+    t.mock.arm(&fail(any("/api/v4/contacts")).hang()).unwrap();
+    let answer = t
+        .http
+        .post(format!("{}/api/v4/contacts", t.mock.uri()))
+        .bearer_auth(t.mock.token())
+        .timeout(Duration::from_secs(10))
+        .json(&json!([{ "name": "x", "custom_fields_values": [phone_field("+79030000005")] }]))
+        .send()
+        .await
+        .expect("answered at once, not after an hour");
+    assert_eq!(answer.headers()["x-sipamo-answer-lost"], "1");
+    assert_eq!(
+        t.get("/api/v4/contacts?query=79030000005").await.status,
         200,
         "the write was applied"
     );

@@ -178,10 +178,13 @@ impl Respond for CrmResponder {
         drop(shared);
 
         let template = template(&reply);
-        if hung {
-            return template.set_delay(self.hang_for);
+        match (hung, self.clock.is_virtual()) {
+            // On a virtual clock nothing may wait in real time: the write is applied and the
+            // answer is marked lost; a client on the same virtual clock takes it as a timeout.
+            (true, true) => template.insert_header(crate::amocrm::LOST_ANSWER_HEADER, "1"),
+            (true, false) => template.set_delay(self.hang_for),
+            (false, _) => template,
         }
-        template
     }
 }
 
