@@ -18,6 +18,9 @@ pub(crate) struct RunArgs {
     /// Print each scenario's amoCRM requests (the journal).
     #[arg(long)]
     pub(crate) journal: bool,
+    /// Print, per handled call, the rule IDs and reasons behind what it did.
+    #[arg(long)]
+    pub(crate) explain: bool,
     /// Scenarios run at once.
     #[arg(long, default_value_t = 16)]
     pub(crate) parallel: usize,
@@ -58,6 +61,11 @@ pub(super) async fn run_scenarios(args: RunArgs) -> Result<ExitCode, String> {
     let outcomes = suite::run_all(selected, opts, args.parallel).await;
     for o in &outcomes {
         println!("{}", report::line(o));
+        if args.explain {
+            for e in &o.explanation {
+                println!("  {}", e.replace('\n', "\n  "));
+            }
+        }
         if args.journal {
             println!(
                 "  journal (seed {}):\n    {}",

@@ -135,6 +135,35 @@ impl Plan {
         }
     }
 
+    /// The plan's actions in words, in the order they are carried out.
+    pub fn actions(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        match &self.contact {
+            ContactPlan::None => {}
+            ContactPlan::Existing(id) => out.push(format!("uses contact {id}")),
+            ContactPlan::Create { responsible } => {
+                out.push(format!("creates a contact (responsible {responsible})"))
+            }
+        }
+        if let Some(l) = &self.lead {
+            out.push(format!("creates a lead {l:?}"));
+        }
+        match &self.unsorted {
+            UnsortedPlan::None => {}
+            other => out.push(format!("Unsorted: {other:?}")),
+        }
+        if let Some(t) = &self.task {
+            out.push(format!("creates a callback task {t:?}"));
+        }
+        if let Some(n) = &self.note {
+            out.push(format!("adds the call note {n:?}"));
+        }
+        if out.is_empty() {
+            out.push("nothing in amoCRM".into());
+        }
+        out
+    }
+
     /// Does one of the plan's reasons come from `rule`?
     pub fn cites(&self, rule: super::Rule) -> bool {
         self.because.iter().any(|b| {

@@ -50,6 +50,9 @@ pub(crate) fn junit(outcomes: &[Outcome], load_errors: &[LoadError]) -> Result<S
         };
         let mut case = TestCase::new(o.name.clone(), status);
         case.set_classname(o.file.clone());
+        if !o.explanation.is_empty() {
+            case.set_system_out(o.explanation.join("\n"));
+        }
         case.set_time(o.elapsed);
         suite.add_test_case(case);
     }
@@ -63,4 +66,60 @@ pub(crate) fn junit(outcomes: &[Outcome], load_errors: &[LoadError]) -> Result<S
     }
     report.add_test_suite(suite);
     report.to_string().map_err(|e| e.to_string())
+}
+
+/// One handled call: what it did and the rules and reasons behind it.
+pub(crate) fn explain(h: &crate::engine::Handled) -> String {
+    use crate::engine::Handled;
+    match h {
+        Handled::Internal { call_id } => format!("call {call_id}: R-INT: internal, nothing done"),
+        Handled::Hidden { call_id, number } => {
+            format!("call {call_id}: R-HIDDEN: the number is hidden ({number}), nothing done")
+        }
+        Handled::Parked { call_id, reason } => {
+            format!("call {call_id}: R-ISOLATE: parked: {reason}")
+        }
+        Handled::Done { call_id, plan } => {
+            let mut s = format!("call {call_id}:");
+            for b in &plan.because {
+                let _ = write!(s, "\n  because {b}");
+            }
+            for action in plan.actions() {
+                let _ = write!(s, "\n  does {action}");
+            }
+            s
+        }
+    }
+}
+
+#[cfg(test)]
+mod explain_tests {
+    use super::*;
+
+    /// `--explain` and JUnit's system-out give, per call, the rules behind each action.
+    #[tokio::test]
+    async fn every_handled_call_is_explained_with_its_rules() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scenarios/missed/seed-example-300s.yaml");
+        let loaded = crate::scenario::load::load_file(&path).unwrap();
+        let o = crate::scenario::run::run(&loaded, Default::default()).await;
+        assert!(o.passed(), "{}", line(&o));
+        assert_eq!(o.explanation.len(), 4, "one per call: {:#?}", o.explanation);
+        assert!(
+            o.explanation[0].contains("because R-IN-U1"),
+            "{}",
+            o.explanation[0]
+        );
+        assert!(
+            o.explanation[1].contains("because R-MISS-DEDUP"),
+            "{}",
+            o.explanation[1]
+        );
+        assert!(o.explanation[3].contains("does creates a callback task"));
+        let xml = junit(std::slice::from_ref(&o), &[]).unwrap();
+        assert!(
+            xml.contains("<system-out>") && xml.contains("R-MISS-DEDUP"),
+            "{xml}"
+        );
+    }
 }

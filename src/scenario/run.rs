@@ -90,6 +90,8 @@ pub struct Outcome {
     pub paths: std::collections::BTreeMap<String, PathStats>,
     /// Steps applied.
     pub(crate) steps_run: usize,
+    /// Per handled call, the rule IDs and reasons behind what it did (`sipamo run --explain`).
+    pub explanation: Vec<String>,
 }
 
 impl Outcome {
@@ -186,6 +188,8 @@ fn deliver(mut events: Vec<WireEvent>, d: Delivery) -> Vec<WireEvent> {
 }
 
 struct Ctx {
+    /// Why each handled call did what it did, in the order they were handled.
+    explained: Vec<String>,
     mock: MockCrm,
     engine: Engine<RunMemory>,
     clock: Clock,
@@ -233,7 +237,10 @@ async fn settle(
         Settle::All => ctx.engine.settle(true).await,
     };
     match result {
-        Ok(h) => Ok(Some(h)),
+        Ok(h) => {
+            ctx.explained.extend(h.iter().map(super::report::explain));
+            Ok(Some(h))
+        }
         Err(e) if ctx.defer_failed_calls => {
             tracing::warn!(error = %e, "call deferred to the next step");
             Ok(None)
@@ -381,6 +388,7 @@ pub async fn run(loaded: &Loaded, opts: RunOptions) -> Outcome {
         violation_step: None,
         paths: Default::default(),
         steps_run: 0,
+        explanation: Vec::new(),
     };
     match start_world(sc, &opts, seed).await {
         Err(World::Failure(f)) => out.failures.push(f),
@@ -437,6 +445,7 @@ async fn start_world(sc: &Scenario, opts: &RunOptions, seed: u64) -> Result<(Ctx
         .settle
         .map_or(crate::engine::handler::DEFAULT_SETTLE_MS, |s| s.ms());
     let ctx = Ctx {
+        explained: Vec::new(),
         mock,
         engine,
         clock,
@@ -537,6 +546,7 @@ async fn finish(sc: &Scenario, ctx: &mut Ctx, out: &mut Outcome, startup_request
         Ok(parked) => out.failures.extend(parked_failures(&sc.expect, &parked)),
         Err(e) => out.failures.push(e.to_string()),
     }
+    out.explanation = std::mem::take(&mut ctx.explained);
     out.journal = ctx.mock.journal();
     out.requests = out.journal.len().saturating_sub(startup_requests);
     let failures = expect::check(&sc.expect, &ctx.mock.snapshot(), sc.start.0, out.requests);

@@ -90,6 +90,7 @@ pub async fn run_all(scenarios: Vec<Loaded>, opts: RunOptions, parallel: usize) 
                 violation_step: None,
                 paths: Default::default(),
                 steps_run: 0,
+                explanation: Vec::new(),
             }),
         }
     }
