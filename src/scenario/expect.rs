@@ -313,6 +313,30 @@ fn checks_note(e: &NoteExpect) -> Vec<Check> {
     .collect()
 }
 
+/// The entity that meets most of an expected item's fields, and the fields it does not
+/// (as wiremock shows the closest request when none matched).
+fn closest(checks: &[Check], views: &[View]) -> String {
+    let Some((view, failed)) = views
+        .iter()
+        .map(|v| {
+            let failed: Vec<&str> = checks
+                .iter()
+                .filter(|(_, f)| !f(v))
+                .map(|(name, _)| name.as_str())
+                .collect();
+            (v, failed)
+        })
+        .min_by_key(|(_, failed)| failed.len())
+    else {
+        return String::new();
+    };
+    format!(
+        "\n      closest: {}\n      differs in: {}",
+        view.describe,
+        failed.join(", ")
+    )
+}
+
 /// Finds a one-to-one assignment of expected items to entities (small sizes: backtracking).
 fn assign(fits: &[Vec<bool>], i: usize, used: &mut Vec<bool>) -> bool {
     if i == fits.len() {
@@ -389,7 +413,7 @@ fn check_kind<T>(
                     .iter()
                     .zip(&fits)
                     .filter(|(_, f)| !f.iter().any(|b| *b))
-                    .map(|(c, _)| format!("    - {}", text(c)))
+                    .map(|(c, _)| format!("    - {}{}", text(c), closest(c, &views)))
                     .collect();
                 let detail = if unmatched.is_empty() {
                     "    (each item fits some entity, but not all at once)".to_string()
@@ -441,4 +465,29 @@ pub(crate) fn check(expect: &Expect, s: &CrmState, start: i64, requests: usize) 
         }
     }
     failures
+}
+
+#[cfg(test)]
+mod tests {
+    /// An expected item no entity matches is reported with the entity closest to it and the
+    /// fields in which they differ.
+    #[tokio::test]
+    async fn an_unmatched_item_names_the_closest_entity_and_the_fields_that_differ() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scenarios/missed/seed-example-300s.yaml");
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("due: 11m", "due: 12m");
+        let scenario = crate::scenario::load::parse(&text, "wrong-due.yaml").unwrap();
+        let loaded = crate::scenario::load::Loaded {
+            path: "wrong-due.yaml".into(),
+            scenario,
+        };
+        let o = crate::scenario::run::run(&loaded, Default::default()).await;
+        let report = o.failures.join("\n");
+        assert!(report.contains("not matched:"), "{report}");
+        assert!(report.contains("closest: "), "{report}");
+        assert!(report.contains("differs in: due: "), "{report}");
+        assert!(!report.contains("differs in: client"), "{report}");
+    }
 }
