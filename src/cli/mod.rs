@@ -15,6 +15,8 @@ mod r#gen;
 mod mock;
 #[cfg(feature = "sim")]
 mod run;
+#[cfg(feature = "sim")]
+mod schema;
 mod serve;
 #[cfg(feature = "sim")]
 mod storm;
@@ -49,6 +51,12 @@ pub(crate) enum Command {
     /// passes (a filter that selects nothing is a failure).
     #[cfg(feature = "sim")]
     Run(run::RunArgs),
+    /// Print the JSON Schema of the scenario format (for YAML editors), or write or check it.
+    ///
+    /// Scenario files start with `# yaml-language-server: $schema=…/schema/scenario.schema.json`
+    /// so VS Code and other YAML editors complete keys and flag mistakes while QA types.
+    #[cfg(feature = "sim")]
+    Schema(schema::SchemaArgs),
     /// Load and validate scenarios without running them.
     #[cfg(feature = "sim")]
     Check(check::CheckArgs),
@@ -86,6 +94,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run_scenarios(args).await,
         #[cfg(feature = "sim")]
         Command::Storm(args) => storm::storm(args).await,
+        #[cfg(feature = "sim")]
+        Command::Schema(args) => schema::schema(args),
         #[cfg(feature = "sim")]
         Command::Check(args) => check::check(args),
         #[cfg(feature = "sim")]

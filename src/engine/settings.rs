@@ -14,6 +14,7 @@ fn yes() -> bool {
 
 /// How an incoming call from an unknown number reaches amoCRM («способ создания»).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "sim", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum UnknownMode {
     /// «Сразу создавать контакт и сделку».
@@ -26,6 +27,7 @@ pub(crate) enum UnknownMode {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "sim", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct IncomingUnknown {
     /// «Создавать контакт».
@@ -39,6 +41,7 @@ pub(crate) struct IncomingUnknown {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "sim", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Known {
     /// «Создавать сделку, если у контакта нет активных сделок».
@@ -102,6 +105,7 @@ impl<'de> Deserialize<'de> for Deadline {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "sim", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Missed {
     /// «Создавать задачу».
@@ -119,6 +123,7 @@ pub(crate) struct Missed {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "sim", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Incoming {
     #[serde(default = "default_incoming_unknown")]
@@ -130,6 +135,7 @@ pub(crate) struct Incoming {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "sim", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct OutgoingUnknown {
     #[serde(default = "yes")]
@@ -139,6 +145,7 @@ pub(crate) struct OutgoingUnknown {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "sim", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Unanswered {
     /// «Создавать заметку «Не дозвонились»».
@@ -147,6 +154,7 @@ pub(crate) struct Unanswered {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "sim", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Outgoing {
     #[serde(default = "default_outgoing_unknown")]
@@ -239,12 +247,14 @@ impl<'de> Deserialize<'de> for PipelineRef {
 
 /// Per-scheme overrides (Sipuni «Конструктор», `treeNumber`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "sim", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Scheme {
     #[serde(default)]
     pub(crate) pipeline: Option<PipelineRef>,
     /// The scheme's first employee on the line (a short number).
     #[serde(default, deserialize_with = "opt_short")]
+    #[cfg_attr(feature = "sim", schemars(with = "Option<ShortNumber>"))]
     pub(crate) first_user: Option<ShortNumber>,
     /// amoCRM user responsible for missed calls of this scheme.
     #[serde(default)]
@@ -292,6 +302,7 @@ fn users_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<ShortNumber, u6
 
 /// The whole settings block. Omitted keys take the spec's defaults.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "sim", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     #[serde(default = "default_incoming")]
@@ -305,6 +316,10 @@ pub struct Settings {
     pub(crate) pipeline: Option<PipelineRef>,
     /// Sipuni short number → amoCRM user id («Пользователи»).
     #[serde(default, deserialize_with = "users_map")]
+    #[cfg_attr(
+        feature = "sim",
+        schemars(schema_with = "crate::scenario::schema::users_map")
+    )]
     pub(crate) users: BTreeMap<ShortNumber, u64>,
     #[serde(default)]
     pub(crate) schemes: BTreeMap<String, Scheme>,

@@ -9,4 +9,5 @@ pub mod report;
 pub(crate) mod rules;
 pub mod run;
 mod sabotage;
+pub mod schema;
 pub mod suite;

@@ -119,7 +119,7 @@ impl<'de> Deserialize<'de> for Start {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum CallDirection {
     #[default]
@@ -140,7 +140,7 @@ impl<'de> Deserialize<'de> for StatusField {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 #[expect(
     clippy::enum_variant_names,
@@ -155,7 +155,7 @@ pub(crate) enum Order {
 }
 
 /// How the call's events reach the engine (R-IDEM).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Delivery {
     /// Every event is delivered twice.
@@ -166,30 +166,43 @@ pub(crate) struct Delivery {
 }
 
 /// A `call:` step.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CallStep {
+    /// The client's phone (required), in any common notation.
     pub(crate) client: PhoneField,
+    /// `incoming` (default) or `outgoing`.
     #[serde(default)]
     pub(crate) direction: CallDirection,
+    /// The scheme's `treeNumber` («Конструктор»); outgoing calls use «Исходящая».
     #[serde(default)]
     pub(crate) scheme: Option<Text>,
+    /// Employees rung, in order (incoming); default: the scheme's first user, else the first
+    /// employee under `settings.users`.
     #[serde(default)]
     pub(crate) ring: Option<Vec<ShortField>>,
+    /// Who answered; absent: missed (incoming).
     #[serde(default)]
     pub(crate) answer: Option<ShortField>,
+    /// Outgoing: the employee who dials.
     #[serde(default)]
     pub(crate) employee: Option<ShortField>,
+    /// Outgoing: whether the client picked up (default true).
     #[serde(default)]
     pub(crate) answered: Option<bool>,
+    /// Ringing before the answer or the give-up (default 10s).
     #[serde(default)]
     pub(crate) ring_time: Option<Span>,
+    /// Talk time when answered (default 60s).
     #[serde(default)]
     pub(crate) talk: Option<Span>,
+    /// Hangup status when not answered: NOANSWER, BUSY, CANCEL, CONGESTION, CHANUNAVAIL.
     #[serde(default)]
     pub(crate) status: Option<StatusField>,
+    /// Whether a recording link is sent (default true when answered).
     #[serde(default)]
     pub(crate) record: Option<bool>,
+    /// Replay each event twice, or deliver them in another order (R-IDEM).
     #[serde(default)]
     pub(crate) delivery: Delivery,
     /// Optional Sipuni call id (default: generated from the step's time and position).
@@ -207,23 +220,28 @@ impl CallStep {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ClientAction {
+    /// The client's phone.
     pub(crate) client: PhoneField,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AcceptAction {
+    /// The client's phone.
     pub(crate) client: PhoneField,
+    /// The amoCRM user who accepts (becomes responsible).
     pub(crate) user: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CloseAction {
+    /// The client's phone.
     pub(crate) client: PhoneField,
+    /// The closing status: 143 (lost, default) or 142 (won).
     #[serde(default = "lost")]
     pub(crate) status: u64,
 }
@@ -233,10 +251,12 @@ fn lost() -> u64 {
 }
 
 /// A manager moves the deadline of the phone's open tasks to `due` (virtual time).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct MoveTaskAction {
+    /// The client's phone.
     pub(crate) client: PhoneField,
+    /// The new deadline, as an offset from `start`.
     pub(crate) due: Span,
 }
 
@@ -251,25 +271,33 @@ pub(crate) enum CrmAction {
     DeleteTask(ClientAction),
 }
 
+/// The raw shape of a `crm:` step before the one-action check.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCrmAction {
+    /// A manager accepts the phone's pending Unsorted item as `user` (R-UNS-ACCEPT).
+    #[serde(default)]
+    accept_unsorted: Option<AcceptAction>,
+    /// A manager declines the phone's pending Unsorted item (R-UNS-DECLINE).
+    #[serde(default)]
+    decline_unsorted: Option<ClientAction>,
+    /// A manager completes the phone's open tasks.
+    #[serde(default)]
+    complete_task: Option<ClientAction>,
+    /// A manager closes the phone's active deal (status 143 lost by default, 142 won).
+    #[serde(default)]
+    close_lead: Option<CloseAction>,
+    /// A manager moves the deadline of the phone's open tasks to `due` (virtual time).
+    #[serde(default)]
+    move_task: Option<MoveTaskAction>,
+    /// A manager deletes the phone's open tasks.
+    #[serde(default)]
+    delete_task: Option<ClientAction>,
+}
+
 impl<'de> Deserialize<'de> for CrmAction {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Raw {
-            #[serde(default)]
-            accept_unsorted: Option<AcceptAction>,
-            #[serde(default)]
-            decline_unsorted: Option<ClientAction>,
-            #[serde(default)]
-            complete_task: Option<ClientAction>,
-            #[serde(default)]
-            close_lead: Option<CloseAction>,
-            #[serde(default)]
-            move_task: Option<MoveTaskAction>,
-            #[serde(default)]
-            delete_task: Option<ClientAction>,
-        }
-        let r = Raw::deserialize(d)?;
+        let r = RawCrmAction::deserialize(d)?;
         let mut all: Vec<CrmAction> = Vec::new();
         all.extend(r.accept_unsorted.map(CrmAction::AcceptUnsorted));
         all.extend(r.decline_unsorted.map(CrmAction::DeclineUnsorted));
@@ -308,16 +336,22 @@ pub struct Step {
 }
 
 /// The raw shape of a step before the one-action check.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RawStep {
+pub(super) struct RawStep {
+    /// Offset from `start`; never goes backwards.
     at: Span,
+    /// A whole call, expanded into its Sipuni events.
     #[serde(default)]
     call: Option<CallStep>,
+    /// A raw Sipuni event, as the wire sends it.
     #[serde(default)]
+    #[schemars(schema_with = "super::schema::raw_event")]
     event: Option<serde_yaml::Mapping>,
+    /// A manager's action in amoCRM.
     #[serde(default)]
     crm: Option<CrmAction>,
+    /// Arms the mock: the next matching requests fail or hang.
     #[serde(default)]
     fault: Option<FaultSpec>,
 }
@@ -404,51 +438,64 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for CountOr<T> {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum On {
     Lead,
     Contact,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ContactExpect {
+    /// Matches through the contact's phones (last 10 digits).
     pub(crate) client: Option<PhoneField>,
+    /// `responsible_user_id`.
     pub(crate) responsible: Option<u64>,
+    /// The contact's name.
     pub(crate) name: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LeadExpect {
+    /// Matches through the deal's contact phone (last 10 digits).
     pub(crate) client: Option<PhoneField>,
+    /// `responsible_user_id`.
     pub(crate) responsible: Option<u64>,
+    /// `pipeline_id`.
     pub(crate) pipeline: Option<u64>,
+    /// `status_id` (142 won, 143 lost).
     pub(crate) status: Option<u64>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UnsortedExpect {
+    /// Matches through the item's phone (last 10 digits).
     pub(crate) client: Option<PhoneField>,
+    /// `pending`, `accepted` or `declined`.
     pub(crate) state: Option<UnsortedState>,
     /// The item's `call_responsible`.
     pub(crate) responsible: Option<u64>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TaskExpect {
+    /// Matches through the phone of the entity the task is on (last 10 digits).
     pub(crate) client: Option<PhoneField>,
+    /// The entity the task is on: `lead` or `contact`.
     pub(crate) on: Option<On>,
+    /// `responsible_user_id`.
     pub(crate) responsible: Option<u64>,
     /// Due time as an offset from `start`.
     pub(crate) due: Option<Span>,
+    /// Whether the task is completed.
     pub(crate) completed: Option<bool>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum NoteType {
     CallIn,
@@ -456,35 +503,48 @@ pub(crate) enum NoteType {
     Common,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NoteExpect {
+    /// Matches through the phone of the entity the note is on (last 10 digits).
     pub(crate) client: Option<PhoneField>,
+    /// `call_in`, `call_out` or `common`.
     #[serde(rename = "type")]
     pub(crate) note_type: Option<NoteType>,
+    /// amoCRM call status (4 answered, 6 missed, ...).
     pub(crate) call_status: Option<u8>,
+    /// The entity the note is on: `lead` or `contact`.
     pub(crate) on: Option<On>,
+    /// The note's `responsible_user_id`.
     pub(crate) responsible: Option<u64>,
     /// `call_result`, e.g. «Не дозвонились».
     pub(crate) result: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RequestsExpect {
+    /// Upper bound on amoCRM requests the steps caused (the start-up check not counted).
     pub(crate) max: Option<usize>,
+    /// Lower bound on amoCRM requests the steps caused.
     pub(crate) min: Option<usize>,
 }
 
 /// What must hold on the mock's final state.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Expect {
+    /// Visible contacts: a count, or a list matched one to one.
     pub(crate) contacts: Option<CountOr<ContactExpect>>,
+    /// Visible deals: a count, or a list matched one to one.
     pub(crate) leads: Option<CountOr<LeadExpect>>,
+    /// Every Unsorted item with its state: a count, or a list matched one to one.
     pub(crate) unsorted: Option<CountOr<UnsortedExpect>>,
+    /// Tasks: a count, or a list matched one to one.
     pub(crate) tasks: Option<CountOr<TaskExpect>>,
+    /// Notes: a count, or a list matched one to one.
     pub(crate) notes: Option<CountOr<NoteExpect>>,
+    /// Bounds on the amoCRM requests the steps caused.
     pub(crate) requests: Option<RequestsExpect>,
     /// The scenario must be refused or report an error whose message contains this text
     /// (bad settings, a malformed event).
@@ -499,14 +559,18 @@ pub(crate) struct Expect {
 }
 
 /// A whole scenario file.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
+    /// What the scenario shows (required).
     pub name: String,
+    /// Rule IDs of the behaviour spec this scenario exercises.
     #[serde(default)]
     pub(crate) rules: Vec<RuleId>,
+    /// Free labels for `sipamo run --tag`.
     #[serde(default)]
     pub(crate) tags: Vec<String>,
+    /// Virtual time of `at: 0s`.
     #[serde(default)]
     pub start: Start,
     /// The settle window after a hangup (R-IDEM), as in `sipamo serve`: events of a call
@@ -516,11 +580,15 @@ pub struct Scenario {
     /// Seed of the retry jitter (and any other randomness); printed in reports.
     #[serde(default)]
     pub(crate) seed: Option<u64>,
+    /// The customer's settings (behaviour spec, "Settings"); omitted keys take the defaults.
     pub(crate) settings: Settings,
+    /// The initial state of the mock amoCRM account.
     #[serde(default)]
     pub(crate) crm: CrmSeed,
+    /// Run in order; `at` never goes backwards.
     #[serde(default)]
     pub steps: Vec<Step>,
+    /// What must hold on the mock's final state.
     #[serde(default)]
     pub(crate) expect: Expect,
 }

@@ -194,7 +194,9 @@ pub fn scenario_yaml(
     steps: &[Step],
     note: &str,
 ) -> String {
-    let mut out = String::new();
+    // Reproducers are kept under scenarios/<folder>/, two folders below the schema's.
+    let mut out = crate::scenario::schema::modeline(2);
+    out.push('\n');
     for line in note.lines() {
         let _ = writeln!(out, "# {line}");
     }

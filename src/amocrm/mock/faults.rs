@@ -13,7 +13,7 @@ pub(crate) enum FaultAction {
 }
 
 /// A fault as written in a scenario or armed by a test.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, schemars::JsonSchema, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
     /// Exact request path (query string ignored), e.g. `/api/v4/leads/complex`; a trailing `*`

@@ -7,41 +7,46 @@ use crate::duration::Span;
 use crate::phone::Phone;
 
 /// The initial state of the mock account; every part is optional.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CrmSeed {
+    /// The account's users; every user the settings name must be here (R-CFG-2).
     #[serde(default)]
     pub(crate) users: Vec<SeedUser>,
     /// Absent: the default account with one main pipeline «Воронка».
     #[serde(default)]
     pub(crate) pipelines: Option<Vec<SeedPipeline>>,
+    /// Existing contacts.
     #[serde(default)]
     pub(crate) contacts: Vec<SeedContact>,
+    /// Existing deals.
     #[serde(default)]
     pub(crate) leads: Vec<SeedLead>,
+    /// Existing tasks.
     #[serde(default)]
     pub(crate) tasks: Vec<SeedTask>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SeedUser {
     pub(crate) id: u64,
     pub(crate) name: String,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SeedPipeline {
     pub(crate) id: u64,
     pub(crate) name: String,
+    /// The account's main pipeline.
     #[serde(default)]
     pub(crate) main: bool,
     #[serde(default)]
     pub(crate) statuses: Vec<SeedStatus>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SeedStatus {
     pub(crate) id: u64,
@@ -51,28 +56,32 @@ pub(crate) struct SeedStatus {
     pub(crate) unsorted: bool,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SeedContact {
     pub(crate) id: u64,
     #[serde(default)]
     pub(crate) name: Option<String>,
+    /// One PHONE value, stored as typed.
     #[serde(default)]
     pub(crate) phone: Option<String>,
+    /// Several PHONE values, each stored as typed (e.g. `8 (916) 555-00-11`).
     #[serde(default)]
     pub(crate) phones: Vec<String>,
     #[serde(default)]
     pub(crate) responsible: Option<u64>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SeedLead {
     pub(crate) id: u64,
     #[serde(default)]
     pub(crate) name: Option<String>,
+    /// The deal's contact id.
     #[serde(default)]
     pub(crate) contact: Option<u64>,
+    /// Absent: the main pipeline.
     #[serde(default)]
     pub(crate) pipeline: Option<u64>,
     #[serde(default)]
@@ -81,7 +90,7 @@ pub(crate) struct SeedLead {
     pub(crate) responsible: Option<u64>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SeedTask {
     pub(crate) id: u64,
