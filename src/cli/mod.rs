@@ -20,6 +20,8 @@ mod schema;
 mod serve;
 #[cfg(feature = "sim")]
 mod storm;
+#[cfg(feature = "sim")]
+mod watch;
 
 use std::process::ExitCode;
 

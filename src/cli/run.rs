@@ -24,6 +24,10 @@ pub(crate) struct RunArgs {
     /// Scenarios run at once.
     #[arg(long, default_value_t = 16)]
     pub(crate) parallel: usize,
+    /// After the run, keep watching PATHs and re-run each scenario file that changes (saved,
+    /// added or renamed into place), for the edit-run loop; Ctrl-C stops.
+    #[arg(long)]
+    pub(crate) watch: bool,
     /// Run with the planted bug (callback-task dedup off), to check a reproducer.
     #[arg(long, hide = true)]
     pub(crate) sabotage_task_dedup: bool,
@@ -38,9 +42,30 @@ pub(super) fn default_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 pub(super) async fn run_scenarios(args: RunArgs) -> Result<ExitCode, String> {
+    use crate::scenario::suite;
+    let paths = default_paths(&args.paths);
+    let files = suite::discover(&paths)?;
+    let ok = run_files(&files, &args).await?;
+    if args.watch {
+        let args = &args;
+        return super::watch::watch(
+            &paths,
+            |changed| async move { run_files(&changed, args).await },
+        )
+        .await;
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Runs the given files (tag filter applied), prints a line each and a summary; true when all
+/// passed and something was selected.
+async fn run_files(files: &[PathBuf], args: &RunArgs) -> Result<bool, String> {
     use crate::scenario::{report, run::RunOptions, suite};
-    let files = suite::discover(&default_paths(&args.paths))?;
-    let (loaded, load_errors) = suite::load_all(&files);
+    let (loaded, load_errors) = suite::load_all(files);
     let selected = suite::filter_tags(loaded, &args.tags);
     for e in &load_errors {
         println!("FAIL {e}");
@@ -51,7 +76,7 @@ pub(super) async fn run_scenarios(args: RunArgs) -> Result<ExitCode, String> {
             files.len(),
             args.tags
         );
-        return Ok(ExitCode::FAILURE);
+        return Ok(false);
     }
     let started = std::time::Instant::now();
     let opts = RunOptions {
@@ -83,10 +108,5 @@ pub(super) async fn run_scenarios(args: RunArgs) -> Result<ExitCode, String> {
         let xml = report::junit(&outcomes, &load_errors)?;
         std::fs::write(path, xml).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
-    let ok = load_errors.is_empty() && outcomes.iter().all(|o| o.passed());
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(load_errors.is_empty() && outcomes.iter().all(|o| o.passed()))
 }
