@@ -10,15 +10,15 @@
 //! | [`sipuni`] | the event wire format: parsing at the edge into typed events (`sipuni/event.rs`) |
 //! | [`phone`] | phone numbers and short numbers, parsed once |
 //! | [`engine`] | the rules: calls assembled from events, facts read from amoCRM, a pure `decide` into a plan, the plan executed exactly once |
-//! | [`amocrm`] | the amoCRM API v4 client (rate limit, retries, OAuth refresh) and its data model |
-//! | [`server`] | `sipamo serve`: receiver, durable SQLite inbox and memory, worker, health, retention, operator commands |
+//! | [`amocrm`] | the amoCRM API v4 client (rate limit, retries, OAuth refresh), its data model, and each request's exchange tagged with its call |
+//! | [`server`] | `sipamo serve`: receiver, durable SQLite inbox and memory, the amoCRM exchanges kept per call, worker, health, retention, operator commands |
 //! | [`clock`], [`duration`], [`secret`], [`http`] | injected time, scenario durations, secrets never shown, the one HTTP client setup |
 //! | [`cli`] | the command line: one short file per subcommand |
 //!
 //! Simulation (the default `sim` feature; `cargo build --no-default-features` leaves it out):
 //! the mock amoCRM (`amocrm::mock`), the synthetic Sipuni traffic (`sipuni::synth`), the
-//! scenario runner (`scenario`), storms (`storm`) and `bench`. Production code never imports
-//! them.
+//! scenario runner (`scenario`, with its JSON Schema and `record`, which turns the service's
+//! calls into scenarios), storms (`storm`) and `bench`. Production code never imports them.
 //!
 //! # Where each rule is decided
 //!

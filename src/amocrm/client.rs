@@ -61,6 +61,8 @@ pub(crate) struct Hooks {
     pub(crate) on_answer: Option<Arc<dyn Fn(Option<u16>) + Send + Sync>>,
     /// Called before each retry.
     pub(crate) on_retry: Option<Arc<dyn Fn() + Send + Sync>>,
+    /// Called with each request and its answer (or its lack), tagged with the call in hand.
+    pub(crate) on_exchange: Option<Arc<dyn Fn(super::exchange::Exchange) + Send + Sync>>,
 }
 
 impl fmt::Debug for Hooks {
@@ -217,6 +219,19 @@ impl fmt::Debug for AmoClient {
 }
 
 /// Summarises a problem+json body: detail and validation paths.
+/// An answer's JSON body (`None` when empty); a success that is not JSON is an error, an
+/// error answer that is not JSON has no body worth reading.
+fn json_body(bytes: &[u8], status: u16) -> Result<Option<Value>, String> {
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if status < 300 => Err(format!("not JSON: {e}")),
+        Err(_) => Ok(None),
+    }
+}
+
 fn describe(body: &Option<Value>) -> String {
     let Some(b) = body else {
         return "(empty body)".into();
@@ -336,11 +351,29 @@ impl AmoClient {
             req = req.json(b);
         }
         let m = method.as_str().to_string();
+        let sent_ms = self.cfg.clock.now_ms();
         let resp = req.send().await;
         if let Some(hook) = &self.cfg.hooks.on_answer {
             hook(resp.as_ref().ok().map(|r| r.status().as_u16()));
         }
-        let resp = resp.map_err(|e| self.no_answer(&m, path, e))?;
+        let exchange = |status: Option<u16>, response: Option<&Value>| {
+            if let Some(hook) = &self.cfg.hooks.on_exchange {
+                hook(super::exchange::Exchange {
+                    call_id: super::exchange::current_call(),
+                    at_ms: sent_ms,
+                    method: m.clone(),
+                    path: path.to_string(),
+                    query: super::exchange::query_string(query),
+                    request: body.cloned(),
+                    status,
+                    response: response.cloned(),
+                });
+            }
+        };
+        let resp = resp.map_err(|e| {
+            exchange(None, None);
+            self.no_answer(&m, path, e)
+        })?;
         if self.cfg.clock.is_virtual() && resp.headers().contains_key(super::LOST_ANSWER_HEADER) {
             // A simulated lost answer: what a real client sees after waiting out its timeout.
             return Err(ClientError::Timeout {
@@ -350,25 +383,16 @@ impl AmoClient {
             });
         }
         let status = resp.status().as_u16();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| self.no_answer(&m, path, e))?;
-        let body = if bytes.is_empty() {
-            None
-        } else {
-            match serde_json::from_slice::<Value>(&bytes) {
-                Ok(v) => Some(v),
-                Err(e) if status < 300 => {
-                    return Err(ClientError::Decode {
-                        method: m,
-                        path: path.into(),
-                        message: format!("not JSON: {e}"),
-                    });
-                }
-                Err(_) => None,
-            }
-        };
+        let bytes = resp.bytes().await.map_err(|e| {
+            exchange(None, None);
+            self.no_answer(&m, path, e)
+        })?;
+        let body = json_body(&bytes, status).map_err(|message| ClientError::Decode {
+            method: m.clone(),
+            path: path.into(),
+            message,
+        })?;
+        exchange(Some(status), body.as_ref());
         if status >= 400 {
             return Err(ClientError::Status {
                 method: m,

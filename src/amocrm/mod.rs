@@ -1,6 +1,7 @@
 //! amoCRM API v4: the client the engine uses, its data model, and the stateful mock.
 
 pub mod client;
+pub mod exchange;
 #[cfg(feature = "sim")]
 pub mod mock;
 pub(crate) mod model;

@@ -14,6 +14,8 @@ mod r#gen;
 #[cfg(feature = "sim")]
 mod mock;
 #[cfg(feature = "sim")]
+mod record;
+#[cfg(feature = "sim")]
 mod run;
 #[cfg(feature = "sim")]
 mod schema;
@@ -79,6 +81,14 @@ pub(crate) enum Command {
     /// Calls of a running (or stopped) `sipamo serve`, from its database: the parked ones, one
     /// call's events and progress, and putting a parked call back in the queue.
     Calls(calls::CallsArgs),
+    /// Turn calls the service handled into a scenario file that replays them.
+    ///
+    /// Reads the database of `sipamo serve`: the calls' raw events become `event:` steps at the
+    /// times they arrived, the settings the service ran with are copied, a `crm:` account is
+    /// rebuilt from what amoCRM answered during those calls, and `expect:` holds what the
+    /// service did (its call notes and tasks, and at most its number of requests).
+    #[cfg(feature = "sim")]
+    Record(record::RecordArgs),
     /// Measure throughput and print the figures (medians over rounds).
     ///
     /// Build with --release for meaningful numbers.
@@ -107,6 +117,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         #[cfg(feature = "sim")]
         Command::Bench(args) => bench::bench(args).await,
         Command::Calls(args) => calls::calls(args),
+        #[cfg(feature = "sim")]
+        Command::Record(args) => record::record(args),
     };
     match result {
         Ok(code) => code,

@@ -14,6 +14,7 @@ use super::memory::{Memory, MemoryError, ParkedCall, Progress};
 use super::plan::Plan;
 use super::settings::{AccountFacts, PipelineFacts, Settings, SettingsError, StageKind};
 use crate::amocrm::client::{AmoClient, ClientError};
+use crate::amocrm::exchange::for_call;
 use crate::sipuni::event::{CallEvent, EventKind};
 
 /// Why the engine could not do something.
@@ -256,17 +257,18 @@ impl<M: Memory> Engine<M> {
     async fn take_live(&mut self, ev: CallEvent, arrived_ms: i64) -> Result<(), EngineError> {
         let kind = ev.kind;
         let answerer = ev.dst.short().cloned();
+        let id = ev.call_id.as_str().to_string();
         let open = self.take(ev, arrived_ms);
         let live = open.hangup_seen_ms.is_none();
         if kind == EventKind::Ring && live && !open.ring_handled {
             open.ring_handled = true;
             if let Some(call) = live_view(&open.events, None) {
-                self.ring(&call).await?;
+                for_call(&id, self.ring(&call)).await?;
             }
         } else if kind == EventKind::Answer && live && !open.answer_handled {
             open.answer_handled = true;
             if let Some(call) = live_view(&open.events, answerer) {
-                self.answer(&call).await?;
+                for_call(&id, self.answer(&call)).await?;
             }
         }
         Ok(())
@@ -380,7 +382,7 @@ impl<M: Memory> Engine<M> {
                 }
                 Assembled::Finished(call) => {
                     let span = tracing::info_span!("call", call_id = %id);
-                    match self.finish(*call).instrument(span).await {
+                    match for_call(&id, self.finish(*call)).instrument(span).await {
                         Ok(plan) => Handled::Done {
                             call_id: id.clone(),
                             plan,

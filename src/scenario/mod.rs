@@ -5,6 +5,7 @@ pub(crate) mod expect;
 pub(crate) mod invariants;
 pub mod load;
 pub(crate) mod model;
+pub mod record;
 pub mod report;
 pub(crate) mod rules;
 pub mod run;

@@ -7,9 +7,11 @@ use crate::amocrm::client::{Refresh, Secret};
 use crate::engine::settings::Settings;
 
 /// The settings file: the keys of a scenario's `settings:` block at its top level.
-pub(crate) fn read_settings(path: &Path) -> Result<Settings, ServeError> {
+/// Answers the settings and their text (kept in the database for `sipamo record`).
+pub(crate) fn read_settings(path: &Path) -> Result<(Settings, String), ServeError> {
     let text = read(path, "settings")?;
-    Settings::from_yaml(&text).map_err(|e| invalid(path, e.to_string()))
+    let settings = Settings::from_yaml(&text).map_err(|e| invalid(path, e.to_string()))?;
+    Ok((settings, text))
 }
 
 /// The receiver's secret path segment. Never printed.

@@ -4,6 +4,7 @@
 
 pub(crate) mod config;
 mod error;
+pub(crate) mod exchanges;
 pub(crate) mod health;
 pub(crate) mod inbox;
 pub(crate) mod listen;
@@ -88,11 +89,19 @@ impl Application {
         }
         let mut limits = cfg.limits;
         limits.max_connections = listen::connection_cap(limits.max_connections)?;
-        let settings = config::read_settings(&cfg.settings)?;
+        let (settings, settings_text) = config::read_settings(&cfg.settings)?;
         let secret = config::read_secret(&cfg.secret_file)?;
         let (token, refresh) = config::read_token(&cfg.token_file)?;
         let metrics = metrics::Metrics::default();
-        let client = amocrm_client(cfg, token, refresh, &metrics)?;
+        let db_error = |source| ServeError::Database {
+            path: cfg.db.clone(),
+            source,
+        };
+        let recorder = exchanges::Recorder::open(&cfg.db).map_err(db_error)?;
+        store::open(&cfg.db)
+            .and_then(|c| exchanges::save_settings(&c, &settings_text, Clock::System.now_ms()))
+            .map_err(db_error)?;
+        let client = amocrm_client(cfg, token, refresh, &metrics, recorder)?;
         let stored = Arc::new(Notify::new());
         let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let health = Arc::new(health::Health::new(
@@ -213,6 +222,7 @@ fn amocrm_client(
     token: crate::secret::Secret,
     refresh: Option<crate::amocrm::client::Refresh>,
     metrics: &metrics::Metrics,
+    recorder: Arc<exchanges::Recorder>,
 ) -> Result<AmoClient, ServeError> {
     let m = metrics.clone();
     let r = metrics.clone();
@@ -226,6 +236,7 @@ fn amocrm_client(
         on_retry: Some(Arc::new(move || {
             r.retries.inc();
         })),
+        on_exchange: Some(Arc::new(move |x| recorder.keep(&x))),
     };
     let mut client_cfg = ClientConfig::new(cfg.amocrm.clone(), token, Clock::System);
     client_cfg.refresh = refresh;

@@ -24,17 +24,28 @@ const BATCH: usize = 2_000;
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Pruned {
     pub(crate) events: usize,
+    pub(crate) exchanges: usize,
     pub(crate) calls: usize,
     pub(crate) memory: usize,
     pub(crate) deliveries: usize,
 }
 
-const STEPS: [(&str, &str); 4] = [
+const STEPS: [(&str, &str); 5] = [
     (
         "events",
         "DELETE FROM events WHERE id IN (
              SELECT e.id FROM events e JOIN calls_done d ON d.call_id = e.call_id
              WHERE d.done_ms < ?1 LIMIT ?2)",
+    ),
+    (
+        "exchanges",
+        "DELETE FROM exchanges WHERE id IN (
+             SELECT id FROM exchanges WHERE at_ms < ?1
+               AND (call_id IN (SELECT call_id FROM calls_done WHERE done_ms < ?1)
+                    OR (call_id IS NULL AND id NOT IN (
+                        SELECT MAX(id) FROM exchanges WHERE call_id IS NULL
+                        GROUP BY json_extract(exchange, '$.path'))))
+             LIMIT ?2)",
     ),
     (
         "calls",
@@ -58,7 +69,7 @@ const STEPS: [(&str, &str); 4] = [
 
 /// Removes what was finished or last written before `cutoff_ms` (Unix ms), in batches.
 pub(crate) fn prune(conn: &Connection, cutoff_ms: i64) -> rusqlite::Result<Pruned> {
-    let mut counts = [0usize; 4];
+    let mut counts = [0usize; 5];
     for ((_, sql), count) in STEPS.iter().zip(counts.iter_mut()) {
         let mut st = conn.prepare_cached(sql)?;
         loop {
@@ -69,9 +80,10 @@ pub(crate) fn prune(conn: &Connection, cutoff_ms: i64) -> rusqlite::Result<Prune
             }
         }
     }
-    let [events, calls, memory, deliveries] = counts;
+    let [events, exchanges, calls, memory, deliveries] = counts;
     Ok(Pruned {
         events,
+        exchanges,
         calls,
         memory,
         deliveries,
@@ -160,6 +172,11 @@ mod tests {
                 params![call, format!("f{i}"), clock.now_ms()],
             )
             .unwrap();
+            conn.execute(
+                "INSERT INTO exchanges (call_id, at_ms, exchange) VALUES (?1, ?2, '{}')",
+                params![call, clock.now_ms()],
+            )
+            .unwrap();
         }
         assert!(m.first_delivery("f-old").unwrap());
         m.mark_done("old").unwrap();
@@ -191,13 +208,19 @@ mod tests {
             p,
             Pruned {
                 events: 1,
+                exchanges: 1,
                 calls: 1,
                 memory: 1,
                 deliveries: 1
             },
-            "the old call's event, record and fingerprint, and the phone's stale task"
+            "the old call's event, exchange, record and fingerprint, and the phone's stale task"
         );
         assert_eq!(count(&conn, "events"), 3);
+        assert_eq!(
+            count(&conn, "exchanges"),
+            3,
+            "open, parked and new calls keep theirs"
+        );
         assert!(!m.is_done("old").unwrap() && m.is_done("new").unwrap());
         assert!(
             m.answered_item("parked").unwrap().is_some(),

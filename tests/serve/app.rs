@@ -90,8 +90,13 @@ async fn spawn_limited(args: &[&str], nofile: Option<u32>) -> Proc {
 }
 
 pub async fn spawn_mock(dir: &Path) -> Proc {
+    spawn_mock_with(dir, ACCOUNT).await
+}
+
+/// The mock serving `account` (the keys of a scenario's `crm:` block).
+pub async fn spawn_mock_with(dir: &Path, account_yaml: &str) -> Proc {
     let account = dir.join("account.yaml");
-    std::fs::write(&account, ACCOUNT).unwrap();
+    std::fs::write(&account, account_yaml).unwrap();
     spawn(&[
         "mock",
         "--listen",

@@ -8,5 +8,6 @@ mod crash;
 mod end_to_end;
 mod flood;
 mod isolation;
+mod record;
 mod retention;
 mod shutdown;

@@ -24,6 +24,11 @@ pub struct JournalEntry {
 }
 
 impl JournalEntry {
+    /// The request's JSON body (or its raw text when it was not JSON).
+    pub fn body(&self) -> Option<&Value> {
+        self.body.as_ref()
+    }
+
     /// `GET /api/v4/contacts?query=79161234567&with=leads`, decoded for reading.
     pub fn request_line(&self) -> String {
         let mut line = format!("{} {}", self.method, self.path);

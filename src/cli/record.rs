@@ -1,0 +1,86 @@
+//! `sipamo record`: calls from the service's database as a scenario file.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub(crate) struct RecordArgs {
+    /// The database of `sipamo serve`.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) db: PathBuf,
+    /// A Sipuni call id to record (repeat for several).
+    #[arg(long = "call", value_name = "ID")]
+    pub(crate) calls: Vec<String>,
+    /// Record the calls of this client phone (any notation).
+    #[arg(long, value_name = "PHONE")]
+    pub(crate) phone: Option<String>,
+    /// Record calls with an event received at or after this time (RFC 3339, or Unix seconds).
+    #[arg(long, value_name = "TIME")]
+    pub(crate) since: Option<String>,
+    /// Write the scenario here (created 0600: it holds client phones) instead of printing it.
+    #[arg(long, short, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+}
+
+pub(super) fn record(args: RecordArgs) -> Result<ExitCode, String> {
+    use crate::scenario::record::{Selection, record};
+    if args.calls.is_empty() && args.phone.is_none() && args.since.is_none() {
+        return Err("say which calls: --call ID, --phone PHONE or --since TIME".into());
+    }
+    let phone = args
+        .phone
+        .as_deref()
+        .map(crate::phone::Phone::parse)
+        .transpose()
+        .map_err(|e| format!("--phone: {e}"))?;
+    let since_ms = args.since.as_deref().map(parse_since).transpose()?;
+    if !args.db.exists() {
+        return Err(format!("{}: no such database", args.db.display()));
+    }
+    let conn = crate::server::store::open(&args.db)
+        .map_err(|e| format!("cannot open {}: {e}", args.db.display()))?;
+    let sel = Selection {
+        calls: args.calls,
+        phone,
+        since_ms,
+    };
+    let text = record(&conn, &sel).map_err(|e| e.to_string())?;
+    match args.output {
+        Some(path) => {
+            crate::private_file::write_atomic(&path, text.as_bytes())
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_since(raw: &str) -> Result<i64, String> {
+    if let Ok(secs) = raw.trim().parse::<i64>() {
+        return secs
+            .checked_mul(1000)
+            .ok_or_else(|| format!("--since {raw}: out of range"));
+    }
+    chrono::DateTime::parse_from_rfc3339(raw.trim())
+        .map(|t| t.timestamp_millis())
+        .map_err(|e| format!("--since {raw:?}: not Unix seconds nor RFC 3339 ({e})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_seconds_or_rfc3339() {
+        assert_eq!(parse_since("1772434800"), Ok(1_772_434_800_000));
+        assert_eq!(
+            parse_since("2026-03-02T10:00:00+03:00"),
+            Ok(1_772_434_800_000)
+        );
+        assert!(parse_since("yesterday").unwrap_err().contains("--since"));
+        assert!(parse_since("9223372036854775807").is_err());
+    }
+}

@@ -1,0 +1,126 @@
+//! The amoCRM exchanges the service keeps per call (and the settings it runs with), so that
+//! `sipamo record` can turn calls into a scenario. Kept within the retention; the latest
+//! account-level answer per path (users, pipelines) stays for as long as the database does.
+//! A failure to keep one is logged and never stops a call: this is a diagnostic record.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, params};
+
+use crate::amocrm::exchange::Exchange;
+
+/// Appends exchanges through a connection of its own.
+pub(crate) struct Recorder {
+    conn: Mutex<Connection>,
+}
+
+impl Recorder {
+    pub(crate) fn open(db: &Path) -> rusqlite::Result<Arc<Self>> {
+        Ok(Arc::new(Recorder {
+            conn: Mutex::new(super::store::open(db)?),
+        }))
+    }
+
+    pub(crate) fn keep(&self, x: &Exchange) {
+        let conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let result = serde_json::to_string(x)
+            .map_err(|e| e.to_string())
+            .and_then(|json| {
+                conn.execute(
+                    "INSERT INTO exchanges (call_id, at_ms, exchange) VALUES (?1, ?2, ?3)",
+                    params![x.call_id, x.at_ms, json],
+                )
+                .map_err(|e| e.to_string())
+            });
+        if let Err(error) = result {
+            tracing::warn!(call_id = ?x.call_id, %error, "an amoCRM exchange was not kept for `sipamo record`");
+        }
+    }
+}
+
+/// Saves the settings text the service runs with.
+pub(crate) fn save_settings(conn: &Connection, yaml: &str, now_ms: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO service_settings (id, yaml, saved_ms) VALUES (1, ?1, ?2)
+         ON CONFLICT (id) DO UPDATE SET yaml = excluded.yaml, saved_ms = excluded.saved_ms",
+        params![yaml, now_ms],
+    )?;
+    Ok(())
+}
+
+/// The settings text saved at the last start, if any (read by `sipamo record`).
+#[cfg(any(feature = "sim", test))]
+pub(crate) fn settings(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    use rusqlite::OptionalExtension as _;
+    conn.query_row("SELECT yaml FROM service_settings WHERE id = 1", [], |r| {
+        r.get(0)
+    })
+    .optional()
+}
+
+/// The exchanges of these calls, and the latest account-level one per path, in order sent.
+#[cfg(any(feature = "sim", test))]
+pub(crate) fn of_calls(conn: &Connection, calls: &[String]) -> Result<Vec<Exchange>, String> {
+    let mut st = conn
+        .prepare(
+            "SELECT exchange FROM exchanges WHERE call_id IN (SELECT value FROM json_each(?1))
+                OR id IN (SELECT MAX(id) FROM exchanges WHERE call_id IS NULL
+                          GROUP BY json_extract(exchange, '$.path'))
+             ORDER BY id",
+        )
+        .map_err(|e| e.to_string())?;
+    let ids = serde_json::to_string(calls).map_err(|e| e.to_string())?;
+    let rows = st
+        .query_map([ids], |r| r.get::<_, String>(0))
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for row in rows {
+        let text = row.map_err(|e| e.to_string())?;
+        out.push(serde_json::from_str(&text).map_err(|e| format!("a kept exchange: {e}"))?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exchange(call: Option<&str>, path: &str, at_ms: i64) -> Exchange {
+        Exchange {
+            call_id: call.map(str::to_string),
+            at_ms,
+            method: "GET".into(),
+            path: path.into(),
+            query: String::new(),
+            request: None,
+            status: Some(200),
+            response: None,
+        }
+    }
+
+    #[test]
+    fn a_calls_exchanges_come_back_with_the_latest_account_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("x.db");
+        let rec = Recorder::open(&db).unwrap();
+        rec.keep(&exchange(None, "/api/v4/users", 1));
+        rec.keep(&exchange(None, "/api/v4/users", 2));
+        rec.keep(&exchange(Some("a"), "/api/v4/contacts", 3));
+        rec.keep(&exchange(Some("b"), "/api/v4/tasks", 4));
+        let conn = super::super::store::open(&db).unwrap();
+        let got = of_calls(&conn, &["a".to_string()]).unwrap();
+        let at: Vec<i64> = got.iter().map(|x| x.at_ms).collect();
+        assert_eq!(at, vec![2, 3]);
+        assert_eq!(settings(&conn).unwrap(), None);
+        save_settings(&conn, "default_responsible: 1\n", 5).unwrap();
+        save_settings(&conn, "default_responsible: 2\n", 6).unwrap();
+        assert_eq!(
+            settings(&conn).unwrap().as_deref(),
+            Some("default_responsible: 2\n")
+        );
+    }
+}
