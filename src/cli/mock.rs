@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::amocrm::mock::{CrmSeed, MockCrm, MockOptions, tls};
+use crate::amocrm::mock::{CrmSeed, Lockout, MockCrm, MockOptions, tls};
 use crate::clock::Clock;
 
 #[derive(Debug, Args)]
@@ -20,9 +20,18 @@ pub(crate) struct MockArgs {
     /// Account to serve: a YAML file with the keys of a scenario's `crm:` block at the top level.
     #[arg(long)]
     pub(crate) account: Option<PathBuf>,
-    /// Answer 429 to more than N requests in any 1-second window (amoCRM allows 7).
-    #[arg(long, value_name = "N")]
-    pub(crate) rate_limit: Option<u32>,
+    /// Answer 429 (amoCRM's problem body with `retry_after`) to more than N requests in any
+    /// 1-second window, as amoCRM does at 7; `off` serves without a limit.
+    #[arg(long, value_name = "N|off", default_value = "7", value_parser = limit)]
+    pub(crate) rate_limit: Limit,
+    /// After N answers 429 within a minute, answer 403 to every request for --lockout-s, as
+    /// amoCRM blocks a client that keeps exceeding the limit (it publishes neither number);
+    /// `off` never blocks.
+    #[arg(long, value_name = "N|off", default_value = "20", value_parser = limit)]
+    pub(crate) lockout_after: Limit,
+    /// How long the lock-out lasts, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub(crate) lockout_s: u32,
     /// `GET /leads/unsorted/{uid}` answers accepted and declined items too, instead of 204
     /// (amoCRM documents neither; clients should cope with both).
     #[arg(long)]
@@ -33,6 +42,20 @@ pub(crate) struct MockArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, requires = "tls_cert", value_name = "FILE")]
     pub(crate) tls_key: Option<PathBuf>,
+}
+
+/// A number, or `off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Limit(Option<u32>);
+
+fn limit(raw: &str) -> Result<Limit, String> {
+    if raw.eq_ignore_ascii_case("off") {
+        return Ok(Limit(None));
+    }
+    match raw.parse::<u32>() {
+        Ok(n) if n > 0 => Ok(Limit(Some(n))),
+        _ => Err(format!("{raw:?}: give a positive number or `off`")),
+    }
 }
 
 pub(super) async fn mock(args: MockArgs) -> Result<ExitCode, String> {
@@ -61,7 +84,12 @@ pub(super) async fn mock(args: MockArgs) -> Result<ExitCode, String> {
     let mock = MockCrm::start(MockOptions {
         token: args.token,
         state,
-        rate_limit: args.rate_limit,
+        rate_limit: args.rate_limit.0,
+        lockout: args.lockout_after.0.map(|after| Lockout {
+            after,
+            for_ms: i64::from(args.lockout_s) * 1000,
+        }),
+        public_base: tls.as_ref().map(|_| format!("https://{}", args.listen)),
         list_processed_unsorted: args.list_processed_unsorted,
         listener: Some(listener),
         ..MockOptions::default()
@@ -85,4 +113,29 @@ pub(super) async fn mock(args: MockArgs) -> Result<ExitCode, String> {
         .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
     eprintln!("served {} requests", mock.journal_len());
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        mock: MockArgs,
+    }
+
+    #[test]
+    fn the_rate_limit_is_amocrms_unless_turned_off() {
+        let on = Cli::parse_from(["mock", "--token", "t"]).mock;
+        assert_eq!(
+            (on.rate_limit, on.lockout_after),
+            (Limit(Some(7)), Limit(Some(20)))
+        );
+        let off = Cli::parse_from(["mock", "--token", "t", "--rate-limit", "off"]).mock;
+        assert_eq!(off.rate_limit, Limit(None));
+        assert!(Cli::try_parse_from(["mock", "--token", "t", "--rate-limit", "0"]).is_err());
+    }
 }

@@ -29,7 +29,7 @@ pub struct RunOptions {
     pub lenient_crm: bool,
     /// Run with the planted bug (R-MISS-DEDUP off): for the harness's self-test only.
     pub sabotage_task_dedup: bool,
-    /// The mock answers 429 past this many requests in any second.
+    /// The mock answers 429 past this many requests in any second (amoCRM's 7 by default).
     pub rate_limit: Option<u32>,
     /// Advanced by one per step.
     pub progress: Option<indicatif::ProgressBar>,
@@ -48,7 +48,7 @@ impl Default for RunOptions {
             invariants: false,
             lenient_crm: false,
             sabotage_task_dedup: false,
-            rate_limit: None,
+            rate_limit: Some(7),
             progress: None,
             defer_failed_calls: false,
             list_processed_unsorted: false,

@@ -128,11 +128,47 @@ async fn the_rate_limit_answers_429_past_n_requests_in_a_second() {
         statuses.push(t.get("/api/v4/account").await.status.as_u16());
     }
     assert_eq!(statuses, vec![200, 200, 200, 200, 200, 200, 200, 429, 429]);
+    // amoCRM's 429 carries a problem body with `retry_after` (amoCRM API docs, «Ограничения и
+    // коды ошибок»: "Too Many Requests" … "retry_after").
+    let refused = t.get("/api/v4/account").await;
+    assert_eq!(refused.status, 429);
+    let body = refused.json();
+    assert_eq!(body["status"], 429);
+    assert_eq!(body["title"], "Too Many Requests");
+    assert!(body["retry_after"].is_u64(), "{body}");
     t.clock.advance_to((START + 1) * 1000);
     assert_eq!(
         t.get("/api/v4/account").await.status,
         200,
         "a new second, a new window"
+    );
+}
+
+/// amoCRM blocks a client that keeps exceeding the limit: every request then gets 403 (amoCRM
+/// API docs, «Ограничения»: repeated violations block access). The numbers are the mock's.
+#[tokio::test]
+async fn repeated_violations_lock_the_client_out_with_403_for_a_while() {
+    let t = spawn_mock_with(|o| sipamo::amocrm::mock::MockOptions {
+        rate_limit: Some(7),
+        lockout: Some(sipamo::amocrm::mock::Lockout {
+            after: 3,
+            for_ms: 60_000,
+        }),
+        ..o
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for _ in 0..11 {
+        statuses.push(t.get("/api/v4/account").await.status.as_u16());
+    }
+    assert_eq!(statuses[7..], [429, 429, 429, 403]);
+    t.clock.advance_to((START + 30) * 1000);
+    assert_eq!(t.get("/api/v4/users").await.status, 403, "still locked out");
+    t.clock.advance_to((START + 61) * 1000);
+    assert_eq!(
+        t.get("/api/v4/users").await.status,
+        200,
+        "the lock-out ends"
     );
 }
 

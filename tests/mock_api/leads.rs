@@ -144,3 +144,38 @@ async fn pages_follow_limit_and_page() {
     assert!(p2["_links"].get("next").is_none());
     assert_eq!(t.get("/api/v4/leads?limit=4&page=3").await.status, 204);
 }
+
+/// The links keep the request's whole query (amoCRM API docs, «Список контактов»: `next` is
+/// `…/api/v4/contacts?limit=2&page=2`; the official PHP library's `nextPage()` re-sends only
+/// the link's query string), so following `next` keeps the filter, `limit` and `with`.
+#[tokio::test]
+async fn following_next_keeps_the_filter_the_limit_and_with() {
+    let t = spawn_mock().await;
+    let items: Vec<_> = (0..5).map(|i| json!({ "name": format!("L{i}") })).collect();
+    t.post("/api/v4/leads", serde_json::Value::Array(items))
+        .await;
+    let p1 = t
+        .get("/api/v4/leads?limit=2&with=contacts&filter[name]=L")
+        .await
+        .json();
+    let next = p1["_links"]["next"]["href"].as_str().unwrap().to_string();
+    assert!(next.starts_with(&t.mock.uri()), "{next}");
+    assert!(
+        next.ends_with("/api/v4/leads?limit=2&with=contacts&filter%5Bname%5D=L&page=2"),
+        "{next}"
+    );
+    let self_link = p1["_links"]["self"]["href"].as_str().unwrap();
+    assert!(self_link.ends_with("&page=1"), "{self_link}");
+    let path = next.trim_start_matches(&t.mock.uri());
+    let p2 = t.get(path).await.json();
+    assert_eq!(
+        p2["_embedded"]["leads"].as_array().unwrap().len(),
+        2,
+        "limit kept"
+    );
+    let prev = p2["_links"]["prev"]["href"].as_str().unwrap();
+    assert!(
+        prev.ends_with("limit=2&with=contacts&filter%5Bname%5D=L&page=1"),
+        "{prev}"
+    );
+}

@@ -41,6 +41,16 @@ pub use state::{CrmState, UnsortedState};
 use crate::clock::Clock;
 use crate::phone::digits_key;
 
+/// amoCRM blocks a client that keeps exceeding the rate limit: every request gets 403 for a
+/// while. amoCRM publishes neither number, so both are settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lockout {
+    /// 429s within a minute that trigger the lock-out.
+    pub after: u32,
+    /// How long every request then gets 403.
+    pub for_ms: i64,
+}
+
 /// How to start a mock account.
 #[derive(Debug)]
 pub struct MockOptions {
@@ -50,6 +60,10 @@ pub struct MockOptions {
     pub state: CrmState,
     /// At most this many requests in any 1-second window (`None`: unlimited).
     pub rate_limit: Option<u32>,
+    /// With a rate limit: the 403 lock-out after repeated 429s (`None`: never).
+    pub lockout: Option<Lockout>,
+    /// The origin clients call, for `_links` (e.g. the HTTPS front); default the server's URI.
+    pub public_base: Option<String>,
     /// How long a `hang` fault holds its answer back.
     pub hang_for: Duration,
     /// Serve on this listener (e.g. a fixed port) instead of a random loopback port.
@@ -69,6 +83,8 @@ impl Default for MockOptions {
             clock: Clock::System,
             state,
             rate_limit: None,
+            lockout: None,
+            public_base: None,
             hang_for: Duration::from_secs(30),
             listener: None,
             refresh_token: "mock-refresh".into(),
@@ -104,8 +120,9 @@ impl MockCrm {
             shared: shared.clone(),
             clock: opts.clock.clone(),
             token: opts.token.clone(),
-            base: server.uri(),
+            base: opts.public_base.unwrap_or_else(|| server.uri()),
             rate_limit: opts.rate_limit,
+            lockout: opts.lockout,
             hang_for: opts.hang_for,
             refresh_token: opts.refresh_token,
         };

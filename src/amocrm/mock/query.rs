@@ -17,6 +17,17 @@ impl Query {
         )
     }
 
+    /// The request's whole query with `page` set to `page` (at the end), form-encoded: what
+    /// amoCRM's `_links` carry, so that following `next` keeps the filters, `limit` and `with`.
+    pub(crate) fn with_page(&self, page: usize) -> String {
+        let mut out = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in self.0.iter().filter(|(k, _)| k != "page") {
+            out.append_pair(k, v);
+        }
+        out.append_pair("page", &page.to_string());
+        out.finish()
+    }
+
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.0
             .iter()

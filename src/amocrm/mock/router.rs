@@ -30,6 +30,10 @@ pub(crate) struct Shared {
     pub(crate) faults: Faults,
     /// Arrival times (ms) of admitted requests in the current rate window.
     window: VecDeque<i64>,
+    /// Times (ms) of requests refused with 429 in the last minute.
+    violations: VecDeque<i64>,
+    /// Every request is refused with 403 until then (ms).
+    locked_until: i64,
 }
 
 /// A cheap handle to the shared account.
@@ -59,6 +63,8 @@ pub(crate) struct CrmResponder {
     pub(crate) base: String,
     /// At most this many requests in any 1-second window; more get 429.
     pub(crate) rate_limit: Option<u32>,
+    /// After this many 429s within a minute, every request gets 403 for a while.
+    pub(crate) lockout: Option<super::Lockout>,
     /// How long a `hang` fault holds the answer back.
     pub(crate) hang_for: Duration,
     /// The refresh token `POST /oauth2/access_token` accepts.
@@ -120,16 +126,13 @@ impl Respond for CrmResponder {
         }
         let mut shared = self.shared.lock();
         let mut hung = false;
-        let reply = if !self.admit(&mut shared, now_ms) {
-            Reply {
-                status: 429,
-                body: None,
-            }
+        let reply = if let Some(refused) = self.admit(&mut shared, now_ms) {
+            refused
         } else {
             match shared.faults.take(&method, &path) {
                 Some(FaultAction::Status(status)) => {
                     if status == 429 {
-                        Reply { status, body: None }
+                        too_many_requests()
                     } else {
                         Reply::problem(status, "injected fault")
                     }
@@ -274,20 +277,51 @@ impl CrmResponder {
         }))
     }
 
-    /// Sliding 1-second window: admits the request unless `rate_limit` were exceeded.
-    fn admit(&self, shared: &mut Shared, now_ms: i64) -> bool {
-        let Some(limit) = self.rate_limit else {
-            return true;
-        };
+    /// Sliding 1-second window: `None` admits the request; otherwise amoCRM's refusal — 429
+    /// past `rate_limit`, and 403 to everything while locked out after repeated 429s.
+    fn admit(&self, shared: &mut Shared, now_ms: i64) -> Option<Reply> {
+        let limit = self.rate_limit?;
+        if now_ms < shared.locked_until {
+            return Some(Reply::problem(
+                403,
+                "Forbidden: too many requests over the limit; access is blocked for a while",
+            ));
+        }
         while shared.window.front().is_some_and(|t| *t <= now_ms - 1000) {
             shared.window.pop_front();
         }
-        if shared.window.len() >= limit as usize {
-            return false;
+        if shared.window.len() < limit as usize {
+            shared.window.push_back(now_ms);
+            return None;
         }
-        shared.window.push_back(now_ms);
-        true
+        if let Some(lock) = self.lockout {
+            while shared
+                .violations
+                .front()
+                .is_some_and(|t| *t <= now_ms - 60_000)
+            {
+                shared.violations.pop_front();
+            }
+            shared.violations.push_back(now_ms);
+            if shared.violations.len() >= lock.after as usize {
+                shared.violations.clear();
+                shared.locked_until = now_ms.saturating_add(lock.for_ms);
+            }
+        }
+        Some(too_many_requests())
     }
+}
+
+/// amoCRM's answer past the rate limit: 429 with a problem body and `retry_after` (seconds).
+fn too_many_requests() -> Reply {
+    let mut reply = Reply::problem(
+        429,
+        "You have sent too many requests: at most 7 per second are allowed",
+    );
+    if let Some(body) = reply.body.as_mut() {
+        body["retry_after"] = serde_json::json!(1);
+    }
+    reply
 }
 
 /// The `validation-errors` codes of an answer.

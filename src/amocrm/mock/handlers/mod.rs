@@ -468,12 +468,13 @@ pub(crate) fn list_reply(
     if items.is_empty() {
         return Reply::no_content();
     }
-    let mut links = serde_json::json!({ "self": ctx.href(&format!("{path}?page={page}")) });
+    let at = |page: usize| ctx.href(&format!("{path}?{}", ctx.query.with_page(page)));
+    let mut links = serde_json::json!({ "self": at(page) });
     if more {
-        links["next"] = ctx.href(&format!("{path}?page={}", page + 1));
+        links["next"] = at(page + 1);
     }
     if page > 1 {
-        links["prev"] = ctx.href(&format!("{path}?page={}", page - 1));
+        links["prev"] = at(page - 1);
     }
     Reply::ok(serde_json::json!({
         "_page": page,
