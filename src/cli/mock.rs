@@ -29,6 +29,14 @@ pub(crate) struct MockArgs {
     /// `off` never blocks.
     #[arg(long, value_name = "N|off", default_value = "20", value_parser = limit)]
     pub(crate) lockout_after: Limit,
+    /// Access tokens expire after this many seconds, the one given by --token included
+    /// (amoCRM: 24 hours); a short one makes a client's 401 → refresh path run.
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) token_ttl_s: Option<u64>,
+    /// The refresh token `POST /oauth2/access_token` first accepts; each refresh rotates it
+    /// and revokes the one before once the new one is used.
+    #[arg(long, default_value = "mock-refresh", value_name = "TOKEN")]
+    pub(crate) refresh_token: String,
     /// How long the lock-out lasts, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub(crate) lockout_s: u32,
@@ -90,6 +98,8 @@ pub(super) async fn mock(args: MockArgs) -> Result<ExitCode, String> {
             for_ms: i64::from(args.lockout_s) * 1000,
         }),
         public_base: tls.as_ref().map(|_| format!("https://{}", args.listen)),
+        token_ttl: args.token_ttl_s.map(std::time::Duration::from_secs),
+        refresh_token: args.refresh_token,
         list_processed_unsorted: args.list_processed_unsorted,
         listener: Some(listener),
         ..MockOptions::default()

@@ -6,5 +6,6 @@ mod account;
 mod contacts;
 mod errors;
 mod leads;
+mod oauth;
 mod tasks_notes_calls;
 mod unsorted;

@@ -115,7 +115,16 @@ async fn an_expired_oauth_token_is_refreshed_and_written_back() {
     wait_idle(&http, &serve.url).await;
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&token_file).unwrap()).unwrap();
-    assert_eq!(saved["access_token"], TOKEN, "the refreshed token is saved");
+    // amoCRM rotates the refresh token on every refresh; losing the new one locks the
+    // integration out, so it must be on disk.
+    assert_eq!(
+        saved["access_token"], "mock-access-1",
+        "the refreshed token is saved"
+    );
+    assert_eq!(
+        saved["refresh_token"], "mock-refresh-1",
+        "the rotated refresh token is saved"
+    );
     assert_eq!(saved["client_secret"], "shh");
     // Secrets and client data are readable by the owner only.
     use std::os::unix::fs::PermissionsExt;

@@ -16,6 +16,7 @@
 //! items hide their contact and lead until accepted, and every request lands in the journal
 //! with the (virtual) time it arrived.
 
+pub(crate) mod auth;
 pub(crate) mod faults;
 pub(crate) mod handlers;
 pub mod journal;
@@ -68,8 +69,10 @@ pub struct MockOptions {
     pub hang_for: Duration,
     /// Serve on this listener (e.g. a fixed port) instead of a random loopback port.
     pub listener: Option<std::net::TcpListener>,
-    /// The refresh token `POST /oauth2/access_token` accepts.
+    /// The refresh token `POST /oauth2/access_token` first accepts (each refresh rotates it).
     pub refresh_token: String,
+    /// Lifetime of access tokens, the first one included (`None`: amoCRM's 24 hours).
+    pub token_ttl: Option<Duration>,
     /// `GET /leads/unsorted/{uid}` answers accepted and declined items too, instead of 204.
     pub list_processed_unsorted: bool,
 }
@@ -88,6 +91,7 @@ impl Default for MockOptions {
             hang_for: Duration::from_secs(30),
             listener: None,
             refresh_token: "mock-refresh".into(),
+            token_ttl: None,
             list_processed_unsorted: false,
         }
     }
@@ -116,6 +120,13 @@ impl MockCrm {
         let mut state = opts.state;
         state.list_processed_unsorted |= opts.list_processed_unsorted;
         let shared = SharedHandle::new(state);
+        shared.lock().auth = auth::Auth::new(
+            &opts.token,
+            &opts.refresh_token,
+            opts.token_ttl
+                .map(|t| i64::try_from(t.as_millis()).unwrap_or(i64::MAX)),
+            opts.clock.now_ms(),
+        );
         let responder = router::CrmResponder {
             shared: shared.clone(),
             clock: opts.clock.clone(),
@@ -124,7 +135,6 @@ impl MockCrm {
             rate_limit: opts.rate_limit,
             lockout: opts.lockout,
             hang_for: opts.hang_for,
-            refresh_token: opts.refresh_token,
         };
         Mock::given(any_request())
             .respond_with(responder)

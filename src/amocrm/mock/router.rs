@@ -34,6 +34,8 @@ pub(crate) struct Shared {
     violations: VecDeque<i64>,
     /// Every request is refused with 403 until then (ms).
     locked_until: i64,
+    /// The account's OAuth tokens.
+    pub(crate) auth: super::auth::Auth,
 }
 
 /// A cheap handle to the shared account.
@@ -67,8 +69,6 @@ pub(crate) struct CrmResponder {
     pub(crate) lockout: Option<super::Lockout>,
     /// How long a `hang` fault holds the answer back.
     pub(crate) hang_for: Duration,
-    /// The refresh token `POST /oauth2/access_token` accepts.
-    pub(crate) refresh_token: String,
 }
 
 /// The request body as the handlers see it, and as the journal keeps it.
@@ -98,12 +98,13 @@ fn template(reply: &Reply) -> ResponseTemplate {
 
 impl CrmResponder {
     /// Does the request carry the account's bearer token?
-    fn authorized(&self, req: &Request) -> bool {
+    /// The bearer token sent, if any.
+    fn bearer(req: &Request) -> &str {
         req.headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|t| constant_time_eq(t.as_bytes(), self.token.as_bytes()))
+            .unwrap_or("")
     }
 }
 
@@ -114,10 +115,11 @@ impl Respond for CrmResponder {
         let path = req.url.path().to_string();
         let query = Query::parse(req.url.query());
         let (body, journal_body) = read_body(&req.body);
-        let authorized = self.authorized(req);
+        let bearer = Self::bearer(req);
 
         if let Some(rest) = path.strip_prefix(ADMIN_PREFIX) {
-            let reply = if authorized {
+            // The operator's token, whatever the account's OAuth tokens have become.
+            let reply = if constant_time_eq(bearer.as_bytes(), self.token.as_bytes()) {
                 self.admin(&method, rest, &body)
             } else {
                 Reply::problem(401, "Unauthorized: send Authorization: Bearer <token>")
@@ -140,8 +142,8 @@ impl Respond for CrmResponder {
                 fault => {
                     hung = fault == Some(FaultAction::Hang);
                     if method == "POST" && path == "/oauth2/access_token" {
-                        self.oauth(&body)
-                    } else if !authorized {
+                        shared.auth.token_request(&body, &req.body, now_ms)
+                    } else if !shared.auth.valid(bearer, now_ms) {
                         Reply::problem(401, "Unauthorized: send Authorization: Bearer <token>")
                     } else {
                         let ctx = Ctx {
@@ -249,32 +251,6 @@ impl CrmResponder {
             (_, "faults" | "summary") => Reply::problem(405, "Method Not Allowed"),
             _ => Reply::problem(404, "unknown admin route; try faults or summary"),
         }
-    }
-
-    /// `POST /oauth2/access_token` with `grant_type=refresh_token`: answers the account's token.
-    fn oauth(&self, body: &Body) -> Reply {
-        let Body::Json(b) = body else {
-            return Reply::problem(
-                400,
-                "send a JSON body with grant_type, refresh_token, client_id, client_secret, redirect_uri",
-            );
-        };
-        let grant = b.get("grant_type").and_then(serde_json::Value::as_str);
-        let refresh = b
-            .get("refresh_token")
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or("");
-        if grant != Some("refresh_token")
-            || !constant_time_eq(refresh.as_bytes(), self.refresh_token.as_bytes())
-        {
-            return Reply::problem(400, "Refresh token is invalid");
-        }
-        Reply::ok(serde_json::json!({
-            "token_type": "Bearer",
-            "expires_in": 86400,
-            "access_token": self.token,
-            "refresh_token": self.refresh_token,
-        }))
     }
 
     /// Sliding 1-second window: `None` admits the request; otherwise amoCRM's refusal — 429
