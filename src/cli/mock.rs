@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::amocrm::mock::{CrmSeed, Lockout, MockCrm, MockOptions, tls};
+use crate::amocrm::mock::{CrmSeed, FaultSpec, Lockout, MockCrm, MockOptions, tls};
 use crate::clock::Clock;
 
 #[derive(Debug, Args)]
@@ -37,6 +37,12 @@ pub(crate) struct MockArgs {
     /// and revokes the one before once the new one is used.
     #[arg(long, default_value = "mock-refresh", value_name = "TOKEN")]
     pub(crate) refresh_token: String,
+    /// Arm a fault at start, as a scenario's `fault:` in JSON (repeat for several; they stack
+    /// in order), e.g. '{"path": "/api/v4/tasks", "method": "POST", "status": 402, "times": 3}'
+    /// or '{"path": "/api/v4/*", "method": "POST", "hang": true}'. While running, faults are
+    /// armed with `POST /__sipamo/faults`.
+    #[arg(long = "fault", value_name = "JSON", value_parser = fault)]
+    pub(crate) faults: Vec<FaultSpec>,
     /// How long the lock-out lasts, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub(crate) lockout_s: u32,
@@ -50,6 +56,12 @@ pub(crate) struct MockArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, requires = "tls_cert", value_name = "FILE")]
     pub(crate) tls_key: Option<PathBuf>,
+}
+
+fn fault(raw: &str) -> Result<FaultSpec, String> {
+    let spec: FaultSpec = serde_json::from_str(raw).map_err(|e| format!("{raw}: {e}"))?;
+    spec.arm().map_err(|e| e.to_string())?;
+    Ok(spec)
 }
 
 /// A number, or `off`.
@@ -105,6 +117,9 @@ pub(super) async fn mock(args: MockArgs) -> Result<ExitCode, String> {
         ..MockOptions::default()
     })
     .await;
+    for spec in &args.faults {
+        mock.arm(spec).map_err(|e| e.to_string())?;
+    }
     let url = match tls {
         None => mock.uri(),
         Some(acceptor) => {
@@ -147,5 +162,29 @@ mod tests {
         let off = Cli::parse_from(["mock", "--token", "t", "--rate-limit", "off"]).mock;
         assert_eq!(off.rate_limit, Limit(None));
         assert!(Cli::try_parse_from(["mock", "--token", "t", "--rate-limit", "0"]).is_err());
+    }
+
+    #[test]
+    fn faults_are_read_and_checked_at_the_command_line() {
+        let args = Cli::parse_from([
+            "mock",
+            "--token",
+            "t",
+            "--fault",
+            r#"{"path": "/api/v4/tasks", "status": 402, "times": 3}"#,
+        ])
+        .mock;
+        assert_eq!(args.faults.len(), 1);
+        assert_eq!(args.faults[0].times, 3);
+        for bad in [
+            r#"{"path": "/api/v4/tasks"}"#,
+            r#"{"path": "x", "status": 503}"#,
+            "503",
+        ] {
+            assert!(
+                Cli::try_parse_from(["mock", "--token", "t", "--fault", bad]).is_err(),
+                "{bad}"
+            );
+        }
     }
 }

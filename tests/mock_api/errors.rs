@@ -112,8 +112,27 @@ async fn limits_over_250_are_refused() {
     let a = t
         .post("/api/v4/leads", serde_json::Value::Array(many))
         .await;
-    assert_eq!(a.status, 400);
+    // amoCRM API docs, «Ограничения и коды ошибок»: 422 "Limit 250 per page".
+    assert_eq!(a.status, 422);
+    assert_eq!(a.json()["detail"], "Limit 250 per page");
     assert_eq!(t.mock.with_state(|s| s.leads.len()), 1);
+}
+
+/// amoCRM API docs, «Ограничения и коды ошибок»: a write without data is 400 "Request data can
+/// not be empty", with no `validation-errors` (the official PHP library then raises
+/// AmoCRMApiException, not ErrorResponseException).
+#[tokio::test]
+async fn a_write_without_data_is_refused_as_amocrm_refuses_it() {
+    let t = spawn_mock().await;
+    for body in [None, Some(json!([]))] {
+        let a = t
+            .send(reqwest::Method::POST, "/api/v4/contacts", body)
+            .await;
+        assert_eq!(a.status, 400);
+        let b = a.json();
+        assert_eq!(b["detail"], "Request data can not be empty");
+        assert!(b.get("validation-errors").is_none(), "{b}");
+    }
 }
 
 #[tokio::test]

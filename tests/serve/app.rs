@@ -52,7 +52,7 @@ impl Proc {
     }
 }
 
-async fn spawn(args: &[&str]) -> Proc {
+pub async fn spawn(args: &[&str]) -> Proc {
     spawn_limited(args, None).await
 }
 

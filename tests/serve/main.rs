@@ -8,6 +8,7 @@ mod crash;
 mod end_to_end;
 mod flood;
 mod isolation;
+mod mock_cli;
 mod record;
 mod retention;
 mod shutdown;

@@ -40,6 +40,9 @@ pub(crate) struct Ctx<'a> {
     pub(crate) base: &'a str,
 }
 
+/// amoCRM's answer to a write without data.
+const EMPTY: &str = "Request data can not be empty";
+
 impl Ctx<'_> {
     /// The body as a non-empty array of objects with at most `max` items.
     pub(crate) fn batch(&self, max: usize) -> Result<Vec<&Map<String, Value>>, Reply> {
@@ -52,13 +55,8 @@ impl Ctx<'_> {
                     "the body must be a JSON array of objects",
                 ));
             }
-            Body::Empty => {
-                return Err(Reply::bad_request(
-                    "",
-                    "Required",
-                    "the body is empty; send a JSON array",
-                ));
-            }
+            // amoCRM: 400 {"detail": "Request data can not be empty"}, no validation-errors.
+            Body::Empty => return Err(Reply::problem(400, EMPTY)),
             Body::Malformed(e) => {
                 return Err(Reply::bad_request(
                     "",
@@ -68,14 +66,11 @@ impl Ctx<'_> {
             }
         };
         if items.is_empty() {
-            return Err(Reply::bad_request("", "Required", "the array is empty"));
+            return Err(Reply::problem(400, EMPTY));
         }
         if items.len() > max {
-            return Err(Reply::bad_request(
-                "",
-                "TooManyItems",
-                format!("at most {max} items per request, got {}", items.len()),
-            ));
+            // amoCRM: 422 Unprocessable Entity, "Limit 250 per page".
+            return Err(Reply::problem(422, format!("Limit {max} per page")));
         }
         let mut out = Vec::with_capacity(items.len());
         let mut errs = Vec::new();
