@@ -146,6 +146,31 @@ async fn calls_go_to_the_single_active_lead_else_to_the_contact() {
     assert_eq!(c["_embedded"]["calls"][0]["entity_type"], "contacts");
 }
 
+/// amoCRM API docs «Звонки»: only direction, duration, source and phone are required; the
+/// official PHP library sends `"uniq": null` when none is set (Models/CallModel.php) and reads
+/// the entity from `_embedded.entity` (EntitiesServices/Calls.php). Errors name the fields
+/// where they are: at the top level of the call.
+#[tokio::test]
+async fn a_call_without_uniq_is_logged_and_answers_its_entity() {
+    let t = spawn_mock().await;
+    let call = json!([{ "direction": "outbound", "uniq": null, "duration": 12, "source": "sipuni", "phone": "89161234567" }]);
+    let a = t.post("/api/v4/calls", call).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let created = &a.json()["_embedded"]["calls"][0];
+    assert_eq!(created["_embedded"]["entity"]["id"], 5001, "{created}");
+    let bad = t
+        .post(
+            "/api/v4/calls",
+            json!([{ "direction": "inbound", "source": "sipuni", "phone": "89161234567" }]),
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(
+        bad.json()["validation-errors"][0]["errors"][0]["path"],
+        "duration"
+    );
+}
+
 #[tokio::test]
 async fn a_call_from_an_unknown_phone_gets_the_documented_400() {
     let t = spawn_mock().await;

@@ -3,8 +3,9 @@
 
 use serde_json::{Value, json};
 
-use super::notes::check_call_params;
+use super::notes::{CallFields, check_call_params};
 use super::{Ctx, MAX_BATCH, read_batch};
+use crate::amocrm::mock::render;
 use crate::amocrm::mock::reply::Reply;
 use crate::amocrm::mock::state::{CrmState, EntityKind, Note};
 use crate::phone::digits_key;
@@ -25,6 +26,39 @@ pub(crate) fn attachment(s: &CrmState, phone: &str) -> Option<(EntityKind, u64)>
     })
 }
 
+/// The call note's params: the call's fields as sent, and who was responsible.
+fn note_params(obj: &serde_json::Map<String, Value>, user: u64) -> Value {
+    let mut params = serde_json::Map::new();
+    for k in [
+        "uniq",
+        "duration",
+        "source",
+        "link",
+        "phone",
+        "call_status",
+        "call_result",
+    ] {
+        if let Some(v) = obj.get(k) {
+            params.insert(k.into(), v.clone());
+        }
+    }
+    params.insert("call_responsible".into(), json!(user));
+    Value::Object(params)
+}
+
+/// The entity a call went to, as the official PHP library reads it from `_embedded.entity`
+/// (EntitiesServices/Calls.php, processModelAction).
+fn rendered(s: &CrmState, ctx: &Ctx, kind: EntityKind, id: u64) -> Option<Value> {
+    match kind {
+        EntityKind::Leads => s
+            .visible_lead(id)
+            .map(|l| render::lead(ctx.base, s, l, false)),
+        _ => s
+            .visible_contact(id)
+            .map(|c| render::contact(ctx.base, s, c, false)),
+    }
+}
+
 pub(crate) fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
     let news = match read_batch(ctx, MAX_BATCH, |item| {
         let obj = item.obj;
@@ -42,7 +76,7 @@ pub(crate) fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
             }
             None => None,
         };
-        check_call_params(item, Some(obj), s);
+        check_call_params(item, Some(obj), s, CallFields::CallsApi);
         let responsible = item.user(s, "responsible_user_id");
         if let Some(d) = direction {
             return Some((
@@ -69,32 +103,18 @@ pub(crate) fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
             errors.push(json!({ "title": "Entity not found", "status": 263, "detail": "Entity not found", "request_id": rid }));
             continue;
         };
-        let mut params = serde_json::Map::new();
-        for k in [
-            "uniq",
-            "duration",
-            "source",
-            "link",
-            "phone",
-            "call_status",
-            "call_result",
-        ] {
-            if let Some(v) = obj.get(k) {
-                params.insert(k.into(), v.clone());
-            }
-        }
         let user = responsible.unwrap_or(default_user);
-        params.insert("call_responsible".into(), json!(user));
         let id = s.insert_note(Note {
             id: 0,
             entity_type: kind,
             entity_id,
             note_type: note_type.into(),
-            params: Value::Object(params),
+            params: note_params(&obj, user),
             responsible_user_id: user,
             created_at: ctx.now,
         });
-        calls.push(json!({ "id": id, "entity_id": entity_id, "entity_type": kind.as_str(), "account_id": s.account_id, "request_id": rid }));
+        let entity = rendered(s, ctx, kind, entity_id);
+        calls.push(json!({ "id": id, "entity_id": entity_id, "entity_type": kind.as_str(), "account_id": s.account_id, "request_id": rid, "_embedded": { "entity": entity } }));
     }
     let body =
         json!({ "_total_items": calls.len(), "errors": errors, "_embedded": { "calls": calls } });

@@ -12,11 +12,25 @@ const NOTE_TYPES: [&str; 4] = ["common", "call_in", "call_out", "service_message
 
 /// Checks a call note's `params`; the fields amoCRM requires are `uniq`, `duration`,
 /// `source` and `phone`.
+/// Where the call fields are: a call note's `params`, or the top level of `POST /calls`
+/// (where amoCRM requires only direction, duration, source and phone: `uniq` is optional).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CallFields {
+    NoteParams,
+    CallsApi,
+}
+
 pub(crate) fn check_call_params(
     item: &mut Item,
     params: Option<&serde_json::Map<String, Value>>,
     s: &CrmState,
+    at: CallFields,
 ) {
+    let prefix = if at == CallFields::NoteParams {
+        "params."
+    } else {
+        ""
+    };
     let Some(p) = params else {
         item.fail(
             "params",
@@ -26,37 +40,41 @@ pub(crate) fn check_call_params(
         return;
     };
     for field in ["uniq", "source", "phone"] {
+        let optional = field == "uniq" && at == CallFields::CallsApi;
         match p.get(field) {
             Some(Value::String(v)) if !v.is_empty() => {}
             Some(Value::Number(_)) if field == "phone" => {}
+            None | Some(Value::Null) if optional => {}
             None | Some(Value::Null) => item.fail(
-                &format!("params.{field}"),
+                &format!("{prefix}{field}"),
                 "Required",
-                format!("params.{field} is required"),
+                format!("{prefix}{field} is required"),
             ),
             Some(_) => item.fail(
-                &format!("params.{field}"),
+                &format!("{prefix}{field}"),
                 "InvalidType",
-                format!("params.{field} must be a string"),
+                format!("{prefix}{field} must be a string"),
             ),
         }
     }
     match p.get("duration") {
         Some(v) if v.as_u64().is_some() => {}
-        None | Some(Value::Null) => {
-            item.fail("params.duration", "Required", "params.duration is required")
-        }
+        None | Some(Value::Null) => item.fail(
+            &format!("{prefix}duration"),
+            "Required",
+            format!("{prefix}duration is required"),
+        ),
         Some(_) => item.fail(
-            "params.duration",
+            &format!("{prefix}duration"),
             "InvalidType",
-            "params.duration must be a whole number of seconds",
+            format!("{prefix}duration must be a whole number of seconds"),
         ),
     }
     if let Some(v) = p.get("call_status").filter(|v| !v.is_null())
         && !v.as_u64().is_some_and(|n| (1..=7).contains(&n))
     {
         item.fail(
-            "params.call_status",
+            &format!("{prefix}call_status"),
             "NotSupportedChoice",
             format!("call_status {v} is not 1 to 7"),
         );
@@ -64,13 +82,17 @@ pub(crate) fn check_call_params(
     if let Some(v) = p.get("link").filter(|v| !v.is_null())
         && !v.is_string()
     {
-        item.fail("params.link", "InvalidType", "params.link must be a string");
+        item.fail(
+            &format!("{prefix}link"),
+            "InvalidType",
+            format!("{prefix}link must be a string"),
+        );
     }
     if let Some(v) = p.get("call_responsible").filter(|v| !v.is_null())
         && !v.as_u64().is_some_and(|u| s.users.contains_key(&u))
     {
         item.fail(
-            "params.call_responsible",
+            &format!("{prefix}call_responsible"),
             "NotSupportedChoice",
             format!("user {v} does not exist in this account"),
         );
@@ -97,7 +119,9 @@ pub(crate) fn create(s: &mut CrmState, ctx: &Ctx, kind: EntityKind, path_id: Opt
         let note_type = item.req_str("note_type");
         let params = item.opt_object("params");
         match note_type.as_deref() {
-            Some("call_in" | "call_out") => check_call_params(item, params, s),
+            Some("call_in" | "call_out") => {
+                check_call_params(item, params, s, CallFields::NoteParams);
+            }
             Some("common" | "service_message")
                 if !params
                     .and_then(|p| p.get("text"))
