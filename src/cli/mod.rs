@@ -96,6 +96,20 @@ pub(crate) enum Command {
     Bench(bench::BenchArgs),
 }
 
+/// Writes `text` to `output` (atomically, 0600) and says so, or prints it.
+#[cfg(feature = "sim")]
+fn emit(text: &str, output: Option<&std::path::Path>) -> Result<(), String> {
+    match output {
+        Some(path) => {
+            crate::private_file::write_atomic(path, text.as_bytes())
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
 /// Runs a parsed command line; the binary's `main` only sets up logging and calls this.
 pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {

@@ -47,14 +47,7 @@ pub(super) fn record(args: RecordArgs) -> Result<ExitCode, String> {
         since_ms,
     };
     let text = record(&conn, &sel).map_err(|e| e.to_string())?;
-    match args.output {
-        Some(path) => {
-            crate::private_file::write_atomic(&path, text.as_bytes())
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            eprintln!("wrote {}", path.display());
-        }
-        None => print!("{text}"),
-    }
+    super::emit(&text, args.output.as_deref())?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -32,13 +32,6 @@ pub(super) fn schema(args: SchemaArgs) -> Result<ExitCode, String> {
         );
         return Ok(ExitCode::FAILURE);
     }
-    match args.output {
-        Some(path) => {
-            crate::private_file::write_atomic(&path, text.as_bytes())
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            eprintln!("wrote {}", path.display());
-        }
-        None => print!("{text}"),
-    }
+    super::emit(&text, args.output.as_deref())?;
     Ok(ExitCode::SUCCESS)
 }
