@@ -9,16 +9,6 @@ use crate::amocrm::mock::reply::Reply;
 use crate::amocrm::mock::state::{CrmState, Lead, Unsorted, UnsortedState};
 use crate::phone::digits_key;
 
-/// Metadata fields amoCRM requires for a sip item.
-const SIP_REQUIRED: [&str; 6] = [
-    "uniq",
-    "duration",
-    "service_code",
-    "phone",
-    "called_at",
-    "from",
-];
-
 struct NewItem {
     source_uid: String,
     source_name: String,
@@ -123,7 +113,7 @@ fn read_sip(
         seen_uids.push(uid.clone());
     }
     let created_at = item.opt_i64("created_at");
-    let metadata = sip_metadata(&mut item, obj);
+    let metadata = sip_metadata(&mut item);
     let responsible = call_responsible(s, &mut item, metadata.as_ref());
     let placed = placement(s, &mut item);
     let contact = embedded_one(&mut item, obj, "contacts").map(|c| {
@@ -161,34 +151,23 @@ fn read_sip(
     })
 }
 
-/// `metadata`, with the fields category sip requires.
-fn sip_metadata(item: &mut Item, obj: &Map<String, Value>) -> Option<Value> {
-    match item.opt_object("metadata") {
-        Some(m) => {
-            for field in SIP_REQUIRED {
-                if m.get(field).is_none_or(Value::is_null) {
-                    item.fail(
-                        &format!("metadata.{field}"),
-                        "Required",
-                        format!("metadata.{field} is required for category sip"),
-                    );
-                }
-            }
-            Some(Value::Object(m.clone()))
-        }
-        None => {
-            if !obj.contains_key("metadata") {
-                item.fail("metadata", "Required", "metadata is required");
-            }
-            None
-        }
-    }
+/// `metadata`, optional: amoCRM requires only `source_uid` and `source_name` of a sip item
+/// (API docs «Неразобранное», «Добавление неразобранного»: no metadata field is required; the
+/// official PHP library's `SipMetadata::toApi` sends `from`, `link` and `call_responsible` as
+/// null when unset).
+fn sip_metadata(item: &mut Item) -> Option<Value> {
+    item.opt_object("metadata")
+        .map(|m| Value::Object(m.clone()))
 }
 
-/// `metadata.call_responsible`: a user of the account, when given.
+/// `metadata.call_responsible`: amoCRM takes a user id, a phone number or a name (API docs
+/// «Неразобранное», metadata of category sip). An id must be a user of the account; a name
+/// that is a user's name picks that user; a phone or another name is kept as written and the
+/// item goes to the default user.
 fn call_responsible(s: &CrmState, item: &mut Item, metadata: Option<&Value>) -> Option<u64> {
     match metadata.and_then(|m| m.get("call_responsible")) {
         None | Some(Value::Null) => None,
+        Some(Value::String(name)) => s.users.values().find(|u| u.name == *name).map(|u| u.id),
         Some(v) => match v.as_u64() {
             Some(u) if s.users.contains_key(&u) => Some(u),
             _ => {
