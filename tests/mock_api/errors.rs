@@ -112,15 +112,15 @@ async fn limits_over_250_are_refused() {
     let a = t
         .post("/api/v4/leads", serde_json::Value::Array(many))
         .await;
-    // amoCRM API docs, «Ограничения и коды ошибок»: 422 "Limit 250 per page".
+    // Kommo developer docs, "HTTP codes": more than 250 in one request → 422 "Limit 250 per page".
     assert_eq!(a.status, 422);
     assert_eq!(a.json()["detail"], "Limit 250 per page");
     assert_eq!(t.mock.with_state(|s| s.leads.len()), 1);
 }
 
-/// amoCRM API docs, «Ограничения и коды ошибок»: a write without data is 400 "Request data can
-/// not be empty", with no `validation-errors` (the official PHP library then raises
-/// AmoCRMApiException, not ErrorResponseException).
+/// Kommo developer docs, "HTTP codes": a write without data is 400 "Request data can not be
+/// empty", with no `validation-errors` (the official PHP library, `Client/AmoCRMApiRequest.php`,
+/// then raises AmoCRMApiException, not ErrorResponseException).
 #[tokio::test]
 async fn a_write_without_data_is_refused_as_amocrm_refuses_it() {
     let t = spawn_mock().await;
@@ -147,8 +147,8 @@ async fn the_rate_limit_answers_429_past_n_requests_in_a_second() {
         statuses.push(t.get("/api/v4/account").await.status.as_u16());
     }
     assert_eq!(statuses, vec![200, 200, 200, 200, 200, 200, 200, 429, 429]);
-    // amoCRM's 429 carries a problem body with `retry_after` (amoCRM API docs, «Ограничения и
-    // коды ошибок»: "Too Many Requests" … "retry_after").
+    // amoCRM's 429 carries a problem body with `retry_after` (Kommo developer docs, "HTTP
+    // codes": `{"title":"Too Many Requests",…,"retry_after":…}`).
     let refused = t.get("/api/v4/account").await;
     assert_eq!(refused.status, 429);
     let body = refused.json();
@@ -163,8 +163,9 @@ async fn the_rate_limit_answers_429_past_n_requests_in_a_second() {
     );
 }
 
-/// amoCRM blocks a client that keeps exceeding the limit: every request then gets 403 (amoCRM
-/// API docs, «Ограничения»: repeated violations block access). The numbers are the mock's.
+/// amoCRM blocks a client that keeps exceeding the limit: every request then gets 403 (Kommo
+/// developer docs, "Limitations": repeated violations → 403 on any request). The numbers are
+/// the mock's: amoCRM publishes none.
 #[tokio::test]
 async fn repeated_violations_lock_the_client_out_with_403_for_a_while() {
     let t = spawn_mock_with(|o| sipamo::amocrm::mock::MockOptions {

@@ -145,7 +145,7 @@ async fn pages_follow_limit_and_page() {
     assert_eq!(t.get("/api/v4/leads?limit=4&page=3").await.status, 204);
 }
 
-/// The links keep the request's whole query (amoCRM API docs, «Список контактов»: `next` is
+/// The links keep the request's whole query (amoCRM API docs, contacts list: `next` is
 /// `…/api/v4/contacts?limit=2&page=2`; the official PHP library's `nextPage()` re-sends only
 /// the link's query string), so following `next` keeps the filter, `limit` and `with`.
 #[tokio::test]

@@ -1,7 +1,8 @@
-//! OAuth as amoCRM does it. Sources: amoCRM docs «Авторизация OAuth 2.0» (access token 24 h,
-//! refresh token 3 months, a new refresh token with every refresh, `server_time`) and the
-//! reports that a reused refresh token answers 401 OAuthProblemJson "Token has been revoked"
-//! (amocrm-api-php issue 269); RFC 6749 §4.1.3/§6 for form-encoded token requests.
+//! OAuth as amoCRM does it. Sources: Kommo developer docs "OAuth 2.0" and "Get token" (access
+//! token 24 h, refresh token 3 months, a new refresh token with every refresh — the old one
+//! stops working once the new one is used —, `server_time` in the answer); amocrm-api-php
+//! issue 123 (a maintainer: a reused refresh token answers 401 OAuthProblemJson "Token has been
+//! revoked"); RFC 6749 §4.1.3 and §6 (form-encoded token requests).
 
 use reqwest::Method;
 use serde_json::{Value, json};

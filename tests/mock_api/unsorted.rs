@@ -108,9 +108,11 @@ async fn the_same_source_uid_twice_is_refused() {
     assert_eq!(t.mock.with_state(|s| s.unsorted.len()), 1);
 }
 
-/// amoCRM requires only `source_uid` and `source_name` (API docs «Неразобранное»); the official
+/// amoCRM requires only `source_uid` and `source_name` (Kommo docs, incoming leads; amoCRM
+/// docs, Unsorted, list no required metadata); the official
 /// PHP library (`SipMetadata::toApi`) sends `from`, `link` and `call_responsible` as null when
-/// unset; `call_responsible` may be a user id, a phone or a name (docs, sip metadata).
+/// unset; `call_responsible` may be a user id, a phone or a name (the amoCRM sip metadata
+/// table: «ID пользователя amoCRM, номер телефона или имя»).
 #[tokio::test]
 async fn a_sip_item_needs_only_what_amocrm_requires() {
     let t = spawn_mock().await;

@@ -1,4 +1,4 @@
-//! OAuth as amoCRM does it (amoCRM docs «Авторизация OAuth 2.0», «Пример рефреш токена»):
+//! OAuth as amoCRM does it (Kommo developer docs "OAuth 2.0" and "Get token"):
 //! access tokens that expire, refresh tokens that rotate on every refresh — the previous one
 //! works until the new one is used, then answers 401 "Token has been revoked" — form or JSON
 //! token requests, `server_time` in the answer, and the `authorization_code` grant (each code
