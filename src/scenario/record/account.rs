@@ -226,23 +226,12 @@ fn pipeline(p: &Json) -> Value {
 }
 
 fn contact(c: &Json) -> Value {
-    let phones: Vec<Value> = c
-        .get("custom_fields_values")
-        .and_then(Json::as_array)
+    // The PHONE values as amoCRM answered them, read as the engine reads them.
+    let phones: Vec<Value> = serde_json::from_value::<crate::amocrm::model::Contact>(c.clone())
+        .map(|contact| contact.phones())
+        .unwrap_or_default()
         .into_iter()
-        .flatten()
-        .filter(|f| f.get("field_code").and_then(Json::as_str) == Some("PHONE"))
-        .flat_map(|f| {
-            f.get("values")
-                .and_then(Json::as_array)
-                .cloned()
-                .unwrap_or_default()
-        })
-        .filter_map(|v| {
-            v.get("value")
-                .and_then(Json::as_str)
-                .map(|s| s.to_string().into())
-        })
+        .map(Value::from)
         .collect();
     let mut out = vec![("id", id(c).unwrap_or(0).into())];
     out.extend(text(c, "name").map(|n| ("name", n)));
