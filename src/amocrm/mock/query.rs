@@ -68,6 +68,37 @@ impl Query {
         self.list("with").contains(&what)
     }
 
+    /// Refuses the filters, orders and `with` values this route does not implement, naming
+    /// each: amoCRM has more of them than the mock, and a test must never pass on one the mock
+    /// ignored (it would see every entity instead of the filtered ones). `filters` lists the
+    /// `filter[..]`/`order[..]` names taken (`filter[statuses]` covers its groups).
+    pub(crate) fn only(&self, filters: &[&str], withs: &[&str]) -> Result<(), Reply> {
+        for (k, _) in &self.0 {
+            if k.starts_with("filter[") || k.starts_with("order[") {
+                let base = k.find(']').map_or(k.as_str(), |i| &k[..=i]);
+                if !filters.contains(&base) {
+                    return Err(unsupported(k, base));
+                }
+            }
+        }
+        for w in self.list("with") {
+            if !withs.contains(&w) {
+                return Err(unsupported("with", &format!("with={w}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Query::only`], then [`Query::paging`]: what a list route checks first.
+    pub(crate) fn list_params(
+        &self,
+        filters: &[&str],
+        withs: &[&str],
+    ) -> Result<(usize, usize), Reply> {
+        self.only(filters, withs)?;
+        self.paging()
+    }
+
     /// `page` (from 1) and `limit` (1..=250, default 50).
     pub(crate) fn paging(&self) -> Result<(usize, usize), Reply> {
         let limit = match self.get("limit") {
@@ -133,6 +164,17 @@ impl Query {
             })
             .collect()
     }
+}
+
+fn unsupported(path: &str, what: &str) -> Reply {
+    Reply::bad_request(
+        path,
+        "NotImplementedByMock",
+        format!(
+            "the mock does not implement {what} here (amoCRM may); it refuses it rather than \
+             answer as if it were not there"
+        ),
+    )
 }
 
 #[cfg(test)]

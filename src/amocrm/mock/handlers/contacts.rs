@@ -11,7 +11,7 @@ use crate::amocrm::mock::state::{Contact, CrmState};
 
 /// `GET /api/v4/contacts`: `query` (full text, as amoCRM: see [`full_text_match`]), `filter[id]`.
 pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
-    let (page, limit) = match ctx.query.paging() {
+    let (page, limit) = match ctx.query.list_params(&["filter[id]"], &["leads"]) {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -75,6 +75,9 @@ pub(crate) fn full_text_match(c: &Contact, query: &str) -> bool {
 }
 
 pub(crate) fn get(s: &CrmState, ctx: &Ctx, id: u64) -> Reply {
+    if let Err(r) = ctx.query.only(&[], &["leads"]) {
+        return r;
+    }
     match s.visible_contact(id) {
         Some(c) => Reply::ok(render::contact(ctx.base, s, c, ctx.query.with("leads"))),
         None => Reply::no_content(),

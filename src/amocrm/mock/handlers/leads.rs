@@ -12,9 +12,19 @@ use crate::amocrm::mock::state::{CrmState, Lead};
 pub(crate) const MAX_COMPLEX: usize = 50;
 
 /// `GET /api/v4/leads`.
+/// The lead list's filters and orders.
+const LEAD_FILTERS: [&str; 6] = [
+    "filter[id]",
+    "filter[pipeline_id]",
+    "filter[responsible_user_id]",
+    "filter[statuses]",
+    "order[created_at]",
+    "order[id]",
+];
+
 pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
     let q = &ctx.query;
-    let (page, limit) = match q.paging() {
+    let (page, limit) = match q.list_params(&LEAD_FILTERS, &["contacts"]) {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -72,6 +82,9 @@ pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
 }
 
 pub(crate) fn get(s: &CrmState, ctx: &Ctx, id: u64) -> Reply {
+    if let Err(r) = ctx.query.only(&[], &["contacts"]) {
+        return r;
+    }
     match s.visible_lead(id) {
         Some(l) => Reply::ok(render::lead(ctx.base, s, l, ctx.query.with("contacts"))),
         None => Reply::no_content(),

@@ -180,7 +180,8 @@ pub(crate) fn create(s: &mut CrmState, ctx: &Ctx, kind: EntityKind, path_id: Opt
 
 /// `GET /api/v4/{leads|contacts}/notes` and `GET /api/v4/{leads|contacts}/{id}/notes`.
 pub(crate) fn list(s: &CrmState, ctx: &Ctx, kind: EntityKind, path_id: Option<u64>) -> Reply {
-    let (page, limit) = match ctx.query.paging() {
+    let taken = ["filter[entity_id]", "filter[note_type]"];
+    let (page, limit) = match ctx.query.list_params(&taken, &[]) {
         Ok(p) => p,
         Err(r) => return r,
     };

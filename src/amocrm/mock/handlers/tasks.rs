@@ -13,9 +13,22 @@ use crate::amocrm::mock::state::{CrmState, EntityKind, Task};
 const TASK_TYPES: [u64; 2] = [1, 2];
 
 /// `GET /api/v4/tasks`.
+/// The task list's filters and orders.
+const TASK_FILTERS: [&str; 9] = [
+    "filter[is_completed]",
+    "filter[entity_type]",
+    "filter[entity_id]",
+    "filter[responsible_user_id]",
+    "filter[task_type]",
+    "filter[id]",
+    "order[complete_till]",
+    "order[created_at]",
+    "order[id]",
+];
+
 pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
     let q = &ctx.query;
-    let (page, limit) = match q.paging() {
+    let (page, limit) = match q.list_params(&TASK_FILTERS, &[]) {
         Ok(p) => p,
         Err(r) => return r,
     };

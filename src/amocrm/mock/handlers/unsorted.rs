@@ -279,7 +279,13 @@ fn insert_sip(s: &mut CrmState, ctx: &Ctx, i: usize, n: NewItem, default_user: u
 
 /// `GET /api/v4/leads/unsorted`: pending items only.
 pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
-    let (page, limit) = match ctx.query.paging() {
+    let taken = [
+        "filter[uid]",
+        "filter[category]",
+        "filter[pipeline_id]",
+        "order[created_at]",
+    ];
+    let (page, limit) = match ctx.query.list_params(&taken, &[]) {
         Ok(p) => p,
         Err(r) => return r,
     };
