@@ -135,3 +135,31 @@ async fn a_sip_item_needs_only_what_amocrm_requires() {
         400
     );
 }
+
+/// `GET /leads/unsorted/summary` answers what the official PHP library reads
+/// (`Models/Unsorted/UnsortedSummaryModel.php`: total, accepted, declined, average_sort_time,
+/// categories), counted from the items and the times they were decided.
+#[tokio::test]
+async fn the_summary_counts_items_and_the_time_to_decide() {
+    let t = spawn_mock().await;
+    let (a, _, _) = t.create_unsorted("+79035550001", "call-s1", 1001).await;
+    let (d, _, _) = t.create_unsorted("+79035550002", "call-s2", 1001).await;
+    t.create_unsorted("+79035550003", "call-s3", 1001).await;
+    t.clock.advance_to((START + 60) * 1000);
+    let accept = format!("/api/v4/leads/unsorted/{a}/accept");
+    assert_eq!(
+        t.post(&accept, json!({ "user_id": 1001 })).await.status,
+        200
+    );
+    t.clock.advance_to((START + 120) * 1000);
+    let decline = format!("/api/v4/leads/unsorted/{d}/decline");
+    let declined = t.send(reqwest::Method::DELETE, &decline, None).await;
+    assert_eq!(declined.status, 200, "{}", declined.text);
+    let s = t.get("/api/v4/leads/unsorted/summary").await;
+    assert_eq!(s.status, 200, "{}", s.text);
+    assert_eq!(
+        s.json(),
+        json!({ "total": 3, "accepted": 1, "declined": 1, "average_sort_time": 90,
+                "categories": { "sip": 3 } })
+    );
+}

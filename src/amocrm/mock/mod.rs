@@ -211,9 +211,10 @@ impl MockCrm {
 
     /// Declines the newest pending Unsorted item of this phone.
     pub fn decline_unsorted(&self, phone: &str) -> Result<String, ActionError> {
+        let now = self.clock.now_secs();
         let mut g = self.shared.lock();
         let uid = pending_uid(&g.state, phone)?;
-        g.state.decline_unsorted(&uid);
+        g.state.decline_unsorted(&uid, now);
         Ok(uid)
     }
 

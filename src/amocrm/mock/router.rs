@@ -361,6 +361,7 @@ pub(crate) fn route(s: &mut CrmState, ctx: &Ctx) -> Reply {
         }
         ["leads", "unsorted"] if m == "GET" => unsorted::list(s, ctx),
         ["leads", "unsorted", "sip"] if m == "POST" => unsorted::create_sip(s, ctx),
+        ["leads", "unsorted", "summary"] if m == "GET" => unsorted::summary(s, ctx),
         ["leads", "unsorted", uid] if m == "GET" => unsorted::get(s, ctx, uid),
         ["leads", "unsorted", uid, "accept"] if m == "POST" => unsorted::accept(s, ctx, uid),
         ["leads", "unsorted", uid, "decline"] if m == "DELETE" => unsorted::decline(s, ctx, uid),

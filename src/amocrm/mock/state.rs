@@ -120,6 +120,8 @@ pub struct Unsorted {
     pub(crate) contact_ids: Vec<u64>,
     pub lead_ids: Vec<u64>,
     pub state: UnsortedState,
+    /// When it was accepted or declined (Unix seconds).
+    pub(crate) processed_at: Option<i64>,
     /// The phone key of the item's contact, for expectations that name a client.
     pub(crate) phone_key: Option<String>,
 }
@@ -483,6 +485,7 @@ impl CrmState {
             return;
         };
         item.state = UnsortedState::Accepted;
+        item.processed_at = Some(now);
         let (pipeline_id, contacts, leads) = (
             item.pipeline_id,
             item.contact_ids.clone(),
@@ -515,11 +518,12 @@ impl CrmState {
 
     /// Declines a pending item: its contacts and leads (and their tasks and notes) are
     /// deleted for good.
-    pub(crate) fn decline_unsorted(&mut self, uid: &str) {
+    pub(crate) fn decline_unsorted(&mut self, uid: &str, now: i64) {
         let Some(item) = self.unsorted.get_mut(uid) else {
             return;
         };
         item.state = UnsortedState::Declined;
+        item.processed_at = Some(now);
         let (contacts, leads) = (item.contact_ids.clone(), item.lead_ids.clone());
         for id in leads {
             self.delete_lead(id);

@@ -262,6 +262,7 @@ fn insert_sip(s: &mut CrmState, ctx: &Ctx, i: usize, n: NewItem, default_user: u
         contact_ids: contact_ids.clone(),
         lead_ids: vec![lead_id],
         state: UnsortedState::Pending,
+        processed_at: None,
         phone_key,
     });
     json!({
@@ -433,6 +434,33 @@ pub(crate) fn decline(s: &mut CrmState, ctx: &Ctx, uid: &str) -> Reply {
         .get(uid)
         .map(|u| (u.contact_ids.clone(), u.lead_ids.clone()))
         .unwrap_or_default();
-    s.decline_unsorted(uid);
+    s.decline_unsorted(uid, ctx.now);
     decision_reply(s, ctx, uid, &contacts, &leads)
+}
+
+/// `GET /api/v4/leads/unsorted/summary`: items in all, accepted, declined, the mean seconds from
+/// arrival to a decision, and items per category (the official PHP library's
+/// `Models/Unsorted/UnsortedSummaryModel.php` reads exactly these keys). The mock keeps only
+/// sip items, and takes no filter (any is refused by name).
+pub(crate) fn summary(s: &CrmState, ctx: &Ctx) -> Reply {
+    if let Err(r) = ctx.query.only(&[], &[]) {
+        return r;
+    }
+    let items: Vec<&Unsorted> = s.unsorted.values().collect();
+    let count = |state| items.iter().filter(|u| u.state == state).count();
+    let waits: Vec<i64> = items
+        .iter()
+        .filter_map(|u| u.processed_at.map(|t| t.saturating_sub(u.created_at)))
+        .collect();
+    let average = match i64::try_from(waits.len()) {
+        Ok(n) if n > 0 => waits.iter().fold(0i64, |a, w| a.saturating_add(*w)) / n,
+        _ => 0,
+    };
+    Reply::ok(json!({
+        "total": items.len(),
+        "accepted": count(UnsortedState::Accepted),
+        "declined": count(UnsortedState::Declined),
+        "average_sort_time": average,
+        "categories": { "sip": items.len() },
+    }))
 }
