@@ -218,7 +218,6 @@ impl fmt::Debug for AmoClient {
     }
 }
 
-/// Summarises a problem+json body: detail and validation paths.
 /// An answer's JSON body (`None` when empty); a success that is not JSON is an error, an
 /// error answer that is not JSON has no body worth reading.
 fn json_body(bytes: &[u8], status: u16) -> Result<Option<Value>, String> {
@@ -232,6 +231,7 @@ fn json_body(bytes: &[u8], status: u16) -> Result<Option<Value>, String> {
     }
 }
 
+/// Summarises a problem+json body: detail and validation paths.
 fn describe(body: &Option<Value>) -> String {
     let Some(b) = body else {
         return "(empty body)".into();
