@@ -12,6 +12,16 @@ pub fn client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
 }
 
+/// Pairs form-encoded in order (`a=1&b=%2B7`): a query string as reqwest sends it, and a
+/// Sipuni event line.
+pub(crate) fn form_encode(pairs: &[(&str, String)]) -> String {
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        out.append_pair(k, v);
+    }
+    out.finish()
+}
+
 /// A client with default settings.
 pub fn client() -> reqwest::Client {
     client_builder()

@@ -363,7 +363,7 @@ impl AmoClient {
                     at_ms: sent_ms,
                     method: m.clone(),
                     path: path.to_string(),
-                    query: super::exchange::query_string(query),
+                    query: crate::http::form_encode(query),
                     request: body.cloned(),
                     status,
                     response: response.cloned(),

@@ -38,26 +38,6 @@ pub struct Exchange {
     pub response: Option<Value>,
 }
 
-impl Exchange {
-    /// `METHOD /path?query`, as the mock's journal writes a request.
-    pub fn request_line(&self) -> String {
-        if self.query.is_empty() {
-            format!("{} {}", self.method, self.path)
-        } else {
-            format!("{} {}?{}", self.method, self.path, self.query)
-        }
-    }
-}
-
-/// The query string reqwest sends for these pairs.
-pub(crate) fn query_string(query: &[(&str, String)]) -> String {
-    let mut s = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in query {
-        s.append_pair(k, v);
-    }
-    s.finish()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,7 +52,7 @@ mod tests {
 
     #[test]
     fn the_query_is_encoded_as_sent() {
-        let q = query_string(&[("query", "+7 916".into()), ("with", "leads".into())]);
+        let q = crate::http::form_encode(&[("query", "+7 916".into()), ("with", "leads".into())]);
         assert_eq!(q, "query=%2B7+916&with=leads");
     }
 }

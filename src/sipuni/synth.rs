@@ -50,14 +50,6 @@ fn employee_num(s: &ShortNumber) -> String {
     format!("{ACCOUNT}{s}")
 }
 
-fn encode(pairs: &[(&str, String)]) -> String {
-    let mut ser = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        ser.append_pair(k, v);
-    }
-    ser.finish()
-}
-
 impl CallSpec {
     fn answered(&self) -> bool {
         match self.direction {
@@ -131,7 +123,7 @@ impl CallSpec {
             p.extend(tree.iter().cloned());
             out.push(WireEvent {
                 at: t,
-                line: encode(&p),
+                line: crate::http::form_encode(&p),
             });
         }
         let picked = start + self.ring_time as i64;
@@ -143,7 +135,7 @@ impl CallSpec {
         if let Some(ans) = &self.answer {
             out.push(WireEvent {
                 at: picked,
-                line: encode(&common(3, ans, picked)),
+                line: crate::http::form_encode(&common(3, ans, picked)),
             });
         }
         for emp in legs.iter().filter(|e| Some(*e) != self.answer.as_ref()) {
@@ -153,7 +145,7 @@ impl CallSpec {
             p.push(("call_answer_timestamp", "0".into()));
             out.push(WireEvent {
                 at: picked,
-                line: encode(&p),
+                line: crate::http::form_encode(&p),
             });
         }
         let last = self.answer.clone().or_else(|| legs.last().cloned());
@@ -164,7 +156,7 @@ impl CallSpec {
         p.extend(tree.iter().cloned());
         out.push(WireEvent {
             at: end,
-            line: encode(&p),
+            line: crate::http::form_encode(&p),
         });
         out
     }
@@ -192,7 +184,7 @@ impl CallSpec {
         p.push(("is_inner_call", "0".into()));
         out.push(WireEvent {
             at: start,
-            line: encode(&p),
+            line: crate::http::form_encode(&p),
         });
         let picked = start + self.ring_time as i64;
         let end = if self.answered {
@@ -203,14 +195,14 @@ impl CallSpec {
         if self.answered {
             out.push(WireEvent {
                 at: picked,
-                line: encode(&common(3, picked)),
+                line: crate::http::form_encode(&common(3, picked)),
             });
         }
         let mut p = common(2, end);
         self.hangup_fields(&mut p, start, picked);
         out.push(WireEvent {
             at: end,
-            line: encode(&p),
+            line: crate::http::form_encode(&p),
         });
         out
     }
