@@ -135,14 +135,7 @@ impl Account {
     pub(super) fn tasks(&self) -> Vec<(Option<&str>, u64, bool)> {
         self.tasks
             .values()
-            .map(|t| {
-                let on = match t.get("entity_type").and_then(Json::as_str) {
-                    Some("leads") => Some("lead"),
-                    Some("contacts") => Some("contact"),
-                    _ => None,
-                };
-                (on, self.offset(t), flag(t, "is_completed"))
-            })
+            .map(|t| (super::task_on(t), self.offset(t), flag(t, "is_completed")))
             .collect()
     }
 

@@ -155,6 +155,15 @@ fn rfc3339(secs: i64) -> String {
         .unwrap_or_else(|| "2026-03-02T10:00:00+03:00".into())
 }
 
+/// A task's `entity_type` as an expectation's `on:` (`lead`, `contact`; none for others).
+fn task_on(t: &serde_json::Value) -> Option<&'static str> {
+    match t.get("entity_type").and_then(serde_json::Value::as_str) {
+        Some("leads") => Some("lead"),
+        Some("contacts") => Some("contact"),
+        _ => None,
+    }
+}
+
 /// Exchanges answered with success.
 fn succeeded(x: &Exchange) -> bool {
     x.status.is_some_and(|s| (200..300).contains(&s))

@@ -79,14 +79,8 @@ fn notes(x: &Exchange) -> Vec<Value> {
 
 fn task(t: &Json, start_s: i64) -> Value {
     let mut m = Mapping::new();
-    match t.get("entity_type").and_then(Json::as_str) {
-        Some("leads") => {
-            m.insert("on".into(), "lead".into());
-        }
-        Some("contacts") => {
-            m.insert("on".into(), "contact".into());
-        }
-        _ => {}
+    if let Some(on) = super::task_on(t) {
+        m.insert("on".into(), on.into());
     }
     if let Some(r) = t.get("responsible_user_id").and_then(Json::as_u64) {
         m.insert("responsible".into(), r.into());
