@@ -119,6 +119,7 @@ fn on_of(kind: EntityKind) -> On {
     match kind {
         EntityKind::Leads => On::Lead,
         EntityKind::Contacts => On::Contact,
+        EntityKind::Companies => On::Company,
     }
 }
 

@@ -47,10 +47,6 @@ pub(crate) struct Checker {
     tasks_by_phone: HashMap<String, Vec<u64>>,
 }
 
-/// Validation codes a correct engine may provoke after a lost answer (it re-sends, amoCRM says
-/// the thing exists) — not invalid requests.
-const BENIGN: [&str; 2] = ["NotUnique", "AlreadyProcessed"];
-
 impl Checker {
     pub(crate) fn new(task_deadline: i64, rate_limit: Option<usize>) -> Self {
         Checker {
@@ -152,9 +148,9 @@ impl Checker {
 
     fn requests(&mut self, journal: &[JournalEntry]) -> Result<(), Violation> {
         for e in journal.iter().skip(self.journal_seen) {
-            let benign =
-                !e.codes.is_empty() && e.codes.iter().all(|c| BENIGN.contains(&c.as_str()));
-            if e.status == 400 && !benign {
+            // Every 400 counts, repeats included: after a lost answer a correct engine finds
+            // what it wrote instead of writing it again (amoCRM's code for a repeat is unknown).
+            if e.status == 400 {
                 return Err(Violation {
                     invariant: "invalid-request",
                     detail: format!(

@@ -443,6 +443,8 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for CountOr<T> {
 pub(crate) enum On {
     Lead,
     Contact,
+    /// A company (the engine never puts tasks there; a client of the mock may).
+    Company,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]

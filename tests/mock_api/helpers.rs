@@ -41,8 +41,17 @@ pub async fn spawn_mock() -> TestMock {
 }
 
 pub async fn spawn_mock_with(f: impl FnOnce(MockOptions) -> MockOptions) -> TestMock {
+    spawn_mock_from(SEED, f).await
+}
+
+/// A mock built from another account YAML.
+pub async fn spawn_mock_seeded(seed: &str) -> TestMock {
+    spawn_mock_from(seed, |o| o).await
+}
+
+async fn spawn_mock_from(seed: &str, f: impl FnOnce(MockOptions) -> MockOptions) -> TestMock {
     let clock = Clock::virtual_at(START * 1000);
-    let state = CrmSeed::from_yaml(SEED).unwrap().build(START).unwrap();
+    let state = CrmSeed::from_yaml(seed).unwrap().build(START).unwrap();
     let opts = f(MockOptions {
         clock: clock.clone(),
         state,

@@ -5,6 +5,7 @@ mod helpers;
 mod account;
 mod contacts;
 mod errors;
+mod fields_companies;
 mod leads;
 mod oauth;
 mod tasks_notes_calls;

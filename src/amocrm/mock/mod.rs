@@ -18,6 +18,7 @@
 
 pub(crate) mod auth;
 pub(crate) mod faults;
+pub(crate) mod fields;
 pub(crate) mod handlers;
 pub mod journal;
 pub(crate) mod query;

@@ -2,7 +2,10 @@
 
 use serde_json::{Value, json};
 
-use super::state::{Contact, CrmState, Lead, Note, Pipeline, Task, Unsorted, User};
+use super::query::Query;
+use super::state::{
+    Company, Contact, CrmState, EntityKind, Lead, Note, Pipeline, Task, Unsorted, User,
+};
 
 fn link(base: &str, path: String) -> Value {
     json!({ "self": { "href": format!("{base}/api/v4/{path}") } })
@@ -51,35 +54,26 @@ pub(crate) fn pipeline(base: &str, p: &Pipeline, account_id: u64) -> Value {
 }
 
 pub(crate) fn contact(base: &str, s: &CrmState, c: &Contact, with_leads: bool) -> Value {
-    let phones: Vec<Value> = c
-        .phones
-        .iter()
-        .map(|p| json!({ "value": p, "enum_id": 1, "enum_code": "WORK" }))
-        .collect();
-    let custom = if phones.is_empty() {
-        Value::Null
-    } else {
-        json!([{ "field_id": 1, "field_name": "Телефон", "field_code": "PHONE", "field_type": "multitext", "values": phones }])
-    };
     let mut v = json!({
         "id": c.id,
         "name": c.name,
-        "first_name": "",
-        "last_name": "",
+        "first_name": c.first_name,
+        "last_name": c.last_name,
         "responsible_user_id": c.responsible_user_id,
         "group_id": 0,
         "created_by": 0,
         "updated_by": 0,
         "created_at": c.created_at,
         "updated_at": c.updated_at,
-        "closest_task_at": null,
+        "closest_task_at": s.closest_task_at(EntityKind::Contacts, c.id),
         "is_deleted": false,
         "is_unsorted": !c.visible,
-        "custom_fields_values": custom,
+        "custom_fields_values": s.fields.render(EntityKind::Contacts, &c.fields),
         "account_id": s.account_id,
         "_links": link(base, format!("contacts/{}", c.id)),
     });
-    let mut embedded = json!({ "tags": [], "companies": [] });
+    let mut embedded =
+        json!({ "tags": [], "companies": company_ref(base, s, EntityKind::Contacts, c.id) });
     if with_leads {
         let leads: Vec<Value> = s
             .leads_of_contact(c.id)
@@ -88,6 +82,52 @@ pub(crate) fn contact(base: &str, s: &CrmState, c: &Contact, with_leads: bool) -
             .map(|l| json!({ "id": l, "_links": link(base, format!("leads/{l}")) }))
             .collect();
         embedded["leads"] = Value::Array(leads);
+    }
+    v["_embedded"] = embedded;
+    v
+}
+
+/// `_embedded.companies` of a contact or a lead: its one company, or nothing.
+fn company_ref(base: &str, s: &CrmState, kind: EntityKind, id: u64) -> Value {
+    let list: Vec<Value> = s
+        .company_of(kind, id)
+        .filter(|c| s.visible_company(*c).is_some())
+        .map(|c| json!({ "id": c, "_links": link(base, format!("companies/{c}")) }))
+        .into_iter()
+        .collect();
+    Value::Array(list)
+}
+
+pub(crate) fn company(base: &str, s: &CrmState, c: &Company, query: &Query) -> Value {
+    let mut v = json!({
+        "id": c.id,
+        "name": c.name,
+        "responsible_user_id": c.responsible_user_id,
+        "group_id": 0,
+        "created_by": 0,
+        "updated_by": 0,
+        "created_at": c.created_at,
+        "updated_at": c.updated_at,
+        "closest_task_at": s.closest_task_at(EntityKind::Companies, c.id),
+        "is_deleted": false,
+        "custom_fields_values": s.fields.render(EntityKind::Companies, &c.fields),
+        "account_id": s.account_id,
+        "_links": link(base, format!("companies/{}", c.id)),
+    });
+    let mut embedded = json!({ "tags": [] });
+    for (with, kind) in [
+        ("contacts", EntityKind::Contacts),
+        ("leads", EntityKind::Leads),
+    ] {
+        if query.with(with) {
+            let list: Vec<Value> = s
+                .company_members(c.id, kind)
+                .into_iter()
+                .filter(|id| s.visible(kind, *id))
+                .map(|id| json!({ "id": id, "_links": link(base, format!("{with}/{id}")) }))
+                .collect();
+            embedded[with] = Value::Array(list);
+        }
     }
     v["_embedded"] = embedded;
     v
@@ -103,19 +143,20 @@ pub(crate) fn lead(base: &str, s: &CrmState, l: &Lead, with_contacts: bool) -> V
         "status_id": l.status_id,
         "pipeline_id": l.pipeline_id,
         "loss_reason_id": null,
-        "created_by": 0,
+        "created_by": l.created_by,
         "updated_by": 0,
         "created_at": l.created_at,
         "updated_at": l.updated_at,
         "closed_at": l.closed_at,
-        "closest_task_at": null,
+        "closest_task_at": s.closest_task_at(EntityKind::Leads, l.id),
         "is_deleted": false,
-        "custom_fields_values": null,
+        "custom_fields_values": s.fields.render(EntityKind::Leads, &l.fields),
         "score": null,
         "account_id": s.account_id,
         "_links": link(base, format!("leads/{}", l.id)),
     });
-    let mut embedded = json!({ "tags": [], "companies": [] });
+    let mut embedded =
+        json!({ "tags": [], "companies": company_ref(base, s, EntityKind::Leads, l.id) });
     if with_contacts {
         let contacts: Vec<Value> = s
             .contacts_of_lead(l.id)
@@ -182,17 +223,23 @@ pub(crate) fn unsorted(base: &str, s: &CrmState, u: &Unsorted) -> Value {
         .filter_map(|id| s.leads.get(id))
         .map(|l| lead(base, s, l, false))
         .collect();
+    let companies: Vec<Value> = u
+        .company_ids
+        .iter()
+        .filter_map(|id| s.companies.get(id))
+        .map(|c| company(base, s, c, &Query::default()))
+        .collect();
     json!({
         "uid": u.uid,
         "source_uid": u.source_uid,
         "source_name": u.source_name,
-        "category": "sip",
+        "category": u.category,
         "pipeline_id": u.pipeline_id,
         "created_at": u.created_at,
         "metadata": u.metadata,
         "account_id": s.account_id,
         "_links": link(base, format!("leads/unsorted/{}", u.uid)),
-        "_embedded": { "contacts": contacts, "leads": leads, "companies": [] },
+        "_embedded": { "contacts": contacts, "leads": leads, "companies": companies },
     })
 }
 

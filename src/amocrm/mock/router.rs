@@ -14,6 +14,7 @@ use wiremock::{Request, Respond, ResponseTemplate};
 use serde_json::json;
 
 use super::faults::{FaultAction, FaultSpec, Faults};
+use super::handlers::unsorted::Category;
 use super::handlers::{self, Body, Ctx};
 use super::journal::JournalEntry;
 use super::query::Query;
@@ -314,10 +315,6 @@ fn id(seg: &str) -> Option<u64> {
 }
 
 /// Maps method and path to a handler.
-#[expect(
-    clippy::too_many_lines,
-    reason = "the routing table: one arm per route of amoCRM's API"
-)]
 pub(crate) fn route(s: &mut CrmState, ctx: &Ctx) -> Reply {
     use handlers::*;
     let seg = ctx.seg.as_slice();
@@ -341,72 +338,19 @@ pub(crate) fn route(s: &mut CrmState, ctx: &Ctx) -> Reply {
             Some(p) => account::statuses(s, ctx, p),
             None => not_found(ctx),
         },
-        ["contacts"] => match m {
-            "GET" => contacts::list(s, ctx),
-            "POST" => contacts::create(s, ctx),
-            "PATCH" => contacts::update(s, ctx, None),
-            _ => not_allowed(ctx),
-        },
-        ["contacts", "notes"] | ["leads", "notes"] => {
-            let kind = if rest[0] == "leads" {
-                EntityKind::Leads
-            } else {
-                EntityKind::Contacts
-            };
-            match m {
-                "GET" => notes::list(s, ctx, kind, None),
-                "POST" => notes::create(s, ctx, kind, None),
-                _ => not_allowed(ctx),
-            }
-        }
         ["leads", "unsorted"] if m == "GET" => unsorted::list(s, ctx),
-        ["leads", "unsorted", "sip"] if m == "POST" => unsorted::create_sip(s, ctx),
+        ["leads", "unsorted", "sip"] if m == "POST" => unsorted::create(s, ctx, Category::Sip),
+        ["leads", "unsorted", "forms"] if m == "POST" => unsorted::create(s, ctx, Category::Forms),
         ["leads", "unsorted", "summary"] if m == "GET" => unsorted::summary(s, ctx),
         ["leads", "unsorted", uid] if m == "GET" => unsorted::get(s, ctx, uid),
         ["leads", "unsorted", uid, "accept"] if m == "POST" => unsorted::accept(s, ctx, uid),
         ["leads", "unsorted", uid, "decline"] if m == "DELETE" => unsorted::decline(s, ctx, uid),
         ["leads", "complex"] if m == "POST" => leads::complex(s, ctx),
-        ["leads"] => match m {
-            "GET" => leads::list(s, ctx),
-            "POST" => leads::create(s, ctx),
-            "PATCH" => leads::update(s, ctx, None),
-            _ => not_allowed(ctx),
-        },
-        [kind @ ("leads" | "contacts"), n] => {
-            let Some(n) = id(n) else {
+        [kind, tail @ ..] if EntityKind::parse(kind).is_some() => {
+            let Some(kind) = EntityKind::parse(kind) else {
                 return not_found(ctx);
             };
-            match (*kind, m) {
-                ("leads", "GET") => leads::get(s, ctx, n),
-                ("leads", "PATCH") => leads::update(s, ctx, Some(n)),
-                ("contacts", "GET") => contacts::get(s, ctx, n),
-                ("contacts", "PATCH") => contacts::update(s, ctx, Some(n)),
-                _ => not_allowed(ctx),
-            }
-        }
-        ["leads", n, "link"] if m == "POST" => match id(n) {
-            Some(n) => leads::link(s, ctx, n),
-            None => not_found(ctx),
-        },
-        [kind @ ("leads" | "contacts"), n, "notes"] => {
-            let Some(n) = id(n) else {
-                return not_found(ctx);
-            };
-            let kind = if *kind == "leads" {
-                EntityKind::Leads
-            } else {
-                EntityKind::Contacts
-            };
-            let exists = match kind {
-                EntityKind::Leads => s.visible_lead(n).is_some(),
-                EntityKind::Contacts => s.visible_contact(n).is_some(),
-            };
-            match m {
-                "GET" if exists => notes::list(s, ctx, kind, Some(n)),
-                "GET" => Reply::no_content(),
-                "POST" => notes::create(s, ctx, kind, Some(n)),
-                _ => not_allowed(ctx),
-            }
+            entity_route(s, ctx, kind, tail)
         }
         ["tasks"] => match m {
             "GET" => tasks::list(s, ctx),
@@ -425,6 +369,87 @@ pub(crate) fn route(s: &mut CrmState, ctx: &Ctx) -> Reply {
             }
         }
         ["calls"] if m == "POST" => calls::create(s, ctx),
+        _ => not_found(ctx),
+    }
+}
+
+/// The routes every entity kind shares: its list, one entity, custom fields, notes, links.
+fn entity_route(s: &mut CrmState, ctx: &Ctx, kind: EntityKind, tail: &[&str]) -> Reply {
+    use handlers::*;
+    let m = ctx.method;
+    match tail {
+        [] => match (kind, m) {
+            (_, "GET") => entity_list(s, ctx, kind),
+            (EntityKind::Leads, "POST") => leads::create(s, ctx),
+            (EntityKind::Contacts, "POST") => contacts::create(s, ctx),
+            (EntityKind::Companies, "POST") => companies::create(s, ctx),
+            (EntityKind::Leads, "PATCH") => leads::update(s, ctx, None),
+            (EntityKind::Contacts, "PATCH") => contacts::update(s, ctx, None),
+            (EntityKind::Companies, "PATCH") => companies::update(s, ctx, None),
+            _ => not_allowed(ctx),
+        },
+        ["custom_fields"] if m == "GET" => custom_fields::list(s, ctx, kind),
+        ["custom_fields", f] if m == "GET" => match id(f) {
+            Some(f) => custom_fields::get(s, ctx, kind, f),
+            None => not_found(ctx),
+        },
+        ["notes"] => match m {
+            "GET" => notes::list(s, ctx, kind, None),
+            "POST" => notes::create(s, ctx, kind, None),
+            _ => not_allowed(ctx),
+        },
+        ["notes", n] if m == "GET" => match id(n) {
+            Some(n) => notes::get(s, ctx, kind, None, n),
+            None => not_found(ctx),
+        },
+        [verb @ ("link" | "unlink")] if m == "POST" => {
+            links::change(s, ctx, kind, None, *verb == "link")
+        }
+        ["notes" | "link" | "unlink" | "custom_fields", ..] => not_allowed(ctx),
+        [n, rest @ ..] => match id(n) {
+            Some(n) => one_entity_route(s, ctx, kind, n, rest),
+            None => not_found(ctx),
+        },
+    }
+}
+
+fn entity_list(s: &CrmState, ctx: &Ctx, kind: EntityKind) -> Reply {
+    match kind {
+        EntityKind::Leads => handlers::leads::list(s, ctx),
+        EntityKind::Contacts => handlers::contacts::list(s, ctx),
+        EntityKind::Companies => handlers::companies::list(s, ctx),
+    }
+}
+
+/// `/{entity}/{id}` and below.
+fn one_entity_route(s: &mut CrmState, ctx: &Ctx, kind: EntityKind, n: u64, rest: &[&str]) -> Reply {
+    use handlers::*;
+    let m = ctx.method;
+    match rest {
+        [] => match (kind, m) {
+            (EntityKind::Leads, "GET") => leads::get(s, ctx, n),
+            (EntityKind::Contacts, "GET") => contacts::get(s, ctx, n),
+            (EntityKind::Companies, "GET") => companies::get(s, ctx, n),
+            (EntityKind::Leads, "PATCH") => leads::update(s, ctx, Some(n)),
+            (EntityKind::Contacts, "PATCH") => contacts::update(s, ctx, Some(n)),
+            (EntityKind::Companies, "PATCH") => companies::update(s, ctx, Some(n)),
+            _ => not_allowed(ctx),
+        },
+        ["notes"] => match m {
+            "GET" if s.visible(kind, n) => notes::list(s, ctx, kind, Some(n)),
+            "GET" => Reply::no_content(),
+            "POST" => notes::create(s, ctx, kind, Some(n)),
+            _ => not_allowed(ctx),
+        },
+        ["notes", note] if m == "GET" => match id(note) {
+            Some(note) => notes::get(s, ctx, kind, Some(n), note),
+            None => not_found(ctx),
+        },
+        ["links"] if m == "GET" => links::list(s, ctx, kind, n),
+        [verb @ ("link" | "unlink")] if m == "POST" => {
+            links::change(s, ctx, kind, Some(n), *verb == "link")
+        }
+        ["links" | "link" | "unlink"] => not_allowed(ctx),
         _ => not_found(ctx),
     }
 }

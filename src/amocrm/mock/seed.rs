@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 
+use super::fields::SeedField;
 use super::state::{Contact, CrmState, EntityKind, LOST, Lead, Pipeline, Status, Task, WON};
 use crate::duration::Span;
 use crate::phone::Phone;
@@ -25,6 +26,11 @@ pub struct CrmSeed {
     /// Existing tasks.
     #[serde(default)]
     pub(crate) tasks: Vec<SeedTask>,
+    /// Custom fields beside the system ones (PHONE, EMAIL, POSITION on contacts; PHONE,
+    /// EMAIL, WEB, ADDRESS on companies), e.g.
+    /// `{ entity: leads, name: Источник, type: select, enums: [Сайт, Звонок] }`.
+    #[serde(default)]
+    pub(crate) custom_fields: Vec<SeedField>,
 }
 
 #[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
@@ -156,6 +162,11 @@ impl CrmSeed {
     pub fn build(&self, start: i64) -> Result<CrmState, SeedError> {
         let mut s = CrmState::default();
         self.seed_users(&mut s)?;
+        for (i, f) in self.custom_fields.iter().enumerate() {
+            s.fields
+                .add_seeded(f)
+                .map_err(|e| err(format!("custom_fields[{i}]"), e))?;
+        }
         self.seed_pipelines(&mut s)?;
         self.seed_contacts(&mut s, start)?;
         self.seed_leads(&mut s, start)?;
@@ -268,8 +279,11 @@ impl CrmSeed {
                 Contact {
                     id: c.id,
                     name,
+                    first_name: String::new(),
+                    last_name: String::new(),
                     responsible_user_id: responsible,
                     phones,
+                    fields: Vec::new(),
                     created_at: start,
                     updated_at: start,
                     visible: true,
@@ -287,29 +301,7 @@ impl CrmSeed {
                     format!("lead id {} is listed twice", l.id),
                 ));
             }
-            let pipeline = match l.pipeline {
-                Some(p) => s.pipeline(p).ok_or_else(|| {
-                    err(
-                        format!("leads[{i}].pipeline"),
-                        format!("pipeline {p} is not in the account"),
-                    )
-                })?,
-                None => match l.status.filter(|st| *st != WON && *st != LOST) {
-                    Some(st) => s
-                        .pipelines
-                        .iter()
-                        .find(|p| p.status(st).is_some())
-                        .ok_or_else(|| {
-                            err(
-                                format!("leads[{i}].status"),
-                                format!("status {st} is in no pipeline"),
-                            )
-                        })?,
-                    None => s
-                        .main_pipeline()
-                        .ok_or_else(|| err(format!("leads[{i}]"), "the account has no pipeline"))?,
-                },
-            };
+            let pipeline = lead_pipeline(s, l, i)?;
             let status = match l.status {
                 Some(st) if pipeline.status(st).is_some() => st,
                 Some(st) => {
@@ -346,6 +338,8 @@ impl CrmSeed {
                     updated_at: start,
                     closed_at: None,
                     visible: true,
+                    fields: Vec::new(),
+                    created_by: 0,
                 },
             );
             s.set_lead_status(l.id, pipeline_id, status, start);
@@ -401,6 +395,7 @@ impl CrmSeed {
             let owner = match kind {
                 EntityKind::Leads => s.leads.get(&entity).map(|l| l.responsible_user_id),
                 EntityKind::Contacts => s.contacts.get(&entity).map(|c| c.responsible_user_id),
+                EntityKind::Companies => s.companies.get(&entity).map(|c| c.responsible_user_id),
             };
             let responsible = responsible(
                 format!("tasks[{i}].responsible"),
@@ -429,6 +424,34 @@ impl CrmSeed {
             );
         }
         Ok(())
+    }
+}
+
+/// The pipeline a seeded lead goes in: the one named, else the one holding its status, else
+/// the main one.
+fn lead_pipeline<'s>(s: &'s CrmState, l: &SeedLead, i: usize) -> Result<&'s Pipeline, SeedError> {
+    match l.pipeline {
+        Some(p) => s.pipeline(p).ok_or_else(|| {
+            err(
+                format!("leads[{i}].pipeline"),
+                format!("pipeline {p} is not in the account"),
+            )
+        }),
+        None => match l.status.filter(|st| *st != WON && *st != LOST) {
+            Some(st) => s
+                .pipelines
+                .iter()
+                .find(|p| p.status(st).is_some())
+                .ok_or_else(|| {
+                    err(
+                        format!("leads[{i}].status"),
+                        format!("status {st} is in no pipeline"),
+                    )
+                }),
+            None => s
+                .main_pipeline()
+                .ok_or_else(|| err(format!("leads[{i}]"), "the account has no pipeline")),
+        },
     }
 }
 
@@ -481,6 +504,16 @@ tasks:     [{ id: 9001, contact: 5001, complete_till: 10m, completed: false }]
         let e = seed.build(0).unwrap_err();
         assert_eq!(e.path, "contacts[0].responsible");
         assert!(e.to_string().contains("user 2 is not listed"));
+    }
+
+    #[test]
+    fn seeded_custom_fields_are_checked() {
+        let ok = "custom_fields: [{ entity: leads, name: Бюджет, type: numeric }]";
+        let s = CrmSeed::from_yaml(ok).unwrap().build(0).unwrap();
+        assert_eq!(s.fields.of(EntityKind::Leads).count(), 1);
+        let bad = "custom_fields: [{ entity: leads, name: Источник, type: select }]";
+        let e = CrmSeed::from_yaml(bad).unwrap().build(0).unwrap_err();
+        assert_eq!(e.path, "custom_fields[0]");
     }
 
     #[test]

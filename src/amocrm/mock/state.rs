@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
+use super::fields::{FieldValues, Fields};
 use crate::phone::digits_key;
 
 /// Status ids present in every pipeline: won and lost.
@@ -18,6 +19,7 @@ pub(crate) const CONTACT_BASE: u64 = 20_000_001;
 const LEAD_BASE: u64 = 30_000_001;
 const TASK_BASE: u64 = 40_000_001;
 const NOTE_BASE: u64 = 50_000_001;
+const COMPANY_BASE: u64 = 60_000_001;
 
 #[derive(Clone, Debug)]
 pub(crate) struct User {
@@ -70,9 +72,14 @@ impl Pipeline {
 pub struct Contact {
     pub(crate) id: u64,
     pub(crate) name: String,
+    pub(crate) first_name: String,
+    pub(crate) last_name: String,
     pub responsible_user_id: u64,
-    /// Phones as written (`+79161234567`).
+    /// Phones as written (`+79161234567`): the PHONE values of `fields`, kept in step.
     pub phones: Vec<String>,
+    /// Custom field values as written; a PHONE entry is derived from `phones` on insert when
+    /// only `phones` was given.
+    pub(crate) fields: Vec<FieldValues>,
     pub(crate) created_at: i64,
     pub(crate) updated_at: i64,
     /// False while the contact sits inside a pending Unsorted item.
@@ -92,6 +99,23 @@ pub struct Lead {
     pub(crate) closed_at: Option<i64>,
     /// False while the lead sits inside a pending Unsorted item.
     pub visible: bool,
+    pub(crate) fields: Vec<FieldValues>,
+    /// Who created it (0: the API integration).
+    pub(crate) created_by: u64,
+}
+
+/// A company («компания»).
+#[derive(Clone, Debug)]
+pub struct Company {
+    pub(crate) id: u64,
+    pub(crate) name: String,
+    pub(crate) responsible_user_id: u64,
+    pub(crate) phones: Vec<String>,
+    pub(crate) fields: Vec<FieldValues>,
+    pub(crate) created_at: i64,
+    pub(crate) updated_at: i64,
+    /// False while the company sits inside a pending Unsorted item.
+    pub(crate) visible: bool,
 }
 
 impl Lead {
@@ -112,6 +136,8 @@ pub enum UnsortedState {
 #[derive(Clone, Debug)]
 pub struct Unsorted {
     pub(crate) uid: String,
+    /// `sip` or `forms`.
+    pub(crate) category: &'static str,
     pub source_uid: String,
     pub(crate) source_name: String,
     pub(crate) pipeline_id: u64,
@@ -119,6 +145,7 @@ pub struct Unsorted {
     pub metadata: Value,
     pub(crate) contact_ids: Vec<u64>,
     pub lead_ids: Vec<u64>,
+    pub(crate) company_ids: Vec<u64>,
     pub state: UnsortedState,
     /// When it was accepted or declined (Unix seconds).
     pub(crate) processed_at: Option<i64>,
@@ -131,6 +158,7 @@ pub struct Unsorted {
 pub enum EntityKind {
     Leads,
     Contacts,
+    Companies,
 }
 
 impl EntityKind {
@@ -138,6 +166,7 @@ impl EntityKind {
         match s {
             "leads" => Some(EntityKind::Leads),
             "contacts" => Some(EntityKind::Contacts),
+            "companies" => Some(EntityKind::Companies),
             _ => None,
         }
     }
@@ -145,6 +174,7 @@ impl EntityKind {
         match self {
             EntityKind::Leads => "leads",
             EntityKind::Contacts => "contacts",
+            EntityKind::Companies => "companies",
         }
     }
 }
@@ -196,6 +226,11 @@ pub struct CrmState {
     pub(crate) unsorted_order: Vec<String>,
     pub tasks: BTreeMap<u64, Task>,
     pub notes: BTreeMap<u64, Note>,
+    pub(crate) companies: BTreeMap<u64, Company>,
+    /// Contact or lead → its company (amoCRM links each to at most one company).
+    pub(crate) company_of: BTreeMap<(EntityKind, u64), u64>,
+    /// The account's custom field definitions.
+    pub(crate) fields: Fields,
     phone_index: HashMap<String, Vec<u64>>,
     /// 10-digit runs of each contact's phone digits and of the digit runs in its name, so that
     /// a `query` of 10 or more digits finds its contacts without a scan.
@@ -205,6 +240,7 @@ pub struct CrmState {
     next_lead: u64,
     next_task: u64,
     next_note: u64,
+    next_company: u64,
     next_unsorted: u64,
 }
 
@@ -225,6 +261,9 @@ impl Default for CrmState {
             unsorted_order: Vec::new(),
             tasks: BTreeMap::new(),
             notes: BTreeMap::new(),
+            companies: BTreeMap::new(),
+            company_of: BTreeMap::new(),
+            fields: Fields::default(),
             phone_index: HashMap::new(),
             gram_index: HashMap::new(),
             contact_grams: HashMap::new(),
@@ -232,6 +271,7 @@ impl Default for CrmState {
             next_lead: LEAD_BASE,
             next_task: TASK_BASE,
             next_note: NOTE_BASE,
+            next_company: COMPANY_BASE,
             next_unsorted: 1,
         }
     }
@@ -283,6 +323,13 @@ impl CrmState {
         let id = id.unwrap_or(self.next_contact);
         bump(&mut self.next_contact, id);
         c.id = id;
+        let phone_field = self.fields.phone_id(EntityKind::Contacts);
+        if c.fields.iter().any(|f| Some(f.field_id) == phone_field) {
+            c.phones = self.fields.phones_in(EntityKind::Contacts, &c.fields);
+        } else {
+            let derived = self.fields.phone_values(EntityKind::Contacts, &c.phones);
+            c.fields.extend(derived);
+        }
         for phone in &c.phones {
             if let Some(key) = digits_key(phone) {
                 self.phone_index.entry(key).or_default().push(id);
@@ -346,7 +393,18 @@ impl CrmState {
         self.index_grams(id);
     }
 
-    pub(crate) fn set_contact_phones(&mut self, id: u64, phones: Vec<String>) {
+    /// Applies a `custom_fields_values` update to a contact (named fields replaced, emptied
+    /// ones removed) and keeps its phones and the phone indices in step.
+    pub(crate) fn set_contact_fields(&mut self, id: u64, update: Vec<FieldValues>) {
+        let Some(c) = self.contacts.get_mut(&id) else {
+            return;
+        };
+        super::fields::merge(&mut c.fields, update);
+        let phones = self.fields.phones_in(EntityKind::Contacts, &c.fields);
+        self.reindex_phones(id, phones);
+    }
+
+    fn reindex_phones(&mut self, id: u64, phones: Vec<String>) {
         for list in self.phone_index.values_mut() {
             list.retain(|c| *c != id);
         }
@@ -384,9 +442,10 @@ impl CrmState {
     }
 
     pub(crate) fn delete_contact(&mut self, id: u64) {
-        self.set_contact_phones(id, Vec::new());
+        self.reindex_phones(id, Vec::new());
         self.unindex_grams(id);
         self.contacts.remove(&id);
+        self.company_of.remove(&(EntityKind::Contacts, id));
         if let Some(leads) = self.contact_leads.remove(&id) {
             for l in leads {
                 if let Some(cs) = self.lead_contacts.get_mut(&l) {
@@ -423,6 +482,16 @@ impl CrmState {
         }
     }
 
+    /// Unlinks a lead and a contact.
+    pub(crate) fn unlink(&mut self, lead: u64, contact: u64) {
+        if let Some(cs) = self.lead_contacts.get_mut(&lead) {
+            cs.retain(|c| *c != contact);
+        }
+        if let Some(ls) = self.contact_leads.get_mut(&contact) {
+            ls.retain(|l| *l != lead);
+        }
+    }
+
     pub fn contacts_of_lead(&self, lead: u64) -> &[u64] {
         self.lead_contacts.get(&lead).map_or(&[], Vec::as_slice)
     }
@@ -443,12 +512,75 @@ impl CrmState {
 
     pub(crate) fn delete_lead(&mut self, id: u64) {
         self.leads.remove(&id);
+        self.company_of.remove(&(EntityKind::Leads, id));
         if let Some(cs) = self.lead_contacts.remove(&id) {
             for c in cs {
                 if let Some(ls) = self.contact_leads.get_mut(&c) {
                     ls.retain(|l| *l != id);
                 }
             }
+        }
+    }
+
+    // ---- companies -----------------------------------------------------------------------
+
+    pub(crate) fn insert_company(&mut self, mut c: Company) -> u64 {
+        let id = self.next_company;
+        self.next_company += 1;
+        c.id = id;
+        if c.fields.is_empty() {
+            c.fields = self.fields.phone_values(EntityKind::Companies, &c.phones);
+        } else {
+            c.phones = self.fields.phones_in(EntityKind::Companies, &c.fields);
+        }
+        self.companies.insert(id, c);
+        id
+    }
+
+    pub(crate) fn visible_company(&self, id: u64) -> Option<&Company> {
+        self.companies.get(&id).filter(|c| c.visible)
+    }
+
+    pub(crate) fn set_company_fields(&mut self, id: u64, update: Vec<FieldValues>) {
+        let phones_of = |s: &Self, f: &[FieldValues]| s.fields.phones_in(EntityKind::Companies, f);
+        let Some(mut c) = self.companies.remove(&id) else {
+            return;
+        };
+        super::fields::merge(&mut c.fields, update);
+        c.phones = phones_of(self, &c.fields);
+        self.companies.insert(id, c);
+    }
+
+    /// Links a contact or a lead to a company, replacing its previous company.
+    pub(crate) fn set_company(&mut self, kind: EntityKind, id: u64, company: u64) {
+        self.company_of.insert((kind, id), company);
+    }
+
+    pub(crate) fn unset_company(&mut self, kind: EntityKind, id: u64, company: u64) {
+        if self.company_of.get(&(kind, id)) == Some(&company) {
+            self.company_of.remove(&(kind, id));
+        }
+    }
+
+    pub(crate) fn company_of(&self, kind: EntityKind, id: u64) -> Option<u64> {
+        self.company_of.get(&(kind, id)).copied()
+    }
+
+    /// The contacts or leads linked to a company, lowest id first.
+    pub(crate) fn company_members(&self, company: u64, kind: EntityKind) -> Vec<u64> {
+        self.company_of
+            .iter()
+            .filter(|((k, _), c)| *k == kind && **c == company)
+            .map(|((_, id), _)| *id)
+            .collect()
+    }
+
+    /// Is an entity visible through the API?
+    pub(crate) fn visible(&self, kind: EntityKind, id: u64) -> bool {
+        match kind {
+            EntityKind::Leads => self.visible_lead(id).is_some(),
+            EntityKind::Contacts => self.visible_contact(id).is_some(),
+            EntityKind::Companies => self.visible_company(id).is_some(),
         }
     }
 
@@ -493,6 +625,12 @@ impl CrmState {
         );
         let target =
             status_id.or_else(|| self.pipeline(pipeline_id).and_then(Pipeline::first_normal));
+        for id in self.unsorted[uid].company_ids.clone() {
+            if let Some(c) = self.companies.get_mut(&id) {
+                c.visible = true;
+                c.updated_at = now;
+            }
+        }
         for id in contacts {
             if let Some(c) = self.contacts.get_mut(&id) {
                 c.visible = true;
@@ -525,6 +663,11 @@ impl CrmState {
         item.state = UnsortedState::Declined;
         item.processed_at = Some(now);
         let (contacts, leads) = (item.contact_ids.clone(), item.lead_ids.clone());
+        for id in item.company_ids.clone() {
+            self.companies.remove(&id);
+            self.company_of.retain(|_, c| *c != id);
+            self.drop_attached(EntityKind::Companies, id);
+        }
         for id in leads {
             self.delete_lead(id);
             self.drop_attached(EntityKind::Leads, id);
@@ -560,11 +703,21 @@ impl CrmState {
         id
     }
 
+    /// The nearest deadline of the entity's open tasks (amoCRM's `closest_task_at`).
+    pub(crate) fn closest_task_at(&self, kind: EntityKind, id: u64) -> Option<i64> {
+        self.tasks
+            .values()
+            .filter(|t| !t.is_completed && t.entity_type == kind && t.entity_id == id)
+            .map(|t| t.complete_till)
+            .min()
+    }
+
     /// Does an entity exist (visible or inside a pending Unsorted item)?
     pub(crate) fn entity_exists(&self, kind: EntityKind, id: u64) -> bool {
         match kind {
             EntityKind::Leads => self.leads.contains_key(&id),
             EntityKind::Contacts => self.contacts.contains_key(&id),
+            EntityKind::Companies => self.companies.contains_key(&id),
         }
     }
 
@@ -573,6 +726,13 @@ impl CrmState {
         let contacts: Vec<u64> = match kind {
             EntityKind::Contacts => vec![id],
             EntityKind::Leads => self.contacts_of_lead(id).to_vec(),
+            EntityKind::Companies => {
+                return self
+                    .companies
+                    .get(&id)
+                    .map(|c| c.phones.iter().filter_map(|p| digits_key(p)).collect())
+                    .unwrap_or_default();
+            }
         };
         contacts
             .iter()
@@ -590,8 +750,11 @@ mod tests {
         Contact {
             id: 0,
             name: "x".into(),
+            first_name: String::new(),
+            last_name: String::new(),
             responsible_user_id: 1,
             phones: vec![phone.into()],
+            fields: Vec::new(),
             created_at: 0,
             updated_at: 0,
             visible,

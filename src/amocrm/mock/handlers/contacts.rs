@@ -5,9 +5,10 @@ use serde_json::json;
 use super::{
     Ctx, Item, MAX_BATCH, list_reply, paginate, read_batch, update_id, update_items, updated_reply,
 };
+use crate::amocrm::mock::fields::FieldValues;
 use crate::amocrm::mock::render;
 use crate::amocrm::mock::reply::Reply;
-use crate::amocrm::mock::state::{Contact, CrmState};
+use crate::amocrm::mock::state::{Contact, CrmState, EntityKind};
 
 /// `GET /api/v4/contacts`: `query` (full text, as amoCRM: see [`full_text_match`]), `filter[id]`.
 pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
@@ -87,8 +88,12 @@ pub(crate) fn get(s: &CrmState, ctx: &Ctx, id: u64) -> Reply {
 /// A contact read from a create body, validated.
 pub(crate) struct NewContact {
     pub(crate) name: String,
+    pub(crate) first_name: String,
+    pub(crate) last_name: String,
     pub(crate) responsible: Option<u64>,
-    pub(crate) phones: Vec<String>,
+    pub(crate) fields: Vec<FieldValues>,
+    /// `_embedded.companies[0].id`: the company it belongs to.
+    pub(crate) company: Option<u64>,
     pub(crate) created_at: Option<i64>,
     pub(crate) request_id: Option<String>,
 }
@@ -108,8 +113,13 @@ pub(crate) fn read_new(s: &CrmState, item: &mut Item) -> NewContact {
     };
     NewContact {
         name,
+        first_name: first,
+        last_name: last,
         responsible: item.user(s, "responsible_user_id"),
-        phones: item.phones(),
+        fields: item
+            .custom_fields(s, EntityKind::Contacts)
+            .unwrap_or_default(),
+        company: item.company(s),
         created_at: item.opt_i64("created_at"),
         request_id: item.request_id(),
     }
@@ -124,18 +134,25 @@ pub(crate) fn insert(
     visible: bool,
 ) -> u64 {
     let created = c.created_at.unwrap_or(now);
-    s.insert_contact(
+    let id = s.insert_contact(
         None,
         Contact {
             id: 0,
             name: c.name,
+            first_name: c.first_name,
+            last_name: c.last_name,
             responsible_user_id: c.responsible.unwrap_or(default_user),
-            phones: c.phones,
+            phones: Vec::new(),
+            fields: c.fields,
             created_at: created,
             updated_at: created,
             visible,
         },
-    )
+    );
+    if let Some(company) = c.company {
+        s.set_company(EntityKind::Contacts, id, company);
+    }
+    id
 }
 
 /// `POST /api/v4/contacts`.
@@ -175,36 +192,57 @@ pub(crate) fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply
         if id.is_some() && !exists {
             item.fail(
                 "id",
-                "NotFound",
+                "NotSupportedChoice",
                 format!("contact {} does not exist", id.unwrap_or(0)),
             );
         }
-        let name = item.opt_str("name");
-        let responsible = item.user(s, "responsible_user_id");
-        let phones = obj
-            .contains_key("custom_fields_values")
-            .then(|| item.phones());
-        changes.push((id, name, responsible, phones, item.request_id()));
+        let change = ContactChange {
+            name: item.opt_str("name"),
+            first_name: item.opt_str("first_name"),
+            last_name: item.opt_str("last_name"),
+            responsible: item.user(s, "responsible_user_id"),
+            fields: item.custom_fields(s, EntityKind::Contacts),
+        };
+        changes.push((id, change, item.request_id()));
     }
     if !errs.is_empty() {
         return Reply::invalid(errs);
     }
     let mut done = Vec::new();
-    for (id, name, responsible, phones, rid) in changes {
+    for (id, change, rid) in changes {
         let Some(id) = id else { continue };
-        if let Some(phones) = phones {
-            s.set_contact_phones(id, phones);
-        }
-        if let Some(n) = name {
-            s.set_contact_name(id, n);
-        }
-        if let Some(c) = s.contacts.get_mut(&id) {
-            if let Some(u) = responsible {
-                c.responsible_user_id = u;
-            }
-            c.updated_at = ctx.now;
-        }
+        apply(s, id, change, ctx.now);
         done.push((id, rid));
     }
     updated_reply(ctx, "contacts", done, path_id)
+}
+
+/// The fields an update item sets; `None` leaves a field as it is.
+struct ContactChange {
+    name: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    responsible: Option<u64>,
+    fields: Option<Vec<FieldValues>>,
+}
+
+fn apply(s: &mut CrmState, id: u64, change: ContactChange, now: i64) {
+    if let Some(fields) = change.fields {
+        s.set_contact_fields(id, fields);
+    }
+    if let Some(n) = change.name {
+        s.set_contact_name(id, n);
+    }
+    if let Some(c) = s.contacts.get_mut(&id) {
+        if let Some(f) = change.first_name {
+            c.first_name = f;
+        }
+        if let Some(l) = change.last_name {
+            c.last_name = l;
+        }
+        if let Some(u) = change.responsible {
+            c.responsible_user_id = u;
+        }
+        c.updated_at = now;
+    }
 }

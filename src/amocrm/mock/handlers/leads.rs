@@ -4,9 +4,10 @@ use serde_json::{Map, Value, json};
 
 use super::contacts::{self, NewContact};
 use super::{Ctx, Item, MAX_BATCH, list_reply, paginate, update_id, update_items, updated_reply};
+use crate::amocrm::mock::fields::FieldValues;
 use crate::amocrm::mock::render;
 use crate::amocrm::mock::reply::Reply;
-use crate::amocrm::mock::state::{CrmState, Lead};
+use crate::amocrm::mock::state::{CrmState, EntityKind, Lead};
 
 /// Most leads one `leads/complex` request takes.
 pub(crate) const MAX_COMPLEX: usize = 50;
@@ -99,6 +100,8 @@ struct NewLead {
     status_id: u64,
     responsible: Option<u64>,
     contacts: Vec<u64>,
+    company: Option<u64>,
+    fields: Vec<FieldValues>,
     created_at: Option<i64>,
     request_id: Option<String>,
 }
@@ -157,6 +160,7 @@ fn read_new(s: &CrmState, item: &mut Item) -> Option<NewLead> {
     let created_at = item.opt_i64("created_at");
     let placed = placement(s, item);
     let request_id = item.request_id();
+    let fields = item.custom_fields(s, EntityKind::Leads).unwrap_or_default();
     Some(NewLead {
         name,
         price,
@@ -164,6 +168,8 @@ fn read_new(s: &CrmState, item: &mut Item) -> Option<NewLead> {
         status_id: placed?.1,
         responsible,
         contacts: Vec::new(),
+        company: None,
+        fields,
         created_at,
         request_id,
     })
@@ -185,10 +191,15 @@ fn insert(s: &mut CrmState, l: NewLead, now: i64) -> u64 {
             updated_at: created,
             closed_at: None,
             visible: true,
+            fields: l.fields,
+            created_by: 0,
         },
     );
     for c in l.contacts {
         s.link(id, c);
+    }
+    if let Some(company) = l.company {
+        s.set_company(EntityKind::Leads, id, company);
     }
     if let Some(lead) = s.leads.get(&id) {
         let (p, st) = (lead.pipeline_id, lead.status_id);
@@ -212,13 +223,15 @@ pub(crate) fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
             if s.visible_contact(*c).is_none() {
                 item.fail(
                     &format!("_embedded.contacts.{j}.id"),
-                    "NotFound",
+                    "NotSupportedChoice",
                     format!("contact {c} does not exist"),
                 );
             }
         }
+        let company = item.company(s);
         if let Some(mut l) = read_new(s, &mut item) {
             l.contacts = contacts;
+            l.company = company;
             news.push(l);
         }
     }
@@ -251,7 +264,7 @@ pub(crate) fn complex(s: &mut CrmState, ctx: &Ctx) -> Reply {
         if contacts.len() > 1 {
             item.fail(
                 "_embedded.contacts",
-                "TooManyItems",
+                "NotSupportedChoice",
                 "leads/complex takes at most one contact per lead",
             );
         }
@@ -303,102 +316,39 @@ pub(crate) fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply
         if id.is_some() && lead.is_none() {
             item.fail(
                 "id",
-                "NotFound",
+                "NotSupportedChoice",
                 format!("lead {} does not exist", id.unwrap_or(0)),
             );
         }
         let name = item.opt_str("name");
         let price = item.opt_u64("price");
         let responsible = item.user(s, "responsible_user_id");
+        let fields = item.custom_fields(s, EntityKind::Leads);
         let pipeline_id = item.opt_u64("pipeline_id").or(lead.map(|l| l.pipeline_id));
         let status_id = item.opt_u64("status_id");
         let placed = match (pipeline_id, lead) {
             (Some(p), Some(lead)) => update_placement(s, &mut item, p, status_id, lead),
             _ => None,
         };
-        changes.push((id, name, price, responsible, placed, item.request_id()));
+        let change = LeadChange {
+            name,
+            price,
+            responsible,
+            placed,
+            fields,
+        };
+        changes.push((id, change, item.request_id()));
     }
     if !errs.is_empty() {
         return Reply::invalid(errs);
     }
     let mut done = Vec::new();
-    for (id, name, price, responsible, placed, rid) in changes {
+    for (id, change, rid) in changes {
         let Some(id) = id else { continue };
-        if let Some((p, st)) = placed {
-            let changed = s
-                .leads
-                .get(&id)
-                .is_some_and(|l| l.pipeline_id != p || l.status_id != st);
-            if changed {
-                s.set_lead_status(id, p, st, ctx.now);
-            }
-        }
-        if let Some(l) = s.leads.get_mut(&id) {
-            if let Some(n) = name {
-                l.name = n;
-            }
-            if let Some(p) = price {
-                l.price = p;
-            }
-            if let Some(u) = responsible {
-                l.responsible_user_id = u;
-            }
-            l.updated_at = ctx.now;
-        }
+        apply(s, id, change, ctx.now);
         done.push((id, rid));
     }
     updated_reply(ctx, "leads", done, path_id)
-}
-
-/// `POST /api/v4/leads/{id}/link`: `[{"to_entity_id": C, "to_entity_type": "contacts"}]`.
-pub(crate) fn link(s: &mut CrmState, ctx: &Ctx, id: u64) -> Reply {
-    if s.visible_lead(id).is_none() {
-        return Reply::not_found(format!("lead {id} not found"));
-    }
-    let items = match ctx.batch(MAX_BATCH) {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    let mut errs = Vec::new();
-    let mut targets = Vec::new();
-    for (i, obj) in items.iter().enumerate() {
-        let mut item = Item::new(obj, i, &mut errs);
-        let to = item.req_u64("to_entity_id");
-        match item.opt_str("to_entity_type").as_deref() {
-            Some("contacts") => {}
-            Some(other) => item.fail(
-                "to_entity_type",
-                "NotSupportedChoice",
-                format!("cannot link a lead to {other:?}; this account supports contacts"),
-            ),
-            None => item.fail("to_entity_type", "Required", "to_entity_type is required"),
-        }
-        if let Some(c) = to {
-            if s.visible_contact(c).is_none() {
-                item.fail(
-                    "to_entity_id",
-                    "NotFound",
-                    format!("contact {c} does not exist"),
-                );
-            }
-            targets.push(c);
-        }
-    }
-    if !errs.is_empty() {
-        return Reply::invalid(errs);
-    }
-    let links: Vec<Value> = targets
-        .into_iter()
-        .map(|c| {
-            s.link(id, c);
-            json!({ "entity_id": id, "entity_type": "leads", "to_entity_id": c, "to_entity_type": "contacts", "metadata": { "main_contact": false } })
-        })
-        .collect();
-    Reply::ok(json!({
-        "_total_items": links.len(),
-        "_links": { "self": ctx.href(&format!("leads/{id}/link")) },
-        "_embedded": { "links": links },
-    }))
 }
 
 /// `_embedded.contacts` of a `leads/complex` item: a list of objects.
@@ -445,7 +395,7 @@ fn complex_contact(
                 Some(id) if s.visible_contact(id).is_some() => existing = Some(id),
                 _ => item.fail(
                     "_embedded.contacts.0.id",
-                    "NotFound",
+                    "NotSupportedChoice",
                     format!("contact {id} does not exist"),
                 ),
             }
@@ -500,5 +450,41 @@ fn update_placement(
             );
             None
         }
+    }
+}
+
+/// What one update item changes; `None` leaves a field as it is.
+struct LeadChange {
+    name: Option<String>,
+    price: Option<u64>,
+    responsible: Option<u64>,
+    placed: Option<(u64, u64)>,
+    fields: Option<Vec<FieldValues>>,
+}
+
+fn apply(s: &mut CrmState, id: u64, change: LeadChange, now: i64) {
+    if let Some((p, st)) = change.placed {
+        let moved = s
+            .leads
+            .get(&id)
+            .is_some_and(|l| l.pipeline_id != p || l.status_id != st);
+        if moved {
+            s.set_lead_status(id, p, st, now);
+        }
+    }
+    if let Some(l) = s.leads.get_mut(&id) {
+        if let Some(n) = change.name {
+            l.name = n;
+        }
+        if let Some(p) = change.price {
+            l.price = p;
+        }
+        if let Some(u) = change.responsible {
+            l.responsible_user_id = u;
+        }
+        if let Some(f) = change.fields {
+            crate::amocrm::mock::fields::merge(&mut l.fields, f);
+        }
+        l.updated_at = now;
     }
 }

@@ -3,17 +3,21 @@
 
 pub(crate) mod account;
 pub(crate) mod calls;
+pub(crate) mod companies;
 pub(crate) mod contacts;
+pub(crate) mod custom_fields;
 pub(crate) mod leads;
+pub(crate) mod links;
 pub(crate) mod notes;
 pub(crate) mod tasks;
 pub(crate) mod unsorted;
 
 use serde_json::{Map, Value};
 
+use super::fields::FieldValues;
 use super::query::Query;
 use super::reply::{Invalid, Reply};
-use super::state::CrmState;
+use super::state::{CrmState, EntityKind};
 
 /// Most items one create or update accepts.
 pub(crate) const MAX_BATCH: usize = 250;
@@ -57,13 +61,7 @@ impl Ctx<'_> {
             }
             // amoCRM: 400 {"detail": "Request data can not be empty"}, no validation-errors.
             Body::Empty => return Err(Reply::problem(400, EMPTY)),
-            Body::Malformed(e) => {
-                return Err(Reply::bad_request(
-                    "",
-                    "InvalidJson",
-                    format!("the body is not JSON: {e}"),
-                ));
-            }
+            Body::Malformed(e) => return Err(not_json(e)),
         };
         if items.is_empty() {
             return Err(Reply::problem(400, EMPTY));
@@ -109,17 +107,18 @@ impl Ctx<'_> {
                 "InvalidType",
                 "the body must be a JSON object",
             )),
-            Body::Malformed(e) => Err(Reply::bad_request(
-                "",
-                "InvalidJson",
-                format!("the body is not JSON: {e}"),
-            )),
+            Body::Malformed(e) => Err(not_json(e)),
         }
     }
 
     pub(crate) fn href(&self, path: &str) -> Value {
         serde_json::json!({ "href": format!("{}/api/v4/{}", self.base, path) })
     }
+}
+
+/// A body that is not JSON: a plain 400 problem, no validation code (amoCRM documents none).
+fn not_json(e: &str) -> Reply {
+    Reply::problem(400, format!("the body is not JSON: {e}"))
 }
 
 /// Collects validation errors for one batch item while reading its fields.
@@ -277,72 +276,53 @@ impl<'a> Item<'a> {
         }
     }
 
-    /// Phones from `custom_fields_values` (field_code PHONE); other codes are checked and kept out.
-    pub(crate) fn phones(&mut self) -> Vec<String> {
-        let mut phones = Vec::new();
-        let Some(v) = self.obj.get("custom_fields_values") else {
-            return phones;
-        };
-        let Some(fields) = v.as_array() else {
-            self.fail(
-                "custom_fields_values",
-                "InvalidType",
-                "custom_fields_values must be an array",
-            );
-            return phones;
-        };
-        for (i, f) in fields.iter().enumerate() {
-            let path = format!("custom_fields_values.{i}");
-            let code = f.get("field_code").and_then(Value::as_str);
-            match code {
-                Some("PHONE") | Some("EMAIL") => {}
-                Some(other) => {
-                    self.fail(
-                        &format!("{path}.field_code"),
-                        "NotSupportedChoice",
-                        format!("unknown field_code {other:?}; use PHONE or EMAIL"),
-                    );
-                    continue;
+    /// `custom_fields_values` read against the account's fields of `kind`; `None` when the
+    /// item does not have the key (an update that leaves the fields alone).
+    pub(crate) fn custom_fields(
+        &mut self,
+        state: &CrmState,
+        kind: EntityKind,
+    ) -> Option<Vec<FieldValues>> {
+        let v = self.obj.get("custom_fields_values")?;
+        match state.fields.read(kind, v) {
+            Ok(values) => Some(values),
+            Err(errs) => {
+                for e in errs {
+                    let path = if e.path.is_empty() {
+                        "custom_fields_values".to_string()
+                    } else {
+                        format!("custom_fields_values.{}", e.path)
+                    };
+                    self.fail(&path, e.code, e.detail);
                 }
-                None => {
-                    self.fail(&format!("{path}.field_code"), "Required", "field_code (PHONE or EMAIL) is required; field ids are not configured in this account");
-                    continue;
-                }
-            }
-            let Some(values) = f.get("values").and_then(Value::as_array) else {
-                self.fail(
-                    &format!("{path}.values"),
-                    "Required",
-                    "values must be an array",
-                );
-                continue;
-            };
-            for (j, val) in values.iter().enumerate() {
-                match val.get("value") {
-                    Some(Value::String(s)) if !s.is_empty() => {
-                        if code == Some("PHONE") {
-                            phones.push(s.clone());
-                        }
-                    }
-                    Some(Value::Number(n)) if code == Some("PHONE") => phones.push(n.to_string()),
-                    _ => self.fail(
-                        &format!("{path}.values.{j}.value"),
-                        "Required",
-                        "value must be a non-empty string",
-                    ),
-                }
-                if let Some(e) = val.get("enum_code") {
-                    let ok = matches!(
-                        e.as_str(),
-                        Some("WORK" | "WORKDD" | "MOB" | "FAX" | "HOME" | "OTHER" | "PRIV")
-                    );
-                    if !ok {
-                        self.fail(&format!("{path}.values.{j}.enum_code"), "NotSupportedChoice", format!("unknown enum_code {e}; use WORK, WORKDD, MOB, FAX, HOME, OTHER or PRIV"));
-                    }
-                }
+                None
             }
         }
-        phones
+    }
+
+    /// `_embedded.companies`: at most one company, which must exist and be visible.
+    pub(crate) fn company(&mut self, state: &CrmState) -> Option<u64> {
+        let ids = self.embedded_ids("companies");
+        match ids.as_slice() {
+            [] => None,
+            [one] if state.visible_company(*one).is_some() => Some(*one),
+            [one] => {
+                self.fail(
+                    "_embedded.companies.0.id",
+                    "NotSupportedChoice",
+                    format!("company {one} does not exist"),
+                );
+                None
+            }
+            _ => {
+                self.fail(
+                    "_embedded.companies",
+                    "NotSupported",
+                    "an entity belongs to at most one company",
+                );
+                None
+            }
+        }
     }
 
     /// Ids listed under `_embedded.<what>` as `[{"id": N}]`.

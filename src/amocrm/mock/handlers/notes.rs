@@ -1,4 +1,8 @@
-//! Notes on leads and contacts: `call_in` / `call_out` call notes and `common` text notes.
+//! Notes on leads, contacts and companies: every documented note type with its required
+//! params, lists, and a note by id.
+//!
+//! Source: amoCRM API v4 «Примечания» (events-and-notes, «Типы примечаний»): the types and
+//! the params each requires.
 
 use serde_json::{Value, json};
 
@@ -7,8 +11,54 @@ use crate::amocrm::mock::render;
 use crate::amocrm::mock::reply::Reply;
 use crate::amocrm::mock::state::{CrmState, EntityKind, Note};
 
-/// Note types the mock accepts.
-const NOTE_TYPES: [&str; 4] = ["common", "call_in", "call_out", "service_message"];
+/// The documented note types and the string params each requires (call notes are checked
+/// by [`check_call_params`]).
+const NOTE_TYPES: [(&str, &[&str]); 10] = [
+    ("common", &["text"]),
+    ("call_in", &[]),
+    ("call_out", &[]),
+    ("service_message", &["service", "text"]),
+    ("extended_service_message", &["service", "text"]),
+    ("message_cashier", &["status", "text"]),
+    ("geolocation", &["text", "address", "longitude", "latitude"]),
+    ("sms_in", &["text", "phone"]),
+    ("sms_out", &["text", "phone"]),
+    ("attachment", &["file_uuid", "version_uuid", "file_name"]),
+];
+
+/// Checks `params` against the note type's required fields.
+fn check_params(
+    item: &mut Item,
+    s: &CrmState,
+    note_type: &str,
+    params: Option<&serde_json::Map<String, Value>>,
+) {
+    let Some((_, required)) = NOTE_TYPES.iter().find(|(t, _)| *t == note_type) else {
+        let known: Vec<&str> = NOTE_TYPES.iter().map(|(t, _)| *t).collect();
+        item.fail(
+            "note_type",
+            "NotSupportedChoice",
+            format!("note_type {note_type:?} is not one of {}", known.join(", ")),
+        );
+        return;
+    };
+    if matches!(note_type, "call_in" | "call_out") {
+        check_call_params(item, params, s, CallFields::NoteParams);
+        return;
+    }
+    for field in *required {
+        let ok = params
+            .and_then(|p| p.get(*field))
+            .is_some_and(|v| v.as_str().is_some_and(|t| !t.is_empty()) || v.is_number());
+        if !ok {
+            item.fail(
+                &format!("params.{field}"),
+                "Required",
+                format!("params.{field} is required for a {note_type} note"),
+            );
+        }
+    }
+}
 
 /// Checks a call note's `params`; the fields amoCRM requires are `uniq`, `duration`,
 /// `source` and `phone`.
@@ -112,37 +162,14 @@ pub(crate) fn create(s: &mut CrmState, ctx: &Ctx, kind: EntityKind, path_id: Opt
         {
             item.fail(
                 "entity_id",
-                "NotFound",
+                "NotSupportedChoice",
                 format!("{} {id} does not exist", kind.as_str()),
             );
         }
         let note_type = item.req_str("note_type");
         let params = item.opt_object("params");
-        match note_type.as_deref() {
-            Some("call_in" | "call_out") => {
-                check_call_params(item, params, s, CallFields::NoteParams);
-            }
-            Some("common" | "service_message")
-                if !params
-                    .and_then(|p| p.get("text"))
-                    .is_some_and(Value::is_string) =>
-            {
-                item.fail(
-                    "params.text",
-                    "Required",
-                    "params.text is required for this note type",
-                );
-            }
-            Some("common" | "service_message") => {}
-            Some(other) => item.fail(
-                "note_type",
-                "NotSupportedChoice",
-                format!(
-                    "note_type {other:?} is not one of {}",
-                    NOTE_TYPES.join(", ")
-                ),
-            ),
-            None => {}
+        if let Some(t) = &note_type {
+            check_params(item, s, t, params);
         }
         let responsible = item.user(s, "responsible_user_id");
         let rid = item.request_id();
@@ -193,10 +220,7 @@ pub(crate) fn list(s: &CrmState, ctx: &Ctx, kind: EntityKind, path_id: Option<u6
         },
     };
     let types = ctx.query.list("filter[note_type]");
-    let visible = |id: u64| match kind {
-        EntityKind::Leads => s.visible_lead(id).is_some(),
-        EntityKind::Contacts => s.visible_contact(id).is_some(),
-    };
+    let visible = |id: u64| s.visible(kind, id);
     let found: Vec<&Note> = s
         .notes
         .values()
@@ -214,4 +238,26 @@ pub(crate) fn list(s: &CrmState, ctx: &Ctx, kind: EntityKind, path_id: Option<u6
         None => format!("{}/notes", kind.as_str()),
     };
     list_reply(ctx, &path, "notes", items, page, more)
+}
+
+/// `GET /api/v4/{entity}/notes/{id}` and `GET /api/v4/{entity}/{entity_id}/notes/{id}`.
+pub(crate) fn get(
+    s: &CrmState,
+    ctx: &Ctx,
+    kind: EntityKind,
+    entity_id: Option<u64>,
+    id: u64,
+) -> Reply {
+    if let Err(r) = ctx.query.only(&[], &[]) {
+        return r;
+    }
+    let found = s.notes.get(&id).filter(|n| {
+        n.entity_type == kind
+            && entity_id.is_none_or(|e| e == n.entity_id)
+            && s.visible(kind, n.entity_id)
+    });
+    match found {
+        Some(n) => Reply::ok(render::note(ctx.base, s, n)),
+        None => Reply::no_content(),
+    }
 }

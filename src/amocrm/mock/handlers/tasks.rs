@@ -118,7 +118,7 @@ fn target(s: &CrmState, item: &mut Item) -> Option<Option<(EntityKind, u64)>> {
             Some(kind) => {
                 item.fail(
                     "entity_id",
-                    "NotFound",
+                    "NotSupportedChoice",
                     format!("{} {id} does not exist", kind.as_str()),
                 );
                 None
@@ -208,7 +208,11 @@ pub(crate) fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply
         if let Some(id) = id
             && !s.tasks.contains_key(&id)
         {
-            item.fail("id", "NotFound", format!("task {id} does not exist"));
+            item.fail(
+                "id",
+                "NotSupportedChoice",
+                format!("task {id} does not exist"),
+            );
         }
         let completed = item.opt_bool("is_completed");
         let result = match item.opt_object("result") {

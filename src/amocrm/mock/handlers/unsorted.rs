@@ -1,15 +1,37 @@
-//! Unsorted («Неразобранное»), category sip: create, list, get, accept, decline.
+//! Unsorted («Неразобранное»), categories sip and forms: create, list, get, accept, decline,
+//! summary.
 
 use serde_json::{Map, Value, json};
 
+use super::companies::{self, NewCompany};
 use super::contacts::{self, NewContact};
 use super::{Ctx, Item, MAX_BATCH, list_reply, paginate};
 use crate::amocrm::mock::render;
 use crate::amocrm::mock::reply::Reply;
+use crate::amocrm::mock::state::EntityKind;
 use crate::amocrm::mock::state::{CrmState, Lead, Unsorted, UnsortedState};
 use crate::phone::digits_key;
 
+/// The kind of an Unsorted item («категория»).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Category {
+    Sip,
+    Forms,
+}
+
+impl Category {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Category::Sip => "sip",
+            Category::Forms => "forms",
+        }
+    }
+}
+
 struct NewItem {
+    /// Its `source_uid` is already taken.
+    repeated: bool,
+    company: Option<NewCompany>,
     source_uid: String,
     source_name: String,
     pipeline_id: u64,
@@ -18,7 +40,8 @@ struct NewItem {
     metadata: Value,
     responsible: Option<u64>,
     contact: Option<NewContact>,
-    lead_name: Option<String>,
+    /// The lead's name and price.
+    lead: Option<(String, u64)>,
     request_id: Option<String>,
 }
 
@@ -44,7 +67,7 @@ fn embedded_one<'a>(
         Some(Value::Array(_)) => {
             item.fail(
                 &format!("_embedded.{what}"),
-                "TooManyItems",
+                "NotSupportedChoice",
                 format!("an Unsorted item holds at most one of {what}"),
             );
             None
@@ -60,8 +83,8 @@ fn embedded_one<'a>(
     }
 }
 
-/// `POST /api/v4/leads/unsorted/sip`.
-pub(crate) fn create_sip(s: &mut CrmState, ctx: &Ctx) -> Reply {
+/// `POST /api/v4/leads/unsorted/sip` and `POST /api/v4/leads/unsorted/forms` (`category`).
+pub(crate) fn create(s: &mut CrmState, ctx: &Ctx, category: Category) -> Reply {
     let items = match ctx.batch(MAX_BATCH) {
         Ok(i) => i,
         Err(r) => return r,
@@ -69,23 +92,38 @@ pub(crate) fn create_sip(s: &mut CrmState, ctx: &Ctx) -> Reply {
     let mut errs = Vec::new();
     let mut news = Vec::new();
     let mut seen_uids: Vec<String> = Vec::new();
+    let mut repeated = None;
     for (i, obj) in items.iter().enumerate() {
-        news.extend(read_sip(s, obj, i, &mut errs, &mut seen_uids));
+        let item = read_sip(s, obj, i, &mut errs, &mut seen_uids);
+        if let Some(n) = item {
+            if repeated.is_none() && n.repeated {
+                repeated = Some(n.source_uid.clone());
+            }
+            news.push(n);
+        }
     }
     if !errs.is_empty() {
         return Reply::invalid(errs);
+    }
+    // amoCRM: "2 identical entities cannot be in Unsorted" gives an error whose code is not
+    // documented: a plain 400 without a validation code, so no client comes to depend on one.
+    if let Some(uid) = repeated {
+        return Reply::problem(
+            400,
+            format!("an Unsorted item with source_uid {uid:?} already exists"),
+        );
     }
     let default_user = s.users.keys().next().copied().unwrap_or(0);
     let out: Vec<Value> = news
         .into_iter()
         .enumerate()
-        .map(|(i, n)| insert_sip(s, ctx, i, n, default_user))
+        .map(|(i, n)| insert_sip(s, ctx, i, n, default_user, category))
         .collect();
     Reply::ok(json!({
         "_total_items": out.len(),
         "_page": 1,
         "_page_count": 1,
-        "_links": { "self": ctx.href("leads/unsorted/sip") },
+        "_links": { "self": ctx.href(&format!("leads/unsorted/{}", category.as_str())) },
         "_embedded": { "unsorted": out },
     }))
 }
@@ -101,17 +139,11 @@ fn read_sip(
     let mut item = Item::new(obj, i, errs);
     let source_uid = item.req_str("source_uid");
     let source_name = item.req_str("source_name");
-    if let Some(uid) = &source_uid {
+    let repeated = source_uid.as_ref().is_some_and(|uid| {
         let taken = s.unsorted.values().any(|u| &u.source_uid == uid) || seen_uids.contains(uid);
-        if taken {
-            item.fail(
-                "source_uid",
-                "NotUnique",
-                format!("an Unsorted item with source_uid {uid:?} already exists"),
-            );
-        }
         seen_uids.push(uid.clone());
-    }
+        taken
+    });
     let created_at = item.opt_i64("created_at");
     let metadata = sip_metadata(&mut item);
     let responsible = call_responsible(s, &mut item, metadata.as_ref());
@@ -125,11 +157,24 @@ fn read_sip(
         };
         contacts::read_new(s, &mut sub)
     });
-    let lead_name = embedded_one(&mut item, obj, "leads").map(|l| {
-        l.get("name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
+    let company = embedded_one(&mut item, obj, "companies").map(|c| {
+        let mut sub = Item {
+            obj: c,
+            index: i,
+            prefix: "_embedded.companies.0.".into(),
+            errs: &mut *item.errs,
+        };
+        companies::read_new(s, &mut sub)
+    });
+    let lead = embedded_one(&mut item, obj, "leads").map(|l| {
+        let mut sub = Item {
+            obj: l,
+            index: i,
+            prefix: "_embedded.leads.0.".into(),
+            errs: &mut *item.errs,
+        };
+        let name = sub.opt_str("name").unwrap_or_default();
+        (name, sub.opt_u64("price").unwrap_or(0))
     });
     let request_id = item.request_id();
     let (Some(source_uid), Some(source_name), Some(metadata), Some((pipeline_id, status_id))) =
@@ -138,6 +183,8 @@ fn read_sip(
         return None;
     };
     Some(NewItem {
+        repeated,
+        company,
         source_uid,
         source_name,
         pipeline_id,
@@ -146,7 +193,7 @@ fn read_sip(
         metadata,
         responsible,
         contact,
-        lead_name,
+        lead,
         request_id,
     })
 }
@@ -211,20 +258,55 @@ fn placement(s: &CrmState, item: &mut Item) -> Option<(u64, u64)> {
     })
 }
 
-/// Creates the item with its hidden contact and lead; answers its entry of the reply.
-fn insert_sip(s: &mut CrmState, ctx: &Ctx, i: usize, n: NewItem, default_user: u64) -> Value {
+/// The item's lead, in the pipeline's Unsorted stage, hidden until the item is accepted.
+fn hidden_lead(s: &mut CrmState, n: &NewItem, responsible: u64, created: i64) -> u64 {
+    let (name, price) = n.lead.clone().unwrap_or_default();
+    s.insert_lead(
+        None,
+        Lead {
+            id: 0,
+            name,
+            price,
+            pipeline_id: n.pipeline_id,
+            status_id: n.status_id,
+            responsible_user_id: responsible,
+            created_at: created,
+            updated_at: created,
+            closed_at: None,
+            visible: false,
+            fields: Vec::new(),
+            created_by: 0,
+        },
+    )
+}
+
+/// Creates the item with its hidden contact, company and lead; answers its entry of the reply.
+fn insert_sip(
+    s: &mut CrmState,
+    ctx: &Ctx,
+    i: usize,
+    n: NewItem,
+    default_user: u64,
+    category: Category,
+) -> Value {
     let created = n.created_at.unwrap_or(ctx.now);
     let responsible = n.responsible.unwrap_or(default_user);
     let phone_key = n
         .contact
         .as_ref()
-        .and_then(|c| c.phones.first())
-        .and_then(|p| digits_key(p))
+        .and_then(|c| {
+            s.fields
+                .phones_in(EntityKind::Contacts, &c.fields)
+                .first()
+                .cloned()
+        })
+        .and_then(|p| digits_key(&p))
         .or_else(|| {
             n.metadata
                 .get("phone")
                 .and_then(|p| digits_key(&p.to_string()))
         });
+    let lead_id = hidden_lead(s, &n, responsible, created);
     let contact_ids: Vec<u64> = n
         .contact
         .map(|mut c| {
@@ -233,27 +315,27 @@ fn insert_sip(s: &mut CrmState, ctx: &Ctx, i: usize, n: NewItem, default_user: u
         })
         .into_iter()
         .collect();
-    let lead_id = s.insert_lead(
-        None,
-        Lead {
-            id: 0,
-            name: n.lead_name.unwrap_or_default(),
-            price: 0,
-            pipeline_id: n.pipeline_id,
-            status_id: n.status_id,
-            responsible_user_id: responsible,
-            created_at: created,
-            updated_at: created,
-            closed_at: None,
-            visible: false,
-        },
-    );
+    let company_ids: Vec<u64> = n
+        .company
+        .map(|mut c| {
+            c.responsible = c.responsible.or(Some(responsible));
+            companies::insert(s, c, default_user, created, false)
+        })
+        .into_iter()
+        .collect();
     for c in &contact_ids {
         s.link(lead_id, *c);
+        for co in &company_ids {
+            s.set_company(EntityKind::Contacts, *c, *co);
+        }
+    }
+    for co in &company_ids {
+        s.set_company(EntityKind::Leads, lead_id, *co);
     }
     let uid = s.next_unsorted_uid();
     s.insert_unsorted(Unsorted {
         uid: uid.clone(),
+        category: category.as_str(),
         source_uid: n.source_uid,
         source_name: n.source_name,
         pipeline_id: n.pipeline_id,
@@ -261,19 +343,25 @@ fn insert_sip(s: &mut CrmState, ctx: &Ctx, i: usize, n: NewItem, default_user: u
         metadata: n.metadata,
         contact_ids: contact_ids.clone(),
         lead_ids: vec![lead_id],
+        company_ids: company_ids.clone(),
         state: UnsortedState::Pending,
         processed_at: None,
         phone_key,
     });
+    let refs = |kind: &str, ids: &[u64]| -> Vec<Value> {
+        ids.iter()
+            .map(|id| render::id_ref(ctx.base, kind, *id))
+            .collect()
+    };
     json!({
         "uid": uid,
         "account_id": s.account_id,
         "request_id": n.request_id.unwrap_or_else(|| i.to_string()),
         "_links": { "self": ctx.href(&format!("leads/unsorted/{uid}")) },
         "_embedded": {
-            "contacts": contact_ids.iter().map(|c| render::id_ref(ctx.base, "contacts", *c)).collect::<Vec<_>>(),
-            "leads": [render::id_ref(ctx.base, "leads", lead_id)],
-            "companies": [],
+            "contacts": refs("contacts", &contact_ids),
+            "leads": refs("leads", &[lead_id]),
+            "companies": refs("companies", &company_ids),
         },
     })
 }
@@ -301,7 +389,7 @@ pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
         .iter()
         .filter_map(|uid| s.pending_unsorted(uid))
         .filter(|u| uids.is_empty() || uids.contains(&u.uid.as_str()))
-        .filter(|_| categories.is_empty() || categories.contains(&"sip"))
+        .filter(|u| categories.is_empty() || categories.contains(&u.category))
         .filter(|u| pipelines.is_empty() || pipelines.contains(&u.pipeline_id))
         .collect();
     if ctx.query.get("order[created_at]") == Some("desc") {
@@ -341,13 +429,13 @@ fn decision_reply(s: &CrmState, ctx: &Ctx, uid: &str, contacts: &[u64], leads: &
     Reply::ok(json!({
         "uid": u.uid,
         "pipeline_id": u.pipeline_id,
-        "category": "sip",
+        "category": u.category,
         "created_at": u.created_at,
         "_links": { "self": ctx.href(&format!("leads/unsorted/{uid}")) },
         "_embedded": {
             "leads": leads.iter().map(|l| render::id_ref(ctx.base, "leads", *l)).collect::<Vec<_>>(),
             "contacts": contacts.iter().map(|c| render::id_ref(ctx.base, "contacts", *c)).collect::<Vec<_>>(),
-            "companies": [],
+            "companies": u.company_ids.iter().map(|c| render::id_ref(ctx.base, "companies", *c)).collect::<Vec<_>>(),
         },
     }))
 }
@@ -356,9 +444,10 @@ fn decision_reply(s: &CrmState, ctx: &Ctx, uid: &str, contacts: &[u64], leads: &
 fn pending<'s>(s: &'s CrmState, uid: &str) -> Result<&'s Unsorted, Reply> {
     match s.unsorted.get(uid) {
         None => Err(Reply::not_found(format!("Unsorted item {uid} not found"))),
-        Some(u) if u.state != UnsortedState::Pending => Err(Reply::bad_request(
-            "uid",
-            "AlreadyProcessed",
+        // amoCRM does not document this answer: a plain 400 without a validation code, so no
+        // client can come to depend on one.
+        Some(u) if u.state != UnsortedState::Pending => Err(Reply::problem(
+            400,
             format!(
                 "Unsorted item {uid} was already {}",
                 if u.state == UnsortedState::Accepted {
@@ -440,8 +529,8 @@ pub(crate) fn decline(s: &mut CrmState, ctx: &Ctx, uid: &str) -> Reply {
 
 /// `GET /api/v4/leads/unsorted/summary`: items in all, accepted, declined, the mean seconds from
 /// arrival to a decision, and items per category (the official PHP library's
-/// `Models/Unsorted/UnsortedSummaryModel.php` reads exactly these keys). The mock keeps only
-/// sip items, and takes no filter (any is refused by name).
+/// `Models/Unsorted/UnsortedSummaryModel.php` reads exactly these keys). Takes no filter (any
+/// is refused by name).
 pub(crate) fn summary(s: &CrmState, ctx: &Ctx) -> Reply {
     if let Err(r) = ctx.query.only(&[], &[]) {
         return r;
@@ -461,6 +550,9 @@ pub(crate) fn summary(s: &CrmState, ctx: &Ctx) -> Reply {
         "accepted": count(UnsortedState::Accepted),
         "declined": count(UnsortedState::Declined),
         "average_sort_time": average,
-        "categories": { "sip": items.len() },
+        "categories": {
+            "sip": items.iter().filter(|u| u.category == "sip").count(),
+            "forms": items.iter().filter(|u| u.category == "forms").count(),
+        },
     }))
 }
