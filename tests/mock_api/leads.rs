@@ -189,13 +189,12 @@ async fn a_filter_or_with_the_mock_lacks_is_refused_by_name() {
     let t = spawn_mock().await;
     for (query, named) in [
         (
-            "/api/v4/leads?filter[created_at][from]=1&filter[created_at][to]=2",
-            "filter[created_at][from]",
+            "/api/v4/leads?filter[custom_fields_values][1][]=x",
+            "filter[custom_fields_values][1][]",
         ),
-        ("/api/v4/leads?order[updated_at]=desc", "order[updated_at]"),
         ("/api/v4/leads?with=loss_reason", "with"),
-        ("/api/v4/contacts?order[id]=desc", "order[id]"),
-        ("/api/v4/tasks?filter[updated_at]=5", "filter[updated_at]"),
+        ("/api/v4/contacts?order[name]=desc", "order[name]"),
+        ("/api/v4/tasks?filter[created_by]=5", "filter[created_by]"),
         ("/api/v4/contacts/5001?with=catalog_elements", "with"),
     ] {
         let a = t.get(query).await;

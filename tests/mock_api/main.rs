@@ -6,6 +6,7 @@ mod account;
 mod contacts;
 mod errors;
 mod fields_companies;
+mod filters_events;
 mod leads;
 mod oauth;
 mod tasks_notes_calls;

@@ -17,8 +17,10 @@
 //! with the (virtual) time it arrived.
 
 pub(crate) mod auth;
+pub(crate) mod events;
 pub(crate) mod faults;
 pub(crate) mod fields;
+pub(crate) mod filters;
 pub(crate) mod handlers;
 pub mod journal;
 pub(crate) mod query;

@@ -5,6 +5,9 @@ use super::reply::Reply;
 /// Largest page amoCRM serves.
 pub(crate) const MAX_LIMIT: usize = 250;
 
+/// One `filter[statuses][N]` group: (pipeline id, status id), either left out.
+pub(crate) type StatusFilter = (Option<u64>, Option<u64>);
+
 /// Decoded query pairs, in order.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Query(pub(crate) Vec<(String, String)>);
@@ -130,10 +133,10 @@ impl Query {
         Ok((page, limit))
     }
 
-    /// `filter[statuses][N][pipeline_id]` / `[status_id]` groups.
-    pub(crate) fn status_filters(&self) -> Result<Vec<(u64, Option<u64>)>, Reply> {
-        let mut groups: std::collections::BTreeMap<String, (Option<u64>, Option<u64>)> =
-            Default::default();
+    /// `filter[statuses][N][pipeline_id]` / `[status_id]` groups; either may be left out (a
+    /// status without its pipeline was reported to work: amocrm/amocrm-api-php issue 606).
+    pub(crate) fn status_filters(&self) -> Result<Vec<StatusFilter>, Reply> {
+        let mut groups: std::collections::BTreeMap<String, StatusFilter> = Default::default();
         for (k, v) in &self.0 {
             let Some(rest) = k.strip_prefix("filter[statuses][") else {
                 continue;
@@ -151,18 +154,7 @@ impl Query {
                 _ => {}
             }
         }
-        groups
-            .into_iter()
-            .map(|(idx, (p, s))| {
-                p.map(|p| (p, s)).ok_or_else(|| {
-                    Reply::bad_request(
-                        &format!("filter[statuses][{idx}][pipeline_id]"),
-                        "Required",
-                        "each status filter needs a pipeline_id",
-                    )
-                })
-            })
-            .collect()
+        Ok(groups.into_values().collect())
     }
 }
 

@@ -369,6 +369,8 @@ pub(crate) fn route(s: &mut CrmState, ctx: &Ctx) -> Reply {
             }
         }
         ["calls"] if m == "POST" => calls::create(s, ctx),
+        ["events"] if m == "GET" => events::list(s, ctx),
+        ["events", e] if m == "GET" => events::get(s, ctx, e),
         _ => not_found(ctx),
     }
 }

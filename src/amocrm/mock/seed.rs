@@ -31,6 +31,9 @@ pub struct CrmSeed {
     /// `{ entity: leads, name: Источник, type: select, enums: [Сайт, Звонок] }`.
     #[serde(default)]
     pub(crate) custom_fields: Vec<SeedField>,
+    /// Task types beside 1 «Связаться» and 2 «Встреча», e.g. `{ id: 3, name: Перезвонить }`.
+    #[serde(default)]
+    pub(crate) task_types: Vec<SeedUser>,
 }
 
 #[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
@@ -162,6 +165,19 @@ impl CrmSeed {
     pub fn build(&self, start: i64) -> Result<CrmState, SeedError> {
         let mut s = CrmState::default();
         self.seed_users(&mut s)?;
+        for (i, t) in self.task_types.iter().enumerate() {
+            if s.task_types.iter().any(|k| k.id == t.id) {
+                return Err(err(
+                    format!("task_types[{i}].id"),
+                    format!("task type {} is taken", t.id),
+                ));
+            }
+            s.task_types.push(super::state::TaskType {
+                id: t.id,
+                name: t.name.clone(),
+                code: None,
+            });
+        }
         for (i, f) in self.custom_fields.iter().enumerate() {
             s.fields
                 .add_seeded(f)

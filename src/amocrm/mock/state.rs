@@ -5,9 +5,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
+use super::events::EventLog;
 use super::fields::{FieldValues, Fields};
+use super::filters::Facts;
 use crate::phone::digits_key;
 
 /// Status ids present in every pipeline: won and lost.
@@ -20,6 +22,15 @@ const LEAD_BASE: u64 = 30_000_001;
 const TASK_BASE: u64 = 40_000_001;
 const NOTE_BASE: u64 = 50_000_001;
 const COMPANY_BASE: u64 = 60_000_001;
+
+/// A task type: 1 «Связаться» and 2 «Встреча» in every account, more seedable.
+#[derive(Clone, Debug)]
+pub(crate) struct TaskType {
+    pub(crate) id: u64,
+    pub(crate) name: String,
+    /// `FOLLOW_UP` and `MEETING` for the two system types.
+    pub(crate) code: Option<&'static str>,
+}
 
 #[derive(Clone, Debug)]
 pub(crate) struct User {
@@ -231,6 +242,9 @@ pub struct CrmState {
     pub(crate) company_of: BTreeMap<(EntityKind, u64), u64>,
     /// The account's custom field definitions.
     pub(crate) fields: Fields,
+    pub(crate) task_types: Vec<TaskType>,
+    /// What `GET /api/v4/events` lists.
+    pub(crate) events: EventLog,
     phone_index: HashMap<String, Vec<u64>>,
     /// 10-digit runs of each contact's phone digits and of the digit runs in its name, so that
     /// a `query` of 10 or more digits finds its contacts without a scan.
@@ -264,6 +278,19 @@ impl Default for CrmState {
             companies: BTreeMap::new(),
             company_of: BTreeMap::new(),
             fields: Fields::default(),
+            events: EventLog::default(),
+            task_types: vec![
+                TaskType {
+                    id: 1,
+                    name: "Связаться".into(),
+                    code: Some("FOLLOW_UP"),
+                },
+                TaskType {
+                    id: 2,
+                    name: "Встреча".into(),
+                    code: Some("MEETING"),
+                },
+            ],
             phone_index: HashMap::new(),
             gram_index: HashMap::new(),
             contact_grams: HashMap::new(),
@@ -334,6 +361,16 @@ impl CrmState {
             if let Some(key) = digits_key(phone) {
                 self.phone_index.entry(key).or_default().push(id);
             }
+        }
+        if c.visible {
+            self.events.push(
+                "contact_added",
+                EntityKind::Contacts,
+                id,
+                c.created_at,
+                Value::Array(vec![]),
+                Value::Array(vec![]),
+            );
         }
         self.contacts.insert(id, c);
         self.index_grams(id);
@@ -461,6 +498,16 @@ impl CrmState {
         let id = id.unwrap_or(self.next_lead);
         bump(&mut self.next_lead, id);
         l.id = id;
+        if l.visible {
+            self.events.push(
+                "lead_added",
+                EntityKind::Leads,
+                id,
+                l.created_at,
+                Value::Array(vec![]),
+                Value::Array(vec![]),
+            );
+        }
         self.leads.insert(id, l);
         self.lead_contacts.entry(id).or_default();
         id
@@ -468,6 +515,13 @@ impl CrmState {
 
     pub(crate) fn visible_lead(&self, id: u64) -> Option<&Lead> {
         self.leads.get(&id).filter(|l| l.visible)
+    }
+
+    /// A lead as the leads API shows it: accepted ones and those of pending Unsorted items, in
+    /// the Unsorted stage (amoCRM lists them there; their contacts stay hidden until accepted).
+    /// A declined item's lead is gone.
+    pub(crate) fn api_lead(&self, id: u64) -> Option<&Lead> {
+        self.leads.get(&id)
     }
 
     /// Links a lead and a contact (idempotent).
@@ -503,6 +557,18 @@ impl CrmState {
     /// Moves a lead to a status, keeping `closed_at` in step.
     pub(crate) fn set_lead_status(&mut self, id: u64, pipeline_id: u64, status_id: u64, now: i64) {
         if let Some(l) = self.leads.get_mut(&id) {
+            let status =
+                |p: u64, st: u64| json!([{ "lead_status": { "id": st, "pipeline_id": p } }]);
+            if l.visible && (l.pipeline_id, l.status_id) != (pipeline_id, status_id) {
+                self.events.push(
+                    "lead_status_changed",
+                    EntityKind::Leads,
+                    id,
+                    now,
+                    status(pipeline_id, status_id),
+                    status(l.pipeline_id, l.status_id),
+                );
+            }
             l.pipeline_id = pipeline_id;
             l.status_id = status_id;
             l.updated_at = now;
@@ -631,6 +697,26 @@ impl CrmState {
                 c.updated_at = now;
             }
         }
+        for id in &contacts {
+            self.events.push(
+                "contact_added",
+                EntityKind::Contacts,
+                *id,
+                now,
+                json!([]),
+                json!([]),
+            );
+        }
+        for id in &leads {
+            self.events.push(
+                "lead_added",
+                EntityKind::Leads,
+                *id,
+                now,
+                json!([]),
+                json!([]),
+            );
+        }
         for id in contacts {
             if let Some(c) = self.contacts.get_mut(&id) {
                 c.visible = true;
@@ -699,8 +785,63 @@ impl CrmState {
         let id = self.next_note;
         self.next_note += 1;
         n.id = id;
+        let call = match n.note_type.as_str() {
+            "call_in" => Some("incoming_call"),
+            "call_out" => Some("outgoing_call"),
+            _ => None,
+        };
+        if let Some(kind) = call {
+            self.events.push(
+                kind,
+                n.entity_type,
+                n.entity_id,
+                n.created_at,
+                json!([{ "note": { "id": id } }]),
+                Value::Array(vec![]),
+            );
+        }
         self.notes.insert(id, n);
         id
+    }
+
+    /// What list filters and orders read of a lead.
+    pub(crate) fn lead_facts<'a>(&self, l: &'a Lead) -> Facts<'a> {
+        Facts {
+            id: l.id,
+            name: &l.name,
+            price: l.price,
+            created_by: l.created_by,
+            updated_by: 0,
+            responsible: l.responsible_user_id,
+            created_at: l.created_at,
+            updated_at: l.updated_at,
+            closed_at: l.closed_at,
+            closest_task_at: self.closest_task_at(EntityKind::Leads, l.id),
+        }
+    }
+
+    pub(crate) fn contact_facts<'a>(&self, c: &'a Contact) -> Facts<'a> {
+        Facts {
+            id: c.id,
+            name: &c.name,
+            responsible: c.responsible_user_id,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            closest_task_at: self.closest_task_at(EntityKind::Contacts, c.id),
+            ..Facts::default()
+        }
+    }
+
+    pub(crate) fn company_facts<'a>(&self, c: &'a Company) -> Facts<'a> {
+        Facts {
+            id: c.id,
+            name: &c.name,
+            responsible: c.responsible_user_id,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            closest_task_at: self.closest_task_at(EntityKind::Companies, c.id),
+            ..Facts::default()
+        }
     }
 
     /// The nearest deadline of the entity's open tasks (amoCRM's `closest_task_at`).

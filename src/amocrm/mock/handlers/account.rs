@@ -7,8 +7,78 @@ use crate::amocrm::mock::render;
 use crate::amocrm::mock::reply::Reply;
 use crate::amocrm::mock::state::CrmState;
 
+/// The `with` values of `GET /api/v4/account` (API v4 «Параметры аккаунта», account-info).
+const ACCOUNT_WITH: [&str; 8] = [
+    "amojo_id",
+    "amojo_rights",
+    "users_groups",
+    "task_types",
+    "version",
+    "entity_names",
+    "datetime_settings",
+    "is_api_filter_enabled",
+];
+
 pub(crate) fn account(s: &CrmState, ctx: &Ctx) -> Reply {
-    Reply::ok(json!({
+    if let Err(r) = ctx.query.only(&[], &ACCOUNT_WITH) {
+        return r;
+    }
+    let mut v = account_base(s, ctx);
+    let mut embedded = serde_json::Map::new();
+    for w in ctx.query.list("with") {
+        match w {
+            "amojo_id" => {
+                v["amojo_id"] = json!(format!(
+                    "{:08x}-0000-4000-8000-{:012x}",
+                    s.account_id, s.account_id
+                ))
+            }
+            "amojo_rights" => {
+                v["amojo_rights"] = json!({ "can_direct": false, "can_create_groups": false })
+            }
+            "version" => v["version"] = json!(27),
+            "is_api_filter_enabled" => v["is_api_filter_enabled"] = json!(true),
+            "datetime_settings" => {
+                v["datetime_settings"] = json!({
+                    "date_pattern": "d.m.Y H:i", "short_date_pattern": "d.m.Y", "short_time_pattern": "H:i",
+                    "date_formant": "d.m.Y", "time_format": "H:i:s", "timezone": "Europe/Moscow",
+                    "timezone_offset": "+03:00",
+                })
+            }
+            "users_groups" => {
+                embedded.insert(
+                    "users_groups".into(),
+                    json!([{ "id": 0, "name": "Отдел продаж", "uuid": null }]),
+                );
+            }
+            "task_types" => {
+                let types: Vec<Value> = s
+                    .task_types
+                    .iter()
+                    .map(|t| json!({ "id": t.id, "name": t.name, "color": null, "icon_id": null, "code": t.code }))
+                    .collect();
+                embedded.insert("task_types".into(), Value::Array(types));
+            }
+            "entity_names" => {
+                embedded.insert("entity_names".into(), json!({
+                    "leads": { "ru": { "gender": "f", "plural_form": { "dative": "сделкам", "default": "сделки",
+                        "genitive": "сделок", "accusative": "сделки", "instrumental": "сделками",
+                        "prepositional": "сделках" }, "singular_form": { "dative": "сделке", "default": "сделка",
+                        "genitive": "сделки", "accusative": "сделку", "instrumental": "сделкой",
+                        "prepositional": "сделке" } } },
+                }));
+            }
+            _ => {}
+        }
+    }
+    if !embedded.is_empty() {
+        v["_embedded"] = Value::Object(embedded);
+    }
+    Reply::ok(v)
+}
+
+fn account_base(s: &CrmState, ctx: &Ctx) -> Value {
+    json!({
         "id": s.account_id,
         "name": s.account_name,
         "subdomain": s.subdomain,
@@ -27,7 +97,7 @@ pub(crate) fn account(s: &CrmState, ctx: &Ctx) -> Reply {
         "is_technical_account": false,
         "contact_name_display_order": 1,
         "_links": { "self": ctx.href("account") },
-    }))
+    })
 }
 
 pub(crate) fn users(s: &CrmState, ctx: &Ctx) -> Reply {

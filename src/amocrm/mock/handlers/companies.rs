@@ -9,21 +9,22 @@ use super::{
     Ctx, Item, MAX_BATCH, list_reply, paginate, read_batch, update_id, update_items, updated_reply,
 };
 use crate::amocrm::mock::fields::FieldValues;
+use crate::amocrm::mock::filters::{COMMON, Filter, Order};
 use crate::amocrm::mock::render;
 use crate::amocrm::mock::reply::Reply;
 use crate::amocrm::mock::state::{Company, CrmState, EntityKind};
 
-/// `GET /api/v4/companies`: `query` (name or phone text), `filter[id]`, `with=contacts,leads`.
+/// `GET /api/v4/companies`: `query` (name or phone text), the documented filters and orders,
+/// `with=contacts,leads`.
 pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
-    let (page, limit) = match ctx
-        .query
-        .list_params(&["filter[id]"], &["contacts", "leads"])
-    {
+    let (page, limit) = match ctx.query.list_params(&COMMON, &["contacts", "leads"]) {
         Ok(p) => p,
         Err(r) => return r,
     };
-    let ids = match ctx.query.ids("filter[id]") {
-        Ok(ids) => ids,
+    let (filter, order) = match Filter::parse(&ctx.query, &COMMON)
+        .and_then(|f| Ok((f, Order::parse(&ctx.query, &COMMON)?)))
+    {
+        Ok(p) => p,
         Err(r) => return r,
     };
     let query = ctx
@@ -31,12 +32,15 @@ pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
         .get("query")
         .map(|q| q.trim().to_lowercase())
         .filter(|q| !q.is_empty());
-    let found: Vec<&Company> = s
+    let mut found: Vec<&Company> = s
         .companies
         .values()
-        .filter(|c| c.visible && (ids.is_empty() || ids.contains(&c.id)))
+        .filter(|c| c.visible && filter.matches(&s.company_facts(c)))
         .filter(|c| query.as_deref().is_none_or(|q| matches(c, q)))
         .collect();
+    if let Some(o) = order {
+        o.sort(&mut found, |c| s.company_facts(c));
+    }
     let (page_items, more) = paginate(found, page, limit);
     let items = page_items
         .into_iter()

@@ -6,18 +6,22 @@ use super::{
     Ctx, Item, MAX_BATCH, list_reply, paginate, read_batch, update_id, update_items, updated_reply,
 };
 use crate::amocrm::mock::fields::FieldValues;
+use crate::amocrm::mock::filters::{COMMON, Filter, Order};
 use crate::amocrm::mock::render;
 use crate::amocrm::mock::reply::Reply;
 use crate::amocrm::mock::state::{Contact, CrmState, EntityKind};
 
-/// `GET /api/v4/contacts`: `query` (full text, as amoCRM: see [`full_text_match`]), `filter[id]`.
+/// `GET /api/v4/contacts`: `query` (full text, as amoCRM: see [`full_text_match`]), the
+/// documented filters and orders, `with=leads`.
 pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
-    let (page, limit) = match ctx.query.list_params(&["filter[id]"], &["leads"]) {
+    let (page, limit) = match ctx.query.list_params(&COMMON, &["leads"]) {
         Ok(p) => p,
         Err(r) => return r,
     };
-    let ids = match ctx.query.ids("filter[id]") {
-        Ok(ids) => ids,
+    let (filter, order) = match Filter::parse(&ctx.query, &COMMON)
+        .and_then(|f| Ok((f, Order::parse(&ctx.query, &COMMON)?)))
+    {
+        Ok(p) => p,
         Err(r) => return r,
     };
     let query = ctx
@@ -39,8 +43,9 @@ pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
             .filter(|c| c.visible && query.is_none_or(|q| full_text_match(c, q)))
             .collect(),
     };
-    if !ids.is_empty() {
-        found.retain(|c| ids.contains(&c.id));
+    found.retain(|c| filter.matches(&s.contact_facts(c)));
+    if let Some(o) = order {
+        o.sort(&mut found, |c| s.contact_facts(c));
     }
     let with_leads = ctx.query.with("leads");
     let (page_items, more) = paginate(found, page, limit);

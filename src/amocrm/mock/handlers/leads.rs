@@ -5,6 +5,7 @@ use serde_json::{Map, Value, json};
 use super::contacts::{self, NewContact};
 use super::{Ctx, Item, MAX_BATCH, list_reply, paginate, update_id, update_items, updated_reply};
 use crate::amocrm::mock::fields::FieldValues;
+use crate::amocrm::mock::filters::{COMMON, Filter, Order};
 use crate::amocrm::mock::render;
 use crate::amocrm::mock::reply::Reply;
 use crate::amocrm::mock::state::{CrmState, EntityKind, Lead};
@@ -12,32 +13,32 @@ use crate::amocrm::mock::state::{CrmState, EntityKind, Lead};
 /// Most leads one `leads/complex` request takes.
 pub(crate) const MAX_COMPLEX: usize = 50;
 
-/// `GET /api/v4/leads`.
-/// The lead list's filters and orders.
-const LEAD_FILTERS: [&str; 6] = [
-    "filter[id]",
+/// The lead list's filters and orders beyond the common ones.
+const LEAD_FILTERS: [&str; 4] = [
     "filter[pipeline_id]",
-    "filter[responsible_user_id]",
     "filter[statuses]",
-    "order[created_at]",
-    "order[id]",
+    "filter[price]",
+    "filter[closed_at]",
 ];
 
+/// `GET /api/v4/leads`: `query`, the documented filters and orders, `with=contacts`.
 pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
     let q = &ctx.query;
-    let (page, limit) = match q.list_params(&LEAD_FILTERS, &["contacts"]) {
+    let taken: Vec<&str> = COMMON.iter().chain(&LEAD_FILTERS).copied().collect();
+    let (page, limit) = match q.list_params(&taken, &["contacts"]) {
         Ok(p) => p,
         Err(r) => return r,
     };
     let parsed = (|| {
         Ok::<_, Reply>((
+            Filter::parse(q, &taken)?,
+            Order::parse(q, &taken)?,
             q.ids("filter[id]")?,
             q.ids("filter[pipeline_id]")?,
-            q.ids("filter[responsible_user_id]")?,
             q.status_filters()?,
         ))
     })();
-    let (ids, pipelines, responsibles, statuses) = match parsed {
+    let (filter, order, ids, pipelines, statuses) = match parsed {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -49,29 +50,28 @@ pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
     let candidates: Box<dyn Iterator<Item = &Lead>> = if ids.is_empty() {
         Box::new(s.leads.values())
     } else {
-        let mut wanted = ids.clone();
+        let mut wanted = ids;
         wanted.sort_unstable();
         wanted.dedup();
         Box::new(wanted.into_iter().filter_map(|id| s.leads.get(&id)))
     };
     let mut found: Vec<&Lead> = candidates
-        .filter(|l| l.visible)
         .filter(|l| pipelines.is_empty() || pipelines.contains(&l.pipeline_id))
-        .filter(|l| responsibles.is_empty() || responsibles.contains(&l.responsible_user_id))
         .filter(|l| {
             statuses.is_empty()
-                || statuses
-                    .iter()
-                    .any(|(p, st)| *p == l.pipeline_id && st.is_none_or(|st| st == l.status_id))
+                || statuses.iter().any(|(p, st)| {
+                    p.is_none_or(|p| p == l.pipeline_id) && st.is_none_or(|st| st == l.status_id)
+                })
         })
         .filter(|l| {
             query
                 .as_ref()
                 .is_none_or(|qq| l.name.to_lowercase().contains(qq) || l.id.to_string() == *qq)
         })
+        .filter(|l| filter.matches(&s.lead_facts(l)))
         .collect();
-    if q.get("order[created_at]") == Some("desc") || q.get("order[id]") == Some("desc") {
-        found.reverse();
+    if let Some(o) = order {
+        o.sort(&mut found, |l| s.lead_facts(l));
     }
     let with_contacts = q.with("contacts");
     let (page_items, more) = paginate(found, page, limit);
@@ -86,7 +86,7 @@ pub(crate) fn get(s: &CrmState, ctx: &Ctx, id: u64) -> Reply {
     if let Err(r) = ctx.query.only(&[], &["contacts"]) {
         return r;
     }
-    match s.visible_lead(id) {
+    match s.api_lead(id) {
         Some(l) => Reply::ok(render::lead(ctx.base, s, l, ctx.query.with("contacts"))),
         None => Reply::no_content(),
     }

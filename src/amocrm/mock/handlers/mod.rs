@@ -6,6 +6,7 @@ pub(crate) mod calls;
 pub(crate) mod companies;
 pub(crate) mod contacts;
 pub(crate) mod custom_fields;
+pub(crate) mod events;
 pub(crate) mod leads;
 pub(crate) mod links;
 pub(crate) mod notes;

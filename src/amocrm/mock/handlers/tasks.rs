@@ -5,16 +5,14 @@ use serde_json::{Value, json};
 use super::{
     Ctx, Item, MAX_BATCH, list_reply, paginate, read_batch, update_id, update_items, updated_reply,
 };
+use crate::amocrm::mock::filters::{Facts, Filter};
 use crate::amocrm::mock::render;
 use crate::amocrm::mock::reply::Reply;
 use crate::amocrm::mock::state::{CrmState, EntityKind, Task};
 
-/// Task types this account knows: 1 «Звонок» (call), 2 «Встреча» (meeting).
-const TASK_TYPES: [u64; 2] = [1, 2];
-
-/// `GET /api/v4/tasks`.
 /// The task list's filters and orders.
-const TASK_FILTERS: [&str; 9] = [
+const TASK_FILTERS: [&str; 10] = [
+    "filter[updated_at]",
     "filter[is_completed]",
     "filter[entity_type]",
     "filter[entity_id]",
@@ -65,6 +63,10 @@ pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
             q.ids("filter[id]")?,
         ))
     })();
+    let updated = match Filter::parse(q, &["filter[updated_at]"]) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let (entity_ids, responsibles, types, ids) = match parsed {
         Ok(p) => p,
         Err(r) => return r,
@@ -78,6 +80,13 @@ pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
         .filter(|t| responsibles.is_empty() || responsibles.contains(&t.responsible_user_id))
         .filter(|t| types.is_empty() || types.contains(&t.task_type_id))
         .filter(|t| ids.is_empty() || ids.contains(&t.id))
+        .filter(|t| {
+            updated.matches(&Facts {
+                id: t.id,
+                updated_at: t.updated_at,
+                ..Facts::default()
+            })
+        })
         .collect();
     if q.get("order[complete_till]") == Some("asc") {
         found.sort_by_key(|t| (t.complete_till, t.id));
@@ -106,11 +115,21 @@ fn target(s: &CrmState, item: &mut Item) -> Option<Option<(EntityKind, u64)>> {
     match (kind, id) {
         (None, None) => Some(None),
         (Some(k), Some(id)) => match EntityKind::parse(&k) {
+            // amoCRM takes customers too, when the account has customers on; the mock's
+            // account has them off (`customers_mode: disabled`), as a new account does.
+            None if k == "customers" => {
+                item.fail(
+                    "entity_type",
+                    "NotSupportedChoice",
+                    "customers are off in this account (customers_mode: disabled)",
+                );
+                None
+            }
             None => {
                 item.fail(
                     "entity_type",
                     "NotSupportedChoice",
-                    format!("{k:?} is not leads or contacts"),
+                    format!("{k:?} is not leads, contacts, companies or customers"),
                 );
                 None
             }
@@ -149,11 +168,13 @@ pub(crate) fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
         let text = item.req_str("text");
         let till = item.req_i64("complete_till");
         let task_type = item.opt_u64("task_type_id").unwrap_or(1);
-        if !TASK_TYPES.contains(&task_type) {
+        if !s.task_types.iter().any(|t| t.id == task_type) {
             item.fail(
                 "task_type_id",
                 "NotSupportedChoice",
-                format!("task type {task_type} does not exist; use 1 (call) or 2 (meeting)"),
+                format!(
+                    "task type {task_type} does not exist; see GET /api/v4/account?with=task_types"
+                ),
             );
         }
         let responsible = item.user(s, "responsible_user_id");
@@ -170,7 +191,8 @@ pub(crate) fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
     let default_user = s.users.keys().next().copied().unwrap_or(0);
     let mut out = Vec::new();
     for (i, (text, till, task_type, responsible, target, rid)) in news.into_iter().enumerate() {
-        let (entity_type, entity_id) = target.unwrap_or((EntityKind::Contacts, 0));
+        // A task on nothing keeps entity id 0 (no entity has it) and renders both as null.
+        let (entity_type, entity_id) = target.unwrap_or((EntityKind::Leads, 0));
         let id = s.insert_task(
             None,
             Task {
