@@ -50,6 +50,11 @@ pub(crate) struct MockArgs {
     /// (amoCRM documents neither; clients should cope with both).
     #[arg(long)]
     pub(crate) list_processed_unsorted: bool,
+    /// A sip item with `metadata.is_call_event_needed: true` puts its call on its lead as a
+    /// `call_in` note (amoCRM adds "a call event"; whether the API lists it as a note is not
+    /// documented, so clients should cope with both).
+    #[arg(long)]
+    pub(crate) unsorted_call_events: bool,
     /// Serve HTTPS with this PEM certificate chain (for clients that hard-code https://).
     #[arg(long, requires = "tls_key", value_name = "FILE")]
     pub(crate) tls_cert: Option<PathBuf>,
@@ -113,6 +118,7 @@ pub(super) async fn mock(args: MockArgs) -> Result<ExitCode, String> {
         token_ttl: args.token_ttl_s.map(std::time::Duration::from_secs),
         refresh_token: args.refresh_token,
         list_processed_unsorted: args.list_processed_unsorted,
+        unsorted_call_events: args.unsorted_call_events,
         listener: Some(listener),
         ..MockOptions::default()
     })

@@ -294,7 +294,13 @@ async fn note_step<M: Memory>(
     };
     let call = p.call.clone();
     let body = note_json(&call, &note);
-    let resumed = intend(memory, p, Write::Note)?;
+    // An Unsorted item created for this call carried the call in its metadata with
+    // `is_call_event_needed`, and amoCRM puts that call on the item's lead itself. Whenever an
+    // item is involved, or the call was decided after a restart (when memory may have missed
+    // such an item), the note is looked for before it is written: the card never shows the
+    // call twice.
+    let carried = p.unsorted.is_some() || p.recovered;
+    let resumed = intend(memory, p, Write::Note)? || carried;
     let id = create_once(
         client,
         resumed,

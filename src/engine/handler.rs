@@ -94,6 +94,8 @@ pub(super) struct OpenCall {
     pub(super) answer_handled: bool,
     /// When its latest event arrived (clock ms).
     last_seen_ms: i64,
+    /// Put back after a restart: what it had written before may not all be in memory.
+    restored: bool,
 }
 
 /// The settle window after a hangup (R-IDEM): events of the call arriving within it count.
@@ -226,6 +228,22 @@ impl<M: Memory> Engine<M> {
         Ok(Ingested::Stored)
     }
 
+    /// Takes an event as the service does: only a storage error is an error; an early action
+    /// (the ring-time item, the accept at the answer) that fails against amoCRM is logged and
+    /// left to the call's hangup, whose final handling does what is still missing. The scenario
+    /// runner takes events this way too, so that it settles calls as production does.
+    pub async fn take_event(&mut self, ev: CallEvent, arrived_ms: i64) -> Result<(), MemoryError> {
+        let id = ev.call_id.as_str().to_string();
+        match self.ingest_at(ev, arrived_ms).await {
+            Ok(_) => Ok(()),
+            Err(EngineError::Memory(e)) => Err(e),
+            Err(err) => {
+                tracing::warn!(call_id = %id, error = %err, "early action failed; the call is handled at its hangup");
+                Ok(())
+            }
+        }
+    }
+
     /// Puts back an event stored before a restart (events come in arrival order, already
     /// counted as delivered). The early actions run again as they did live (each finds what it
     /// already did), so that calls decided after them see the same account as without the
@@ -246,11 +264,16 @@ impl<M: Memory> Engine<M> {
         }
         if self.memory.progress(&id)?.is_some() {
             let open = self.take(ev, arrived_ms);
+            open.restored = true;
             open.ring_handled = true;
             open.answer_handled = true;
             return Ok(());
         }
-        self.take_live(ev, arrived_ms).await
+        self.take_live(ev, arrived_ms).await?;
+        if let Some(open) = self.open.get_mut(&id) {
+            open.restored = true;
+        }
+        Ok(())
     }
 
     /// Adds an event to its call and runs the early action it calls for, if the call is live.
@@ -491,6 +514,7 @@ impl<M: Memory> Engine<M> {
             note_id: None,
             // An item create sent before the hangup and never answered may have been applied.
             in_flight: self.memory.early_intent(&call.id)?,
+            recovered: self.open.get(call.id.as_str()).is_some_and(|o| o.restored),
         })
     }
 }

@@ -110,6 +110,11 @@ pub struct Progress {
     /// looks amoCRM up before sending it again, as the first try may have been applied.
     #[serde(default)]
     pub(crate) in_flight: Option<Write>,
+    /// Decided after a restart: an early write (an Unsorted item carrying this call, which
+    /// amoCRM puts on its lead) may have been applied without memory recording it, so the call
+    /// note is looked for before it is written.
+    #[serde(default)]
+    pub(crate) recovered: bool,
 }
 
 /// The engine's memory. Every operation can fail; a failure is an error, never "not there".

@@ -39,6 +39,8 @@ pub struct RunOptions {
     /// The mock still answers accepted and declined Unsorted items by uid (amoCRM does not
     /// document which way it goes).
     pub list_processed_unsorted: bool,
+    /// The mock puts an Unsorted item's call on its lead as a note (`is_call_event_needed`).
+    pub unsorted_call_events: bool,
 }
 
 impl Default for RunOptions {
@@ -52,8 +54,19 @@ impl Default for RunOptions {
             progress: None,
             defer_failed_calls: false,
             list_processed_unsorted: false,
+            unsorted_call_events: false,
         }
     }
+}
+
+/// Gives the engine an event as `serve` does ([`Engine::take_event`]): a failed early action is
+/// left to the call's hangup; only a storage error stops the run.
+async fn take(ctx: &mut Ctx, ev: CallEvent) -> Result<(), String> {
+    let now = ctx.clock.now_ms();
+    ctx.engine
+        .take_event(ev, now)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Calls and requests of one path through the rules.
@@ -425,6 +438,7 @@ async fn start_world(sc: &Scenario, opts: &RunOptions, seed: u64) -> Result<(Ctx
         hang_for: opts.client_timeout * 10,
         rate_limit: opts.rate_limit,
         list_processed_unsorted: opts.list_processed_unsorted,
+        unsorted_call_events: opts.unsorted_call_events,
         ..MockOptions::default()
     })
     .await;
@@ -604,7 +618,7 @@ async fn apply(
                 ctx.clock.advance_to(e.at * 1000);
                 let ev = CallEvent::parse(&e.line)
                     .map_err(|err| format!("generated event rejected: {err}"))?;
-                ctx.engine.ingest(ev).await.map_err(|e| e.to_string())?;
+                take(ctx, ev).await?;
             }
             let Some(handled) = settle(ctx, Settle::Call(&spec.call_id)).await? else {
                 return Ok(done);
@@ -633,7 +647,7 @@ async fn apply(
             };
             let ev = CallEvent::parse(&line)
                 .map_err(|e| format!("event rejected (the receiver would answer 400): {e}"))?;
-            ctx.engine.ingest(ev).await.map_err(|e| e.to_string())?;
+            take(ctx, ev).await?;
         }
         Action::Crm(a) => {
             // A manager action that finds nothing fails the scenario but the steps go on.

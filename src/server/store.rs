@@ -476,6 +476,7 @@ mod tests {
             task_id: None,
             note_id: None,
             in_flight: None,
+            recovered: false,
         }
     }
 }

@@ -170,18 +170,18 @@ impl Worker {
             }
         };
         let span = tracing::info_span!("event", call_id = %e.call_id);
-        let result = if again {
-            self.engine
-                .restore(ev, e.received_ms)
+        if !again {
+            return Ok(self
+                .engine
+                .take_event(ev, e.received_ms)
                 .instrument(span)
-                .await
-        } else {
-            self.engine
-                .ingest_at(ev, e.received_ms)
-                .instrument(span)
-                .await
-                .map(|_| ())
-        };
+                .await?);
+        }
+        let result = self
+            .engine
+            .restore(ev, e.received_ms)
+            .instrument(span)
+            .await;
         match result {
             Ok(()) => Ok(()),
             Err(err @ EngineError::Memory(_)) => Err(err.into()),

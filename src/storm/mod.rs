@@ -13,7 +13,7 @@ use crate::scenario::model::Scenario;
 use crate::scenario::run::{self, Outcome, RunOptions};
 
 /// How storms run: invariants after every step, manager actions that find nothing skipped,
-/// the mock limiting to 7 requests per second.
+/// the mock limiting to 7 requests per second and putting Unsorted calls on their leads.
 pub fn storm_options(
     sabotage_task_dedup: bool,
     progress: Option<indicatif::ProgressBar>,
@@ -30,6 +30,9 @@ pub fn storm_options(
         // look-up, never a second entity).
         client_timeout: STORM_CLIENT_TIMEOUT,
         list_processed_unsorted: false,
+        // The harder world: an Unsorted item's call is on its lead already, and the engine
+        // must not write it a second time (the one-note-per-call invariant checks).
+        unsorted_call_events: true,
     }
 }
 

@@ -216,8 +216,8 @@ impl<M: Memory> App<M> {
         }
         for n in s.notes.values() {
             lines.push(format!(
-                "note {} on {:?} status {} ",
-                n.note_type, n.entity_type, n.params["call_status"]
+                "note {} on {:?} status {} call {}",
+                n.note_type, n.entity_type, n.params["call_status"], n.params["uniq"]
             ));
         }
         lines.sort();

@@ -65,3 +65,17 @@ async fn r_fail_requests_stay_under_seven_per_second() {
         );
     }
 }
+
+/// A 500 on the Unsorted item created at the first ring (R-IN-U3, accept on answer) is looked
+/// up and retried like any other create, not taken for the call's failure.
+#[tokio::test]
+async fn r_fail_a_500_on_the_ring_time_item_is_retried() {
+    let settings = "incoming: { unknown: { mode: unsorted_accept_on_answer } }";
+    let mut want = spawn_app(settings, "").await;
+    want.call(0, incoming("+79031112233").answer("202")).await;
+    let mut app = spawn_app(settings, "").await;
+    app.arm(fail(any("/api/v4/leads/unsorted/sip")).status(500));
+    app.call(0, incoming("+79031112233").answer("202")).await;
+    assert_eq!(app.picture(), want.picture());
+    assert!(app.mock.journal().iter().any(|e| e.status == 500));
+}

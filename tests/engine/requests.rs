@@ -124,7 +124,7 @@ async fn requests_per_call_match_the_readme_table() {
         "incoming, unknown, answered, unsorted: 2",
         "incoming, unknown, missed, unsorted: 3",
         "incoming, pending Unsorted, missed again (after deadline): 4",
-        "incoming, unknown, answered, accept on answer: 6",
+        "incoming, unknown, answered, accept on answer: 7",
         "incoming, unknown, missed, accept on answer: 5",
         "outgoing, unknown, answered: 3",
         "outgoing, unknown, unanswered: 1",

@@ -24,6 +24,32 @@ async fn r_in_u2_unknown_calls_land_in_unsorted_hidden_until_accepted() {
     );
 }
 
+/// Where amoCRM puts an item's call on its lead itself (`is_call_event_needed`), an answered
+/// call whose item is accepted at once leaves that one call on the card: the engine looks for
+/// it before writing its note, and writes none.
+#[tokio::test]
+async fn r_note_call_an_items_own_call_event_is_not_written_twice() {
+    let mut app = spawn_app(
+        "incoming: { unknown: { mode: unsorted_accept_on_answer } }",
+        "unsorted_call_events: true\n",
+    )
+    .await;
+    app.call(0, incoming("+79031112233").answer("202")).await;
+    let s = app.state();
+    let item = s.unsorted.values().next().expect("an item");
+    assert_eq!(item.state, UnsortedState::Accepted);
+    let notes: Vec<_> = s.notes.values().collect();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(notes[0].entity_id, item.lead_ids[0]);
+    assert!(
+        !app.mock
+            .journal()
+            .iter()
+            .any(|e| e.method == "POST" && e.path.ends_with("/notes")),
+        "no second note written by the engine"
+    );
+}
+
 #[tokio::test]
 async fn r_uns_dedup_and_accept_then_the_number_is_known() {
     let mut app = spawn_app("incoming: { unknown: { mode: unsorted } }", "").await;

@@ -78,6 +78,10 @@ pub struct MockOptions {
     pub token_ttl: Option<Duration>,
     /// `GET /leads/unsorted/{uid}` answers accepted and declined items too, instead of 204.
     pub list_processed_unsorted: bool,
+    /// An Unsorted sip item with `metadata.is_call_event_needed: true` puts its call on its
+    /// lead as a `call_in` note (amoCRM documents "a call event is added"; whether it is a note
+    /// the API lists is not documented: clients must cope with both).
+    pub unsorted_call_events: bool,
 }
 
 impl Default for MockOptions {
@@ -96,6 +100,7 @@ impl Default for MockOptions {
             refresh_token: "mock-refresh".into(),
             token_ttl: None,
             list_processed_unsorted: false,
+            unsorted_call_events: false,
         }
     }
 }
@@ -122,6 +127,7 @@ impl MockCrm {
         let server = builder.start().await;
         let mut state = opts.state;
         state.list_processed_unsorted |= opts.list_processed_unsorted;
+        state.unsorted_call_events |= opts.unsorted_call_events;
         let shared = SharedHandle::new(state);
         shared.lock().auth = auth::Auth::new(
             &opts.token,

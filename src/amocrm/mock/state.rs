@@ -233,6 +233,8 @@ pub struct CrmState {
     /// `GET /leads/unsorted/{uid}` still answers accepted and declined items (amoCRM does not
     /// document which way it goes; clients must cope with both).
     pub(crate) list_processed_unsorted: bool,
+    /// Sip items with `is_call_event_needed` put their call on their lead as a note.
+    pub(crate) unsorted_call_events: bool,
     /// Creation order of Unsorted uids.
     pub(crate) unsorted_order: Vec<String>,
     pub tasks: BTreeMap<u64, Task>,
@@ -272,6 +274,7 @@ impl Default for CrmState {
             contact_leads: BTreeMap::new(),
             unsorted: BTreeMap::new(),
             list_processed_unsorted: false,
+            unsorted_call_events: false,
             unsorted_order: Vec::new(),
             tasks: BTreeMap::new(),
             notes: BTreeMap::new(),

@@ -9,7 +9,7 @@ use super::{Ctx, Item, MAX_BATCH, list_reply, paginate};
 use crate::amocrm::mock::render;
 use crate::amocrm::mock::reply::Reply;
 use crate::amocrm::mock::state::EntityKind;
-use crate::amocrm::mock::state::{CrmState, Lead, Unsorted, UnsortedState};
+use crate::amocrm::mock::state::{CrmState, Lead, Note, Unsorted, UnsortedState};
 use crate::phone::digits_key;
 
 /// The kind of an Unsorted item («категория»).
@@ -258,6 +258,33 @@ fn placement(s: &CrmState, item: &mut Item) -> Option<(u64, u64)> {
     })
 }
 
+/// `metadata.is_call_event_needed: true` adds the call to the lead's card (API docs,
+/// «Неразобранное», sip metadata: «нужно ли добавлять событие звонка»). With the account's
+/// `unsorted_call_events` on it is a `call_in` note made from the metadata, so a client that
+/// also writes its own call note makes two; whether amoCRM lists it as a note is not
+/// documented, so it is a switch.
+fn call_event(s: &mut CrmState, metadata: &Value, lead_id: u64, responsible: u64, at: i64) {
+    if !s.unsorted_call_events || metadata.get("is_call_event_needed") != Some(&Value::Bool(true)) {
+        return;
+    }
+    let pick = |k: &str| metadata.get(k).cloned().unwrap_or(Value::Null);
+    s.insert_note(Note {
+        id: 0,
+        entity_type: EntityKind::Leads,
+        entity_id: lead_id,
+        note_type: "call_in".into(),
+        params: json!({
+            "uniq": pick("uniq"),
+            "duration": pick("duration"),
+            "source": pick("service_code"),
+            "link": pick("link"),
+            "phone": pick("phone"),
+        }),
+        responsible_user_id: responsible,
+        created_at: at,
+    });
+}
+
 /// The item's lead, in the pipeline's Unsorted stage, hidden until the item is accepted.
 fn hidden_lead(s: &mut CrmState, n: &NewItem, responsible: u64, created: i64) -> u64 {
     let (name, price) = n.lead.clone().unwrap_or_default();
@@ -332,6 +359,7 @@ fn insert_sip(
     for co in &company_ids {
         s.set_company(EntityKind::Leads, lead_id, *co);
     }
+    call_event(s, &n.metadata, lead_id, responsible, created);
     let uid = s.next_unsorted_uid();
     s.insert_unsorted(Unsorted {
         uid: uid.clone(),
