@@ -25,6 +25,30 @@ async fn an_unknown_route_gets_404_problem_json() {
     assert_eq!(a.json()["title"], "Not Found");
 }
 
+/// Source: amoCRM API v4 «Коды ошибок» (errors): a known path asked with another method
+/// answers 405, e.g. decline sent as POST (it is DELETE in «Неразобранное»).
+#[tokio::test]
+async fn a_known_path_with_the_wrong_method_gets_405() {
+    let t = spawn_mock().await;
+    let (uid, _, _) = t.create_unsorted("+79035559999", "call-405", 1001).await;
+    for (method, path) in [
+        (
+            Method::POST,
+            format!("/api/v4/leads/unsorted/{uid}/decline"),
+        ),
+        (Method::DELETE, "/api/v4/account".to_string()),
+        (Method::GET, "/api/v4/leads/complex".to_string()),
+        (Method::PUT, "/api/v4/leads/7001".to_string()),
+        (Method::GET, "/api/v4/calls".to_string()),
+        (Method::GET, "/api/v4/contacts/5001/link".to_string()),
+    ] {
+        let a = t.send(method.clone(), &path, Some(json!([{}]))).await;
+        assert_eq!(a.status, 405, "{method} {path}: {}", a.text);
+    }
+    let st = t.get("/api/v4/leads/pipelines/3001/statuses/41").await;
+    assert_eq!(st.json()["name"], "Первичный контакт");
+}
+
 #[tokio::test]
 async fn a_rejected_batch_names_every_bad_path_and_changes_nothing() {
     let t = spawn_mock().await;

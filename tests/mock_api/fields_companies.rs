@@ -305,3 +305,50 @@ async fn unsorted_items_carry_companies_and_forms_exist() {
     assert_eq!(acc.status, 200, "{}", acc.text);
     assert_eq!(t.get(&format!("/api/v4/companies/{co}")).await.status, 200);
 }
+
+/// Source: amoCRM API v4 «Комплексное добавление сделок с контактом и компанией» (leads-api):
+/// one contact and one company per lead, `company_id` in the answer; `_embedded.metadata`
+/// creates the lead in Unsorted, its contact and company hidden until accepted.
+#[tokio::test]
+async fn leads_complex_takes_a_company_and_metadata_puts_it_in_unsorted() {
+    let t = spawn_mock().await;
+    let a = t
+        .post(
+            "/api/v4/leads/complex",
+            json!([{ "name": "CX1", "pipeline_id": 3001,
+                     "_embedded": { "contacts": [{ "first_name": "Зоя" }], "companies": [{ "name": "ООО Ива" }] } },
+                   { "name": "CX2", "pipeline_id": 3001, "request_id": "uns_1",
+                     "_embedded": { "metadata": { "category": "forms", "form_id": "f", "form_name": "Заявка",
+                                                  "form_page": "https://example.com", "ip": "127.0.0.1",
+                                                  "form_sent_at": START },
+                                    "contacts": [{ "first_name": "Z" }], "companies": [{ "name": "ООО" }] } }]),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    let out = a.json();
+    let (co, lead2) = (
+        out[0]["company_id"].as_u64().unwrap(),
+        out[1]["id"].as_u64().unwrap(),
+    );
+    let contact = out[0]["contact_id"].as_u64().unwrap();
+    let c = t.get(&format!("/api/v4/contacts/{contact}")).await.json();
+    assert_eq!(c["_embedded"]["companies"][0]["id"], co);
+    assert_eq!(out[1]["request_id"], json!(["uns_1"]));
+    let hidden_company = out[1]["company_id"].as_u64().unwrap();
+    assert_eq!(
+        t.get(&format!("/api/v4/companies/{hidden_company}"))
+            .await
+            .status,
+        204
+    );
+    let lead = t.get(&format!("/api/v4/leads/{lead2}")).await.json();
+    assert_eq!(lead["status_id"], 40, "in the Unsorted stage");
+    let items = t
+        .get("/api/v4/leads/unsorted?filter[category]=forms")
+        .await
+        .json();
+    assert_eq!(
+        items["_embedded"]["unsorted"][0]["_embedded"]["leads"][0]["id"],
+        lead2
+    );
+}

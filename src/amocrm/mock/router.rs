@@ -338,6 +338,13 @@ pub(crate) fn route(s: &mut CrmState, ctx: &Ctx) -> Reply {
             Some(p) => account::statuses(s, ctx, p),
             None => not_found(ctx),
         },
+        ["leads", "pipelines", p, "statuses", st] if m == "GET" => match (id(p), id(st)) {
+            (Some(p), Some(st)) => account::status(s, ctx, p, st),
+            _ => not_found(ctx),
+        },
+        ["calls"] if m == "POST" => calls::create(s, ctx),
+        ["events"] if m == "GET" => events::list(s, ctx),
+        ["events", e] if m == "GET" => events::get(s, ctx, e),
         ["leads", "unsorted"] if m == "GET" => unsorted::list(s, ctx),
         ["leads", "unsorted", "sip"] if m == "POST" => unsorted::create(s, ctx, Category::Sip),
         ["leads", "unsorted", "forms"] if m == "POST" => unsorted::create(s, ctx, Category::Forms),
@@ -345,7 +352,10 @@ pub(crate) fn route(s: &mut CrmState, ctx: &Ctx) -> Reply {
         ["leads", "unsorted", uid] if m == "GET" => unsorted::get(s, ctx, uid),
         ["leads", "unsorted", uid, "accept"] if m == "POST" => unsorted::accept(s, ctx, uid),
         ["leads", "unsorted", uid, "decline"] if m == "DELETE" => unsorted::decline(s, ctx, uid),
-        ["leads", "complex"] if m == "POST" => leads::complex(s, ctx),
+        ["leads", "complex"] if m == "POST" => complex::complex(s, ctx),
+        // Known paths asked with another method: 405, as amoCRM answers.
+        ["account" | "users" | "calls" | "events", ..]
+        | ["leads", "pipelines" | "unsorted" | "complex", ..] => not_allowed(ctx),
         [kind, tail @ ..] if EntityKind::parse(kind).is_some() => {
             let Some(kind) = EntityKind::parse(kind) else {
                 return not_found(ctx);
@@ -368,9 +378,7 @@ pub(crate) fn route(s: &mut CrmState, ctx: &Ctx) -> Reply {
                 _ => not_allowed(ctx),
             }
         }
-        ["calls"] if m == "POST" => calls::create(s, ctx),
-        ["events"] if m == "GET" => events::list(s, ctx),
-        ["events", e] if m == "GET" => events::get(s, ctx, e),
+
         _ => not_found(ctx),
     }
 }

@@ -162,3 +162,18 @@ pub(crate) fn statuses(s: &CrmState, ctx: &Ctx, id: u64) -> Reply {
         None => Reply::not_found("Pipeline not found"),
     }
 }
+
+/// `GET /api/v4/leads/pipelines/{id}/statuses/{id}` (API v4 «Воронки и этапы сделок»).
+pub(crate) fn status(s: &CrmState, ctx: &Ctx, pipeline: u64, status: u64) -> Reply {
+    let Some(p) = s.pipeline(pipeline) else {
+        return Reply::not_found("Pipeline not found");
+    };
+    let rendered = render::pipeline(ctx.base, p, s.account_id);
+    let found = rendered["_embedded"]["statuses"]
+        .as_array()
+        .and_then(|list| list.iter().find(|st| st["id"] == status).cloned());
+    match found {
+        Some(st) => Reply::ok(st),
+        None => Reply::not_found("Status not found"),
+    }
+}

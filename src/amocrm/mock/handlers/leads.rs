@@ -1,17 +1,13 @@
 //! Leads: list with filters, get, create, `leads/complex`, update (close), link to contacts.
 
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
-use super::contacts::{self, NewContact};
 use super::{Ctx, Item, MAX_BATCH, list_reply, paginate, update_id, update_items, updated_reply};
 use crate::amocrm::mock::fields::FieldValues;
 use crate::amocrm::mock::filters::{COMMON, Filter, Order};
 use crate::amocrm::mock::render;
 use crate::amocrm::mock::reply::Reply;
 use crate::amocrm::mock::state::{CrmState, EntityKind, Lead};
-
-/// Most leads one `leads/complex` request takes.
-pub(crate) const MAX_COMPLEX: usize = 50;
 
 /// The lead list's filters and orders beyond the common ones.
 const LEAD_FILTERS: [&str; 4] = [
@@ -93,17 +89,19 @@ pub(crate) fn get(s: &CrmState, ctx: &Ctx, id: u64) -> Reply {
 }
 
 /// A lead read from a create body, validated.
-struct NewLead {
+pub(crate) struct NewLead {
     name: String,
     price: u64,
-    pipeline_id: u64,
-    status_id: u64,
-    responsible: Option<u64>,
-    contacts: Vec<u64>,
-    company: Option<u64>,
+    pub(crate) pipeline_id: u64,
+    pub(crate) status_id: u64,
+    pub(crate) responsible: Option<u64>,
+    pub(crate) contacts: Vec<u64>,
+    pub(crate) company: Option<u64>,
     fields: Vec<FieldValues>,
     created_at: Option<i64>,
-    request_id: Option<String>,
+    pub(crate) request_id: Option<String>,
+    /// Inside a pending Unsorted item (`leads/complex` with `_embedded.metadata`).
+    pub(crate) hidden: bool,
 }
 
 /// Reads pipeline and status: both checked, the status defaults to the first normal stage.
@@ -150,7 +148,7 @@ fn placement(s: &CrmState, item: &mut Item) -> Option<(u64, u64)> {
     Some((pipeline.id, status))
 }
 
-fn read_new(s: &CrmState, item: &mut Item) -> Option<NewLead> {
+pub(crate) fn read_new(s: &CrmState, item: &mut Item) -> Option<NewLead> {
     if item.obj.contains_key("id") {
         item.fail("id", "NotSupported", "a new lead cannot carry an id");
     }
@@ -170,12 +168,13 @@ fn read_new(s: &CrmState, item: &mut Item) -> Option<NewLead> {
         contacts: Vec::new(),
         company: None,
         fields,
+        hidden: false,
         created_at,
         request_id,
     })
 }
 
-fn insert(s: &mut CrmState, l: NewLead, now: i64) -> u64 {
+pub(crate) fn insert(s: &mut CrmState, l: NewLead, now: i64) -> u64 {
     let default_user = s.users.keys().next().copied().unwrap_or(0);
     let created = l.created_at.unwrap_or(now);
     let id = s.insert_lead(
@@ -190,7 +189,7 @@ fn insert(s: &mut CrmState, l: NewLead, now: i64) -> u64 {
             created_at: created,
             updated_at: created,
             closed_at: None,
-            visible: true,
+            visible: !l.hidden,
             fields: l.fields,
             created_by: 0,
         },
@@ -249,58 +248,6 @@ pub(crate) fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
     Reply::ok(json!({ "_links": { "self": ctx.href("leads") }, "_embedded": { "leads": out } }))
 }
 
-/// `POST /api/v4/leads/complex`: each lead with new (or existing) contacts in one request.
-/// Answers a plain JSON array, as amoCRM does.
-pub(crate) fn complex(s: &mut CrmState, ctx: &Ctx) -> Reply {
-    let items = match ctx.batch(MAX_COMPLEX) {
-        Ok(i) => i,
-        Err(r) => return r,
-    };
-    let mut errs = Vec::new();
-    let mut plans: Vec<(NewLead, Option<NewContact>, Option<u64>)> = Vec::new();
-    for (i, obj) in items.iter().enumerate() {
-        let mut item = Item::new(obj, i, &mut errs);
-        let contacts = embedded_contacts(&mut item, obj);
-        if contacts.len() > 1 {
-            item.fail(
-                "_embedded.contacts",
-                "NotSupportedChoice",
-                "leads/complex takes at most one contact per lead",
-            );
-        }
-        let (new_contact, existing) = complex_contact(s, &mut item, contacts.first().copied(), i);
-        if let Some(l) = read_new(s, &mut item) {
-            plans.push((l, new_contact, existing));
-        }
-    }
-    if !errs.is_empty() {
-        return Reply::invalid(errs);
-    }
-    let default_user = s.users.keys().next().copied().unwrap_or(0);
-    let mut out = Vec::new();
-    for (i, (mut l, new_contact, existing)) in plans.into_iter().enumerate() {
-        let rid = l.request_id.clone().unwrap_or_else(|| i.to_string());
-        let lead_responsible = l.responsible.unwrap_or(default_user);
-        let contact_id = match (new_contact, existing) {
-            (Some(mut c), _) => {
-                c.responsible = c.responsible.or(Some(lead_responsible));
-                Some(contacts::insert(s, c, default_user, ctx.now, true))
-            }
-            (None, id) => id,
-        };
-        l.contacts = contact_id.into_iter().collect();
-        let id = insert(s, l, ctx.now);
-        out.push(json!({
-            "id": id,
-            "contact_id": contact_id,
-            "company_id": null,
-            "request_id": [rid],
-            "merged": false,
-        }));
-    }
-    Reply::ok(Value::Array(out))
-}
-
 /// `PATCH /api/v4/leads` and `PATCH /api/v4/leads/{id}`: name, price, stage, responsible.
 pub(crate) fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply {
     let items = match update_items(ctx, path_id) {
@@ -349,67 +296,6 @@ pub(crate) fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply
         done.push((id, rid));
     }
     updated_reply(ctx, "leads", done, path_id)
-}
-
-/// `_embedded.contacts` of a `leads/complex` item: a list of objects.
-fn embedded_contacts<'a>(
-    item: &mut Item,
-    obj: &'a Map<String, Value>,
-) -> Vec<&'a Map<String, Value>> {
-    match obj.get("_embedded").and_then(|e| e.get("contacts")) {
-        None => Vec::new(),
-        Some(Value::Array(list)) => {
-            let objs: Vec<_> = list.iter().filter_map(Value::as_object).collect();
-            if objs.len() != list.len() {
-                item.fail(
-                    "_embedded.contacts",
-                    "InvalidType",
-                    "each contact must be an object",
-                );
-            }
-            objs
-        }
-        Some(_) => {
-            item.fail(
-                "_embedded.contacts",
-                "InvalidType",
-                "_embedded.contacts must be an array",
-            );
-            Vec::new()
-        }
-    }
-}
-
-/// The item's contact: a new one to create, or the id of an existing visible one.
-fn complex_contact(
-    s: &CrmState,
-    item: &mut Item,
-    contact: Option<&Map<String, Value>>,
-    i: usize,
-) -> (Option<NewContact>, Option<u64>) {
-    let mut new_contact = None;
-    let mut existing = None;
-    if let Some(c) = contact {
-        if let Some(id) = c.get("id") {
-            match id.as_u64() {
-                Some(id) if s.visible_contact(id).is_some() => existing = Some(id),
-                _ => item.fail(
-                    "_embedded.contacts.0.id",
-                    "NotSupportedChoice",
-                    format!("contact {id} does not exist"),
-                ),
-            }
-        } else {
-            let mut sub = Item {
-                obj: c,
-                index: i,
-                prefix: "_embedded.contacts.0.".into(),
-                errs: &mut *item.errs,
-            };
-            new_contact = Some(contacts::read_new(s, &mut sub));
-        }
-    }
-    (new_contact, existing)
 }
 
 /// Where an updated lead goes: pipeline `p` at the stage asked (else its own stage there, else

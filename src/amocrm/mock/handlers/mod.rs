@@ -4,6 +4,7 @@
 pub(crate) mod account;
 pub(crate) mod calls;
 pub(crate) mod companies;
+pub(crate) mod complex;
 pub(crate) mod contacts;
 pub(crate) mod custom_fields;
 pub(crate) mod events;
