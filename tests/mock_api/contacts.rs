@@ -108,3 +108,32 @@ async fn getting_a_missing_contact_answers_204() {
     let t = spawn_mock().await;
     assert_eq!(t.get("/api/v4/contacts/424242").await.status, 204);
 }
+
+/// Source: amoCRM API v4 «Контакты» (contacts-api): `query` searches the filled fields, EMAIL
+/// included; a leads `query` finds a lead by its contact's phone (amocrm/amocrm-api-php issue
+/// 303).
+#[tokio::test]
+async fn query_reaches_emails_and_leads_find_their_contacts_phones() {
+    let t = spawn_mock().await;
+    let a = t
+        .post(
+            "/api/v4/contacts",
+            json!([{ "first_name": "Гай", "custom_fields_values": [
+                { "field_code": "EMAIL", "values": [{ "value": "guy@example.com" }] },
+                { "field_code": "POSITION", "values": [{ "value": "тел. 4957771122" }] }] }]),
+        )
+        .await;
+    let id = a.json()["_embedded"]["contacts"][0]["id"].as_u64().unwrap();
+    for q in ["guy@example.com", "гай", "4957771122"] {
+        let found = t.get(&format!("/api/v4/contacts?query={q}")).await;
+        assert_eq!(found.status, 200, "query {q}");
+        assert_eq!(
+            found.json()["_embedded"]["contacts"][0]["id"],
+            id,
+            "query {q}"
+        );
+    }
+    let leads = t.get("/api/v4/leads?query=9161234567").await;
+    assert_eq!(leads.status, 200, "{}", leads.text);
+    assert_eq!(leads.json()["_embedded"]["leads"][0]["id"], 7001);
+}

@@ -182,7 +182,7 @@ pub(crate) fn task(base: &str, s: &CrmState, t: &Task) -> Value {
         "group_id": 0,
         "entity_id": (t.entity_id != 0).then_some(t.entity_id),
         "entity_type": (t.entity_id != 0).then_some(t.entity_type.as_str()),
-        "duration": 0,
+        "duration": t.duration,
         "is_completed": t.is_completed,
         "task_type_id": t.task_type_id,
         "text": t.text,

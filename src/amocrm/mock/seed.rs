@@ -429,6 +429,7 @@ impl CrmSeed {
                 Some(t.id),
                 Task {
                     id: t.id,
+                    duration: 0,
                     task_type_id: 1,
                     text: t
                         .text

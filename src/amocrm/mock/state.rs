@@ -193,6 +193,8 @@ impl EntityKind {
 #[derive(Clone, Debug)]
 pub struct Task {
     pub(crate) id: u64,
+    /// Seconds the task takes (a meeting's length).
+    pub(crate) duration: u64,
     pub task_type_id: u64,
     pub text: String,
     pub complete_till: i64,
@@ -398,8 +400,16 @@ impl CrmState {
             let digits: String = p.chars().filter(char::is_ascii_digit).collect();
             Self::windows(&digits, &mut grams);
         }
-        for run in c.name.split(|ch: char| !ch.is_ascii_digit()) {
-            Self::windows(run, &mut grams);
+        let texts = c
+            .fields
+            .iter()
+            .flat_map(|f| f.values.iter())
+            .filter_map(|v| v.value.as_str())
+            .chain([c.name.as_str(), c.first_name.as_str(), c.last_name.as_str()]);
+        for text in texts {
+            for run in text.split(|ch: char| !ch.is_ascii_digit()) {
+                Self::windows(run, &mut grams);
+            }
         }
         grams.sort_unstable();
         grams.dedup();
@@ -423,6 +433,12 @@ impl CrmState {
         ids.sort_unstable();
         ids.dedup();
         ids.iter().filter_map(|id| self.contacts.get(id)).collect()
+    }
+
+    /// Re-indexes a contact's text after its first or last name changed.
+    pub(crate) fn reindex_contact(&mut self, id: u64) {
+        self.unindex_grams(id);
+        self.index_grams(id);
     }
 
     pub(crate) fn set_contact_name(&mut self, id: u64, name: String) {

@@ -56,13 +56,23 @@ pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
     list_reply(ctx, "contacts", "contacts", items, page, more)
 }
 
+/// The text of every custom field value (PHONE, EMAIL, POSITION, a select's choice…).
+pub(crate) fn field_texts(fields: &[FieldValues]) -> impl Iterator<Item = &str> {
+    fields
+        .iter()
+        .flat_map(|f| f.values.iter())
+        .filter_map(|v| v.value.as_str())
+}
+
 /// amoCRM's `query` is full-text over the filled fields and does not normalise phone notations
-/// (`8…` and `+7…` are different text): the query matches a contact whose name or a phone value
-/// contains it as text, or, for a query of digits and phone punctuation, whose phone digits
+/// (`8…` and `+7…` are different text): the query matches a contact whose name, first or last
+/// name or any custom field value (EMAIL included) contains it as text, or, for a query of digits and phone punctuation, whose phone digits
 /// contain its digits. So `9161234567` finds `8 (916) 123-45-67`, `79161234567` does not.
 pub(crate) fn full_text_match(c: &Contact, query: &str) -> bool {
     let q = query.to_lowercase();
-    if c.name.to_lowercase().contains(&q) || c.phones.iter().any(|p| p.to_lowercase().contains(&q))
+    let texts = [&c.name, &c.first_name, &c.last_name];
+    if texts.iter().any(|t| t.to_lowercase().contains(&q))
+        || field_texts(&c.fields).any(|t| t.to_lowercase().contains(&q))
     {
         return true;
     }
@@ -250,4 +260,5 @@ fn apply(s: &mut CrmState, id: u64, change: ContactChange, now: i64) {
         }
         c.updated_at = now;
     }
+    s.reindex_contact(id);
 }

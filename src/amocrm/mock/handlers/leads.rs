@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use super::contacts;
 use super::{Ctx, Item, MAX_BATCH, list_reply, paginate, update_id, update_items, updated_reply};
 use crate::amocrm::mock::fields::FieldValues;
 use crate::amocrm::mock::filters::{COMMON, Filter, Order};
@@ -59,11 +60,7 @@ pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
                     p.is_none_or(|p| p == l.pipeline_id) && st.is_none_or(|st| st == l.status_id)
                 })
         })
-        .filter(|l| {
-            query
-                .as_ref()
-                .is_none_or(|qq| l.name.to_lowercase().contains(qq) || l.id.to_string() == *qq)
-        })
+        .filter(|l| query.as_ref().is_none_or(|qq| lead_matches(s, l, qq)))
         .filter(|l| filter.matches(&s.lead_facts(l)))
         .collect();
     if let Some(o) = order {
@@ -76,6 +73,19 @@ pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
         .map(|l| render::lead(ctx.base, s, l, with_contacts))
         .collect();
     list_reply(ctx, "leads", "leads", items, page, more)
+}
+
+/// A leads `query`: the lead's name, id or field values, or a linked visible contact's text
+/// (a leads query is reported to find leads by their contact's phone: amocrm/amocrm-api-php
+/// issue 303).
+fn lead_matches(s: &CrmState, l: &Lead, q: &str) -> bool {
+    l.name.to_lowercase().contains(q)
+        || l.id.to_string() == q
+        || contacts::field_texts(&l.fields).any(|t| t.to_lowercase().contains(q))
+        || s.contacts_of_lead(l.id)
+            .iter()
+            .filter_map(|c| s.visible_contact(*c))
+            .any(|c| contacts::full_text_match(c, q))
 }
 
 pub(crate) fn get(s: &CrmState, ctx: &Ctx, id: u64) -> Reply {

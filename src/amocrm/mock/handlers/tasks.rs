@@ -180,8 +180,9 @@ pub(crate) fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
         let responsible = item.user(s, "responsible_user_id");
         let target = target(s, item);
         let rid = item.request_id();
+        let duration = item.opt_u64("duration").unwrap_or(0);
         if let (Some(text), Some(till), Some(target)) = (text, till, target) {
-            return Some((text, till, task_type, responsible, target, rid));
+            return Some((text, (till, duration), task_type, responsible, target, rid));
         }
         None
     }) {
@@ -190,13 +191,16 @@ pub(crate) fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
     };
     let default_user = s.users.keys().next().copied().unwrap_or(0);
     let mut out = Vec::new();
-    for (i, (text, till, task_type, responsible, target, rid)) in news.into_iter().enumerate() {
+    for (i, (text, (till, duration), task_type, responsible, target, rid)) in
+        news.into_iter().enumerate()
+    {
         // A task on nothing keeps entity id 0 (no entity has it) and renders both as null.
         let (entity_type, entity_id) = target.unwrap_or((EntityKind::Leads, 0));
         let id = s.insert_task(
             None,
             Task {
                 id: 0,
+                duration,
                 task_type_id: task_type,
                 text,
                 complete_till: till,
