@@ -106,6 +106,19 @@ pub(super) async fn mock(args: MockArgs) -> Result<ExitCode, String> {
     };
     let listener = std::net::TcpListener::bind(plain_addr)
         .map_err(|e| format!("cannot listen on {plain_addr}: {e}"))?;
+    // The HTTPS front is bound first, so that its real address (port 0 picks one) is the one
+    // the links carry and the line printed says.
+    let front = match &tls {
+        None => None,
+        Some(_) => {
+            let l = std::net::TcpListener::bind(args.listen)
+                .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+            let addr = l
+                .local_addr()
+                .map_err(|e| format!("cannot read the address of {}: {e}", args.listen))?;
+            Some((l, addr))
+        }
+    };
     let mock = MockCrm::start(MockOptions {
         token: args.token,
         state,
@@ -114,7 +127,7 @@ pub(super) async fn mock(args: MockArgs) -> Result<ExitCode, String> {
             after,
             for_ms: i64::from(args.lockout_s) * 1000,
         }),
-        public_base: tls.as_ref().map(|_| format!("https://{}", args.listen)),
+        public_base: front.as_ref().map(|(_, addr)| format!("https://{addr}")),
         token_ttl: args.token_ttl_s.map(std::time::Duration::from_secs),
         refresh_token: args.refresh_token,
         list_processed_unsorted: args.list_processed_unsorted,
@@ -126,16 +139,17 @@ pub(super) async fn mock(args: MockArgs) -> Result<ExitCode, String> {
     for spec in &args.faults {
         mock.arm(spec).map_err(|e| e.to_string())?;
     }
-    let url = match tls {
-        None => mock.uri(),
-        Some(acceptor) => {
-            let front = tokio::net::TcpListener::bind(args.listen)
-                .await
-                .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let url = match (tls, front) {
+        (Some(acceptor), Some((l, addr))) => {
+            let front = l
+                .set_nonblocking(true)
+                .and_then(|()| tokio::net::TcpListener::from_std(l))
+                .map_err(|e| format!("cannot serve on {addr}: {e}"))?;
             let upstream = mock.address();
             tokio::spawn(tls::serve(front, acceptor, upstream));
-            format!("https://{}", args.listen)
+            format!("https://{addr}")
         }
+        _ => mock.uri(),
     };
     println!("{url}");
     tracing::info!(%url, "mock amoCRM serving; Ctrl-C stops it");

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Runs a third-party amoCRM client (amocrm-js, npm) against `sipamo mock` over HTTPS.
+# Runs two independent third-party amoCRM clients from npm against `sipamo mock` over HTTPS,
+# each with its library's typical workflow unchanged: amocrm-js and @shevernitskiy/amo.
 # Needs node, npm, openssl and the right to bind 127.0.0.1:443 (amocrm-js always uses port 443).
 # npm packages and the test certificates are kept under target/compat/ between runs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 work=target/compat
 mkdir -p "$work"
-cp tests/compat/package.json tests/compat/amocrm_js_check.js "$work/"
+cp tests/compat/package.json tests/compat/amocrm_js_check.js tests/compat/shevernitskiy_amo_check.js "$work/"
 (cd "$work" && npm install --silent --no-audit --no-fund >/dev/null)
 if [ ! -f "$work/server.pem" ]; then
   openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=sipamo test CA" \
@@ -26,10 +27,21 @@ token="compat-$RANDOM$RANDOM"
 SIPAMO_MOCK_TOKEN="$token" "$target_dir/debug/sipamo" mock --listen 127.0.0.1:443 --rate-limit off \
   --tls-cert "$work/server.pem" --tls-key "$work/server.key" > "$work/mock.out" &
 mock=$!
-trap 'kill $mock 2>/dev/null || true' EXIT
-for _ in $(seq 50); do
-  grep -q https "$work/mock.out" 2>/dev/null && break
-  kill -0 $mock 2>/dev/null || { echo "sipamo mock did not start" >&2; exit 1; }
-  sleep 0.1
+# @shevernitskiy/amo paces itself under 7 requests/s: its mock keeps amoCRM's rate limit on, and
+# access tokens that expire after 15 s (longer than its workflow), so the library's refresh runs.
+SIPAMO_MOCK_TOKEN="$token" "$target_dir/debug/sipamo" mock --listen 127.0.0.1:0 --token-ttl-s 15 \
+  --tls-cert "$work/server.pem" --tls-key "$work/server.key" > "$work/mock2.out" &
+mock2=$!
+trap 'kill $mock $mock2 2>/dev/null || true' EXIT
+for out in mock.out mock2.out; do
+  for _ in $(seq 50); do
+    grep -q https "$work/$out" 2>/dev/null && break
+    kill -0 $mock 2>/dev/null && kill -0 $mock2 2>/dev/null || { echo "sipamo mock did not start" >&2; exit 1; }
+    sleep 0.1
+  done
 done
+echo "== amocrm-js"
 NODE_EXTRA_CA_CERTS="$work/ca.pem" node "$work/amocrm_js_check.js" 127.0.0.1 "$token"
+echo "== @shevernitskiy/amo"
+host2=$(grep -o 'https://[0-9.:]*' "$work/mock2.out" | head -1 | sed 's#https://##')
+NODE_EXTRA_CA_CERTS="$work/ca.pem" node "$work/shevernitskiy_amo_check.js" "$host2" "compat-code-$RANDOM" 15

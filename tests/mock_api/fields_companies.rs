@@ -229,7 +229,8 @@ async fn companies_are_created_found_and_linked() {
     assert_eq!(contact["_embedded"]["companies"], json!([]));
 }
 
-/// Source: «Связи сущностей»: `GET /api/v4/leads/{id}/links` with `filter[to_entity_type]`;
+/// Source: «Связи сущностей»: `GET /api/v4/leads/{id}/links` with `filter[to_entity_type]`, and
+/// `GET /api/v4/leads/links` with the required `filter[entity_id]`;
 /// the batch form `POST /api/v4/leads/link` names `entity_id` per item; a lead's contact link
 /// carries `metadata.main_contact`.
 #[tokio::test]
@@ -252,6 +253,19 @@ async fn lead_links_list_and_batch_link() {
     assert_eq!(list[0]["metadata"]["main_contact"], true);
     assert_eq!(list[1]["to_entity_id"], other);
     assert_eq!(list[1]["metadata"]["main_contact"], false);
+    let by_type = t.get("/api/v4/leads/links?filter[entity_id][]=7001").await;
+    assert_eq!(
+        by_type.json()["_embedded"]["links"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        t.get("/api/v4/leads/links").await.status,
+        400,
+        "entity_id is required"
+    );
     let bad = t
         .post(
             "/api/v4/leads/link",

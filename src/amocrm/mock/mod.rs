@@ -88,6 +88,14 @@ impl Default for MockOptions {
     fn default() -> Self {
         let mut state = CrmState::default();
         state.add_pipeline(seed::default_pipeline());
+        // An account always has its owner: the user the token belongs to.
+        state.users.insert(
+            1,
+            state::User {
+                id: 1,
+                name: "Администратор".into(),
+            },
+        );
         MockOptions {
             token: "mock-token".into(),
             clock: Clock::System,

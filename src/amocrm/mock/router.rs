@@ -415,7 +415,8 @@ fn entity_route(s: &mut CrmState, ctx: &Ctx, kind: EntityKind, tail: &[&str]) ->
         [verb @ ("link" | "unlink")] if m == "POST" => {
             links::change(s, ctx, kind, None, *verb == "link")
         }
-        ["notes" | "link" | "unlink" | "custom_fields", ..] => not_allowed(ctx),
+        ["links"] if m == "GET" => links::list(s, ctx, kind, None),
+        ["notes" | "link" | "unlink" | "links" | "custom_fields", ..] => not_allowed(ctx),
         [n, rest @ ..] => match id(n) {
             Some(n) => one_entity_route(s, ctx, kind, n, rest),
             None => not_found(ctx),
@@ -455,7 +456,7 @@ fn one_entity_route(s: &mut CrmState, ctx: &Ctx, kind: EntityKind, n: u64, rest:
             Some(note) => notes::get(s, ctx, kind, Some(n), note),
             None => not_found(ctx),
         },
-        ["links"] if m == "GET" => links::list(s, ctx, kind, n),
+        ["links"] if m == "GET" => links::list(s, ctx, kind, Some(n)),
         [verb @ ("link" | "unlink")] if m == "POST" => {
             links::change(s, ctx, kind, Some(n), *verb == "link")
         }

@@ -73,28 +73,46 @@ fn links_of(s: &CrmState, kind: EntityKind, id: u64) -> Vec<(EntityKind, u64)> {
     out
 }
 
-/// `GET /api/v4/{entity}/{id}/links` with `filter[to_entity_type]`, `filter[to_entity_id]`.
-pub(crate) fn list(s: &CrmState, ctx: &Ctx, kind: EntityKind, id: u64) -> Reply {
-    if let Err(r) = ctx
-        .query
-        .only(&["filter[to_entity_type]", "filter[to_entity_id]"], &[])
-    {
+/// `GET /api/v4/{entity}/{id}/links` (`path_id`) and `GET /api/v4/{entity}/links` with the
+/// required `filter[entity_id]`; both take `filter[to_entity_type]`, `filter[to_entity_id]`.
+pub(crate) fn list(s: &CrmState, ctx: &Ctx, kind: EntityKind, path_id: Option<u64>) -> Reply {
+    let mut taken = vec!["filter[to_entity_type]", "filter[to_entity_id]"];
+    if path_id.is_none() {
+        taken.push("filter[entity_id]");
+    }
+    if let Err(r) = ctx.query.only(&taken, &[]) {
         return r;
     }
-    if !s.visible(kind, id) {
-        return Reply::no_content();
-    }
-    let types = ctx.query.list("filter[to_entity_type]");
-    let ids = match ctx.query.ids("filter[to_entity_id]") {
-        Ok(ids) => ids,
+    let parsed = (|| {
+        Ok::<_, Reply>((
+            ctx.query.ids("filter[to_entity_id]")?,
+            ctx.query.ids("filter[entity_id]")?,
+        ))
+    })();
+    let (ids, from) = match parsed {
+        Ok(p) => p,
         Err(r) => return r,
     };
-    let links: Vec<Value> = links_of(s, kind, id)
+    let from = match path_id {
+        Some(id) => vec![id],
+        None if from.is_empty() => {
+            return Reply::bad_request(
+                "filter[entity_id]",
+                "Required",
+                "filter[entity_id] is required: the links of which entities?",
+            );
+        }
+        None => from,
+    };
+    let types = ctx.query.list("filter[to_entity_type]");
+    let links: Vec<Value> = from
         .into_iter()
-        .filter(|(k, i)| {
+        .filter(|id| s.visible(kind, *id))
+        .flat_map(|id| links_of(s, kind, id).into_iter().map(move |to| (id, to)))
+        .filter(|(_, (k, i))| {
             (types.is_empty() || types.contains(&k.as_str())) && (ids.is_empty() || ids.contains(i))
         })
-        .map(|to| {
+        .map(|(id, to)| {
             Link {
                 from: (kind, id),
                 to,
@@ -105,9 +123,13 @@ pub(crate) fn list(s: &CrmState, ctx: &Ctx, kind: EntityKind, id: u64) -> Reply 
     if links.is_empty() {
         return Reply::no_content();
     }
+    let path = match path_id {
+        Some(id) => format!("{}/{id}/links", kind.as_str()),
+        None => format!("{}/links", kind.as_str()),
+    };
     Reply::ok(json!({
         "_total_items": links.len(),
-        "_links": { "self": ctx.href(&format!("{}/{id}/links", kind.as_str())) },
+        "_links": { "self": ctx.href(&path) },
         "_embedded": { "links": links },
     }))
 }
