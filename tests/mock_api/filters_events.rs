@@ -318,3 +318,36 @@ async fn the_event_log_records_what_happened() {
         400
     );
 }
+
+/// Source: amoCRM API v4 «Сделки» and «Контакты»: the `If-Modified-Since` header makes a list
+/// answer only what changed after that moment (how incremental syncs poll).
+#[tokio::test]
+async fn if_modified_since_lists_only_what_changed_after_it() {
+    let t = spawn_mock().await;
+    t.clock.advance_to((START + 3600) * 1000);
+    let fresh = new_lead(&t, "Свежая", 0).await;
+    let since = chrono::DateTime::from_timestamp(START + 60, 0)
+        .unwrap()
+        .to_rfc2822()
+        .replace("+0000", "GMT");
+    let get = |path: &'static str, since: String| {
+        t.http
+            .get(format!("{}{path}", t.mock.uri()))
+            .bearer_auth(t.mock.token())
+            .header("If-Modified-Since", since)
+            .send()
+    };
+    let a = get("/api/v4/leads", since.clone()).await.unwrap();
+    let body: Value = a.json().await.unwrap();
+    let ids: Vec<u64> = body["_embedded"]["leads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [fresh], "the seeded lead is older");
+    let none = get("/api/v4/contacts", since).await.unwrap();
+    assert_eq!(none.status(), 204);
+    let bad = get("/api/v4/leads", "yesterday".into()).await.unwrap();
+    assert_eq!(bad.status(), 400);
+}

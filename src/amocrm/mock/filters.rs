@@ -93,6 +93,20 @@ impl Filter {
         Ok(f)
     }
 
+    /// Adds `If-Modified-Since`: only what was updated after it.
+    pub(crate) fn modified_since(mut self, since: Option<i64>) -> Self {
+        if let Some(t) = since {
+            self.ranges.push((
+                "updated_at",
+                Range {
+                    from: t.checked_add(1),
+                    to: None,
+                },
+            ));
+        }
+        self
+    }
+
     pub(crate) fn matches(&self, e: &Facts) -> bool {
         (self.ids.is_empty() || self.ids.contains(&e.id))
             && (self.names.is_empty() || self.names.iter().any(|n| n == e.name))

@@ -19,6 +19,7 @@ pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
         Err(r) => return r,
     };
     let (filter, order) = match Filter::parse(&ctx.query, &COMMON)
+        .map(|f| f.modified_since(ctx.modified_since))
         .and_then(|f| Ok((f, Order::parse(&ctx.query, &COMMON)?)))
     {
         Ok(p) => p,

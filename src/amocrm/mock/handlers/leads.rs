@@ -28,7 +28,7 @@ pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
     };
     let parsed = (|| {
         Ok::<_, Reply>((
-            Filter::parse(q, &taken)?,
+            Filter::parse(q, &taken)?.modified_since(ctx.modified_since),
             Order::parse(q, &taken)?,
             q.ids("filter[id]")?,
             q.ids("filter[pipeline_id]")?,

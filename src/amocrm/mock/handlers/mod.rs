@@ -44,6 +44,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) now: i64,
     /// Base URL for `_links`.
     pub(crate) base: &'a str,
+    /// The `If-Modified-Since` header (Unix seconds): lists answer only what changed after it.
+    pub(crate) modified_since: Option<i64>,
 }
 
 /// amoCRM's answer to a write without data.

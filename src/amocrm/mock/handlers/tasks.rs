@@ -63,7 +63,9 @@ pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
             q.ids("filter[id]")?,
         ))
     })();
-    let updated = match Filter::parse(q, &["filter[updated_at]"]) {
+    let updated = match Filter::parse(q, &["filter[updated_at]"])
+        .map(|f| f.modified_since(ctx.modified_since))
+    {
         Ok(f) => f,
         Err(r) => return r,
     };
