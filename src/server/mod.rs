@@ -3,13 +3,19 @@
 //! real amoCRM account.
 
 pub(crate) mod config;
+#[cfg(feature = "sim")]
+pub mod contract;
 mod error;
 pub(crate) mod exchanges;
 pub(crate) mod health;
 pub(crate) mod inbox;
 pub(crate) mod listen;
+pub mod memory_store;
 pub(crate) mod metrics;
 pub(crate) mod operator;
+pub(crate) mod pg;
+#[cfg(feature = "sim")]
+pub mod pg_cluster;
 pub(crate) mod receiver;
 pub(crate) mod retention;
 pub(crate) mod schema;

@@ -337,28 +337,37 @@ impl Memory for SqliteMemory {
             .map_err(failed("reading the parked calls"))
     }
     fn atomically<T>(&mut self, f: impl FnOnce(&mut Self) -> MemResult<T>) -> MemResult<T> {
-        if self.depth > 0 {
-            return f(self);
+        super::memory_store::atomically(self, f)
+    }
+}
+
+impl super::memory_store::Transactional for SqliteMemory {
+    fn begin(&mut self) -> MemResult<()> {
+        if self.depth == 0 {
+            self.connection()
+                .execute_batch("BEGIN IMMEDIATE")
+                .map_err(failed("starting a transaction"))?;
         }
-        self.connection()
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(failed("starting a transaction"))?;
         self.depth += 1;
-        let result = f(self);
-        self.depth -= 1;
-        match result {
-            Ok(v) => match self.connection().execute_batch("COMMIT") {
-                Ok(()) => Ok(v),
+        Ok(())
+    }
+    fn end(&mut self, commit: bool) -> MemResult<()> {
+        self.depth = self.depth.saturating_sub(1);
+        if self.depth > 0 {
+            return Ok(());
+        }
+        if commit {
+            match self.connection().execute_batch("COMMIT") {
+                Ok(()) => return Ok(()),
                 Err(e) => {
                     let _ = self.connection().execute_batch("ROLLBACK");
-                    Err(failed("committing a transaction")(e))
+                    return Err(failed("committing a transaction")(e));
                 }
-            },
-            Err(e) => {
-                let _ = self.connection().execute_batch("ROLLBACK");
-                Err(e)
             }
         }
+        self.connection()
+            .execute_batch("ROLLBACK")
+            .map_err(failed("rolling back a transaction"))
     }
 }
 

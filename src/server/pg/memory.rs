@@ -1,0 +1,299 @@
+//! The engine's memory in PostgreSQL, with the SQLite store's semantics: every write committed
+//! before the step it records is done; [`Memory::atomically`] one transaction.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::PgConn;
+use crate::clock::Clock;
+use crate::engine::memory::{
+    MemResult, Memory, MemoryError, ParkedCall, Progress, TaskMemo, UnsortedMemo, Write,
+};
+
+pub(crate) struct PgMemory {
+    conn: Arc<PgConn>,
+    clock: Clock,
+    /// Open `atomically` scopes (only the outermost one begins and commits).
+    depth: u32,
+}
+
+impl PgMemory {
+    pub(crate) fn new(conn: Arc<PgConn>, clock: Clock) -> Self {
+        PgMemory {
+            conn,
+            clock,
+            depth: 0,
+        }
+    }
+
+    /// Runs `f` on the connection; any failure, the connection's loss included, is an error
+    /// naming what was being done.
+    fn q<T: Send + 'static>(
+        &self,
+        doing: &'static str,
+        f: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error> + Send + 'static,
+    ) -> MemResult<T> {
+        self.on_conn(self.depth == 0, doing, f)
+    }
+
+    fn on_conn<T: Send + 'static>(
+        &self,
+        reconnect: bool,
+        doing: &'static str,
+        f: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error> + Send + 'static,
+    ) -> MemResult<T> {
+        match self.conn.run(reconnect, f) {
+            Ok(Some(Ok(v))) => Ok(v),
+            Ok(Some(Err(e))) => Err(MemoryError {
+                doing,
+                message: format!("PostgreSQL at {}: {e}", self.conn.target()),
+            }),
+            Ok(None) => Err(MemoryError {
+                doing,
+                message: format!("PostgreSQL at {} is unreachable", self.conn.target()),
+            }),
+            Err(e) => Err(MemoryError {
+                doing,
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    fn exec(
+        &self,
+        doing: &'static str,
+        sql: &'static str,
+        args: Vec<Box<dyn postgres::types::ToSql + Sync + Send>>,
+    ) -> MemResult<u64> {
+        self.q(doing, move |c| {
+            let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                args.iter().map(|a| a.as_ref() as _).collect();
+            c.execute(sql, &refs)
+        })
+    }
+
+    fn get<T: DeserializeOwned>(&self, space: &'static str, key: &str) -> MemResult<Option<T>> {
+        let doing = "reading the engine's memory";
+        let k = key.to_string();
+        let value: Option<String> = self.q(doing, move |c| {
+            c.query_opt(
+                "SELECT value FROM memory WHERE space = $1 AND key = $2",
+                &[&space, &k],
+            )
+            .map(|row| row.map(|r| r.get(0)))
+        })?;
+        value
+            .map(|v| {
+                serde_json::from_str(&v).map_err(|e| MemoryError {
+                    doing,
+                    message: format!("{space}/{key} does not decode: {e}"),
+                })
+            })
+            .transpose()
+    }
+
+    fn put<T: Serialize>(
+        &self,
+        space: &'static str,
+        key: &str,
+        value: Option<&T>,
+    ) -> MemResult<()> {
+        let doing = "writing the engine's memory";
+        let key = key.to_string();
+        match value {
+            Some(v) => {
+                let text = serde_json::to_string(v).map_err(|e| MemoryError {
+                    doing,
+                    message: e.to_string(),
+                })?;
+                self.exec(
+                    doing,
+                    "INSERT INTO memory (space, key, value, touched_ms) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (space, key) DO UPDATE SET value = $3, touched_ms = $4",
+                    vec![
+                        Box::new(space),
+                        Box::new(key),
+                        Box::new(text),
+                        Box::new(self.clock.now_ms()),
+                    ],
+                )
+            }
+            None => self.exec(
+                doing,
+                "DELETE FROM memory WHERE space = $1 AND key = $2",
+                vec![Box::new(space), Box::new(key)],
+            ),
+        }
+        .map(|_| ())
+    }
+
+    fn exists(&self, doing: &'static str, sql: &'static str, key: &str) -> MemResult<bool> {
+        let key = key.to_string();
+        self.q(doing, move |c| {
+            c.query_opt(sql, &[&key]).map(|r| r.is_some())
+        })
+    }
+
+    /// A transaction statement: BEGIN may take a new connection, COMMIT and ROLLBACK never.
+    fn batch(&self, doing: &'static str, sql: &'static str) -> MemResult<()> {
+        self.on_conn(sql == "BEGIN", doing, move |c| c.batch_execute(sql))
+    }
+}
+
+impl Memory for PgMemory {
+    fn first_delivery(&mut self, fingerprint: &str) -> MemResult<bool> {
+        self.exec(
+            "recording a delivery",
+            "INSERT INTO deliveries (fingerprint, at_ms) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            vec![
+                Box::new(fingerprint.to_string()),
+                Box::new(self.clock.now_ms()),
+            ],
+        )
+        .map(|n| n == 1)
+    }
+    fn is_done(&self, call_id: &str) -> MemResult<bool> {
+        self.exists(
+            "reading the finished calls",
+            "SELECT 1 FROM calls_done WHERE call_id = $1",
+            call_id,
+        )
+    }
+    fn mark_done(&mut self, call_id: &str) -> MemResult<()> {
+        let now = self.clock.now_ms();
+        self.atomically(|m| {
+            let doing = "recording a finished call";
+            let id = || Box::new(call_id.to_string());
+            m.exec(
+                doing,
+                "INSERT INTO calls_done (call_id, done_ms) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                vec![id(), Box::new(now)],
+            )?;
+            m.exec(
+                doing,
+                "DELETE FROM memory WHERE space IN ('progress', 'attempts', 'intent') AND key = $1",
+                vec![id()],
+            )?;
+            m.exec(doing, "DELETE FROM parked WHERE call_id = $1", vec![id()])?;
+            Ok(())
+        })
+    }
+    fn progress(&self, call_id: &str) -> MemResult<Option<Progress>> {
+        self.get("progress", call_id)
+    }
+    fn save_progress(&mut self, call_id: &str, p: &Progress) -> MemResult<()> {
+        self.put("progress", call_id, Some(p))
+    }
+    fn unsorted_of_call(&self, call_id: &str) -> MemResult<Option<UnsortedMemo>> {
+        self.get("ring", call_id)
+    }
+    fn set_unsorted_of_call(&mut self, call_id: &str, memo: &UnsortedMemo) -> MemResult<()> {
+        self.put("ring", call_id, Some(memo))
+    }
+    fn answered_item(&self, call_id: &str) -> MemResult<Option<UnsortedMemo>> {
+        self.get("answered", call_id)
+    }
+    fn set_answered_item(&mut self, call_id: &str, memo: &UnsortedMemo) -> MemResult<()> {
+        self.put("answered", call_id, Some(memo))
+    }
+    fn early_intent(&self, call_id: &str) -> MemResult<Option<Write>> {
+        self.get("intent", call_id)
+    }
+    fn set_early_intent(&mut self, call_id: &str, w: Option<Write>) -> MemResult<()> {
+        self.put("intent", call_id, w.as_ref())
+    }
+    fn callback_task(&self, phone_key: &str) -> MemResult<Option<TaskMemo>> {
+        self.get("task", phone_key)
+    }
+    fn set_callback_task(&mut self, phone_key: &str, memo: &TaskMemo) -> MemResult<()> {
+        self.put("task", phone_key, Some(memo))
+    }
+    fn pending_unsorted(&self, phone_key: &str) -> MemResult<Option<UnsortedMemo>> {
+        self.get("pending", phone_key)
+    }
+    fn set_pending_unsorted(
+        &mut self,
+        phone_key: &str,
+        memo: Option<&UnsortedMemo>,
+    ) -> MemResult<()> {
+        self.put("pending", phone_key, memo)
+    }
+    fn count_attempt(&mut self, call_id: &str) -> MemResult<u32> {
+        let n = self
+            .get::<u32>("attempts", call_id)?
+            .unwrap_or(0)
+            .saturating_add(1);
+        self.put("attempts", call_id, Some(&n))?;
+        Ok(n)
+    }
+    fn park(&mut self, call: &ParkedCall) -> MemResult<()> {
+        self.exec(
+            "parking a call",
+            "INSERT INTO parked (call_id, reason, attempts, at_ms) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (call_id) DO UPDATE SET reason = $2, attempts = $3, at_ms = $4",
+            vec![
+                Box::new(call.call_id.clone()),
+                Box::new(call.reason.clone()),
+                Box::new(i32::try_from(call.attempts).unwrap_or(i32::MAX)),
+                Box::new(call.at_ms),
+            ],
+        )
+        .map(|_| ())
+    }
+    fn parked(&self) -> MemResult<Vec<ParkedCall>> {
+        self.q("reading the parked calls", |c| {
+            c.query(
+                "SELECT call_id, reason, attempts, at_ms FROM parked ORDER BY at_ms, call_id",
+                &[],
+            )
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| ParkedCall {
+                        call_id: r.get(0),
+                        reason: r.get(1),
+                        attempts: u32::try_from(r.get::<_, i32>(2)).unwrap_or(0),
+                        at_ms: r.get(3),
+                    })
+                    .collect()
+            })
+        })
+    }
+    fn is_parked(&self, call_id: &str) -> MemResult<bool> {
+        self.exists(
+            "reading the parked calls",
+            "SELECT 1 FROM parked WHERE call_id = $1",
+            call_id,
+        )
+    }
+    fn atomically<T>(&mut self, f: impl FnOnce(&mut Self) -> MemResult<T>) -> MemResult<T> {
+        crate::server::memory_store::atomically(self, f)
+    }
+}
+
+impl crate::server::memory_store::Transactional for PgMemory {
+    fn begin(&mut self) -> MemResult<()> {
+        if self.depth == 0 {
+            self.batch("starting a transaction", "BEGIN")?;
+        }
+        self.depth += 1;
+        Ok(())
+    }
+    fn end(&mut self, commit: bool) -> MemResult<()> {
+        self.depth = self.depth.saturating_sub(1);
+        if self.depth > 0 {
+            return Ok(());
+        }
+        if commit {
+            match self.batch("committing a transaction", "COMMIT") {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    let _ = self.batch("rolling back a transaction", "ROLLBACK");
+                    return Err(e);
+                }
+            }
+        }
+        self.batch("rolling back a transaction", "ROLLBACK")
+    }
+}
