@@ -236,7 +236,7 @@ async fn ingest_setup(
         token_file: dir.join("token"),
         secret_file: dir.join("secret"),
         listen: "127.0.0.1:0".parse().map_err(|_| "address")?,
-        db: dir.join("bench.db"),
+        db: crate::server::memory_store::DbUrl::Sqlite(dir.join("bench.db")),
         settle: Duration::from_millis(2000),
         rate_per_second: 7,
         retry: crate::amocrm::client::RetryPolicy::default(),

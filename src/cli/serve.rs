@@ -24,9 +24,11 @@ pub(crate) struct ServeArgs {
     /// Address to listen on; loopback by default (put a TLS proxy in front).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub(crate) listen: SocketAddr,
-    /// The SQLite database (inbox and engine memory).
-    #[arg(long, default_value = "sipamo.db")]
-    pub(crate) db: PathBuf,
+    /// Where the inbox and the engine's memory live: a SQLite file (`sipamo.db`,
+    /// `sqlite:PATH`) or PostgreSQL (`postgres://USER:PASSWORD@HOST:PORT/DB`). The schema is
+    /// brought up to date at start.
+    #[arg(long, default_value = "sipamo.db", value_name = "URL")]
+    pub(crate) db: crate::server::memory_store::DbUrl,
     /// Milliseconds to wait after a hangup for the call's late events.
     #[arg(long, default_value_t = 2000)]
     pub(crate) settle_ms: u64,

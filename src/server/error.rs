@@ -20,10 +20,10 @@ pub enum ServeError {
     /// Options that contradict each other, or the machine's limits.
     #[error("{0}")]
     Options(String),
-    #[error("cannot open the database {path}: {source}")]
+    #[error("the database {db}: {source}")]
     Database {
-        path: PathBuf,
-        source: rusqlite::Error,
+        db: String,
+        source: super::db::StoreError,
     },
     #[error("cannot listen on {addr}: {source}")]
     Listen {

@@ -3,38 +3,32 @@
 //! account-level answer per path (users, pipelines) stays for as long as the database does.
 //! A failure to keep one is logged and never stops a call: this is a diagnostic record.
 
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use rusqlite::{Connection, params};
+
+use super::db::{Db, StoreError};
+use super::memory_store::DbUrl;
 
 use crate::amocrm::exchange::Exchange;
 
 /// Appends exchanges through a connection of its own.
 pub(crate) struct Recorder {
-    conn: Mutex<Connection>,
+    db: Db,
 }
 
 impl Recorder {
-    pub(crate) fn open(db: &Path) -> rusqlite::Result<Arc<Self>> {
-        Ok(Arc::new(Recorder {
-            conn: Mutex::new(super::store::open(db)?),
-        }))
+    pub(crate) fn open(url: &DbUrl) -> Result<Arc<Self>, StoreError> {
+        Ok(Arc::new(Recorder { db: Db::open(url)? }))
     }
 
     pub(crate) fn keep(&self, x: &Exchange) {
-        let conn = self
-            .conn
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let result = serde_json::to_string(x)
             .map_err(|e| e.to_string())
             .and_then(|json| {
-                conn.execute(
-                    "INSERT INTO exchanges (call_id, at_ms, exchange) VALUES (?1, ?2, ?3)",
-                    params![x.call_id, x.at_ms, json],
-                )
-                .map_err(|e| e.to_string())
+                self.db
+                    .keep_exchange(x.call_id.clone(), x.at_ms, json)
+                    .map_err(|e| e.to_string())
             });
         if let Err(error) = result {
             tracing::warn!(call_id = ?x.call_id, %error, "an amoCRM exchange was not kept for `sipamo record`");
@@ -106,7 +100,7 @@ mod tests {
     fn a_calls_exchanges_come_back_with_the_latest_account_answers() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("x.db");
-        let rec = Recorder::open(&db).unwrap();
+        let rec = Recorder::open(&DbUrl::Sqlite(db.clone())).unwrap();
         rec.keep(&exchange(None, "/api/v4/users", 1));
         rec.keep(&exchange(None, "/api/v4/users", 2));
         rec.keep(&exchange(Some("a"), "/api/v4/contacts", 3));

@@ -1,11 +1,11 @@
-//! The inbox writer: events are committed to SQLite in groups (one fsync for many events)
+//! The inbox writer: events are committed to the database in groups (one fsync for many events)
 //! and each is acknowledged only after its group is on disk.
 
+use super::db::{Db, NewEvent};
 use super::error::ServeError;
-use std::path::PathBuf;
+use super::memory_store::DbUrl;
 use std::sync::Arc;
 
-use rusqlite::params;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 /// What storing an event did.
@@ -17,10 +17,7 @@ pub(crate) enum Stored {
 }
 
 struct Job {
-    call_id: String,
-    fingerprint: String,
-    raw: String,
-    received_ms: i64,
+    event: NewEvent,
     done: oneshot::Sender<Result<Stored, String>>,
 }
 
@@ -35,16 +32,15 @@ const GROUP: usize = 512;
 
 impl Inbox {
     /// Starts the writer thread on its own connection; `stored` is notified after each commit.
-    pub(crate) fn start(db: PathBuf, stored: Arc<Notify>) -> Result<Self, ServeError> {
-        let conn = super::store::open(&db).map_err(|source| ServeError::Database {
-            path: db.clone(),
+    pub(crate) fn start(db: &DbUrl, stored: Arc<Notify>) -> Result<Self, ServeError> {
+        let conn = Db::open(db).map_err(|source| ServeError::Database {
+            db: db.to_string(),
             source,
         })?;
         let (tx, mut rx) = mpsc::channel::<Job>(8192);
         std::thread::Builder::new()
             .name("sipamo-inbox".into())
             .spawn(move || {
-                let mut conn = conn;
                 while let Some(first) = rx.blocking_recv() {
                     let mut jobs = vec![first];
                     while jobs.len() < GROUP {
@@ -53,20 +49,8 @@ impl Inbox {
                             Err(_) => break,
                         }
                     }
-                    let result = (|| {
-                        let t = conn.transaction()?;
-                        let mut outcomes = Vec::with_capacity(jobs.len());
-                        {
-                            let mut st = t.prepare_cached("INSERT OR IGNORE INTO events (call_id, fingerprint, raw, received_ms) VALUES (?1, ?2, ?3, ?4)")?;
-                            for j in &jobs {
-                                let n = st.execute(params![j.call_id, j.fingerprint, j.raw, j.received_ms])?;
-                                outcomes.push(if n == 1 { Stored::New } else { Stored::Duplicate });
-                            }
-                        }
-                        t.commit()?;
-                        Ok::<_, rusqlite::Error>(outcomes)
-                    })();
-                    match result {
+                    let events = jobs.iter().map(|j| j.event.clone()).collect();
+                    match conn.insert_events(events) {
                         Ok(outcomes) => {
                             for (j, o) in jobs.into_iter().zip(outcomes) {
                                 let _ = j.done.send(Ok(o));
@@ -97,10 +81,12 @@ impl Inbox {
         let (done, wait) = oneshot::channel();
         self.tx
             .send(Job {
-                call_id,
-                fingerprint,
-                raw,
-                received_ms,
+                event: NewEvent {
+                    call_id,
+                    fingerprint,
+                    raw,
+                    received_ms,
+                },
                 done,
             })
             .await

@@ -5,6 +5,7 @@
 pub(crate) mod config;
 #[cfg(feature = "sim")]
 pub mod contract;
+pub mod db;
 mod error;
 pub(crate) mod exchanges;
 pub(crate) mod health;
@@ -43,7 +44,7 @@ pub struct ServeConfig {
     pub token_file: PathBuf,
     pub secret_file: PathBuf,
     pub listen: SocketAddr,
-    pub db: PathBuf,
+    pub db: memory_store::DbUrl,
     /// How long after a hangup late events of the call are waited for.
     pub settle: Duration,
     /// amoCRM requests per second (amoCRM allows 7).
@@ -78,7 +79,7 @@ pub struct Application {
     stopping: Arc<std::sync::atomic::AtomicBool>,
     grace: Duration,
     limits: listen::Limits,
-    db: PathBuf,
+    db: memory_store::DbUrl,
     retention: Duration,
     metrics: metrics::Metrics,
 }
@@ -100,12 +101,12 @@ impl Application {
         let (token, refresh) = config::read_token(&cfg.token_file)?;
         let metrics = metrics::Metrics::default();
         let db_error = |source| ServeError::Database {
-            path: cfg.db.clone(),
+            db: cfg.db.to_string(),
             source,
         };
         let recorder = exchanges::Recorder::open(&cfg.db).map_err(db_error)?;
-        store::open(&cfg.db)
-            .and_then(|c| exchanges::save_settings(&c, &settings_text, Clock::System.now_ms()))
+        db::Db::open(&cfg.db)
+            .and_then(|c| c.save_settings(settings_text, Clock::System.now_ms()))
             .map_err(db_error)?;
         let client = amocrm_client(cfg, token, refresh, &metrics, recorder)?;
         let stored = Arc::new(Notify::new());
@@ -127,7 +128,7 @@ impl Application {
             stopping: stopping.clone(),
         };
         let worker = factory.build().await?;
-        let inbox = inbox::Inbox::start(cfg.db.clone(), stored.clone())?;
+        let inbox = inbox::Inbox::start(&cfg.db, stored.clone())?;
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await
             .map_err(|source| ServeError::Listen {

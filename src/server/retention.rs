@@ -8,7 +8,7 @@
 //! age. The receiver drops events older than the retention, so a forgotten call is never
 //! handled twice.
 
-use std::path::PathBuf;
+use super::memory_store::DbUrl;
 use std::time::Duration;
 
 use rusqlite::{Connection, params};
@@ -18,7 +18,7 @@ use super::metrics::{Metrics, WhatLabel};
 use crate::clock::Clock;
 
 /// Rows removed per statement, so that the receiver never waits long for the database.
-const BATCH: usize = 2_000;
+pub(crate) const BATCH: usize = 2_000;
 
 /// Rows removed by one pass.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +98,7 @@ pub(crate) fn interval(retention: Duration) -> Duration {
 /// Prunes `db` every [`interval`] until `stop`. A failed pass is logged and counted, and the
 /// next one tries again.
 pub(crate) async fn run(
-    db: PathBuf,
+    db: DbUrl,
     retention: Duration,
     clock: Clock,
     metrics: Metrics,
@@ -114,9 +114,9 @@ pub(crate) async fn run(
             return;
         }
         let cutoff = clock.now_ms().saturating_sub(retention_ms);
-        let path = db.clone();
+        let url = db.clone();
         let pass = tokio::task::spawn_blocking(move || {
-            super::store::open(&path).and_then(|conn| prune(&conn, cutoff))
+            super::db::Db::open(&url).and_then(|conn| conn.prune(cutoff))
         })
         .await;
         match pass {

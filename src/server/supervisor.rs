@@ -4,15 +4,14 @@
 
 use super::error::ServeError;
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 
 use super::health::Health;
+use super::memory_store::{DbUrl, StoreMemory};
 use super::metrics::Metrics;
-use super::store;
 use super::worker::Worker;
 use crate::amocrm::client::AmoClient;
 use crate::engine::{Engine, Settings};
@@ -22,7 +21,7 @@ use crate::engine::{Engine, Settings};
 pub(crate) struct WorkerFactory {
     pub(crate) settings: Settings,
     pub(crate) client: AmoClient,
-    pub(crate) db: PathBuf,
+    pub(crate) db: DbUrl,
     pub(crate) settle_ms: i64,
     pub(crate) park_after: u32,
     pub(crate) max_call_ms: i64,
@@ -38,22 +37,26 @@ impl WorkerFactory {
     /// Opens the database and connects the engine (the settings are checked against the
     /// account again).
     pub(crate) async fn build(&self) -> Result<Worker, ServeError> {
-        let conn = store::open(&self.db).map_err(|source| ServeError::Database {
-            path: self.db.clone(),
+        let db_error = |source| ServeError::Database {
+            db: self.db.to_string(),
             source,
+        };
+        let memory = StoreMemory::open(&self.db, crate::clock::Clock::System).map_err(|e| {
+            db_error(super::db::StoreError {
+                doing: "opening the engine's memory",
+                message: e.to_string(),
+            })
         })?;
-        let mut engine = Engine::connect(
-            self.settings.clone(),
-            self.client.clone(),
-            store::SqliteMemory::new(conn, crate::clock::Clock::System),
-        )
-        .await?;
+        let db = super::db::Db::open(&self.db).map_err(db_error)?;
+        let mut engine =
+            Engine::connect(self.settings.clone(), self.client.clone(), memory).await?;
         engine.settle_ms = self.settle_ms;
         engine.park_after = self.park_after.max(1);
         engine.max_call_ms = self.max_call_ms;
         engine.stopping = self.stopping.clone();
         Ok(Worker {
             engine,
+            db,
             stored: self.stored.clone(),
             metrics: self.metrics.clone(),
             health: self.health.clone(),

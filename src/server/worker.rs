@@ -8,9 +8,11 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tracing::Instrument;
 
+use super::db::{Db, StoreError};
 use super::health::Health;
+use super::memory_store::StoreMemory;
 use super::metrics::{Metrics, ReasonLabel};
-use super::store::{self, SqliteMemory};
+use super::store::StoredEvent;
 use crate::engine::{Engine, EngineError, Handled, Memory};
 use crate::sipuni::event::CallEvent;
 
@@ -18,7 +20,7 @@ use crate::sipuni::event::CallEvent;
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum WorkerError {
     #[error("the database failed: {0}")]
-    Store(#[from] rusqlite::Error),
+    Store(#[from] StoreError),
     #[error(transparent)]
     Engine(Box<EngineError>),
 }
@@ -36,7 +38,9 @@ impl From<crate::engine::memory::MemoryError> for WorkerError {
 }
 
 pub(crate) struct Worker {
-    pub(crate) engine: Engine<SqliteMemory>,
+    pub(crate) engine: Engine<StoreMemory>,
+    /// The inbox and the operator's put-backs, on a connection of the worker's own.
+    pub(crate) db: Db,
     pub(crate) stored: Arc<Notify>,
     pub(crate) metrics: Metrics,
     pub(crate) health: Arc<Health>,
@@ -55,7 +59,7 @@ impl Worker {
     ) -> Result<(), WorkerError> {
         let mut cursor = self.restore().await?;
         // The gauges say what is open before /health says the worker is up.
-        let pending = store::pending_count(&self.engine.memory().connection(), cursor)?;
+        let pending = self.db.pending_count(cursor)?;
         self.metrics.queue.set(pending);
         self.metrics.open_calls.set(self.engine.open_calls() as i64);
         self.health.worker_up();
@@ -65,10 +69,7 @@ impl Worker {
                 break;
             }
             self.take_requeued().await?;
-            let batch = {
-                let conn = self.engine.memory().connection();
-                store::events_after(&conn, cursor, 256)?
-            };
+            let batch = self.db.events_after(cursor, 256)?;
             let got = batch.len();
             for e in batch {
                 // Calls whose settle window closed before this event arrived come first, as
@@ -82,7 +83,7 @@ impl Worker {
                 self.metrics.taken.inc();
                 self.metrics.open_calls.set(self.engine.open_calls() as i64);
             }
-            let pending = store::pending_count(&self.engine.memory().connection(), cursor)?;
+            let pending = self.db.pending_count(cursor)?;
             self.metrics.queue.set(pending);
             failures = self.round(failures).await?;
             self.metrics.open_calls.set(self.engine.open_calls() as i64);
@@ -109,11 +110,7 @@ impl Worker {
 
     /// Rebuilds the calls still open from the stored events; answers the last event id.
     async fn restore(&mut self) -> Result<i64, WorkerError> {
-        let (max, unfinished) = {
-            let conn = self.engine.memory().connection();
-            let max = store::max_event_id(&conn)?;
-            (max, store::unfinished_events(&conn, max)?)
-        };
+        let (max, unfinished) = self.db.unfinished_events()?;
         let restored = unfinished.len();
         let mut settling = true;
         for e in unfinished {
@@ -135,18 +132,18 @@ impl Worker {
         Ok(max)
     }
 
-    async fn restore_one(&mut self, e: &store::StoredEvent) -> Result<(), WorkerError> {
+    async fn restore_one(&mut self, e: &StoredEvent) -> Result<(), WorkerError> {
         self.feed(e, true).await
     }
 
     /// Parked calls an operator put back: their events go into the engine again.
     async fn take_requeued(&mut self) -> Result<(), WorkerError> {
-        let ids = store::take_requeued(&mut self.engine.memory().connection())?;
+        let ids = self.db.take_requeued()?;
         if ids.is_empty() {
             return Ok(());
         }
         for id in ids {
-            let events = store::events_of(&self.engine.memory().connection(), &id)?;
+            let events = self.db.events_of(&id)?;
             tracing::info!(call_id = %id, events = events.len(), "parked call put back by an operator");
             for e in &events {
                 self.restore_one(e).await?;
@@ -155,13 +152,13 @@ impl Worker {
         self.update_parked()
     }
 
-    async fn ingest(&mut self, e: &store::StoredEvent) -> Result<(), WorkerError> {
+    async fn ingest(&mut self, e: &StoredEvent) -> Result<(), WorkerError> {
         self.feed(e, false).await
     }
 
     /// Gives the engine a stored event: a new one, or one put back after a restart (`again`).
     /// Only a storage error stops the worker; an early action that fails is done at hangup.
-    async fn feed(&mut self, e: &store::StoredEvent, again: bool) -> Result<(), WorkerError> {
+    async fn feed(&mut self, e: &StoredEvent, again: bool) -> Result<(), WorkerError> {
         let ev = match CallEvent::parse(&e.raw) {
             Ok(ev) => ev,
             Err(err) => {

@@ -2,6 +2,7 @@
 //! synchronous client must never block inside the async runtime), its schema brought up to
 //! date by versioned migrations (refinery) when it connects, and reconnected when it drops.
 
+pub(crate) mod inbox;
 mod memory;
 
 use std::sync::mpsc;

@@ -1,0 +1,240 @@
+//! The service's database beyond the engine's memory: the inbox, the worker's reads, operator
+//! put-backs, the kept amoCRM exchanges and settings, and retention. SQLite or PostgreSQL by
+//! the `--db` URL, with the same behaviour; each part of the service holds a connection of its
+//! own.
+
+use std::sync::Mutex;
+
+use rusqlite::{Connection, params};
+
+use super::inbox::Stored;
+use super::memory_store::DbUrl;
+use super::pg::PgConn;
+use super::retention::Pruned;
+use super::store::{self, StoredEvent};
+
+/// A database operation that failed: what was being done and why.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{doing}: {message}")]
+pub struct StoreError {
+    pub(crate) doing: &'static str,
+    pub(crate) message: String,
+}
+
+/// An event to store.
+#[derive(Debug, Clone)]
+pub(crate) struct NewEvent {
+    pub(crate) call_id: String,
+    pub(crate) fingerprint: String,
+    pub(crate) raw: String,
+    pub(crate) received_ms: i64,
+}
+
+/// A connection to the service's database.
+pub(crate) enum Db {
+    Sqlite(Mutex<Connection>),
+    Postgres(PgConn),
+}
+
+fn sq(doing: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |e| StoreError {
+        doing,
+        message: e.to_string(),
+    }
+}
+
+impl Db {
+    /// Opens (creating and migrating if needed) the database of `url`.
+    pub(crate) fn open(url: &DbUrl) -> Result<Db, StoreError> {
+        match url {
+            DbUrl::Sqlite(path) => store::open(path)
+                .map(|c| Db::Sqlite(Mutex::new(c)))
+                .map_err(|e| StoreError {
+                    doing: "opening the database",
+                    message: format!("{}: {e}", path.display()),
+                }),
+            DbUrl::Postgres(u) => PgConn::connect(u)
+                .map(Db::Postgres)
+                .map_err(|e| StoreError {
+                    doing: "opening the database",
+                    message: e.to_string(),
+                }),
+        }
+    }
+
+    fn lite(c: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
+        c.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Stores events in one transaction (one fsync); answers for each whether it was new.
+    pub(crate) fn insert_events(&self, events: Vec<NewEvent>) -> Result<Vec<Stored>, StoreError> {
+        let doing = "storing events";
+        match self {
+            Db::Sqlite(c) => {
+                let mut conn = Self::lite(c);
+                let t = conn.transaction().map_err(sq(doing))?;
+                let mut out = Vec::with_capacity(events.len());
+                {
+                    let mut st = t
+                        .prepare_cached("INSERT OR IGNORE INTO events (call_id, fingerprint, raw, received_ms) VALUES (?1, ?2, ?3, ?4)")
+                        .map_err(sq(doing))?;
+                    for e in &events {
+                        let n = st
+                            .execute(params![e.call_id, e.fingerprint, e.raw, e.received_ms])
+                            .map_err(sq(doing))?;
+                        out.push(if n == 1 {
+                            Stored::New
+                        } else {
+                            Stored::Duplicate
+                        });
+                    }
+                }
+                t.commit().map_err(sq(doing))?;
+                Ok(out)
+            }
+            Db::Postgres(p) => pg(p, doing, move |c| {
+                super::pg::inbox::insert_events(c, &events)
+            }),
+        }
+    }
+
+    /// Events stored after `after`, in arrival order.
+    pub(crate) fn events_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let doing = "reading the inbox";
+        match self {
+            Db::Sqlite(c) => store::events_after(&Self::lite(c), after, limit).map_err(sq(doing)),
+            Db::Postgres(p) => pg(p, doing, move |c| {
+                super::pg::inbox::events_after(c, after, limit)
+            }),
+        }
+    }
+
+    /// The last event id, and the events of calls not yet handled up to it (for a restart).
+    pub(crate) fn unfinished_events(&self) -> Result<(i64, Vec<StoredEvent>), StoreError> {
+        let doing = "reading the calls in progress";
+        match self {
+            Db::Sqlite(c) => {
+                let conn = Self::lite(c);
+                let max = store::max_event_id(&conn).map_err(sq(doing))?;
+                Ok((
+                    max,
+                    store::unfinished_events(&conn, max).map_err(sq(doing))?,
+                ))
+            }
+            Db::Postgres(p) => pg(p, doing, super::pg::inbox::unfinished_events),
+        }
+    }
+
+    /// The stored events of one call, in arrival order.
+    pub(crate) fn events_of(&self, call_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
+        let doing = "reading a call's events";
+        match self {
+            Db::Sqlite(c) => store::events_of(&Self::lite(c), call_id).map_err(sq(doing)),
+            Db::Postgres(p) => {
+                let id = call_id.to_string();
+                pg(p, doing, move |c| super::pg::inbox::events_of(c, &id))
+            }
+        }
+    }
+
+    /// Parked calls an operator asked to retry; each is taken once.
+    pub(crate) fn take_requeued(&self) -> Result<Vec<String>, StoreError> {
+        let doing = "taking the calls put back";
+        match self {
+            Db::Sqlite(c) => store::take_requeued(&mut Self::lite(c)).map_err(sq(doing)),
+            Db::Postgres(p) => pg(p, doing, super::pg::inbox::take_requeued),
+        }
+    }
+
+    /// Events stored after `cursor`.
+    pub(crate) fn pending_count(&self, cursor: i64) -> Result<i64, StoreError> {
+        let doing = "counting the queue";
+        match self {
+            Db::Sqlite(c) => store::pending_count(&Self::lite(c), cursor).map_err(sq(doing)),
+            Db::Postgres(p) => pg(p, doing, move |c| {
+                c.query_one("SELECT COUNT(*) FROM events WHERE id > $1", &[&cursor])
+                    .map(|r| r.get(0))
+            }),
+        }
+    }
+
+    /// Keeps one amoCRM exchange (JSON) for `sipamo record`.
+    pub(crate) fn keep_exchange(
+        &self,
+        call_id: Option<String>,
+        at_ms: i64,
+        json: String,
+    ) -> Result<(), StoreError> {
+        let doing = "keeping an amoCRM exchange";
+        match self {
+            Db::Sqlite(c) => Self::lite(c)
+                .execute(
+                    "INSERT INTO exchanges (call_id, at_ms, exchange) VALUES (?1, ?2, ?3)",
+                    params![call_id, at_ms, json],
+                )
+                .map(|_| ())
+                .map_err(sq(doing)),
+            Db::Postgres(p) => pg(p, doing, move |c| {
+                c.execute(
+                    "INSERT INTO exchanges (call_id, at_ms, exchange) VALUES ($1, $2, $3)",
+                    &[&call_id, &at_ms, &json],
+                )
+                .map(|_| ())
+            }),
+        }
+    }
+
+    /// Saves the settings text the service runs with.
+    pub(crate) fn save_settings(&self, yaml: String, now_ms: i64) -> Result<(), StoreError> {
+        let doing = "saving the settings";
+        match self {
+            Db::Sqlite(c) => {
+                super::exchanges::save_settings(&Self::lite(c), &yaml, now_ms).map_err(sq(doing))
+            }
+            Db::Postgres(p) => pg(p, doing, move |c| {
+                c.execute(
+                    "INSERT INTO service_settings (id, yaml, saved_ms) VALUES (1, $1, $2)
+                     ON CONFLICT (id) DO UPDATE SET yaml = excluded.yaml, saved_ms = excluded.saved_ms",
+                    &[&yaml, &now_ms],
+                )
+                .map(|_| ())
+            }),
+        }
+    }
+
+    /// Removes what was finished or last written before `cutoff_ms`.
+    pub(crate) fn prune(&self, cutoff_ms: i64) -> Result<Pruned, StoreError> {
+        let doing = "removing what is past the retention";
+        match self {
+            Db::Sqlite(c) => super::retention::prune(&Self::lite(c), cutoff_ms).map_err(sq(doing)),
+            Db::Postgres(p) => pg(p, doing, move |c| super::pg::inbox::prune(c, cutoff_ms)),
+        }
+    }
+}
+
+/// Runs `f` on a PostgreSQL connection (made again if it dropped).
+fn pg<T: Send + 'static>(
+    p: &PgConn,
+    doing: &'static str,
+    f: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error> + Send + 'static,
+) -> Result<T, StoreError> {
+    match p.run(true, f) {
+        Ok(Some(Ok(v))) => Ok(v),
+        Ok(Some(Err(e))) => Err(StoreError {
+            doing,
+            message: format!("PostgreSQL at {}: {e}", p.target()),
+        }),
+        Ok(None) => Err(StoreError {
+            doing,
+            message: format!("PostgreSQL at {} is unreachable", p.target()),
+        }),
+        Err(e) => Err(StoreError {
+            doing,
+            message: e.to_string(),
+        }),
+    }
+}

@@ -1,0 +1,130 @@
+//! The inbox, the worker's reads and retention in PostgreSQL: the same statements as SQLite's
+//! (`src/server/store.rs`, `src/server/retention.rs`) in PostgreSQL's dialect.
+
+use postgres::{Client, Error, Row};
+
+use crate::server::db::NewEvent;
+use crate::server::inbox::Stored;
+use crate::server::retention::Pruned;
+use crate::server::store::StoredEvent;
+
+fn stored_event(r: &Row) -> StoredEvent {
+    StoredEvent {
+        id: r.get(0),
+        call_id: r.get(1),
+        raw: r.get(2),
+        received_ms: r.get(3),
+    }
+}
+
+pub(crate) fn insert_events(c: &mut Client, events: &[NewEvent]) -> Result<Vec<Stored>, Error> {
+    let mut t = c.transaction()?;
+    let st = t.prepare(
+        "INSERT INTO events (call_id, fingerprint, raw, received_ms) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (fingerprint) DO NOTHING",
+    )?;
+    let mut out = Vec::with_capacity(events.len());
+    for e in events {
+        let n = t.execute(&st, &[&e.call_id, &e.fingerprint, &e.raw, &e.received_ms])?;
+        out.push(if n == 1 {
+            Stored::New
+        } else {
+            Stored::Duplicate
+        });
+    }
+    t.commit()?;
+    Ok(out)
+}
+
+pub(crate) fn events_after(
+    c: &mut Client,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<StoredEvent>, Error> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = c.query(
+        "SELECT id, call_id, raw, received_ms FROM events WHERE id > $1 ORDER BY id LIMIT $2",
+        &[&after, &limit],
+    )?;
+    Ok(rows.iter().map(stored_event).collect())
+}
+
+pub(crate) fn unfinished_events(c: &mut Client) -> Result<(i64, Vec<StoredEvent>), Error> {
+    let max: i64 = c
+        .query_one("SELECT COALESCE(MAX(id), 0) FROM events", &[])?
+        .get(0);
+    let rows = c.query(
+        "SELECT id, call_id, raw, received_ms FROM events WHERE id <= $1
+           AND call_id NOT IN (SELECT call_id FROM calls_done)
+           AND call_id NOT IN (SELECT call_id FROM parked) ORDER BY id",
+        &[&max],
+    )?;
+    Ok((max, rows.iter().map(stored_event).collect()))
+}
+
+pub(crate) fn events_of(c: &mut Client, call_id: &str) -> Result<Vec<StoredEvent>, Error> {
+    let rows = c.query(
+        "SELECT id, call_id, raw, received_ms FROM events WHERE call_id = $1 ORDER BY id",
+        &[&call_id],
+    )?;
+    Ok(rows.iter().map(stored_event).collect())
+}
+
+pub(crate) fn take_requeued(c: &mut Client) -> Result<Vec<String>, Error> {
+    let mut t = c.transaction()?;
+    let ids = t
+        .query("DELETE FROM requeued RETURNING call_id", &[])?
+        .iter()
+        .map(|r| r.get(0))
+        .collect::<Vec<String>>();
+    t.commit()?;
+    let mut ids = ids;
+    ids.sort();
+    Ok(ids)
+}
+
+/// The retention steps of `src/server/retention.rs`, in PostgreSQL's dialect.
+const STEPS: [&str; 5] = [
+    "DELETE FROM events WHERE id IN (
+         SELECT e.id FROM events e JOIN calls_done d ON d.call_id = e.call_id
+         WHERE d.done_ms < $1 LIMIT $2)",
+    "DELETE FROM exchanges WHERE id IN (
+         SELECT id FROM exchanges WHERE at_ms < $1
+           AND (call_id IN (SELECT call_id FROM calls_done WHERE done_ms < $1)
+                OR (call_id IS NULL AND id NOT IN (
+                    SELECT MAX(id) FROM exchanges WHERE call_id IS NULL
+                    GROUP BY exchange::json->>'path')))
+         LIMIT $2)",
+    "DELETE FROM calls_done WHERE call_id IN (
+         SELECT call_id FROM calls_done WHERE done_ms < $1 LIMIT $2)",
+    "DELETE FROM memory WHERE (space, key) IN (
+         SELECT space, key FROM memory WHERE touched_ms < $1
+           AND space NOT IN ('progress', 'attempts', 'intent')
+           AND key NOT IN (SELECT call_id FROM parked)
+         LIMIT $2)",
+    "DELETE FROM deliveries WHERE fingerprint IN (
+         SELECT fingerprint FROM deliveries WHERE at_ms < $1 LIMIT $2)",
+];
+
+pub(crate) fn prune(c: &mut Client, cutoff_ms: i64) -> Result<Pruned, Error> {
+    let batch = i64::try_from(crate::server::retention::BATCH).unwrap_or(2_000);
+    let mut counts = [0usize; 5];
+    for (sql, count) in STEPS.iter().zip(counts.iter_mut()) {
+        let st = c.prepare(sql)?;
+        loop {
+            let n = c.execute(&st, &[&cutoff_ms, &batch])?;
+            *count += usize::try_from(n).unwrap_or(usize::MAX);
+            if n < u64::try_from(batch).unwrap_or(u64::MAX) {
+                break;
+            }
+        }
+    }
+    let [events, exchanges, calls, memory, deliveries] = counts;
+    Ok(Pruned {
+        events,
+        exchanges,
+        calls,
+        memory,
+        deliveries,
+    })
+}
