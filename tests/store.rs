@@ -54,16 +54,20 @@ fn main() {
     match Cluster::start() {
         Ok(cluster) => {
             let cluster = Arc::new(cluster);
+            let c = cluster.clone();
             all.extend(trials(
                 "postgres",
                 Arc::new(move |name| {
-                    cluster
-                        .database(name)
+                    c.database(name)
                         .map_err(|e| e.to_string())
                         .and_then(|u| u.parse())
                 }),
             ));
-            libtest_mimic::run(&args, all).exit()
+            let conclusion = libtest_mimic::run(&args, all);
+            // The trials are gone: the last handle stops the cluster and removes its files
+            // (`exit` would skip that).
+            drop(cluster);
+            conclusion.exit()
         }
         Err(why) => {
             eprintln!("\n*** WARNING: the PostgreSQL store tests did NOT run: {why}");

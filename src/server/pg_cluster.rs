@@ -155,13 +155,21 @@ impl Cluster {
         }
     }
 
-    /// Creates a database and answers its URL.
+    /// Creates a database and answers its URL. Callable from async code: the synchronous
+    /// client runs on a thread of its own.
     pub fn database(&self, name: &str) -> Result<String, Unavailable> {
-        let mut admin = postgres::Client::connect(&self.url("postgres"), postgres::NoTls)
-            .map_err(|e| Unavailable(format!("cannot connect to the cluster: {e}")))?;
-        admin
-            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-            .map_err(|e| Unavailable(format!("cannot create database {name}: {e}")))?;
+        let admin_url = self.url("postgres");
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut admin = postgres::Client::connect(&admin_url, postgres::NoTls)
+                    .map_err(|e| Unavailable(format!("cannot connect to the cluster: {e}")))?;
+                admin
+                    .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+                    .map_err(|e| Unavailable(format!("cannot create database {name}: {e}")))
+            })
+            .join()
+            .map_err(|_| Unavailable("creating a database panicked".into()))?
+        })?;
         Ok(self.url(name))
     }
 

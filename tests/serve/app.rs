@@ -151,11 +151,13 @@ pub async fn spawn_serve_limited(
         &secret,
         "--listen",
         "127.0.0.1:0",
-        "--db",
-        &db,
         "--settle-ms",
         "100",
     ];
+    // A test's own `--db` (PostgreSQL) replaces the SQLite file in its directory.
+    if !extra.contains(&"--db") {
+        args.extend_from_slice(&["--db", &db]);
+    }
     if !extra.contains(&"--rate-per-second") {
         args.extend_from_slice(&["--rate-per-second", "200"]);
     }

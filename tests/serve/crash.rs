@@ -77,19 +77,26 @@ async fn post_spaced(http: &reqwest::Client, serve: &str, events: &[String]) {
 }
 
 /// What one kill loop saw.
-struct KillRun {
-    kills: usize,
+pub(crate) struct KillRun {
+    pub(crate) kills: usize,
     /// Lines of the uninterrupted run's account missing after the kills.
-    lost: Vec<String>,
+    pub(crate) lost: Vec<String>,
     /// Lines present after the kills that the uninterrupted run does not have.
-    duplicated: Vec<String>,
+    pub(crate) duplicated: Vec<String>,
 }
 
 /// Posts a day of calls, then kills the service with `kill -9` right after each amoCRM write
 /// is applied and before its answer reaches the service (the mock holds the answer of the next
 /// POST and reports it), restarting it each time, until the calls are worked off or
 /// `max_kills` is reached; then compares the account with an uninterrupted run's.
-async fn kill_at_every_write(mode: &str, seed: u64, calls: usize, max_kills: usize) -> KillRun {
+pub(crate) async fn kill_at_every_write(
+    mode: &str,
+    seed: u64,
+    calls: usize,
+    max_kills: usize,
+    db: Option<&str>,
+) -> KillRun {
+    let extra: Vec<&str> = db.map(|u| vec!["--db", u]).unwrap_or_default();
     let settings = settings_for(mode);
     let events = traffic(seed, calls);
     let want = {
@@ -108,7 +115,7 @@ async fn kill_at_every_write(mode: &str, seed: u64, calls: usize, max_kills: usi
     let http = http();
     // While the day is posted, amoCRM refuses every write (503: nothing applied), so that the
     // whole day is left for the kills however long the posting takes.
-    let mut serve = spawn_serve(dir.path(), &mock.url).await;
+    let mut serve = spawn_serve_with(dir.path(), &mock.url, &extra).await;
     fault(
         &http,
         &mock.url,
@@ -120,7 +127,7 @@ async fn kill_at_every_write(mode: &str, seed: u64, calls: usize, max_kills: usi
     disarm(&http, &mock.url).await;
     let mut seen = hung(&http, &mock.url).await;
     arm_next_write(&http, &mock.url).await;
-    serve = spawn_serve(dir.path(), &mock.url).await;
+    serve = spawn_serve_with(dir.path(), &mock.url, &extra).await;
     let mut kills = 0;
     while kills < max_kills {
         // Wait for the armed write to be applied (its answer held back), then kill there.
@@ -151,7 +158,7 @@ async fn kill_at_every_write(mode: &str, seed: u64, calls: usize, max_kills: usi
             summary(&http, &mock.url).await["last"]
         );
         arm_next_write(&http, &mock.url).await;
-        serve = spawn_serve(dir.path(), &mock.url).await;
+        serve = spawn_serve_with(dir.path(), &mock.url, &extra).await;
     }
     disarm(&http, &mock.url).await;
     wait_idle(&http, &serve.url).await;
@@ -173,7 +180,7 @@ async fn kill_9_right_after_each_amocrm_write_loses_nothing_and_doubles_nothing(
         ("unsorted", 32),
         ("unsorted_accept_on_answer", 33),
     ] {
-        let run = kill_at_every_write(mode, seed, 8, 40).await;
+        let run = kill_at_every_write(mode, seed, 8, 40, None).await;
         eprintln!(
             "{mode}: {} kills right after a write, {} lost, {} duplicated",
             run.kills,
@@ -210,7 +217,7 @@ async fn kill_loop() {
             continue;
         }
         let started = std::time::Instant::now();
-        let run = kill_at_every_write(mode, seed, calls, 10_000).await;
+        let run = kill_at_every_write(mode, seed, calls, 10_000, None).await;
         println!(
             "{mode}: {calls} calls, {} kills right after a write, {} lost, {} duplicated ({:.0} s)",
             run.kills,

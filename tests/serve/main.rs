@@ -9,6 +9,7 @@ mod end_to_end;
 mod flood;
 mod isolation;
 mod mock_cli;
+mod postgres;
 mod record;
 mod retention;
 mod shutdown;
