@@ -1,6 +1,5 @@
 //! `sipamo calls`: parked calls of a service, from its database.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -8,9 +7,9 @@ use clap::Subcommand;
 
 #[derive(Debug, Args)]
 pub(crate) struct CallsArgs {
-    /// The database `sipamo serve --db` uses.
+    /// The database `sipamo serve --db` uses (a SQLite file or a postgres:// URL).
     #[arg(long, default_value = "sipamo.db", global = true)]
-    pub(crate) db: PathBuf,
+    pub(crate) db: crate::server::memory_store::DbUrl,
     #[command(subcommand)]
     pub(crate) action: CallsAction,
 }
@@ -46,7 +45,7 @@ pub(super) fn calls(args: CallsArgs) -> Result<ExitCode, String> {
                     print!("{text}");
                     Ok(ExitCode::SUCCESS)
                 }
-                None => Err(format!("no call {call_id:?} in {}", args.db.display())),
+                None => Err(format!("no call {call_id:?} in {}", args.db)),
             }
         }
         CallsAction::Retry { call_id } => {
@@ -56,7 +55,7 @@ pub(super) fn calls(args: CallsArgs) -> Result<ExitCode, String> {
             } else {
                 Err(format!(
                     "call {call_id:?} is not parked in {} (`sipamo calls list` shows the parked ones)",
-                    args.db.display()
+                    args.db
                 ))
             }
         }

@@ -7,9 +7,9 @@ use clap::Args;
 
 #[derive(Debug, Args)]
 pub(crate) struct RecordArgs {
-    /// The database of `sipamo serve`.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) db: PathBuf,
+    /// The database of `sipamo serve` (a SQLite file or a postgres:// URL).
+    #[arg(long, value_name = "URL")]
+    pub(crate) db: crate::server::memory_store::DbUrl,
     /// A Sipuni call id to record (repeat for several).
     #[arg(long = "call", value_name = "ID")]
     pub(crate) calls: Vec<String>,
@@ -36,11 +36,7 @@ pub(super) fn record(args: RecordArgs) -> Result<ExitCode, String> {
         .transpose()
         .map_err(|e| format!("--phone: {e}"))?;
     let since_ms = args.since.as_deref().map(parse_since).transpose()?;
-    if !args.db.exists() {
-        return Err(format!("{}: no such database", args.db.display()));
-    }
-    let conn = crate::server::store::open(&args.db)
-        .map_err(|e| format!("cannot open {}: {e}", args.db.display()))?;
+    let conn = crate::server::db::Db::open_existing(&args.db).map_err(|e| e.to_string())?;
     let sel = Selection {
         calls: args.calls,
         phone,

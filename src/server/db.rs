@@ -5,7 +5,9 @@
 
 use std::sync::Mutex;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::engine::memory::ParkedCall;
 
 use super::inbox::Stored;
 use super::memory_store::DbUrl;
@@ -212,6 +214,180 @@ impl Db {
         match self {
             Db::Sqlite(c) => super::retention::prune(&Self::lite(c), cutoff_ms).map_err(sq(doing)),
             Db::Postgres(p) => pg(p, doing, move |c| super::pg::inbox::prune(c, cutoff_ms)),
+        }
+    }
+}
+
+/// What operators and `record` read and do.
+impl Db {
+    /// Opens a database the service made: a SQLite file must exist and hold sipamo's tables
+    /// (an operator command never creates one); PostgreSQL is connected (and migrated).
+    pub(crate) fn open_existing(url: &DbUrl) -> Result<Db, StoreError> {
+        if let DbUrl::Sqlite(path) = url {
+            let doing = "opening the service's database";
+            if !path.exists() {
+                return Err(StoreError {
+                    doing,
+                    message: format!(
+                        "{}: no such database; is it what `sipamo serve --db` uses?",
+                        path.display()
+                    ),
+                });
+            }
+            let conn =
+                Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+                    .map_err(sq(doing))?;
+            conn.busy_timeout(std::time::Duration::from_secs(10))
+                .map_err(sq(doing))?;
+            let tables: i64 = conn
+                .query_row(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('events', 'parked', 'requeued')",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(sq(doing))?;
+            if tables != 3 {
+                return Err(StoreError {
+                    doing,
+                    message: format!(
+                        "{} has no sipamo tables; is it the file `sipamo serve --db` uses?",
+                        path.display()
+                    ),
+                });
+            }
+            return Ok(Db::Sqlite(Mutex::new(conn)));
+        }
+        Db::open(url)
+    }
+
+    /// Parked calls, oldest first.
+    pub(crate) fn parked_calls(&self) -> Result<Vec<ParkedCall>, StoreError> {
+        let doing = "reading the parked calls";
+        match self {
+            Db::Sqlite(c) => store::parked_calls(&Self::lite(c)).map_err(sq(doing)),
+            Db::Postgres(p) => {
+                pg(p, doing, |c| {
+                    c.query("SELECT call_id, reason, attempts, at_ms FROM parked ORDER BY at_ms, call_id", &[])
+                    .map(|rows| {
+                        rows.iter()
+                            .map(|r| ParkedCall {
+                                call_id: r.get(0),
+                                reason: r.get(1),
+                                attempts: u32::try_from(r.get::<_, i32>(2)).unwrap_or(0),
+                                at_ms: r.get(3),
+                            })
+                            .collect()
+                    })
+                })
+            }
+        }
+    }
+
+    /// Whether the call was handled, and its saved progress (JSON) if it has one.
+    pub(crate) fn call_state(&self, call_id: &str) -> Result<(bool, Option<String>), StoreError> {
+        let doing = "reading a call's state";
+        match self {
+            Db::Sqlite(c) => {
+                let conn = Self::lite(c);
+                let done = conn
+                    .prepare("SELECT 1 FROM calls_done WHERE call_id = ?1")
+                    .and_then(|mut st| st.exists(params![call_id]))
+                    .map_err(sq(doing))?;
+                let progress = conn
+                    .query_row(
+                        "SELECT value FROM memory WHERE space = 'progress' AND key = ?1",
+                        params![call_id],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(sq(doing))?;
+                Ok((done, progress))
+            }
+            Db::Postgres(p) => {
+                let id = call_id.to_string();
+                pg(p, doing, move |c| {
+                    let done = c
+                        .query_opt("SELECT 1 FROM calls_done WHERE call_id = $1", &[&id])?
+                        .is_some();
+                    let progress = c
+                        .query_opt(
+                            "SELECT value FROM memory WHERE space = 'progress' AND key = $1",
+                            &[&id],
+                        )?
+                        .map(|r| r.get(0));
+                    Ok((done, progress))
+                })
+            }
+        }
+    }
+
+    /// Puts a parked call back in the queue; false when it is not parked.
+    pub(crate) fn requeue(&self, call_id: &str) -> Result<bool, StoreError> {
+        let doing = "putting a call back";
+        match self {
+            Db::Sqlite(c) => store::requeue(&mut Self::lite(c), call_id).map_err(sq(doing)),
+            Db::Postgres(p) => {
+                let id = call_id.to_string();
+                pg(p, doing, move |c| {
+                    let mut t = c.transaction()?;
+                    let n = t.execute("DELETE FROM parked WHERE call_id = $1", &[&id])?;
+                    if n == 1 {
+                        t.execute(
+                            "DELETE FROM memory WHERE space = 'attempts' AND key = $1",
+                            &[&id],
+                        )?;
+                        t.execute(
+                            "INSERT INTO requeued (call_id) VALUES ($1) ON CONFLICT DO NOTHING",
+                            &[&id],
+                        )?;
+                    }
+                    t.commit()?;
+                    Ok(n == 1)
+                })
+            }
+        }
+    }
+
+    /// The settings text saved at the last start, if any (read by `sipamo record`).
+    #[cfg(any(feature = "sim", test))]
+    pub(crate) fn settings(&self) -> Result<Option<String>, StoreError> {
+        let doing = "reading the saved settings";
+        match self {
+            Db::Sqlite(c) => Self::lite(c)
+                .query_row("SELECT yaml FROM service_settings WHERE id = 1", [], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(sq(doing)),
+            Db::Postgres(p) => pg(p, doing, |c| {
+                c.query_opt("SELECT yaml FROM service_settings WHERE id = 1", &[])
+                    .map(|r| r.map(|r| r.get(0)))
+            }),
+        }
+    }
+
+    /// The kept exchanges (JSON) of these calls, and the latest account-level one per path, in
+    /// the order sent.
+    #[cfg(any(feature = "sim", test))]
+    pub(crate) fn exchanges_of(&self, calls: &[String]) -> Result<Vec<String>, StoreError> {
+        let doing = "reading the kept amoCRM exchanges";
+        match self {
+            Db::Sqlite(c) => {
+                super::exchanges::of_calls_text(&Self::lite(c), calls).map_err(sq(doing))
+            }
+            Db::Postgres(p) => {
+                let calls = calls.to_vec();
+                pg(p, doing, move |c| {
+                    c.query(
+                        "SELECT exchange FROM exchanges WHERE call_id = ANY($1)
+                            OR id IN (SELECT MAX(id) FROM exchanges WHERE call_id IS NULL
+                                      GROUP BY exchange::json->>'path')
+                         ORDER BY id",
+                        &[&calls],
+                    )
+                    .map(|rows| rows.iter().map(|r| r.get(0)).collect())
+                })
+            }
         }
     }
 }

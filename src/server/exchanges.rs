@@ -46,37 +46,19 @@ pub(crate) fn save_settings(conn: &Connection, yaml: &str, now_ms: i64) -> rusql
     Ok(())
 }
 
-/// The settings text saved at the last start, if any (read by `sipamo record`).
+/// The kept exchanges (JSON text) of these calls, and the latest account-level one per path,
+/// in order sent.
 #[cfg(any(feature = "sim", test))]
-pub(crate) fn settings(conn: &Connection) -> rusqlite::Result<Option<String>> {
-    use rusqlite::OptionalExtension as _;
-    conn.query_row("SELECT yaml FROM service_settings WHERE id = 1", [], |r| {
-        r.get(0)
-    })
-    .optional()
-}
-
-/// The exchanges of these calls, and the latest account-level one per path, in order sent.
-#[cfg(any(feature = "sim", test))]
-pub(crate) fn of_calls(conn: &Connection, calls: &[String]) -> Result<Vec<Exchange>, String> {
-    let mut st = conn
-        .prepare(
-            "SELECT exchange FROM exchanges WHERE call_id IN (SELECT value FROM json_each(?1))
-                OR id IN (SELECT MAX(id) FROM exchanges WHERE call_id IS NULL
-                          GROUP BY json_extract(exchange, '$.path'))
-             ORDER BY id",
-        )
-        .map_err(|e| e.to_string())?;
-    let ids = serde_json::to_string(calls).map_err(|e| e.to_string())?;
-    let rows = st
-        .query_map([ids], |r| r.get::<_, String>(0))
-        .map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    for row in rows {
-        let text = row.map_err(|e| e.to_string())?;
-        out.push(serde_json::from_str(&text).map_err(|e| format!("a kept exchange: {e}"))?);
-    }
-    Ok(out)
+pub(crate) fn of_calls_text(conn: &Connection, calls: &[String]) -> rusqlite::Result<Vec<String>> {
+    let mut st = conn.prepare(
+        "SELECT exchange FROM exchanges WHERE call_id IN (SELECT value FROM json_each(?1))
+            OR id IN (SELECT MAX(id) FROM exchanges WHERE call_id IS NULL
+                      GROUP BY json_extract(exchange, '$.path'))
+         ORDER BY id",
+    )?;
+    let ids = serde_json::to_string(calls).unwrap_or_else(|_| "[]".into());
+    let rows = st.query_map([ids], |r| r.get::<_, String>(0))?;
+    rows.collect()
 }
 
 #[cfg(test)]
@@ -105,15 +87,20 @@ mod tests {
         rec.keep(&exchange(None, "/api/v4/users", 2));
         rec.keep(&exchange(Some("a"), "/api/v4/contacts", 3));
         rec.keep(&exchange(Some("b"), "/api/v4/tasks", 4));
-        let conn = super::super::store::open(&db).unwrap();
-        let got = of_calls(&conn, &["a".to_string()]).unwrap();
-        let at: Vec<i64> = got.iter().map(|x| x.at_ms).collect();
+        let conn = Db::open(&DbUrl::Sqlite(db)).unwrap();
+        let got = conn.exchanges_of(&["a".to_string()]).unwrap();
+        let at: Vec<i64> = got
+            .iter()
+            .map(|x| serde_json::from_str::<Exchange>(x).unwrap().at_ms)
+            .collect();
         assert_eq!(at, vec![2, 3]);
-        assert_eq!(settings(&conn).unwrap(), None);
-        save_settings(&conn, "default_responsible: 1\n", 5).unwrap();
-        save_settings(&conn, "default_responsible: 2\n", 6).unwrap();
+        assert_eq!(conn.settings().unwrap(), None);
+        conn.save_settings("default_responsible: 1\n".into(), 5)
+            .unwrap();
+        conn.save_settings("default_responsible: 2\n".into(), 6)
+            .unwrap();
         assert_eq!(
-            settings(&conn).unwrap().as_deref(),
+            conn.settings().unwrap().as_deref(),
             Some("default_responsible: 2\n")
         );
     }

@@ -44,6 +44,26 @@ async fn postgres_serve_builds_the_same_account_as_sqlite() {
     }
     wait_idle(&http, &serve.url).await;
     assert_eq!(picture(&http, &mock.url).await, want);
+    // The operator's commands and `record` read the same database.
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipamo"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let listed = run(&["calls", "list", "--db", &url]);
+    assert!(listed.contains("0 parked call(s)"), "{listed}");
+    let scenario = run(&["record", "--db", &url, "--since", "0"]);
+    assert!(
+        scenario.contains("steps:") && scenario.contains("expect:"),
+        "{scenario}"
+    );
 }
 
 #[tokio::test]

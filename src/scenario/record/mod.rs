@@ -6,12 +6,11 @@
 mod account;
 mod outcome;
 
-use rusqlite::Connection;
 use serde_yaml::{Mapping, Value};
 
 use crate::amocrm::exchange::Exchange;
 use crate::phone::Phone;
-use crate::server::{exchanges, store};
+use crate::server::db::Db;
 
 /// Which calls to record; every given filter must hold.
 #[derive(Clone, Debug, Default)]
@@ -26,7 +25,7 @@ pub struct Selection {
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
     #[error("the database: {0}")]
-    Database(#[from] rusqlite::Error),
+    Database(#[from] crate::server::db::StoreError),
     #[error("{0}")]
     Kept(String),
     #[error(
@@ -49,15 +48,22 @@ struct Recorded {
 }
 
 /// The scenario file's text for the selected calls.
-pub fn record(conn: &Connection, sel: &Selection) -> Result<String, RecordError> {
+pub(crate) fn record(conn: &Db, sel: &Selection) -> Result<String, RecordError> {
     let events = selected_events(conn, sel)?;
     let Some(first) = events.first() else {
         return Err(RecordError::NoCall);
     };
     let start_ms = first.received_ms - first.received_ms.rem_euclid(1000);
     let calls: Vec<String> = unique(events.iter().map(|e| e.call_id.clone()));
-    let kept = exchanges::of_calls(conn, &calls).map_err(RecordError::Kept)?;
-    let settings_text = exchanges::settings(conn)?.ok_or(RecordError::NoSettings)?;
+    let kept = conn
+        .exchanges_of(&calls)?
+        .iter()
+        .map(|text| {
+            serde_json::from_str(text)
+                .map_err(|e| RecordError::Kept(format!("a kept exchange: {e}")))
+        })
+        .collect::<Result<Vec<crate::amocrm::exchange::Exchange>, _>>()?;
+    let settings_text = conn.settings()?.ok_or(RecordError::NoSettings)?;
     let settings: Value =
         serde_yaml::from_str(&settings_text).map_err(|e| RecordError::Settings(e.to_string()))?;
     let start_s = start_ms / 1000;
@@ -83,9 +89,9 @@ pub fn record(conn: &Connection, sel: &Selection) -> Result<String, RecordError>
     ))
 }
 
-fn selected_events(conn: &Connection, sel: &Selection) -> Result<Vec<Recorded>, RecordError> {
-    let all = store::events_after(conn, 0, usize::MAX >> 1)?;
-    let matches = |e: &store::StoredEvent| {
+fn selected_events(conn: &Db, sel: &Selection) -> Result<Vec<Recorded>, RecordError> {
+    let all = conn.events_after(0, usize::MAX >> 1)?;
+    let matches = |e: &crate::server::store::StoredEvent| {
         (sel.calls.is_empty() || sel.calls.contains(&e.call_id))
             && sel.since_ms.is_none_or(|t| e.received_ms >= t)
             && sel.phone.as_ref().is_none_or(|p| {
