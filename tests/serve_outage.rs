@@ -115,6 +115,9 @@ fn config(dir: &std::path::Path, mock: &MockCrm) -> ServeConfig {
         limits: Default::default(),
         // The synthetic traffic is dated March 2026: a century's retention keeps it fresh.
         retention: Duration::from_secs(100 * 365 * 86_400),
+        amocrm_timeout: Duration::from_secs(20),
+        lease: Duration::from_secs(60),
+        replica_id: "test".into(),
     }
 }
 

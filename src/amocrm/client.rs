@@ -63,6 +63,9 @@ pub(crate) struct Hooks {
     pub(crate) on_retry: Option<Arc<dyn Fn() + Send + Sync>>,
     /// Called with each request and its answer (or its lack), tagged with the call in hand.
     pub(crate) on_exchange: Option<Arc<dyn Fn(super::exchange::Exchange) + Send + Sync>>,
+    /// Asked before each request is sent: false fences it off (a replica whose lease ran out
+    /// sends nothing, so replicas never write twice nor together exceed the rate limit).
+    pub(crate) may_send: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
 }
 
 impl fmt::Debug for Hooks {
@@ -143,6 +146,10 @@ pub enum ClientError {
         path: String,
         message: String,
     },
+    /// A request not sent: this replica does not hold the work (its lease ran out or another
+    /// replica took over), so amoCRM must not see it from here.
+    #[error("{method} {path}: not sent: this replica does not hold the work lease")]
+    Fenced { method: String, path: String },
 }
 
 impl ClientError {
@@ -157,7 +164,7 @@ impl ClientError {
         match self {
             ClientError::Status { status, .. } => *status == 429 || *status >= 500,
             ClientError::Timeout { .. } | ClientError::Transport { .. } => true,
-            ClientError::Decode { .. } => false,
+            ClientError::Decode { .. } | ClientError::Fenced { .. } => false,
         }
     }
     /// A write may have been applied although it failed (5xx, timeout, dropped connection):
@@ -166,7 +173,7 @@ impl ClientError {
         match self {
             ClientError::Status { status, .. } => *status >= 500,
             ClientError::Timeout { .. } | ClientError::Transport { .. } => true,
-            ClientError::Decode { .. } => false,
+            ClientError::Decode { .. } | ClientError::Fenced { .. } => false,
         }
     }
     /// amoCRM refused the request itself (a 4xx other than 401 and 429): sending it again
@@ -334,6 +341,14 @@ impl AmoClient {
         body: Option<&Value>,
     ) -> Result<Answer, ClientError> {
         self.throttle().await;
+        if let Some(may_send) = &self.cfg.hooks.may_send
+            && !may_send()
+        {
+            return Err(ClientError::Fenced {
+                method: method.as_str().into(),
+                path: path.into(),
+            });
+        }
         let url = format!("{}{}", self.cfg.base_url, path);
         let token = self
             .access

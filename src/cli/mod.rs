@@ -48,7 +48,7 @@ pub(crate) enum Command {
     ///
     /// Sipuni is pointed at http(s)://HOST/sipuni/events/SECRET. Events are stored in the SQLite
     /// database before they are acknowledged; settings are checked against the account first.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Run scenarios against the engine and a fresh embedded mock each, on a virtual clock.
     ///
     /// Prints a line per scenario and a summary; exits 0 only when every selected scenario
@@ -115,7 +115,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         #[cfg(feature = "sim")]
         Command::Mock(args) => mock::mock(args).await,
-        Command::Serve(args) => serve::serve(args).await,
+        Command::Serve(args) => serve::serve(*args).await,
         #[cfg(feature = "sim")]
         Command::Run(args) => run::run_scenarios(args).await,
         #[cfg(feature = "sim")]

@@ -66,6 +66,19 @@ pub(crate) struct ServeArgs {
     /// at least --max-call-s). Older events are acknowledged but not handled again.
     #[arg(long, default_value_t = 30 * 86_400)]
     pub(crate) retention_s: u64,
+    /// Seconds one amoCRM request may take before it is given up (and retried).
+    #[arg(long, default_value_t = 20)]
+    pub(crate) amocrm_timeout_s: u64,
+    /// With PostgreSQL, several replicas may share the database: one at a time does the amoCRM
+    /// work, under a lease of this many seconds (the others acknowledge events and take over
+    /// within it when the holder dies). At least twice --amocrm-timeout-s + 1.
+    #[arg(long, default_value_t = 60)]
+    pub(crate) lease_s: u64,
+    /// This replica's name in the lease (default: the host name). One process per name: a
+    /// restarted replica takes its lease back at once (with a new fencing token); replicas on
+    /// one host need names of their own.
+    #[arg(long)]
+    pub(crate) replica_id: Option<String>,
 }
 
 pub(super) async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
@@ -90,6 +103,9 @@ pub(super) async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
             max_connections: args.max_connections.max(1),
         },
         retention: std::time::Duration::from_secs(args.retention_s),
+        amocrm_timeout: std::time::Duration::from_secs(args.amocrm_timeout_s.max(1)),
+        lease: std::time::Duration::from_secs(args.lease_s),
+        replica_id: args.replica_id.unwrap_or_else(default_replica_id),
     };
     let app = crate::server::Application::build(&cfg)
         .await
@@ -101,4 +117,13 @@ pub(super) async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         .await
         .map_err(|e| e.to_string())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The host name: one replica per host unless named otherwise.
+fn default_replica_id() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "sipamo".into())
 }

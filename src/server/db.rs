@@ -109,9 +109,8 @@ impl Db {
         let doing = "reading the inbox";
         match self {
             Db::Sqlite(c) => store::events_after(&Self::lite(c), after, limit).map_err(sq(doing)),
-            Db::Postgres(p) => pg(p, doing, move |c| {
-                super::pg::inbox::events_after(c, after, limit)
-            }),
+            // PostgreSQL: the events not yet taken (several writers), whatever the cursor.
+            Db::Postgres(p) => pg(p, doing, move |c| super::pg::inbox::untaken(c, limit)),
         }
     }
 
@@ -157,9 +156,24 @@ impl Db {
         let doing = "counting the queue";
         match self {
             Db::Sqlite(c) => store::pending_count(&Self::lite(c), cursor).map_err(sq(doing)),
-            Db::Postgres(p) => pg(p, doing, move |c| {
-                c.query_one("SELECT COUNT(*) FROM events WHERE id > $1", &[&cursor])
+            Db::Postgres(p) => pg(p, doing, |c| {
+                c.query_one("SELECT COUNT(*) FROM events WHERE NOT taken", &[])
                     .map(|r| r.get(0))
+            }),
+        }
+    }
+
+    /// Records that these events were fed to the worker (PostgreSQL; SQLite's worker keeps an
+    /// id cursor, its ids committing in order). False when `fence` no longer holds.
+    pub(crate) fn mark_taken(
+        &self,
+        ids: Vec<i64>,
+        fence: Option<(String, String, i64)>,
+    ) -> Result<bool, StoreError> {
+        match self {
+            Db::Sqlite(_) => Ok(true),
+            Db::Postgres(p) => pg(p, "recording the events taken", move |c| {
+                super::pg::inbox::mark_taken(c, &ids, fence.as_ref())
             }),
         }
     }
@@ -345,6 +359,18 @@ impl Db {
                     Ok(n == 1)
                 })
             }
+        }
+    }
+
+    /// Every stored event, in id order (read by `sipamo record`).
+    #[cfg(any(feature = "sim", test))]
+    pub(crate) fn all_events(&self) -> Result<Vec<StoredEvent>, StoreError> {
+        let doing = "reading the inbox";
+        match self {
+            Db::Sqlite(c) => {
+                store::events_after(&Self::lite(c), 0, usize::MAX >> 1).map_err(sq(doing))
+            }
+            Db::Postgres(p) => pg(p, doing, super::pg::inbox::events_of_all),
         }
     }
 

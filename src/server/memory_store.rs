@@ -110,6 +110,16 @@ impl StoreMemory {
     }
 }
 
+impl StoreMemory {
+    /// Fences every write with the work lease (PostgreSQL; SQLite has one process).
+    pub(crate) fn fenced(self, state: Arc<super::lease::LeaseState>) -> Self {
+        match self.0 {
+            Backend::Postgres(m) => StoreMemory(Backend::Postgres(m.fenced(state))),
+            other => StoreMemory(other),
+        }
+    }
+}
+
 impl Transactional for StoreMemory {
     fn begin(&mut self) -> MemResult<()> {
         match &mut self.0 {

@@ -10,6 +10,7 @@ mod error;
 pub(crate) mod exchanges;
 pub(crate) mod health;
 pub(crate) mod inbox;
+pub(crate) mod lease;
 pub(crate) mod listen;
 pub mod memory_store;
 pub(crate) mod metrics;
@@ -67,13 +68,21 @@ pub struct ServeConfig {
     pub limits: listen::Limits,
     /// How long events and finished calls are kept (at least `max_call`).
     pub retention: Duration,
+    /// How long one amoCRM request may take.
+    pub amocrm_timeout: Duration,
+    /// With PostgreSQL: the work lease's length (several replicas on one database).
+    pub lease: Duration,
+    /// This replica's name in the lease.
+    pub replica_id: String,
 }
 
 /// A service ready to run: settings checked against the account, database open, port bound.
 pub struct Application {
     listener: tokio::net::TcpListener,
     router: axum::Router,
-    worker: worker::Worker,
+    /// Built at start with SQLite (a bad setting stops start-up); with a work lease it is built
+    /// once the lease is held, while the replica already acknowledges events.
+    worker: Option<worker::Worker>,
     factory: supervisor::WorkerFactory,
     health: Arc<health::Health>,
     stopping: Arc<std::sync::atomic::AtomicBool>,
@@ -82,18 +91,14 @@ pub struct Application {
     db: memory_store::DbUrl,
     retention: Duration,
     metrics: metrics::Metrics,
+    /// With PostgreSQL: the work lease, kept while the service runs.
+    lease: Option<lease::Lease>,
 }
 
 impl Application {
     /// Loads and checks everything; any failure stops start-up with the reason.
     pub async fn build(cfg: &ServeConfig) -> Result<Self, ServeError> {
-        if cfg.retention < cfg.max_call {
-            return Err(ServeError::Options(format!(
-                "--retention-s ({}) must be at least --max-call-s ({}): a call is kept at least as long as it may last",
-                cfg.retention.as_secs(),
-                cfg.max_call.as_secs()
-            )));
-        }
+        check_options(cfg)?;
         let mut limits = cfg.limits;
         limits.max_connections = listen::connection_cap(limits.max_connections)?;
         let (settings, settings_text) = config::read_settings(&cfg.settings)?;
@@ -105,10 +110,18 @@ impl Application {
             source,
         };
         let recorder = exchanges::Recorder::open(&cfg.db).map_err(db_error)?;
+        let lease = work_lease(cfg)?;
         db::Db::open(&cfg.db)
             .and_then(|c| c.save_settings(settings_text, Clock::System.now_ms()))
             .map_err(db_error)?;
-        let client = amocrm_client(cfg, token, refresh, &metrics, recorder)?;
+        let client = amocrm_client(
+            cfg,
+            token,
+            refresh,
+            &metrics,
+            recorder,
+            lease.as_ref().map(|l| l.state.clone()),
+        )?;
         let stored = Arc::new(Notify::new());
         let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let health = Arc::new(health::Health::new(
@@ -126,8 +139,12 @@ impl Application {
             health: health.clone(),
             tick: cfg.tick,
             stopping: stopping.clone(),
+            lease: lease.as_ref().map(|l| l.state.clone()),
         };
-        let worker = factory.build().await?;
+        let worker = match &factory.lease {
+            None => Some(factory.build().await?),
+            Some(_) => None,
+        };
         let inbox = inbox::Inbox::start(&cfg.db, stored.clone())?;
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await
@@ -155,6 +172,7 @@ impl Application {
             db: cfg.db.clone(),
             retention: cfg.retention,
             metrics,
+            lease,
         })
     }
 
@@ -174,7 +192,7 @@ impl Application {
         let (stop_tx, stop_rx) = watch::channel(false);
         let factory = self.factory;
         let mut worker = tokio::spawn(supervisor::supervise(
-            Some(self.worker),
+            self.worker,
             move || {
                 let f = factory.clone();
                 async move { f.build().await }
@@ -182,6 +200,9 @@ impl Application {
             self.health,
             stop_rx.clone(),
         ));
+        if let Some(l) = self.lease {
+            tokio::spawn(lease::keep(l.conn, l.state, l.changed));
+        }
         let pruner = tokio::spawn(retention::run(
             self.db,
             self.retention,
@@ -224,12 +245,58 @@ impl Application {
 }
 
 /// The amoCRM client, counting its answers and retries in `metrics`.
+/// Options that contradict each other.
+fn check_options(cfg: &ServeConfig) -> Result<(), ServeError> {
+    if cfg.retention < cfg.max_call {
+        return Err(ServeError::Options(format!(
+            "--retention-s ({}) must be at least --max-call-s ({}): a call is kept at least as long as it may last",
+            cfg.retention.as_secs(),
+            cfg.max_call.as_secs()
+        )));
+    }
+    Ok(())
+}
+
+/// With PostgreSQL, the work lease of this replica (one per amoCRM account); the margin under
+/// which writes stop is the amoCRM timeout and 1 s more.
+fn work_lease(cfg: &ServeConfig) -> Result<Option<lease::Lease>, ServeError> {
+    let memory_store::DbUrl::Postgres(url) = &cfg.db else {
+        return Ok(None);
+    };
+    let margin = cfg.amocrm_timeout + Duration::from_secs(1);
+    if cfg.lease < margin * 2 {
+        return Err(ServeError::Options(format!(
+            "--lease-s ({}) must be at least twice --amocrm-timeout-s + 1 s ({} s): a write must be answered or given up well within the lease",
+            cfg.lease.as_secs(),
+            (margin * 2).as_secs()
+        )));
+    }
+    let conn = pg::PgConn::connect(url).map_err(|e| ServeError::Database {
+        db: cfg.db.to_string(),
+        source: db::StoreError {
+            doing: "connecting for the work lease",
+            message: e.to_string(),
+        },
+    })?;
+    Ok(Some(lease::Lease {
+        conn: Arc::new(conn),
+        state: lease::LeaseState::new(
+            &format!("amocrm:{}", cfg.amocrm),
+            &cfg.replica_id,
+            cfg.lease,
+            margin,
+        ),
+        changed: Arc::new(Notify::new()),
+    }))
+}
+
 fn amocrm_client(
     cfg: &ServeConfig,
     token: crate::secret::Secret,
     refresh: Option<crate::amocrm::client::Refresh>,
     metrics: &metrics::Metrics,
     recorder: Arc<exchanges::Recorder>,
+    lease: Option<Arc<lease::LeaseState>>,
 ) -> Result<AmoClient, ServeError> {
     let m = metrics.clone();
     let r = metrics.clone();
@@ -244,12 +311,14 @@ fn amocrm_client(
             r.retries.inc();
         })),
         on_exchange: Some(Arc::new(move |x| recorder.keep(&x))),
+        may_send: lease.map(|l| Arc::new(move || l.holds()) as Arc<dyn Fn() -> bool + Send + Sync>),
     };
     let mut client_cfg = ClientConfig::new(cfg.amocrm.clone(), token, Clock::System);
     client_cfg.refresh = refresh;
     client_cfg.rate_per_second = cfg.rate_per_second.max(1);
     client_cfg.retry = cfg.retry;
     client_cfg.hooks = hooks;
+    client_cfg.timeout = cfg.amocrm_timeout;
     AmoClient::new(client_cfg).map_err(|e| ServeError::Client(e.to_string()))
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 use super::health::Health;
+use super::lease::LeaseState;
 use super::memory_store::{DbUrl, StoreMemory};
 use super::metrics::Metrics;
 use super::worker::Worker;
@@ -31,22 +32,38 @@ pub(crate) struct WorkerFactory {
     pub(crate) tick: Duration,
     /// Set at SIGTERM: the engine starts no further call.
     pub(crate) stopping: Arc<std::sync::atomic::AtomicBool>,
+    /// With several replicas: the work lease its memory writes are fenced with.
+    pub(crate) lease: Option<Arc<LeaseState>>,
 }
 
 impl WorkerFactory {
     /// Opens the database and connects the engine (the settings are checked against the
     /// account again).
     pub(crate) async fn build(&self) -> Result<Worker, ServeError> {
+        if let Some(l) = &self.lease {
+            // Nothing is asked of amoCRM (not even the settings check) before the lease is
+            // held: replicas never add up past the rate limit. Standing by is healthy.
+            if !l.holds() {
+                tracing::info!(replica = %l.holder, "standing by: another replica holds the work lease");
+                self.health.worker_up();
+            }
+            while !l.holds() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
         let db_error = |source| ServeError::Database {
             db: self.db.to_string(),
             source,
         };
-        let memory = StoreMemory::open(&self.db, crate::clock::Clock::System).map_err(|e| {
+        let mut memory = StoreMemory::open(&self.db, crate::clock::Clock::System).map_err(|e| {
             db_error(super::db::StoreError {
                 doing: "opening the engine's memory",
                 message: e.to_string(),
             })
         })?;
+        if let Some(l) = &self.lease {
+            memory = memory.fenced(l.clone());
+        }
         let db = super::db::Db::open(&self.db).map_err(db_error)?;
         let mut engine =
             Engine::connect(self.settings.clone(), self.client.clone(), memory).await?;
@@ -57,6 +74,7 @@ impl WorkerFactory {
         Ok(Worker {
             engine,
             db,
+            lease: self.lease.clone(),
             stored: self.stored.clone(),
             metrics: self.metrics.clone(),
             health: self.health.clone(),

@@ -10,6 +10,7 @@ use tracing::Instrument;
 
 use super::db::{Db, StoreError};
 use super::health::Health;
+use super::lease::LeaseState;
 use super::memory_store::StoreMemory;
 use super::metrics::{Metrics, ReasonLabel};
 use super::store::StoredEvent;
@@ -23,6 +24,8 @@ pub(crate) enum WorkerError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Engine(Box<EngineError>),
+    #[error("the work lease moved to another replica; this one waits to take it again")]
+    LeaseLost,
 }
 
 impl From<EngineError> for WorkerError {
@@ -41,6 +44,8 @@ pub(crate) struct Worker {
     pub(crate) engine: Engine<StoreMemory>,
     /// The inbox and the operator's put-backs, on a connection of the worker's own.
     pub(crate) db: Db,
+    /// With several replicas: the work is done only while this lease is held.
+    pub(crate) lease: Option<Arc<LeaseState>>,
     pub(crate) stored: Arc<Notify>,
     pub(crate) metrics: Metrics,
     pub(crate) health: Arc<Health>,
@@ -57,6 +62,9 @@ impl Worker {
         mut self,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<(), WorkerError> {
+        if !self.wait_for_lease(&mut shutdown).await {
+            return Ok(());
+        }
         let mut cursor = self.restore().await?;
         // The gauges say what is open before /health says the worker is up.
         let pending = self.db.pending_count(cursor)?;
@@ -68,9 +76,11 @@ impl Worker {
             if *shutdown.borrow() {
                 break;
             }
+            self.check_lease()?;
             self.take_requeued().await?;
             let batch = self.db.events_after(cursor, 256)?;
             let got = batch.len();
+            let mut taken = Vec::with_capacity(got);
             for e in batch {
                 // Calls whose settle window closed before this event arrived come first, as
                 // they did live: the order of work is a function of the inbox alone.
@@ -80,8 +90,12 @@ impl Worker {
                 }
                 self.ingest(&e).await?;
                 cursor = e.id;
+                taken.push(e.id);
                 self.metrics.taken.inc();
                 self.metrics.open_calls.set(self.engine.open_calls() as i64);
+            }
+            if !taken.is_empty() && !self.db.mark_taken(taken, self.fence())? {
+                return Err(WorkerError::LeaseLost);
             }
             let pending = self.db.pending_count(cursor)?;
             self.metrics.queue.set(pending);
@@ -108,10 +122,47 @@ impl Worker {
         Ok(())
     }
 
+    /// With several replicas, waits (healthy, acknowledging events) until this replica holds
+    /// the work lease; false when the service stops first.
+    async fn wait_for_lease(&mut self, shutdown: &mut watch::Receiver<bool>) -> bool {
+        let Some(lease) = self.lease.clone() else {
+            return true;
+        };
+        if !lease.holds() {
+            tracing::info!(replica = %lease.holder, "standing by: another replica holds the work lease");
+            self.health.worker_up();
+        }
+        while !lease.holds() {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = shutdown.changed() => {}
+            }
+            if *shutdown.borrow() {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Stops the work when the lease is no longer held.
+    fn check_lease(&self) -> Result<(), WorkerError> {
+        match &self.lease {
+            Some(l) if !l.holds() => Err(WorkerError::LeaseLost),
+            _ => Ok(()),
+        }
+    }
+
+    /// The lease's name, holder and token, for the marks that must hold under it.
+    fn fence(&self) -> Option<(String, String, i64)> {
+        let l = self.lease.as_ref()?;
+        Some((l.name.clone(), l.holder.clone(), l.token().unwrap_or(-1)))
+    }
+
     /// Rebuilds the calls still open from the stored events; answers the last event id.
     async fn restore(&mut self) -> Result<i64, WorkerError> {
         let (max, unfinished) = self.db.unfinished_events()?;
         let restored = unfinished.len();
+        let ids: Vec<i64> = unfinished.iter().map(|e| e.id).collect();
         let mut settling = true;
         for e in unfinished {
             // Replayed as it happened: calls due before each event's arrival first. If amoCRM
@@ -120,6 +171,10 @@ impl Worker {
                 settling = false;
             }
             self.restore_one(&e).await?;
+        }
+        // Restored events are taken (PostgreSQL): the main loop does not feed them again.
+        if !ids.is_empty() && !self.db.mark_taken(ids, self.fence())? {
+            return Err(WorkerError::LeaseLost);
         }
         if restored > 0 {
             tracing::info!(

@@ -71,7 +71,10 @@ async fn spawn_limited(args: &[&str], nofile: Option<u32>) -> Proc {
     };
     let mut child = command
         .args(args)
-        .env("RUST_LOG", "error")
+        .env(
+            "RUST_LOG",
+            std::env::var("SIPAMO_TEST_LOG").unwrap_or_else(|_| "error".into()),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -413,4 +416,50 @@ pub async fn uninterrupted(settings: &str, events: &[String]) -> Vec<String> {
     }
     wait_idle(&http, &serve.url).await;
     picture(&http, &mock.url).await
+}
+
+/// The requests the mock served (time, method, path, status), in order.
+pub async fn mock_journal(http: &reqwest::Client, mock: &str) -> Vec<Value> {
+    let journal: Value = http
+        .get(format!("{mock}/__sipamo/journal"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    journal.as_array().cloned().unwrap_or_default()
+}
+
+/// With PostgreSQL (where a replica's gauges say nothing of the others): every stored event
+/// taken and every call with events handled, per the database.
+pub async fn pg_idle(url: &str) -> bool {
+    let url = url.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).ok()?;
+        c.query_one(
+            "SELECT (SELECT COUNT(*) FROM events WHERE NOT taken)
+                  + (SELECT COUNT(DISTINCT call_id) FROM events
+                      WHERE call_id NOT IN (SELECT call_id FROM calls_done))",
+            &[],
+        )
+        .ok()
+        .map(|r| r.get::<_, i64>(0) == 0)
+    })
+    .await
+    .ok()
+    .flatten()
+    .unwrap_or(false)
+}
+
+/// Waits until [`pg_idle`] (at most a minute).
+pub async fn wait_pg_idle(url: &str) {
+    for _ in 0..600 {
+        if pg_idle(url).await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the calls in {url} were never all handled");
 }

@@ -63,6 +63,14 @@ fn missing(a: &[String], b: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// The service is idle: by its gauges with SQLite, by the database with PostgreSQL.
+async fn idle(http: &reqwest::Client, serve: &str, db: Option<&str>) -> bool {
+    match db {
+        Some(url) => health_ok(http, serve).await && pg_idle(url).await,
+        None => is_idle(http, serve).await,
+    }
+}
+
 /// Posts the events, pausing past the settle window after each hangup, so that every call is
 /// due before the next event arrives. Which of two overlapping calls of one phone the service
 /// works on first depends on when their events arrive; spacing them makes the order, and so the
@@ -140,7 +148,7 @@ pub(crate) async fn kill_at_every_write(
                 break;
             }
             // Nothing left to write: the service is up, with nothing queued or open.
-            if i % 20 == 19 && is_idle(&http, &serve.url).await {
+            if i % 20 == 19 && idle(&http, &serve.url, db).await {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -161,7 +169,10 @@ pub(crate) async fn kill_at_every_write(
         serve = spawn_serve_with(dir.path(), &mock.url, &extra).await;
     }
     disarm(&http, &mock.url).await;
-    wait_idle(&http, &serve.url).await;
+    match db {
+        Some(url) => wait_pg_idle(url).await,
+        None => wait_idle(&http, &serve.url).await,
+    }
     let got = picture(&http, &mock.url).await;
     if std::env::var("SIPAMO_KILL_DEBUG").is_ok() {
         println!("want:\n{}\ngot:\n{}", want.join("\n"), got.join("\n"));

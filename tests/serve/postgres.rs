@@ -3,6 +3,8 @@
 //! and doubles nothing. Without PostgreSQL they return at once (`cargo test --test store` says
 //! loudly that the PostgreSQL tests did not run); under `CI=true` they fail instead.
 
+use std::time::Duration;
+
 use sipamo::server::pg_cluster::Cluster;
 
 use crate::app::*;
@@ -42,7 +44,7 @@ async fn postgres_serve_builds_the_same_account_as_sqlite() {
     for line in &events {
         post_event(&http, &serve.url, line).await;
     }
-    wait_idle(&http, &serve.url).await;
+    wait_pg_idle(&url).await;
     assert_eq!(picture(&http, &mock.url).await, want);
     // The operator's commands and `record` read the same database.
     let run = |args: &[&str]| {
@@ -85,6 +87,106 @@ async fn postgres_kill_9_right_after_each_amocrm_write_loses_nothing_and_doubles
             "{mode}: lost {:#?}, duplicated {:#?}",
             run.lost,
             run.duplicated
+        );
+    }
+}
+
+/// The replica holding the work lease, read from the database.
+async fn holder(url: &str) -> Option<String> {
+    let url = url.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).ok()?;
+        c.query_opt("SELECT holder FROM leases", &[])
+            .ok()
+            .flatten()
+            .map(|r| r.get(0))
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// Two replicas on one database, events posted to both; the lease holder is `kill -9`ed right
+/// after amoCRM applied one of its writes (the mock holds the answer back), again and again:
+/// the other replica takes over within the lease and resumes from the intents. The account
+/// ends as an uninterrupted run's, and no second of amoCRM traffic exceeds 7 requests.
+#[tokio::test]
+async fn postgres_two_replicas_take_over_from_a_killed_holder_exactly() {
+    let Some((_cluster, url)) = database("failover") else {
+        return;
+    };
+    let events = traffic(51, 10);
+    let want = uninterrupted(SETTINGS, &events).await;
+    let dir = tempdir();
+    let mock = spawn_mock(dir.path()).await;
+    write_config(dir.path(), SETTINGS);
+    let http = http();
+    let replica = |id: String| {
+        let (dir, mock, url) = (dir.path().to_path_buf(), mock.url.clone(), url.clone());
+        async move {
+            let args = [
+                "--db",
+                &url,
+                "--replica-id",
+                &id,
+                "--lease-s",
+                "4",
+                "--amocrm-timeout-s",
+                "1",
+                "--rate-per-second",
+                "7",
+            ];
+            spawn_serve_with(&dir, &mock, &args).await
+        }
+    };
+    let mut serves = [replica("r1".into()).await, replica("r2".into()).await];
+    let mut ids = ["r1".to_string(), "r2".to_string()];
+    for (i, line) in events.iter().enumerate() {
+        post_event(&http, &serves[i % 2].url, line).await;
+    }
+    let mut seen = hung(&http, &mock.url).await;
+    let (mut kills, mut generation) = (0, 2);
+    while kills < 6 {
+        arm_next_write(&http, &mock.url).await;
+        let mut applied = false;
+        for _ in 0..1500 {
+            let now = hung(&http, &mock.url).await;
+            if now > seen {
+                (seen, applied) = (now, true);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if !applied {
+            break;
+        }
+        let Some(h) = holder(&url).await else { break };
+        let Some(k) = ids.iter().position(|i| *i == h) else {
+            break;
+        };
+        serves[k].kill9().await;
+        kills += 1;
+        generation += 1;
+        ids[k] = format!("r{generation}");
+        serves[k] = replica(ids[k].clone()).await;
+    }
+    disarm(&http, &mock.url).await;
+    // A standby replica is idle by its own gauges: wait until the database says every call is
+    // handled (the last takeover may still be waiting out a lease).
+    wait_pg_idle(&url).await;
+    // The service's requests only (the picture below reads the account through the API too).
+    let journal = mock_journal(&http, &mock.url).await;
+    let got = picture(&http, &mock.url).await;
+    eprintln!("postgres, two replicas: {kills} holders killed right after a write");
+    assert!(kills >= 4, "only {kills} kill points");
+    assert_eq!(got, want);
+    let times: Vec<i64> = journal.iter().filter_map(|j| j["at_ms"].as_i64()).collect();
+    for (i, t) in times.iter().enumerate() {
+        let in_second = times[i..].iter().take_while(|u| **u < t + 1000).count();
+        assert!(
+            in_second <= 7,
+            "{in_second} amoCRM requests within a second: {:#?}",
+            &journal[i..i + in_second]
         );
     }
 }

@@ -204,6 +204,7 @@ pub(crate) const ADMIN_PREFIX: &str = "/__sipamo/";
 
 impl CrmResponder {
     /// `POST faults` (a fault or a list, as in scenarios) arms; `DELETE faults` disarms all;
+    /// `GET journal` lists every request served (time, method, path, status);
     /// `GET summary` answers the requests journaled and how many of them were held back (`hung`):
     /// a test that arms a hang can tell the instant a write was applied and its answer lost.
     fn admin(&self, method: &str, rest: &str, body: &Body) -> Reply {
@@ -253,8 +254,13 @@ impl CrmResponder {
                     .map(|j| format!("{} → {}{}", j.request_line(), j.status, if j.hung { " (held)" } else { "" }))
                     .collect::<Vec<_>>(),
             })),
-            (_, "faults" | "summary") => Reply::problem(405, "Method Not Allowed"),
-            _ => Reply::problem(404, "unknown admin route; try faults or summary"),
+            ("GET", "journal") => Reply::ok(json!(shared
+                .journal
+                .iter()
+                .map(|j| json!({ "at_ms": j.at_ms, "method": j.method, "path": j.path, "status": j.status }))
+                .collect::<Vec<_>>())),
+            (_, "faults" | "summary" | "journal") => Reply::problem(405, "Method Not Allowed"),
+            _ => Reply::problem(404, "unknown admin route; try faults, summary or journal"),
         }
     }
 

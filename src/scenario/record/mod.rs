@@ -90,7 +90,7 @@ pub(crate) fn record(conn: &Db, sel: &Selection) -> Result<String, RecordError> 
 }
 
 fn selected_events(conn: &Db, sel: &Selection) -> Result<Vec<Recorded>, RecordError> {
-    let all = conn.events_after(0, usize::MAX >> 1)?;
+    let all = conn.all_events()?;
     let matches = |e: &crate::server::store::StoredEvent| {
         (sel.calls.is_empty() || sel.calls.contains(&e.call_id))
             && sel.since_ms.is_none_or(|t| e.received_ms >= t)

@@ -36,17 +36,39 @@ pub(crate) fn insert_events(c: &mut Client, events: &[NewEvent]) -> Result<Vec<S
     Ok(out)
 }
 
-pub(crate) fn events_after(
-    c: &mut Client,
-    after: i64,
-    limit: usize,
-) -> Result<Vec<StoredEvent>, Error> {
+/// Events not yet fed to a worker, in id order. Replicas' ids commit out of order, so a late
+/// commit with a lower id is still found here (an id cursor would pass it by).
+pub(crate) fn untaken(c: &mut Client, limit: usize) -> Result<Vec<StoredEvent>, Error> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = c.query(
-        "SELECT id, call_id, raw, received_ms FROM events WHERE id > $1 ORDER BY id LIMIT $2",
-        &[&after, &limit],
+        "SELECT id, call_id, raw, received_ms FROM events WHERE NOT taken ORDER BY id LIMIT $1",
+        &[&limit],
     )?;
     Ok(rows.iter().map(stored_event).collect())
+}
+
+/// Marks events fed to the worker, only while `fence` (lease name, holder, token) still holds:
+/// a replica that lost the lease must not hide events from the one that took over.
+pub(crate) fn mark_taken(
+    c: &mut Client,
+    ids: &[i64],
+    fence: Option<&(String, String, i64)>,
+) -> Result<bool, Error> {
+    let mut t = c.transaction()?;
+    if let Some((name, holder, token)) = fence {
+        let held = t
+            .query_opt(
+                "SELECT 1 FROM leases WHERE name = $1 AND holder = $2 AND token = $3 FOR SHARE",
+                &[name, holder, token],
+            )?
+            .is_some();
+        if !held {
+            return Ok(false);
+        }
+    }
+    t.execute("UPDATE events SET taken = true WHERE id = ANY($1)", &[&ids])?;
+    t.commit()?;
+    Ok(true)
 }
 
 pub(crate) fn unfinished_events(c: &mut Client) -> Result<(i64, Vec<StoredEvent>), Error> {
@@ -127,4 +149,14 @@ pub(crate) fn prune(c: &mut Client, cutoff_ms: i64) -> Result<Pruned, Error> {
         memory,
         deliveries,
     })
+}
+
+/// Every stored event in id order.
+#[cfg(any(feature = "sim", test))]
+pub(crate) fn events_of_all(c: &mut Client) -> Result<Vec<StoredEvent>, Error> {
+    let rows = c.query(
+        "SELECT id, call_id, raw, received_ms FROM events ORDER BY id",
+        &[],
+    )?;
+    Ok(rows.iter().map(stored_event).collect())
 }

@@ -7,6 +7,15 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::PgConn;
+use crate::server::lease::LeaseState;
+
+/// A fenced write refused: another replica holds the work now.
+fn lost() -> MemoryError {
+    MemoryError {
+        doing: "writing under the work lease",
+        message: "this replica no longer holds the work lease (another replica took over)".into(),
+    }
+}
 use crate::clock::Clock;
 use crate::engine::memory::{
     MemResult, Memory, MemoryError, ParkedCall, Progress, TaskMemo, UnsortedMemo, Write,
@@ -17,6 +26,28 @@ pub(crate) struct PgMemory {
     clock: Clock,
     /// Open `atomically` scopes (only the outermost one begins and commits).
     depth: u32,
+    /// With several replicas: writes commit only under this replica's lease.
+    fence: Option<Arc<LeaseState>>,
+}
+
+/// The lease check every fenced write makes inside its transaction: the row still carries this
+/// replica's token with more than the margin left, and stays so until the commit (`FOR SHARE`
+/// makes a takeover wait for it).
+fn fence_sql() -> String {
+    format!(
+        "SELECT 1 FROM leases WHERE name = $1 AND holder = $2 AND token = $3
+           AND expires_ms > {} + $4 FOR SHARE",
+        crate::server::lease::DB_NOW_MS
+    )
+}
+
+/// Runs the lease check on `c`; an error when the lease is no longer this replica's.
+fn check_fence(
+    c: &mut impl postgres::GenericClient,
+    f: &(String, String, i64, i64),
+) -> Result<bool, postgres::Error> {
+    Ok(c.query_opt(&fence_sql(), &[&f.0, &f.1, &f.2, &f.3])?
+        .is_some())
 }
 
 impl PgMemory {
@@ -25,7 +56,24 @@ impl PgMemory {
             conn,
             clock,
             depth: 0,
+            fence: None,
         }
+    }
+
+    /// Fences every write with the lease of `state`.
+    pub(crate) fn fenced(mut self, state: Arc<LeaseState>) -> Self {
+        self.fence = Some(state);
+        self
+    }
+
+    /// The fence's parameters now; an error when the lease is not held locally.
+    fn fence_now(&self) -> MemResult<Option<(String, String, i64, i64)>> {
+        let Some(f) = &self.fence else {
+            return Ok(None);
+        };
+        let token = f.token().ok_or_else(lost)?;
+        let margin = i64::try_from(f.margin.as_millis()).unwrap_or(i64::MAX);
+        Ok(Some((f.name.clone(), f.holder.clone(), token, margin)))
     }
 
     /// Runs `f` on the connection; any failure, the connection's loss included, is an error
@@ -61,17 +109,36 @@ impl PgMemory {
         }
     }
 
+    /// A write: inside an `atomically` scope as it is (the scope checked the lease); alone, in
+    /// a transaction of its own with the lease check when fenced.
     fn exec(
         &self,
         doing: &'static str,
         sql: &'static str,
         args: Vec<Box<dyn postgres::types::ToSql + Sync + Send>>,
     ) -> MemResult<u64> {
-        self.q(doing, move |c| {
+        let fence = if self.depth == 0 {
+            self.fence_now()?
+        } else {
+            None
+        };
+        let held = self.q(doing, move |c| {
             let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
                 args.iter().map(|a| a.as_ref() as _).collect();
-            c.execute(sql, &refs)
-        })
+            match &fence {
+                None => c.execute(sql, &refs).map(Some),
+                Some(f) => {
+                    let mut t = c.transaction()?;
+                    if !check_fence(&mut t, f)? {
+                        return Ok(None);
+                    }
+                    let n = t.execute(sql, &refs)?;
+                    t.commit()?;
+                    Ok(Some(n))
+                }
+            }
+        })?;
+        held.ok_or_else(lost)
     }
 
     fn get<T: DeserializeOwned>(&self, space: &'static str, key: &str) -> MemResult<Option<T>> {
@@ -275,7 +342,17 @@ impl Memory for PgMemory {
 impl crate::server::memory_store::Transactional for PgMemory {
     fn begin(&mut self) -> MemResult<()> {
         if self.depth == 0 {
+            let fence = self.fence_now()?;
             self.batch("starting a transaction", "BEGIN")?;
+            if let Some(f) = fence {
+                let held = self.on_conn(false, "checking the work lease", move |c| {
+                    check_fence(c, &f)
+                });
+                if held != Ok(true) {
+                    let _ = self.batch("rolling back a transaction", "ROLLBACK");
+                    return Err(held.err().unwrap_or_else(lost));
+                }
+            }
         }
         self.depth += 1;
         Ok(())

@@ -1,0 +1,140 @@
+//! The work lease of several replicas on one PostgreSQL database: one replica at a time does
+//! the amoCRM work, under a lease with a fencing token that grows at every takeover.
+//!
+//! - Expiry is in the database's clock, so replicas' clocks do not matter.
+//! - The holder renews every third of the lease. Locally it counts the lease as valid until
+//!   the moment it *sent* the renewal plus the lease length (the database's expiry is later
+//!   than that), so a paused process wakes up knowing its lease is gone.
+//! - Fencing: every memory write commits only while the row still carries this replica's token
+//!   and more than the safety margin is left (`FOR SHARE`: a takeover waits for the commit);
+//!   an amoCRM write is sent only while more than the margin (the client's timeout and then
+//!   some) is left locally, so it is answered or given up before anyone else may start.
+//! - A replica that took over resumes from the intents the last holder saved (the crash-safety
+//!   rules), so the takeover neither loses nor repeats a write.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::pg::PgConn;
+
+/// What the holder knows of its lease.
+#[derive(Debug)]
+pub struct LeaseState {
+    /// The lease's name (one per amoCRM account).
+    pub(crate) name: String,
+    pub(crate) holder: String,
+    /// The fencing token held, 0 when none.
+    token: AtomicI64,
+    /// Until when (local monotonic time) the lease is surely held.
+    valid_until: Mutex<Option<Instant>>,
+    pub(crate) length: Duration,
+    /// Writes are refused when less than this is left.
+    pub(crate) margin: Duration,
+}
+
+impl LeaseState {
+    pub(crate) fn new(name: &str, holder: &str, length: Duration, margin: Duration) -> Arc<Self> {
+        Arc::new(LeaseState {
+            name: name.to_string(),
+            holder: holder.to_string(),
+            token: AtomicI64::new(0),
+            valid_until: Mutex::new(None),
+            length,
+            margin,
+        })
+    }
+
+    /// The token held now, if the lease is held with more than the margin left.
+    pub(crate) fn token(&self) -> Option<i64> {
+        let until = *self
+            .valid_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let t = self.token.load(Ordering::SeqCst);
+        (t > 0 && until.is_some_and(|u| Instant::now() + self.margin < u)).then_some(t)
+    }
+
+    pub(crate) fn holds(&self) -> bool {
+        self.token().is_some()
+    }
+
+    fn set(&self, token: Option<i64>, until: Option<Instant>) {
+        self.token.store(token.unwrap_or(0), Ordering::SeqCst);
+        *self
+            .valid_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = until;
+    }
+}
+
+/// The lease of a running service: its connection, its state and who to tell of changes.
+pub(crate) struct Lease {
+    pub(crate) conn: Arc<PgConn>,
+    pub(crate) state: Arc<LeaseState>,
+    pub(crate) changed: Arc<tokio::sync::Notify>,
+}
+
+/// The database's clock in ms, in SQL.
+pub(crate) const DB_NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
+
+/// Takes the lease when it is free, expired or named after this replica, or renews it; answers
+/// the token held. A process taking the lease afresh (`fresh`: it did not hold it a moment
+/// ago), even under its own name after a restart, gets a new token: whatever an earlier
+/// incarnation might still try to write is fenced off.
+fn acquire(conn: &PgConn, state: &LeaseState, fresh: bool) -> Option<i64> {
+    let (name, holder) = (state.name.clone(), state.holder.clone());
+    let len = i64::try_from(state.length.as_millis()).unwrap_or(i64::MAX);
+    let sql = format!(
+        "INSERT INTO leases (name, holder, token, expires_ms) VALUES ($1, $2, 1, {DB_NOW_MS} + $3)
+         ON CONFLICT (name) DO UPDATE SET
+             token = CASE WHEN leases.holder = $2 AND leases.expires_ms >= {DB_NOW_MS} AND NOT $4
+                          THEN leases.token ELSE leases.token + 1 END,
+             holder = $2, expires_ms = {DB_NOW_MS} + $3
+         WHERE leases.holder = $2 OR leases.expires_ms < {DB_NOW_MS}
+         RETURNING token"
+    );
+    let answer = conn.run(true, move |c| {
+        c.query_opt(&sql, &[&name, &holder, &len, &fresh])
+            .map(|row| row.map(|r| r.get::<_, i64>(0)))
+    });
+    match answer {
+        Ok(Some(Ok(token))) => token,
+        Ok(Some(Err(e))) => {
+            tracing::warn!(error = %e, "the work lease could not be taken or renewed");
+            None
+        }
+        _ => None,
+    }
+}
+
+/// Keeps taking or renewing the lease every third of its length until the process ends;
+/// `changed` is told whenever it is gained or lost.
+pub(crate) async fn keep(
+    conn: Arc<PgConn>,
+    state: Arc<LeaseState>,
+    changed: Arc<tokio::sync::Notify>,
+) {
+    let mut held = false;
+    loop {
+        let sent = Instant::now();
+        let (c, s) = (conn.clone(), state.clone());
+        let fresh = !held;
+        let token = tokio::task::spawn_blocking(move || acquire(&c, &s, fresh))
+            .await
+            .ok()
+            .flatten();
+        state.set(token, token.map(|_| sent + state.length));
+        if token.is_some() != held {
+            held = token.is_some();
+            tracing::info!(
+                holder = %state.holder,
+                token = token.unwrap_or(0),
+                "{}",
+                if held { "this replica holds the work lease" } else { "this replica does not hold the work lease" }
+            );
+            changed.notify_waiters();
+        }
+        tokio::time::sleep(state.length / 3).await;
+    }
+}
