@@ -190,3 +190,84 @@ async fn postgres_two_replicas_take_over_from_a_killed_holder_exactly() {
         );
     }
 }
+
+/// Sends a signal to a process.
+fn signal(p: &Proc, sig: &str) {
+    let pid = p.child.id().expect("running").to_string();
+    let sent = std::process::Command::new("kill")
+        .args([sig, &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+/// The holder is paused (`SIGSTOP`) right after amoCRM applied one of its writes, past its
+/// lease; the other replica takes over; then the paused one is woken (`SIGCONT`) with its call
+/// half done. Its lease is gone: it must not write to amoCRM nor to the database (its next
+/// writes would double what the new holder did). The account ends exact.
+#[tokio::test]
+async fn postgres_a_replica_paused_past_its_lease_writes_nothing_when_it_wakes() {
+    let Some((_cluster, url)) = database("paused") else {
+        return;
+    };
+    let events = traffic(53, 40);
+    let want = uninterrupted(SETTINGS, &events).await;
+    let dir = tempdir();
+    let mock = spawn_mock(dir.path()).await;
+    write_config(dir.path(), SETTINGS);
+    let http = http();
+    let mut serves = Vec::new();
+    for id in ["p1", "p2"] {
+        let args = [
+            "--db",
+            &url,
+            "--replica-id",
+            id,
+            "--lease-s",
+            "4",
+            "--amocrm-timeout-s",
+            "1",
+        ];
+        serves.push(spawn_serve_with(dir.path(), &mock.url, &args).await);
+    }
+    for (i, line) in events.iter().enumerate() {
+        post_event(&http, &serves[i % 2].url, line).await;
+    }
+    let mut seen = hung(&http, &mock.url).await;
+    let mut pauses = 0;
+    while pauses < 3 {
+        arm_next_write(&http, &mock.url).await;
+        let mut applied = false;
+        for _ in 0..3000 {
+            let now = hung(&http, &mock.url).await;
+            if now > seen {
+                (seen, applied) = (now, true);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if !applied {
+            break;
+        }
+        let Some(h) = holder(&url).await else { break };
+        let k = if h == "p1" { 0 } else { 1 };
+        signal(&serves[k], "-STOP");
+        // Past the lease: the other replica takes over (it may find more writes held).
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        signal(&serves[k], "-CONT");
+        pauses += 1;
+    }
+    disarm(&http, &mock.url).await;
+    wait_pg_idle(&url).await;
+    // Time for a woken replica to try whatever it still had in hand.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    wait_pg_idle(&url).await;
+    let got = picture(&http, &mock.url).await;
+    eprintln!("postgres, paused holders woken after a takeover: {pauses}");
+    assert!(
+        pauses >= 2,
+        "only {pauses} pauses; the last requests: {:#?}",
+        summary(&http, &mock.url).await["last"]
+    );
+    assert_eq!(got, want);
+}

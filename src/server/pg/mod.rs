@@ -94,11 +94,7 @@ impl PgConn {
         self.jobs
             .send(Box::new(move |client, url| {
                 if client.as_ref().is_none_or(postgres::Client::is_closed) {
-                    *client = if reconnect {
-                        postgres::Client::connect(url, postgres::NoTls).ok()
-                    } else {
-                        None
-                    };
+                    *client = if reconnect { connect(url).ok() } else { None };
                 }
                 let _ = tx.send(client.as_mut().map(f));
             }))
@@ -111,12 +107,23 @@ impl PgConn {
     }
 }
 
+/// Session settings of every connection: no statement waits more than 5 s for a lock, and a
+/// transaction left open (a process paused mid-step) is ended after 10 s, so that a stalled
+/// replica can hold neither the lease row nor anything else for long.
+const SESSION: &str = "SET lock_timeout = '5s'; SET idle_in_transaction_session_timeout = '10s'";
+
+/// Connects with the session settings.
+fn connect(url: &str) -> Result<postgres::Client, postgres::Error> {
+    let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+    client.batch_execute(SESSION)?;
+    Ok(client)
+}
+
 fn open(url: &str, target: &str) -> Result<postgres::Client, PgError> {
-    let mut client =
-        postgres::Client::connect(url, postgres::NoTls).map_err(|e| PgError::Connect {
-            target: target.to_string(),
-            message: e.to_string(),
-        })?;
+    let mut client = connect(url).map_err(|e| PgError::Connect {
+        target: target.to_string(),
+        message: e.to_string(),
+    })?;
     migrations::runner()
         .run(&mut client)
         .map_err(|e| PgError::Migrate {
