@@ -149,9 +149,15 @@ pub(crate) struct Ingest {
     pub(crate) p99_ms: f64,
 }
 
-/// Starts `serve` in-process (in-process mock amoCRM, a temporary database) and posts
-/// `events` distinct events from `concurrency` keep-alive clients on loopback.
-pub(crate) async fn ingest(events: usize, concurrency: usize) -> Result<Ingest, String> {
+/// Starts `serve` in-process (in-process mock amoCRM; a temporary SQLite file, or `pg`: a
+/// PostgreSQL database shared by `replicas` replicas) and posts `events` distinct events from
+/// `concurrency` keep-alive clients on loopback, spread over the replicas.
+pub(crate) async fn ingest(
+    events: usize,
+    concurrency: usize,
+    pg: Option<&str>,
+    replicas: usize,
+) -> Result<Ingest, String> {
     use crate::server::Application;
     let dir = std::env::temp_dir().join(format!(
         "sipamo-bench-{}-{}",
@@ -159,16 +165,26 @@ pub(crate) async fn ingest(events: usize, concurrency: usize) -> Result<Ingest, 
         chrono::Utc::now().timestamp_micros()
     ));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let (_mock, cfg) = ingest_setup(&dir).await?;
-    let app = Application::build(&cfg).await.map_err(|e| e.to_string())?;
-    let url = format!(
-        "http://{}/sipuni/events/bench-secret-0123456789",
-        app.local_addr().map_err(|e| e.to_string())?
-    );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
+    let (_mock, mut cfg) = ingest_setup(&dir).await?;
+    if let Some(url) = pg {
+        cfg.db = url.parse()?;
+    }
+    let mut urls = Vec::new();
+    let mut servers = Vec::new();
+    let mut stops = Vec::new();
+    for r in 0..replicas.max(1) {
+        cfg.replica_id = format!("bench-{r}");
+        let app = Application::build(&cfg).await.map_err(|e| e.to_string())?;
+        urls.push(format!(
+            "http://{}/sipuni/events/bench-secret-0123456789",
+            app.local_addr().map_err(|e| e.to_string())?
+        ));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        stops.push(stop);
+        servers.push(tokio::spawn(app.run_until_stopped(async move {
+            let _ = stopped.await;
+        })));
+    }
     let lines: Vec<String> = crate::sipuni::synth::random_calls(99, events, 5000, 8, 1_772_434_800)
         .into_iter()
         .flat_map(|(t, c)| c.events(t))
@@ -184,10 +200,14 @@ pub(crate) async fn ingest(events: usize, concurrency: usize) -> Result<Ingest, 
         .map(<[String]>::to_vec)
         .collect();
     let started = Instant::now();
-    let mut lat = post_all(&http, &url, chunks).await?;
+    let mut lat = post_all(&http, &urls, chunks).await?;
     let secs = started.elapsed().as_secs_f64();
-    let _ = stop.send(());
-    let _ = server.await;
+    for stop in stops {
+        let _ = stop.send(());
+    }
+    for server in servers {
+        let _ = server.await;
+    }
     let _ = std::fs::remove_dir_all(&dir);
     lat.sort_by(f64::total_cmp);
     let pct = |p: f64| {
@@ -255,15 +275,16 @@ async fn ingest_setup(
     Ok((mock, cfg))
 }
 
-/// Posts each chunk from its own client task; answers every acknowledgement's latency (ms).
+/// Posts each chunk from its own client task, the chunks spread over `urls` in turn; answers
+/// every acknowledgement's latency (ms).
 async fn post_all(
     http: &reqwest::Client,
-    url: &str,
+    urls: &[String],
     chunks: Vec<Vec<String>>,
 ) -> Result<Vec<f64>, String> {
     let mut tasks = Vec::new();
-    for chunk in chunks {
-        let (http, url) = (http.clone(), url.to_string());
+    for (i, chunk) in chunks.into_iter().enumerate() {
+        let (http, url) = (http.clone(), urls[i % urls.len()].clone());
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(chunk.len());
             for line in chunk {

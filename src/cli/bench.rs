@@ -104,17 +104,48 @@ async fn suite_figures(args: &BenchArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Events/s `serve` acknowledges durably, and the acknowledgement latency.
+/// Events/s `serve` acknowledges durably, and the acknowledgement latency: with SQLite, then
+/// with PostgreSQL (a throw-away cluster) and one and two replicas when it is installed.
 async fn ingest_figures(args: &BenchArgs) -> Result<(), String> {
+    ingest_on(args, "serve ingest (SQLite)", None, 1).await?;
+    let cluster = match crate::server::pg_cluster::Cluster::start() {
+        Ok(c) => c,
+        Err(why) => {
+            println!("serve ingest on PostgreSQL: not measured ({why})");
+            return Ok(());
+        }
+    };
+    for replicas in [1, 2] {
+        let label = format!("serve ingest (PostgreSQL, {replicas} replica(s))");
+        ingest_on(args, &label, Some(&cluster), replicas).await?;
+    }
+    Ok(())
+}
+
+/// The ingest rounds on one database set-up; each round gets a fresh database.
+async fn ingest_on(
+    args: &BenchArgs,
+    label: &str,
+    cluster: Option<&crate::server::pg_cluster::Cluster>,
+    replicas: usize,
+) -> Result<(), String> {
     eprintln!(
-        "serve ingest: {} events per round, {} clients, acknowledged after fsync:",
+        "{label}: {} events per round, {} clients, acknowledged after the commit:",
         args.ingest_events, args.concurrency
     );
     let mut rates = Vec::new();
     let mut p50 = Vec::new();
     let mut p99 = Vec::new();
     for round in 0..args.rounds {
-        let r = crate::bench::ingest(args.ingest_events, args.concurrency).await?;
+        let pg = match cluster {
+            Some(c) => Some(
+                c.database(&format!("bench_{replicas}_{round}"))
+                    .map_err(|e| e.to_string())?,
+            ),
+            None => None,
+        };
+        let r = crate::bench::ingest(args.ingest_events, args.concurrency, pg.as_deref(), replicas)
+            .await?;
         let rate = r.events as f64 / r.secs;
         eprintln!(
             "  round {}: {} events in {:.3} s = {rate:.0} events/s, p50 {:.2} ms, p99 {:.2} ms",
@@ -129,7 +160,7 @@ async fn ingest_figures(args: &BenchArgs) -> Result<(), String> {
         p99.push(r.p99_ms);
     }
     println!(
-        "serve ingest events/s (median of {}): {:.0}; ack latency p50 {:.2} ms, p99 {:.2} ms (medians)",
+        "{label} events/s (median of {}): {:.0}; ack latency p50 {:.2} ms, p99 {:.2} ms (medians)",
         args.rounds,
         med(rates),
         med(p50),
