@@ -144,8 +144,13 @@ async fn ingest_on(
             ),
             None => None,
         };
-        let r = crate::bench::ingest(args.ingest_events, args.concurrency, pg.as_deref(), replicas)
-            .await?;
+        let r = crate::bench::ingest(
+            args.ingest_events,
+            args.concurrency,
+            pg.as_deref(),
+            replicas,
+        )
+        .await?;
         let rate = r.events as f64 / r.secs;
         eprintln!(
             "  round {}: {} events in {:.3} s = {rate:.0} events/s, p50 {:.2} ms, p99 {:.2} ms",
