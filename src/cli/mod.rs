@@ -4,6 +4,7 @@
 //! One file per subcommand: its arguments, then parse, call the library, print, exit code.
 //! The simulation's subcommands exist only with the `sim` feature (on by default).
 
+mod accounts;
 #[cfg(feature = "sim")]
 mod bench;
 mod calls;
@@ -81,6 +82,10 @@ pub(crate) enum Command {
     /// Calls of a running (or stopped) `sipamo serve`, from its database: the parked ones, one
     /// call's events and progress, and putting a parked call back in the queue.
     Calls(calls::CallsArgs),
+    /// The amoCRM accounts of a many-account deployment on PostgreSQL: add (settings checked
+    /// against the account, the token sealed with --key-file or SIPAMO_KEY), list, disable,
+    /// set-settings. Serving them all from one deployment is not built yet.
+    Accounts(accounts::AccountsArgs),
     /// Turn calls the service handled into a scenario file that replays them.
     ///
     /// Reads the database of `sipamo serve`: the calls' raw events become `event:` steps at the
@@ -131,6 +136,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         #[cfg(feature = "sim")]
         Command::Bench(args) => bench::bench(args).await,
         Command::Calls(args) => calls::calls(args),
+        Command::Accounts(args) => accounts::accounts(args).await,
         #[cfg(feature = "sim")]
         Command::Record(args) => record::record(args),
     };

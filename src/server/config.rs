@@ -35,7 +35,15 @@ pub(crate) fn read_secret(path: &Path) -> Result<Secret, ServeError> {
 /// `{"access_token", "refresh_token", "client_id", "client_secret", "redirect_uri"}`
 /// (refreshed on 401 and written back to the same file).
 pub(crate) fn read_token(path: &Path) -> Result<(Secret, Option<Refresh>), ServeError> {
-    let text = read(path, "token")?;
+    parse_token(&read(path, "token")?, path)
+}
+
+/// [`read_token`] of text already read (`path` names it in messages and is where a refreshed
+/// pair would be written).
+pub(crate) fn parse_token(
+    text: &str,
+    path: &Path,
+) -> Result<(Secret, Option<Refresh>), ServeError> {
     let t = text.trim();
     if t.is_empty() {
         return Err(invalid(path, "the token file is empty"));

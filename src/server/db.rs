@@ -418,6 +418,108 @@ impl Db {
     }
 }
 
+/// The accounts of a many-account deployment (PostgreSQL only).
+impl Db {
+    fn pg_only(&self) -> Result<&PgConn, StoreError> {
+        match self {
+            Db::Postgres(p) => Ok(p),
+            Db::Sqlite(_) => Err(StoreError {
+                doing: "reading the accounts",
+                message: "accounts are kept in PostgreSQL only".into(),
+            }),
+        }
+    }
+
+    pub(crate) fn add_account(
+        &self,
+        name: String,
+        secret_hash: String,
+        amocrm: String,
+        settings: String,
+        token: Vec<u8>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let doing = "adding the account";
+        let added = pg(self.pg_only()?, doing, move |c| {
+            c.execute(
+                "INSERT INTO accounts (name, secret_hash, amocrm, settings, token, created_ms, updated_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT DO NOTHING",
+                &[&name, &secret_hash, &amocrm, &settings, &token, &now_ms],
+            )
+        })?;
+        if added == 1 {
+            Ok(())
+        } else {
+            Err(StoreError {
+                doing,
+                message: "an account with this name or this secret path exists already".into(),
+            })
+        }
+    }
+
+    pub(crate) fn accounts(&self) -> Result<Vec<super::accounts::AccountRow>, StoreError> {
+        pg(self.pg_only()?, "reading the accounts", |c| {
+            c.query(
+                "SELECT name, amocrm, enabled, updated_ms FROM accounts ORDER BY name",
+                &[],
+            )
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| super::accounts::AccountRow {
+                        name: r.get(0),
+                        amocrm: r.get(1),
+                        enabled: r.get(2),
+                        updated_ms: r.get(3),
+                    })
+                    .collect()
+            })
+        })
+    }
+
+    /// An account's amoCRM URL and sealed token.
+    pub(crate) fn account_token(
+        &self,
+        name: String,
+    ) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        pg(self.pg_only()?, "reading an account", move |c| {
+            c.query_opt(
+                "SELECT amocrm, token FROM accounts WHERE name = $1",
+                &[&name],
+            )
+            .map(|r| r.map(|r| (r.get(0), r.get(1))))
+        })
+    }
+
+    pub(crate) fn set_account_settings(
+        &self,
+        name: String,
+        yaml: String,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        pg(
+            self.pg_only()?,
+            "changing an account's settings",
+            move |c| {
+                c.execute(
+                    "UPDATE accounts SET settings = $2, updated_ms = $3 WHERE name = $1",
+                    &[&name, &yaml, &now_ms],
+                )
+                .map(|_| ())
+            },
+        )
+    }
+
+    pub(crate) fn disable_account(&self, name: String) -> Result<bool, StoreError> {
+        pg(self.pg_only()?, "disabling an account", move |c| {
+            c.execute(
+                "UPDATE accounts SET enabled = false WHERE name = $1",
+                &[&name],
+            )
+            .map(|n| n == 1)
+        })
+    }
+}
+
 /// Runs `f` on a PostgreSQL connection (made again if it dropped).
 fn pg<T: Send + 'static>(
     p: &PgConn,

@@ -2,6 +2,7 @@
 //! durable SQLite inbox before they are acknowledged, and worked off by the engine against the
 //! real amoCRM account.
 
+pub(crate) mod accounts;
 pub(crate) mod config;
 #[cfg(feature = "sim")]
 pub mod contract;
@@ -23,6 +24,7 @@ pub(crate) mod retention;
 pub(crate) mod schema;
 pub(crate) mod store;
 pub(crate) mod supervisor;
+pub mod vault;
 pub(crate) mod worker;
 
 use std::net::SocketAddr;

@@ -3,6 +3,8 @@
 
 mod app;
 
+mod accounts;
+
 mod bad_input;
 mod crash;
 mod end_to_end;

@@ -12,7 +12,7 @@ use crate::crash::kill_at_every_write;
 
 /// A cluster of the test's own (stopped when the test drops it) with a database `name`, or
 /// `None` when PostgreSQL is not installed.
-fn database(name: &str) -> Option<(Cluster, String)> {
+pub(crate) fn database(name: &str) -> Option<(Cluster, String)> {
     match Cluster::start() {
         Ok(c) => {
             let url = c.database(name).expect("a database of the test cluster");

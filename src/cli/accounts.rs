@@ -1,0 +1,99 @@
+//! `sipamo accounts`: the amoCRM accounts of a many-account deployment, kept in PostgreSQL.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+
+use crate::server::accounts;
+use crate::server::memory_store::DbUrl;
+use crate::server::vault::Vault;
+
+#[derive(Debug, Args)]
+pub(crate) struct AccountsArgs {
+    /// The deployment's database (postgres://USER:PASSWORD@HOST/DB).
+    #[arg(long, global = true, value_name = "URL", default_value = "sipamo.db")]
+    pub(crate) db: DbUrl,
+    /// The file holding the key tokens are sealed with (64 hex digits, e.g. `openssl rand -hex
+    /// 32`); without it, the SIPAMO_KEY environment variable.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) key_file: Option<PathBuf>,
+    #[command(subcommand)]
+    pub(crate) action: AccountsAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AccountsAction {
+    /// Add an account: its settings are checked against the amoCRM account first (R-CFG).
+    Add {
+        /// A name of the operator's choosing.
+        name: String,
+        /// The account's amoCRM address, https://SUBDOMAIN.amocrm.ru.
+        #[arg(long)]
+        amocrm: String,
+        /// Its token file (a long-lived token or OAuth2 JSON), sealed in the database.
+        #[arg(long, value_name = "FILE")]
+        token_file: PathBuf,
+        /// Its Sipuni secret path file; only its SHA-256 is kept.
+        #[arg(long, value_name = "FILE")]
+        secret_file: PathBuf,
+        /// Its settings (the keys of a scenario's `settings:` block).
+        #[arg(long, value_name = "FILE")]
+        settings: PathBuf,
+    },
+    /// The accounts: name, amoCRM address, enabled or not, last change.
+    List,
+    /// Stop an account (its data stays).
+    Disable { name: String },
+    /// Replace an account's settings, checked against its amoCRM account first.
+    SetSettings {
+        name: String,
+        #[arg(long, value_name = "FILE")]
+        settings: PathBuf,
+    },
+}
+
+pub(super) async fn accounts(args: AccountsArgs) -> Result<ExitCode, String> {
+    let vault = || Vault::load(args.key_file.as_deref()).map_err(|e| e.to_string());
+    match args.action {
+        AccountsAction::Add {
+            name,
+            amocrm,
+            token_file,
+            secret_file,
+            settings,
+        } => {
+            let a = accounts::NewAccount {
+                name: &name,
+                amocrm: &amocrm,
+                token_file: &token_file,
+                secret_file: &secret_file,
+                settings_file: &settings,
+            };
+            accounts::add(&args.db, &vault()?, a).await?;
+            println!("account {name} added");
+        }
+        AccountsAction::List => {
+            let rows = accounts::list(&args.db)?;
+            for r in &rows {
+                let state = if r.enabled { "enabled" } else { "disabled" };
+                println!(
+                    "{}\t{}\t{state}\tchanged {}",
+                    r.name, r.amocrm, r.updated_ms
+                );
+            }
+            println!("{} account(s)", rows.len());
+        }
+        AccountsAction::Disable { name } => {
+            if !accounts::disable(&args.db, &name).map_err(|e| e.to_string())? {
+                return Err(format!("no account {name:?}"));
+            }
+            println!("account {name} disabled");
+        }
+        AccountsAction::SetSettings { name, settings } => {
+            accounts::set_settings(&args.db, &vault()?, &name, &settings).await?;
+            println!("account {name}: settings changed");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,108 @@
+//! The accounts of a many-account deployment (`sipamo accounts`), kept in PostgreSQL: each
+//! Sipuni secret path leads to an amoCRM account, its settings and its token (sealed, see
+//! [`super::vault`]). Settings are checked against the account (R-CFG) before they are kept,
+//! on add and on every change; a refused one changes nothing.
+
+use std::path::Path;
+
+use super::config;
+use super::db::{Db, StoreError};
+use super::memory_store::DbUrl;
+use super::vault::{Vault, secret_hash};
+use crate::amocrm::client::{AmoClient, ClientConfig};
+use crate::clock::Clock;
+use crate::engine::{Engine, InMemory, Settings};
+
+/// What a stored account shows (never its token nor its secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AccountRow {
+    pub(crate) name: String,
+    pub(crate) amocrm: String,
+    pub(crate) enabled: bool,
+    pub(crate) updated_ms: i64,
+}
+
+/// The files of a new account.
+pub(crate) struct NewAccount<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) amocrm: &'a str,
+    pub(crate) token_file: &'a Path,
+    pub(crate) secret_file: &'a Path,
+    pub(crate) settings_file: &'a Path,
+}
+
+fn pg(db: &DbUrl) -> Result<Db, String> {
+    match db {
+        DbUrl::Postgres(_) => Db::open(db).map_err(|e| e.to_string()),
+        DbUrl::Sqlite(_) => Err(
+            "accounts are kept in PostgreSQL: give --db postgres://USER:PASSWORD@HOST/DB (with SQLite, `sipamo serve` serves the one account of its command line)"
+                .into(),
+        ),
+    }
+}
+
+/// Checks settings against the amoCRM account (R-CFG-1, R-CFG-2: users and pipelines) with
+/// the access token only: a refresh here would spend the single-use refresh token kept in the
+/// database, so an expired access token is reported instead.
+async fn check(amocrm: &str, token_text: &str, settings: &Settings) -> Result<(), String> {
+    let (token, _) = config::parse_token(token_text, Path::new("the account's token"))
+        .map_err(|e| e.to_string())?;
+    let cfg = ClientConfig::new(amocrm.to_string(), token, Clock::System);
+    let client = AmoClient::new(cfg).map_err(|e| e.to_string())?;
+    Engine::connect(settings.clone(), client, InMemory::default())
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("the settings do not fit the account: {e}"))
+}
+
+/// Adds an account after checking its settings against it.
+pub(crate) async fn add(db: &DbUrl, vault: &Vault, a: NewAccount<'_>) -> Result<(), String> {
+    let conn = pg(db)?;
+    let (settings, yaml) = config::read_settings(a.settings_file).map_err(|e| e.to_string())?;
+    let secret = config::read_secret(a.secret_file).map_err(|e| e.to_string())?;
+    let token_text = std::fs::read_to_string(a.token_file)
+        .map_err(|e| format!("cannot read the token file {}: {e}", a.token_file.display()))?;
+    config::read_token(a.token_file).map_err(|e| e.to_string())?;
+    check(a.amocrm, &token_text, &settings).await?;
+    let sealed = vault
+        .seal(&crate::secret::Secret::new(token_text), a.name)
+        .map_err(|e| e.to_string())?;
+    conn.add_account(
+        a.name.to_string(),
+        secret_hash(secret.expose()),
+        a.amocrm.to_string(),
+        yaml,
+        sealed,
+        Clock::System.now_ms(),
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// Replaces an account's settings after checking them with its stored token.
+pub(crate) async fn set_settings(
+    db: &DbUrl,
+    vault: &Vault,
+    name: &str,
+    settings_file: &Path,
+) -> Result<(), String> {
+    let conn = pg(db)?;
+    let (settings, yaml) = config::read_settings(settings_file).map_err(|e| e.to_string())?;
+    let (amocrm, sealed) = conn
+        .account_token(name.to_string())
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no account {name:?}"))?;
+    let token = vault.open(&sealed, name).map_err(|e| e.to_string())?;
+    check(&amocrm, token.expose(), &settings).await?;
+    conn.set_account_settings(name.to_string(), yaml, Clock::System.now_ms())
+        .map_err(|e| e.to_string())
+}
+
+pub(crate) fn list(db: &DbUrl) -> Result<Vec<AccountRow>, String> {
+    pg(db)?.accounts().map_err(|e| e.to_string())
+}
+
+/// Disables an account (its events are then refused, its calls not worked on); false when
+/// there is no such account.
+pub(crate) fn disable(db: &DbUrl, name: &str) -> Result<bool, StoreError> {
+    Db::open_existing(db)?.disable_account(name.to_string())
+}
