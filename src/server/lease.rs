@@ -114,6 +114,7 @@ pub(crate) async fn keep(
     conn: Arc<PgConn>,
     state: Arc<LeaseState>,
     changed: Arc<tokio::sync::Notify>,
+    metrics: super::metrics::Metrics,
 ) {
     let mut held = false;
     loop {
@@ -127,6 +128,10 @@ pub(crate) async fn keep(
         state.set(token, token.map(|_| sent + state.length));
         if token.is_some() != held {
             held = token.is_some();
+            metrics.lease_held.set(i64::from(held));
+            if held {
+                metrics.lease_gained.inc();
+            }
             tracing::info!(
                 holder = %state.holder,
                 token = token.unwrap_or(0),

@@ -41,6 +41,10 @@ pub(crate) struct Metrics {
     pub(crate) pruned: Family<WhatLabel, Counter>,
     /// Retention passes that failed (the database could not be written).
     pub(crate) prune_failures: Counter,
+    /// With several replicas: 1 while this replica holds the work lease.
+    pub(crate) lease_held: Gauge,
+    /// Takeovers: times this replica gained the lease.
+    pub(crate) lease_gained: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -110,6 +114,16 @@ impl Metrics {
             "sipamo_prune_failures",
             "Retention passes that failed (see the log)",
             self.prune_failures.clone(),
+        );
+        r.register(
+            "sipamo_lease_held",
+            "With PostgreSQL: 1 while this replica holds the work lease (does the amoCRM work)",
+            self.lease_held.clone(),
+        );
+        r.register(
+            "sipamo_lease_gained",
+            "With PostgreSQL: times this replica took the work lease",
+            self.lease_gained.clone(),
         );
         let mut out = String::new();
         if encode(&mut out, &r).is_err() {

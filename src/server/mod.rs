@@ -203,7 +203,12 @@ impl Application {
             stop_rx.clone(),
         ));
         if let Some(l) = self.lease {
-            tokio::spawn(lease::keep(l.conn, l.state, l.changed));
+            tokio::spawn(lease::keep(
+                l.conn,
+                l.state,
+                l.changed,
+                self.metrics.clone(),
+            ));
         }
         let pruner = tokio::spawn(retention::run(
             self.db,

@@ -179,6 +179,11 @@ async fn postgres_two_replicas_take_over_from_a_killed_holder_exactly() {
     let got = picture(&http, &mock.url).await;
     eprintln!("postgres, two replicas: {kills} holders killed right after a write");
     assert!(kills >= 4, "only {kills} kill points");
+    let mut holders = 0.0;
+    for s in &serves {
+        holders += metric(&metrics(&http, &s.url).await, "sipamo_lease_held");
+    }
+    assert_eq!(holders, 1.0, "exactly one replica says it holds the lease");
     assert_eq!(got, want);
     let times: Vec<i64> = journal.iter().filter_map(|j| j["at_ms"].as_i64()).collect();
     for (i, t) in times.iter().enumerate() {
