@@ -155,6 +155,27 @@ impl Cluster {
         }
     }
 
+    /// Stops the server (fast shutdown: open connections are cut), keeping its data.
+    pub fn stop(&self) -> Result<(), Unavailable> {
+        let data = self.dir.join("data");
+        self.run(
+            "pg_ctl",
+            &[
+                "-D".as_ref(),
+                data.as_os_str(),
+                "-m".as_ref(),
+                "fast".as_ref(),
+                "-w".as_ref(),
+                "stop".as_ref(),
+            ],
+        )
+    }
+
+    /// Starts the server again on the same port.
+    pub fn restart(&self) -> Result<(), Unavailable> {
+        self.pg_ctl_start(&self.dir.join("data"))
+    }
+
     /// Creates a database and answers its URL. Callable from async code: the synchronous
     /// client runs on a thread of its own.
     pub fn database(&self, name: &str) -> Result<String, Unavailable> {

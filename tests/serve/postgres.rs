@@ -276,3 +276,53 @@ async fn postgres_a_replica_paused_past_its_lease_writes_nothing_when_it_wakes()
     );
     assert_eq!(got, want);
 }
+
+/// PostgreSQL stopped under a running service and started again: while it is down no event is
+/// acknowledged (Sipuni keeps them and resends), the service reconnects by itself, and the
+/// account ends as an uninterrupted run's.
+#[tokio::test]
+async fn postgres_down_for_a_while_loses_and_doubles_nothing() {
+    let Some((cluster, url)) = database("restart") else {
+        return;
+    };
+    let events = traffic(57, 12);
+    let want = uninterrupted(SETTINGS, &events).await;
+    let dir = tempdir();
+    let mock = spawn_mock(dir.path()).await;
+    write_config(dir.path(), SETTINGS);
+    let args = ["--db", &url, "--lease-s", "4", "--amocrm-timeout-s", "1"];
+    let serve = spawn_serve_with(dir.path(), &mock.url, &args).await;
+    let http = http();
+    let half = events.len() / 2;
+    for line in &events[..half] {
+        post_event(&http, &serve.url, line).await;
+    }
+    let cluster = std::sync::Arc::new(cluster);
+    let c = cluster.clone();
+    tokio::task::spawn_blocking(move || c.stop())
+        .await
+        .unwrap()
+        .expect("stops");
+    let refused = http
+        .post(format!("{}/sipuni/events/{SECRET}", serve.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(events[half].clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !refused.status().is_success(),
+        "acknowledged without a database: {}",
+        refused.status()
+    );
+    let c = cluster.clone();
+    tokio::task::spawn_blocking(move || c.restart())
+        .await
+        .unwrap()
+        .expect("starts again");
+    for line in &events[half..] {
+        post_event(&http, &serve.url, line).await;
+    }
+    wait_pg_idle(&url).await;
+    assert_eq!(picture(&http, &mock.url).await, want);
+}
