@@ -52,6 +52,83 @@ impl std::str::FromStr for DbUrl {
     }
 }
 
+/// A stored memory value (JSON) read back; an error names the entry that does not decode.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    space: &str,
+    key: &str,
+    text: &str,
+) -> MemResult<T> {
+    serde_json::from_str(text).map_err(|e| crate::engine::memory::MemoryError {
+        doing: "reading the engine's memory",
+        message: format!("{space}/{key} does not decode: {e}"),
+    })
+}
+
+/// A memory value as stored (JSON).
+pub(crate) fn encode<T: serde::Serialize>(value: &T) -> MemResult<String> {
+    serde_json::to_string(value).map_err(|e| crate::engine::memory::MemoryError {
+        doing: "writing the engine's memory",
+        message: e.to_string(),
+    })
+}
+
+/// The [`Memory`] operations that read or write one key of one space of the `memory` table
+/// (the space names are the stored format): the same in every store, which gives `get` and
+/// `put` (JSON values).
+macro_rules! spaced_memory {
+    () => {
+        fn progress(&self, call_id: &str) -> MemResult<Option<Progress>> {
+            self.get("progress", call_id)
+        }
+        fn save_progress(&mut self, call_id: &str, p: &Progress) -> MemResult<()> {
+            self.put("progress", call_id, Some(p))
+        }
+        fn unsorted_of_call(&self, call_id: &str) -> MemResult<Option<UnsortedMemo>> {
+            self.get("ring", call_id)
+        }
+        fn set_unsorted_of_call(&mut self, call_id: &str, memo: &UnsortedMemo) -> MemResult<()> {
+            self.put("ring", call_id, Some(memo))
+        }
+        fn answered_item(&self, call_id: &str) -> MemResult<Option<UnsortedMemo>> {
+            self.get("answered", call_id)
+        }
+        fn set_answered_item(&mut self, call_id: &str, memo: &UnsortedMemo) -> MemResult<()> {
+            self.put("answered", call_id, Some(memo))
+        }
+        fn early_intent(&self, call_id: &str) -> MemResult<Option<Write>> {
+            self.get("intent", call_id)
+        }
+        fn set_early_intent(&mut self, call_id: &str, w: Option<Write>) -> MemResult<()> {
+            self.put("intent", call_id, w.as_ref())
+        }
+        fn callback_task(&self, phone_key: &str) -> MemResult<Option<TaskMemo>> {
+            self.get("task", phone_key)
+        }
+        fn set_callback_task(&mut self, phone_key: &str, memo: &TaskMemo) -> MemResult<()> {
+            self.put("task", phone_key, Some(memo))
+        }
+        fn pending_unsorted(&self, phone_key: &str) -> MemResult<Option<UnsortedMemo>> {
+            self.get("pending", phone_key)
+        }
+        fn set_pending_unsorted(
+            &mut self,
+            phone_key: &str,
+            memo: Option<&UnsortedMemo>,
+        ) -> MemResult<()> {
+            self.put("pending", phone_key, memo)
+        }
+        fn count_attempt(&mut self, call_id: &str) -> MemResult<u32> {
+            let n = self
+                .get::<u32>("attempts", call_id)?
+                .unwrap_or(0)
+                .saturating_add(1);
+            self.put("attempts", call_id, Some(&n))?;
+            Ok(n)
+        }
+    };
+}
+pub(crate) use spaced_memory;
+
 /// A transaction scope: `begin` and `end` nest; only the outermost pair reaches the database.
 pub(crate) trait Transactional {
     fn begin(&mut self) -> MemResult<()>;

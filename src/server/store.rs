@@ -190,12 +190,7 @@ impl SqliteMemory {
             .and_then(|mut st| st.query_row(params![space, key], |r| r.get(0)).optional())
             .map_err(failed(doing))?;
         value
-            .map(|v| {
-                serde_json::from_str(&v).map_err(|e| MemoryError {
-                    doing,
-                    message: format!("{space}/{key} does not decode: {e}"),
-                })
-            })
+            .map(|v| crate::server::memory_store::decode(space, key, &v))
             .transpose()
     }
 
@@ -208,10 +203,7 @@ impl SqliteMemory {
         let doing = "writing the engine's memory";
         match value {
             Some(v) => {
-                let text = serde_json::to_string(v).map_err(|e| MemoryError {
-                    doing,
-                    message: e.to_string(),
-                })?;
+                let text = crate::server::memory_store::encode(v)?;
                 self.connection()
                     .prepare_cached(
                         "INSERT OR REPLACE INTO memory (space, key, value, touched_ms) VALUES (?1, ?2, ?3, ?4)",
@@ -271,54 +263,7 @@ impl Memory for SqliteMemory {
             Ok(())
         })
     }
-    fn progress(&self, call_id: &str) -> MemResult<Option<Progress>> {
-        self.get("progress", call_id)
-    }
-    fn save_progress(&mut self, call_id: &str, p: &Progress) -> MemResult<()> {
-        self.put("progress", call_id, Some(p))
-    }
-    fn unsorted_of_call(&self, call_id: &str) -> MemResult<Option<UnsortedMemo>> {
-        self.get("ring", call_id)
-    }
-    fn set_unsorted_of_call(&mut self, call_id: &str, memo: &UnsortedMemo) -> MemResult<()> {
-        self.put("ring", call_id, Some(memo))
-    }
-    fn answered_item(&self, call_id: &str) -> MemResult<Option<UnsortedMemo>> {
-        self.get("answered", call_id)
-    }
-    fn set_answered_item(&mut self, call_id: &str, memo: &UnsortedMemo) -> MemResult<()> {
-        self.put("answered", call_id, Some(memo))
-    }
-    fn early_intent(&self, call_id: &str) -> MemResult<Option<Write>> {
-        self.get("intent", call_id)
-    }
-    fn set_early_intent(&mut self, call_id: &str, w: Option<Write>) -> MemResult<()> {
-        self.put("intent", call_id, w.as_ref())
-    }
-    fn callback_task(&self, phone_key: &str) -> MemResult<Option<TaskMemo>> {
-        self.get("task", phone_key)
-    }
-    fn set_callback_task(&mut self, phone_key: &str, memo: &TaskMemo) -> MemResult<()> {
-        self.put("task", phone_key, Some(memo))
-    }
-    fn pending_unsorted(&self, phone_key: &str) -> MemResult<Option<UnsortedMemo>> {
-        self.get("pending", phone_key)
-    }
-    fn set_pending_unsorted(
-        &mut self,
-        phone_key: &str,
-        memo: Option<&UnsortedMemo>,
-    ) -> MemResult<()> {
-        self.put("pending", phone_key, memo)
-    }
-    fn count_attempt(&mut self, call_id: &str) -> MemResult<u32> {
-        let n = self
-            .get::<u32>("attempts", call_id)?
-            .unwrap_or(0)
-            .saturating_add(1);
-        self.put("attempts", call_id, Some(&n))?;
-        Ok(n)
-    }
+    crate::server::memory_store::spaced_memory!();
     fn park(&mut self, call: &ParkedCall) -> MemResult<()> {
         self.exec(
             "parking a call",
