@@ -148,16 +148,7 @@ async fn postgres_two_replicas_take_over_from_a_killed_holder_exactly() {
     let (mut kills, mut generation) = (0, 2);
     while kills < 6 {
         arm_next_write(&http, &mock.url).await;
-        let mut applied = false;
-        for _ in 0..1500 {
-            let now = hung(&http, &mock.url).await;
-            if now > seen {
-                (seen, applied) = (now, true);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        if !applied {
+        if !write_applied(&http, &mock.url, &mut seen, 15).await {
             break;
         }
         let Some(h) = holder(&url).await else { break };
@@ -194,6 +185,20 @@ async fn postgres_two_replicas_take_over_from_a_killed_holder_exactly() {
             &journal[i..i + in_second]
         );
     }
+}
+
+/// Waits (at most `secs`) until the mock has applied the armed write and held its answer
+/// back; false when nothing was written in that time.
+async fn write_applied(http: &reqwest::Client, mock: &str, seen: &mut u64, secs: u64) -> bool {
+    for _ in 0..secs * 100 {
+        let now = hung(http, mock).await;
+        if now > *seen {
+            *seen = now;
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
 }
 
 /// Sends a signal to a process.
@@ -242,16 +247,7 @@ async fn postgres_a_replica_paused_past_its_lease_writes_nothing_when_it_wakes()
     let mut pauses = 0;
     while pauses < 3 {
         arm_next_write(&http, &mock.url).await;
-        let mut applied = false;
-        for _ in 0..3000 {
-            let now = hung(&http, &mock.url).await;
-            if now > seen {
-                (seen, applied) = (now, true);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        if !applied {
+        if !write_applied(&http, &mock.url, &mut seen, 30).await {
             break;
         }
         let Some(h) = holder(&url).await else { break };
