@@ -322,3 +322,27 @@ async fn postgres_down_for_a_while_loses_and_doubles_nothing() {
     wait_pg_idle(&url).await;
     assert_eq!(picture(&http, &mock.url).await, want);
 }
+
+/// A database that cannot be reached stops start-up with where it was (never the password).
+#[test]
+fn an_unreachable_postgres_is_named_without_its_password() {
+    let dir = tempdir();
+    write_config(dir.path(), SETTINGS);
+    let p = |f: &str| dir.path().join(f).to_str().unwrap().to_string();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipamo"))
+        .args([
+            "serve",
+            "--settings",
+            &p("settings.yaml"),
+            "--amocrm",
+            "http://127.0.0.1:9",
+        ])
+        .args(["--token-file", &p("token"), "--secret-file", &p("secret")])
+        .args(["--db", "postgres://sipamo:hunter2@127.0.0.1:1/calls"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("127.0.0.1:1/calls"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+}
