@@ -83,14 +83,28 @@ impl WorkerFactory {
     }
 }
 
+/// Why a worker ended before `stop`.
+#[derive(Debug)]
+pub(crate) enum Ended {
+    /// It failed (its database, a panic): restarted after a growing pause.
+    Failed(String),
+    /// Another replica took the work lease: nothing is wrong, and a new worker waits for the
+    /// lease at once, so that a takeover stays within the lease however often this happened.
+    Yielded,
+}
+
 /// Something the supervisor can run until `stop`.
 pub(crate) trait Runnable: Send + 'static {
-    fn run(self, stop: watch::Receiver<bool>) -> impl Future<Output = Result<(), String>> + Send;
+    fn run(self, stop: watch::Receiver<bool>) -> impl Future<Output = Result<(), Ended>> + Send;
 }
 
 impl Runnable for Worker {
-    async fn run(self, stop: watch::Receiver<bool>) -> Result<(), String> {
-        Worker::run(self, stop).await.map_err(|e| e.to_string())
+    async fn run(self, stop: watch::Receiver<bool>) -> Result<(), Ended> {
+        match Worker::run(self, stop).await {
+            Ok(()) => Ok(()),
+            Err(super::worker::WorkerError::LeaseLost) => Err(Ended::Yielded),
+            Err(e) => Err(Ended::Failed(e.to_string())),
+        }
     }
 }
 
@@ -120,7 +134,12 @@ pub(crate) async fn supervise<W, M, F>(
             Err(e) => format!("cannot start: {e}"),
             Ok(w) => match tokio::spawn(w.run(stop.clone())).await {
                 Ok(Ok(())) => return,
-                Ok(Err(e)) => e,
+                Ok(Err(Ended::Failed(e))) => e,
+                Ok(Err(Ended::Yielded)) => {
+                    tracing::info!("the work lease moved to another replica; standing by");
+                    pause = FIRST_PAUSE;
+                    continue;
+                }
                 Err(join) if join.is_panic() => "panicked".to_string(),
                 Err(join) => join.to_string(),
             },
@@ -148,10 +167,10 @@ mod tests {
     struct Flaky(u32);
 
     impl Runnable for Flaky {
-        async fn run(self, mut stop: watch::Receiver<bool>) -> Result<(), String> {
+        async fn run(self, mut stop: watch::Receiver<bool>) -> Result<(), Ended> {
             match self.0 {
                 0 => panic!("a bug"),
-                1 => Err("the database failed".into()),
+                1 => Err(Ended::Failed("the database failed".into())),
                 _ => {
                     let _ = stop.changed().await;
                     Ok(())
@@ -196,6 +215,46 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert_eq!(built.load(Ordering::SeqCst), 3, "restarted twice");
         assert_eq!(health.report(0).0, 200, "running again");
+        tx.send(true).unwrap();
+        sup.await.unwrap();
+    }
+
+    /// Yields the lease five times, then runs until stopped.
+    struct Yielder(u32);
+
+    impl Runnable for Yielder {
+        async fn run(self, mut stop: watch::Receiver<bool>) -> Result<(), Ended> {
+            if self.0 < 5 {
+                return Err(Ended::Yielded);
+            }
+            let _ = stop.changed().await;
+            Ok(())
+        }
+    }
+
+    /// A worker that lost the lease is rebuilt at once however often it happened: the pause
+    /// that follows failures would delay a takeover past the lease.
+    #[tokio::test(start_paused = true)]
+    async fn a_worker_that_yielded_the_lease_is_rebuilt_without_a_pause() {
+        let health = Arc::new(Health::new(60_000));
+        let (tx, rx) = watch::channel(false);
+        let built = Arc::new(AtomicU32::new(0));
+        let b = built.clone();
+        let sup = tokio::spawn(supervise(
+            None,
+            move || {
+                let n = b.fetch_add(1, Ordering::SeqCst);
+                async move { Ok(Yielder(n)) }
+            },
+            health.clone(),
+            rx,
+        ));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(
+            built.load(Ordering::SeqCst),
+            6,
+            "five yields, no pause between"
+        );
         tx.send(true).unwrap();
         sup.await.unwrap();
     }
