@@ -25,6 +25,14 @@ async fn closest(t: &TestMock) -> Value {
     t.get("/api/v4/leads/7001").await.json()["closest_task_at"].clone()
 }
 
+async fn new_company(t: &TestMock, name: &str) -> u64 {
+    let a = t.post("/api/v4/companies", json!([{ "name": name }])).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    a.json()["_embedded"]["companies"][0]["id"]
+        .as_u64()
+        .unwrap()
+}
+
 async fn new_lead(t: &TestMock, name: &str, price: u64) -> u64 {
     let a = t
         .post(
@@ -159,12 +167,7 @@ async fn tasks_go_on_companies_or_nothing_with_the_accounts_types() {
     assert!(
         acc["_embedded"]["users_groups"].is_array() && acc["_embedded"]["entity_names"].is_object()
     );
-    let co = t
-        .post("/api/v4/companies", json!([{ "name": "Ромашка" }]))
-        .await
-        .json()["_embedded"]["companies"][0]["id"]
-        .as_u64()
-        .unwrap();
+    let co = new_company(&t, "Ромашка").await;
     let a = t
         .post(
             "/api/v4/tasks",
@@ -244,12 +247,7 @@ async fn every_note_type_checks_its_params_and_reads_back_by_id() {
         204,
         "not a lead note"
     );
-    let co = t
-        .post("/api/v4/companies", json!([{ "name": "Ромашка" }]))
-        .await
-        .json()["_embedded"]["companies"][0]["id"]
-        .as_u64()
-        .unwrap();
+    let co = new_company(&t, "Ромашка").await;
     let n = t
         .post(
             &format!("/api/v4/companies/{co}/notes"),
