@@ -83,6 +83,19 @@ pub(crate) struct Refresh {
     pub(crate) client_secret: Secret,
     pub(crate) redirect_uri: String,
     pub(crate) file: Option<std::path::PathBuf>,
+    /// Where else a new pair is kept before it is used (a many-account deployment seals it
+    /// into its database): given the token JSON, answers why it could not be kept.
+    pub(crate) save: Option<SaveToken>,
+}
+
+/// Keeps a refreshed token pair (its JSON text) before it is used.
+#[derive(Clone)]
+pub(crate) struct SaveToken(pub(crate) Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>);
+
+impl fmt::Debug for SaveToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SaveToken")
+    }
 }
 
 /// How to reach an account.
@@ -492,18 +505,21 @@ impl AmoClient {
         };
         // amoCRM's refresh tokens are single-use: the new pair is on disk (0600, atomically)
         // before it is used, or a crash would leave only the revoked one.
+        let text = json!({
+            "access_token": access, "refresh_token": next, "client_id": r.client_id,
+            "client_secret": r.client_secret.expose(), "redirect_uri": r.redirect_uri,
+        })
+        .to_string();
         if let Some(file) = &r.file {
-            let text = json!({
-                "access_token": access, "refresh_token": next, "client_id": r.client_id,
-                "client_secret": r.client_secret.expose(), "redirect_uri": r.redirect_uri,
-            })
-            .to_string();
             crate::private_file::write_atomic(file, text.as_bytes()).map_err(|e| {
                 fail(format!(
                     "cannot save the new tokens to {}: {e}",
                     file.display()
                 ))
             })?;
+        }
+        if let Some(save) = &r.save {
+            (save.0)(&text).map_err(|e| fail(format!("cannot save the new tokens: {e}")))?;
         }
         r.refresh_token = Secret::new(next);
         if let Ok(mut a) = self.access.write() {

@@ -26,7 +26,8 @@ pub(crate) struct AccountsArgs {
 pub(crate) enum AccountsAction {
     /// Add an account: its settings are checked against the amoCRM account first (R-CFG).
     Add {
-        /// A name of the operator's choosing.
+        /// A name of the operator's choosing: 1 to 40 of a-z 0-9 _, starting with a letter
+        /// (the account's data lives in the schema account_NAME).
         name: String,
         /// The account's amoCRM address, https://SUBDOMAIN.amocrm.ru.
         #[arg(long)]
@@ -43,8 +44,10 @@ pub(crate) enum AccountsAction {
     },
     /// The accounts: name, amoCRM address, enabled or not, last change.
     List,
-    /// Stop an account (its data stays).
+    /// Stop serving an account (its data stays; its events are refused with 404).
     Disable { name: String },
+    /// Serve a disabled account again.
+    Enable { name: String },
     /// Replace an account's settings, checked against its amoCRM account first.
     SetSettings {
         name: String,
@@ -89,6 +92,12 @@ pub(super) async fn accounts(args: AccountsArgs) -> Result<ExitCode, String> {
                 return Err(format!("no account {name:?}"));
             }
             println!("account {name} disabled");
+        }
+        AccountsAction::Enable { name } => {
+            if !accounts::enable(&args.db, &name).map_err(|e| e.to_string())? {
+                return Err(format!("no account {name:?}"));
+            }
+            println!("account {name} enabled");
         }
         AccountsAction::SetSettings { name, settings } => {
             accounts::set_settings(&args.db, &vault()?, &name, &settings).await?;

@@ -47,8 +47,10 @@ pub(crate) enum Command {
     Mock(mock::MockArgs),
     /// Run the engine for real: receive Sipuni events, update the amoCRM account.
     ///
-    /// Sipuni is pointed at http(s)://HOST/sipuni/events/SECRET. Events are stored in the SQLite
-    /// database before they are acknowledged; settings are checked against the account first.
+    /// Sipuni is pointed at http(s)://HOST/sipuni/events/SECRET. Events are stored in the
+    /// database (SQLite, or PostgreSQL shared by several replicas) before they are
+    /// acknowledged; settings are checked against the account first. One account from the
+    /// command line, or with --accounts every enabled account of `sipamo accounts`.
     Serve(Box<serve::ServeArgs>),
     /// Run scenarios against the engine and a fresh embedded mock each, on a virtual clock.
     ///

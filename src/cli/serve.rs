@@ -9,18 +9,28 @@ use clap::Args;
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
     /// Settings: the keys of a scenario's `settings:` block at the top level.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) settings: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "accounts")]
+    pub(crate) settings: Option<PathBuf>,
     /// The amoCRM account, e.g. https://SUBDOMAIN.amocrm.ru.
-    #[arg(long, value_name = "URL")]
-    pub(crate) amocrm: String,
+    #[arg(long, value_name = "URL", required_unless_present = "accounts")]
+    pub(crate) amocrm: Option<String>,
     /// A long-lived token, or OAuth2 JSON with access_token, refresh_token, client_id,
     /// client_secret and redirect_uri (refreshed tokens are written back here).
-    #[arg(long, value_name = "FILE")]
-    pub(crate) token_file: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "accounts")]
+    pub(crate) token_file: Option<PathBuf>,
     /// The secret path segment of the events URL (at least 16 of A-Z a-z 0-9 - _).
-    #[arg(long, value_name = "FILE")]
-    pub(crate) secret_file: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "accounts")]
+    pub(crate) secret_file: Option<PathBuf>,
+    /// Serve every enabled account of the database's accounts table (`sipamo accounts`;
+    /// PostgreSQL) instead of the one account of --settings, --amocrm, --token-file and
+    /// --secret-file. Accounts added, disabled or given new settings are picked up within
+    /// seconds, without a restart.
+    #[arg(long, conflicts_with_all = ["settings", "amocrm", "token_file", "secret_file"])]
+    pub(crate) accounts: bool,
+    /// With --accounts: the file holding the key the tokens are sealed with (64 hex digits);
+    /// without it, the SIPAMO_KEY environment variable.
+    #[arg(long, value_name = "FILE", requires = "accounts")]
+    pub(crate) key_file: Option<PathBuf>,
     /// Address to listen on; loopback by default (put a TLS proxy in front).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub(crate) listen: SocketAddr,
@@ -83,10 +93,10 @@ pub(crate) struct ServeArgs {
 
 pub(super) async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let cfg = crate::server::ServeConfig {
-        settings: args.settings,
-        amocrm: args.amocrm,
-        token_file: args.token_file,
-        secret_file: args.secret_file,
+        settings: args.settings.unwrap_or_default(),
+        amocrm: args.amocrm.unwrap_or_default(),
+        token_file: args.token_file.unwrap_or_default(),
+        secret_file: args.secret_file.unwrap_or_default(),
         listen: args.listen,
         db: args.db,
         settle: std::time::Duration::from_millis(args.settle_ms),
@@ -107,6 +117,14 @@ pub(super) async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         lease: std::time::Duration::from_secs(args.lease_s),
         replica_id: args.replica_id.unwrap_or_else(default_replica_id),
     };
+    if args.accounts {
+        let vault = crate::server::vault::Vault::load(args.key_file.as_deref())
+            .map_err(|e| e.to_string())?;
+        crate::server::fleet::serve(&cfg, vault, crate::server::shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let app = crate::server::Application::build(&cfg)
         .await
         .map_err(|e| e.to_string())?;

@@ -22,6 +22,19 @@ pub(crate) struct AccountRow {
     pub(crate) updated_ms: i64,
 }
 
+/// An enabled account as `serve --accounts` reads it.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct ServedAccount {
+    pub(crate) name: String,
+    pub(crate) secret_hash: String,
+    pub(crate) amocrm: String,
+    pub(crate) settings: String,
+    /// Sealed (see [`super::vault`]).
+    pub(crate) token: Vec<u8>,
+    /// Changed by `set-settings` and `enable`: the account is served anew.
+    pub(crate) updated_ms: i64,
+}
+
 /// The files of a new account.
 pub(crate) struct NewAccount<'a> {
     pub(crate) name: &'a str,
@@ -57,6 +70,7 @@ async fn check(amocrm: &str, token_text: &str, settings: &Settings) -> Result<()
 
 /// Adds an account after checking its settings against it.
 pub(crate) async fn add(db: &DbUrl, vault: &Vault, a: NewAccount<'_>) -> Result<(), String> {
+    super::pg::account_name(a.name)?;
     let conn = pg(db)?;
     let (settings, yaml) = config::read_settings(a.settings_file).map_err(|e| e.to_string())?;
     let secret = config::read_secret(a.secret_file).map_err(|e| e.to_string())?;
@@ -99,6 +113,12 @@ pub(crate) async fn set_settings(
 
 pub(crate) fn list(db: &DbUrl) -> Result<Vec<AccountRow>, String> {
     pg(db)?.accounts().map_err(|e| e.to_string())
+}
+
+/// Enables an account again (its settings are not checked again: they were when kept); false
+/// when there is no such account.
+pub(crate) fn enable(db: &DbUrl, name: &str) -> Result<bool, StoreError> {
+    Db::open_existing(db)?.enable_account(name.to_string(), Clock::System.now_ms())
 }
 
 /// Disables an account (its events are then refused, its calls not worked on); false when

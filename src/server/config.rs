@@ -76,6 +76,7 @@ pub(crate) fn parse_token(
             ),
             redirect_uri: field("redirect_uri").unwrap_or_default(),
             file: Some(PathBuf::from(path)),
+            save: None,
         }),
     };
     Ok((Secret::new(access), refresh))

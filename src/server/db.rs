@@ -48,6 +48,12 @@ fn sq(doing: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
 impl Db {
     /// Opens (creating and migrating if needed) the database of `url`.
     pub(crate) fn open(url: &DbUrl) -> Result<Db, StoreError> {
+        Self::open_as(url, "db")
+    }
+
+    /// Opens the database for one part of the service (`role`): in an account's schema, the
+    /// part's connection shared by every account ([`super::pg::shared`]).
+    pub(crate) fn open_as(url: &DbUrl, role: &'static str) -> Result<Db, StoreError> {
         match url {
             DbUrl::Sqlite(path) => store::open(path)
                 .map(|c| Db::Sqlite(Mutex::new(c)))
@@ -55,12 +61,14 @@ impl Db {
                     doing: "opening the database",
                     message: format!("{}: {e}", path.display()),
                 }),
-            DbUrl::Postgres(u) => PgConn::connect(u)
-                .map(Db::Postgres)
-                .map_err(|e| StoreError {
-                    doing: "opening the database",
-                    message: e.to_string(),
-                }),
+            DbUrl::Postgres(u) => {
+                super::pg::shared(u, role)
+                    .map(Db::Postgres)
+                    .map_err(|e| StoreError {
+                        doing: "opening the database",
+                        message: e.to_string(),
+                    })
+            }
         }
     }
 
@@ -507,6 +515,65 @@ impl Db {
                 .map(|_| ())
             },
         )
+    }
+
+    /// The enabled accounts, everything needed to serve them.
+    pub(crate) fn enabled_accounts(
+        &self,
+    ) -> Result<Vec<super::accounts::ServedAccount>, StoreError> {
+        pg(self.pg_only()?, "reading the accounts", |c| {
+            c.query(
+                "SELECT name, secret_hash, amocrm, settings, token, updated_ms FROM accounts
+                 WHERE enabled ORDER BY name",
+                &[],
+            )
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| super::accounts::ServedAccount {
+                        name: r.get(0),
+                        secret_hash: r.get(1),
+                        amocrm: r.get(2),
+                        settings: r.get(3),
+                        token: r.get(4),
+                        updated_ms: r.get(5),
+                    })
+                    .collect()
+            })
+        })
+    }
+
+    /// Keeps an account's refreshed token (sealed); its settings' time is left as it was, so
+    /// the account is not restarted for it.
+    pub(crate) fn save_account_token(
+        &self,
+        name: String,
+        token: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let n = pg(self.pg_only()?, "saving an account's token", move |c| {
+            c.execute(
+                "UPDATE accounts SET token = $2 WHERE name = $1",
+                &[&name, &token],
+            )
+        })?;
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(StoreError {
+                doing: "saving an account's token",
+                message: "the account is gone".into(),
+            })
+        }
+    }
+
+    /// Enables an account again; false when there is no such account.
+    pub(crate) fn enable_account(&self, name: String, now_ms: i64) -> Result<bool, StoreError> {
+        pg(self.pg_only()?, "enabling an account", move |c| {
+            c.execute(
+                "UPDATE accounts SET enabled = true, updated_ms = $2 WHERE name = $1",
+                &[&name, &now_ms],
+            )
+            .map(|n| n == 1)
+        })
     }
 
     pub(crate) fn disable_account(&self, name: String) -> Result<bool, StoreError> {

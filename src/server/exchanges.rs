@@ -19,7 +19,9 @@ pub(crate) struct Recorder {
 
 impl Recorder {
     pub(crate) fn open(url: &DbUrl) -> Result<Arc<Self>, StoreError> {
-        Ok(Arc::new(Recorder { db: Db::open(url)? }))
+        Ok(Arc::new(Recorder {
+            db: Db::open_as(url, "recorder")?,
+        }))
     }
 
     pub(crate) fn keep(&self, x: &Exchange) {

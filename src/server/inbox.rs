@@ -33,7 +33,7 @@ const GROUP: usize = 512;
 impl Inbox {
     /// Starts the writer thread on its own connection; `stored` is notified after each commit.
     pub(crate) fn start(db: &DbUrl, stored: Arc<Notify>) -> Result<Self, ServeError> {
-        let conn = Db::open(db).map_err(|source| ServeError::Database {
+        let conn = Db::open_as(db, "inbox").map_err(|source| ServeError::Database {
             db: db.to_string(),
             source,
         })?;

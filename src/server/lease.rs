@@ -68,6 +68,29 @@ impl LeaseState {
     }
 }
 
+impl LeaseState {
+    /// Counts the lease as not held from now on (the account is no longer served here).
+    pub(crate) fn forget(&self) {
+        self.set(None, None);
+    }
+}
+
+/// Lets the lease go at once (after its holder's work stopped), so that another replica need
+/// not wait for it to expire; nothing happens if another replica holds it already.
+pub(crate) fn release(conn: &PgConn, state: &LeaseState) {
+    let Some(token) = state.token() else {
+        return;
+    };
+    state.forget();
+    let (name, holder) = (state.name.clone(), state.holder.clone());
+    let _ = conn.run(true, move |c| {
+        c.execute(
+            "UPDATE leases SET expires_ms = 0 WHERE name = $1 AND holder = $2 AND token = $3",
+            &[&name, &holder, &token],
+        )
+    });
+}
+
 /// The lease of a running service: its connection, its state and who to tell of changes.
 pub(crate) struct Lease {
     pub(crate) conn: Arc<PgConn>,

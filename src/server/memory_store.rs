@@ -15,7 +15,7 @@ use crate::engine::memory::{
 #[derive(Clone, PartialEq, Eq)]
 pub enum DbUrl {
     Sqlite(PathBuf),
-    Postgres(String),
+    Postgres(super::pg::PgUrl),
 }
 
 impl std::fmt::Debug for DbUrl {
@@ -23,7 +23,7 @@ impl std::fmt::Debug for DbUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DbUrl::Sqlite(p) => write!(f, "sqlite:{}", p.display()),
-            DbUrl::Postgres(url) => write!(f, "postgres://{}", super::pg::describe(url)),
+            DbUrl::Postgres(url) => write!(f, "{url:?}"),
         }
     }
 }
@@ -40,7 +40,7 @@ impl std::str::FromStr for DbUrl {
         if s.starts_with("postgres://") || s.starts_with("postgresql://") {
             s.parse::<postgres::Config>()
                 .map_err(|e| format!("the PostgreSQL URL does not parse: {e}"))?;
-            return Ok(DbUrl::Postgres(s.to_string()));
+            return Ok(DbUrl::Postgres(super::pg::PgUrl::new(s.to_string())));
         }
         let path = s.strip_prefix("sqlite:").unwrap_or(s);
         if path.is_empty() || s.contains("://") {

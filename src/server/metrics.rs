@@ -57,9 +57,8 @@ impl Metrics {
         self.events.get_or_create(&ResultLabel { result }).inc();
     }
 
-    /// The text exposition of every metric.
-    pub(crate) fn render(&self) -> String {
-        let mut r = Registry::default();
+    /// Registers every metric in `r`.
+    fn register(&self, r: &mut Registry) {
         r.register(
             "sipamo_events_received",
             "Sipuni events received, by result",
@@ -125,10 +124,113 @@ impl Metrics {
             "With PostgreSQL: times this replica took the work lease",
             self.lease_gained.clone(),
         );
-        let mut out = String::new();
-        if encode(&mut out, &r).is_err() {
-            out.clear();
+    }
+
+    /// The text exposition of every metric.
+    pub(crate) fn render(&self) -> String {
+        render(vec![(None, self.clone())])
+    }
+}
+
+/// The text exposition of the metrics of `accounts` (and those of no account, `None`): each
+/// account's metrics carry an `account` label, and each family is written once (the text
+/// encoder writes one account at a time, so their samples are gathered under one header).
+pub(crate) fn render(accounts: Vec<(Option<String>, Metrics)>) -> String {
+    let mut families: Vec<(String, String, String)> = Vec::new();
+    for (account, m) in &accounts {
+        let mut r = match account {
+            Some(a) => Registry::with_labels(
+                [(
+                    std::borrow::Cow::Borrowed("account"),
+                    std::borrow::Cow::Owned(a.clone()),
+                )]
+                .into_iter(),
+            ),
+            None => Registry::default(),
+        };
+        m.register(&mut r);
+        let mut text = String::new();
+        if encode(&mut text, &r).is_err() {
+            continue;
         }
-        out
+        gather(&mut families, &text);
+    }
+    let mut out = String::new();
+    for (_, header, samples) in families {
+        out.push_str(&header);
+        out.push_str(&samples);
+    }
+    out.push_str("# EOF\n");
+    out
+}
+
+/// Adds the families of one encoded registry to `families` (name, header, samples).
+fn gather(families: &mut Vec<(String, String, String)>, text: &str) {
+    let mut current: Option<usize> = None;
+    for line in text.lines() {
+        if line == "# EOF" {
+            break;
+        }
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let name = rest.split(' ').next().unwrap_or("").to_string();
+            current = Some(match families.iter().position(|f| f.0 == name) {
+                Some(k) => k,
+                None => {
+                    families.push((name, String::new(), String::new()));
+                    families.len() - 1
+                }
+            });
+        }
+        let Some(k) = current else { continue };
+        let f = &mut families[k];
+        let part = if line.starts_with("# ") {
+            &mut f.1
+        } else {
+            &mut f.2
+        };
+        if line.starts_with("# ") && part.contains(line) {
+            continue;
+        }
+        part.push_str(line);
+        part.push('\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_family_is_written_once_with_every_account_labelled() {
+        let (none, a, b) = (Metrics::default(), Metrics::default(), Metrics::default());
+        none.event("unauthorized");
+        a.event("stored");
+        b.event("stored");
+        b.calls.inc();
+        let text = render(vec![
+            (None, none),
+            (Some("acme".into()), a),
+            (Some("beta".into()), b),
+        ]);
+        assert_eq!(
+            text.matches("# HELP sipamo_events_received ").count(),
+            1,
+            "{text}"
+        );
+        for line in [
+            "sipamo_events_received_total{result=\"unauthorized\"} 1",
+            "sipamo_events_received_total{account=\"acme\",result=\"stored\"} 1",
+            "sipamo_events_received_total{account=\"beta\",result=\"stored\"} 1",
+            "sipamo_calls_handled_total{account=\"beta\"} 1",
+            "sipamo_calls_handled_total{account=\"acme\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in {text}");
+        }
+        assert!(text.ends_with("# EOF\n"));
+        let help = text.find("# HELP sipamo_calls_handled").unwrap();
+        let sample = text
+            .find("sipamo_calls_handled_total{account=\"beta\"}")
+            .unwrap();
+        assert!(help < sample, "samples follow their family's header");
     }
 }

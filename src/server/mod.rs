@@ -9,6 +9,7 @@ pub mod contract;
 pub mod db;
 mod error;
 pub(crate) mod exchanges;
+pub mod fleet;
 pub(crate) mod health;
 pub(crate) mod inbox;
 pub(crate) mod lease;
@@ -42,6 +43,7 @@ use crate::clock::Clock;
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
+    /// The one account's files (unused when serving the accounts table, `--accounts`).
     pub settings: PathBuf,
     pub amocrm: String,
     pub token_file: PathBuf,
@@ -112,12 +114,16 @@ impl Application {
             source,
         };
         let recorder = exchanges::Recorder::open(&cfg.db).map_err(db_error)?;
-        let lease = work_lease(cfg)?;
+        let lease = match &cfg.db {
+            memory_store::DbUrl::Postgres(url) => Some(work_lease(cfg, url, &cfg.amocrm)?),
+            memory_store::DbUrl::Sqlite(_) => None,
+        };
         db::Db::open(&cfg.db)
             .and_then(|c| c.save_settings(settings_text, Clock::System.now_ms()))
             .map_err(db_error)?;
         let client = amocrm_client(
             cfg,
+            &cfg.amocrm,
             token,
             refresh,
             &metrics,
@@ -154,12 +160,20 @@ impl Application {
                 addr: cfg.listen,
                 source,
             })?;
-        let router = receiver::router(receiver::ReceiverState {
-            secret: Arc::new(secret.expose().to_string()),
+        let route = receiver::Route {
             inbox,
             metrics: metrics.clone(),
+        };
+        let routes =
+            std::collections::HashMap::from([(vault::secret_hash(secret.expose()), route)]);
+        let router = receiver::router(receiver::ReceiverState {
+            routes: Arc::new(std::sync::RwLock::new(routes)),
+            metrics: metrics.clone(),
             clock: Clock::System,
-            health: health.clone(),
+            status: Arc::new(receiver::OneAccount {
+                health: health.clone(),
+                metrics: metrics.clone(),
+            }),
             retention_ms: i64::try_from(cfg.retention.as_millis()).unwrap_or(i64::MAX),
         });
         Ok(Application {
@@ -251,7 +265,6 @@ impl Application {
     }
 }
 
-/// The amoCRM client, counting its answers and retries in `metrics`.
 /// Options that contradict each other.
 fn check_options(cfg: &ServeConfig) -> Result<(), ServeError> {
     if cfg.retention < cfg.max_call {
@@ -264,12 +277,13 @@ fn check_options(cfg: &ServeConfig) -> Result<(), ServeError> {
     Ok(())
 }
 
-/// With PostgreSQL, the work lease of this replica (one per amoCRM account); the margin under
-/// which writes stop is the amoCRM timeout and 1 s more.
-fn work_lease(cfg: &ServeConfig) -> Result<Option<lease::Lease>, ServeError> {
-    let memory_store::DbUrl::Postgres(url) = &cfg.db else {
-        return Ok(None);
-    };
+/// With PostgreSQL, the work lease of this replica for the amoCRM account `amocrm` (one lease
+/// per account); the margin under which writes stop is the amoCRM timeout and 1 s more.
+fn work_lease(
+    cfg: &ServeConfig,
+    url: &pg::PgUrl,
+    amocrm: &str,
+) -> Result<lease::Lease, ServeError> {
     let margin = cfg.amocrm_timeout + Duration::from_secs(1);
     if cfg.lease < margin * 2 {
         return Err(ServeError::Options(format!(
@@ -278,27 +292,30 @@ fn work_lease(cfg: &ServeConfig) -> Result<Option<lease::Lease>, ServeError> {
             (margin * 2).as_secs()
         )));
     }
-    let conn = pg::PgConn::connect(url).map_err(|e| ServeError::Database {
-        db: cfg.db.to_string(),
+    let conn = pg::shared(url, "lease").map_err(|e| ServeError::Database {
+        db: format!("{url:?}"),
         source: db::StoreError {
             doing: "connecting for the work lease",
             message: e.to_string(),
         },
     })?;
-    Ok(Some(lease::Lease {
+    Ok(lease::Lease {
         conn: Arc::new(conn),
         state: lease::LeaseState::new(
-            &format!("amocrm:{}", cfg.amocrm),
+            &format!("amocrm:{amocrm}"),
             &cfg.replica_id,
             cfg.lease,
             margin,
         ),
         changed: Arc::new(Notify::new()),
-    }))
+    })
 }
 
+/// The amoCRM client of account `amocrm`, counting its answers and retries in `metrics`,
+/// keeping its exchanges with `recorder`, and fenced by `lease`.
 fn amocrm_client(
     cfg: &ServeConfig,
+    amocrm: &str,
     token: crate::secret::Secret,
     refresh: Option<crate::amocrm::client::Refresh>,
     metrics: &metrics::Metrics,
@@ -320,7 +337,7 @@ fn amocrm_client(
         on_exchange: Some(Arc::new(move |x| recorder.keep(&x))),
         may_send: lease.map(|l| Arc::new(move || l.holds()) as Arc<dyn Fn() -> bool + Send + Sync>),
     };
-    let mut client_cfg = ClientConfig::new(cfg.amocrm.clone(), token, Clock::System);
+    let mut client_cfg = ClientConfig::new(amocrm.to_string(), token, Clock::System);
     client_cfg.refresh = refresh;
     client_cfg.rate_per_second = cfg.rate_per_second.max(1);
     client_cfg.retry = cfg.retry;

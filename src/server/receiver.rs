@@ -1,7 +1,8 @@
 //! The HTTP receiver: Sipuni posts (or GETs) events to `/sipuni/events/{secret}`; each is
 //! acknowledged with `{"success":true}` only after it is durably stored.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -14,21 +15,55 @@ use serde_json::json;
 use super::health::Health;
 use super::inbox::{Inbox, Stored};
 use super::metrics::Metrics;
+use super::vault::secret_hash;
 use crate::clock::Clock;
 use crate::engine::call::fingerprint;
-use crate::secret::constant_time_eq;
 use crate::sipuni::event::CallEvent;
 
 /// Largest event accepted (query string or body).
 pub(crate) const MAX_EVENT_BYTES: usize = 64 * 1024;
 
+/// Where the events of one account go.
 #[derive(Clone)]
-pub(crate) struct ReceiverState {
-    pub(crate) secret: Arc<String>,
+pub(crate) struct Route {
     pub(crate) inbox: Inbox,
     pub(crate) metrics: Metrics,
-    pub(crate) clock: Clock,
+}
+
+/// The accounts served, by the SHA-256 of their secret path: one in a one-account deployment;
+/// in a many-account one, changed as accounts are added, disabled or enabled.
+pub(crate) type Routes = Arc<RwLock<HashMap<String, Route>>>;
+
+/// What `/health` and `/metrics` answer.
+pub(crate) trait Status: Send + Sync {
+    /// The status code and the body of `/health`.
+    fn health(&self, now_ms: i64) -> (u16, serde_json::Value);
+    /// The Prometheus text of `/metrics`.
+    fn metrics(&self) -> String;
+}
+
+/// The status of a one-account service.
+pub(crate) struct OneAccount {
     pub(crate) health: Arc<Health>,
+    pub(crate) metrics: Metrics,
+}
+
+impl Status for OneAccount {
+    fn health(&self, now_ms: i64) -> (u16, serde_json::Value) {
+        self.health.report(now_ms)
+    }
+    fn metrics(&self) -> String {
+        self.metrics.render()
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct ReceiverState {
+    pub(crate) routes: Routes,
+    /// Counts what belongs to no account (an unknown secret).
+    pub(crate) metrics: Metrics,
+    pub(crate) clock: Clock,
+    pub(crate) status: Arc<dyn Status>,
     /// Events older than this (by their own timestamp) are acknowledged but not stored: the
     /// store no longer remembers whether their call was handled.
     pub(crate) retention_ms: i64,
@@ -49,7 +84,7 @@ pub(crate) fn router(state: ReceiverState) -> Router {
         .route(
             "/health",
             get(|State(s): State<ReceiverState>| async move {
-                let (code, body) = s.health.report(s.clock.now_ms());
+                let (code, body) = s.status.health(s.clock.now_ms());
                 answer(
                     StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
                     body,
@@ -74,7 +109,7 @@ async fn metrics(State(s): State<ReceiverState>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        s.metrics.render(),
+        s.status.metrics(),
     )
         .into_response()
 }
@@ -131,16 +166,31 @@ fn is_form(headers: &HeaderMap) -> bool {
     }
 }
 
+/// The route of a secret path (compared by its SHA-256: no secret is kept in memory).
+fn route(s: &ReceiverState, secret: &str) -> Option<Route> {
+    let hash = secret_hash(secret);
+    s.routes
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&hash)
+        .cloned()
+}
+
 async fn receive(s: &ReceiverState, secret: &str, raw: &[u8]) -> Response {
-    if !constant_time_eq(secret.as_bytes(), s.secret.as_bytes()) {
+    let Some(to) = route(s, secret) else {
         s.metrics.event("unauthorized");
         return answer(
             StatusCode::NOT_FOUND,
             json!({ "success": false, "error": "not found" }),
         );
-    }
+    };
+    accept(s, &to, raw).await
+}
+
+/// Stores an event of an account, answering once it is durable.
+async fn accept(s: &ReceiverState, to: &Route, raw: &[u8]) -> Response {
     if raw.len() > MAX_EVENT_BYTES {
-        s.metrics.event("too_large");
+        to.metrics.event("too_large");
         return answer(
             StatusCode::PAYLOAD_TOO_LARGE,
             json!({ "success": false, "error": format!("an event is at most {MAX_EVENT_BYTES} bytes") }),
@@ -149,7 +199,7 @@ async fn receive(s: &ReceiverState, secret: &str, raw: &[u8]) -> Response {
     let event = match CallEvent::parse_bytes(raw) {
         Ok(e) => e,
         Err(e) => {
-            s.metrics.event("malformed");
+            to.metrics.event("malformed");
             tracing::warn!(error = %e, "malformed Sipuni event refused");
             return answer(
                 StatusCode::BAD_REQUEST,
@@ -159,7 +209,7 @@ async fn receive(s: &ReceiverState, secret: &str, raw: &[u8]) -> Response {
     };
     let now_ms = s.clock.now_ms();
     if event.timestamp.saturating_mul(1000) < now_ms.saturating_sub(s.retention_ms) {
-        s.metrics.event("stale");
+        to.metrics.event("stale");
         tracing::warn!(
             call_id = event.call_id.as_str(),
             timestamp = event.timestamp,
@@ -169,22 +219,22 @@ async fn receive(s: &ReceiverState, secret: &str, raw: &[u8]) -> Response {
     }
     let text = String::from_utf8_lossy(raw).into_owned();
     let call_id = event.call_id.as_str().to_string();
-    match s
+    match to
         .inbox
         .store(call_id.clone(), fingerprint(&event), text, now_ms)
         .await
     {
         Ok(Stored::New) => {
-            s.metrics.event("stored");
+            to.metrics.event("stored");
             tracing::debug!(%call_id, kind = event.kind.code(), "event stored");
             answer(StatusCode::OK, json!({ "success": true }))
         }
         Ok(Stored::Duplicate) => {
-            s.metrics.event("duplicate");
+            to.metrics.event("duplicate");
             answer(StatusCode::OK, json!({ "success": true }))
         }
         Err(e) => {
-            s.metrics.event("store_failed");
+            to.metrics.event("store_failed");
             tracing::error!(%call_id, error = %e, "event not stored");
             answer(
                 StatusCode::SERVICE_UNAVAILABLE,

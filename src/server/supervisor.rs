@@ -64,7 +64,7 @@ impl WorkerFactory {
         if let Some(l) = &self.lease {
             memory = memory.fenced(l.clone());
         }
-        let db = super::db::Db::open(&self.db).map_err(db_error)?;
+        let db = super::db::Db::open_as(&self.db, "worker").map_err(db_error)?;
         let mut engine =
             Engine::connect(self.settings.clone(), self.client.clone(), memory).await?;
         engine.settle_ms = self.settle_ms;
@@ -128,7 +128,11 @@ pub(crate) async fn supervise<W, M, F>(
     loop {
         let worker = match next.take() {
             Some(w) => Ok(w),
-            None => make().await,
+            // Building may wait (for the work lease): a stop ends the wait.
+            None => tokio::select! {
+                w = make() => w,
+                _ = stop.wait_for(|s| *s) => return,
+            },
         };
         let failure = match worker {
             Err(e) => format!("cannot start: {e}"),

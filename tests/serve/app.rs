@@ -182,9 +182,14 @@ pub fn http() -> reqwest::Client {
 /// Posts one event as a form body, as Sipuni does; retries until it is acknowledged
 /// (Sipuni resends what was not answered).
 pub async fn post_event(http: &reqwest::Client, serve: &str, line: &str) {
+    post_event_to(http, serve, SECRET, line).await;
+}
+
+/// Posts an event to the secret path `secret` until it is acknowledged.
+pub async fn post_event_to(http: &reqwest::Client, serve: &str, secret: &str, line: &str) {
     for _ in 0..100 {
         let r = http
-            .post(format!("{serve}/sipuni/events/{SECRET}"))
+            .post(format!("{serve}/sipuni/events/{secret}"))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(line.to_string())
             .send()
@@ -435,9 +440,18 @@ pub async fn mock_journal(http: &reqwest::Client, mock: &str) -> Vec<Value> {
 /// With PostgreSQL (where a replica's gauges say nothing of the others): every stored event
 /// taken and every call with events handled, per the database.
 pub async fn pg_idle(url: &str) -> bool {
+    pg_idle_in(url, None).await
+}
+
+/// [`pg_idle`] of the account whose data is in `schema` (a many-account deployment).
+pub async fn pg_idle_in(url: &str, schema: Option<&str>) -> bool {
     let url = url.to_string();
+    let path = schema.map(|s| format!("SET search_path TO {s}"));
     tokio::task::spawn_blocking(move || {
         let mut c = postgres::Client::connect(&url, postgres::NoTls).ok()?;
+        if let Some(p) = path {
+            c.batch_execute(&p).ok()?;
+        }
         c.query_one(
             "SELECT (SELECT COUNT(*) FROM events WHERE NOT taken)
                   + (SELECT COUNT(DISTINCT call_id) FROM events

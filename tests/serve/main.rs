@@ -8,6 +8,7 @@ mod accounts;
 mod bad_input;
 mod crash;
 mod end_to_end;
+mod fleet;
 mod flood;
 mod isolation;
 mod mock_cli;

@@ -1,6 +1,9 @@
 //! PostgreSQL for `serve --db postgres://…`: one connection owned by a thread of its own (the
 //! synchronous client must never block inside the async runtime), its schema brought up to
 //! date by versioned migrations (refinery) when it connects, and reconnected when it drops.
+//! In a many-account deployment each account's tables live in a schema of their own
+//! (`account_NAME`), and one connection per part of the service serves every account: each job
+//! names its schema and the connection switches `search_path` before running it.
 
 pub(crate) mod inbox;
 mod memory;
@@ -11,7 +14,63 @@ pub(crate) use memory::PgMemory;
 
 refinery::embed_migrations!("src/server/pg/migrations");
 
-type Job = Box<dyn FnOnce(&mut Option<postgres::Client>, &str) + Send>;
+type Job = Box<dyn FnOnce(&mut Session, &str) + Send>;
+
+/// A connection's thread: the client (none while it is down) and the schema its
+/// `search_path` names (`None`: the database's default).
+struct Session {
+    client: Option<postgres::Client>,
+    schema: Option<std::sync::Arc<str>>,
+}
+
+/// A PostgreSQL database and, in a many-account deployment, the schema of one account.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PgUrl {
+    pub(crate) url: String,
+    pub(crate) schema: Option<std::sync::Arc<str>>,
+}
+
+impl PgUrl {
+    pub(crate) fn new(url: String) -> Self {
+        PgUrl { url, schema: None }
+    }
+
+    /// The same database, in the schema of account `name` (validated by [`account_name`]).
+    pub(crate) fn account(&self, name: &str) -> Self {
+        PgUrl {
+            url: self.url.clone(),
+            schema: Some(format!("account_{name}").into()),
+        }
+    }
+}
+
+impl std::fmt::Debug for PgUrl {
+    /// Host, port, database and schema; never the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "postgres://{}", describe(&self.url))?;
+        if let Some(s) = &self.schema {
+            write!(f, " (schema {s})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks an account's name: 1 to 40 of a-z 0-9 `_`, starting with a letter (it names the
+/// account's schema).
+pub(crate) fn account_name(name: &str) -> Result<(), String> {
+    let ok = (1..=40).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "the account name {name:?} must be 1 to 40 of a-z 0-9 _ starting with a letter (it names the account's schema)"
+        ))
+    }
+}
 
 /// What went wrong with PostgreSQL; never shows the URL's password.
 #[derive(Debug, thiserror::Error)]
@@ -43,15 +102,46 @@ pub(crate) fn describe(url: &str) -> String {
     }
 }
 
-/// The connection: jobs run in order on its thread.
+/// The connection: jobs run in order on its thread, each in the schema of the handle that
+/// sent it. Handles of several schemas may share the thread ([`PgConn::in_schema`]); one that
+/// runs transactions over several jobs must have the thread to itself.
+#[derive(Clone)]
 pub(crate) struct PgConn {
     jobs: mpsc::Sender<Job>,
     target: String,
+    schema: Option<std::sync::Arc<str>>,
 }
 
 impl PgConn {
-    /// Connects and migrates; the connection's thread lives as long as this.
-    pub(crate) fn connect(url: &str) -> Result<Self, PgError> {
+    /// Connects and migrates the schema of `url`; the thread lives as long as a handle.
+    pub(crate) fn connect(url: &PgUrl) -> Result<Self, PgError> {
+        let conn = Self::start(&url.url)?;
+        match &url.schema {
+            None => Ok(conn),
+            Some(s) => conn.in_schema(s),
+        }
+    }
+
+    /// A handle on the same thread whose jobs run in `schema` (created and migrated first).
+    pub(crate) fn in_schema(&self, schema: &str) -> Result<Self, PgError> {
+        let target = format!("{} (schema {schema})", self.target);
+        let name = schema.to_string();
+        let migrated = self.run(true, move |c| migrate(c, Some(&name)))?;
+        match migrated {
+            Some(Ok(())) => Ok(PgConn {
+                jobs: self.jobs.clone(),
+                target,
+                schema: Some(schema.into()),
+            }),
+            Some(Err(message)) => Err(PgError::Migrate { target, message }),
+            None => Err(PgError::Connect {
+                target,
+                message: "the connection dropped".into(),
+            }),
+        }
+    }
+
+    fn start(url: &str) -> Result<Self, PgError> {
         let target = describe(url);
         let (jobs, queue) = mpsc::channel::<Job>();
         let (ready, started) = mpsc::channel();
@@ -59,7 +149,7 @@ impl PgConn {
         std::thread::Builder::new()
             .name("sipamo-postgres".into())
             .spawn(move || {
-                let mut client = match open(&url, &thread_target) {
+                let client = match open(&url, &thread_target) {
                     Ok(c) => {
                         let _ = ready.send(Ok(()));
                         Some(c)
@@ -69,8 +159,12 @@ impl PgConn {
                         return;
                     }
                 };
+                let mut session = Session {
+                    client,
+                    schema: None,
+                };
                 for job in queue {
-                    job(&mut client, &url);
+                    job(&mut session, &url);
                 }
             })
             .map_err(|e| PgError::Connect {
@@ -78,7 +172,11 @@ impl PgConn {
                 message: format!("cannot start its thread: {e}"),
             })?;
         started.recv().map_err(|_| PgError::Gone)??;
-        Ok(PgConn { jobs, target })
+        Ok(PgConn {
+            jobs,
+            target,
+            schema: None,
+        })
     }
 
     /// Runs `f` on the connection and waits for its answer; `None` when the connection is
@@ -91,12 +189,19 @@ impl PgConn {
         f: impl FnOnce(&mut postgres::Client) -> T + Send + 'static,
     ) -> Result<Option<T>, PgError> {
         let (tx, rx) = mpsc::sync_channel(1);
+        let schema = self.schema.clone();
         self.jobs
-            .send(Box::new(move |client, url| {
-                if client.as_ref().is_none_or(postgres::Client::is_closed) {
-                    *client = if reconnect { connect(url).ok() } else { None };
+            .send(Box::new(move |session, url| {
+                if session
+                    .client
+                    .as_ref()
+                    .is_none_or(postgres::Client::is_closed)
+                {
+                    session.client = if reconnect { connect(url).ok() } else { None };
+                    session.schema = None;
                 }
-                let _ = tx.send(client.as_mut().map(f));
+                let switched = switch_schema(session, schema);
+                let _ = tx.send(session.client.as_mut().filter(|_| switched).map(f));
             }))
             .map_err(|_| PgError::Gone)?;
         rx.recv().map_err(|_| PgError::Gone)
@@ -105,6 +210,32 @@ impl PgConn {
     pub(crate) fn target(&self) -> &str {
         &self.target
     }
+}
+
+/// The connection of one part of the service (`role`: the inbox, the recorder, …) for `url`.
+/// Without a schema it is a connection of its own, as in a one-account deployment; with one
+/// (an account's schema) it shares the part's connection with every other account, so a
+/// deployment of many accounts needs a few connections, not a few per account.
+pub(crate) fn shared(url: &PgUrl, role: &'static str) -> Result<PgConn, PgError> {
+    static SHARED: std::sync::Mutex<Vec<(String, &'static str, PgConn)>> =
+        std::sync::Mutex::new(Vec::new());
+    let Some(schema) = &url.schema else {
+        return PgConn::connect(url);
+    };
+    let base = {
+        let mut all = SHARED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match all.iter().find(|(u, r, _)| *u == url.url && *r == role) {
+            Some((_, _, c)) => c.clone(),
+            None => {
+                let c = PgConn::start(&url.url)?;
+                all.push((url.url.clone(), role, c.clone()));
+                c
+            }
+        }
+    };
+    base.in_schema(schema)
 }
 
 /// Session settings of every connection: no statement waits more than 5 s for a lock, and a
@@ -124,13 +255,66 @@ fn open(url: &str, target: &str) -> Result<postgres::Client, PgError> {
         target: target.to_string(),
         message: e.to_string(),
     })?;
-    migrations::runner()
-        .run(&mut client)
-        .map_err(|e| PgError::Migrate {
-            target: target.to_string(),
-            message: e.to_string(),
-        })?;
+    migrate(&mut client, None).map_err(|message| PgError::Migrate {
+        target: target.to_string(),
+        message,
+    })?;
     Ok(client)
+}
+
+/// `search_path` for a schema name (quoted: names are checked, but never trusted in SQL).
+fn search_path(schema: Option<&str>) -> String {
+    match schema {
+        Some(s) => format!("SET search_path TO \"{}\"", s.replace('"', "\"\"")),
+        None => "SET search_path TO DEFAULT".into(),
+    }
+}
+
+/// Points the session at the job's schema; false (the job is not run) when that fails.
+fn switch_schema(session: &mut Session, schema: Option<std::sync::Arc<str>>) -> bool {
+    if session.schema == schema {
+        return true;
+    }
+    let Some(c) = session.client.as_mut() else {
+        return false;
+    };
+    match c.batch_execute(&search_path(schema.as_deref())) {
+        Ok(()) => {
+            session.schema = schema;
+            true
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot switch the PostgreSQL schema");
+            false
+        }
+    }
+}
+
+/// Brings `schema` (the default one when `None`) up to date, creating it first. A session
+/// advisory lock keeps replicas starting together from migrating the same schema at once; the
+/// session's `search_path` is left at the default.
+fn migrate(c: &mut postgres::Client, schema: Option<&str>) -> Result<(), String> {
+    const KEY: i64 = 0x5150_414d_4f00;
+    c.execute("SELECT pg_advisory_lock($1)", &[&KEY])
+        .map_err(|e| e.to_string())?;
+    let run = (|| {
+        if let Some(s) = schema {
+            let quoted = s.replace('"', "\"\"");
+            c.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{quoted}\""))
+                .map_err(|e| e.to_string())?;
+        }
+        c.batch_execute(&search_path(schema))
+            .map_err(|e| e.to_string())?;
+        migrations::runner()
+            .run(c)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })();
+    let reset = c.batch_execute(&search_path(None));
+    let unlock = c.execute("SELECT pg_advisory_unlock($1)", &[&KEY]);
+    run?;
+    reset.map_err(|e| e.to_string())?;
+    unlock.map(|_| ()).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

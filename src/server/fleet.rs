@@ -1,0 +1,440 @@
+//! `serve --accounts`: every enabled account of a many-account deployment (PostgreSQL), each
+//! served on its own — its inbox, its worker and amoCRM client (queue and rate limiter), its
+//! work lease, its metrics — so that one account's amoCRM being down or refusing a call slows
+//! no other. The accounts table is read every few seconds: added, disabled, enabled accounts
+//! and changed settings take effect without a restart.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use super::accounts::ServedAccount;
+use super::db::Db;
+use super::health::Health;
+use super::memory_store::DbUrl;
+use super::metrics::Metrics;
+use super::pg::PgUrl;
+use super::receiver::{Route, Routes, Status};
+use super::vault::Vault;
+use super::{ServeConfig, ServeError, exchanges, inbox, lease, retention, supervisor};
+use crate::amocrm::client::SaveToken;
+use crate::clock::Clock;
+
+/// How often the accounts table is read.
+pub(crate) const POLL: Duration = Duration::from_secs(2);
+
+/// One account served by this replica.
+struct Served {
+    account: ServedAccount,
+    metrics: Metrics,
+    health: Arc<Health>,
+    lease: Arc<lease::LeaseState>,
+    lease_conn: Arc<super::pg::PgConn>,
+    stop: watch::Sender<bool>,
+    worker: JoinHandle<()>,
+    /// The lease keeper and the retention pass: aborted when the account stops.
+    others: Vec<JoinHandle<()>>,
+}
+
+/// The accounts this replica serves and what they share.
+pub(crate) struct Fleet {
+    cfg: ServeConfig,
+    base: PgUrl,
+    vault: Arc<Vault>,
+    pub(crate) routes: Routes,
+    served: Mutex<HashMap<String, Served>>,
+    /// Set at SIGTERM: the engines start no further call.
+    stopping: Arc<AtomicBool>,
+    /// The last failure to read the accounts table (`/health` is 503 while it lasts).
+    trouble: Mutex<Option<String>>,
+    /// What belongs to no account (an unknown secret path).
+    pub(crate) metrics: Metrics,
+}
+
+impl Fleet {
+    pub(crate) fn new(cfg: &ServeConfig, base: PgUrl, vault: Vault) -> Arc<Self> {
+        Arc::new(Fleet {
+            cfg: cfg.clone(),
+            base,
+            vault: Arc::new(vault),
+            routes: Routes::default(),
+            served: Mutex::new(HashMap::new()),
+            stopping: Arc::new(AtomicBool::new(false)),
+            trouble: Mutex::new(None),
+            metrics: Metrics::default(),
+        })
+    }
+
+    fn served(&self) -> std::sync::MutexGuard<'_, HashMap<String, Served>> {
+        self.served
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Brings the served accounts in line with the table: starts new and enabled ones, stops
+    /// disabled and removed ones, and serves anew those whose settings changed.
+    pub(crate) async fn sync(self: &Arc<Self>) -> Result<(), ServeError> {
+        let base = DbUrl::Postgres(self.base.clone());
+        let wanted = tokio::task::spawn_blocking(move || {
+            Db::open_as(&base, "accounts").and_then(|c| c.enabled_accounts())
+        })
+        .await
+        .map_err(|e| ServeError::Stopped(format!("reading the accounts panicked: {e}")));
+        let wanted = match wanted.and_then(|w| {
+            w.map_err(|source| ServeError::Database {
+                db: format!("{:?}", self.base),
+                source,
+            })
+        }) {
+            Ok(w) => {
+                *self.trouble.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                w
+            }
+            Err(e) => {
+                *self.trouble.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                return Err(e);
+            }
+        };
+        let stale: Vec<String> = {
+            let served = self.served();
+            served
+                .iter()
+                .filter(|(name, s)| !wanted.iter().any(|w| &w.name == *name && *w == s.account))
+                .map(|(name, _)| name.clone())
+                .collect()
+        };
+        for name in stale {
+            self.stop_account(&name).await;
+        }
+        for account in wanted {
+            if self.served().contains_key(&account.name) {
+                continue;
+            }
+            let name = account.name.clone();
+            match self.start_account(account).await {
+                Ok(s) => {
+                    tracing::info!(account = %name, "serving the account");
+                    self.served().insert(name, s);
+                }
+                Err(e) => {
+                    tracing::error!(account = %name, error = %e, "cannot serve the account; trying again later");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops serving an account: its events are refused from now on, the call in hand is
+    /// finished (within the shutdown grace), and its lease is let go.
+    async fn stop_account(&self, name: &str) {
+        let Some(s) = self.served().remove(name) else {
+            return;
+        };
+        self.routes
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&s.account.secret_hash);
+        let _ = s.stop.send(true);
+        let mut worker = s.worker;
+        let finished = tokio::time::timeout(self.cfg.shutdown_grace, &mut worker)
+            .await
+            .is_ok();
+        for t in s.others {
+            t.abort();
+        }
+        if finished {
+            let (conn, state) = (s.lease_conn, s.lease);
+            let _ = tokio::task::spawn_blocking(move || lease::release(&conn, &state)).await;
+        } else {
+            worker.abort();
+            s.lease.forget();
+        }
+        tracing::info!(account = %name, "no longer serving the account");
+    }
+
+    /// Everything one account needs, started.
+    async fn start_account(self: &Arc<Self>, a: ServedAccount) -> Result<Served, ServeError> {
+        let cfg = &self.cfg;
+        let url = self.base.account(&a.name);
+        let db = DbUrl::Postgres(url.clone());
+        let (settings, client, lease, metrics) = self.account_parts(&a, &url).await?;
+        let health = Arc::new(Health::new(
+            i64::try_from(cfg.stuck_after.as_millis()).unwrap_or(i64::MAX),
+        ));
+        let stored = Arc::new(Notify::new());
+        let factory = supervisor::WorkerFactory {
+            settings,
+            client,
+            db: db.clone(),
+            settle_ms: i64::try_from(cfg.settle.as_millis()).unwrap_or(2_000),
+            park_after: cfg.park_after,
+            max_call_ms: i64::try_from(cfg.max_call.as_millis()).unwrap_or(i64::MAX),
+            stored: stored.clone(),
+            metrics: metrics.clone(),
+            health: health.clone(),
+            tick: cfg.tick,
+            stopping: self.stopping.clone(),
+            lease: Some(lease.state.clone()),
+        };
+        let inbox = inbox::Inbox::start(&db, stored)?;
+        let (stop, stop_rx) = watch::channel(false);
+        let worker = tokio::spawn(supervisor::supervise::<super::worker::Worker, _, _>(
+            None,
+            move || {
+                let f = factory.clone();
+                async move { f.build().await }
+            },
+            health.clone(),
+            stop_rx.clone(),
+        ));
+        let (state, lease_conn) = (lease.state.clone(), lease.conn.clone());
+        let others = vec![
+            tokio::spawn(lease::keep(
+                lease.conn,
+                lease.state,
+                lease.changed,
+                metrics.clone(),
+            )),
+            tokio::spawn(retention::run(
+                db,
+                cfg.retention,
+                Clock::System,
+                metrics.clone(),
+                stop_rx,
+            )),
+        ];
+        self.routes
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                a.secret_hash.clone(),
+                Route {
+                    inbox,
+                    metrics: metrics.clone(),
+                },
+            );
+        Ok(Served {
+            account: a,
+            metrics,
+            health,
+            lease: state,
+            lease_conn,
+            stop,
+            worker,
+            others,
+        })
+    }
+
+    /// The account's settings, amoCRM client (its token unsealed; a refreshed one sealed
+    /// back), work lease and metrics; its settings are kept in its schema for `record`.
+    async fn account_parts(
+        self: &Arc<Self>,
+        a: &ServedAccount,
+        url: &PgUrl,
+    ) -> Result<
+        (
+            crate::engine::Settings,
+            crate::amocrm::client::AmoClient,
+            lease::Lease,
+            Metrics,
+        ),
+        ServeError,
+    > {
+        let invalid = |message: String| ServeError::Invalid {
+            path: format!("the accounts table, account {}", a.name).into(),
+            message,
+        };
+        let settings =
+            crate::engine::Settings::from_yaml(&a.settings).map_err(|e| invalid(e.to_string()))?;
+        let token_text = self
+            .vault
+            .open(&a.token, &a.name)
+            .map_err(|e| invalid(e.to_string()))?;
+        let (token, mut refresh) =
+            super::config::parse_token(token_text.expose(), std::path::Path::new("token"))?;
+        if let Some(r) = refresh.as_mut() {
+            r.file = None;
+            r.save = Some(self.token_keeper(&a.name));
+        }
+        let db = DbUrl::Postgres(url.clone());
+        let (yaml, db2) = (a.settings.clone(), db.clone());
+        let (recorder, saved) = tokio::task::spawn_blocking(move || {
+            let saved = Db::open_as(&db2, "accounts")
+                .and_then(|c| c.save_settings(yaml, Clock::System.now_ms()));
+            (exchanges::Recorder::open(&db2), saved)
+        })
+        .await
+        .map_err(|e| ServeError::Stopped(format!("opening the account panicked: {e}")))?;
+        let db_error = |source| ServeError::Database {
+            db: format!("{url:?}"),
+            source,
+        };
+        saved.map_err(db_error)?;
+        let recorder = recorder.map_err(db_error)?;
+        let lease = super::work_lease(&self.cfg, url, &a.amocrm)?;
+        let metrics = Metrics::default();
+        let client = super::amocrm_client(
+            &self.cfg,
+            &a.amocrm,
+            token,
+            refresh,
+            &metrics,
+            recorder,
+            Some(lease.state.clone()),
+        )?;
+        Ok((settings, client, lease, metrics))
+    }
+
+    /// Seals a refreshed token pair into the accounts table before it is used.
+    fn token_keeper(self: &Arc<Self>, name: &str) -> SaveToken {
+        let (fleet, name) = (self.clone(), name.to_string());
+        SaveToken(Arc::new(move |text: &str| {
+            let sealed = fleet
+                .vault
+                .seal(&crate::secret::Secret::new(text.to_string()), &name)
+                .map_err(|e| e.to_string())?;
+            let base = DbUrl::Postgres(fleet.base.clone());
+            let name = name.clone();
+            // The database's thread does the work; this one only waits for its answer.
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    Db::open_as(&base, "accounts")
+                        .and_then(|c| c.save_account_token(name, sealed))
+                        .map_err(|e| e.to_string())
+                })
+                .join()
+                .unwrap_or_else(|_| Err("saving the token panicked".into()))
+            })
+        }))
+    }
+
+    /// Reads the table every [`POLL`] until `stop`.
+    pub(crate) async fn keep_in_sync(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        loop {
+            if let Err(e) = self.sync().await {
+                tracing::error!(error = %e, "cannot read the accounts; serving those already served");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(POLL) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    }
+
+    /// At SIGTERM: no further call is started, and every account's call in hand is finished
+    /// (all within one grace).
+    pub(crate) async fn stop_all(self: &Arc<Self>) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let names: Vec<String> = self.served().keys().cloned().collect();
+        let mut stops = tokio::task::JoinSet::new();
+        for name in names {
+            let fleet = self.clone();
+            stops.spawn(async move { fleet.stop_account(&name).await });
+        }
+        let _ = tokio::time::timeout(self.cfg.shutdown_grace, stops.join_all()).await;
+    }
+}
+
+impl Status for Fleet {
+    /// 200 while the accounts table can be read, with each account's state; one account in
+    /// trouble does not make the replica unhealthy (the others are served), it is named.
+    fn health(&self, now_ms: i64) -> (u16, serde_json::Value) {
+        let mut accounts = serde_json::Map::new();
+        let mut troubled = Vec::new();
+        for (name, s) in self.served().iter() {
+            let (code, body) = s.health.report(now_ms);
+            if code != 200 {
+                troubled.push(name.clone());
+            }
+            accounts.insert(name.clone(), body);
+        }
+        troubled.sort();
+        let trouble = self
+            .trouble
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        match trouble {
+            Some(t) => (
+                503,
+                json!({ "status": "down", "reason": format!("the accounts cannot be read: {t}"), "accounts": accounts }),
+            ),
+            None => (
+                200,
+                json!({ "status": "ok", "accounts_in_trouble": troubled, "accounts": accounts }),
+            ),
+        }
+    }
+
+    fn metrics(&self) -> String {
+        let mut all = vec![(None, self.metrics.clone())];
+        let mut each: Vec<_> = self
+            .served()
+            .iter()
+            .map(|(n, s)| (Some(n.clone()), s.metrics.clone()))
+            .collect();
+        each.sort_by(|a, b| a.0.cmp(&b.0));
+        all.extend(each);
+        super::metrics::render(all)
+    }
+}
+
+/// Serves every enabled account of the database until `shutdown` resolves.
+pub async fn serve(
+    cfg: &ServeConfig,
+    vault: Vault,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let DbUrl::Postgres(base) = &cfg.db else {
+        return Err(ServeError::Options(
+            "--accounts serves the accounts kept in PostgreSQL: give --db postgres://USER:PASSWORD@HOST/DB".into(),
+        ));
+    };
+    super::check_options(cfg)?;
+    let mut limits = cfg.limits;
+    limits.max_connections = super::listen::connection_cap(limits.max_connections)?;
+    let fleet = Fleet::new(cfg, base.clone(), vault);
+    fleet.sync().await?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: cfg.listen,
+            source,
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| ServeError::Stopped(format!("the listener has no address: {e}")))?;
+    println!("listening on http://{addr}");
+    tracing::info!(%addr, accounts = fleet.served().len(), "sipamo serving the accounts");
+    let router = super::receiver::router(super::receiver::ReceiverState {
+        routes: fleet.routes.clone(),
+        metrics: fleet.metrics.clone(),
+        clock: Clock::System,
+        status: fleet.clone(),
+        retention_ms: i64::try_from(cfg.retention.as_millis()).unwrap_or(i64::MAX),
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let syncing = tokio::spawn(fleet.clone().keep_in_sync(stop_rx.clone()));
+    let mut server = tokio::spawn(super::listen::serve(listener, router, limits, stop_rx));
+    tokio::select! {
+        () = shutdown => {}
+        r = &mut server => {
+            let _ = stop_tx.send(true);
+            return r.map_err(|e| ServeError::Stopped(format!("the receiver failed: {e}")));
+        }
+    }
+    let _ = stop_tx.send(true);
+    syncing.abort();
+    let _ = tokio::time::timeout(cfg.shutdown_grace, async {
+        fleet.stop_all().await;
+        let _ = (&mut server).await;
+    })
+    .await;
+    server.abort();
+    Ok(())
+}

@@ -1,0 +1,333 @@
+//! `serve --accounts`: many accounts in one deployment on PostgreSQL, each with its own amoCRM
+//! (a mock process of its own), added with `sipamo accounts` and served by one or two replicas.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sipamo::server::pg_cluster::Cluster;
+
+use crate::app::*;
+use crate::postgres::database;
+
+pub(crate) const KEY: &str = "8f3c2a1b4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8";
+
+/// A deployment: the database, the key, and per account a mock amoCRM and a secret path.
+pub(crate) struct Deployment {
+    _cluster: Cluster,
+    pub(crate) url: String,
+    dir: tempfile::TempDir,
+    pub(crate) mocks: Vec<Proc>,
+    pub(crate) names: Vec<String>,
+    pub(crate) secrets: Vec<String>,
+}
+
+/// The `sipamo accounts` command, its output when it fails.
+pub(crate) fn accounts_cli(args: &[&str]) -> Result<String, String> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipamo"))
+        .arg("accounts")
+        .args(args)
+        .env("SIPAMO_KEY", KEY)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(text)
+    }
+}
+
+impl Deployment {
+    /// `n` accounts, each added (and so checked against its mock) with `sipamo accounts add`.
+    pub(crate) async fn start(name: &str, n: usize) -> Option<Deployment> {
+        let (cluster, url) = database(name)?;
+        let dir = tempdir();
+        std::fs::write(dir.path().join("key"), KEY).unwrap();
+        let mut d = Deployment {
+            _cluster: cluster,
+            url,
+            dir,
+            mocks: Vec::new(),
+            names: Vec::new(),
+            secrets: Vec::new(),
+        };
+        for i in 0..n {
+            d.add(i).await;
+        }
+        Some(d)
+    }
+
+    fn path(&self, f: &str) -> PathBuf {
+        self.dir.path().join(f)
+    }
+
+    async fn add(&mut self, i: usize) {
+        let home = self.path(&format!("a{i}"));
+        std::fs::create_dir_all(&home).unwrap();
+        let mock = spawn_mock(&home).await;
+        write_config(&home, SETTINGS);
+        let secret = format!("{SECRET}-account-{i:03}");
+        std::fs::write(home.join("secret"), &secret).unwrap();
+        let name = format!("acct{i:03}");
+        let p = |f: &str| home.join(f).to_str().unwrap().to_string();
+        accounts_cli(&[
+            "add",
+            &name,
+            "--db",
+            &self.url,
+            "--amocrm",
+            &mock.url,
+            "--token-file",
+            &p("token"),
+            "--secret-file",
+            &p("secret"),
+            "--settings",
+            &p("settings.yaml"),
+        ])
+        .unwrap();
+        self.mocks.push(mock);
+        self.names.push(name);
+        self.secrets.push(secret);
+    }
+
+    /// A replica serving every enabled account, with a short lease so that takeovers are quick.
+    pub(crate) async fn replica(&self, id: &str, extra: &[&str]) -> Proc {
+        let key = self.path("key");
+        let mut args = vec![
+            "serve",
+            "--accounts",
+            "--db",
+            &self.url,
+            "--key-file",
+            key.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--replica-id",
+            id,
+            "--lease-s",
+            "4",
+            "--amocrm-timeout-s",
+            "1",
+            "--settle-ms",
+            "500",
+            "--retention-s",
+            CENTURY_S,
+        ];
+        args.extend_from_slice(extra);
+        spawn(&args).await
+    }
+
+    /// Every call of account `i` handled, per its schema.
+    pub(crate) async fn idle(&self, i: usize) -> bool {
+        pg_idle_in(&self.url, Some(&format!("account_{}", self.names[i]))).await
+    }
+
+    /// Waits (at most `secs`) until every account is idle.
+    pub(crate) async fn wait_all_idle(&self, secs: u64) {
+        for _ in 0..secs * 10 {
+            let mut all = true;
+            for i in 0..self.names.len() {
+                all &= self.idle(i).await;
+            }
+            if all {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the accounts' calls were never all handled");
+    }
+
+    /// The replica holding account `i`'s work lease.
+    pub(crate) async fn holder(&self, i: usize) -> Option<String> {
+        let (url, schema) = (self.url.clone(), format!("account_{}", self.names[i]));
+        tokio::task::spawn_blocking(move || {
+            let mut c = postgres::Client::connect(&url, postgres::NoTls).ok()?;
+            c.query_opt(
+                &format!(
+                    "SELECT holder FROM {schema}.leases WHERE expires_ms > (extract(epoch from clock_timestamp()) * 1000)::bigint"
+                ),
+                &[],
+            )
+            .ok()
+            .flatten()
+            .map(|r| r.get(0))
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
+    pub(crate) fn home(&self, i: usize) -> PathBuf {
+        self.path(&format!("a{i}"))
+    }
+}
+
+/// The most amoCRM requests any one second of the mock's journal holds.
+pub(crate) fn busiest_second(journal: &[serde_json::Value]) -> usize {
+    let times: Vec<i64> = journal.iter().filter_map(|j| j["at_ms"].as_i64()).collect();
+    (0..times.len())
+        .map(|i| {
+            times[i..]
+                .iter()
+                .take_while(|u| **u < times[i] + 1000)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// Three accounts on one replica: each account's events go to its own amoCRM, an unknown
+/// secret path is refused, metrics carry the account, and `accounts` changes (disable, enable,
+/// new settings) take effect without a restart.
+#[tokio::test]
+async fn accounts_are_served_apart_and_changes_need_no_restart() {
+    let Some(d) = Deployment::start("fleet_basic", 3).await else {
+        return;
+    };
+    let serve = d.replica("r1", &[]).await;
+    let http = http();
+    let calls: Vec<Vec<String>> = (0..3).map(|i| traffic(60 + i as u64, 3)).collect();
+    for (i, events) in calls.iter().enumerate() {
+        for line in events {
+            post_event_to(&http, &serve.url, &d.secrets[i], line).await;
+        }
+    }
+    d.wait_all_idle(60).await;
+    for (i, events) in calls.iter().enumerate() {
+        let want = uninterrupted(SETTINGS, events).await;
+        assert_eq!(picture(&http, &d.mocks[i].url).await, want, "account {i}");
+    }
+    let unknown = http
+        .post(format!(
+            "{}/sipuni/events/{SECRET}-nobody-at-all",
+            serve.url
+        ))
+        .body(calls[0][0].clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let text = metrics(&http, &serve.url).await;
+    for n in &d.names {
+        assert!(
+            text.contains(&format!("sipamo_calls_handled_total{{account=\"{n}\"}} 3")),
+            "{text}"
+        );
+    }
+    disable_refuses_and_enable_serves(&d, &serve, &http, &calls[0][0]).await;
+}
+
+/// A disabled account's events are refused within seconds; enabled again, they are taken.
+async fn disable_refuses_and_enable_serves(
+    d: &Deployment,
+    serve: &Proc,
+    http: &reqwest::Client,
+    line: &str,
+) {
+    accounts_cli(&["disable", &d.names[1], "--db", &d.url]).unwrap();
+    let status = |secret: String| {
+        let (http, url, line) = (http.clone(), serve.url.clone(), line.to_string());
+        async move {
+            http.post(format!("{url}/sipuni/events/{secret}"))
+                .body(line)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let mut refused = false;
+    for _ in 0..100 {
+        if status(d.secrets[1].clone()).await == 404 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(refused, "a disabled account's events are refused");
+    assert_eq!(
+        status(d.secrets[0].clone()).await,
+        200,
+        "the others are not"
+    );
+    accounts_cli(&["enable", &d.names[1], "--db", &d.url]).unwrap();
+    let mut taken = false;
+    for _ in 0..100 {
+        if status(d.secrets[1].clone()).await == 200 {
+            taken = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(taken, "enabled again, its events are taken");
+}
+
+/// Settings changed with `set-settings` are used for the next calls without a restart.
+#[tokio::test]
+async fn new_settings_apply_without_a_restart() {
+    let Some(d) = Deployment::start("fleet_settings", 1).await else {
+        return;
+    };
+    let serve = d.replica("r1", &[]).await;
+    let http = http();
+    // Before: calls go to the users of SETTINGS; after: every call to user 1003.
+    let changed = d.home(0).join("changed.yaml");
+    std::fs::write(
+        &changed,
+        "default_responsible: 1003\nusers: { \"201\": 1003, \"202\": 1003, \"203\": 1003, \"204\": 1003 }\nincoming: { missed: { task_deadline: 600 } }\n",
+    )
+    .unwrap();
+    set_settings(&d, &changed);
+    wait_settings_taken(&d).await;
+    for line in traffic(71, 4) {
+        post_event_to(&http, &serve.url, &d.secrets[0], &line).await;
+    }
+    d.wait_all_idle(60).await;
+    let got = picture(&http, &d.mocks[0].url).await;
+    assert!(
+        got.iter()
+            .filter(|l| l.contains("resp "))
+            .all(|l| l.contains("resp 1003")),
+        "every call under the new settings: {got:#?}"
+    );
+    assert!(!got.is_empty());
+}
+
+fn set_settings(d: &Deployment, file: &Path) {
+    accounts_cli(&[
+        "set-settings",
+        &d.names[0],
+        "--db",
+        &d.url,
+        "--settings",
+        file.to_str().unwrap(),
+    ])
+    .unwrap();
+}
+
+/// Waits until the account's schema holds the changed settings (the replica served it anew).
+async fn wait_settings_taken(d: &Deployment) {
+    let (url, schema) = (d.url.clone(), format!("account_{}", d.names[0]));
+    for _ in 0..100 {
+        let (u, s) = (url.clone(), schema.clone());
+        let yaml = tokio::task::spawn_blocking(move || {
+            let mut c = postgres::Client::connect(&u, postgres::NoTls).ok()?;
+            c.query_opt(&format!("SELECT yaml FROM {s}.service_settings"), &[])
+                .ok()
+                .flatten()
+                .map(|r| r.get::<_, String>(0))
+        })
+        .await
+        .unwrap();
+        if yaml.is_some_and(|y| y.contains("default_responsible: 1003")) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the new settings were never taken");
+}
