@@ -288,9 +288,11 @@ impl AmoClient {
                 path: "-".into(),
                 message: e.to_string(),
             })?;
-        // One request every 1/rate seconds, no burst: never more than `rate` in any second.
-        let period =
-            Duration::from_micros(1_000_000 / u64::from(cfg.rate_per_second.max(1)) + 1_000);
+        // One request every 1/rate seconds and a tenth more, no burst: never more than `rate`
+        // in any second as the server counts arrivals, even when one request of a second was
+        // delayed on its way (a new connection) and the next ones were not.
+        let gap = 1_000_000 / u64::from(cfg.rate_per_second.max(1));
+        let period = Duration::from_micros(gap + gap / 10);
         let quota = governor::Quota::with_period(period)
             .unwrap_or_else(|| governor::Quota::per_second(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::MIN);

@@ -9,6 +9,7 @@ mod bad_input;
 mod crash;
 mod end_to_end;
 mod fleet;
+mod fleet_failover;
 mod flood;
 mod isolation;
 mod mock_cli;

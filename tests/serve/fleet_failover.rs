@@ -1,0 +1,162 @@
+//! Two replicas serving twenty accounts, one of them `kill -9`ed dozens of times: right after
+//! amoCRM applied a write of an account it held (the mock holds the answer back), and at
+//! random instants. Every account ends as an uninterrupted run's and no second of any account
+//! holds more than 7 amoCRM requests.
+
+use std::time::Duration;
+
+use fake::Fake;
+use fake::rand::SeedableRng;
+use fake::rand::rngs::StdRng;
+
+use crate::app::*;
+use crate::fleet::{Deployment, busiest_second};
+
+const ACCOUNTS: usize = 20;
+const TRAFFICS: usize = 4;
+const ROUNDS: usize = 24;
+const SEED: u64 = 2026;
+
+/// The replicas in play and their names (a restarted one gets a new name).
+struct Pair {
+    procs: Vec<Proc>,
+    ids: Vec<String>,
+    generation: usize,
+}
+
+impl Pair {
+    async fn start(d: &Deployment) -> Pair {
+        let mut p = Pair {
+            procs: Vec::new(),
+            ids: Vec::new(),
+            generation: 0,
+        };
+        for _ in 0..2 {
+            p.generation += 1;
+            let id = format!("r{}", p.generation);
+            p.procs
+                .push(d.replica(&id, &["--rate-per-second", "7"]).await);
+            p.ids.push(id);
+        }
+        p
+    }
+
+    /// `kill -9` of replica `k`, then a new one in its place.
+    async fn kill_and_replace(&mut self, d: &Deployment, k: usize) {
+        self.procs[k].kill9().await;
+        self.generation += 1;
+        self.ids[k] = format!("r{}", self.generation);
+        self.procs[k] = d.replica(&self.ids[k], &["--rate-per-second", "7"]).await;
+    }
+}
+
+/// Waits (at most `secs`) until one of the armed mocks applied a write and held its answer;
+/// answers that account.
+async fn first_write_applied(
+    http: &reqwest::Client,
+    d: &Deployment,
+    before: &[u64],
+    secs: u64,
+) -> Option<usize> {
+    for _ in 0..secs * 20 {
+        for (i, m) in d.mocks.iter().enumerate() {
+            if hung(http, &m.url).await > before[i] {
+                return Some(i);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+/// A dangerous kill: every mock armed to hold back its next write; the replica holding the
+/// lease of the first account written to is killed at that instant. False when no write came.
+async fn kill_during_a_write(http: &reqwest::Client, d: &Deployment, pair: &mut Pair) -> bool {
+    let mut before = Vec::new();
+    for m in &d.mocks {
+        before.push(hung(http, &m.url).await);
+        arm_next_write(http, &m.url).await;
+    }
+    let written = first_write_applied(http, d, &before, 10).await;
+    let victim = match written {
+        Some(i) => match d.holder(i).await {
+            Some(h) => pair.ids.iter().position(|id| *id == h),
+            None => None,
+        },
+        None => None,
+    };
+    if let Some(k) = victim {
+        pair.kill_and_replace(d, k).await;
+    }
+    for m in &d.mocks {
+        disarm(http, &m.url).await;
+    }
+    victim.is_some()
+}
+
+#[tokio::test]
+async fn two_replicas_and_twenty_accounts_survive_dozens_of_kills_exactly() {
+    let Some(d) = Deployment::start("fleet_failover", ACCOUNTS).await else {
+        return;
+    };
+    eprintln!("fleet failover: seed {SEED}");
+    let traffics: Vec<Vec<String>> = (0..TRAFFICS).map(|k| traffic(SEED + k as u64, 8)).collect();
+    let mut wants = Vec::new();
+    for t in &traffics {
+        wants.push(uninterrupted(SETTINGS, t).await);
+    }
+    let http = http();
+    let mut pair = Pair::start(&d).await;
+    let mut rng = StdRng::seed_from_u64(SEED);
+    let (mut during_write, mut at_random) = (0, 0);
+    for round in 0..ROUNDS {
+        post_round(&http, &d, &pair, &traffics, round).await;
+        if round % 2 == 0 && kill_during_a_write(&http, &d, &mut pair).await {
+            during_write += 1;
+            continue;
+        }
+        let pause: u64 = (0..1500u64).fake_with_rng(&mut rng);
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        let k: usize = (0..2usize).fake_with_rng(&mut rng);
+        pair.kill_and_replace(&d, k).await;
+        at_random += 1;
+    }
+    d.wait_all_idle(180).await;
+    eprintln!("fleet failover: {during_write} kills right after a write, {at_random} at random");
+    assert!(
+        during_write >= 8,
+        "only {during_write} kills landed right after a write"
+    );
+    for i in 0..ACCOUNTS {
+        let journal = mock_journal(&http, &d.mocks[i].url).await;
+        let busiest = busiest_second(&journal);
+        assert_eq!(
+            picture(&http, &d.mocks[i].url).await,
+            wants[i % TRAFFICS],
+            "account {i}: lost or doubled"
+        );
+        assert!(
+            busiest <= 7,
+            "account {i}: {busiest} requests within a second: {journal:#?}"
+        );
+    }
+}
+
+/// Posts every account's share of round `round` of its traffic, alternating the replicas.
+async fn post_round(
+    http: &reqwest::Client,
+    d: &Deployment,
+    pair: &Pair,
+    traffics: &[Vec<String>],
+    round: usize,
+) {
+    for i in 0..ACCOUNTS {
+        let events = &traffics[i % TRAFFICS];
+        let per = events.len().div_ceil(ROUNDS);
+        let slice = events.iter().skip(round * per).take(per);
+        for (j, line) in slice.enumerate() {
+            let to = &pair.procs[(i + j) % 2].url;
+            post_event_to(http, to, &d.secrets[i], line).await;
+        }
+    }
+}
