@@ -341,6 +341,14 @@ pub fn traffic(seed: u64, calls: usize) -> Vec<String> {
         .collect()
 }
 
+/// [`traffic`] call by call: each call's events in order, the calls in their starting order.
+pub fn traffic_by_call(seed: u64, calls: usize) -> Vec<Vec<String>> {
+    sipamo::sipuni::synth::random_calls(seed, calls, 6, 4, 1_772_434_800)
+        .into_iter()
+        .map(|(t, c)| c.events(t).into_iter().map(|e| e.line).collect())
+        .collect()
+}
+
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("a temp dir")
 }

@@ -331,3 +331,60 @@ async fn wait_settings_taken(d: &Deployment) {
     }
     panic!("the new settings were never taken");
 }
+
+/// One account's amoCRM answers 503 to everything for a minute while calls keep coming for
+/// four accounts: the other three are handled round after round as if nothing were wrong, the
+/// troubled one waits, and once its amoCRM is back every account ends exact (nothing lost,
+/// nothing parked by an outage).
+#[tokio::test]
+async fn one_accounts_amocrm_down_for_a_minute_slows_no_other() {
+    const ROUNDS: usize = 6;
+    let Some(d) = Deployment::start("fleet_isolation", 4).await else {
+        return;
+    };
+    let calls: Vec<Vec<Vec<String>>> = (0..4).map(|i| traffic_by_call(90 + i as u64, 12)).collect();
+    let serve = d.replica("r1", &[]).await;
+    let http = http();
+    let down = serde_json::json!({ "path": "/api/v4/*", "status": 503, "times": 1_000_000 });
+    fault(&http, &d.mocks[0].url, down).await;
+    let outage = std::time::Instant::now();
+    let mut slowest = Duration::ZERO;
+    for round in 0..ROUNDS {
+        // Whole calls: a call is handled once its hangup has come.
+        for (i, account) in calls.iter().enumerate() {
+            let per = account.len().div_ceil(ROUNDS);
+            for line in account.iter().skip(round * per).take(per).flatten() {
+                post_event_to(&http, &serve.url, &d.secrets[i], line).await;
+            }
+        }
+        let posted = std::time::Instant::now();
+        'wait: loop {
+            for i in 1..4 {
+                if !d.idle(i).await {
+                    assert!(
+                        posted.elapsed() < Duration::from_secs(15),
+                        "round {round}: account {i} still waits {:?} after its events",
+                        posted.elapsed()
+                    );
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue 'wait;
+                }
+            }
+            break;
+        }
+        slowest = slowest.max(posted.elapsed());
+        assert!(
+            !d.idle(0).await,
+            "round {round}: the account whose amoCRM is down waits"
+        );
+        let left = Duration::from_secs(10 * (round as u64 + 1)).saturating_sub(outage.elapsed());
+        tokio::time::sleep(left).await;
+    }
+    eprintln!("isolation: the healthy accounts' slowest round took {slowest:?}");
+    disarm(&http, &d.mocks[0].url).await;
+    d.wait_all_idle(180).await;
+    for (i, account) in calls.iter().enumerate() {
+        let want = uninterrupted(SETTINGS, &account.concat()).await;
+        assert_eq!(picture(&http, &d.mocks[i].url).await, want, "account {i}");
+    }
+}
