@@ -310,3 +310,165 @@ async fn post_all(
     }
     Ok(lat)
 }
+
+/// Calls handled across many accounts: each account its own in-process mock amoCRM (amoCRM's
+/// rate limit on), all served by one `serve --accounts` replica on the PostgreSQL database
+/// `pg`; `calls` whole calls posted to each account, timed from the first post until every
+/// call of every account is handled (its settle time included).
+pub(crate) async fn accounts_throughput(
+    pg: &str,
+    accounts: usize,
+    calls: usize,
+    concurrency: usize,
+) -> Result<(usize, f64), String> {
+    let dir = std::env::temp_dir().join(format!(
+        "sipamo-bench-accounts-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros()
+    ));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let (_unused, mut cfg) = ingest_setup(&dir).await?;
+    cfg.db = pg.parse()?;
+    let mut mocks = Vec::new();
+    let vault =
+        crate::server::vault::Vault::from_hex(&"ab".repeat(32)).map_err(|e| e.to_string())?;
+    for i in 0..accounts {
+        let (mock, _) = ingest_setup(&dir).await?;
+        add_bench_account(&cfg.db, &vault, i, &mock).await?;
+        mocks.push(mock);
+    }
+    let app = crate::server::fleet::FleetApp::build(&cfg, vault)
+        .await
+        .map_err(|e| e.to_string())?;
+    let addr = app.local_addr().map_err(|e| e.to_string())?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    let mut chunks: Vec<Vec<(String, String)>> = vec![Vec::new(); concurrency.max(1)];
+    for i in 0..accounts {
+        let url = format!("http://{addr}/sipuni/events/bench-account-secret-{i:04}");
+        let lines = crate::sipuni::synth::random_calls(i as u64 + 1, calls, 8, 4, 1_772_434_800)
+            .into_iter()
+            .flat_map(|(t, c)| c.events(t))
+            .map(|e| (url.clone(), e.line));
+        let k = i % chunks.len();
+        chunks[k].extend(lines);
+    }
+    let started = Instant::now();
+    post_to_each(chunks).await?;
+    let handled = wait_handled(pg, accounts, accounts * calls).await?;
+    let secs = started.elapsed().as_secs_f64();
+    let requests = count_all(pg, accounts, "exchanges").await?;
+    eprintln!(
+        "    {requests} amoCRM requests: {:.1} per call, {:.0}/s in all, {:.2}/s per account (the limit is 7)",
+        requests as f64 / handled.max(1) as f64,
+        requests as f64 / secs,
+        requests as f64 / secs / accounts.max(1) as f64
+    );
+    let _ = stop.send(());
+    let _ = server.await;
+    let _ = std::fs::remove_dir_all(&dir);
+    // wiremock's drop waits on its own tasks: off the runtime's threads.
+    let _ = tokio::task::spawn_blocking(move || drop(mocks)).await;
+    Ok((handled, secs))
+}
+
+/// Adds account `i` of the bench, whose amoCRM is `mock`, straight to the accounts table.
+async fn add_bench_account(
+    db: &crate::server::memory_store::DbUrl,
+    vault: &crate::server::vault::Vault,
+    i: usize,
+    mock: &MockCrm,
+) -> Result<(), String> {
+    let name = format!("bench{i:04}");
+    let sealed = vault
+        .seal(&crate::secret::Secret::new(mock.token()), &name)
+        .map_err(|e| e.to_string())?;
+    let secret = crate::server::vault::secret_hash(&format!("bench-account-secret-{i:04}"));
+    let (db, amocrm) = (db.clone(), mock.uri());
+    tokio::task::spawn_blocking(move || {
+        crate::server::db::Db::open(&db)?.add_account(
+            name,
+            secret,
+            amocrm,
+            "default_responsible: 1001\nusers: { \"201\": 1001, \"202\": 1001, \"203\": 1001, \"204\": 1001 }\n".into(),
+            sealed,
+            0,
+        )
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())
+}
+
+/// Posts each chunk's events (to their own URLs) from a client task of its own.
+async fn post_to_each(chunks: Vec<Vec<(String, String)>>) -> Result<(), String> {
+    let http = crate::http::client_builder()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut tasks = Vec::new();
+    for chunk in chunks {
+        let http = http.clone();
+        tasks.push(tokio::spawn(async move {
+            for (url, line) in chunk {
+                let r = http
+                    .post(&url)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(line)
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if r.status() != 200 {
+                    return Err(format!("unexpected status {}", r.status()));
+                }
+            }
+            Ok::<_, String>(())
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(|e| e.to_string())??;
+    }
+    Ok(())
+}
+
+/// The rows of `table` in every bench account's schema, as one query.
+fn sum_sql(accounts: usize, table: &str) -> String {
+    let sql = (0..accounts)
+        .map(|i| format!("SELECT COUNT(*) AS n FROM account_bench{i:04}.{table}"))
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    format!("SELECT COALESCE(SUM(n), 0)::bigint FROM ({sql}) AS each_account")
+}
+
+/// The rows of `table` over every bench account.
+async fn count_all(pg: &str, accounts: usize, table: &str) -> Result<usize, String> {
+    let (sql, url) = (sum_sql(accounts, table), pg.to_string());
+    tokio::task::spawn_blocking(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).map_err(|e| e.to_string())?;
+        let n: i64 = c.query_one(&sql, &[]).map_err(|e| e.to_string())?.get(0);
+        Ok(usize::try_from(n).unwrap_or(0))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// Waits until the accounts' schemas hold `want` handled calls (at most 10 minutes).
+async fn wait_handled(pg: &str, accounts: usize, want: usize) -> Result<usize, String> {
+    let sql = sum_sql(accounts, "calls_done");
+    let url = pg.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).map_err(|e| e.to_string())?;
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            let n: i64 = c.query_one(&sql, &[]).map_err(|e| e.to_string())?.get(0);
+            let n = usize::try_from(n).unwrap_or(0);
+            if n >= want || Instant::now() > deadline {
+                return Ok(n);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}

@@ -3,8 +3,6 @@
 
 use std::fmt;
 
-use subtle::ConstantTimeEq;
-
 /// A secret that never shows in logs, `Debug` output or errors.
 #[derive(Clone)]
 pub struct Secret(String);
@@ -26,7 +24,9 @@ impl fmt::Debug for Secret {
 
 /// Compares secrets without leaking through timing where they differ (their lengths are not
 /// secret).
+#[cfg(any(feature = "sim", test))]
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
     a.ct_eq(b).into()
 }
 

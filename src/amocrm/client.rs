@@ -90,7 +90,10 @@ pub(crate) struct Refresh {
 
 /// Keeps a refreshed token pair (its JSON text) before it is used.
 #[derive(Clone)]
-pub(crate) struct SaveToken(pub(crate) Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>);
+pub(crate) struct SaveToken(pub(crate) Arc<SaveFn>);
+
+/// Given a token pair's JSON, keeps it or answers why not.
+pub(crate) type SaveFn = dyn Fn(&str) -> Result<(), String> + Send + Sync;
 
 impl fmt::Debug for SaveToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

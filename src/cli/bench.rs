@@ -22,6 +22,30 @@ pub(crate) struct BenchArgs {
     /// Events per round for the `serve` ingest figure.
     #[arg(long, default_value_t = 20_000)]
     pub(crate) ingest_events: usize,
+    /// Accounts (each with its own mock amoCRM) for the many-account figure (PostgreSQL).
+    #[arg(long, default_value_t = 100)]
+    pub(crate) accounts: usize,
+    /// Measure only these figures (default: all).
+    #[arg(long, value_enum)]
+    pub(crate) only: Vec<Figure>,
+    /// Calls posted to each of them per round.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) calls_per_account: usize,
+}
+
+/// The figures `sipamo bench` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Figure {
+    /// The mock's requests/s beside bare wiremock's.
+    Mock,
+    /// The scenario suite's wall time.
+    Suite,
+    /// Events/s `serve` acknowledges durably, SQLite and PostgreSQL.
+    Ingest,
+    /// Calls/s handled across many accounts (PostgreSQL).
+    Accounts,
+    /// Calls/s of a storm through engine and mock.
+    Storm,
 }
 
 pub(super) async fn bench(args: BenchArgs) -> Result<ExitCode, String> {
@@ -31,10 +55,22 @@ pub(super) async fn bench(args: BenchArgs) -> Result<ExitCode, String> {
     if cfg!(debug_assertions) {
         eprintln!("warning: a debug build; use `cargo run --release -- bench` for real figures");
     }
-    mock_figures(&args).await?;
-    suite_figures(&args).await?;
-    ingest_figures(&args).await?;
-    storm_figures(&args).await?;
+    let wanted = |f: Figure| args.only.is_empty() || args.only.contains(&f);
+    if wanted(Figure::Mock) {
+        mock_figures(&args).await?;
+    }
+    if wanted(Figure::Suite) {
+        suite_figures(&args).await?;
+    }
+    if wanted(Figure::Ingest) {
+        ingest_figures(&args).await?;
+    }
+    if wanted(Figure::Accounts) {
+        accounts_figures(&args).await?;
+    }
+    if wanted(Figure::Storm) {
+        storm_figures(&args).await?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -170,6 +206,47 @@ async fn ingest_on(
         med(rates),
         med(p50),
         med(p99)
+    );
+    Ok(())
+}
+
+/// Calls/s handled across many accounts by one `serve --accounts` replica on PostgreSQL.
+async fn accounts_figures(args: &BenchArgs) -> Result<(), String> {
+    let cluster = match crate::server::pg_cluster::Cluster::start() {
+        Ok(c) => c,
+        Err(why) => {
+            println!("calls across many accounts: not measured ({why})");
+            return Ok(());
+        }
+    };
+    eprintln!(
+        "serve --accounts: {} accounts, each its own mock amoCRM and 7 requests/s, {} calls each per round:",
+        args.accounts, args.calls_per_account
+    );
+    let mut rates = Vec::new();
+    for round in 0..args.rounds {
+        let url = cluster
+            .database(&format!("bench_accounts_{round}"))
+            .map_err(|e| e.to_string())?;
+        let (calls, secs) = crate::bench::accounts_throughput(
+            &url,
+            args.accounts,
+            args.calls_per_account,
+            args.concurrency,
+        )
+        .await?;
+        let rate = calls as f64 / secs;
+        eprintln!(
+            "  round {}: {calls} calls handled in {secs:.3} s = {rate:.1} calls/s",
+            round + 1
+        );
+        rates.push(rate);
+    }
+    println!(
+        "calls/s handled across {} accounts (median of {}): {:.1}",
+        args.accounts,
+        args.rounds,
+        med(rates)
     );
     Ok(())
 }

@@ -120,7 +120,13 @@ pub(super) async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     if args.accounts {
         let vault = crate::server::vault::Vault::load(args.key_file.as_deref())
             .map_err(|e| e.to_string())?;
-        crate::server::fleet::serve(&cfg, vault, crate::server::shutdown_signal())
+        let app = crate::server::fleet::FleetApp::build(&cfg, vault)
+            .await
+            .map_err(|e| e.to_string())?;
+        let addr = app.local_addr().map_err(|e| e.to_string())?;
+        println!("listening on http://{addr}");
+        tracing::info!(%addr, accounts = app.accounts(), "sipamo serving the accounts");
+        app.run_until_stopped(crate::server::shutdown_signal())
             .await
             .map_err(|e| e.to_string())?;
         return Ok(ExitCode::SUCCESS);

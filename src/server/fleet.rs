@@ -132,6 +132,12 @@ impl Fleet {
     /// Stops serving an account: its events are refused from now on, the call in hand is
     /// finished (within the shutdown grace), and its lease is let go.
     async fn stop_account(&self, name: &str) {
+        self.stop_account_by(name, tokio::time::Instant::now() + self.cfg.shutdown_grace)
+            .await;
+    }
+
+    /// [`Self::stop_account`], the call in hand given until `deadline`.
+    async fn stop_account_by(&self, name: &str, deadline: tokio::time::Instant) {
         let Some(s) = self.served().remove(name) else {
             return;
         };
@@ -141,9 +147,7 @@ impl Fleet {
             .remove(&s.account.secret_hash);
         let _ = s.stop.send(true);
         let mut worker = s.worker;
-        let finished = tokio::time::timeout(self.cfg.shutdown_grace, &mut worker)
-            .await
-            .is_ok();
+        let finished = tokio::time::timeout_at(deadline, &mut worker).await.is_ok();
         for t in s.others {
             t.abort();
         }
@@ -331,12 +335,14 @@ impl Fleet {
     pub(crate) async fn stop_all(self: &Arc<Self>) {
         self.stopping.store(true, Ordering::SeqCst);
         let names: Vec<String> = self.served().keys().cloned().collect();
+        let deadline = tokio::time::Instant::now() + self.cfg.shutdown_grace;
         let mut stops = tokio::task::JoinSet::new();
         for name in names {
             let fleet = self.clone();
-            stops.spawn(async move { fleet.stop_account(&name).await });
+            stops.spawn(async move { fleet.stop_account_by(&name, deadline).await });
         }
-        let _ = tokio::time::timeout(self.cfg.shutdown_grace, stops.join_all()).await;
+        // Each stop ends by the deadline (a worker still busy then is aborted).
+        stops.join_all().await;
     }
 }
 
@@ -384,57 +390,88 @@ impl Status for Fleet {
     }
 }
 
-/// Serves every enabled account of the database until `shutdown` resolves.
-pub async fn serve(
-    cfg: &ServeConfig,
-    vault: Vault,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), ServeError> {
-    let DbUrl::Postgres(base) = &cfg.db else {
-        return Err(ServeError::Options(
-            "--accounts serves the accounts kept in PostgreSQL: give --db postgres://USER:PASSWORD@HOST/DB".into(),
-        ));
-    };
-    super::check_options(cfg)?;
-    let mut limits = cfg.limits;
-    limits.max_connections = super::listen::connection_cap(limits.max_connections)?;
-    let fleet = Fleet::new(cfg, base.clone(), vault);
-    fleet.sync().await?;
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .map_err(|source| ServeError::Listen {
-            addr: cfg.listen,
-            source,
-        })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| ServeError::Stopped(format!("the listener has no address: {e}")))?;
-    println!("listening on http://{addr}");
-    tracing::info!(%addr, accounts = fleet.served().len(), "sipamo serving the accounts");
-    let router = super::receiver::router(super::receiver::ReceiverState {
-        routes: fleet.routes.clone(),
-        metrics: fleet.metrics.clone(),
-        clock: Clock::System,
-        status: fleet.clone(),
-        retention_ms: i64::try_from(cfg.retention.as_millis()).unwrap_or(i64::MAX),
-    });
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let syncing = tokio::spawn(fleet.clone().keep_in_sync(stop_rx.clone()));
-    let mut server = tokio::spawn(super::listen::serve(listener, router, limits, stop_rx));
-    tokio::select! {
-        () = shutdown => {}
-        r = &mut server => {
-            let _ = stop_tx.send(true);
-            return r.map_err(|e| ServeError::Stopped(format!("the receiver failed: {e}")));
-        }
+/// A many-account service ready to run: the accounts table read, every enabled account
+/// started, the port bound.
+pub struct FleetApp {
+    fleet: Arc<Fleet>,
+    listener: tokio::net::TcpListener,
+    limits: super::listen::Limits,
+    retention_ms: i64,
+    grace: Duration,
+}
+
+impl FleetApp {
+    pub async fn build(cfg: &ServeConfig, vault: Vault) -> Result<Self, ServeError> {
+        let DbUrl::Postgres(base) = &cfg.db else {
+            return Err(ServeError::Options(
+                "--accounts serves the accounts kept in PostgreSQL: give --db postgres://USER:PASSWORD@HOST/DB".into(),
+            ));
+        };
+        super::check_options(cfg)?;
+        let mut limits = cfg.limits;
+        limits.max_connections = super::listen::connection_cap(limits.max_connections)?;
+        let fleet = Fleet::new(cfg, base.clone(), vault);
+        fleet.sync().await?;
+        let listener = tokio::net::TcpListener::bind(cfg.listen)
+            .await
+            .map_err(|source| ServeError::Listen {
+                addr: cfg.listen,
+                source,
+            })?;
+        Ok(FleetApp {
+            fleet,
+            listener,
+            limits,
+            retention_ms: i64::try_from(cfg.retention.as_millis()).unwrap_or(i64::MAX),
+            grace: cfg.shutdown_grace,
+        })
     }
-    let _ = stop_tx.send(true);
-    syncing.abort();
-    let _ = tokio::time::timeout(cfg.shutdown_grace, async {
+
+    pub fn local_addr(&self) -> Result<std::net::SocketAddr, ServeError> {
+        self.listener
+            .local_addr()
+            .map_err(|e| ServeError::Stopped(format!("the listener has no address: {e}")))
+    }
+
+    /// How many accounts are served.
+    pub fn accounts(&self) -> usize {
+        self.fleet.served().len()
+    }
+
+    /// Serves until `shutdown` resolves; then every account's call in hand is finished within
+    /// the shutdown grace and its lease let go.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let fleet = self.fleet;
+        let router = super::receiver::router(super::receiver::ReceiverState {
+            routes: fleet.routes.clone(),
+            metrics: fleet.metrics.clone(),
+            clock: Clock::System,
+            status: fleet.clone(),
+            retention_ms: self.retention_ms,
+        });
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let syncing = tokio::spawn(fleet.clone().keep_in_sync(stop_rx.clone()));
+        let mut server = tokio::spawn(super::listen::serve(
+            self.listener,
+            router,
+            self.limits,
+            stop_rx,
+        ));
+        tokio::select! {
+            () = shutdown => {}
+            r = &mut server => {
+                let _ = stop_tx.send(true);
+                return r.map_err(|e| ServeError::Stopped(format!("the receiver failed: {e}")));
+            }
+        }
+        let _ = stop_tx.send(true);
+        syncing.abort();
         fleet.stop_all().await;
-        let _ = (&mut server).await;
-    })
-    .await;
-    server.abort();
-    Ok(())
+        let _ = tokio::time::timeout(self.grace, &mut server).await;
+        server.abort();
+        Ok(())
+    }
 }

@@ -160,22 +160,7 @@ impl Application {
                 addr: cfg.listen,
                 source,
             })?;
-        let route = receiver::Route {
-            inbox,
-            metrics: metrics.clone(),
-        };
-        let routes =
-            std::collections::HashMap::from([(vault::secret_hash(secret.expose()), route)]);
-        let router = receiver::router(receiver::ReceiverState {
-            routes: Arc::new(std::sync::RwLock::new(routes)),
-            metrics: metrics.clone(),
-            clock: Clock::System,
-            status: Arc::new(receiver::OneAccount {
-                health: health.clone(),
-                metrics: metrics.clone(),
-            }),
-            retention_ms: i64::try_from(cfg.retention.as_millis()).unwrap_or(i64::MAX),
-        });
+        let router = one_account_router(cfg, &secret, inbox, &metrics, &health);
         Ok(Application {
             listener,
             router,
@@ -263,6 +248,31 @@ impl Application {
         pruner.abort();
         Ok(())
     }
+}
+
+/// The receiver of a one-account service: the one secret path leads to its inbox.
+fn one_account_router(
+    cfg: &ServeConfig,
+    secret: &crate::secret::Secret,
+    inbox: inbox::Inbox,
+    metrics: &metrics::Metrics,
+    health: &Arc<health::Health>,
+) -> axum::Router {
+    let route = receiver::Route {
+        inbox,
+        metrics: metrics.clone(),
+    };
+    let routes = std::collections::HashMap::from([(vault::secret_hash(secret.expose()), route)]);
+    receiver::router(receiver::ReceiverState {
+        routes: Arc::new(std::sync::RwLock::new(routes)),
+        metrics: metrics.clone(),
+        clock: Clock::System,
+        status: Arc::new(receiver::OneAccount {
+            health: health.clone(),
+            metrics: metrics.clone(),
+        }),
+        retention_ms: i64::try_from(cfg.retention.as_millis()).unwrap_or(i64::MAX),
+    })
 }
 
 /// Options that contradict each other.

@@ -95,7 +95,7 @@ impl Cluster {
 
     fn pg_ctl_start(&self, data: &Path) -> Result<(), Unavailable> {
         let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=600",
             self.port,
             self.dir.display()
         );

@@ -110,6 +110,8 @@ pub(crate) struct PgConn {
     jobs: mpsc::Sender<Job>,
     target: String,
     schema: Option<std::sync::Arc<str>>,
+    /// The database's URL (kept to know which schemas of it are migrated; never shown).
+    url: std::sync::Arc<str>,
 }
 
 impl PgConn {
@@ -124,14 +126,33 @@ impl PgConn {
 
     /// A handle on the same thread whose jobs run in `schema` (created and migrated first).
     pub(crate) fn in_schema(&self, schema: &str) -> Result<Self, PgError> {
+        // Schemas this process brought up to date (once is enough: a newer sipamo's
+        // migrations come with a restart).
+        static MIGRATED: std::sync::Mutex<Vec<(String, String)>> =
+            std::sync::Mutex::new(Vec::new());
         let target = format!("{} (schema {schema})", self.target);
-        let name = schema.to_string();
-        let migrated = self.run(true, move |c| migrate(c, Some(&name)))?;
+        let key = (self.url.to_string(), schema.to_string());
+        let done = || {
+            MIGRATED
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        let migrated = if done().contains(&key) {
+            Some(Ok(()))
+        } else {
+            let name = schema.to_string();
+            let m = self.run(true, move |c| migrate(c, Some(&name)))?;
+            if matches!(m, Some(Ok(()))) {
+                done().push(key);
+            }
+            m
+        };
         match migrated {
             Some(Ok(())) => Ok(PgConn {
                 jobs: self.jobs.clone(),
                 target,
                 schema: Some(schema.into()),
+                url: self.url.clone(),
             }),
             Some(Err(message)) => Err(PgError::Migrate { target, message }),
             None => Err(PgError::Connect {
@@ -145,6 +166,7 @@ impl PgConn {
         let target = describe(url);
         let (jobs, queue) = mpsc::channel::<Job>();
         let (ready, started) = mpsc::channel();
+        let shown: std::sync::Arc<str> = url.into();
         let (url, thread_target) = (url.to_string(), target.clone());
         std::thread::Builder::new()
             .name("sipamo-postgres".into())
@@ -176,6 +198,7 @@ impl PgConn {
             jobs,
             target,
             schema: None,
+            url: shown,
         })
     }
 
@@ -204,7 +227,7 @@ impl PgConn {
                 let _ = tx.send(session.client.as_mut().filter(|_| switched).map(f));
             }))
             .map_err(|_| PgError::Gone)?;
-        rx.recv().map_err(|_| PgError::Gone)
+        wait_outside_runtime(|| rx.recv().map_err(|_| PgError::Gone))
     }
 
     pub(crate) fn target(&self) -> &str {
@@ -214,29 +237,39 @@ impl PgConn {
 
 /// The connection of one part of the service (`role`: the inbox, the recorder, …) for `url`.
 /// Without a schema it is a connection of its own, as in a one-account deployment; with one
-/// (an account's schema) it shares the part's connection with every other account, so a
-/// deployment of many accounts needs a few connections, not a few per account.
+/// (an account's schema) it shares one of the part's few connections with other accounts, so a
+/// deployment of many accounts needs a few connections per part, not a few per account.
 pub(crate) fn shared(url: &PgUrl, role: &'static str) -> Result<PgConn, PgError> {
-    static SHARED: std::sync::Mutex<Vec<(String, &'static str, PgConn)>> =
+    static SHARED: std::sync::Mutex<Vec<(String, &'static str, usize, PgConn)>> =
         std::sync::Mutex::new(Vec::new());
     let Some(schema) = &url.schema else {
         return PgConn::connect(url);
     };
+    // A few connections per part, each account always on the same one.
+    let slot = schema.bytes().fold(0usize, |h, b| {
+        h.wrapping_mul(31).wrapping_add(usize::from(b))
+    }) % SHARED_PER_PART;
     let base = {
         let mut all = SHARED
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match all.iter().find(|(u, r, _)| *u == url.url && *r == role) {
-            Some((_, _, c)) => c.clone(),
+        match all
+            .iter()
+            .find(|(u, r, s, _)| *u == url.url && *r == role && *s == slot)
+        {
+            Some((_, _, _, c)) => c.clone(),
             None => {
                 let c = PgConn::start(&url.url)?;
-                all.push((url.url.clone(), role, c.clone()));
+                all.push((url.url.clone(), role, slot, c.clone()));
                 c
             }
         }
     };
     base.in_schema(schema)
 }
+
+/// Connections each part of a many-account service spreads its accounts over.
+const SHARED_PER_PART: usize = 4;
 
 /// Session settings of every connection: no statement waits more than 5 s for a lock, and a
 /// transaction left open (a process paused mid-step) is ended after 10 s, so that a stalled
@@ -260,6 +293,18 @@ fn open(url: &str, target: &str) -> Result<postgres::Client, PgError> {
         message,
     })?;
     Ok(client)
+}
+
+/// Runs `f`, which blocks, so that a runtime worker thread waiting in it hands its other tasks
+/// to another thread (many accounts' workers wait on the database at once; with a runtime
+/// thread per core they would otherwise wait for each other).
+fn wait_outside_runtime<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
 }
 
 /// `search_path` for a schema name (quoted: names are checked, but never trusted in SQL).
