@@ -69,7 +69,15 @@ impl Deployment {
         let home = self.path(&format!("a{i}"));
         std::fs::create_dir_all(&home).unwrap();
         let mock = spawn_mock(&home).await;
+        self.add_with(i, mock, TOKEN);
+    }
+
+    /// Adds account `i` whose amoCRM is `mock`, with the token file's text `token`.
+    pub(crate) fn add_with(&mut self, i: usize, mock: Proc, token: &str) {
+        let home = self.path(&format!("a{i}"));
+        std::fs::create_dir_all(&home).unwrap();
         write_config(&home, SETTINGS);
+        std::fs::write(home.join("token"), token).unwrap();
         let secret = format!("{SECRET}-account-{i:03}");
         std::fs::write(home.join("secret"), &secret).unwrap();
         let name = format!("acct{i:03}");
@@ -387,4 +395,90 @@ async fn one_accounts_amocrm_down_for_a_minute_slows_no_other() {
         let want = uninterrupted(SETTINGS, &account.concat()).await;
         assert_eq!(picture(&http, &d.mocks[i].url).await, want, "account {i}");
     }
+}
+
+/// The sealed token of account `name` as stored.
+async fn stored_token(url: &str, name: &str) -> Vec<u8> {
+    let (url, name) = (url.to_string(), name.to_string());
+    tokio::task::spawn_blocking(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.query_one("SELECT token FROM accounts WHERE name = $1", &[&name])
+            .unwrap()
+            .get(0)
+    })
+    .await
+    .unwrap()
+}
+
+/// An OAuth account whose access token lives 3 s: the replica refreshes it (amoCRM's refresh
+/// tokens are single-use; the mock rotates them) and must seal the new pair into the table
+/// before using it. The replica is then killed and a new one started: it can work only with
+/// the pair from the table (the first refresh token is spent).
+#[tokio::test]
+async fn a_refreshed_token_is_sealed_back_and_survives_a_restart() {
+    let Some(mut d) = Deployment::start("fleet_refresh", 0).await else {
+        return;
+    };
+    let home = d.home(0);
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join("account.yaml"), ACCOUNT).unwrap();
+    let account = home.join("account.yaml");
+    let mock = spawn(&[
+        "mock",
+        "--listen",
+        "127.0.0.1:0",
+        "--token",
+        TOKEN,
+        "--account",
+        account.to_str().unwrap(),
+        "--rate-limit",
+        "off",
+        "--token-ttl-s",
+        "3",
+    ])
+    .await;
+    let oauth = serde_json::json!({
+        "access_token": TOKEN, "refresh_token": "mock-refresh", "client_id": "sipamo",
+        "client_secret": "client-secret-0123", "redirect_uri": "https://example.org/oauth"
+    });
+    d.add_with(0, mock, &oauth.to_string());
+    let before = stored_token(&d.url, &d.names[0]).await;
+    let http = http();
+    let calls = traffic_by_call(95, 4);
+    let mut serve = d.replica("r1", &[]).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    for line in calls[..2].concat() {
+        post_event_to(&http, &serve.url, &d.secrets[0], &line).await;
+    }
+    d.wait_all_idle(60).await;
+    let after = stored_token(&d.url, &d.names[0]).await;
+    assert_ne!(before, after, "the refreshed pair is in the table");
+    for clear in [TOKEN, "mock-refresh", "client-secret-0123"] {
+        assert!(
+            !after.windows(clear.len()).any(|w| w == clear.as_bytes()),
+            "sealed"
+        );
+    }
+    serve.kill9().await;
+    let serve = d.replica("r2", &[]).await;
+    for line in calls[2..].concat() {
+        post_event_to(&http, &serve.url, &d.secrets[0], &line).await;
+    }
+    // Handled, not parked: the new replica's amoCRM requests were accepted (the mock's own
+    // API now wants the refreshed token, so the account is judged by the service's database).
+    d.wait_all_idle(60).await;
+    let (url, schema) = (d.url.clone(), format!("account_{}", d.names[0]));
+    let (done, parked): (i64, i64) = tokio::task::spawn_blocking(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let r = c
+            .query_one(
+                &format!("SELECT (SELECT COUNT(*) FROM {schema}.calls_done), (SELECT COUNT(*) FROM {schema}.parked)"),
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    })
+    .await
+    .unwrap();
+    assert_eq!((done, parked), (4, 0), "every call handled, none parked");
 }
