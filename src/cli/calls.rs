@@ -10,6 +10,9 @@ pub(crate) struct CallsArgs {
     /// The database `sipamo serve --db` uses (a SQLite file or a postgres:// URL).
     #[arg(long, default_value = "sipamo.db", global = true)]
     pub(crate) db: crate::server::memory_store::DbUrl,
+    /// In a many-account deployment (`serve --accounts`): the account whose calls these are.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub(crate) account: Option<String>,
     #[command(subcommand)]
     pub(crate) action: CallsAction,
 }
@@ -25,8 +28,9 @@ pub(crate) enum CallsAction {
     Retry { call_id: String },
 }
 
-pub(super) fn calls(args: CallsArgs) -> Result<ExitCode, String> {
+pub(super) fn calls(mut args: CallsArgs) -> Result<ExitCode, String> {
     use crate::server::operator;
+    args.db = crate::server::accounts::account_db(&args.db, args.account.as_deref())?;
     match args.action {
         CallsAction::List => {
             let parked = operator::list(&args.db).map_err(|e| e.to_string())?;

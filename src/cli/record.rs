@@ -10,6 +10,9 @@ pub(crate) struct RecordArgs {
     /// The database of `sipamo serve` (a SQLite file or a postgres:// URL).
     #[arg(long, value_name = "URL")]
     pub(crate) db: crate::server::memory_store::DbUrl,
+    /// In a many-account deployment (`serve --accounts`): the account to record from.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) account: Option<String>,
     /// A Sipuni call id to record (repeat for several).
     #[arg(long = "call", value_name = "ID")]
     pub(crate) calls: Vec<String>,
@@ -36,7 +39,8 @@ pub(super) fn record(args: RecordArgs) -> Result<ExitCode, String> {
         .transpose()
         .map_err(|e| format!("--phone: {e}"))?;
     let since_ms = args.since.as_deref().map(parse_since).transpose()?;
-    let conn = crate::server::db::Db::open_existing(&args.db).map_err(|e| e.to_string())?;
+    let db = crate::server::accounts::account_db(&args.db, args.account.as_deref())?;
+    let conn = crate::server::db::Db::open_existing(&db).map_err(|e| e.to_string())?;
     let sel = Selection {
         calls: args.calls,
         phone,

@@ -126,3 +126,23 @@ pub(crate) fn enable(db: &DbUrl, name: &str) -> Result<bool, StoreError> {
 pub(crate) fn disable(db: &DbUrl, name: &str) -> Result<bool, StoreError> {
     Db::open_existing(db)?.disable_account(name.to_string())
 }
+
+/// The database of `db`'s account `name` in a many-account deployment (`db` itself without a
+/// name); the account must exist, so that a mistyped name creates nothing.
+pub(crate) fn account_db(db: &DbUrl, name: Option<&str>) -> Result<DbUrl, String> {
+    let Some(name) = name else {
+        return Ok(db.clone());
+    };
+    super::pg::account_name(name)?;
+    let DbUrl::Postgres(base) = db else {
+        return Err(
+            "--account is for a many-account deployment: give its --db postgres://…".into(),
+        );
+    };
+    if !list(db)?.iter().any(|a| a.name == name) {
+        return Err(format!(
+            "no account {name:?} in {db}; see `sipamo accounts list`"
+        ));
+    }
+    Ok(DbUrl::Postgres(base.account(name)))
+}

@@ -226,7 +226,43 @@ async fn accounts_are_served_apart_and_changes_need_no_restart() {
             "{text}"
         );
     }
+    operators_name_the_account(&d);
     disable_refuses_and_enable_serves(&d, &serve, &http, &calls[0][0]).await;
+}
+
+/// `sipamo calls` and `sipamo record` read one account's schema with `--account`; an unknown
+/// name is refused (and creates nothing).
+fn operators_name_the_account(d: &Deployment) {
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_sipamo"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let listed = run(&["calls", "list", "--db", &d.url, "--account", &d.names[1]]);
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.status.success() && text.contains("0 parked call(s)"),
+        "{text}"
+    );
+    let recorded = run(&[
+        "record",
+        "--db",
+        &d.url,
+        "--account",
+        &d.names[2],
+        "--since",
+        "0",
+    ]);
+    let scenario = String::from_utf8_lossy(&recorded.stdout);
+    assert!(scenario.contains("steps:"), "{scenario}");
+    let unknown = run(&["calls", "list", "--db", &d.url, "--account", "nobody"]);
+    assert!(
+        !unknown.status.success()
+            && String::from_utf8_lossy(&unknown.stderr).contains("no account \"nobody\""),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
 }
 
 /// A disabled account's events are refused within seconds; enabled again, they are taken.
