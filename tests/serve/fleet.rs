@@ -196,7 +196,7 @@ async fn accounts_are_served_apart_and_changes_need_no_restart() {
     let Some(d) = Deployment::start("fleet_basic", 3).await else {
         return;
     };
-    let serve = d.replica("r1", &[]).await;
+    let mut serve = d.replica("r1", &[]).await;
     let http = http();
     let calls: Vec<Vec<String>> = (0..3).map(|i| traffic(60 + i as u64, 3)).collect();
     for (i, events) in calls.iter().enumerate() {
@@ -228,6 +228,11 @@ async fn accounts_are_served_apart_and_changes_need_no_restart() {
     }
     operators_name_the_account(&d);
     disable_refuses_and_enable_serves(&d, &serve, &http, &calls[0][0]).await;
+    let took = serve.sigterm().await;
+    assert!(
+        took < Duration::from_secs(12),
+        "SIGTERM within the grace: {took:?}"
+    );
 }
 
 /// `sipamo calls` and `sipamo record` read one account's schema with `--account`; an unknown
