@@ -11,7 +11,7 @@
 //! | [`phone`] | phone numbers and short numbers, parsed once |
 //! | [`engine`] | the rules: calls assembled from events, facts read from amoCRM, a pure `decide` into a plan, the plan executed exactly once |
 //! | [`amocrm`] | the amoCRM API v4 client (rate limit, retries, OAuth refresh), its data model, and each request's exchange tagged with its call |
-//! | [`server`] | `sipamo serve`: receiver, durable inbox and memory in SQLite or PostgreSQL (with the work lease of several replicas), the amoCRM exchanges kept per call, worker, health, retention, operator commands |
+//! | [`server`] | `sipamo serve`: receiver, durable inbox and memory in SQLite or PostgreSQL (with the work lease of several replicas), the amoCRM exchanges kept per call, worker, health, retention, operator commands; with `--accounts` every enabled account of the accounts table, each in a schema of its own (`server::fleet`) |
 //! | [`clock`], [`duration`], [`secret`], [`http`] | injected time, scenario durations, secrets never shown, the one HTTP client setup |
 //! | [`cli`] | the command line: one short file per subcommand |
 //!

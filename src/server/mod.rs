@@ -1,6 +1,7 @@
 //! `sipamo serve`: the engine as a service. Sipuni events are received over HTTP, stored in a
-//! durable SQLite inbox before they are acknowledged, and worked off by the engine against the
-//! real amoCRM account.
+//! durable inbox (SQLite or PostgreSQL) before they are acknowledged, and worked off by the
+//! engine against the real amoCRM account — one from the command line, or every enabled
+//! account of the accounts table ([`fleet`]).
 
 pub(crate) mod accounts;
 pub(crate) mod config;
