@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::accounts::ServedAccount;
@@ -167,24 +167,18 @@ impl Fleet {
         let url = self.base.account(&a.name);
         let db = DbUrl::Postgres(url.clone());
         let (settings, client, lease, metrics) = self.account_parts(&a, &url).await?;
-        let health = Arc::new(Health::new(
-            i64::try_from(cfg.stuck_after.as_millis()).unwrap_or(i64::MAX),
-        ));
-        let stored = Arc::new(Notify::new());
         let factory = supervisor::WorkerFactory {
-            settings,
-            client,
-            db: db.clone(),
-            settle_ms: i64::try_from(cfg.settle.as_millis()).unwrap_or(2_000),
-            park_after: cfg.park_after,
-            max_call_ms: i64::try_from(cfg.max_call.as_millis()).unwrap_or(i64::MAX),
-            stored: stored.clone(),
-            metrics: metrics.clone(),
-            health: health.clone(),
-            tick: cfg.tick,
             stopping: self.stopping.clone(),
             lease: Some(lease.state.clone()),
+            ..supervisor::WorkerFactory::from_config(
+                cfg,
+                settings,
+                client,
+                db.clone(),
+                metrics.clone(),
+            )
         };
+        let (stored, health) = (factory.stored.clone(), factory.health.clone());
         let inbox = inbox::Inbox::start(&db, stored)?;
         let (stop, stop_rx) = watch::channel(false);
         let worker = tokio::spawn(supervisor::supervise::<super::worker::Worker, _, _>(

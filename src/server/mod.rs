@@ -131,25 +131,21 @@ impl Application {
             recorder,
             lease.as_ref().map(|l| l.state.clone()),
         )?;
-        let stored = Arc::new(Notify::new());
-        let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let health = Arc::new(health::Health::new(
-            i64::try_from(cfg.stuck_after.as_millis()).unwrap_or(i64::MAX),
-        ));
         let factory = supervisor::WorkerFactory {
-            settings,
-            client,
-            db: cfg.db.clone(),
-            settle_ms: i64::try_from(cfg.settle.as_millis()).unwrap_or(2_000),
-            park_after: cfg.park_after,
-            max_call_ms: i64::try_from(cfg.max_call.as_millis()).unwrap_or(i64::MAX),
-            stored: stored.clone(),
-            metrics: metrics.clone(),
-            health: health.clone(),
-            tick: cfg.tick,
-            stopping: stopping.clone(),
             lease: lease.as_ref().map(|l| l.state.clone()),
+            ..supervisor::WorkerFactory::from_config(
+                cfg,
+                settings,
+                client,
+                cfg.db.clone(),
+                metrics.clone(),
+            )
         };
+        let (stored, stopping, health) = (
+            factory.stored.clone(),
+            factory.stopping.clone(),
+            factory.health.clone(),
+        );
         let worker = match &factory.lease {
             None => Some(factory.build().await?),
             Some(_) => None,

@@ -37,6 +37,33 @@ pub(crate) struct WorkerFactory {
 }
 
 impl WorkerFactory {
+    /// A factory for the account of `settings` and `client` whose data is in `db`, timed by
+    /// `cfg`, with fresh health and wake-up signals, not stopping, without a lease.
+    pub(crate) fn from_config(
+        cfg: &super::ServeConfig,
+        settings: Settings,
+        client: AmoClient,
+        db: DbUrl,
+        metrics: Metrics,
+    ) -> Self {
+        WorkerFactory {
+            settings,
+            client,
+            db,
+            settle_ms: i64::try_from(cfg.settle.as_millis()).unwrap_or(2_000),
+            park_after: cfg.park_after,
+            max_call_ms: i64::try_from(cfg.max_call.as_millis()).unwrap_or(i64::MAX),
+            stored: Arc::new(Notify::new()),
+            metrics,
+            health: Arc::new(Health::new(
+                i64::try_from(cfg.stuck_after.as_millis()).unwrap_or(i64::MAX),
+            )),
+            tick: cfg.tick,
+            stopping: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            lease: None,
+        }
+    }
+
     /// Opens the database and connects the engine (the settings are checked against the
     /// account again).
     pub(crate) async fn build(&self) -> Result<Worker, ServeError> {
