@@ -195,12 +195,16 @@ pub(crate) async fn ingest(
         .pool_max_idle_per_host(concurrency)
         .build()
         .map_err(|e| e.to_string())?;
-    let chunks: Vec<Vec<String>> = lines
+    let chunks: Vec<Vec<(String, String)>> = lines
         .chunks(lines.len().div_ceil(concurrency.max(1)))
-        .map(<[String]>::to_vec)
+        .enumerate()
+        .map(|(i, c)| {
+            let url = &urls[i % urls.len()];
+            c.iter().map(|l| (url.clone(), l.clone())).collect()
+        })
         .collect();
     let started = Instant::now();
-    let mut lat = post_all(&http, &urls, chunks).await?;
+    let mut lat = post_all(&http, chunks).await?;
     let secs = started.elapsed().as_secs_f64();
     for stop in stops {
         let _ = stop.send(());
@@ -275,19 +279,18 @@ async fn ingest_setup(
     Ok((mock, cfg))
 }
 
-/// Posts each chunk from its own client task, the chunks spread over `urls` in turn; answers
-/// every acknowledgement's latency (ms).
+/// Posts each chunk's events (each to its URL) from a client task of its own; answers every
+/// acknowledgement's latency (ms).
 async fn post_all(
     http: &reqwest::Client,
-    urls: &[String],
-    chunks: Vec<Vec<String>>,
+    chunks: Vec<Vec<(String, String)>>,
 ) -> Result<Vec<f64>, String> {
     let mut tasks = Vec::new();
-    for (i, chunk) in chunks.into_iter().enumerate() {
-        let (http, url) = (http.clone(), urls[i % urls.len()].clone());
+    for chunk in chunks {
+        let http = http.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(chunk.len());
-            for line in chunk {
+            for (url, line) in chunk {
                 let t = Instant::now();
                 let r = http
                     .post(&url)
@@ -356,7 +359,10 @@ pub(crate) async fn accounts_throughput(
         chunks[k].extend(lines);
     }
     let started = Instant::now();
-    post_to_each(chunks).await?;
+    let http = crate::http::client_builder()
+        .build()
+        .map_err(|e| e.to_string())?;
+    post_all(&http, chunks).await?;
     let handled = wait_handled(pg, accounts, accounts * calls).await?;
     let secs = started.elapsed().as_secs_f64();
     let requests = count_all(pg, accounts, "exchanges").await?;
@@ -400,36 +406,6 @@ async fn add_bench_account(
     .await
     .map_err(|e| e.to_string())?
     .map_err(|e| e.to_string())
-}
-
-/// Posts each chunk's events (to their own URLs) from a client task of its own.
-async fn post_to_each(chunks: Vec<Vec<(String, String)>>) -> Result<(), String> {
-    let http = crate::http::client_builder()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let mut tasks = Vec::new();
-    for chunk in chunks {
-        let http = http.clone();
-        tasks.push(tokio::spawn(async move {
-            for (url, line) in chunk {
-                let r = http
-                    .post(&url)
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(line)
-                    .send()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if r.status() != 200 {
-                    return Err(format!("unexpected status {}", r.status()));
-                }
-            }
-            Ok::<_, String>(())
-        }));
-    }
-    for t in tasks {
-        t.await.map_err(|e| e.to_string())??;
-    }
-    Ok(())
 }
 
 /// The rows of `table` in every bench account's schema, as one query.
