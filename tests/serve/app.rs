@@ -98,9 +98,14 @@ pub async fn spawn_mock(dir: &Path) -> Proc {
 
 /// The mock serving `account` (the keys of a scenario's `crm:` block).
 pub async fn spawn_mock_with(dir: &Path, account_yaml: &str) -> Proc {
+    spawn_mock_args(dir, account_yaml, &[]).await
+}
+
+/// [`spawn_mock_with`] with options of the test's own.
+pub async fn spawn_mock_args(dir: &Path, account_yaml: &str, extra: &[&str]) -> Proc {
     let account = dir.join("account.yaml");
     std::fs::write(&account, account_yaml).unwrap();
-    spawn(&[
+    let mut args = vec![
         "mock",
         "--listen",
         "127.0.0.1:0",
@@ -112,8 +117,9 @@ pub async fn spawn_mock_with(dir: &Path, account_yaml: &str) -> Proc {
         // the mock's default and is tested on its own.
         "--rate-limit",
         "off",
-    ])
-    .await
+    ];
+    args.extend_from_slice(extra);
+    spawn(&args).await
 }
 
 pub fn write_config(dir: &Path, settings: &str) {

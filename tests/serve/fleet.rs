@@ -462,22 +462,7 @@ async fn a_refreshed_token_is_sealed_back_and_survives_a_restart() {
     };
     let home = d.home(0);
     std::fs::create_dir_all(&home).unwrap();
-    std::fs::write(home.join("account.yaml"), ACCOUNT).unwrap();
-    let account = home.join("account.yaml");
-    let mock = spawn(&[
-        "mock",
-        "--listen",
-        "127.0.0.1:0",
-        "--token",
-        TOKEN,
-        "--account",
-        account.to_str().unwrap(),
-        "--rate-limit",
-        "off",
-        "--token-ttl-s",
-        "3",
-    ])
-    .await;
+    let mock = spawn_mock_args(&home, ACCOUNT, &["--token-ttl-s", "3"]).await;
     let oauth = serde_json::json!({
         "access_token": TOKEN, "refresh_token": "mock-refresh", "client_id": "sipamo",
         "client_secret": "client-secret-0123", "redirect_uri": "https://example.org/oauth"
