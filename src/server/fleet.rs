@@ -79,27 +79,10 @@ impl Fleet {
     /// Brings the served accounts in line with the table: starts new and enabled ones, stops
     /// disabled and removed ones, and serves anew those whose settings changed.
     pub(crate) async fn sync(self: &Arc<Self>) -> Result<(), ServeError> {
-        let base = DbUrl::Postgres(self.base.clone());
-        let wanted = tokio::task::spawn_blocking(move || {
-            Db::open_as(&base, "accounts").and_then(|c| c.enabled_accounts())
-        })
-        .await
-        .map_err(|e| ServeError::Stopped(format!("reading the accounts panicked: {e}")));
-        let wanted = match wanted.and_then(|w| {
-            w.map_err(|source| ServeError::Database {
-                db: format!("{:?}", self.base),
-                source,
-            })
-        }) {
-            Ok(w) => {
-                *self.trouble.lock().unwrap_or_else(|p| p.into_inner()) = None;
-                w
-            }
-            Err(e) => {
-                *self.trouble.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
-                return Err(e);
-            }
-        };
+        let read = self.enabled_accounts().await;
+        *self.trouble.lock().unwrap_or_else(|p| p.into_inner()) =
+            read.as_ref().err().map(ToString::to_string);
+        let wanted = read?;
         let stale: Vec<String> = {
             let served = self.served();
             served
@@ -127,6 +110,20 @@ impl Fleet {
             }
         }
         Ok(())
+    }
+
+    /// The enabled accounts as the table has them now.
+    async fn enabled_accounts(&self) -> Result<Vec<ServedAccount>, ServeError> {
+        let base = DbUrl::Postgres(self.base.clone());
+        tokio::task::spawn_blocking(move || {
+            Db::open_as(&base, "accounts").and_then(|c| c.enabled_accounts())
+        })
+        .await
+        .map_err(|e| ServeError::Stopped(format!("reading the accounts panicked: {e}")))?
+        .map_err(|source| ServeError::Database {
+            db: format!("{:?}", self.base),
+            source,
+        })
     }
 
     /// Stops serving an account: its events are refused from now on, the call in hand is
@@ -406,12 +403,7 @@ impl FleetApp {
         limits.max_connections = super::listen::connection_cap(limits.max_connections)?;
         let fleet = Fleet::new(cfg, base.clone(), vault);
         fleet.sync().await?;
-        let listener = tokio::net::TcpListener::bind(cfg.listen)
-            .await
-            .map_err(|source| ServeError::Listen {
-                addr: cfg.listen,
-                source,
-            })?;
+        let listener = super::listen::bind(cfg.listen).await?;
         Ok(FleetApp {
             fleet,
             listener,

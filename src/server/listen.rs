@@ -67,6 +67,13 @@ pub(crate) fn connection_cap(asked: usize) -> Result<usize, super::error::ServeE
 
 /// Serves `router` on `listener` until `stop` turns true, then waits for the connections in
 /// hand to finish their requests (the caller bounds that wait).
+/// Binds the service's address; a failure names it.
+pub(crate) async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, super::ServeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| super::ServeError::Listen { addr, source })
+}
+
 pub(crate) async fn serve(
     listener: TcpListener,
     router: axum::Router,

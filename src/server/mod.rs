@@ -151,12 +151,7 @@ impl Application {
             Some(_) => None,
         };
         let inbox = inbox::Inbox::start(&cfg.db, stored.clone())?;
-        let listener = tokio::net::TcpListener::bind(cfg.listen)
-            .await
-            .map_err(|source| ServeError::Listen {
-                addr: cfg.listen,
-                source,
-            })?;
+        let listener = listen::bind(cfg.listen).await?;
         let router = one_account_router(cfg, &secret, inbox, &metrics, &health);
         Ok(Application {
             listener,
