@@ -32,7 +32,8 @@
 //! | R-MISS-TASK, R-MISS-DEDUP | `src/engine/decide/mod.rs` (`callback_deadline`) |
 //! | R-OUT-K1, R-OUT-U1, R-OUT-UNS, R-NOTE-NOTREACHED | `src/engine/decide/outgoing.rs` |
 //! | R-NOTE-CALL | `src/engine/plan.rs` (`NotePlan::call`) |
-//! | R-HIDDEN, R-INT | `src/engine/call.rs` (a call assembled without a client number) |
+//! | R-HIDDEN, R-INT, R-TRANSFER | `src/engine/call.rs` (a call assembled without a client number; the answerer of the last answer event) |
+//! | R-WIRE | `src/server/receiver.rs` (every request on the secret path stored: an event, or kept aside with its reason by `src/sipuni/event.rs`) |
 //! | R-IDEM | `src/engine/call.rs` (fingerprints) and `src/engine/execute.rs` (write intents) |
 //! | R-FAIL | `src/engine/execute.rs` |
 //! | R-ISOLATE | `src/engine/handler.rs` (parking) |

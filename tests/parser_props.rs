@@ -11,7 +11,10 @@ fn explained(e: &EventError) -> bool {
     let text = e.to_string();
     !text.is_empty()
         && (e.field().is_some()
-            || matches!(e, EventError::NotUtf8 | EventError::BadEncoding { .. }))
+            || matches!(
+                e,
+                EventError::NotUtf8 | EventError::BadEncoding { .. } | EventError::Empty
+            ))
 }
 
 proptest! {

@@ -1,4 +1,5 @@
-//! `sipamo calls`: parked calls of a service, from its database.
+//! `sipamo calls`: parked calls of a service, and the requests it kept aside, from its
+//! database.
 
 use std::process::ExitCode;
 
@@ -26,6 +27,15 @@ pub(crate) enum CallsAction {
     /// Put a parked call back in the queue once the cause is fixed (the running service takes it
     /// on its next round; a stopped one at its next start). It continues where it stopped.
     Retry { call_id: String },
+    /// Requests on the secret path that were acknowledged but are no event the engine can use
+    /// (R-WIRE: an unknown event kind, an empty settings-save ping, a body of another type,
+    /// broken encoding, a field the engine needs missing or unreadable), oldest first, with
+    /// their reason. They are never acted on and go with the retention. With an ID: that
+    /// request in full, as received.
+    Kept {
+        /// The number `sipamo calls kept` lists (`#12`).
+        id: Option<i64>,
+    },
 }
 
 pub(super) fn calls(mut args: CallsArgs) -> Result<ExitCode, String> {
@@ -52,6 +62,7 @@ pub(super) fn calls(mut args: CallsArgs) -> Result<ExitCode, String> {
                 None => Err(format!("no call {call_id:?} in {}", args.db)),
             }
         }
+        CallsAction::Kept { id } => kept(&args.db, id),
         CallsAction::Retry { call_id } => {
             if operator::retry(&args.db, &call_id).map_err(|e| e.to_string())? {
                 println!("call {call_id} is back in the queue");
@@ -64,4 +75,23 @@ pub(super) fn calls(mut args: CallsArgs) -> Result<ExitCode, String> {
             }
         }
     }
+}
+
+/// `sipamo calls kept [ID]`.
+fn kept(db: &crate::server::memory_store::DbUrl, id: Option<i64>) -> Result<ExitCode, String> {
+    use crate::server::operator;
+    let kept = operator::kept(db).map_err(|e| e.to_string())?;
+    if let Some(id) = id {
+        let k = kept.iter().find(|k| k.id == id).ok_or_else(|| {
+            format!("no kept request #{id} in {db} (`sipamo calls kept` lists them)")
+        })?;
+        print!("{}", operator::show_kept(k));
+        return Ok(ExitCode::SUCCESS);
+    }
+    for k in &kept {
+        let text: String = operator::kept_text(&k.raw).chars().take(100).collect();
+        println!("#{}\t{}\t{}\t{}", k.id, k.received_ms, k.reason, text);
+    }
+    println!("{} request(s) kept aside", kept.len());
+    Ok(ExitCode::SUCCESS)
 }

@@ -3,8 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::phone::Phone;
-use crate::sipuni::event::{CallEvent, CallId, EventKind, HangupStatus, Party, ShortNumber};
+use crate::phone::{Country, Phone};
+use crate::sipuni::event::{
+    CallEvent, CallId, EventKind, HangupInfo, HangupStatus, Party, ShortNumber,
+};
 
 /// The scheme name Sipuni gives outgoing calls.
 pub(crate) const OUTGOING_TREE: &str = "Исходящая";
@@ -69,7 +71,7 @@ mod phone_serde {
         s.serialize_str(&p.e164())
     }
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Phone, D::Error> {
-        Phone::parse(&String::deserialize(d)?).map_err(de::Error::custom)
+        Phone::from_written(&String::deserialize(d)?).map_err(de::Error::custom)
     }
 }
 
@@ -88,21 +90,29 @@ pub(crate) enum Assembled {
     Finished(Box<Call>),
 }
 
-/// The direction of a call from one of its events, or `None` for an internal call.
+/// What one event says of its call's direction, by the parties' types first (behaviour.md
+/// «Direction»): an outside source is an incoming call whatever `is_inner_call` says (real
+/// cabinets set it on an outside caller's operator leg); an employee calling an outside number,
+/// or the scheme «Исходящая», is an outgoing one; two employees say nothing by themselves.
 pub(crate) fn direction_of(e: &CallEvent) -> Option<Direction> {
     if e.tree_name.as_deref() == Some(OUTGOING_TREE) {
-        return Some(Direction::Outgoing);
-    }
-    if e.is_inner_call == Some(true) {
-        return None;
-    }
-    if e.src.is_external() {
+        Some(Direction::Outgoing)
+    } else if e.src.is_external() {
         Some(Direction::Incoming)
     } else if e.dst.is_external() {
         Some(Direction::Outgoing)
     } else {
         None
     }
+}
+
+/// The direction of a call from all its events: outgoing if any event says so, else incoming
+/// if any does; a call none of whose events has an outside party is internal (R-INT).
+fn direction_of_call(events: &[CallEvent]) -> Option<Direction> {
+    let said: Vec<Direction> = events.iter().filter_map(direction_of).collect();
+    [Direction::Outgoing, Direction::Incoming]
+        .into_iter()
+        .find(|d| said.contains(d))
 }
 
 /// A call with no client number: from a hidden number (R-HIDDEN), else internal (R-INT).
@@ -148,49 +158,59 @@ fn legs_rung(events: &[CallEvent]) -> Vec<ShortNumber> {
     legs
 }
 
-/// Who answered an incoming call: the first answer event's leg, else the hangup's, else the
-/// last number the hangup says was called.
-fn answerer(answer_event: Option<&CallEvent>, hangup_event: &CallEvent) -> Option<ShortNumber> {
-    answer_event
-        .and_then(|e| e.dst.short())
+/// Who answered an incoming call (behaviour.md «Answerer», R-TRANSFER): the employee of the
+/// last answer event (after a transfer, the one it was transferred to), else the hangup's, else
+/// the last employee the hangup says was called.
+fn answerer(answers: &[&CallEvent], hangup_event: &CallEvent) -> Option<ShortNumber> {
+    answers
+        .iter()
+        .rev()
+        .find_map(|e| e.dst.short())
         .or_else(|| hangup_event.dst.short())
         .or_else(|| hangup_event.last_called.last())
         .cloned()
 }
 
-/// Assembles the events of one call (any order, duplicates allowed).
-pub(crate) fn assemble(events: &[CallEvent]) -> Assembled {
-    let Some(first) = events.first() else {
-        return Assembled::Open;
-    };
-    let direction = events
+/// The answer events in the order they happened (by timestamp, then arrival).
+fn answers_in_order(events: &[CallEvent]) -> Vec<&CallEvent> {
+    let mut answers: Vec<(usize, &CallEvent)> = events
         .iter()
-        .map(direction_of)
-        .find(|d| d == &Some(Direction::Outgoing))
-        .unwrap_or_else(|| direction_of(first));
-    let Some(direction) = direction else {
+        .enumerate()
+        .filter(|(_, e)| e.kind == EventKind::Answer)
+        .collect();
+    answers.sort_by_key(|(i, e)| (e.timestamp, *i));
+    answers.into_iter().map(|(_, e)| e).collect()
+}
+
+/// Assembles the events of one call (any order, duplicates allowed); the client's number is
+/// read in the cabinet's `country`.
+pub(crate) fn assemble(events: &[CallEvent], country: Country) -> Assembled {
+    if events.is_empty() {
+        return Assembled::Open;
+    }
+    let Some(direction) = direction_of_call(events) else {
         return Assembled::Internal;
     };
-    let Some(hangup_event) = events.iter().find(|e| e.kind == EventKind::Hangup) else {
-        return Assembled::Open;
-    };
-    let Some(hangup) = hangup_event.hangup.as_ref() else {
+    let Some((hangup_event, hangup)) = events.iter().find_map(|e| {
+        (e.kind == EventKind::Hangup)
+            .then_some(e)
+            .zip(e.hangup.as_ref())
+    }) else {
         return Assembled::Open;
     };
     let client = match direction {
         Direction::Incoming => events.iter().find_map(|e| e.src.phone()),
         Direction::Outgoing => events.iter().find_map(|e| e.dst.phone()),
     };
-    let Some(client) = client.cloned() else {
+    let Some(client) = client.map(|d| d.resolve(country)) else {
         return hidden_or_internal(events, direction, hangup_event);
     };
+    // Answered is what the hangup's status says, whatever the answer timestamp says (an
+    // «external» callback reports one even when nobody answered).
     let answered = hangup.status == HangupStatus::Answer;
-    let answer_event = events
-        .iter()
-        .filter(|e| e.kind == EventKind::Answer)
-        .min_by_key(|e| e.timestamp);
+    let answers = answers_in_order(events);
     let answerer = match direction {
-        Direction::Incoming if answered => answerer(answer_event, hangup_event),
+        Direction::Incoming if answered => answerer(&answers, hangup_event),
         _ => None,
     };
     let employee = match direction {
@@ -204,33 +224,37 @@ pub(crate) fn assemble(events: &[CallEvent]) -> Assembled {
             .min()
             .unwrap_or(hangup_event.timestamp)
     });
-    let answered_at = hangup
-        .call_answer
-        .or_else(|| answer_event.map(|e| e.timestamp));
-    let talk_secs = match (answered, answered_at) {
-        (true, Some(a)) => hangup_event
-            .timestamp
-            .checked_sub(a)
-            .and_then(|d| u64::try_from(d).ok())
-            .unwrap_or(0),
-        _ => 0,
-    };
-    let legs = legs_rung(events);
     Assembled::Finished(Box::new(Call {
         id: hangup_event.call_id.clone(),
         direction,
         client,
         scheme: events.iter().find_map(|e| e.tree_number.clone()),
-        legs,
+        legs: legs_rung(events),
         answerer,
         employee,
         answered,
         status: Some(hangup.status),
         started_at,
         ended_at: hangup_event.timestamp,
-        talk_secs,
+        talk_secs: talk_secs(answered, hangup, &answers, hangup_event.timestamp),
         record_link: hangup.record_link.clone(),
     }))
+}
+
+/// The whole talk (R-TRANSFER): from the first answer to the hangup.
+fn talk_secs(answered: bool, hangup: &HangupInfo, answers: &[&CallEvent], ended: i64) -> u64 {
+    let first_answer = answers.first().map(|e| e.timestamp);
+    let answered_at = match (hangup.call_answer, first_answer) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    match (answered, answered_at) {
+        (true, Some(a)) => ended
+            .checked_sub(a)
+            .and_then(|d| u64::try_from(d).ok())
+            .unwrap_or(0),
+        _ => 0,
+    }
 }
 
 /// A stable fingerprint of an event, for recognising re-deliveries (R-IDEM).
@@ -241,8 +265,9 @@ pub(crate) fn fingerprint(e: &CallEvent) -> String {
         Party::Internal { number, short } => {
             format!("{number}/{}", short.as_ref().map_or("", |s| s.as_str()))
         }
+        Party::Mobile { number, employee } => format!("{number}_{employee}"),
     };
-    format!(
+    let text = format!(
         "{}|{}|{}|{}|{}|{}",
         e.call_id,
         e.kind.code(),
@@ -250,7 +275,11 @@ pub(crate) fn fingerprint(e: &CallEvent) -> String {
         party(&e.src),
         party(&e.dst),
         e.hangup.as_ref().map_or("", |h| h.status.as_str())
-    )
+    );
+    // What a hidden caller sent may hold control characters, which a database text refuses.
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 #[cfg(test)]
@@ -259,6 +288,10 @@ mod tests {
 
     fn ev(raw: &str) -> CallEvent {
         CallEvent::parse(raw).unwrap()
+    }
+
+    fn assemble_ru(events: &[CallEvent]) -> Assembled {
+        assemble(events, Country::default())
     }
 
     /// Calls saved by earlier versions (plain strings, an empty status for a live view) still
@@ -307,7 +340,7 @@ mod tests {
 
     #[test]
     fn an_answered_group_ring_is_assembled() {
-        let Assembled::Finished(c) = assemble(&group_ring_answered_by_202()) else {
+        let Assembled::Finished(c) = assemble_ru(&group_ring_answered_by_202()) else {
             panic!()
         };
         assert_eq!(c.direction, Direction::Incoming);
@@ -328,17 +361,17 @@ mod tests {
     #[test]
     fn order_and_duplicates_do_not_change_the_call() {
         let mut events = group_ring_answered_by_202();
-        let reference = assemble(&events);
+        let reference = assemble_ru(&events);
         events.reverse();
         events.extend(events.clone());
-        assert_eq!(assemble(&events), reference);
+        assert_eq!(assemble_ru(&events), reference);
     }
 
     #[test]
     fn without_the_hangup_the_call_is_open() {
         let mut events = group_ring_answered_by_202();
         events.pop();
-        assert_eq!(assemble(&events), Assembled::Open);
+        assert_eq!(assemble_ru(&events), Assembled::Open);
     }
 
     #[test]
@@ -348,7 +381,7 @@ mod tests {
                 "event=2&call_id=h&src_num={src}&src_type=1&dst_num=015856201&dst_type=2&short_dst_num=201&timestamp=1700000005&status=NOANSWER"
             ));
             assert_eq!(
-                assemble(&[e]),
+                assemble_ru(&[e]),
                 Assembled::Hidden {
                     call_id: "h".into(),
                     number: src.into()
@@ -362,7 +395,7 @@ mod tests {
         let e = ev(
             "event=2&call_id=9&src_num=015856201&src_type=2&short_src_num=201&dst_num=015856202&dst_type=2&short_dst_num=202&timestamp=1700000005&status=ANSWER",
         );
-        assert_eq!(assemble(&[e]), Assembled::Internal);
+        assert_eq!(assemble_ru(&[e]), Assembled::Internal);
     }
 
     #[test]
@@ -370,7 +403,7 @@ mod tests {
         let e = ev(
             "event=2&call_id=o&src_num=015856201&src_type=2&short_src_num=201&dst_num=89161234567&dst_type=1&timestamp=1700000050&status=NOANSWER&treeName=%D0%98%D1%81%D1%85%D0%BE%D0%B4%D1%8F%D1%89%D0%B0%D1%8F",
         );
-        let Assembled::Finished(c) = assemble(&[e]) else {
+        let Assembled::Finished(c) = assemble_ru(&[e]) else {
             panic!()
         };
         assert_eq!(c.direction, Direction::Outgoing);

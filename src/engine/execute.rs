@@ -4,6 +4,7 @@
 //! connection, or a restart after its intent was saved) is looked up in amoCRM before it is sent
 //! again (R-FAIL, R-IDEM), so neither a retry nor `kill -9` makes a second entity.
 
+use crate::phone::Country;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -129,6 +130,7 @@ fn done<M: Memory>(
 pub(crate) async fn execute<M: Memory>(
     client: &AmoClient,
     unsorted_stages: &[u64],
+    country: Country,
     memory: &mut M,
     p: &mut Progress,
 ) -> Result<(), ExecError> {
@@ -144,7 +146,7 @@ pub(crate) async fn execute<M: Memory>(
     unsorted_step(client, unsorted_stages, memory, p)
         .await
         .map_err(fail("create or accept the Unsorted item", &id))?;
-    contact_and_lead(client, memory, p)
+    contact_and_lead(client, country, memory, p)
         .await
         .map_err(fail("create the contact and lead", &id))?;
     task_step(client, memory, p)
@@ -160,9 +162,10 @@ pub(crate) async fn execute<M: Memory>(
 /// among `known_leads`).
 async fn find_new(
     client: &AmoClient,
+    country: Country,
     p: &Progress,
 ) -> Result<Option<(u64, Option<u64>)>, ClientError> {
-    let contact = super::facts::find_contact(client, p.call.client.key()).await?;
+    let contact = super::facts::find_contact(client, p.call.client.key(), country).await?;
     Ok(contact.map(|c| {
         (
             c.id,
@@ -176,6 +179,7 @@ async fn find_new(
 /// Step 2: contact and lead; one `leads/complex` when both are new.
 async fn contact_and_lead<M: Memory>(
     client: &AmoClient,
+    country: Country,
     memory: &mut M,
     p: &mut Progress,
 ) -> Result<(), StepFailure> {
@@ -197,7 +201,7 @@ async fn contact_and_lead<M: Memory>(
                     Ok((Some(l), c))
                 },
                 || async {
-                    Ok(find_new(client, &snapshot)
+                    Ok(find_new(client, country, &snapshot)
                         .await?
                         .filter(|(_, l)| l.is_some())
                         .map(|(c, l)| (l, Some(c))))
@@ -214,7 +218,7 @@ async fn contact_and_lead<M: Memory>(
                 client,
                 resumed,
                 || client.create_contact(body.clone()),
-                || async { Ok(find_new(client, &snapshot).await?.map(|(c, _)| c)) },
+                || async { Ok(find_new(client, country, &snapshot).await?.map(|(c, _)| c)) },
             )
             .await?;
             p.contact_id = Some(id);
@@ -226,7 +230,11 @@ async fn contact_and_lead<M: Memory>(
                 client,
                 resumed,
                 || client.create_lead(body.clone()),
-                || async { Ok(find_new(client, &snapshot).await?.and_then(|(_, l)| l)) },
+                || async {
+                    Ok(find_new(client, country, &snapshot)
+                        .await?
+                        .and_then(|(_, l)| l))
+                },
             )
             .await?;
             p.lead_id = Some(id);
@@ -237,7 +245,8 @@ async fn contact_and_lead<M: Memory>(
     Ok(())
 }
 
-/// Step 3: the callback task, remembered for its phone (R-MISS-DEDUP) in the same transaction.
+/// Step 3: the callback task, remembered for its phone and its contact (R-MISS-DEDUP: per
+/// client, whichever of its phones calls next) in the same transaction.
 async fn task_step<M: Memory>(
     client: &AmoClient,
     memory: &mut M,
@@ -267,15 +276,13 @@ async fn task_step<M: Memory>(
     )
     .await?;
     p.task_id = Some(id);
-    let key = call.client.key().to_string();
+    let keys = super::facts::task_keys(call.client.key(), p.contact_id);
+    let memo = TaskMemo {
+        task_id: id,
+        deadline: task.complete_till,
+    };
     done(memory, p, |m| {
-        m.set_callback_task(
-            &key,
-            &TaskMemo {
-                task_id: id,
-                deadline: task.complete_till,
-            },
-        )
+        keys.iter().try_for_each(|k| m.set_callback_task(k, &memo))
     })?;
     Ok(())
 }

@@ -9,13 +9,14 @@ use super::items::{self, ItemState};
 use super::memory::{Memory, UnsortedMemo};
 use crate::amocrm::client::{AmoClient, ClientError};
 use crate::amocrm::model::Contact;
-use crate::phone::digits_key;
+use crate::phone::{Country, typed_key};
 
 /// «Finding the contact»: amoCRM's query is full-text, so search by the matching key and keep
 /// only contacts whose PHONE really has it (the lowest id of several).
 pub(super) async fn find_contact(
     client: &AmoClient,
     key: &str,
+    country: Country,
 ) -> Result<Option<Contact>, ClientError> {
     let contacts = client.search_contacts(key).await?;
     Ok(contacts
@@ -23,9 +24,18 @@ pub(super) async fn find_contact(
         .filter(|c| {
             c.phones()
                 .iter()
-                .any(|p| digits_key(p).as_deref() == Some(key))
+                .any(|p| typed_key(p, country).as_deref() == Some(key))
         })
         .min_by_key(|c| c.id))
+}
+
+/// Where a callback task is remembered (R-MISS-DEDUP «по этому контакту»): under the phone,
+/// and under the client's contact when there is one, so that a call from another phone of the
+/// same contact finds it.
+pub(super) fn task_keys(phone_key: &str, contact: Option<u64>) -> Vec<String> {
+    let mut keys = vec![phone_key.to_string()];
+    keys.extend(contact.map(|id| format!("contact:{id}")));
+    keys
 }
 
 impl<M: Memory> Engine<M> {
@@ -80,7 +90,7 @@ impl<M: Memory> Engine<M> {
     /// the pending items checked in amoCRM.
     async fn base_facts(&mut self, call: &Call) -> Result<(Facts, Option<Contact>), Gather> {
         let key = call.client.key();
-        let contact = find_contact(&self.client, key).await?;
+        let contact = find_contact(&self.client, key, self.settings.phone_country).await?;
         let of_call = self.memory.unsorted_of_call(&call.id)?;
         let mut facts = Facts {
             call_item: of_call.as_ref().map(|m| m.source_uid.clone()),
@@ -127,18 +137,27 @@ impl<M: Memory> Engine<M> {
         Ok(())
     }
 
-    /// R-MISS-DEDUP: the task as it is now in amoCRM (a manager may have moved its deadline,
-    /// completed or deleted it).
+    /// R-MISS-DEDUP: the tasks remembered for the client (its visible contact, whichever of
+    /// its phones called, and this phone), as they are now in amoCRM (a manager may have moved
+    /// a deadline, completed or deleted a task); the latest open deadline counts.
     async fn open_task(&mut self, call: &Call, key: &str, facts: &mut Facts) -> Result<(), Gather> {
         let missed_incoming = call.direction == Direction::Incoming && !call.answered;
         if !missed_incoming || !self.settings.incoming.missed.create_task {
             return Ok(());
         }
-        if let Some(t) = self.memory.callback_task(key)? {
-            let task = self.client.task(t.task_id).await?;
-            facts.open_task_deadline = task
-                .filter(|task| !task.is_completed)
-                .map(|task| task.complete_till);
+        let mut task_ids = Vec::new();
+        for k in task_keys(key, facts.contact.as_ref().map(|c| c.id)) {
+            if let Some(t) = self.memory.callback_task(&k)?
+                && !task_ids.contains(&t.task_id)
+            {
+                task_ids.push(t.task_id);
+            }
+        }
+        for id in task_ids {
+            let open = self.client.task(id).await?.filter(|t| !t.is_completed);
+            if let Some(task) = open {
+                facts.open_task_deadline = facts.open_task_deadline.max(Some(task.complete_till));
+            }
         }
         Ok(())
     }

@@ -279,18 +279,19 @@ impl<M: Memory> Engine<M> {
     /// Adds an event to its call and runs the early action it calls for, if the call is live.
     async fn take_live(&mut self, ev: CallEvent, arrived_ms: i64) -> Result<(), EngineError> {
         let kind = ev.kind;
+        let country = self.settings.phone_country;
         let answerer = ev.dst.short().cloned();
         let id = ev.call_id.as_str().to_string();
         let open = self.take(ev, arrived_ms);
         let live = open.hangup_seen_ms.is_none();
         if kind == EventKind::Ring && live && !open.ring_handled {
             open.ring_handled = true;
-            if let Some(call) = live_view(&open.events, None) {
+            if let Some(call) = live_view(&open.events, None, country) {
                 for_call(&id, self.ring(&call)).await?;
             }
         } else if kind == EventKind::Answer && live && !open.answer_handled {
             open.answer_handled = true;
-            if let Some(call) = live_view(&open.events, answerer) {
+            if let Some(call) = live_view(&open.events, answerer, country) {
                 for_call(&id, self.answer(&call)).await?;
             }
         }
@@ -394,7 +395,7 @@ impl<M: Memory> Engine<M> {
                 .get(&id)
                 .map(|c| c.events.clone())
                 .unwrap_or_default();
-            let handled = match call::assemble(&events) {
+            let handled = match call::assemble(&events, self.settings.phone_country) {
                 Assembled::Open => continue,
                 Assembled::Internal => Handled::Internal {
                     call_id: id.clone(),
@@ -474,6 +475,7 @@ impl<M: Memory> Engine<M> {
         execute::execute(
             &self.client,
             &self.unsorted_stages,
+            self.settings.phone_country,
             &mut self.memory,
             &mut progress,
         )
@@ -534,6 +536,7 @@ fn stage_kind(id: u64, kind: u8) -> StageKind {
 pub(super) fn live_view(
     events: &[CallEvent],
     answerer: Option<crate::sipuni::event::ShortNumber>,
+    country: crate::phone::Country,
 ) -> Option<Call> {
     let e = events.iter().find(|e| e.src.phone().is_some())?;
     if call::direction_of(e) != Some(Direction::Incoming) {
@@ -542,7 +545,7 @@ pub(super) fn live_view(
     Some(Call {
         id: e.call_id.clone(),
         direction: Direction::Incoming,
-        client: e.src.phone()?.clone(),
+        client: e.src.phone()?.resolve(country),
         scheme: events.iter().find_map(|e| e.tree_number.clone()),
         legs: events
             .iter()

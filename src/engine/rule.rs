@@ -27,6 +27,8 @@ pub enum Rule {
     NoteCall,
     NoteNotReached,
     Internal,
+    Transfer,
+    Wire,
     Idempotent,
     Faults,
     Isolate,
@@ -34,7 +36,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in the order of the spec.
-    pub const ALL: [Rule; 24] = [
+    pub const ALL: [Rule; 26] = [
         Rule::CfgDealNeedsContact,
         Rule::CfgAccountChecks,
         Rule::InUnknownImmediate,
@@ -56,6 +58,8 @@ impl Rule {
         Rule::NoteCall,
         Rule::NoteNotReached,
         Rule::Internal,
+        Rule::Transfer,
+        Rule::Wire,
         Rule::Idempotent,
         Rule::Faults,
         Rule::Isolate,
@@ -97,6 +101,8 @@ impl Rule {
             Rule::NoteCall => ("R-NOTE-CALL", "Call notes"),
             Rule::NoteNotReached => ("R-NOTE-NOTREACHED", "«Не дозвонились»"),
             Rule::Internal => ("R-INT", "Internal calls"),
+            Rule::Transfer => ("R-TRANSFER", "Transfers"),
+            Rule::Wire => ("R-WIRE", "Every Sipuni request is acknowledged"),
             Rule::Idempotent => ("R-IDEM", "Exactly-once effect"),
             Rule::Faults => ("R-FAIL", "Faults lose nothing"),
             Rule::Isolate => ("R-ISOLATE", "One bad call never blocks the others"),

@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, de};
 
+use crate::phone::Country;
 use crate::sipuni::event::ShortNumber;
 
 fn yes() -> bool {
@@ -264,7 +265,7 @@ pub(crate) struct Scheme {
 fn short_from<E: de::Error>(raw: &str) -> Result<ShortNumber, E> {
     ShortNumber::parse(raw).ok_or_else(|| {
         E::custom(format!(
-            "{raw:?} is not a Sipuni short number (2 to 6 digits, e.g. \"201\")"
+            "{raw:?} is not a Sipuni employee: a short number (2 to 6 digits, e.g. \"201\") or idNNN, the Sipuni id of an employee answering on a mobile (e.g. \"id265648\")"
         ))
     })
 }
@@ -291,7 +292,7 @@ fn users_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<ShortNumber, u6
             serde_yaml::Value::Number(n) => n.to_string(),
             _ => {
                 return Err(de::Error::custom(
-                    "users: keys are short numbers such as \"201\"",
+                    "users: keys are short numbers such as \"201\", or idNNN (an employee's Sipuni id, for calls answered on a mobile)",
                 ));
             }
         };
@@ -314,7 +315,8 @@ pub struct Settings {
     /// «Настройка воронок»; absent: the account's main pipeline, first normal stage.
     #[serde(default)]
     pub(crate) pipeline: Option<PipelineRef>,
-    /// Sipuni short number → amoCRM user id («Пользователи»).
+    /// Sipuni short number (or `idNNN`, an employee's Sipuni id, for calls answered on a
+    /// mobile) → amoCRM user id («Пользователи»).
     #[serde(default, deserialize_with = "users_map")]
     #[cfg_attr(
         feature = "sim",
@@ -323,6 +325,11 @@ pub struct Settings {
     pub(crate) users: BTreeMap<ShortNumber, u64>,
     #[serde(default)]
     pub(crate) schemes: BTreeMap<String, Scheme>,
+    /// The Sipuni cabinet's country (ISO code): national numbers in its events are read as
+    /// numbers of this country (behaviour.md «Client phone»).
+    #[serde(default)]
+    #[cfg_attr(feature = "sim", schemars(with = "String"))]
+    pub(crate) phone_country: Country,
 }
 
 /// Settings that cannot run, naming the option.

@@ -23,6 +23,8 @@ struct View {
     call_status: Option<u64>,
     result: Option<String>,
     name: Option<String>,
+    link: Option<String>,
+    duration: Option<u64>,
 }
 
 fn keys_of(s: &CrmState, kind: EntityKind, id: u64) -> Vec<String> {
@@ -167,7 +169,7 @@ fn notes(s: &CrmState) -> Vec<View> {
                 .map(str::to_string);
             View {
                 describe: format!(
-                    "note {} {} on {} {} ({}) call_status {} responsible {}{}",
+                    "note {} {} on {} {} ({}) call_status {} responsible {}{} duration {} link {}",
                     n.id,
                     n.note_type,
                     n.entity_type.as_str(),
@@ -177,7 +179,14 @@ fn notes(s: &CrmState) -> Vec<View> {
                     n.responsible_user_id,
                     result
                         .as_ref()
-                        .map_or(String::new(), |r| format!(" result {r:?}"))
+                        .map_or(String::new(), |r| format!(" result {r:?}")),
+                    n.params
+                        .get("duration")
+                        .map_or("-".into(), |d| d.to_string()),
+                    n.params
+                        .get("link")
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or("-"),
                 ),
                 phones,
                 on: Some(on_of(n.entity_type)),
@@ -185,6 +194,12 @@ fn notes(s: &CrmState) -> Vec<View> {
                 note_type: Some(n.note_type.clone()),
                 call_status: status,
                 result,
+                link: n
+                    .params
+                    .get("link")
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_string),
+                duration: n.params.get("duration").and_then(serde_json::Value::as_u64),
                 ..View::default()
             }
         })
@@ -196,7 +211,7 @@ type Check = (String, Box<dyn Fn(&View) -> bool>);
 
 fn client(c: &Option<PhoneField>) -> Option<Check> {
     c.as_ref().map(|p| {
-        let key = p.0.key().to_string();
+        let key = p.0.last10().to_string();
         (
             format!("client: {}", p.0.e164()),
             Box::new(move |v: &View| v.phones.contains(&key)) as Box<dyn Fn(&View) -> bool>,
@@ -308,6 +323,14 @@ fn checks_note(e: &NoteExpect) -> Vec<Check> {
         eq("on", e.on, |v| v.on),
         eq("responsible", e.responsible, |v| v.responsible),
         result,
+        e.link.clone().map(|l| {
+            (
+                format!("link: {l:?}"),
+                Box::new(move |v: &View| v.link.as_deref() == Some(l.as_str()))
+                    as Box<dyn Fn(&View) -> bool>,
+            )
+        }),
+        eq("duration", e.duration, |v| v.duration),
     ]
     .into_iter()
     .flatten()

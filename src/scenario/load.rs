@@ -197,7 +197,7 @@ mod tests {
     #[case(OK.replace("at: 1m", "at: 0s").replace("at: 0s\n    call: {", "at: 2m\n    call: {"), 9, "never goes backwards")]
     #[case(OK.replace("crm:", "name: again\ncrm:"), 4, "duplicate key `name`")]
     #[case(OK.replace("  users:", "  users: []\n  users:"), 6, "crm: duplicate key `users`")]
-    #[case(OK.replace("ring: [\"201\"]", "ring: [\"2x1\"]"), 12, "not a Sipuni short number")]
+    #[case(OK.replace("ring: [\"201\"]", "ring: [\"2x1\"]"), 12, "is not a Sipuni employee")]
     fn errors_name_the_line_and_what_is_wrong(
         #[case] text: String,
         #[case] line: usize,

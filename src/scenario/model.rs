@@ -33,7 +33,7 @@ impl<'de> Deserialize<'de> for ShortField {
         let raw = scalar_string(d, "an employee short number such as \"201\"")?;
         ShortNumber::parse(&raw).map(ShortField).ok_or_else(|| {
             de::Error::custom(format!(
-                "{raw:?} is not a Sipuni short number (2 to 6 digits, e.g. \"201\")"
+                "{raw:?} is not a Sipuni employee: a short number (2 to 6 digits, e.g. \"201\") or idNNN, an employee's Sipuni id on a mobile (e.g. \"id265648\")"
             ))
         })
     }
@@ -199,9 +199,17 @@ pub(crate) struct CallStep {
     /// Hangup status when not answered: NOANSWER, BUSY, CANCEL, CONGESTION, CHANUNAVAIL.
     #[serde(default)]
     pub(crate) status: Option<StatusField>,
-    /// Whether a recording link is sent (default true when answered).
+    /// Whether a recording link is sent (default true; cabinets send one on missed calls too).
     #[serde(default)]
     pub(crate) record: Option<bool>,
+    /// R-TRANSFER: the answerer transfers the call to this employee halfway through the talk
+    /// (`"202"`, or `"idNNN"` on a mobile).
+    #[serde(default)]
+    pub(crate) transfer: Option<ShortField>,
+    /// The mobile number `idNNN` employees in `ring`, `answer` or `transfer` are rung on
+    /// (behaviour.md «Employee on a mobile»); default: one made from the id.
+    #[serde(default)]
+    pub(crate) mobile: Option<PhoneField>,
     /// Replay each event twice, or deliver them in another order (R-IDEM).
     #[serde(default)]
     pub(crate) delivery: Delivery,
@@ -521,6 +529,10 @@ pub(crate) struct NoteExpect {
     pub(crate) responsible: Option<u64>,
     /// `call_result`, e.g. «Не дозвонились».
     pub(crate) result: Option<String>,
+    /// The recording link (`params.link`), exactly.
+    pub(crate) link: Option<String>,
+    /// The talk in seconds (`params.duration`); after a transfer the whole talk (R-TRANSFER).
+    pub(crate) duration: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
@@ -551,6 +563,11 @@ pub(crate) struct Expect {
     /// The scenario must be refused or report an error whose message contains this text
     /// (bad settings, a malformed event).
     pub(crate) error: Option<String>,
+    /// Raw events the receiver acknowledges but keeps aside as unusable (R-WIRE), in order:
+    /// each text must appear in its event's reason (`unknown_event`, `src_type`, ...); without
+    /// this key a kept event fails the scenario.
+    #[serde(default)]
+    pub(crate) kept: Option<Vec<String>>,
     /// Calls the engine parked because amoCRM kept refusing them (R-ISOLATE); without this
     /// key a parked call fails the scenario.
     pub(crate) parked: Option<usize>,

@@ -105,6 +105,8 @@ pub struct Outcome {
     pub(crate) steps_run: usize,
     /// Per handled call, the rule IDs and reasons behind what it did (`sipamo run --explain`).
     pub explanation: Vec<String>,
+    /// Raw events kept aside as unusable (R-WIRE), with their reasons.
+    pub kept: Vec<String>,
 }
 
 impl Outcome {
@@ -122,6 +124,9 @@ impl Outcome {
         let mut s = format!("# {}\n", self.name);
         if let Some(e) = &self.error {
             let _ = writeln!(s, "# error: {}", e.replace('\n', " "));
+        }
+        for k in &self.kept {
+            let _ = writeln!(s, "# kept: {}", k.replace('\n', " "));
         }
         s.push_str(&self.journal_yaml());
         s
@@ -180,6 +185,9 @@ pub(crate) fn call_spec(
         talk: step.talk.map_or(60, |s| s.secs()),
         status: step.status.map_or(HangupStatus::NoAnswer, |s| s.0),
         record: step.record.unwrap_or(true),
+        transfer: step.transfer.as_ref().map(|t| t.0.clone()),
+        mobile: step.mobile.as_ref().map(|m| m.0.digits().to_string()),
+        no_hangup: false,
     })
 }
 
@@ -208,6 +216,8 @@ struct Ctx {
     clock: Clock,
     lenient_crm: bool,
     defer_failed_calls: bool,
+    /// Raw events the receiver would acknowledge and keep aside (R-WIRE): reason and detail.
+    kept: Vec<String>,
 }
 
 /// What a step did, besides its requests.
@@ -264,6 +274,35 @@ async fn settle(
 
 /// Parked calls fail the scenario unless `expect.parked` counts them (R-ISOLATE: a parked
 /// call is never dropped silently).
+/// `expect.kept`: the raw events kept aside (R-WIRE), each matching the text at its place;
+/// without the key, a kept event fails the scenario.
+fn kept_failures(expect: &Expect, kept: &[String]) -> Vec<String> {
+    let list = || {
+        kept.iter()
+            .map(|k| format!("    {k}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    match &expect.kept {
+        Some(want)
+            if want.len() == kept.len()
+                && want.iter().zip(kept).all(|(w, k)| k.contains(w.as_str())) =>
+        {
+            Vec::new()
+        }
+        Some(want) => vec![format!(
+            "expect.kept: {want:?}, got {} request(s) kept aside:\n{}",
+            kept.len(),
+            list()
+        )],
+        None if kept.is_empty() => Vec::new(),
+        None => vec![format!(
+            "events kept aside as unusable (list them under `expect: kept:` if meant):\n{}",
+            list()
+        )],
+    }
+}
+
 fn parked_failures(expect: &Expect, parked: &[crate::engine::memory::ParkedCall]) -> Vec<String> {
     let list = || {
         parked
@@ -329,7 +368,7 @@ fn step_phone(step: &Step) -> Option<String> {
         }
         Action::Fault(_) => return None,
     };
-    Some(phone.0.key().to_string())
+    Some(phone.0.last10().to_string())
 }
 
 fn path_label(h: &crate::engine::Handled) -> Option<String> {
@@ -393,6 +432,7 @@ pub async fn run(loaded: &Loaded, opts: RunOptions) -> Outcome {
         seed,
         failures: Vec::new(),
         error: None,
+        kept: Vec::new(),
         journal: Vec::new(),
         origin_ms: sc.start.0 * 1000,
         requests: 0,
@@ -465,6 +505,7 @@ async fn start_world(sc: &Scenario, opts: &RunOptions, seed: u64) -> Result<(Ctx
         clock,
         lenient_crm: opts.lenient_crm,
         defer_failed_calls: opts.defer_failed_calls,
+        kept: Vec::new(),
     };
     Ok((ctx, startup_requests))
 }
@@ -560,6 +601,8 @@ async fn finish(sc: &Scenario, ctx: &mut Ctx, out: &mut Outcome, startup_request
         Ok(parked) => out.failures.extend(parked_failures(&sc.expect, &parked)),
         Err(e) => out.failures.push(e.to_string()),
     }
+    out.failures.extend(kept_failures(&sc.expect, &ctx.kept));
+    out.kept = std::mem::take(&mut ctx.kept);
     out.explanation = std::mem::take(&mut ctx.explained);
     out.journal = ctx.mock.journal();
     out.requests = out.journal.len().saturating_sub(startup_requests);
@@ -630,7 +673,7 @@ async fn apply(
             };
             done.call = Some(crate::scenario::invariants::CallFacts {
                 call_id: spec.call_id.clone(),
-                phone_key: spec.client.key().to_string(),
+                phone_key: spec.client.last10().to_string(),
                 answered,
             });
         }
@@ -645,9 +688,12 @@ async fn apply(
                 }
                 ser.finish()
             };
-            let ev = CallEvent::parse(&line)
-                .map_err(|e| format!("event rejected (the receiver would answer 400): {e}"))?;
-            take(ctx, ev).await?;
+            // As the receiver does (R-WIRE): what is no usable event is acknowledged and kept
+            // aside with its reason, never acted on.
+            match CallEvent::parse(&line) {
+                Ok(ev) => take(ctx, ev).await?,
+                Err(e) => ctx.kept.push(format!("{}: {e}", e.reason())),
+            }
         }
         Action::Crm(a) => {
             // A manager action that finds nothing fails the scenario but the steps go on.

@@ -92,9 +92,9 @@ impl JsonSchema for PhoneField {
 
 fn short_number_schema() -> Schema {
     json_schema!({
-        "description": "An employee's Sipuni short number: 2 to 6 digits (\"201\").",
+        "description": "An employee: a Sipuni short number of 2 to 6 digits (\"201\"), or idNNN, the employee's Sipuni id, for a leg rung on a mobile (\"id265648\").",
         "anyOf": [
-            { "type": "string", "pattern": "^\\s*[0-9]{2,6}\\s*$" },
+            { "type": "string", "pattern": "^\\s*([0-9]{2,6}|id[0-9]{1,12})\\s*$" },
             { "type": "integer", "minimum": 10, "maximum": 999_999 }
         ]
     })
@@ -236,9 +236,9 @@ impl JsonSchema for PipelineRef {
 /// `settings.users`: short number → amoCRM user id.
 pub(crate) fn users_map(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
-        "description": "Sipuni short number → amoCRM user id («Пользователи»).",
+        "description": "Sipuni short number (or idNNN, an employee's Sipuni id, for calls answered on a mobile) → amoCRM user id («Пользователи»).",
         "type": "object",
-        "propertyNames": { "pattern": "^\\s*[0-9]{2,6}\\s*$" },
+        "propertyNames": { "pattern": "^\\s*([0-9]{2,6}|id[0-9]{1,12})\\s*$" },
         "additionalProperties": { "type": "integer", "minimum": 0 }
     })
 }

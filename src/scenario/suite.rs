@@ -91,6 +91,7 @@ pub async fn run_all(scenarios: Vec<Loaded>, opts: RunOptions, parallel: usize) 
                 paths: Default::default(),
                 steps_run: 0,
                 explanation: Vec::new(),
+                kept: Vec::new(),
             }),
         }
     }

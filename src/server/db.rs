@@ -32,6 +32,38 @@ pub(crate) struct NewEvent {
     pub(crate) received_ms: i64,
 }
 
+/// A request on the secret path that is no event the engine can use, to keep with its reason
+/// (R-WIRE).
+#[derive(Debug, Clone)]
+pub(crate) struct NewKept {
+    /// A short code (`unknown_event`, `empty`, `content_type`, …): the metrics label.
+    pub(crate) reason: &'static str,
+    /// What exactly was wrong, for an operator.
+    pub(crate) detail: String,
+    pub(crate) content_type: Option<String>,
+    /// The query string or body as received.
+    pub(crate) raw: Vec<u8>,
+    pub(crate) received_ms: i64,
+}
+
+/// A request kept aside, as `sipamo calls kept` shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct KeptRequest {
+    pub(crate) id: i64,
+    pub(crate) received_ms: i64,
+    pub(crate) reason: String,
+    pub(crate) detail: String,
+    pub(crate) content_type: Option<String>,
+    pub(crate) raw: Vec<u8>,
+}
+
+/// What the receiver stores: an event for the engine, or a request kept aside.
+#[derive(Debug, Clone)]
+pub(crate) enum Arrival {
+    Event(NewEvent),
+    Kept(NewKept),
+}
+
 /// A connection to the service's database.
 pub(crate) enum Db {
     Sqlite(Mutex<Connection>),
@@ -76,34 +108,19 @@ impl Db {
         c.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Stores events in one transaction (one fsync); answers for each whether it was new.
-    pub(crate) fn insert_events(&self, events: Vec<NewEvent>) -> Result<Vec<Stored>, StoreError> {
+    /// Stores what arrived in one transaction (one fsync); answers for each whether it was new.
+    pub(crate) fn insert_events(&self, arrivals: Vec<Arrival>) -> Result<Vec<Stored>, StoreError> {
         let doing = "storing events";
         match self {
             Db::Sqlite(c) => {
                 let mut conn = Self::lite(c);
                 let t = conn.transaction().map_err(sq(doing))?;
-                let mut out = Vec::with_capacity(events.len());
-                {
-                    let mut st = t
-                        .prepare_cached("INSERT OR IGNORE INTO events (call_id, fingerprint, raw, received_ms) VALUES (?1, ?2, ?3, ?4)")
-                        .map_err(sq(doing))?;
-                    for e in &events {
-                        let n = st
-                            .execute(params![e.call_id, e.fingerprint, e.raw, e.received_ms])
-                            .map_err(sq(doing))?;
-                        out.push(if n == 1 {
-                            Stored::New
-                        } else {
-                            Stored::Duplicate
-                        });
-                    }
-                }
+                let out = store::insert_arrivals(&t, &arrivals).map_err(sq(doing))?;
                 t.commit().map_err(sq(doing))?;
                 Ok(out)
             }
             Db::Postgres(p) => pg(p, doing, move |c| {
-                super::pg::inbox::insert_events(c, &events)
+                super::pg::inbox::insert_events(c, &arrivals)
             }),
         }
     }
@@ -284,6 +301,45 @@ impl Db {
             return Ok(Db::Sqlite(Mutex::new(conn)));
         }
         Db::open(url)
+    }
+
+    /// Requests kept aside (R-WIRE), oldest first.
+    pub(crate) fn kept_requests(&self) -> Result<Vec<KeptRequest>, StoreError> {
+        let doing = "reading the requests kept aside";
+        let sql = "SELECT id, received_ms, reason, detail, content_type, raw FROM kept ORDER BY id";
+        match self {
+            Db::Sqlite(c) => {
+                let conn = Self::lite(c);
+                let mut st = conn.prepare(sql).map_err(sq(doing))?;
+                let rows = st
+                    .query_map([], |r| {
+                        Ok(KeptRequest {
+                            id: r.get(0)?,
+                            received_ms: r.get(1)?,
+                            reason: r.get(2)?,
+                            detail: r.get(3)?,
+                            content_type: r.get(4)?,
+                            raw: r.get(5)?,
+                        })
+                    })
+                    .map_err(sq(doing))?;
+                rows.collect::<rusqlite::Result<_>>().map_err(sq(doing))
+            }
+            Db::Postgres(p) => pg(p, doing, move |c| {
+                c.query(sql, &[]).map(|rows| {
+                    rows.iter()
+                        .map(|r| KeptRequest {
+                            id: r.get(0),
+                            received_ms: r.get(1),
+                            reason: r.get(2),
+                            detail: r.get(3),
+                            content_type: r.get(4),
+                            raw: r.get(5),
+                        })
+                        .collect()
+                })
+            }),
+        }
     }
 
     /// Parked calls, oldest first.

@@ -1,7 +1,7 @@
 //! The inbox writer: events are committed to the database in groups (one fsync for many events)
 //! and each is acknowledged only after its group is on disk.
 
-use super::db::{Db, NewEvent};
+use super::db::{Arrival, Db, NewEvent, NewKept};
 use super::error::ServeError;
 use super::memory_store::DbUrl;
 use std::sync::Arc;
@@ -14,10 +14,12 @@ pub(crate) enum Stored {
     New,
     /// The same event was stored before (a re-delivery).
     Duplicate,
+    /// A request that is no usable event, kept aside with its reason (R-WIRE).
+    Kept,
 }
 
 struct Job {
-    event: NewEvent,
+    event: Arrival,
     done: oneshot::Sender<Result<Stored, String>>,
 }
 
@@ -78,17 +80,24 @@ impl Inbox {
         raw: String,
         received_ms: i64,
     ) -> Result<Stored, ServeError> {
+        self.commit(Arrival::Event(NewEvent {
+            call_id,
+            fingerprint,
+            raw,
+            received_ms,
+        }))
+        .await
+    }
+
+    /// Keeps a request that is no usable event with its reason; returns once it is on disk.
+    pub(crate) async fn keep(&self, kept: NewKept) -> Result<Stored, ServeError> {
+        self.commit(Arrival::Kept(kept)).await
+    }
+
+    async fn commit(&self, event: Arrival) -> Result<Stored, ServeError> {
         let (done, wait) = oneshot::channel();
         self.tx
-            .send(Job {
-                event: NewEvent {
-                    call_id,
-                    fingerprint,
-                    raw,
-                    received_ms,
-                },
-                done,
-            })
+            .send(Job { event, done })
             .await
             .map_err(|_| stopped())?;
         wait.await

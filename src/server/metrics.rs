@@ -31,6 +31,8 @@ pub(crate) struct Metrics {
     pub(crate) taken: Counter,
     /// Calls that needed no amoCRM action, by reason (`internal`, `hidden_number`).
     pub(crate) skipped: Family<ReasonLabel, Counter>,
+    /// Requests on the secret path kept aside as no usable event, by reason (R-WIRE).
+    pub(crate) kept: Family<ReasonLabel, Counter>,
     pub(crate) amocrm: Family<StatusLabel, Counter>,
     pub(crate) retries: Counter,
     pub(crate) queue: Gauge,
@@ -57,6 +59,11 @@ impl Metrics {
         self.events.get_or_create(&ResultLabel { result }).inc();
     }
 
+    /// A request kept aside (R-WIRE), by its reason.
+    pub(crate) fn kept(&self, reason: &'static str) {
+        self.kept.get_or_create(&ReasonLabel { reason }).inc();
+    }
+
     /// Registers every metric in `r`.
     fn register(&self, r: &mut Registry) {
         r.register(
@@ -78,6 +85,11 @@ impl Metrics {
             "sipamo_calls_skipped",
             "Calls that needed no amoCRM action, by reason (internal; hidden_number: R-HIDDEN)",
             self.skipped.clone(),
+        );
+        r.register(
+            "sipamo_requests_kept",
+            "Requests on the secret path acknowledged but kept aside as no usable event, by reason (sipamo calls kept)",
+            self.kept.clone(),
         );
         r.register(
             "sipamo_amocrm_requests",

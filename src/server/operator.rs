@@ -1,11 +1,12 @@
 //! What `sipamo calls` shows and does against the service's database (SQLite or PostgreSQL):
 //! the parked calls with their reasons, one call's events and progress, and putting a parked
-//! call back in the queue. Safe while the service runs (the worker takes a put-back call on its
+//! call back in the queue; the requests kept aside as no usable event (R-WIRE). Safe while the
+//! service runs (the worker takes a put-back call on its
 //! next round).
 
 use std::fmt::Write as _;
 
-use super::db::{Db, StoreError};
+use super::db::{Db, KeptRequest, StoreError};
 use super::memory_store::DbUrl;
 use crate::engine::memory::ParkedCall;
 
@@ -47,4 +48,35 @@ pub(crate) fn show(db: &DbUrl, call_id: &str) -> Result<Option<String>, StoreErr
 /// Puts a parked call back in the queue; false when it is not parked.
 pub(crate) fn retry(db: &DbUrl, call_id: &str) -> Result<bool, StoreError> {
     Db::open_existing(db)?.requeue(call_id)
+}
+
+/// The requests kept aside (R-WIRE), oldest first.
+pub(crate) fn kept(db: &DbUrl) -> Result<Vec<KeptRequest>, StoreError> {
+    Db::open_existing(db)?.kept_requests()
+}
+
+/// A kept request's bytes as text: UTF-8 with control characters as `%XX`, anything else with
+/// each byte that is not printable ASCII as `\xNN`.
+pub(crate) fn kept_text(raw: &[u8]) -> String {
+    match std::str::from_utf8(raw) {
+        Ok(text) => super::receiver::printable(text),
+        Err(_) => raw.escape_ascii().to_string(),
+    }
+}
+
+/// One kept request in full, as text.
+pub(crate) fn show_kept(k: &KeptRequest) -> String {
+    let at = chrono::DateTime::from_timestamp_millis(k.received_ms)
+        .map_or_else(|| k.received_ms.to_string(), |t| t.to_rfc3339());
+    let mut out = String::new();
+    let _ = writeln!(out, "request #{} received {at}", k.id);
+    let _ = writeln!(out, "reason: {} — {}", k.reason, k.detail);
+    let _ = writeln!(
+        out,
+        "content type: {}",
+        k.content_type.as_deref().unwrap_or("(none)")
+    );
+    let _ = writeln!(out, "{} byte(s):", k.raw.len());
+    let _ = writeln!(out, "{}", kept_text(&k.raw));
+    out
 }

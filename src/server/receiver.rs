@@ -1,24 +1,29 @@
-//! The HTTP receiver: Sipuni posts (or GETs) events to `/sipuni/events/{secret}`; each is
-//! acknowledged with `{"success":true}` only after it is durably stored.
+//! The HTTP receiver: Sipuni posts (or GETs) events to `/sipuni/events/{secret}`. Every request
+//! on a secret path that fits the limits is durably stored, then acknowledged with
+//! `{"success":true}` (R-WIRE): an event for the engine, or, when it is no event the engine can
+//! use (an unknown kind, an empty settings-save ping, a body of another type, broken encoding),
+//! a request kept aside with its reason for `sipamo calls kept`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
+use super::db::NewKept;
 use super::health::Health;
 use super::inbox::{Inbox, Stored};
 use super::metrics::Metrics;
 use super::vault::secret_hash;
 use crate::clock::Clock;
 use crate::engine::call::fingerprint;
-use crate::sipuni::event::CallEvent;
+use crate::sipuni::event::{CallEvent, EventError};
 
 /// Largest event accepted (query string or body).
 pub(crate) const MAX_EVENT_BYTES: usize = 64 * 1024;
@@ -128,7 +133,7 @@ async fn event_get(
         );
     }
     let raw = q.unwrap_or_default();
-    receive(&s, &secret, raw.as_bytes()).await
+    receive(&s, &secret, raw.as_bytes(), None).await
 }
 
 async fn event_post(
@@ -136,34 +141,45 @@ async fn event_post(
     Path(secret): Path<String>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return body_refused(&s, &secret, &e),
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     // A form body; Sipuni may also POST with the fields in the query string.
     if body.is_empty() {
         let raw = q.unwrap_or_default();
-        return receive(&s, &secret, raw.as_bytes()).await;
+        return receive(&s, &secret, raw.as_bytes(), content_type).await;
     }
-    if !is_form(&headers) {
-        s.metrics.event("unsupported_media_type");
-        return answer(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            json!({ "success": false, "error": "send events as application/x-www-form-urlencoded (or in the query string), as Sipuni does" }),
-        );
+    receive(&s, &secret, &body, content_type).await
+}
+
+/// A body that could not be read: over the limit (413), or cut off by the client.
+fn body_refused(s: &ReceiverState, secret: &str, e: &BytesRejection) -> Response {
+    if route(s, secret).is_none() {
+        return not_found(s);
     }
-    receive(&s, &secret, &body).await
+    let status = e.status();
+    let error = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        format!("an event is at most {MAX_EVENT_BYTES} bytes")
+    } else {
+        "the request body could not be read; send it again".to_string()
+    };
+    answer(status, json!({ "success": false, "error": error }))
 }
 
 /// A body without a type, or one typed as a form (any parameters, e.g. `charset=UTF-8`).
-fn is_form(headers: &HeaderMap) -> bool {
-    match headers.get(header::CONTENT_TYPE) {
-        None => true,
-        Some(v) => v.to_str().is_ok_and(|t| {
-            t.split(';').next().is_some_and(|m| {
-                m.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            })
-        }),
-    }
+fn is_form(content_type: Option<&str>) -> bool {
+    content_type.is_none_or(|t| {
+        t.split(';').next().is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+    })
 }
 
 /// The route of a secret path (compared by its SHA-256: no secret is kept in memory).
@@ -176,19 +192,23 @@ fn route(s: &ReceiverState, secret: &str) -> Option<Route> {
         .cloned()
 }
 
-async fn receive(s: &ReceiverState, secret: &str, raw: &[u8]) -> Response {
-    let Some(to) = route(s, secret) else {
-        s.metrics.event("unauthorized");
-        return answer(
-            StatusCode::NOT_FOUND,
-            json!({ "success": false, "error": "not found" }),
-        );
-    };
-    accept(s, &to, raw).await
+fn not_found(s: &ReceiverState) -> Response {
+    s.metrics.event("unauthorized");
+    answer(
+        StatusCode::NOT_FOUND,
+        json!({ "success": false, "error": "not found" }),
+    )
 }
 
-/// Stores an event of an account, answering once it is durable.
-async fn accept(s: &ReceiverState, to: &Route, raw: &[u8]) -> Response {
+async fn receive(
+    s: &ReceiverState,
+    secret: &str,
+    raw: &[u8],
+    content_type: Option<String>,
+) -> Response {
+    let Some(to) = route(s, secret) else {
+        return not_found(s);
+    };
     if raw.len() > MAX_EVENT_BYTES {
         to.metrics.event("too_large");
         return answer(
@@ -196,17 +216,92 @@ async fn accept(s: &ReceiverState, to: &Route, raw: &[u8]) -> Response {
             json!({ "success": false, "error": format!("an event is at most {MAX_EVENT_BYTES} bytes") }),
         );
     }
-    let event = match CallEvent::parse_bytes(raw) {
-        Ok(e) => e,
-        Err(e) => {
-            to.metrics.event("malformed");
-            tracing::warn!(error = %e, "malformed Sipuni event refused");
-            return answer(
-                StatusCode::BAD_REQUEST,
-                json!({ "success": false, "error": e.to_string(), "field": e.field() }),
-            );
-        }
+    let parsed = if is_form(content_type.as_deref()) {
+        parse_with_time(raw, s.clock.now_ms()).map_err(|e| (e.reason(), e.to_string()))
+    } else {
+        Err((
+            "content_type",
+            "the body is not application/x-www-form-urlencoded; kept as received".to_string(),
+        ))
     };
+    match parsed {
+        Ok((event, raw)) => accept(s, &to, &raw, event).await,
+        Err((reason, detail)) => {
+            let kept = NewKept {
+                reason,
+                detail: printable(&detail),
+                content_type: content_type.map(|t| printable(&t)),
+                raw: raw.to_vec(),
+                received_ms: s.clock.now_ms(),
+            };
+            keep(&to, kept).await
+        }
+    }
+}
+
+/// An event and the text to store for it. An event without `timestamp` is taken as sent when
+/// it arrived, and stored so (R-WIRE: a field in an unexpected form loses nothing).
+fn parse_with_time(raw: &[u8], now_ms: i64) -> Result<(CallEvent, Vec<u8>), EventError> {
+    match CallEvent::parse_bytes(raw) {
+        Ok(event) => Ok((event, raw.to_vec())),
+        Err(EventError::Missing { field: "timestamp" }) => {
+            let mut timed = raw.to_vec();
+            timed.extend_from_slice(format!("&timestamp={}", now_ms.div_euclid(1000)).as_bytes());
+            match CallEvent::parse_bytes(&timed) {
+                Ok(event) => Ok((event, timed)),
+                // `timestamp=0` or empty: a time was given, and it says nothing.
+                Err(EventError::Conflict { field, .. }) if field == "timestamp" => {
+                    Err(EventError::Missing { field: "timestamp" })
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Keeps a request that is no usable event, answering once it is durable (R-WIRE).
+async fn keep(to: &Route, kept: NewKept) -> Response {
+    let reason = kept.reason;
+    match to.inbox.keep(kept).await {
+        Ok(_) => {
+            to.metrics.event("kept");
+            to.metrics.kept(reason);
+            tracing::warn!(
+                reason,
+                "a request that is no usable event was acknowledged and kept aside (sipamo calls kept)"
+            );
+            answer(StatusCode::OK, json!({ "success": true }))
+        }
+        Err(e) => store_failed(to, "", &e),
+    }
+}
+
+fn store_failed(to: &Route, call_id: &str, e: &super::error::ServeError) -> Response {
+    to.metrics.event("store_failed");
+    tracing::error!(%call_id, error = %e, "request not stored");
+    answer(
+        StatusCode::SERVICE_UNAVAILABLE,
+        json!({ "success": false, "error": "the event could not be stored; send it again" }),
+    )
+}
+
+/// Text safe for any database column: control characters (NUL among them, which PostgreSQL
+/// text refuses) written as `%XX`. A form-encoded request decodes the same after this.
+pub(crate) fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && u32::from(c) < 0x80 {
+            out.push_str(&format!("%{:02X}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Stores an event of an account, answering once it is durable.
+async fn accept(s: &ReceiverState, to: &Route, raw: &[u8], event: CallEvent) -> Response {
     let now_ms = s.clock.now_ms();
     if event.timestamp.saturating_mul(1000) < now_ms.saturating_sub(s.retention_ms) {
         to.metrics.event("stale");
@@ -217,14 +312,14 @@ async fn accept(s: &ReceiverState, to: &Route, raw: &[u8]) -> Response {
         );
         return answer(StatusCode::OK, json!({ "success": true }));
     }
-    let text = String::from_utf8_lossy(raw).into_owned();
+    let text = printable(&String::from_utf8_lossy(raw));
     let call_id = event.call_id.as_str().to_string();
     match to
         .inbox
         .store(call_id.clone(), fingerprint(&event), text, now_ms)
         .await
     {
-        Ok(Stored::New) => {
+        Ok(Stored::New | Stored::Kept) => {
             to.metrics.event("stored");
             tracing::debug!(%call_id, kind = event.kind.code(), "event stored");
             answer(StatusCode::OK, json!({ "success": true }))
@@ -233,13 +328,6 @@ async fn accept(s: &ReceiverState, to: &Route, raw: &[u8]) -> Response {
             to.metrics.event("duplicate");
             answer(StatusCode::OK, json!({ "success": true }))
         }
-        Err(e) => {
-            to.metrics.event("store_failed");
-            tracing::error!(%call_id, error = %e, "event not stored");
-            answer(
-                StatusCode::SERVICE_UNAVAILABLE,
-                json!({ "success": false, "error": "the event could not be stored; send it again" }),
-            )
-        }
+        Err(e) => store_failed(to, &call_id, &e),
     }
 }

@@ -6,7 +6,7 @@
 //! has not called about for that long is forgotten, and its next call starts afresh); event
 //! fingerprints. What stays: open and parked calls with everything they need, whatever their
 //! age. The receiver drops events older than the retention, so a forgotten call is never
-//! handled twice.
+//! handled twice. Requests kept aside (R-WIRE) go once they are older than the retention.
 
 use super::memory_store::DbUrl;
 use std::time::Duration;
@@ -28,9 +28,11 @@ pub(crate) struct Pruned {
     pub(crate) calls: usize,
     pub(crate) memory: usize,
     pub(crate) deliveries: usize,
+    /// Requests kept aside (R-WIRE).
+    pub(crate) kept: usize,
 }
 
-const STEPS: [(&str, &str); 5] = [
+const STEPS: [(&str, &str); 6] = [
     (
         "events",
         "DELETE FROM events WHERE id IN (
@@ -65,11 +67,15 @@ const STEPS: [(&str, &str); 5] = [
         "DELETE FROM deliveries WHERE fingerprint IN (
              SELECT fingerprint FROM deliveries WHERE at_ms < ?1 LIMIT ?2)",
     ),
+    (
+        "kept",
+        "DELETE FROM kept WHERE id IN (SELECT id FROM kept WHERE received_ms < ?1 LIMIT ?2)",
+    ),
 ];
 
 /// Removes what was finished or last written before `cutoff_ms` (Unix ms), in batches.
 pub(crate) fn prune(conn: &Connection, cutoff_ms: i64) -> rusqlite::Result<Pruned> {
-    let mut counts = [0usize; 5];
+    let mut counts = [0usize; 6];
     for ((_, sql), count) in STEPS.iter().zip(counts.iter_mut()) {
         let mut st = conn.prepare_cached(sql)?;
         loop {
@@ -80,13 +86,14 @@ pub(crate) fn prune(conn: &Connection, cutoff_ms: i64) -> rusqlite::Result<Prune
             }
         }
     }
-    let [events, exchanges, calls, memory, deliveries] = counts;
+    let [events, exchanges, calls, memory, deliveries, kept] = counts;
     Ok(Pruned {
         events,
         exchanges,
         calls,
         memory,
         deliveries,
+        kept,
     })
 }
 
@@ -126,6 +133,7 @@ pub(crate) async fn run(
                     ("calls", p.calls),
                     ("memory", p.memory),
                     ("deliveries", p.deliveries),
+                    ("kept", p.kept),
                 ] {
                     metrics
                         .pruned
@@ -178,6 +186,13 @@ mod tests {
             )
             .unwrap();
         }
+        for at in [clock.now_ms(), 1_800_000] {
+            conn.execute(
+                "INSERT INTO kept (received_ms, reason, detail, raw) VALUES (?1, 'empty', '', x'')",
+                params![at],
+            )
+            .unwrap();
+        }
         assert!(m.first_delivery("f-old").unwrap());
         m.mark_done("old").unwrap();
         m.set_callback_task(
@@ -211,7 +226,8 @@ mod tests {
                 exchanges: 1,
                 calls: 1,
                 memory: 1,
-                deliveries: 1
+                deliveries: 1,
+                kept: 1
             },
             "the old call's event, exchange, record and fingerprint, and the phone's stale task"
         );

@@ -78,8 +78,22 @@ CREATE TABLE service_settings (
 );
 ";
 
+/// Version 4: requests on the secret path that are no event the engine can use, kept with
+/// their reason (R-WIRE), as received (bytes, content type).
+const V4: &str = "
+CREATE TABLE kept (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_ms  INTEGER NOT NULL,
+    reason       TEXT NOT NULL,
+    detail       TEXT NOT NULL,
+    content_type TEXT,
+    raw          BLOB NOT NULL
+);
+CREATE INDEX kept_by_time ON kept(received_ms);
+";
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
 }
 
 /// Brings the database to the current version; a database from a newer sipamo is refused.

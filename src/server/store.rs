@@ -8,6 +8,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::db::Arrival;
+use super::inbox::Stored;
 use crate::clock::Clock;
 use crate::engine::memory::{
     MemResult, Memory, MemoryError, ParkedCall, Progress, TaskMemo, UnsortedMemo, Write,
@@ -68,6 +70,43 @@ fn stored_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
         raw: r.get(2)?,
         received_ms: r.get(3)?,
     })
+}
+
+/// Stores events (a re-delivery is recognised by its fingerprint) and kept requests, inside
+/// the caller's transaction.
+pub(crate) fn insert_arrivals(
+    t: &Connection,
+    arrivals: &[Arrival],
+) -> rusqlite::Result<Vec<Stored>> {
+    let mut event = t.prepare_cached(
+        "INSERT OR IGNORE INTO events (call_id, fingerprint, raw, received_ms) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    let mut kept = t.prepare_cached(
+        "INSERT INTO kept (received_ms, reason, detail, content_type, raw) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    arrivals
+        .iter()
+        .map(|a| match a {
+            Arrival::Event(e) => {
+                let n = event.execute(params![e.call_id, e.fingerprint, e.raw, e.received_ms])?;
+                Ok(if n == 1 {
+                    Stored::New
+                } else {
+                    Stored::Duplicate
+                })
+            }
+            Arrival::Kept(k) => {
+                kept.execute(params![
+                    k.received_ms,
+                    k.reason,
+                    k.detail,
+                    k.content_type,
+                    k.raw
+                ])?;
+                Ok(Stored::Kept)
+            }
+        })
+        .collect()
 }
 
 /// Events after `after`, in arrival order.

@@ -1,6 +1,11 @@
 //! The synthetic Sipuni generator: a call description becomes the event sequence Sipuni sends
 //! (`event=1` per ring leg, `event=3` on answer, `event=4` for the other legs, `event=2` hangup)
-//! in the wire form, so the engine sees exactly what the HTTP receiver would parse.
+//! in the wire form real cabinets use (`reference/sipuni-events.md`, «What real cabinets
+//! send»): an outside party's short field repeating its number, `is_inner_call=1` on an outside
+//! caller's operator legs after a greeting, event 4 with and without `status`, an outgoing
+//! call's event 1 twice a second apart, recording links (unencoded on some calls, on missed
+//! calls too), no `call_answer_timestamp` on some unanswered calls, employees answering on a
+//! mobile (`NUMBER_idNNN`) and transfers. The engine sees exactly what the receiver would parse.
 
 use crate::phone::Phone;
 use crate::sipuni::event::{HangupStatus, ShortNumber};
@@ -24,7 +29,8 @@ pub struct CallSpec {
     pub direction: SynthDirection,
     /// `treeNumber` (incoming); outgoing calls use «Исходящая».
     pub scheme: Option<String>,
-    /// Employees rung, in order (incoming); a leg starts each second.
+    /// Employees rung, in order (incoming); a leg starts each second. An `idNNN` employee is
+    /// rung on a mobile.
     pub ring: Vec<ShortNumber>,
     /// Who answered (incoming); `None` = missed.
     pub answer: Option<ShortNumber>,
@@ -36,7 +42,14 @@ pub struct CallSpec {
     pub talk: u64,
     /// Hangup status when not answered.
     pub status: HangupStatus,
+    /// A recording link is sent (on answered and missed calls alike, as cabinets do).
     pub record: bool,
+    /// The answerer transfers the call to this employee halfway through the talk (R-TRANSFER).
+    pub transfer: Option<ShortNumber>,
+    /// The mobile number `idNNN` employees are rung on (digits); default: one made from the id.
+    pub mobile: Option<String>,
+    /// The hangup (`event=2`) never arrives (a storm's lost hangups).
+    pub no_hangup: bool,
 }
 
 /// One generated event: its Unix time and its wire form.
@@ -46,8 +59,54 @@ pub struct WireEvent {
     pub line: String,
 }
 
-fn employee_num(s: &ShortNumber) -> String {
-    format!("{ACCOUNT}{s}")
+impl WireEvent {
+    fn new(at: i64, p: &Fields, raw_link: Option<&str>) -> Self {
+        WireEvent {
+            at,
+            line: line(p, raw_link),
+        }
+    }
+}
+
+/// The wire's variations a call takes, chosen by its id (the same id, the same shapes).
+#[derive(Clone, Copy)]
+struct Quirks {
+    /// Event 4 of a leg that was not answered carries no `status`.
+    leg_without_status: bool,
+    /// `call_record_link` is sent unencoded, its `hash` and `user` split off as parameters.
+    unencoded_link: bool,
+    /// An unanswered hangup has no `call_answer_timestamp` (else `0`).
+    no_answer_time: bool,
+}
+
+impl Quirks {
+    fn of(call_id: &str) -> Self {
+        let h = fnv(call_id.as_bytes());
+        Quirks {
+            leg_without_status: h & 1 == 1,
+            unencoded_link: h & 2 == 2,
+            no_answer_time: h & 4 == 4,
+        }
+    }
+}
+
+/// FNV-1a: a stable hash for choosing quirks and making recording hashes.
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+type Fields = Vec<(&'static str, String)>;
+
+/// An event's line: form-encoded, with an unencoded recording link appended as cabinets send it.
+fn line(p: &Fields, raw_link: Option<&str>) -> String {
+    let mut out = crate::http::form_encode(p);
+    if let Some(link) = raw_link {
+        out.push_str("&call_record_link=");
+        out.push_str(link);
+    }
+    out
 }
 
 impl CallSpec {
@@ -58,8 +117,32 @@ impl CallSpec {
         }
     }
 
-    /// The fields of the final hangup (`event=2`): status, start and answer times, recording.
-    fn hangup_fields(&self, p: &mut Vec<(&str, String)>, start: i64, picked: i64) {
+    /// An employee as a destination: an internal party, or an outside one carrying the
+    /// employee's Sipuni id when rung on a mobile.
+    fn employee_dst(&self, emp: &ShortNumber) -> Fields {
+        match emp.as_str().strip_prefix("id") {
+            Some(id) => {
+                let mobile = self.mobile.clone().unwrap_or_else(|| mobile_of(id));
+                let num = format!("{mobile}_{emp}");
+                vec![
+                    ("dst_num", num.clone()),
+                    ("dst_type", "1".into()),
+                    ("short_dst_num", num),
+                    ("pbxdstnum", mobile),
+                ]
+            }
+            None => vec![
+                ("dst_num", format!("{ACCOUNT}{emp}")),
+                ("dst_type", "2".into()),
+                ("short_dst_num", emp.to_string()),
+            ],
+        }
+    }
+
+    /// The fields of the final hangup (`event=2`): status, start and answer times, recording;
+    /// returns the recording link when it is to go unencoded.
+    fn hangup_fields(&self, p: &mut Fields, start: i64, picked: i64) -> Option<String> {
+        let quirks = Quirks::of(&self.call_id);
         let answered = self.answered();
         let status = if answered {
             HangupStatus::Answer
@@ -68,125 +151,177 @@ impl CallSpec {
         };
         p.push(("status", status.as_str().into()));
         p.push(("call_start_timestamp", start.to_string()));
-        p.push((
-            "call_answer_timestamp",
-            if answered {
-                picked.to_string()
-            } else {
-                "0".into()
-            },
-        ));
-        p.push(("call_record_link", self.record_link().unwrap_or_default()));
+        if answered {
+            p.push(("call_answer_timestamp", picked.to_string()));
+        } else if !quirks.no_answer_time {
+            p.push(("call_answer_timestamp", "0".into()));
+        }
+        let link = self.record_link();
+        match (&link, quirks.unencoded_link) {
+            (Some(_), true) => link,
+            (Some(l), false) => {
+                p.push(("call_record_link", l.clone()));
+                None
+            }
+            (None, _) => {
+                p.push(("call_record_link", String::new()));
+                None
+            }
+        }
     }
 
     fn record_link(&self) -> Option<String> {
-        (self.record && self.answered())
-            .then(|| format!("https://sipuni.com/api/crm/record?id={}", self.call_id))
+        self.record.then(|| {
+            let hash = format!(
+                "{:016x}{:016x}",
+                fnv(self.call_id.as_bytes()),
+                fnv(format!("{}.rec", self.call_id).as_bytes())
+            );
+            format!(
+                "https://sipuni.com/api/crm/record?id={}&hash={hash}&user={ACCOUNT}",
+                self.call_id
+            )
+        })
     }
 
     /// The events of the call, starting at `start` (Unix seconds), in sending order.
     pub fn events(&self, start: i64) -> Vec<WireEvent> {
-        match self.direction {
+        let mut events = match self.direction {
             SynthDirection::Incoming => self.incoming(start),
             SynthDirection::Outgoing => self.outgoing(start),
+        };
+        if self.no_hangup {
+            events.retain(|e| !e.line.starts_with("event=2&"));
         }
+        events
     }
 
-    fn incoming(&self, start: i64) -> Vec<WireEvent> {
-        let id = self.call_id.clone();
+    /// An incoming call's event between the client and employee `emp`, sent at `t`.
+    fn incoming_event(&self, event: u8, emp: &ShortNumber, t: i64) -> Fields {
         let client = self.client.digits().to_string();
-        let tree: Vec<(&str, String)> = match &self.scheme {
+        let mut p: Fields = vec![
+            ("event", event.to_string()),
+            ("call_id", self.call_id.clone()),
+            ("src_num", client.clone()),
+            ("src_type", "1".into()),
+            // Real cabinets repeat an outside party's number in its short field.
+            ("short_src_num", client),
+        ];
+        p.extend(self.employee_dst(emp));
+        p.push(("timestamp", t.to_string()));
+        p
+    }
+
+    fn tree(&self) -> Fields {
+        match &self.scheme {
             Some(s) => vec![
                 ("treeName", format!("Схема {s}")),
                 ("treeNumber", s.clone()),
             ],
             None => vec![],
-        };
-        let common = |event: u8, emp: &ShortNumber, t: i64| -> Vec<(&str, String)> {
-            vec![
-                ("event", event.to_string()),
-                ("call_id", id.clone()),
-                ("src_num", client.clone()),
-                ("src_type", "1".into()),
-                ("dst_num", employee_num(emp)),
-                ("dst_type", "2".into()),
-                ("short_dst_num", emp.to_string()),
-                ("timestamp", t.to_string()),
-            ]
-        };
+        }
+    }
+
+    fn incoming(&self, start: i64) -> Vec<WireEvent> {
+        let quirks = Quirks::of(&self.call_id);
         let mut out = Vec::new();
-        let legs = &self.ring;
-        for (i, emp) in legs.iter().enumerate() {
+        // After a scheme's greeting the operator legs of an outside caller carry
+        // `is_inner_call=1` (seen in live cabinets); direction comes from the types.
+        let inner = if self.scheme.is_some() { "1" } else { "0" };
+        for (i, emp) in self.ring.iter().enumerate() {
             let t = start + i as i64;
-            let mut p = common(1, emp, t);
-            p.push(("is_inner_call", "0".into()));
-            p.extend(tree.iter().cloned());
-            out.push(WireEvent {
-                at: t,
-                line: crate::http::form_encode(&p),
-            });
+            let mut p = self.incoming_event(1, emp, t);
+            p.push(("is_inner_call", inner.into()));
+            p.extend(self.tree());
+            out.push(WireEvent::new(t, &p, None));
         }
         let picked = start + self.ring_time as i64;
-        let end = if self.answer.is_some() {
+        let mut end = if self.answer.is_some() {
             picked + self.talk as i64
         } else {
             picked
         };
         if let Some(ans) = &self.answer {
-            out.push(WireEvent {
-                at: picked,
-                line: crate::http::form_encode(&common(3, ans, picked)),
-            });
+            out.push(WireEvent::new(
+                picked,
+                &self.incoming_event(3, ans, picked),
+                None,
+            ));
         }
-        for emp in legs.iter().filter(|e| Some(*e) != self.answer.as_ref()) {
-            let mut p = common(4, emp, picked);
-            p.push(("status", "NOANSWER".into()));
-            p.push(("call_start_timestamp", start.to_string()));
-            p.push(("call_answer_timestamp", "0".into()));
-            out.push(WireEvent {
-                at: picked,
-                line: crate::http::form_encode(&p),
-            });
+        for emp in self
+            .ring
+            .iter()
+            .filter(|e| Some(*e) != self.answer.as_ref())
+        {
+            let mut p = self.incoming_event(4, emp, picked);
+            if !quirks.leg_without_status {
+                p.push(("status", "NOANSWER".into()));
+                p.push(("call_start_timestamp", start.to_string()));
+                p.push(("call_answer_timestamp", "0".into()));
+            }
+            out.push(WireEvent::new(picked, &p, None));
         }
-        let last = self.answer.clone().or_else(|| legs.last().cloned());
+        let mut last = self.answer.clone().or_else(|| self.ring.last().cloned());
+        if let (Some(from), Some(to)) = (&self.answer, &self.transfer) {
+            let at = picked + (self.talk as i64 / 2).max(1);
+            out.extend(self.transfer_events(from, to, at));
+            last = Some(to.clone());
+            end = end.max(at + 1);
+        }
         let Some(last) = last else { return out };
-        let mut p = common(2, &last, end);
-        self.hangup_fields(&mut p, start, picked);
+        let mut p = self.incoming_event(2, &last, end);
+        let raw_link = self.hangup_fields(&mut p, start, picked);
         p.push(("last_called", last.to_string()));
-        p.extend(tree.iter().cloned());
-        out.push(WireEvent {
-            at: end,
-            line: crate::http::form_encode(&p),
-        });
+        p.extend(self.tree());
+        out.push(WireEvent::new(end, &p, raw_link.as_deref()));
         out
+    }
+
+    /// R-TRANSFER at `at`: the new leg rings, the first leg ends (event 4 without a status, as
+    /// Sipuni's proxy builds it), the new employee answers; each names `transfer_from`.
+    fn transfer_events(&self, from: &ShortNumber, to: &ShortNumber, at: i64) -> Vec<WireEvent> {
+        [(1, to, at), (4, from, at + 1), (3, to, at + 1)]
+            .into_iter()
+            .map(|(event, emp, t)| {
+                let mut p = self.incoming_event(event, emp, t);
+                p.push(("transfer_from", from.to_string()));
+                WireEvent::new(t, &p, None)
+            })
+            .collect()
     }
 
     fn outgoing(&self, start: i64) -> Vec<WireEvent> {
         let Some(emp) = self.employee.clone().or_else(|| self.ring.first().cloned()) else {
             return Vec::new();
         };
-        let common = |event: u8, t: i64| -> Vec<(&str, String)> {
+        let client = self.client.digits().to_string();
+        let common = |event: u8, t: i64| -> Fields {
             vec![
                 ("event", event.to_string()),
                 ("call_id", self.call_id.clone()),
-                ("src_num", employee_num(&emp)),
+                ("src_num", format!("{ACCOUNT}{emp}")),
                 ("src_type", "2".into()),
                 ("short_src_num", emp.to_string()),
-                ("dst_num", self.client.digits().to_string()),
+                ("dst_num", client.clone()),
                 ("dst_type", "1".into()),
+                ("short_dst_num", client.clone()),
                 ("timestamp", t.to_string()),
                 ("treeName", OUTGOING_TREE.into()),
-                ("pbxdstnum", self.client.digits().to_string()),
+                ("pbxdstnum", client.clone()),
             ]
         };
         let mut out = Vec::new();
-        let mut p = common(1, start);
-        p.push(("is_inner_call", "0".into()));
-        out.push(WireEvent {
-            at: start,
-            line: crate::http::form_encode(&p),
-        });
         let picked = start + self.ring_time as i64;
+        // A live cabinet's log shows an outgoing call's event 1 twice, a second apart.
+        let repeated = (picked > start).then_some(start + 1);
+        for t in std::iter::once(start).chain(repeated) {
+            let mut p = common(1, t);
+            p.push(("is_inner_call", "0".into()));
+            out.push(WireEvent {
+                at: t,
+                line: line(&p, None),
+            });
+        }
         let end = if self.answered {
             picked + self.talk as i64
         } else {
@@ -195,23 +330,30 @@ impl CallSpec {
         if self.answered {
             out.push(WireEvent {
                 at: picked,
-                line: crate::http::form_encode(&common(3, picked)),
+                line: line(&common(3, picked), None),
             });
         }
         let mut p = common(2, end);
-        self.hangup_fields(&mut p, start, picked);
+        let raw_link = self.hangup_fields(&mut p, start, picked);
         out.push(WireEvent {
             at: end,
-            line: crate::http::form_encode(&p),
+            line: line(&p, raw_link.as_deref()),
         });
         out
     }
+}
+
+/// The mobile number of an employee rung on a mobile, made from the Sipuni id.
+fn mobile_of(id: &str) -> String {
+    let n = fnv(id.as_bytes()) % 10_000_000;
+    format!("7903{n:07}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::engine::call::{Assembled, Direction, assemble};
+    use crate::phone::Country;
     use crate::sipuni::event::CallEvent;
 
     fn sn(s: &str) -> ShortNumber {
@@ -232,6 +374,9 @@ mod tests {
             talk: 95,
             status: HangupStatus::NoAnswer,
             record: true,
+            transfer: None,
+            mobile: None,
+            no_hangup: false,
         }
     }
 
@@ -247,7 +392,7 @@ mod tests {
             .iter()
             .map(|e| CallEvent::parse(&e.line).unwrap())
             .collect();
-        let Assembled::Finished(call) = assemble(&parsed) else {
+        let Assembled::Finished(call) = assemble(&parsed, Country::default()) else {
             panic!("not finished")
         };
         assert_eq!(call.direction, Direction::Incoming);
@@ -275,7 +420,7 @@ mod tests {
             .iter()
             .map(|e| CallEvent::parse(&e.line).unwrap())
             .collect();
-        let Assembled::Finished(call) = assemble(&parsed) else {
+        let Assembled::Finished(call) = assemble(&parsed, Country::default()) else {
             panic!()
         };
         assert_eq!(
@@ -355,6 +500,9 @@ pub fn random_calls(
                     HangupStatus::Cancel,
                 ][(0..3usize).fake_with_rng::<usize, _>(&mut rng)],
                 record: true,
+                transfer: None,
+                mobile: None,
+                no_hangup: false,
             };
             (t, spec)
         })

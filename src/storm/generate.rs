@@ -64,12 +64,17 @@ pub fn generate(cfg: &StormConfig) -> Result<(Scenario, String), String> {
     let mut rng = StdRng::seed_from_u64(cfg.seed);
     let pool: Vec<Phone> = (0..cfg.clients.max(1))
         .map(|i| {
-            Phone::parse(&format!(
-                "79{:02}{:07}",
-                (10..99u32).fake_with_rng::<u32, _>(&mut rng),
-                i * 7919 % 10_000_000
-            ))
-            .unwrap_or_else(|_| Phone::parse("79000000000").expect("a valid constant"))
+            let code = (10..99u32).fake_with_rng::<u32, _>(&mut rng);
+            let n = i * 7919 % 10_000_000;
+            // Callers of other countries (cabinets see them as dialled): a tenth from
+            // Kazakhstan, a tenth from Uzbekistan.
+            let number = match i % 10 {
+                3 => format!("7701{n:07}"),
+                7 => format!("99890{n:07}"),
+                _ => format!("79{code:02}{n:07}"),
+            };
+            Phone::parse(&number)
+                .unwrap_or_else(|_| Phone::parse("79000000000").expect("a valid constant"))
         })
         .collect();
     let staff: Vec<ShortNumber> = (0..employees)
@@ -185,6 +190,12 @@ fn random_call(rng: &mut StdRng, client: Phone, staff: &[ShortNumber]) -> CallSt
         .map(|k| ShortField(staff[(first + k) % staff.len()].clone()))
         .collect();
     let answer = (answered && !outgoing).then(|| pick(rng, &ring));
+    // R-TRANSFER: some answered calls are transferred to another employee.
+    let transfer = answer
+        .as_ref()
+        .filter(|_| percent(rng, 10))
+        .and_then(|a| staff.iter().find(|e| **e != a.0).cloned())
+        .map(ShortField);
     let order = match (0..100u32).fake_with_rng::<u32, _>(rng) {
         0..6 => Order::Reversed,
         6..9 => Order::HangupFirst,
@@ -197,7 +208,8 @@ fn random_call(rng: &mut StdRng, client: Phone, staff: &[ShortNumber]) -> CallSt
         } else {
             CallDirection::Incoming
         },
-        scheme: None,
+        // After a scheme's greeting the operator legs carry `is_inner_call=1`.
+        scheme: (!outgoing && percent(rng, 30)).then(|| Text("000123".into())),
         ring: (!outgoing).then(|| ring.clone()),
         answer,
         employee: outgoing.then(|| ring[0].clone()),
@@ -215,6 +227,8 @@ fn random_call(rng: &mut StdRng, client: Phone, staff: &[ShortNumber]) -> CallSt
             ))
         }),
         record: None,
+        transfer,
+        mobile: None,
         delivery: Delivery {
             duplicate: percent(rng, 8),
             order,

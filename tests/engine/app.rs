@@ -100,6 +100,9 @@ pub fn incoming(client: &str) -> CallSpec {
         talk: 60,
         status: HangupStatus::NoAnswer,
         record: true,
+        transfer: None,
+        mobile: None,
+        no_hangup: false,
     }
 }
 

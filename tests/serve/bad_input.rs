@@ -2,14 +2,18 @@ use crate::app::*;
 
 const GOOD: &str = "event=1&call_id=bad.1&src_num=79161234567&src_type=1&dst_num=015856201&dst_type=2&short_dst_num=201&timestamp=1772434800";
 
+/// R-WIRE: on the secret path everything within the limits is stored and acknowledged (an event,
+/// or a request kept aside with its reason); only a wrong secret, a wrong method and an
+/// oversized request get anything else, and those store nothing.
 #[tokio::test]
-async fn bad_requests_are_answered_correctly_and_store_nothing() {
+async fn bad_requests_are_acknowledged_and_kept_and_only_wrong_ones_refused() {
     let dir = tempdir();
     let mock = spawn_mock(dir.path()).await;
     write_config(dir.path(), SETTINGS);
     let serve = spawn_serve(dir.path(), &mock.url).await;
     let http = http();
     let url = |secret: &str| format!("{}/sipuni/events/{secret}", serve.url);
+    let ok = r#"{"success":true}"#;
 
     // Wrong secret: 404, nothing stored.
     let r = http
@@ -19,29 +23,45 @@ async fn bad_requests_are_answered_correctly_and_store_nothing() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
-    // Malformed field: 400 naming it.
-    let r = http
-        .post(url(SECRET))
-        .body(GOOD.replace("src_type=1", "src_type=7"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    let body: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(body["field"], "src_type");
-    assert_eq!(body["success"], false);
-    // Not UTF-8.
-    let r = http
-        .post(url(SECRET))
-        .body(b"event=1&call_id=\xff\xfe".to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    // Oversized body.
+    // A wrong method: 405.
+    let r = http.put(url(SECRET)).body(GOOD).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    // A malformed field, non-UTF-8, broken percent-encoding, a JSON body, an unknown kind:
+    // each acknowledged and kept aside with its reason.
+    let kept: [(Vec<u8>, Option<&str>, &str); 5] = [
+        (
+            GOOD.replace("src_type=1", "src_type=7").into_bytes(),
+            None,
+            "invalid_field",
+        ),
+        (b"event=1&call_id=\xff\xfe".to_vec(), None, "not_utf8"),
+        (b"event=1&call_id=%zz".to_vec(), None, "bad_encoding"),
+        (
+            br#"{"event":"1"}"#.to_vec(),
+            Some("application/json"),
+            "content_type",
+        ),
+        (
+            GOOD.replace("event=1", "event=7").into_bytes(),
+            None,
+            "unknown_event",
+        ),
+    ];
+    for (body, content_type, _) in &kept {
+        let mut req = http.post(url(SECRET)).body(body.clone());
+        if let Some(t) = content_type {
+            req = req.header("content-type", *t);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 200, "{}", String::from_utf8_lossy(body));
+        assert_eq!(r.text().await.unwrap(), ok);
+    }
+    // Oversized body: 413 in JSON, nothing stored.
     let big = format!("{GOOD}&junk={}", "x".repeat(70 * 1024));
     let r = http.post(url(SECRET)).body(big).send().await.unwrap();
     assert_eq!(r.status(), 413);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["success"], false);
     // GET with the query string works too; a flood of duplicates is acknowledged and stored once.
     for _ in 0..50 {
         let r = http
@@ -50,22 +70,63 @@ async fn bad_requests_are_answered_correctly_and_store_nothing() {
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
-        assert_eq!(r.text().await.unwrap(), r#"{"success":true}"#);
+        assert_eq!(r.text().await.unwrap(), ok);
     }
     let m = metrics(&http, &serve.url).await;
-    assert!(
-        m.contains("sipamo_events_received_total{result=\"stored\"} 1\n"),
-        "{m}"
-    );
-    assert!(
-        m.contains("sipamo_events_received_total{result=\"duplicate\"} 49\n"),
-        "{m}"
-    );
+    counted(&m, &kept.map(|k| k.2));
     let conn = rusqlite::Connection::open(db(dir.path())).unwrap();
-    let stored: i64 = conn
-        .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+    let count = |table: &str| -> i64 {
+        conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(count("events"), 1, "only the good event is an event");
+    assert_eq!(count("kept"), 5, "every other acknowledged request is kept");
+    let raw: Vec<u8> = conn
+        .query_row("SELECT raw FROM kept WHERE reason = 'not_utf8'", [], |r| {
+            r.get(0)
+        })
         .unwrap();
-    assert_eq!(stored, 1, "only the good event is stored");
+    assert_eq!(
+        raw, b"event=1&call_id=\xff\xfe",
+        "kept as received, byte for byte"
+    );
+
+    operator_sees_what_was_kept(&db(dir.path()));
+}
+
+/// One stored event, 49 duplicates and each kept request counted by its reason.
+fn counted(m: &str, reasons: &[&str]) {
+    for line in [
+        "sipamo_events_received_total{result=\"stored\"} 1\n",
+        "sipamo_events_received_total{result=\"duplicate\"} 49\n",
+        "sipamo_events_received_total{result=\"kept\"} 5\n",
+    ] {
+        assert!(m.contains(line), "{line} in {m}");
+    }
+    for reason in reasons {
+        let line = format!("sipamo_requests_kept_total{{reason=\"{reason}\"}} 1\n");
+        assert!(m.contains(&line), "{line} in {m}");
+    }
+}
+
+/// `sipamo calls kept` lists the kept requests, and shows one in full.
+fn operator_sees_what_was_kept(p: &std::path::Path) {
+    // The operator sees them: the list, and one in full.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipamo"))
+        .args(["calls", "--db", p.to_str().unwrap(), "kept"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("5 request(s) kept aside"), "{text}");
+    assert!(text.contains("unknown_event"), "{text}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipamo"))
+        .args(["calls", "--db", p.to_str().unwrap(), "kept", "2"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("reason: not_utf8"), "{text}");
+    assert!(text.contains("event=1&call_id=\\xff\\xfe"), "{text}");
 }
 
 #[tokio::test]
@@ -141,11 +202,12 @@ async fn an_expired_oauth_token_is_refreshed_and_written_back() {
     assert!(m.contains("sipamo_calls_handled_total 1\n"), "{m}");
 }
 
-/// Hostile and sloppy requests, each answered with the right status and a reason, and none
-/// stored; the good event sent last is the only one in the inbox.
+/// Hostile and sloppy requests on the secret path: each acknowledged and kept aside with its
+/// reason (R-WIRE), or refused for its method; none is an event, and the good event sent last
+/// is the only one in the inbox.
 #[tokio::test]
 #[expect(clippy::too_many_lines, reason = "a table: one row per bad request")]
-async fn a_table_of_bad_requests_each_refused_with_its_reason_and_nothing_stored() {
+async fn a_table_of_bad_requests_each_kept_with_its_reason_and_none_an_event() {
     let dir = tempdir();
     let mock = spawn_mock(dir.path()).await;
     write_config(dir.path(), SETTINGS);
@@ -156,7 +218,7 @@ async fn a_table_of_bad_requests_each_refused_with_its_reason_and_nothing_stored
     let ts = |v: &str| GOOD.replace("timestamp=1772434800", &format!("timestamp={v}"));
     let many: String = (0..10_000).map(|i| format!("&{i}")).collect();
     let long_id = GOOD.replace("call_id=bad.1", &format!("call_id={}", "x".repeat(200)));
-    // (what, method, content type, body, status, text the error must contain)
+    // (what, method, content type, body, status, text the kept reason must contain)
     type Row<'a> = (&'a str, &'a str, Option<&'a str>, String, u16, &'a str);
     let rows: Vec<Row> = vec![
         (
@@ -164,7 +226,7 @@ async fn a_table_of_bad_requests_each_refused_with_its_reason_and_nothing_stored
             "POST",
             Some(form),
             ts("9223372036854775807"),
-            400,
+            200,
             "timestamp",
         ),
         (
@@ -172,7 +234,7 @@ async fn a_table_of_bad_requests_each_refused_with_its_reason_and_nothing_stored
             "POST",
             Some(form),
             ts("-9223372036854775808"),
-            400,
+            200,
             "timestamp",
         ),
         (
@@ -180,7 +242,7 @@ async fn a_table_of_bad_requests_each_refused_with_its_reason_and_nothing_stored
             "POST",
             Some(form),
             ts("-1"),
-            400,
+            200,
             "timestamp",
         ),
         (
@@ -188,15 +250,15 @@ async fn a_table_of_bad_requests_each_refused_with_its_reason_and_nothing_stored
             "POST",
             Some(form),
             ts("0"),
-            400,
-            "timestamp",
+            200,
+            "missing_field: field `timestamp`",
         ),
         (
             "%FF%FE in a name",
             "POST",
             Some(form),
             format!("{GOOD}&%FF%FE=1"),
-            400,
+            200,
             "UTF-8",
         ),
         (
@@ -204,7 +266,7 @@ async fn a_table_of_bad_requests_each_refused_with_its_reason_and_nothing_stored
             "POST",
             Some(form),
             format!("{GOOD}&a=%FF&b=\u{FFFD}"),
-            400,
+            200,
             "UTF-8",
         ),
         (
@@ -212,7 +274,7 @@ async fn a_table_of_bad_requests_each_refused_with_its_reason_and_nothing_stored
             "POST",
             Some(form),
             format!("{GOOD}&a=%"),
-            400,
+            200,
             "percent-encoding",
         ),
         (
@@ -220,7 +282,7 @@ async fn a_table_of_bad_requests_each_refused_with_its_reason_and_nothing_stored
             "POST",
             Some(form),
             format!("{GOOD}&a=%G1"),
-            400,
+            200,
             "percent-encoding",
         ),
         (
@@ -228,7 +290,7 @@ async fn a_table_of_bad_requests_each_refused_with_its_reason_and_nothing_stored
             "POST",
             Some(form),
             format!("{GOOD}&%%%=1"),
-            400,
+            200,
             "percent-encoding",
         ),
         (
@@ -236,23 +298,23 @@ async fn a_table_of_bad_requests_each_refused_with_its_reason_and_nothing_stored
             "POST",
             Some("application/json"),
             GOOD.into(),
-            415,
-            "x-www-form-urlencoded",
+            200,
+            "content_type",
         ),
         (
             "text/plain",
             "POST",
             Some("text/plain"),
             GOOD.into(),
-            415,
-            "x-www-form-urlencoded",
+            200,
+            "content_type",
         ),
         (
             "a key repeated with another value",
             "POST",
             Some(form),
             format!("{GOOD}&event=2"),
-            400,
+            200,
             "event",
         ),
         (
@@ -260,7 +322,7 @@ async fn a_table_of_bad_requests_each_refused_with_its_reason_and_nothing_stored
             "POST",
             Some(form),
             GOOD.replace("call_id=bad.1", "call_id=a%00b"),
-            400,
+            200,
             "call_id",
         ),
         (
@@ -268,7 +330,7 @@ async fn a_table_of_bad_requests_each_refused_with_its_reason_and_nothing_stored
             "POST",
             Some(form),
             long_id,
-            400,
+            200,
             "call_id",
         ),
         (
@@ -276,14 +338,14 @@ async fn a_table_of_bad_requests_each_refused_with_its_reason_and_nothing_stored
             "POST",
             Some(form),
             many[1..].to_string(),
-            400,
+            200,
             "event",
         ),
         ("HEAD", "HEAD", None, String::new(), 405, ""),
         ("PUT", "PUT", Some(form), GOOD.into(), 405, ""),
         ("DELETE", "DELETE", None, String::new(), 405, ""),
     ];
-    for (what, method, ctype, body, status, reason) in &rows {
+    for (what, method, ctype, body, status, _) in &rows {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let target = if *method == "HEAD" {
             format!("{url}?{GOOD}")
@@ -297,9 +359,8 @@ async fn a_table_of_bad_requests_each_refused_with_its_reason_and_nothing_stored
         let r = req.send().await.unwrap();
         assert_eq!(r.status().as_u16(), *status, "{what}");
         let text = r.text().await.unwrap();
-        assert!(text.contains(reason), "{what}: {text}");
-        if *status == 400 {
-            assert!(text.contains(r#""success":false"#), "{what}: {text}");
+        if *status == 200 {
+            assert_eq!(text, r#"{"success":true}"#, "{what}");
         }
     }
     // HTTP/1.0 works, and the good event is the only one stored.
@@ -320,4 +381,19 @@ async fn a_table_of_bad_requests_each_refused_with_its_reason_and_nothing_stored
         .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
         .unwrap();
     assert_eq!(stored, 1, "only the good event is stored");
+    let kept: Vec<String> = conn
+        .prepare("SELECT reason || ': ' || detail FROM kept ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let acknowledged: Vec<_> = rows.iter().filter(|r| r.4 == 200).collect();
+    assert_eq!(kept.len(), acknowledged.len(), "{kept:#?}");
+    for ((what, .., reason), got) in acknowledged.iter().zip(&kept) {
+        assert!(
+            got.contains(reason),
+            "{what}: kept as {got:?}, want {reason:?}"
+        );
+    }
 }

@@ -27,6 +27,9 @@ fn twelve_calls() -> Vec<String> {
                 talk: 30,
                 status: HangupStatus::NoAnswer,
                 record: false,
+                transfer: None,
+                mobile: None,
+                no_hangup: false,
             };
             spec.events(1_772_434_800 + 60 * i as i64)
         })

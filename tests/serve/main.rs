@@ -14,6 +14,8 @@ mod flood;
 mod isolation;
 mod mock_cli;
 mod postgres;
+mod real_wire;
 mod record;
 mod retention;
 mod shutdown;
+mod wire_props;

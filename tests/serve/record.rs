@@ -63,6 +63,9 @@ fn known_call(call_id: &str, at: i64) -> Vec<String> {
         talk: 0,
         status: HangupStatus::NoAnswer,
         record: false,
+        transfer: None,
+        mobile: None,
+        no_hangup: false,
     };
     call.events(at).into_iter().map(|e| e.line).collect()
 }

@@ -97,7 +97,7 @@ fn selected_events(conn: &Db, sel: &Selection) -> Result<Vec<Recorded>, RecordEr
             && sel.phone.as_ref().is_none_or(|p| {
                 fields(&e.raw).iter().any(|(k, v)| {
                     (k == "src_num" || k == "dst_num")
-                        && crate::phone::digits_key(v).as_deref() == Some(p.key())
+                        && crate::phone::digits_key(v).as_deref() == Some(p.last10())
                 })
             })
     };

@@ -3,7 +3,7 @@
 
 use postgres::{Client, Error, Row};
 
-use crate::server::db::NewEvent;
+use crate::server::db::Arrival;
 use crate::server::inbox::Stored;
 use crate::server::retention::Pruned;
 use crate::server::store::StoredEvent;
@@ -17,19 +17,42 @@ fn stored_event(r: &Row) -> StoredEvent {
     }
 }
 
-pub(crate) fn insert_events(c: &mut Client, events: &[NewEvent]) -> Result<Vec<Stored>, Error> {
+pub(crate) fn insert_events(c: &mut Client, arrivals: &[Arrival]) -> Result<Vec<Stored>, Error> {
     let mut t = c.transaction()?;
-    let st = t.prepare(
+    let event = t.prepare(
         "INSERT INTO events (call_id, fingerprint, raw, received_ms) VALUES ($1, $2, $3, $4)
          ON CONFLICT (fingerprint) DO NOTHING",
     )?;
-    let mut out = Vec::with_capacity(events.len());
-    for e in events {
-        let n = t.execute(&st, &[&e.call_id, &e.fingerprint, &e.raw, &e.received_ms])?;
-        out.push(if n == 1 {
-            Stored::New
-        } else {
-            Stored::Duplicate
+    let kept = t.prepare(
+        "INSERT INTO kept (received_ms, reason, detail, content_type, raw) VALUES ($1, $2, $3, $4, $5)",
+    )?;
+    let mut out = Vec::with_capacity(arrivals.len());
+    for a in arrivals {
+        out.push(match a {
+            Arrival::Event(e) => {
+                let n = t.execute(
+                    &event,
+                    &[&e.call_id, &e.fingerprint, &e.raw, &e.received_ms],
+                )?;
+                if n == 1 {
+                    Stored::New
+                } else {
+                    Stored::Duplicate
+                }
+            }
+            Arrival::Kept(k) => {
+                t.execute(
+                    &kept,
+                    &[
+                        &k.received_ms,
+                        &k.reason,
+                        &k.detail,
+                        &k.content_type,
+                        &k.raw,
+                    ],
+                )?;
+                Stored::Kept
+            }
         });
     }
     t.commit()?;
@@ -106,7 +129,7 @@ pub(crate) fn take_requeued(c: &mut Client) -> Result<Vec<String>, Error> {
 }
 
 /// The retention steps of `src/server/retention.rs`, in PostgreSQL's dialect.
-const STEPS: [&str; 5] = [
+const STEPS: [&str; 6] = [
     "DELETE FROM events WHERE id IN (
          SELECT e.id FROM events e JOIN calls_done d ON d.call_id = e.call_id
          WHERE d.done_ms < $1 LIMIT $2)",
@@ -126,11 +149,12 @@ const STEPS: [&str; 5] = [
          LIMIT $2)",
     "DELETE FROM deliveries WHERE fingerprint IN (
          SELECT fingerprint FROM deliveries WHERE at_ms < $1 LIMIT $2)",
+    "DELETE FROM kept WHERE id IN (SELECT id FROM kept WHERE received_ms < $1 LIMIT $2)",
 ];
 
 pub(crate) fn prune(c: &mut Client, cutoff_ms: i64) -> Result<Pruned, Error> {
     let batch = i64::try_from(crate::server::retention::BATCH).unwrap_or(2_000);
-    let mut counts = [0usize; 5];
+    let mut counts = [0usize; 6];
     for (sql, count) in STEPS.iter().zip(counts.iter_mut()) {
         let st = c.prepare(sql)?;
         loop {
@@ -141,13 +165,14 @@ pub(crate) fn prune(c: &mut Client, cutoff_ms: i64) -> Result<Pruned, Error> {
             }
         }
     }
-    let [events, exchanges, calls, memory, deliveries] = counts;
+    let [events, exchanges, calls, memory, deliveries, kept] = counts;
     Ok(Pruned {
         events,
         exchanges,
         calls,
         memory,
         deliveries,
+        kept,
     })
 }
 
