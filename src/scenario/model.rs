@@ -210,6 +210,10 @@ pub(crate) struct CallStep {
     /// (behaviour.md «Employee on a mobile»); default: one made from the id.
     #[serde(default)]
     pub(crate) mobile: Option<PhoneField>,
+    /// `false`: the hangup (`event=2`) never arrives, as happens on real cabinets; the call is
+    /// closed as unfinished `--max-call-s` after its last event, with nothing done in amoCRM.
+    #[serde(default)]
+    pub(crate) hangup: Option<bool>,
     /// Replay each event twice, or deliver them in another order (R-IDEM).
     #[serde(default)]
     pub(crate) delivery: Delivery,

@@ -187,7 +187,7 @@ pub(crate) fn call_spec(
         record: step.record.unwrap_or(true),
         transfer: step.transfer.as_ref().map(|t| t.0.clone()),
         mobile: step.mobile.as_ref().map(|m| m.0.digits().to_string()),
-        no_hangup: false,
+        no_hangup: step.hangup == Some(false),
     })
 }
 
@@ -272,8 +272,6 @@ async fn settle(
     }
 }
 
-/// Parked calls fail the scenario unless `expect.parked` counts them (R-ISOLATE: a parked
-/// call is never dropped silently).
 /// `expect.kept`: the raw events kept aside (R-WIRE), each matching the text at its place;
 /// without the key, a kept event fails the scenario.
 fn kept_failures(expect: &Expect, kept: &[String]) -> Vec<String> {
@@ -303,6 +301,8 @@ fn kept_failures(expect: &Expect, kept: &[String]) -> Vec<String> {
     }
 }
 
+/// Parked calls fail the scenario unless `expect.parked` counts them (R-ISOLATE: a parked
+/// call is never dropped silently).
 fn parked_failures(expect: &Expect, parked: &[crate::engine::memory::ParkedCall]) -> Vec<String> {
     let list = || {
         parked

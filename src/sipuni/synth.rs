@@ -405,6 +405,92 @@ mod tests {
         assert!(call.record_link.is_some());
     }
 
+    fn assembled(s: &CallSpec) -> crate::engine::call::Call {
+        let parsed: Vec<CallEvent> = s
+            .events(1_700_000_000)
+            .iter()
+            .map(|e| CallEvent::parse(&e.line).unwrap())
+            .collect();
+        let Assembled::Finished(call) = assemble(&parsed, Country::default()) else {
+            panic!("not finished")
+        };
+        *call
+    }
+
+    #[test]
+    fn a_transfer_is_one_call_answered_by_the_second_employee_for_the_whole_talk() {
+        let s = CallSpec {
+            answer: Some(sn("201")),
+            transfer: Some(sn("203")),
+            ..spec()
+        };
+        let lines: Vec<String> = s
+            .events(1_700_000_000)
+            .into_iter()
+            .map(|e| e.line)
+            .collect();
+        assert!(
+            lines.iter().any(|l| l.starts_with("event=4&")
+                && l.contains("transfer_from=201")
+                && !l.contains("status=")),
+            "{lines:#?}"
+        );
+        let call = assembled(&s);
+        assert_eq!(call.answerer.as_deref(), Some("203"));
+        assert_eq!(call.talk_secs, 95);
+    }
+
+    #[test]
+    fn a_leg_rung_on_a_mobile_is_its_employee_and_the_client_stays_the_caller() {
+        let s = CallSpec {
+            ring: vec![sn("201"), sn("id265648")],
+            answer: Some(sn("id265648")),
+            ..spec()
+        };
+        let lines: Vec<String> = s
+            .events(1_700_000_000)
+            .into_iter()
+            .map(|e| e.line)
+            .collect();
+        assert!(
+            lines.iter().any(|l| l.contains("_id265648&dst_type=1")),
+            "{lines:#?}"
+        );
+        let call = assembled(&s);
+        assert_eq!(call.answerer.as_deref(), Some("id265648"));
+        assert_eq!(call.client.e164(), "+79161234567");
+    }
+
+    #[test]
+    fn the_real_shapes_come_with_the_default_traffic() {
+        let lines: Vec<String> = random_calls(7, 400, 40, 4, 1_700_000_000)
+            .iter()
+            .flat_map(|(t, c)| c.events(*t))
+            .map(|e| e.line)
+            .collect();
+        let has = |needle: &str| lines.iter().any(|l| l.contains(needle));
+        assert!(has("is_inner_call=1"));
+        assert!(has("transfer_from="));
+        assert!(has("src_num=998"));
+        assert!(has("src_num=7701"));
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("event=4&") && !l.contains("status="))
+        );
+        assert!(lines.iter().any(|l| {
+            l.contains("&call_record_link=https://sipuni.com/api/crm/record?id=")
+                && l.contains("&hash=")
+        }));
+        assert!(lines.iter().any(|l| l.starts_with("event=2&")
+            && l.contains("NOANSWER")
+            && !l.contains("call_answer_timestamp")));
+        let short_src = |l: &&String| {
+            form_urlencoded::parse(l.as_bytes()).any(|(k, v)| k == "short_src_num" && v.len() > 6)
+        };
+        assert!(lines.iter().any(|l| short_src(&l)));
+    }
+
     #[test]
     fn an_outgoing_unanswered_call_parses_back() {
         let s = CallSpec {
@@ -452,10 +538,16 @@ pub fn random_calls(
     let clients = clients.max(1);
     let employees = employees.clamp(1, 99);
     let pool: Vec<Phone> = (0..clients)
-        .map(|_| {
+        .map(|i| {
             let n: u64 = (0..10_000_000u64).fake_with_rng(&mut rng);
             let code: u64 = (900..1000u64).fake_with_rng(&mut rng);
-            Phone::parse(&format!("7{code}{n:07}"))
+            // Callers from Kazakhstan and Uzbekistan too, as cabinets see them.
+            let number = match i % 10 {
+                3 => format!("7701{n:07}"),
+                7 => format!("99890{n:07}"),
+                _ => format!("7{code}{n:07}"),
+            };
+            Phone::parse(&number)
                 .unwrap_or_else(|_| Phone::parse("79000000000").expect("a valid constant phone"))
         })
         .collect();
@@ -479,6 +571,14 @@ pub fn random_calls(
                 .collect();
             let answer = (answered && !outgoing)
                 .then(|| ring[(0..ring.len()).fake_with_rng::<usize, _>(&mut rng)].clone());
+            // R-TRANSFER: a tenth of the answered calls go on to another employee.
+            let transfer = answer
+                .as_ref()
+                .filter(|_| (0..10u32).fake_with_rng::<u32, _>(&mut rng) == 0)
+                .and_then(|a| staff.iter().find(|e| *e != a).cloned());
+            // A third of the incoming calls pass a scheme's greeting (`is_inner_call=1`).
+            let scheme = (!outgoing && (0..3u32).fake_with_rng::<u32, _>(&mut rng) == 0)
+                .then(|| "000123".to_string());
             let spec = CallSpec {
                 call_id: format!("{t}.{}", i + 1),
                 client,
@@ -487,7 +587,7 @@ pub fn random_calls(
                 } else {
                     SynthDirection::Incoming
                 },
-                scheme: None,
+                scheme,
                 employee: outgoing.then(|| ring[0].clone()),
                 ring: if outgoing { Vec::new() } else { ring },
                 answer,
@@ -500,7 +600,7 @@ pub fn random_calls(
                     HangupStatus::Cancel,
                 ][(0..3usize).fake_with_rng::<usize, _>(&mut rng)],
                 record: true,
-                transfer: None,
+                transfer,
                 mobile: None,
                 no_hangup: false,
             };

@@ -229,6 +229,8 @@ fn random_call(rng: &mut StdRng, client: Phone, staff: &[ShortNumber]) -> CallSt
         record: None,
         transfer,
         mobile: None,
+        // Real cabinets sometimes never send the hangup.
+        hangup: percent(rng, 1).then_some(false),
         delivery: Delivery {
             duplicate: percent(rng, 8),
             order,

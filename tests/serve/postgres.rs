@@ -226,6 +226,10 @@ async fn postgres_a_replica_paused_past_its_lease_writes_nothing_when_it_wakes()
             "4",
             "--amocrm-timeout-s",
             "1",
+            // amoCRM's own rate: the work outlasts three pauses (at the tests' usual 200/s the
+            // replica that takes over could finish it all within one).
+            "--rate-per-second",
+            "7",
         ];
         serves.push(spawn_serve_with(dir.path(), &mock.url, &args).await);
     }
