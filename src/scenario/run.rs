@@ -667,10 +667,12 @@ async fn apply(
                 return Ok(done);
             };
             done.paths.extend(handled.iter().filter_map(path_label));
-            let answered = match spec.direction {
-                SynthDirection::Incoming => spec.answer.is_some(),
-                SynthDirection::Outgoing => spec.answered,
-            };
+            // A call whose hangup never came is not handled: it leaves no note.
+            let answered = !spec.no_hangup
+                && match spec.direction {
+                    SynthDirection::Incoming => spec.answer.is_some(),
+                    SynthDirection::Outgoing => spec.answered,
+                };
             done.call = Some(crate::scenario::invariants::CallFacts {
                 call_id: spec.call_id.clone(),
                 phone_key: spec.client.last10().to_string(),

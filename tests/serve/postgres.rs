@@ -339,3 +339,62 @@ fn an_unreachable_postgres_is_named_without_its_password() {
     assert!(err.contains("127.0.0.1:1/calls"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
 }
+
+/// R-WIRE on PostgreSQL: requests that are no event, some with raw NUL bytes (which PostgreSQL
+/// text refuses), sent at the same time as real traffic so that they share its group commits:
+/// every request is acknowledged on its first try, the events build the same account as an
+/// uninterrupted run, and what is no event is kept aside, byte for byte, for the operator.
+#[tokio::test]
+async fn postgres_keeps_what_is_no_event_and_a_raw_nul_poisons_no_group_commit() {
+    let Some((_cluster, url)) = database("kept") else {
+        return;
+    };
+    let events = traffic(31, 12);
+    let want = uninterrupted(SETTINGS, &events).await;
+    let dir = tempdir();
+    let mock = spawn_mock(dir.path()).await;
+    write_config(dir.path(), SETTINGS);
+    let serve = spawn_serve_with(dir.path(), &mock.url, &["--db", &url]).await;
+    let http = http();
+    let target = format!("{}/sipuni/events/{SECRET}", serve.url);
+    let odd: Vec<Vec<u8>> = vec![
+        b"event=2&call_id=n.1&x=\0\0&src_num=anonymous&src_type=1&status=NOANSWER&timestamp=1772434800".to_vec(),
+        b"event=7&call_id=n.2\0".to_vec(),
+        b"\0\xff\0".to_vec(),
+        Vec::new(),
+    ];
+    let mut sent = tokio::task::JoinSet::new();
+    let mut kept = 0;
+    for (i, line) in events.iter().enumerate() {
+        kept += usize::from((1..odd.len()).contains(&(i % 6)));
+        let bodies = [Some(line.clone().into_bytes()), odd.get(i % 6).cloned()];
+        for body in bodies.into_iter().flatten() {
+            let (http, target) = (http.clone(), target.clone());
+            sent.spawn(async move {
+                let r = http
+                    .post(&target)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                (r.status().as_u16(), body)
+            });
+        }
+    }
+    while let Some(done) = sent.join_next().await {
+        let (status, body) = done.unwrap();
+        assert_eq!(status, 200, "{:?}", String::from_utf8_lossy(&body));
+    }
+    wait_pg_idle(&url).await;
+    assert_eq!(picture(&http, &mock.url).await, want);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipamo"))
+        .args(["calls", "--db", &url, "kept"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    // An event with a NUL in a field the engine does not read is an event; the others are kept.
+    assert!(text.contains(&format!("{kept} request(s) kept aside")), "{text}");
+    assert!(text.contains("\\x00\\xff\\x00"), "{text}");
+}
