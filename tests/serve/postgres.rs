@@ -395,6 +395,9 @@ async fn postgres_keeps_what_is_no_event_and_a_raw_nul_poisons_no_group_commit()
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     // An event with a NUL in a field the engine does not read is an event; the others are kept.
-    assert!(text.contains(&format!("{kept} request(s) kept aside")), "{text}");
+    assert!(
+        text.contains(&format!("{kept} request(s) kept aside")),
+        "{text}"
+    );
     assert!(text.contains("\\x00\\xff\\x00"), "{text}");
 }
