@@ -1,11 +1,14 @@
 //! One test per scenario under `scenarios/`, named by its path (`missed/seed`): it must pass
 //! and its amoCRM request journal must equal the approved snapshot under `snapshots/` (insta;
-//! with CI=true a changed or missing snapshot fails). `cargo test --test scenarios missed/`
+//! with CI=true a changed or missing snapshot fails); and it must pass with the same journal
+//! when the mock's search is lenient (amoCRM does not document whether its `query` finds other
+//! notations of a phone: the engine must not depend on it). `cargo test --test scenarios missed/`
 //! runs some, `-- --list` lists them, nextest's `--partition` shards them.
 
 use std::path::{Path, PathBuf};
 
 use libtest_mimic::{Arguments, Failed, Trial};
+use sipamo::amocrm::mock::state::SearchMode;
 use sipamo::scenario::run::{Outcome, RunOptions};
 use sipamo::scenario::{load, run, suite};
 
@@ -44,6 +47,28 @@ fn scenario_matches_its_snapshot(file: &Path, rel: &Path) -> Result<(), Failed> 
     let o = run_one(file, RunOptions::default())?;
     if !o.passed() {
         return Err(sipamo::scenario::report::line(&o).into());
+    }
+    let lenient = run_one(
+        file,
+        RunOptions {
+            search: SearchMode::Lenient,
+            ..RunOptions::default()
+        },
+    )?;
+    if !lenient.passed() {
+        return Err(format!(
+            "search lenient: {}",
+            sipamo::scenario::report::line(&lenient)
+        )
+        .into());
+    }
+    if lenient.snapshot() != o.snapshot() {
+        return Err(format!(
+            "search lenient made other requests than strict:\n{}\n--- strict:\n{}",
+            lenient.snapshot(),
+            o.snapshot()
+        )
+        .into());
     }
     // The names the snapshots were approved under: `scenario@<dir>__<file>.yaml.snap`.
     let suffix = rel.to_string_lossy().replace(['/', '\\'], "__");

@@ -55,6 +55,19 @@ pub(crate) struct MockArgs {
     /// documented, so clients should cope with both).
     #[arg(long)]
     pub(crate) unsorted_call_events: bool,
+    /// How `query` reads a phone number: `strict` (full text, as typed: `8…` does not find
+    /// `+7…`) or `lenient` (a phone also finds its other notations). Whether amoCRM rewrites
+    /// notations is not documented; try clients both ways.
+    #[arg(long, value_enum, default_value = "strict")]
+    pub(crate) search: SearchArg,
+    /// Refuse `responsible_user_id: 0` in a write (by default it changes nothing; the official
+    /// PHP library's example sends it, and amoCRM documents no answer).
+    #[arg(long)]
+    pub(crate) refuse_zero_responsible: bool,
+    /// Refuse a `source_uid` an Unsorted item of another category already has (by default a
+    /// forms item may reuse a sip item's, as the PHP library's example does; UNCONFIRMED).
+    #[arg(long)]
+    pub(crate) source_uid_across_categories: bool,
     /// Serve HTTPS with this PEM certificate chain (for clients that hard-code https://).
     #[arg(long, requires = "tls_key", value_name = "FILE")]
     pub(crate) tls_cert: Option<PathBuf>,
@@ -132,6 +145,9 @@ pub(super) async fn mock(args: MockArgs) -> Result<ExitCode, String> {
         refresh_token: args.refresh_token,
         list_processed_unsorted: args.list_processed_unsorted,
         unsorted_call_events: args.unsorted_call_events,
+        search: args.search.into(),
+        refuse_zero_responsible: args.refuse_zero_responsible,
+        source_uid_across_categories: args.source_uid_across_categories,
         listener: Some(listener),
         ..MockOptions::default()
     })
@@ -205,6 +221,22 @@ mod tests {
                 Cli::try_parse_from(["mock", "--token", "t", "--fault", bad]).is_err(),
                 "{bad}"
             );
+        }
+    }
+}
+
+/// `--search`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum SearchArg {
+    Strict,
+    Lenient,
+}
+
+impl From<SearchArg> for crate::amocrm::mock::state::SearchMode {
+    fn from(a: SearchArg) -> Self {
+        match a {
+            SearchArg::Strict => Self::Strict,
+            SearchArg::Lenient => Self::Lenient,
         }
     }
 }

@@ -41,6 +41,8 @@ pub struct RunOptions {
     pub list_processed_unsorted: bool,
     /// The mock puts an Unsorted item's call on its lead as a note (`is_call_event_needed`).
     pub unsorted_call_events: bool,
+    /// How the mock's `query` reads a phone, unless the scenario's `crm: { search: … }` says.
+    pub search: crate::amocrm::mock::state::SearchMode,
 }
 
 impl Default for RunOptions {
@@ -55,6 +57,7 @@ impl Default for RunOptions {
             defer_failed_calls: false,
             list_processed_unsorted: false,
             unsorted_call_events: false,
+            search: crate::amocrm::mock::state::SearchMode::Strict,
         }
     }
 }
@@ -467,10 +470,13 @@ enum World {
 /// The mock account seeded from `crm:`, and the engine connected to it on a virtual clock;
 /// answers them with the number of requests the engine's start-up made.
 async fn start_world(sc: &Scenario, opts: &RunOptions, seed: u64) -> Result<(Ctx, usize), World> {
-    let state = sc
+    let mut state = sc
         .crm
         .build(sc.start.0)
         .map_err(|e| World::Failure(format!("crm: {e}")))?;
+    if sc.crm.search.is_none() {
+        state.search = opts.search;
+    }
     let clock = Clock::virtual_at(sc.start.0 * 1000);
     let mock = MockCrm::start(MockOptions {
         clock: clock.clone(),

@@ -33,6 +33,7 @@ pub fn storm_options(
         // The harder world: an Unsorted item's call is on its lead already, and the engine
         // must not write it a second time (the one-note-per-call invariant checks).
         unsorted_call_events: true,
+        search: crate::amocrm::mock::state::SearchMode::Strict,
     }
 }
 

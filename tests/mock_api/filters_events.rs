@@ -163,7 +163,8 @@ async fn tasks_go_on_companies_or_nothing_with_the_accounts_types() {
         .collect();
     assert_eq!(types, [1, 2, 7]);
     assert!(acc["amojo_id"].is_string() && acc["version"].is_number());
-    assert!(acc["datetime_settings"]["timezone"].is_string());
+    // Under `_embedded`, where the PHP library reads it (`Models/AccountModel.php:427-437`).
+    assert!(acc["_embedded"]["datetime_settings"]["timezone"].is_string());
     assert!(
         acc["_embedded"]["users_groups"].is_array() && acc["_embedded"]["entity_names"].is_object()
     );

@@ -192,7 +192,7 @@ async fn a_filter_or_with_the_mock_lacks_is_refused_by_name() {
             "/api/v4/leads?filter[custom_fields_values][1][]=x",
             "filter[custom_fields_values][1][]",
         ),
-        ("/api/v4/leads?with=loss_reason", "with"),
+        ("/api/v4/leads?with=only_deleted", "with"),
         ("/api/v4/contacts?order[name]=desc", "order[name]"),
         ("/api/v4/tasks?filter[created_by]=5", "filter[created_by]"),
         ("/api/v4/contacts/5001?with=catalog_elements", "with"),

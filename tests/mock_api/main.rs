@@ -9,5 +9,6 @@ mod fields_companies;
 mod filters_events;
 mod leads;
 mod oauth;
+mod php_library;
 mod tasks_notes_calls;
 mod unsorted;

@@ -29,6 +29,7 @@ pub(crate) mod reply;
 pub(crate) mod router;
 pub(crate) mod seed;
 pub mod state;
+pub(crate) mod tags;
 pub(crate) mod tls;
 
 use std::time::Duration;
@@ -82,6 +83,12 @@ pub struct MockOptions {
     /// lead as a `call_in` note (amoCRM documents "a call event is added"; whether it is a note
     /// the API lists is not documented: clients must cope with both).
     pub unsorted_call_events: bool,
+    /// How `query` reads a phone number (strict: as typed; lenient: any notation).
+    pub search: state::SearchMode,
+    /// `responsible_user_id: 0` in a write is refused instead of changing nothing.
+    pub refuse_zero_responsible: bool,
+    /// A `source_uid` may not repeat across Unsorted categories.
+    pub source_uid_across_categories: bool,
 }
 
 impl Default for MockOptions {
@@ -109,6 +116,9 @@ impl Default for MockOptions {
             token_ttl: None,
             list_processed_unsorted: false,
             unsorted_call_events: false,
+            search: state::SearchMode::Strict,
+            refuse_zero_responsible: false,
+            source_uid_across_categories: false,
         }
     }
 }
@@ -136,6 +146,11 @@ impl MockCrm {
         let mut state = opts.state;
         state.list_processed_unsorted |= opts.list_processed_unsorted;
         state.unsorted_call_events |= opts.unsorted_call_events;
+        if opts.search != state::SearchMode::Strict {
+            state.search = opts.search;
+        }
+        state.refuse_zero_responsible |= opts.refuse_zero_responsible;
+        state.source_uid_across_categories |= opts.source_uid_across_categories;
         let shared = SharedHandle::new(state);
         shared.lock().auth = auth::Auth::new(
             &opts.token,

@@ -11,15 +11,55 @@ fn link(base: &str, path: String) -> Value {
     json!({ "self": { "href": format!("{base}/api/v4/{path}") } })
 }
 
-pub(crate) fn user(base: &str, u: &User) -> Value {
-    json!({
+/// A user as `GET /api/v4/users` shows one (API v4 «Пользователи»), with complete `rights`: the
+/// official PHP library's `RightModel::fromArray` requires `leads`, `contacts`, `companies`
+/// (`view`/`edit`/`add`/`delete`/`export`), `tasks` (`edit`/`delete`), `mail_access` and
+/// `catalog_access` (`src/AmoCRM/Models/Rights/RightModel.php:530-556`). `with` adds `uuid`,
+/// `amojo_id`, `user_rank`, `phone_number`, and `_embedded.roles` / `_embedded.groups`.
+pub(crate) fn user(base: &str, u: &User, with: &dyn Fn(&str) -> bool) -> Value {
+    let full = json!({ "view": "A", "edit": "A", "add": "A", "delete": "A", "export": "A" });
+    let mut v = json!({
         "id": u.id,
         "name": u.name,
         "email": format!("user{}@example.com", u.id),
         "lang": "ru",
-        "rights": { "is_admin": false, "is_free": false, "is_active": true },
+        "rights": {
+            "leads": full, "contacts": full, "companies": full,
+            "tasks": { "edit": "A", "delete": "A" },
+            "mail_access": false, "catalog_access": false, "files_access": false,
+            "status_rights": [], "catalog_rights": null, "custom_fields_rights": null,
+            "oper_day_reports_view_access": false, "oper_day_user_tracking": false,
+            "is_admin": false, "is_free": false, "is_active": true,
+            "group_id": null, "role_id": null,
+        },
         "_links": link(base, format!("users/{}", u.id)),
-    })
+    });
+    if with("uuid") {
+        v["uuid"] = json!(format!("00000000-0000-4000-8000-{:012x}", u.id));
+    }
+    if with("amojo_id") {
+        v["amojo_id"] = json!(format!("00000000-0000-4000-9000-{:012x}", u.id));
+    }
+    if with("user_rank") {
+        v["user_rank"] = json!("newbie");
+    }
+    if with("phone_number") {
+        v["phone_number"] = Value::Null;
+    }
+    let mut embedded = serde_json::Map::new();
+    if with("role") {
+        embedded.insert("roles".into(), json!([]));
+    }
+    if with("group") {
+        embedded.insert(
+            "groups".into(),
+            json!([{ "id": 0, "name": "Отдел продаж" }]),
+        );
+    }
+    if !embedded.is_empty() {
+        v["_embedded"] = Value::Object(embedded);
+    }
+    v
 }
 
 pub(crate) fn pipeline(base: &str, p: &Pipeline, account_id: u64) -> Value {
@@ -72,8 +112,10 @@ pub(crate) fn contact(base: &str, s: &CrmState, c: &Contact, with_leads: bool) -
         "account_id": s.account_id,
         "_links": link(base, format!("contacts/{}", c.id)),
     });
-    let mut embedded =
-        json!({ "tags": [], "companies": company_ref(base, s, EntityKind::Contacts, c.id) });
+    let mut embedded = json!({
+        "tags": s.tags.of(EntityKind::Contacts, c.id),
+        "companies": company_ref(base, s, EntityKind::Contacts, c.id),
+    });
     if with_leads {
         let leads: Vec<Value> = s
             .leads_of_contact(c.id)
@@ -114,7 +156,7 @@ pub(crate) fn company(base: &str, s: &CrmState, c: &Company, query: &Query) -> V
         "account_id": s.account_id,
         "_links": link(base, format!("companies/{}", c.id)),
     });
-    let mut embedded = json!({ "tags": [] });
+    let mut embedded = json!({ "tags": s.tags.of(EntityKind::Companies, c.id) });
     for (with, kind) in [
         ("contacts", EntityKind::Contacts),
         ("leads", EntityKind::Leads),
@@ -152,11 +194,14 @@ pub(crate) fn lead(base: &str, s: &CrmState, l: &Lead, with_contacts: bool) -> V
         "is_deleted": false,
         "custom_fields_values": s.fields.render(EntityKind::Leads, &l.fields),
         "score": null,
+        "labor_cost": null,
         "account_id": s.account_id,
         "_links": link(base, format!("leads/{}", l.id)),
     });
-    let mut embedded =
-        json!({ "tags": [], "companies": company_ref(base, s, EntityKind::Leads, l.id) });
+    let mut embedded = json!({
+        "tags": s.tags.of(EntityKind::Leads, l.id),
+        "companies": company_ref(base, s, EntityKind::Leads, l.id),
+    });
     if with_contacts {
         let contacts: Vec<Value> = s
             .contacts_of_lead(l.id)

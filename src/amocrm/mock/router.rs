@@ -443,7 +443,15 @@ fn entity_route(s: &mut CrmState, ctx: &Ctx, kind: EntityKind, tail: &[&str]) ->
             links::change(s, ctx, kind, None, *verb == "link")
         }
         ["links"] if m == "GET" => links::list(s, ctx, kind, None),
-        ["notes" | "link" | "unlink" | "links" | "custom_fields", ..] => not_allowed(ctx),
+        ["tags"] => match m {
+            "GET" => tags::list(s, ctx, kind),
+            "POST" => tags::create(s, ctx, kind),
+            _ => not_allowed(ctx),
+        },
+        [
+            "notes" | "link" | "unlink" | "links" | "custom_fields" | "tags",
+            ..,
+        ] => not_allowed(ctx),
         [n, rest @ ..] => match id(n) {
             Some(n) => one_entity_route(s, ctx, kind, n, rest),
             None => not_found(ctx),

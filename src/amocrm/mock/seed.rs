@@ -37,6 +37,11 @@ pub struct CrmSeed {
     /// amoCRM puts the call of a sip item with `is_call_event_needed: true` on the item's lead
     /// as a `call_in` note (documented as "a call event is added", not whether the API lists it
     /// as a note; off: it does not). A client must not write that call a second time.
+    /// How the account's `query` reads a phone: `strict` (as typed, the default) or `lenient`
+    /// (any notation of the same number; amoCRM does not document which it does). Absent:
+    /// the runner's `--search`.
+    #[serde(default)]
+    pub(crate) search: Option<super::state::SearchMode>,
     #[serde(default)]
     pub(crate) unsorted_call_events: bool,
 }
@@ -170,6 +175,9 @@ impl CrmSeed {
     pub fn build(&self, start: i64) -> Result<CrmState, SeedError> {
         let mut s = CrmState::default();
         s.unsorted_call_events = self.unsorted_call_events;
+        if let Some(mode) = self.search {
+            s.search = mode;
+        }
         self.seed_users(&mut s)?;
         for (i, t) in self.task_types.iter().enumerate() {
             if s.task_types.iter().any(|k| k.id == t.id) {

@@ -164,6 +164,20 @@ pub struct Unsorted {
     pub(crate) phone_key: Option<String>,
 }
 
+/// How the mock's `query` reads a phone number. Whether amoCRM's full-text search finds
+/// `+79265550102` from `89265550102` is not settled by any public source (UNCONFIRMED), so
+/// clients are tried both ways.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[cfg_attr(feature = "sim", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    /// Full text: the digits must appear as typed (`8…` does not find `+7…`).
+    #[default]
+    Strict,
+    /// A phone query also finds other notations of the same number (last 10 digits).
+    Lenient,
+}
+
 /// Which kind of entity a task or note is attached to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum EntityKind {
@@ -235,6 +249,16 @@ pub struct CrmState {
     /// `GET /leads/unsorted/{uid}` still answers accepted and declined items (amoCRM does not
     /// document which way it goes; clients must cope with both).
     pub(crate) list_processed_unsorted: bool,
+    /// How `query` reads a phone (`sipamo mock --search`).
+    pub(crate) search: SearchMode,
+    /// `PATCH` with `responsible_user_id: 0` is refused (else it leaves the responsible as it
+    /// is): amoCRM documents neither (UNCONFIRMED).
+    pub(crate) refuse_zero_responsible: bool,
+    /// A `source_uid` may not repeat across Unsorted categories (else a forms item may reuse a
+    /// sip item's, as the PHP library's example does): UNCONFIRMED.
+    pub(crate) source_uid_across_categories: bool,
+    /// Every kind's tag list and each entity's tags.
+    pub(crate) tags: super::tags::Tags,
     /// Sip items with `is_call_event_needed` put their call on their lead as a note.
     pub(crate) unsorted_call_events: bool,
     /// Creation order of Unsorted uids.
@@ -276,6 +300,10 @@ impl Default for CrmState {
             contact_leads: BTreeMap::new(),
             unsorted: BTreeMap::new(),
             list_processed_unsorted: false,
+            search: SearchMode::Strict,
+            refuse_zero_responsible: false,
+            source_uid_across_categories: false,
+            tags: super::tags::Tags::default(),
             unsorted_call_events: false,
             unsorted_order: Vec::new(),
             tasks: BTreeMap::new(),

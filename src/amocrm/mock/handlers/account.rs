@@ -7,8 +7,10 @@ use crate::amocrm::mock::render;
 use crate::amocrm::mock::reply::Reply;
 use crate::amocrm::mock::state::CrmState;
 
-/// The `with` values of `GET /api/v4/account` (API v4 «Параметры аккаунта», account-info).
-const ACCOUNT_WITH: [&str; 8] = [
+/// The `with` values of `GET /api/v4/account`: amoCRM's «Параметры аккаунта» page and the official
+/// PHP library's `AccountModel::getAvailableWith()` (`src/AmoCRM/Models/AccountModel.php:872-885`);
+/// each part is present when asked, where the library reads it.
+const ACCOUNT_WITH: [&str; 11] = [
     "amojo_id",
     "amojo_rights",
     "users_groups",
@@ -17,6 +19,9 @@ const ACCOUNT_WITH: [&str; 8] = [
     "entity_names",
     "datetime_settings",
     "is_api_filter_enabled",
+    "uuid",
+    "invoices_settings",
+    "drive_url",
 ];
 
 pub(crate) fn account(s: &CrmState, ctx: &Ctx) -> Reply {
@@ -26,55 +31,62 @@ pub(crate) fn account(s: &CrmState, ctx: &Ctx) -> Reply {
     let mut v = account_base(s, ctx);
     let mut embedded = serde_json::Map::new();
     for w in ctx.query.list("with") {
-        match w {
-            "amojo_id" => {
-                v["amojo_id"] = json!(format!(
-                    "{:08x}-0000-4000-8000-{:012x}",
-                    s.account_id, s.account_id
-                ))
-            }
-            "amojo_rights" => {
-                v["amojo_rights"] = json!({ "can_direct": false, "can_create_groups": false })
-            }
-            "version" => v["version"] = json!(27),
-            "is_api_filter_enabled" => v["is_api_filter_enabled"] = json!(true),
-            "datetime_settings" => {
-                v["datetime_settings"] = json!({
-                    "date_pattern": "d.m.Y H:i", "short_date_pattern": "d.m.Y", "short_time_pattern": "H:i",
-                    "date_formant": "d.m.Y", "time_format": "H:i:s", "timezone": "Europe/Moscow",
-                    "timezone_offset": "+03:00",
-                })
-            }
-            "users_groups" => {
-                embedded.insert(
-                    "users_groups".into(),
-                    json!([{ "id": 0, "name": "Отдел продаж", "uuid": null }]),
-                );
-            }
-            "task_types" => {
-                let types: Vec<Value> = s
-                    .task_types
-                    .iter()
-                    .map(|t| json!({ "id": t.id, "name": t.name, "color": null, "icon_id": null, "code": t.code }))
-                    .collect();
-                embedded.insert("task_types".into(), Value::Array(types));
-            }
-            "entity_names" => {
-                embedded.insert("entity_names".into(), json!({
-                    "leads": { "ru": { "gender": "f", "plural_form": { "dative": "сделкам", "default": "сделки",
-                        "genitive": "сделок", "accusative": "сделки", "instrumental": "сделками",
-                        "prepositional": "сделках" }, "singular_form": { "dative": "сделке", "default": "сделка",
-                        "genitive": "сделки", "accusative": "сделку", "instrumental": "сделкой",
-                        "prepositional": "сделке" } } },
-                }));
-            }
-            _ => {}
+        if let Some(part) = top_level_part(s, w) {
+            v[w] = part;
+        } else if let Some(part) = embedded_part(s, w) {
+            embedded.insert(w.to_string(), part);
         }
     }
     if !embedded.is_empty() {
         v["_embedded"] = Value::Object(embedded);
     }
     Reply::ok(v)
+}
+
+/// A `with` part amoCRM puts at the top level of the account.
+fn top_level_part(s: &CrmState, with: &str) -> Option<Value> {
+    Some(match with {
+        "amojo_id" => json!(format!(
+            "{:08x}-0000-4000-8000-{:012x}",
+            s.account_id, s.account_id
+        )),
+        "uuid" => json!(format!(
+            "{:08x}-0000-4000-a000-{:012x}",
+            s.account_id, s.account_id
+        )),
+        "version" => json!(27),
+        "is_api_filter_enabled" => json!(true),
+        "invoices_settings" => json!({ "lang": "ru", "invoices_catalog_id": null }),
+        "drive_url" => json!(format!("https://drive-b.amocrm.ru/{}", s.subdomain)),
+        _ => return None,
+    })
+}
+
+/// A `with` part amoCRM puts under the account's `_embedded`.
+fn embedded_part(s: &CrmState, with: &str) -> Option<Value> {
+    Some(match with {
+        "amojo_rights" => json!({ "can_direct": false, "can_create_groups": false }),
+        "datetime_settings" => json!({
+            "date_pattern": "d.m.Y H:i", "short_date_pattern": "d.m.Y", "short_time_pattern": "H:i",
+            "date_format": "d.m.Y", "time_format": "H:i:s", "timezone": "Europe/Moscow",
+            "timezone_offset": "+03:00",
+        }),
+        "users_groups" => json!([{ "id": 0, "name": "Отдел продаж", "uuid": null }]),
+        "task_types" => Value::Array(
+            s.task_types
+                .iter()
+                .map(|t| json!({ "id": t.id, "name": t.name, "color": null, "icon_id": null, "code": t.code }))
+                .collect(),
+        ),
+        "entity_names" => json!({
+            "leads": { "ru": { "gender": "f", "plural_form": { "dative": "сделкам", "default": "сделки",
+                "genitive": "сделок", "accusative": "сделки", "instrumental": "сделками",
+                "prepositional": "сделках" }, "singular_form": { "dative": "сделке", "default": "сделка",
+                "genitive": "сделки", "accusative": "сделку", "instrumental": "сделкой",
+                "prepositional": "сделке" } } },
+        }),
+        _ => return None,
+    })
 }
 
 fn account_base(s: &CrmState, ctx: &Ctx) -> Value {
@@ -96,32 +108,51 @@ fn account_base(s: &CrmState, ctx: &Ctx) -> Value {
         "is_helpbot_enabled": false,
         "is_technical_account": false,
         "contact_name_display_order": 1,
+        "mobile_feature_version": 0,
         "_links": { "self": ctx.href("account") },
     })
 }
 
+/// The `with` values of `GET /api/v4/users` (amoCRM «Пользователи»; the PHP library's
+/// `UserModel::getAvailableWith()`, `src/AmoCRM/Models/UserModel.php:433-443`).
+const USER_WITH: [&str; 6] = [
+    "role",
+    "group",
+    "uuid",
+    "amojo_id",
+    "user_rank",
+    "phone_number",
+];
+
 pub(crate) fn users(s: &CrmState, ctx: &Ctx) -> Reply {
-    let (page, limit) = match ctx.query.paging() {
+    let (page, limit) = match ctx.query.list_params(&[], &USER_WITH) {
         Ok(p) => p,
         Err(r) => return r,
     };
+    let with = |w: &str| ctx.query.with(w);
     let all: Vec<Value> = s
         .users
         .values()
-        .map(|u| render::user(ctx.base, u))
+        .map(|u| render::user(ctx.base, u, &with))
         .collect();
     let total = all.len();
+    let pages = total.div_ceil(limit.max(1));
     let (items, more) = paginate(all, page, limit);
     let mut r = list_reply(ctx, "users", "users", items, page, more);
     if let Some(b) = r.body.as_mut() {
         b["_total_items"] = json!(total);
+        b["_page_count"] = json!(pages);
     }
     r
 }
 
 pub(crate) fn user(s: &CrmState, ctx: &Ctx, id: u64) -> Reply {
+    if let Err(r) = ctx.query.only(&[], &USER_WITH) {
+        return r;
+    }
+    let with = |w: &str| ctx.query.with(w);
     match s.users.get(&id) {
-        Some(u) => Reply::ok(render::user(ctx.base, u)),
+        Some(u) => Reply::ok(render::user(ctx.base, u, &with)),
         None => Reply::no_content(),
     }
 }

@@ -42,7 +42,13 @@ fn note_params(obj: &serde_json::Map<String, Value>, user: u64) -> Value {
             params.insert(k.into(), v.clone());
         }
     }
-    params.insert("call_responsible".into(), json!(user));
+    // A `call_responsible` sent (a user id or a text) is kept as sent; else the responsible.
+    let responsible = obj
+        .get("call_responsible")
+        .filter(|v| !v.is_null())
+        .cloned()
+        .unwrap_or_else(|| json!(user));
+    params.insert("call_responsible".into(), responsible);
     Value::Object(params)
 }
 

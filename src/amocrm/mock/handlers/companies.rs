@@ -13,11 +13,12 @@ use crate::amocrm::mock::filters::{COMMON, Filter, Order};
 use crate::amocrm::mock::render;
 use crate::amocrm::mock::reply::Reply;
 use crate::amocrm::mock::state::{Company, CrmState, EntityKind};
+use crate::amocrm::mock::tags;
 
 /// `GET /api/v4/companies`: `query` (name or phone text), the documented filters and orders,
 /// `with=contacts,leads`.
 pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
-    let (page, limit) = match ctx.query.list_params(&COMMON, &["contacts", "leads"]) {
+    let (page, limit) = match ctx.query.list_params(&COMMON, &COMPANY_WITH) {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -65,7 +66,7 @@ fn matches(c: &Company, q: &str) -> bool {
 }
 
 pub(crate) fn get(s: &CrmState, ctx: &Ctx, id: u64) -> Reply {
-    if let Err(r) = ctx.query.only(&[], &["contacts", "leads"]) {
+    if let Err(r) = ctx.query.only(&[], &COMPANY_WITH) {
         return r;
     }
     match s.visible_company(id) {
@@ -118,9 +119,16 @@ pub(crate) fn insert(
     })
 }
 
+/// `with` values of companies: `contacts` and `leads` (embedded when asked); `tags`, embedded
+/// anyway.
+const COMPANY_WITH: [&str; 3] = ["contacts", "leads", "tags"];
+
 /// `POST /api/v4/companies`.
 pub(crate) fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
-    let news = match read_batch(ctx, MAX_BATCH, |item| Some(read_new(s, item))) {
+    let news = match read_batch(ctx, MAX_BATCH, |item| {
+        let tags = tags::read_change(item, &s.tags, EntityKind::Companies);
+        Some((read_new(s, item), tags))
+    }) {
         Ok(n) => n,
         Err(r) => return r,
     };
@@ -128,9 +136,10 @@ pub(crate) fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
     let out: Vec<_> = news
         .into_iter()
         .enumerate()
-        .map(|(i, c)| {
+        .map(|(i, (c, tags))| {
             let rid = c.request_id.clone().unwrap_or_else(|| i.to_string());
             let id = insert(s, c, default_user, ctx.now, true);
+            s.tags.apply(EntityKind::Companies, id, &tags);
             let mut r = render::id_ref(ctx.base, "companies", id);
             r["request_id"] = json!(rid);
             r
@@ -162,14 +171,16 @@ pub(crate) fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply
         let name = item.opt_str("name");
         let responsible = item.user(s, "responsible_user_id");
         let fields = item.custom_fields(s, EntityKind::Companies);
-        changes.push((id, name, responsible, fields, item.request_id()));
+        let tags = tags::read_change(&mut item, &s.tags, EntityKind::Companies);
+        changes.push((id, name, responsible, fields, tags, item.request_id()));
     }
     if !errs.is_empty() {
         return Reply::invalid(errs);
     }
     let mut done = Vec::new();
-    for (id, name, responsible, fields, rid) in changes {
+    for (id, name, responsible, fields, tags, rid) in changes {
         let Some(id) = id else { continue };
+        s.tags.apply(EntityKind::Companies, id, &tags);
         if let Some(f) = fields {
             s.set_company_fields(id, f);
         }

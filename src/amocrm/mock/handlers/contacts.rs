@@ -9,12 +9,15 @@ use crate::amocrm::mock::fields::FieldValues;
 use crate::amocrm::mock::filters::{COMMON, Filter, Order};
 use crate::amocrm::mock::render;
 use crate::amocrm::mock::reply::Reply;
+use crate::amocrm::mock::state::SearchMode;
 use crate::amocrm::mock::state::{Contact, CrmState, EntityKind};
+use crate::amocrm::mock::tags;
+use crate::phone::digits_key;
 
 /// `GET /api/v4/contacts`: `query` (full text, as amoCRM: see [`full_text_match`]), the
 /// documented filters and orders, `with=leads`.
 pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
-    let (page, limit) = match ctx.query.list_params(&COMMON, &["leads"]) {
+    let (page, limit) = match ctx.query.list_params(&COMMON, &CONTACT_WITH) {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -30,18 +33,19 @@ pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
         .get("query")
         .map(str::trim)
         .filter(|q| !q.is_empty());
+    let lenient = s.search == SearchMode::Lenient;
     let mut found: Vec<&Contact> = match query {
         // A query of 10 or more digits (what telephony clients send) is looked up in the
         // 10-digit index, then checked in full: the same answer as the scan below.
-        Some(q) if q.len() >= 10 && q.bytes().all(|b| b.is_ascii_digit()) => s
+        Some(q) if !lenient && q.len() >= 10 && q.bytes().all(|b| b.is_ascii_digit()) => s
             .contacts_by_gram(&q[..10])
             .into_iter()
-            .filter(|c| c.visible && full_text_match(c, q))
+            .filter(|c| c.visible && full_text_match(c, q, false))
             .collect(),
         _ => s
             .contacts
             .values()
-            .filter(|c| c.visible && query.is_none_or(|q| full_text_match(c, q)))
+            .filter(|c| c.visible && query.is_none_or(|q| full_text_match(c, q, lenient)))
             .collect(),
     };
     found.retain(|c| filter.matches(&s.contact_facts(c)));
@@ -69,7 +73,7 @@ pub(crate) fn field_texts(fields: &[FieldValues]) -> impl Iterator<Item = &str> 
 /// (`8…` and `+7…` are different text): the query matches a contact whose name, first or last
 /// name or any custom field value (EMAIL included) contains it as text, or, for a query of digits and phone punctuation, whose phone digits
 /// contain its digits. So `9161234567` finds `8 (916) 123-45-67`, `79161234567` does not.
-pub(crate) fn full_text_match(c: &Contact, query: &str) -> bool {
+pub(crate) fn full_text_match(c: &Contact, query: &str, lenient: bool) -> bool {
     let q = query.to_lowercase();
     let texts = [&c.name, &c.first_name, &c.last_name];
     if texts.iter().any(|t| t.to_lowercase().contains(&q))
@@ -81,18 +85,24 @@ pub(crate) fn full_text_match(c: &Contact, query: &str) -> bool {
         .chars()
         .all(|ch| ch.is_ascii_digit() || " +-().".contains(ch));
     let digits: String = q.chars().filter(char::is_ascii_digit).collect();
-    phone_like
-        && !digits.is_empty()
-        && c.phones.iter().any(|p| {
-            p.chars()
-                .filter(char::is_ascii_digit)
-                .collect::<String>()
-                .contains(&digits)
-        })
+    if !phone_like || digits.is_empty() {
+        return false;
+    }
+    // `--search lenient`: a phone query also finds other notations of the same number
+    // (`89161234567` finds `+7 916 123-45-67`): compared on the last 10 digits.
+    let key = lenient.then(|| digits_key(&digits)).flatten();
+    c.phones.iter().any(|p| {
+        let typed: String = p.chars().filter(char::is_ascii_digit).collect();
+        typed.contains(&digits) || key.is_some() && digits_key(&typed) == key
+    })
 }
 
+/// `with` values of contacts: `leads` (embedded when asked); `companies` and `tags`, embedded
+/// anyway (a Python client sends `with=companies,leads,tags` on every contact read).
+const CONTACT_WITH: [&str; 3] = ["leads", "companies", "tags"];
+
 pub(crate) fn get(s: &CrmState, ctx: &Ctx, id: u64) -> Reply {
-    if let Err(r) = ctx.query.only(&[], &["leads"]) {
+    if let Err(r) = ctx.query.only(&[], &CONTACT_WITH) {
         return r;
     }
     match s.visible_contact(id) {
@@ -173,15 +183,19 @@ pub(crate) fn insert(
 
 /// `POST /api/v4/contacts`.
 pub(crate) fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
-    let news = match read_batch(ctx, MAX_BATCH, |item| Some(read_new(s, item))) {
+    let news = match read_batch(ctx, MAX_BATCH, |item| {
+        let tags = tags::read_change(item, &s.tags, EntityKind::Contacts);
+        Some((read_new(s, item), tags))
+    }) {
         Ok(n) => n,
         Err(r) => return r,
     };
     let default_user = s.users.keys().next().copied().unwrap_or(0);
     let mut out = Vec::new();
-    for (i, c) in news.into_iter().enumerate() {
+    for (i, (c, tags)) in news.into_iter().enumerate() {
         let rid = c.request_id.clone().unwrap_or_else(|| i.to_string());
         let id = insert(s, c, default_user, ctx.now, true);
+        s.tags.apply(EntityKind::Contacts, id, &tags);
         let mut r = render::id_ref(ctx.base, "contacts", id);
         r["request_id"] = json!(rid);
         r["is_deleted"] = json!(false);
@@ -219,15 +233,17 @@ pub(crate) fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply
             responsible: item.user(s, "responsible_user_id"),
             fields: item.custom_fields(s, EntityKind::Contacts),
         };
-        changes.push((id, change, item.request_id()));
+        let tags = tags::read_change(&mut item, &s.tags, EntityKind::Contacts);
+        changes.push((id, change, tags, item.request_id()));
     }
     if !errs.is_empty() {
         return Reply::invalid(errs);
     }
     let mut done = Vec::new();
-    for (id, change, rid) in changes {
+    for (id, change, tags, rid) in changes {
         let Some(id) = id else { continue };
         apply(s, id, change, ctx.now);
+        s.tags.apply(EntityKind::Contacts, id, &tags);
         done.push((id, rid));
     }
     updated_reply(ctx, "contacts", done, path_id)

@@ -8,7 +8,8 @@ use crate::amocrm::mock::fields::FieldValues;
 use crate::amocrm::mock::filters::{COMMON, Filter, Order};
 use crate::amocrm::mock::render;
 use crate::amocrm::mock::reply::Reply;
-use crate::amocrm::mock::state::{CrmState, EntityKind, Lead};
+use crate::amocrm::mock::state::{CrmState, EntityKind, Lead, SearchMode};
+use crate::amocrm::mock::tags;
 
 /// The lead list's filters and orders beyond the common ones.
 const LEAD_FILTERS: [&str; 4] = [
@@ -18,11 +19,24 @@ const LEAD_FILTERS: [&str; 4] = [
     "filter[closed_at]",
 ];
 
-/// `GET /api/v4/leads`: `query`, the documented filters and orders, `with=contacts`.
+/// `with` values of leads: `contacts` (embedded when asked); `companies` and `tags`, which are
+/// embedded anyway (a Python client sends `with=companies,leads,tags` on every read); and
+/// `loss_reason`, `catalog_elements` and `is_price_modified_by_robot`, whose parts an account
+/// without loss reasons, catalogs or robots has empty (each present when asked).
+pub(crate) const LEAD_WITH: [&str; 6] = [
+    "contacts",
+    "companies",
+    "tags",
+    "loss_reason",
+    "catalog_elements",
+    "is_price_modified_by_robot",
+];
+
+/// `GET /api/v4/leads`: `query`, the documented filters and orders, `with` ([`LEAD_WITH`]).
 pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
     let q = &ctx.query;
     let taken: Vec<&str> = COMMON.iter().chain(&LEAD_FILTERS).copied().collect();
-    let (page, limit) = match q.list_params(&taken, &["contacts"]) {
+    let (page, limit) = match q.list_params(&taken, &LEAD_WITH) {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -70,7 +84,7 @@ pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
     let (page_items, more) = paginate(found, page, limit);
     let items = page_items
         .into_iter()
-        .map(|l| render::lead(ctx.base, s, l, with_contacts))
+        .map(|l| with_parts(render::lead(ctx.base, s, l, with_contacts), ctx))
         .collect();
     list_reply(ctx, "leads", "leads", items, page, more)
 }
@@ -85,15 +99,18 @@ fn lead_matches(s: &CrmState, l: &Lead, q: &str) -> bool {
         || s.contacts_of_lead(l.id)
             .iter()
             .filter_map(|c| s.visible_contact(*c))
-            .any(|c| contacts::full_text_match(c, q))
+            .any(|c| contacts::full_text_match(c, q, s.search == SearchMode::Lenient))
 }
 
 pub(crate) fn get(s: &CrmState, ctx: &Ctx, id: u64) -> Reply {
-    if let Err(r) = ctx.query.only(&[], &["contacts"]) {
+    if let Err(r) = ctx.query.only(&[], &LEAD_WITH) {
         return r;
     }
     match s.api_lead(id) {
-        Some(l) => Reply::ok(render::lead(ctx.base, s, l, ctx.query.with("contacts"))),
+        Some(l) => Reply::ok(with_parts(
+            render::lead(ctx.base, s, l, ctx.query.with("contacts")),
+            ctx,
+        )),
         None => Reply::no_content(),
     }
 }
@@ -217,6 +234,40 @@ pub(crate) fn insert(s: &mut CrmState, l: NewLead, now: i64) -> u64 {
     id
 }
 
+/// The parts of `with` values that need no data of the mock's: present when asked.
+pub(crate) fn with_parts(mut lead: serde_json::Value, ctx: &Ctx) -> serde_json::Value {
+    if ctx.query.with("is_price_modified_by_robot") {
+        lead["is_price_modified_by_robot"] = json!(false);
+    }
+    for part in ["loss_reason", "catalog_elements"] {
+        if ctx.query.with(part) {
+            lead["_embedded"][part] = json!([]);
+        }
+    }
+    lead
+}
+
+/// `_embedded.contacts` of a new lead, the one marked `is_main` first (amoCRM shows the first
+/// linked contact as the main one; the official PHP library sends `is_main` on each,
+/// `Models/ContactModel.php:746-756`).
+fn main_first(item: &Item, mut contacts: Vec<u64>) -> Vec<u64> {
+    let main = item
+        .obj
+        .get("_embedded")
+        .and_then(|e| e.get("contacts"))
+        .and_then(serde_json::Value::as_array)
+        .and_then(|list| {
+            list.iter()
+                .find(|c| c.get("is_main") == Some(&json!(true)))
+                .and_then(|c| c.get("id").and_then(serde_json::Value::as_u64))
+        });
+    if let Some(i) = main.and_then(|m| contacts.iter().position(|c| *c == m)) {
+        let m = contacts.remove(i);
+        contacts.insert(0, m);
+    }
+    contacts
+}
+
 /// `POST /api/v4/leads`.
 pub(crate) fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
     let items = match ctx.batch(MAX_BATCH) {
@@ -238,19 +289,22 @@ pub(crate) fn create(s: &mut CrmState, ctx: &Ctx) -> Reply {
             }
         }
         let company = item.company(s);
+        let contacts = main_first(&item, contacts);
+        let tags = tags::read_change(&mut item, &s.tags, EntityKind::Leads);
         if let Some(mut l) = read_new(s, &mut item) {
             l.contacts = contacts;
             l.company = company;
-            news.push(l);
+            news.push((l, tags));
         }
     }
     if !errs.is_empty() {
         return Reply::invalid(errs);
     }
     let mut out = Vec::new();
-    for (i, l) in news.into_iter().enumerate() {
+    for (i, (l, tags)) in news.into_iter().enumerate() {
         let rid = l.request_id.clone().unwrap_or_else(|| i.to_string());
         let id = insert(s, l, ctx.now);
+        s.tags.apply(EntityKind::Leads, id, &tags);
         let mut r = render::id_ref(ctx.base, "leads", id);
         r["request_id"] = json!(rid);
         out.push(r);
@@ -294,15 +348,17 @@ pub(crate) fn update(s: &mut CrmState, ctx: &Ctx, path_id: Option<u64>) -> Reply
             placed,
             fields,
         };
-        changes.push((id, change, item.request_id()));
+        let tags = tags::read_change(&mut item, &s.tags, EntityKind::Leads);
+        changes.push((id, change, tags, item.request_id()));
     }
     if !errs.is_empty() {
         return Reply::invalid(errs);
     }
     let mut done = Vec::new();
-    for (id, change, rid) in changes {
+    for (id, change, tags, rid) in changes {
         let Some(id) = id else { continue };
         apply(s, id, change, ctx.now);
+        s.tags.apply(EntityKind::Leads, id, &tags);
         done.push((id, rid));
     }
     updated_reply(ctx, "leads", done, path_id)

@@ -11,6 +11,7 @@ pub(crate) mod events;
 pub(crate) mod leads;
 pub(crate) mod links;
 pub(crate) mod notes;
+pub(crate) mod tags;
 pub(crate) mod tasks;
 pub(crate) mod unsorted;
 
@@ -100,7 +101,10 @@ impl Ctx<'_> {
         match &self.body {
             Body::Json(Value::Object(o)) => Ok(Some(o)),
             Body::Json(Value::Array(a)) if a.len() == 1 && a[0].is_object() => Ok(a[0].as_object()),
+            // `[]`: what the official PHP library sends by default for an optional body
+            // (`Unsorted::accept($model, $body = [])`, sent as JSON).
             Body::Empty if !required => Ok(None),
+            Body::Json(Value::Array(a)) if a.is_empty() && !required => Ok(None),
             Body::Empty => Err(Reply::bad_request(
                 "",
                 "Required",
@@ -268,6 +272,11 @@ impl<'a> Item<'a> {
     /// A user id that must exist in the account.
     pub(crate) fn user(&mut self, state: &CrmState, field: &str) -> Option<u64> {
         let id = self.opt_u64(field)?;
+        // `responsible_user_id: 0`, as the official PHP library's `examples/leads_actions.php:209`
+        // sends it: amoCRM documents no answer (UNCONFIRMED); by default it changes nothing.
+        if id == 0 && field == "responsible_user_id" && !state.refuse_zero_responsible {
+            return None;
+        }
         if state.users.contains_key(&id) {
             Some(id)
         } else {

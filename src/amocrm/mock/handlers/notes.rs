@@ -138,7 +138,11 @@ pub(crate) fn check_call_params(
             format!("{prefix}link must be a string"),
         );
     }
+    // The calls API takes a user id or a text («можно id пользователя, или строку»: the
+    // official PHP library's `examples/calls.php:38`, `Models/Traits/CallTrait.php:44-52`).
+    let text_allowed = at == CallFields::CallsApi;
     if let Some(v) = p.get("call_responsible").filter(|v| !v.is_null())
+        && !(text_allowed && v.is_string())
         && !v.as_u64().is_some_and(|u| s.users.contains_key(&u))
     {
         item.fail(

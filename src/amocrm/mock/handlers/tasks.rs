@@ -10,14 +10,17 @@ use crate::amocrm::mock::render;
 use crate::amocrm::mock::reply::Reply;
 use crate::amocrm::mock::state::{CrmState, EntityKind, Task};
 
-/// The task list's filters and orders.
-const TASK_FILTERS: [&str; 10] = [
+/// The task list's filters and orders. `filter[task_type_id]` is the current name of
+/// `filter[task_type]`; the official PHP library's `TasksFilter` sends both
+/// (`src/AmoCRM/Filters/TasksFilter.php:274-278`).
+const TASK_FILTERS: [&str; 11] = [
     "filter[updated_at]",
     "filter[is_completed]",
     "filter[entity_type]",
     "filter[entity_id]",
     "filter[responsible_user_id]",
     "filter[task_type]",
+    "filter[task_type_id]",
     "filter[id]",
     "order[complete_till]",
     "order[created_at]",
@@ -59,7 +62,7 @@ pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
         Ok::<_, Reply>((
             q.ids("filter[entity_id]")?,
             q.ids("filter[responsible_user_id]")?,
-            q.ids("filter[task_type]")?,
+            [q.ids("filter[task_type]")?, q.ids("filter[task_type_id]")?],
             q.ids("filter[id]")?,
         ))
     })();
@@ -80,7 +83,11 @@ pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
         .filter(|t| kinds.is_empty() || kinds.contains(&t.entity_type))
         .filter(|t| entity_ids.is_empty() || entity_ids.contains(&t.entity_id))
         .filter(|t| responsibles.is_empty() || responsibles.contains(&t.responsible_user_id))
-        .filter(|t| types.is_empty() || types.contains(&t.task_type_id))
+        .filter(|t| {
+            types
+                .iter()
+                .all(|ts| ts.is_empty() || ts.contains(&t.task_type_id))
+        })
         .filter(|t| ids.is_empty() || ids.contains(&t.id))
         .filter(|t| {
             updated.matches(&Facts {

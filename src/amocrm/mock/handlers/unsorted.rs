@@ -1,6 +1,7 @@
 //! Unsorted («Неразобранное»), categories sip and forms: create, list, get, accept, decline,
 //! summary.
 
+use crate::amocrm::mock::filters::{Facts, Filter};
 use serde_json::{Map, Value, json};
 
 use super::companies::{self, NewCompany};
@@ -94,7 +95,7 @@ pub(crate) fn create(s: &mut CrmState, ctx: &Ctx, category: Category) -> Reply {
     let mut seen_uids: Vec<String> = Vec::new();
     let mut repeated = None;
     for (i, obj) in items.iter().enumerate() {
-        let item = read_sip(s, obj, i, &mut errs, &mut seen_uids);
+        let item = read_sip(s, obj, i, &mut errs, &mut seen_uids, category);
         if let Some(n) = item {
             if repeated.is_none() && n.repeated {
                 repeated = Some(n.source_uid.clone());
@@ -135,12 +136,23 @@ fn read_sip(
     i: usize,
     errs: &mut Vec<crate::amocrm::mock::reply::Invalid>,
     seen_uids: &mut Vec<String>,
+    category: Category,
 ) -> Option<NewItem> {
     let mut item = Item::new(obj, i, errs);
     let source_uid = item.req_str("source_uid");
     let source_name = item.req_str("source_name");
     let repeated = source_uid.as_ref().is_some_and(|uid| {
-        let taken = s.unsorted.values().any(|u| &u.source_uid == uid) || seen_uids.contains(uid);
+        // A forms item may reuse a sip item's `source_uid` (the PHP library's
+        // `examples/unsorted_actions.php:70`, `:118` do; UNCONFIRMED) unless the mock is told
+        // that amoCRM refuses it across categories.
+        let same_scope =
+            |u: &&Unsorted| s.source_uid_across_categories || u.category == category.as_str();
+        let taken = s
+            .unsorted
+            .values()
+            .filter(same_scope)
+            .any(|u| &u.source_uid == uid)
+            || seen_uids.contains(uid);
         seen_uids.push(uid.clone());
         taken
     });
@@ -557,13 +569,36 @@ pub(crate) fn decline(s: &mut CrmState, ctx: &Ctx, uid: &str) -> Reply {
 
 /// `GET /api/v4/leads/unsorted/summary`: items in all, accepted, declined, the mean seconds from
 /// arrival to a decision, and items per category (the official PHP library's
-/// `Models/Unsorted/UnsortedSummaryModel.php` reads exactly these keys). Takes no filter (any
-/// is refused by name).
+/// `Models/Unsorted/UnsortedSummaryModel.php` reads exactly these keys). Filters:
+/// `filter[created_at]` (one time or a `[from]`/`[to]` range: the library's
+/// `UnsortedSummaryFilter` sends the range), `filter[pipeline_id]` and `filter[uid]`.
 pub(crate) fn summary(s: &CrmState, ctx: &Ctx) -> Reply {
-    if let Err(r) = ctx.query.only(&[], &[]) {
+    const TAKEN: [&str; 3] = ["filter[created_at]", "filter[pipeline_id]", "filter[uid]"];
+    if let Err(r) = ctx.query.only(&TAKEN, &[]) {
         return r;
     }
-    let items: Vec<&Unsorted> = s.unsorted.values().collect();
+    let created = match Filter::parse(&ctx.query, &["filter[created_at]"]) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let pipelines = match ctx.query.ids("filter[pipeline_id]") {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let uids = ctx.query.list("filter[uid]");
+    let items: Vec<&Unsorted> = s
+        .unsorted
+        .values()
+        .filter(|u| pipelines.is_empty() || pipelines.contains(&u.pipeline_id))
+        .filter(|u| uids.is_empty() || uids.contains(&u.uid.as_str()))
+        .filter(|u| {
+            created.matches(&Facts {
+                created_at: u.created_at,
+                updated_at: u.created_at,
+                ..Facts::default()
+            })
+        })
+        .collect();
     let count = |state| items.iter().filter(|u| u.state == state).count();
     let waits: Vec<i64> = items
         .iter()
