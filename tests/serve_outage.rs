@@ -121,12 +121,13 @@ fn config(dir: &std::path::Path, mock: &MockCrm) -> ServeConfig {
     }
 }
 
-/// Polls `/metrics` until `want` calls are handled (at most 20 s); answers the calls handled
+/// Polls `/metrics` until `want` calls are handled (at most 60 s: a call's outage on a task
+/// costs its look-ups too, each after a growing pause); answers the calls handled
 /// and the first 503 `/health` gave meanwhile.
 async fn wait_handled(http: &reqwest::Client, url: &str, want: f64) -> (f64, Option<String>) {
     let mut handled = 0.0;
     let mut stuck_seen = None;
-    for _ in 0..400 {
+    for _ in 0..1200 {
         let health = http.get(format!("{url}/health")).send().await.unwrap();
         if health.status() == 503 && stuck_seen.is_none() {
             stuck_seen = Some(health.text().await.unwrap());
@@ -168,10 +169,12 @@ fn assert_searched_in_order(
                 .unwrap_or_default()
         })
         .collect();
-    let expected: Vec<String> = calls
+    // Two calls in a row from one client search the same phone: one run of that query.
+    let mut expected: Vec<String> = calls
         .iter()
         .map(|(_, c)| c.client.key().to_string())
         .collect();
+    expected.dedup();
     let mut firsts: Vec<String> = Vec::new();
     for q in order {
         if firsts.last() != Some(&q) {

@@ -125,6 +125,9 @@ pub struct Engine<M: Memory> {
     pub max_call_ms: i64,
     /// Set when the service stops: no further call is started.
     pub(crate) stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Calls handled in a round that then failed on a later call: reported with the next
+    /// round's outcomes (metrics and explanations count every call once).
+    unreported: Vec<Handled>,
 }
 
 impl<M: Memory> Engine<M> {
@@ -178,6 +181,7 @@ impl<M: Memory> Engine<M> {
             park_after: DEFAULT_PARK_AFTER,
             max_call_ms: DEFAULT_MAX_CALL_MS,
             stopping: Default::default(),
+            unreported: Vec::new(),
         })
     }
 
@@ -412,7 +416,15 @@ impl<M: Memory> Engine<M> {
                             plan,
                         },
                         Err(e) => {
-                            let parked = self.after_failure(&id, e).await?;
+                            let parked = match self.after_failure(&id, e).await {
+                                Ok(p) => p,
+                                Err(e) => {
+                                    // The calls handled before this one are done: they are
+                                    // reported with the next round's, never lost from the count.
+                                    self.unreported.extend(out);
+                                    return Err(e);
+                                }
+                            };
                             self.open.remove(&id);
                             out.push(parked);
                             continue;
@@ -420,11 +432,16 @@ impl<M: Memory> Engine<M> {
                     }
                 }
             };
-            self.memory.mark_done(&id)?;
+            if let Err(e) = self.memory.mark_done(&id) {
+                self.unreported.extend(out);
+                return Err(e.into());
+            }
             self.open.remove(&id);
             out.push(handled);
         }
-        Ok(out)
+        let mut all = std::mem::take(&mut self.unreported);
+        all.extend(out);
+        Ok(all)
     }
 
     /// R-ISOLATE: a call amoCRM refuses for good (a 4xx a retry cannot fix), or one that keeps
