@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
-# Runs two independent third-party amoCRM clients from npm against `sipamo mock` over HTTPS,
-# each with its library's typical workflow unchanged: amocrm-js and @shevernitskiy/amo.
+# Runs three independent third-party amoCRM clients from npm against `sipamo mock` over HTTPS,
+# each with its library's typical workflow unchanged: amocrm-js, @shevernitskiy/amo and
+# @theyahia/amocrm-mcp (an MCP server, driven through the official MCP client SDK).
 # Needs node, npm, openssl and the right to bind 127.0.0.1:443 (amocrm-js always uses port 443).
 # npm packages and the test certificates are kept under target/compat/ between runs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 work=target/compat
 mkdir -p "$work"
-cp tests/compat/package.json tests/compat/amocrm_js_check.js tests/compat/shevernitskiy_amo_check.js "$work/"
+cp tests/compat/package.json tests/compat/amocrm_js_check.js tests/compat/shevernitskiy_amo_check.js \
+  tests/compat/amocrm_mcp_check.mjs tests/compat/amocrm_ru_loopback.cjs "$work/"
 (cd "$work" && npm install --silent --no-audit --no-fund >/dev/null)
-if [ ! -f "$work/server.pem" ]; then
+# The certificate names 127.0.0.1 and sipamo.amocrm.ru (the MCP server always calls
+# https://SUBDOMAIN.amocrm.ru; a preload resolves that name to 127.0.0.1).
+if [ ! -f "$work/server.pem" ] || ! grep -q amocrm.ru "$work/san.ext" 2>/dev/null; then
   openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=sipamo test CA" \
     -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
   openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
     -keyout "$work/server.key" -out "$work/server.csr" 2>/dev/null
-  printf 'subjectAltName=IP:127.0.0.1\n' > "$work/san.ext"
+  printf 'subjectAltName=IP:127.0.0.1,DNS:sipamo.amocrm.ru\n' > "$work/san.ext"
   openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
     -days 3650 -extfile "$work/san.ext" -out "$work/server.pem" 2>/dev/null
 fi
@@ -42,6 +46,9 @@ for out in mock.out mock2.out; do
 done
 echo "== amocrm-js"
 NODE_EXTRA_CA_CERTS="$work/ca.pem" node "$work/amocrm_js_check.js" 127.0.0.1 "$token"
+echo "== @theyahia/amocrm-mcp"
+NODE_EXTRA_CA_CERTS="$work/ca.pem" node --require "$PWD/$work/amocrm_ru_loopback.cjs" \
+  "$work/amocrm_mcp_check.mjs" "$token" "$PWD/$work/amocrm_ru_loopback.cjs"
 echo "== @shevernitskiy/amo"
 host2=$(grep -o 'https://[0-9.:]*' "$work/mock2.out" | head -1 | sed 's#https://##')
 NODE_EXTRA_CA_CERTS="$work/ca.pem" node "$work/shevernitskiy_amo_check.js" "$host2" "compat-code-$RANDOM" 15
