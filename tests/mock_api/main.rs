@@ -10,5 +10,6 @@ mod filters_events;
 mod leads;
 mod oauth;
 mod php_library;
+mod read_back;
 mod tasks_notes_calls;
 mod unsorted;
