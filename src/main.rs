@@ -12,6 +12,8 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only on a terminal: a log written to a file or a journal stays plain.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     sipamo::cli::run(sipamo::cli::Cli::parse()).await
 }

@@ -30,7 +30,14 @@ async fn storms_run_clean_with_the_default_settings_and_each_unsorted_mode() {
         assert_eq!(o.violation, None, "mode {mode:?}");
         assert_eq!(o.error, None, "mode {mode:?}");
         let calls: usize = o.paths.values().map(|p| p.calls).sum();
-        assert_eq!(calls, 400, "every call handled (mode {mode:?})");
+        // A storm loses about 1 % of hangups, as real cabinets do: those calls stay unhandled.
+        let lost = generate::calls_without_hangup(&sc);
+        assert!(lost > 0, "the storm loses some hangups");
+        assert_eq!(
+            calls,
+            400 - lost,
+            "every call with a hangup handled (mode {mode:?})"
+        );
     }
 }
 

@@ -11,8 +11,16 @@ use crate::server::vault::Vault;
 
 #[derive(Debug, Args)]
 pub(crate) struct AccountsArgs {
-    /// The deployment's database (postgres://USER:PASSWORD@HOST/DB).
-    #[arg(long, global = true, value_name = "URL", default_value = "sipamo.db")]
+    /// The deployment's database (postgres://USER:PASSWORD@HOST/DB); also from SIPAMO_DB, so
+    /// that the password is not on the command line (visible in `ps`).
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        default_value = "sipamo.db",
+        env = "SIPAMO_DB",
+        hide_env_values = true
+    )]
     pub(crate) db: DbUrl,
     /// The file holding the key tokens are sealed with (64 hex digits, e.g. `openssl rand -hex
     /// 32`); without it, the SIPAMO_KEY environment variable.

@@ -8,8 +8,15 @@ use clap::Subcommand;
 
 #[derive(Debug, Args)]
 pub(crate) struct CallsArgs {
-    /// The database `sipamo serve --db` uses (a SQLite file or a postgres:// URL).
-    #[arg(long, default_value = "sipamo.db", global = true)]
+    /// The database `sipamo serve --db` uses (a SQLite file or a postgres:// URL); also from
+    /// SIPAMO_DB.
+    #[arg(
+        long,
+        default_value = "sipamo.db",
+        global = true,
+        env = "SIPAMO_DB",
+        hide_env_values = true
+    )]
     pub(crate) db: crate::server::memory_store::DbUrl,
     /// In a many-account deployment (`serve --accounts`): the account whose calls these are.
     #[arg(long, global = true, value_name = "NAME")]

@@ -82,11 +82,12 @@ pub(crate) enum Command {
     #[cfg(feature = "sim")]
     Storm(storm::StormArgs),
     /// Calls of a running (or stopped) `sipamo serve`, from its database: the parked ones, one
-    /// call's events and progress, and putting a parked call back in the queue.
+    /// call's events and progress, putting a parked call back in the queue, and the requests
+    /// it kept aside as no usable event.
     Calls(calls::CallsArgs),
     /// The amoCRM accounts of a many-account deployment on PostgreSQL: add (settings checked
     /// against the account, the token sealed with --key-file or SIPAMO_KEY), list, disable,
-    /// set-settings. Serving them all from one deployment is not built yet.
+    /// enable, set-settings. `sipamo serve --accounts` serves every enabled one.
     Accounts(accounts::AccountsArgs),
     /// Turn calls the service handled into a scenario file that replays them.
     ///

@@ -7,8 +7,8 @@ use clap::Args;
 
 #[derive(Debug, Args)]
 pub(crate) struct RecordArgs {
-    /// The database of `sipamo serve` (a SQLite file or a postgres:// URL).
-    #[arg(long, value_name = "URL")]
+    /// The database of `sipamo serve` (a SQLite file or a postgres:// URL); also from SIPAMO_DB.
+    #[arg(long, value_name = "URL", env = "SIPAMO_DB", hide_env_values = true)]
     pub(crate) db: crate::server::memory_store::DbUrl,
     /// In a many-account deployment (`serve --accounts`): the account to record from.
     #[arg(long, value_name = "NAME")]

@@ -36,8 +36,15 @@ pub(crate) struct ServeArgs {
     pub(crate) listen: SocketAddr,
     /// Where the inbox and the engine's memory live: a SQLite file (`sipamo.db`,
     /// `sqlite:PATH`) or PostgreSQL (`postgres://USER:PASSWORD@HOST:PORT/DB`). The schema is
-    /// brought up to date at start.
-    #[arg(long, default_value = "sipamo.db", value_name = "URL")]
+    /// brought up to date at start. Also from SIPAMO_DB, so that a password is not on the
+    /// command line (visible in `ps`).
+    #[arg(
+        long,
+        default_value = "sipamo.db",
+        value_name = "URL",
+        env = "SIPAMO_DB",
+        hide_env_values = true
+    )]
     pub(crate) db: crate::server::memory_store::DbUrl,
     /// Milliseconds to wait after a hangup for the call's late events.
     #[arg(long, default_value_t = 2000)]

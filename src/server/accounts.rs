@@ -131,6 +131,20 @@ pub(crate) fn disable(db: &DbUrl, name: &str) -> Result<bool, StoreError> {
 /// name); the account must exist, so that a mistyped name creates nothing.
 pub(crate) fn account_db(db: &DbUrl, name: Option<&str>) -> Result<DbUrl, String> {
     let Some(name) = name else {
+        // A many-account database keeps each account's calls apart: its default schema has
+        // none, and reading it would say "0 parked calls" whatever the accounts hold.
+        if let DbUrl::Postgres(_) = db
+            && let Ok(accounts) = list(db)
+            && !accounts.is_empty()
+        {
+            let names: Vec<&str> = accounts.iter().take(5).map(|a| a.name.as_str()).collect();
+            return Err(format!(
+                "{db} serves {} account(s) ({}{}): give --account NAME",
+                accounts.len(),
+                names.join(", "),
+                if accounts.len() > 5 { ", …" } else { "" }
+            ));
+        }
         return Ok(db.clone());
     };
     super::pg::account_name(name)?;

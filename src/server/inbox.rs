@@ -51,21 +51,8 @@ impl Inbox {
                             Err(_) => break,
                         }
                     }
-                    let events = jobs.iter().map(|j| j.event.clone()).collect();
-                    match conn.insert_events(events) {
-                        Ok(outcomes) => {
-                            for (j, o) in jobs.into_iter().zip(outcomes) {
-                                let _ = j.done.send(Ok(o));
-                            }
-                            stored.notify_one();
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, "cannot store events");
-                            for j in jobs {
-                                let _ = j.done.send(Err(e.to_string()));
-                            }
-                        }
-                    }
+                    commit_group(&conn, jobs);
+                    stored.notify_one();
                 }
             })
             .map_err(|e| ServeError::Inbox(format!("cannot start: {e}")))?;
@@ -106,6 +93,78 @@ impl Inbox {
     }
 }
 
+/// Commits a group in one transaction. When the group fails, each job is committed alone, so
+/// that one request the database cannot hold fails by itself and never its neighbours.
+fn commit_group(conn: &Db, jobs: Vec<Job>) {
+    let events = jobs.iter().map(|j| j.event.clone()).collect();
+    match conn.insert_events(events) {
+        Ok(outcomes) => {
+            for (j, o) in jobs.into_iter().zip(outcomes) {
+                let _ = j.done.send(Ok(o));
+            }
+        }
+        Err(e) if jobs.len() > 1 => {
+            tracing::warn!(error = %e, "a group commit failed; committing its requests one by one");
+            for j in jobs {
+                commit_group(conn, vec![j]);
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot store a request");
+            for j in jobs {
+                let _ = j.done.send(Err(e.to_string()));
+            }
+        }
+    }
+}
+
 fn stopped() -> ServeError {
     ServeError::Inbox("it has stopped".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sabotage: the database refuses one row (a trigger). Sent at once with 40 others, so that
+    /// it shares their group commit, it alone fails; every other is stored.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_row_the_database_refuses_fails_alone_not_its_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("i.db");
+        let conn = crate::server::store::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.call_id = 'poison'
+             BEGIN SELECT RAISE(ABORT, 'this row cannot be stored'); END;",
+        )
+        .unwrap();
+        let inbox = Inbox::start(&DbUrl::Sqlite(path), Arc::new(Notify::new())).unwrap();
+        let mut sent = tokio::task::JoinSet::new();
+        for i in 0..41 {
+            let inbox = inbox.clone();
+            let id = if i == 20 {
+                "poison".to_string()
+            } else {
+                format!("c{i}")
+            };
+            sent.spawn(async move {
+                let r = inbox
+                    .store(id.clone(), format!("f{i}"), "event=1".into(), 0)
+                    .await;
+                (id, r.is_ok())
+            });
+        }
+        let mut failed = Vec::new();
+        while let Some(done) = sent.join_next().await {
+            let (id, ok) = done.unwrap();
+            if !ok {
+                failed.push(id);
+            }
+        }
+        assert_eq!(failed, ["poison"]);
+        let stored: i64 = conn
+            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(stored, 40);
+    }
 }

@@ -16,6 +16,10 @@ pub enum VaultError {
     NoKey,
     #[error("cannot read the key file {0}: {1}")]
     KeyFile(String, std::io::Error),
+    #[error(
+        "the key file {0} can be read by other users (mode {1:o}): it opens every account's token; run `chmod 600 {0}`"
+    )]
+    KeyFileOpen(String, u32),
     #[error("a stored token does not open with this key (another key, or the row was altered)")]
     WrongKey,
     #[error("no randomness for a nonce")]
@@ -33,12 +37,41 @@ impl std::fmt::Debug for Vault {
     }
 }
 
+#[cfg(test)]
+mod key_file_tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_key_file_others_can_read_is_refused_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("key");
+        std::fs::write(&f, "ab".repeat(32)).unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = Vault::load(Some(&f)).unwrap_err().to_string();
+        assert!(e.contains("chmod 600") && e.contains("644"), "{e}");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(Vault::load(Some(&f)).is_ok());
+    }
+}
+
 impl Vault {
     /// The key from `file` if given, else from `SIPAMO_KEY`: 64 hex digits.
     pub fn load(file: Option<&std::path::Path>) -> Result<Vault, VaultError> {
         let text = match file {
-            Some(f) => std::fs::read_to_string(f)
-                .map_err(|e| VaultError::KeyFile(f.display().to_string(), e))?,
+            Some(f) => {
+                use std::os::unix::fs::PermissionsExt;
+                let shown = || f.display().to_string();
+                let mode = std::fs::metadata(f)
+                    .map_err(|e| VaultError::KeyFile(shown(), e))?
+                    .permissions()
+                    .mode()
+                    & 0o777;
+                if mode & 0o077 != 0 {
+                    return Err(VaultError::KeyFileOpen(shown(), mode));
+                }
+                std::fs::read_to_string(f).map_err(|e| VaultError::KeyFile(shown(), e))?
+            }
             None => std::env::var("SIPAMO_KEY").map_err(|_| VaultError::NoKey)?,
         };
         Vault::from_hex(text.trim())

@@ -52,6 +52,14 @@ fn percent(rng: &mut StdRng, p: u32) -> bool {
     (0..1000u32).fake_with_rng::<u32, _>(rng) < p * 10
 }
 
+/// The calls of a storm whose hangup never comes (they are closed as unfinished, not handled).
+pub fn calls_without_hangup(sc: &Scenario) -> usize {
+    sc.steps
+        .iter()
+        .filter(|s| matches!(&s.action, Action::Call(c) if c.hangup == Some(false)))
+        .count()
+}
+
 /// Draws the storm as a scenario (named after its seed).
 pub fn generate(cfg: &StormConfig) -> Result<(Scenario, String), String> {
     let employees = cfg.employees.clamp(1, 90);

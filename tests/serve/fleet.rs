@@ -46,7 +46,11 @@ impl Deployment {
     pub(crate) async fn start(name: &str, n: usize) -> Option<Deployment> {
         let (cluster, url) = database(name)?;
         let dir = tempdir();
-        std::fs::write(dir.path().join("key"), KEY).unwrap();
+        let key = dir.path().join("key");
+        std::fs::write(&key, KEY).unwrap();
+        // The key opens every account's token: sipamo refuses a key file others can read.
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
         let mut d = Deployment {
             _cluster: cluster,
             url,
@@ -261,6 +265,16 @@ fn operators_name_the_account(d: &Deployment) {
     ]);
     let scenario = String::from_utf8_lossy(&recorded.stdout);
     assert!(scenario.contains("steps:"), "{scenario}");
+    // Without --account on a many-account database: refused, naming the accounts (its
+    // default schema holds no calls, and "0 parked calls" would be a lie).
+    let guessed = run(&["calls", "list", "--db", &d.url]);
+    let why = String::from_utf8_lossy(&guessed.stderr);
+    assert!(
+        !guessed.status.success()
+            && why.contains("give --account NAME")
+            && why.contains(&d.names[0]),
+        "{why}"
+    );
     let unknown = run(&["calls", "list", "--db", &d.url, "--account", "nobody"]);
     assert!(
         !unknown.status.success()
