@@ -24,6 +24,7 @@ pub mod pg_cluster;
 pub(crate) mod receiver;
 pub(crate) mod retention;
 pub(crate) mod schema;
+mod single;
 pub(crate) mod store;
 pub(crate) mod supervisor;
 pub mod vault;
@@ -98,12 +99,18 @@ pub struct Application {
     metrics: metrics::Metrics,
     /// With PostgreSQL: the work lease, kept while the service runs.
     lease: Option<lease::Lease>,
+    /// With SQLite: the database's lock, so that no second process serves it.
+    _db_lock: Option<single::DbLock>,
 }
 
 impl Application {
     /// Loads and checks everything; any failure stops start-up with the reason.
     pub async fn build(cfg: &ServeConfig) -> Result<Self, ServeError> {
         check_options(cfg)?;
+        let db_lock = match &cfg.db {
+            memory_store::DbUrl::Sqlite(path) => Some(single::lock(path)?),
+            memory_store::DbUrl::Postgres(_) => None,
+        };
         let mut limits = cfg.limits;
         limits.max_connections = listen::connection_cap(limits.max_connections)?;
         let (settings, settings_text) = config::read_settings(&cfg.settings)?;
@@ -166,6 +173,7 @@ impl Application {
             retention: cfg.retention,
             metrics,
             lease,
+            _db_lock: db_lock,
         })
     }
 

@@ -163,6 +163,47 @@ async fn a_bad_settings_file_stops_start_up_with_the_reason() {
     assert!(!err.contains(TOKEN), "the token never shows");
 }
 
+/// SQLite has no work lease: a second `serve` on the same database file would work the same
+/// calls beside the first. It refuses to start, naming the database; once the first is
+/// `kill -9`ed, a new one starts on it.
+#[tokio::test]
+async fn a_second_serve_on_one_sqlite_database_refuses_to_start() {
+    let dir = tempdir();
+    let mock = spawn_mock(dir.path()).await;
+    write_config(dir.path(), SETTINGS);
+    let mut first = spawn_serve(dir.path(), &mock.url).await;
+    let p = |f: &str| dir.path().join(f).to_str().unwrap().to_string();
+    let second = tokio::process::Command::new(env!("CARGO_BIN_EXE_sipamo"))
+        .args([
+            "serve",
+            "--settings",
+            &p("settings.yaml"),
+            "--amocrm",
+            &mock.url,
+            "--token-file",
+            &p("token"),
+            "--secret-file",
+            &p("secret"),
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            &p("sipamo.db"),
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(!second.status.success());
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        err.contains("another sipamo serve is using") && err.contains("sipamo.db"),
+        "{err}"
+    );
+    assert!(health_ok(&http(), &first.url).await, "the first goes on");
+    first.kill9().await;
+    let again = spawn_serve(dir.path(), &mock.url).await;
+    assert!(health_ok(&http(), &again.url).await);
+}
+
 #[tokio::test]
 async fn an_expired_oauth_token_is_refreshed_and_written_back() {
     let dir = tempdir();
