@@ -369,15 +369,13 @@ impl Status for Fleet {
     }
 
     fn metrics(&self) -> String {
-        let mut all = vec![(None, self.metrics.clone())];
         let mut each: Vec<_> = self
             .served()
             .iter()
-            .map(|(n, s)| (Some(n.clone()), s.metrics.clone()))
+            .map(|(n, s)| (n.clone(), s.metrics.clone()))
             .collect();
         each.sort_by(|a, b| a.0.cmp(&b.0));
-        all.extend(each);
-        super::metrics::render(all)
+        super::metrics::render_fleet(&self.metrics, each)
     }
 }
 

@@ -148,19 +148,47 @@ impl Metrics {
 /// account's metrics carry an `account` label, and each family is written once (the text
 /// encoder writes one account at a time, so their samples are gathered under one header).
 pub(crate) fn render(accounts: Vec<(Option<String>, Metrics)>) -> String {
-    let mut families: Vec<(String, String, String)> = Vec::new();
-    for (account, m) in &accounts {
+    let registries = accounts.iter().map(|(account, m)| {
         let mut r = match account {
-            Some(a) => Registry::with_labels(
-                [(
-                    std::borrow::Cow::Borrowed("account"),
-                    std::borrow::Cow::Owned(a.clone()),
-                )]
-                .into_iter(),
-            ),
+            Some(a) => labelled(a),
             None => Registry::default(),
         };
         m.register(&mut r);
+        r
+    });
+    encode_all(registries)
+}
+
+/// A many-account service's metrics: every series labelled by its account; requests that reach
+/// no account (an unknown secret) are `account="-"`, the only family they have.
+pub(crate) fn render_fleet(unrouted: &Metrics, accounts: Vec<(String, Metrics)>) -> String {
+    let mut none = labelled("-");
+    none.register(
+        "sipamo_events_received",
+        "Sipuni events received, by result",
+        unrouted.events.clone(),
+    );
+    let each = accounts.into_iter().map(|(a, m)| {
+        let mut r = labelled(&a);
+        m.register(&mut r);
+        r
+    });
+    encode_all(std::iter::once(none).chain(each))
+}
+
+fn labelled(account: &str) -> Registry {
+    Registry::with_labels(
+        [(
+            std::borrow::Cow::Borrowed("account"),
+            std::borrow::Cow::Owned(account.to_string()),
+        )]
+        .into_iter(),
+    )
+}
+
+fn encode_all(registries: impl Iterator<Item = Registry>) -> String {
+    let mut families: Vec<(String, String, String)> = Vec::new();
+    for r in registries {
         let mut text = String::new();
         if encode(&mut text, &r).is_err() {
             continue;
@@ -219,18 +247,20 @@ mod tests {
         a.event("stored");
         b.event("stored");
         b.calls.inc();
-        let text = render(vec![
-            (None, none),
-            (Some("acme".into()), a),
-            (Some("beta".into()), b),
-        ]);
+        let text = render_fleet(&none, vec![("acme".into(), a), ("beta".into(), b)]);
+        for sample in text.lines().filter(|l| !l.starts_with('#')) {
+            assert!(
+                sample.contains("account=\""),
+                "every series has its account: {sample}"
+            );
+        }
         assert_eq!(
             text.matches("# HELP sipamo_events_received ").count(),
             1,
             "{text}"
         );
         for line in [
-            "sipamo_events_received_total{result=\"unauthorized\"} 1",
+            "sipamo_events_received_total{account=\"-\",result=\"unauthorized\"} 1",
             "sipamo_events_received_total{account=\"acme\",result=\"stored\"} 1",
             "sipamo_events_received_total{account=\"beta\",result=\"stored\"} 1",
             "sipamo_calls_handled_total{account=\"beta\"} 1",
