@@ -41,6 +41,12 @@ struct Served {
     others: Vec<JoinHandle<()>>,
 }
 
+/// An enabled account this replica cannot work, and why.
+struct Failed {
+    secret_hash: String,
+    reason: String,
+}
+
 /// The accounts this replica serves and what they share.
 pub(crate) struct Fleet {
     cfg: ServeConfig,
@@ -52,6 +58,10 @@ pub(crate) struct Fleet {
     stopping: Arc<AtomicBool>,
     /// The last failure to read the accounts table (`/health` is 503 while it lasts).
     trouble: Mutex<Option<String>>,
+    /// Enabled accounts that cannot be worked (a token the key does not open, settings that do
+    /// not parse, a schema that cannot be opened), with why: their events are still stored and
+    /// acknowledged (R-WIRE; worked once the cause is fixed), and `/health` names them.
+    failed: Mutex<HashMap<String, Failed>>,
     /// What belongs to no account (an unknown secret path).
     pub(crate) metrics: Metrics,
 }
@@ -66,6 +76,7 @@ impl Fleet {
             served: Mutex::new(HashMap::new()),
             stopping: Arc::new(AtomicBool::new(false)),
             trouble: Mutex::new(None),
+            failed: Mutex::new(HashMap::new()),
             metrics: Metrics::default(),
         })
     }
@@ -94,22 +105,82 @@ impl Fleet {
         for name in stale {
             self.stop_account(&name).await;
         }
+        self.forget_failed_not_in(&wanted);
         for account in wanted {
             if self.served().contains_key(&account.name) {
                 continue;
             }
             let name = account.name.clone();
+            let hash = account.secret_hash.clone();
             match self.start_account(account).await {
                 Ok(s) => {
                     tracing::info!(account = %name, "serving the account");
+                    self.failed().remove(&name);
                     self.served().insert(name, s);
                 }
                 Err(e) => {
-                    tracing::error!(account = %name, error = %e, "cannot serve the account; trying again later");
+                    tracing::error!(account = %name, error = %e, "cannot serve the account; its events are kept, trying again later");
+                    self.receive_only(&name, &hash, e.to_string());
                 }
             }
         }
         Ok(())
+    }
+
+    fn failed(&self) -> std::sync::MutexGuard<'_, HashMap<String, Failed>> {
+        self.failed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// An account that cannot be worked still has its events stored and acknowledged: its
+    /// secret path is routed to its inbox (never a 404 for an account the table has).
+    fn receive_only(&self, name: &str, secret_hash: &str, reason: String) {
+        let known = self.failed().contains_key(name);
+        if !known {
+            let db = DbUrl::Postgres(self.base.account(name));
+            match inbox::Inbox::start(&db, Arc::new(tokio::sync::Notify::new())) {
+                Ok(inbox) => {
+                    self.routes
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(
+                            secret_hash.to_string(),
+                            Route {
+                                inbox,
+                                metrics: Metrics::default(),
+                            },
+                        );
+                }
+                Err(e) => {
+                    tracing::error!(account = %name, error = %e, "cannot even store the account's events");
+                }
+            }
+        }
+        self.failed().insert(
+            name.to_string(),
+            Failed {
+                secret_hash: secret_hash.to_string(),
+                reason,
+            },
+        );
+    }
+
+    /// Accounts no longer enabled leave the failed list and lose their route.
+    fn forget_failed_not_in(&self, wanted: &[ServedAccount]) {
+        let gone: Vec<(String, String)> = self
+            .failed()
+            .iter()
+            .filter(|(name, _)| !wanted.iter().any(|w| &w.name == *name))
+            .map(|(name, f)| (name.clone(), f.secret_hash.clone()))
+            .collect();
+        for (name, hash) in gone {
+            self.failed().remove(&name);
+            self.routes
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&hash);
+        }
     }
 
     /// The enabled accounts as the table has them now.
@@ -349,6 +420,13 @@ impl Status for Fleet {
                 troubled.push(name.clone());
             }
             accounts.insert(name.clone(), body);
+        }
+        for (name, f) in self.failed().iter() {
+            troubled.push(name.clone());
+            accounts.insert(
+                name.clone(),
+                json!({ "status": "cannot be worked", "reason": f.reason }),
+            );
         }
         troubled.sort();
         let trouble = self

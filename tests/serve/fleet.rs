@@ -525,3 +525,70 @@ async fn a_refreshed_token_is_sealed_back_and_survives_a_restart() {
     .unwrap();
     assert_eq!((done, parked), (4, 0), "every call handled, none parked");
 }
+
+/// An account whose stored token does not open with the replica's key (sealed under another
+/// key, or altered) cannot be worked: the replica names it in `/health` with the reason, and
+/// still stores and acknowledges its events (never a 404 for an account the table has), while
+/// the other account is served as usual.
+#[tokio::test]
+async fn an_account_the_key_does_not_open_is_named_in_trouble_and_its_events_kept() {
+    let Some(d) = Deployment::start("fleet_wrong_key", 2).await else {
+        return;
+    };
+    let url = d.url.clone();
+    let spoiled = d.names[1].clone();
+    tokio::task::spawn_blocking(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.execute(
+            "UPDATE accounts SET token = '\\x00112233445566778899'::bytea WHERE name = $1",
+            &[&spoiled],
+        )
+        .unwrap();
+    })
+    .await
+    .unwrap();
+    let serve = d.replica("r1", &[]).await;
+    let http = http();
+    let events = traffic(71, 2);
+    for (i, secret) in d.secrets.iter().enumerate() {
+        for line in &events {
+            let r = http
+                .post(format!("{}/sipuni/events/{secret}", serve.url))
+                .body(line.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "account {i}: acknowledged");
+        }
+    }
+    let health: serde_json::Value = http
+        .get(format!("{}/health", serve.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        health["accounts_in_trouble"],
+        serde_json::json!([d.names[1]]),
+        "{health}"
+    );
+    let reason = health["accounts"][&d.names[1]]["reason"]
+        .as_str()
+        .unwrap_or("");
+    assert!(reason.contains("does not open"), "{health}");
+    // The good account is worked; the spoiled one's events wait in its inbox.
+    for _ in 0..300 {
+        if d.idle(0).await {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let want = uninterrupted(SETTINGS, &events).await;
+    assert_eq!(picture(&http, &d.mocks[0].url).await, want);
+    assert!(
+        picture(&http, &d.mocks[1].url).await.is_empty(),
+        "nothing done for it"
+    );
+}
