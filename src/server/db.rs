@@ -251,6 +251,17 @@ impl Db {
         }
     }
 
+    /// A round trip to the database (`SELECT 1`), for `/health`.
+    pub(crate) fn ping(&self) -> Result<(), StoreError> {
+        let doing = "checking the database";
+        match self {
+            Db::Sqlite(c) => Self::lite(c)
+                .query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(sq(doing)),
+            Db::Postgres(p) => pg(p, doing, |c| c.simple_query("SELECT 1").map(|_| ())),
+        }
+    }
+
     /// Removes what was finished or last written before `cutoff_ms`.
     pub(crate) fn prune(&self, cutoff_ms: i64) -> Result<Pruned, StoreError> {
         let doing = "removing what is past the retention";

@@ -513,6 +513,7 @@ impl FleetApp {
             clock: Clock::System,
             status: fleet.clone(),
             retention_ms: self.retention_ms,
+            db: Some(DbUrl::Postgres(fleet.base.clone())),
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let syncing = tokio::spawn(fleet.clone().keep_in_sync(stop_rx.clone()));

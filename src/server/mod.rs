@@ -272,6 +272,7 @@ fn one_account_router(
             metrics: metrics.clone(),
         }),
         retention_ms: i64::try_from(cfg.retention.as_millis()).unwrap_or(i64::MAX),
+        db: Some(cfg.db.clone()),
     })
 }
 

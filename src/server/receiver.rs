@@ -72,6 +72,31 @@ pub(crate) struct ReceiverState {
     /// Events older than this (by their own timestamp) are acknowledged but not stored: the
     /// store no longer remembers whether their call was handled.
     pub(crate) retention_ms: i64,
+    /// The database `/health` checks with a deadline: a replica that cannot reach it cannot
+    /// acknowledge events, and says so.
+    pub(crate) db: Option<super::memory_store::DbUrl>,
+}
+
+/// How long `/health` waits for the database.
+pub(crate) const HEALTH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Why the database cannot be used now, if it cannot: an error, or no answer within
+/// [`HEALTH_DEADLINE`] (a frozen connection).
+async fn database_down(db: Option<super::memory_store::DbUrl>) -> Option<String> {
+    let db = db?;
+    let shown = db.to_string();
+    let probe = tokio::task::spawn_blocking(move || {
+        super::db::Db::open_as(&db, "health").and_then(|c| c.ping())
+    });
+    match tokio::time::timeout(HEALTH_DEADLINE, probe).await {
+        Ok(Ok(Ok(()))) => None,
+        Ok(Ok(Err(e))) => Some(format!("the database cannot be used: {e}")),
+        Ok(Err(e)) => Some(format!("the database check failed: {e}")),
+        Err(_) => Some(format!(
+            "the database {shown} did not answer within {} s: events cannot be acknowledged",
+            HEALTH_DEADLINE.as_secs()
+        )),
+    }
 }
 
 fn answer(status: StatusCode, body: serde_json::Value) -> Response {
@@ -89,6 +114,12 @@ pub(crate) fn router(state: ReceiverState) -> Router {
         .route(
             "/health",
             get(|State(s): State<ReceiverState>| async move {
+                if let Some(why) = database_down(s.db.clone()).await {
+                    return answer(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        json!({ "status": "down", "reason": why }),
+                    );
+                }
                 let (code, body) = s.status.health(s.clock.now_ms());
                 answer(
                     StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),

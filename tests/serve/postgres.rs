@@ -407,3 +407,110 @@ async fn postgres_keeps_what_is_no_event_and_a_raw_nul_poisons_no_group_commit()
     );
     assert!(text.contains("\\x00\\xff\\x00"), "{text}");
 }
+
+/// A TCP proxy to PostgreSQL that can stop forwarding (a frozen connection: nothing refused,
+/// nothing answered), as a stalled network or a hung server looks to a client.
+struct FreezingProxy {
+    addr: std::net::SocketAddr,
+    frozen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FreezingProxy {
+    async fn start(to: std::net::SocketAddr) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let frozen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = frozen.clone();
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let Ok(outbound) = tokio::net::TcpStream::connect(to).await else {
+                    continue;
+                };
+                let (ri, wi) = inbound.into_split();
+                let (ro, wo) = outbound.into_split();
+                for (mut r, mut w) in [(ri, wo), (ro, wi)].map(|(r, w)| {
+                    (
+                        Box::new(r) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+                        Box::new(w) as Box<dyn tokio::io::AsyncWrite + Unpin + Send>,
+                    )
+                }) {
+                    let flag = flag.clone();
+                    tokio::spawn(async move {
+                        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                        let mut buf = vec![0u8; 16 * 1024];
+                        loop {
+                            let Ok(n) = r.read(&mut buf).await else { break };
+                            if n == 0 {
+                                break;
+                            }
+                            while flag.load(Ordering::SeqCst) {
+                                tokio::time::sleep(Duration::from_millis(20)).await;
+                            }
+                            if w.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        FreezingProxy { addr, frozen }
+    }
+}
+
+/// The database connection frozen (a proxy stops forwarding): `/health` answers 503 within its
+/// deadline, saying the database does not answer, and 200 again once it does.
+#[tokio::test]
+async fn postgres_a_frozen_database_connection_turns_health_503_with_the_reason() {
+    let Some((_cluster, url)) = database("frozen") else {
+        return;
+    };
+    let port: u16 = url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.split('/').next()?.parse().ok())
+        .unwrap();
+    let proxy = FreezingProxy::start(([127, 0, 0, 1], port).into()).await;
+    let proxied = url.replace(&format!(":{port}/"), &format!(":{}/", proxy.addr.port()));
+    let dir = tempdir();
+    let mock = spawn_mock(dir.path()).await;
+    write_config(dir.path(), SETTINGS);
+    let serve = spawn_serve_with(dir.path(), &mock.url, &["--db", &proxied]).await;
+    let http = http();
+    assert!(health_ok(&http, &serve.url).await);
+    proxy
+        .frozen
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut said = None;
+    for _ in 0..40 {
+        let r = http
+            .get(format!("{}/health", serve.url))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 503 {
+            said = Some(r.text().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let said = said.expect("/health turned 503 while the database was frozen");
+    assert!(said.contains("did not answer"), "{said}");
+    assert!(
+        !said.contains("sipamo@"),
+        "no credentials in the reason: {said}"
+    );
+    proxy
+        .frozen
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let mut back = false;
+    for _ in 0..80 {
+        if health_ok(&http, &serve.url).await {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(back, "healthy again once the database answers");
+}

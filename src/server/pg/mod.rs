@@ -193,7 +193,9 @@ impl PgConn {
                 target: target.clone(),
                 message: format!("cannot start its thread: {e}"),
             })?;
-        started.recv().map_err(|_| PgError::Gone)??;
+        // Waited for outside the runtime: a frozen database must not hold a runtime thread
+        // (with it, tasks queued on that thread, such as the receiver's, would wait too).
+        wait_outside_runtime(|| started.recv()).map_err(|_| PgError::Gone)??;
         Ok(PgConn {
             jobs,
             target,
@@ -276,9 +278,18 @@ const SHARED_PER_PART: usize = 4;
 /// replica can hold neither the lease row nor anything else for long.
 const SESSION: &str = "SET lock_timeout = '5s'; SET idle_in_transaction_session_timeout = '10s'";
 
+/// How long a connection (its handshake included) may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Connects with the session settings.
 fn connect(url: &str) -> Result<postgres::Client, postgres::Error> {
-    let mut client = postgres::Client::connect(url, postgres::NoTls)?;
+    let mut config: postgres::Config = url.parse()?;
+    // A server that accepts the connection and then says nothing (a stalled network) gives up
+    // after this, unless the URL sets its own `connect_timeout`.
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    let mut client = config.connect(postgres::NoTls)?;
     client.batch_execute(SESSION)?;
     Ok(client)
 }
