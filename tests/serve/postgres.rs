@@ -439,8 +439,7 @@ impl FreezingProxy {
                     tokio::spawn(async move {
                         use tokio::io::{AsyncReadExt, AsyncWriteExt};
                         let mut buf = vec![0u8; 16 * 1024];
-                        loop {
-                            let Ok(n) = r.read(&mut buf).await else { break };
+                        while let Ok(n) = r.read(&mut buf).await {
                             if n == 0 {
                                 break;
                             }
