@@ -477,6 +477,7 @@ impl FleetApp {
         super::check_options(cfg)?;
         let mut limits = cfg.limits;
         limits.max_connections = super::listen::connection_cap(limits.max_connections)?;
+        super::claim_replica_id(cfg, base).await?;
         let fleet = Fleet::new(cfg, base.clone(), vault);
         fleet.sync().await?;
         let listener = super::listen::bind(cfg.listen).await?;

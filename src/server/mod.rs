@@ -22,6 +22,7 @@ pub(crate) mod pg;
 #[cfg(feature = "sim")]
 pub mod pg_cluster;
 pub(crate) mod receiver;
+mod replica;
 pub(crate) mod retention;
 pub(crate) mod schema;
 mod single;
@@ -123,7 +124,10 @@ impl Application {
         };
         let recorder = exchanges::Recorder::open(&cfg.db).map_err(db_error)?;
         let lease = match &cfg.db {
-            memory_store::DbUrl::Postgres(url) => Some(work_lease(cfg, url, &cfg.amocrm)?),
+            memory_store::DbUrl::Postgres(url) => {
+                claim_replica_id(cfg, url).await?;
+                Some(work_lease(cfg, url, &cfg.amocrm)?)
+            }
             memory_store::DbUrl::Sqlite(_) => None,
         };
         db::Db::open(&cfg.db)
@@ -290,6 +294,20 @@ fn check_options(cfg: &ServeConfig) -> Result<(), ServeError> {
 
 /// With PostgreSQL, the work lease of this replica for the amoCRM account `amocrm` (one lease
 /// per account); the margin under which writes stop is the amoCRM timeout and 1 s more.
+/// Claims this process's replica id (refused while a live process holds it) and keeps its
+/// heartbeat while the process runs.
+pub(crate) async fn claim_replica_id(cfg: &ServeConfig, url: &pg::PgUrl) -> Result<(), ServeError> {
+    let (url, id, lease) = (url.clone(), cfg.replica_id.clone(), cfg.lease);
+    let claim = tokio::task::spawn_blocking(move || {
+        let conn = pg::PgConn::connect(&url).map_err(|e| ServeError::Options(e.to_string()))?;
+        replica::claim(conn, &id, lease)
+    })
+    .await
+    .map_err(|e| ServeError::Stopped(format!("claiming the replica id panicked: {e}")))??;
+    tokio::spawn(replica::heartbeat(claim));
+    Ok(())
+}
+
 fn work_lease(
     cfg: &ServeConfig,
     url: &pg::PgUrl,

@@ -513,3 +513,63 @@ async fn postgres_a_frozen_database_connection_turns_health_503_with_the_reason(
     }
     assert!(back, "healthy again once the database answers");
 }
+
+/// Two processes with one replica id (the default id is the host name, so two on one host
+/// collide) would both hold the lease with one token. The second refuses to start, naming the
+/// id; the first goes on; once it is `kill -9`ed, a new process with that id starts at once.
+#[tokio::test]
+async fn postgres_a_second_process_with_the_same_replica_id_refuses_to_start() {
+    let Some((_cluster, url)) = database("same_id") else {
+        return;
+    };
+    let dir = tempdir();
+    let mock = spawn_mock(dir.path()).await;
+    write_config(dir.path(), SETTINGS);
+    let args = [
+        "--db",
+        &url,
+        "--replica-id",
+        "twin",
+        "--lease-s",
+        "4",
+        "--amocrm-timeout-s",
+        "1",
+    ];
+    let mut first = spawn_serve_with(dir.path(), &mock.url, &args).await;
+    let p = |f: &str| dir.path().join(f).to_str().unwrap().to_string();
+    let mut second_args = vec![
+        "serve".to_string(),
+        "--settings".into(),
+        p("settings.yaml"),
+        "--amocrm".into(),
+        mock.url.clone(),
+        "--token-file".into(),
+        p("token"),
+        "--secret-file".into(),
+        p("secret"),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+    ];
+    second_args.extend(args.iter().map(|a| a.to_string()));
+    let second = tokio::process::Command::new(env!("CARGO_BIN_EXE_sipamo"))
+        .args(&second_args)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        !second.status.success(),
+        "the second process must not start"
+    );
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        err.contains("another process is running as replica \"twin\""),
+        "{err}"
+    );
+    assert!(health_ok(&http(), &first.url).await, "the first goes on");
+    first.kill9().await;
+    let again = spawn_serve_with(dir.path(), &mock.url, &args).await;
+    assert!(
+        health_ok(&http(), &again.url).await,
+        "the id of a crashed process is free"
+    );
+}

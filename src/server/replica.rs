@@ -1,0 +1,153 @@
+//! One process per replica id on a PostgreSQL database. Two processes with one id (the
+//! default id is the host name, so two on one host collide) would both hold every lease with
+//! the same token and work the same calls; so each process claims its id in the `replicas`
+//! table and keeps a heartbeat there (in the database's clock). A process whose id is held by
+//! a live one (its heartbeat moves) refuses to start; one that finds the id's last holder dead
+//! (the heartbeat stopped: a crash, `kill -9`) takes the id over.
+
+use std::time::Duration;
+
+use super::error::ServeError;
+use super::lease::DB_NOW_MS;
+use super::pg::PgConn;
+
+/// The claim on a replica id, kept alive by [`heartbeat`].
+pub(crate) struct Claim {
+    conn: PgConn,
+    id: String,
+    instance: String,
+    every: Duration,
+}
+
+/// What the table says of an id now: its instance and its last heartbeat, and the database's
+/// clock.
+fn seen(conn: &PgConn, id: &str) -> Result<Option<(String, i64, i64)>, ServeError> {
+    let id = id.to_string();
+    let sql = format!("SELECT instance, seen_ms, {DB_NOW_MS} FROM replicas WHERE replica_id = $1");
+    conn.run(true, move |c| c.query_opt(&sql, &[&id]))
+        .map_err(|e| ServeError::Options(format!("cannot read the replicas table: {e}")))?
+        .ok_or_else(|| ServeError::Options("the database is unreachable".into()))?
+        .map(|row| row.map(|r| (r.get(0), r.get(1), r.get(2))))
+        .map_err(|e| ServeError::Options(format!("cannot read the replicas table: {e}")))
+}
+
+fn write(conn: &PgConn, id: &str, instance: &str) -> Result<(), ServeError> {
+    let (id, instance) = (id.to_string(), instance.to_string());
+    let sql = format!(
+        "INSERT INTO replicas (replica_id, instance, seen_ms) VALUES ($1, $2, {DB_NOW_MS})
+         ON CONFLICT (replica_id) DO UPDATE SET instance = $2, seen_ms = {DB_NOW_MS}"
+    );
+    conn.run(true, move |c| c.execute(&sql, &[&id, &instance]))
+        .map_err(|e| ServeError::Options(format!("cannot write the replicas table: {e}")))?
+        .ok_or_else(|| ServeError::Options("the database is unreachable".into()))?
+        .map(|_| ())
+        .map_err(|e| ServeError::Options(format!("cannot write the replicas table: {e}")))
+}
+
+/// Claims `id` for this process (blocking: call it off the runtime). `lease` is the work lease's
+/// length: the heartbeat beats three times within it.
+pub(crate) fn claim(conn: PgConn, id: &str, lease: Duration) -> Result<Claim, ServeError> {
+    let instance = format!(
+        "{}:{}:{}",
+        host(),
+        std::process::id(),
+        crate::clock::Clock::System.now_ms()
+    );
+    let every = lease / 3;
+    let stale_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+    let taken = |id: &str| {
+        ServeError::Options(format!(
+            "another process is running as replica {id:?}: give this one its own --replica-id \
+             (the default is the host name, the same for every process on a host)"
+        ))
+    };
+    if let Some((other, seen_ms, now)) = seen(&conn, id)?
+        && other != instance
+        && now.saturating_sub(seen_ms) < stale_ms
+    {
+        // On this host the other process is known at once: alive (refused) or gone (a crash;
+        // its id is taken over without waiting).
+        if let Some(alive) = same_host_alive(&other) {
+            if alive {
+                return Err(taken(id));
+            }
+            write(&conn, id, &instance)?;
+            return Ok(Claim {
+                conn,
+                id: id.to_string(),
+                instance,
+                every,
+            });
+        }
+        // Its heartbeat is recent: wait a little over one beat and look again.
+        std::thread::sleep(every + Duration::from_millis(500));
+        if let Some((again, later, _)) = seen(&conn, id)?
+            && (again != other || later > seen_ms)
+        {
+            return Err(taken(id));
+        }
+    }
+    write(&conn, id, &instance)?;
+    Ok(Claim {
+        conn,
+        id: id.to_string(),
+        instance,
+        every,
+    })
+}
+
+/// This machine's name, as instances record it.
+fn host() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// For an instance of this host (`HOST:PID:START`): whether its process still runs; `None`
+/// for another host's.
+fn same_host_alive(instance: &str) -> Option<bool> {
+    let mut parts = instance.rsplitn(3, ':');
+    let (_start, pid, other_host) = (parts.next()?, parts.next()?, parts.next()?);
+    if other_host != host() {
+        return None;
+    }
+    let raw = pid.parse::<i32>().ok()?;
+    let pid = rustix::process::Pid::from_raw(raw)?;
+    let exists = rustix::process::test_kill_process(pid).is_ok();
+    // A killed process its parent has not reaped yet is a zombie: gone all the same.
+    let zombie = std::fs::read_to_string(format!("/proc/{raw}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(") ")
+                .map(|(_, rest)| rest.starts_with('Z'))
+        })
+        .unwrap_or(false);
+    Some(exists && !zombie)
+}
+
+/// Beats while the process runs; if another process took the id over (this one was paused past
+/// a lease), says so in the log.
+pub(crate) async fn heartbeat(claim: Claim) {
+    let claim = std::sync::Arc::new(claim);
+    loop {
+        tokio::time::sleep(claim.every).await;
+        let c = claim.clone();
+        let beat = tokio::task::spawn_blocking(move || {
+            let sql = format!(
+                "UPDATE replicas SET seen_ms = {DB_NOW_MS} WHERE replica_id = $1 AND instance = $2"
+            );
+            let (id, instance) = (c.id.clone(), c.instance.clone());
+            c.conn
+                .run(true, move |db| db.execute(&sql, &[&id, &instance]))
+        })
+        .await;
+        if let Ok(Ok(Some(Ok(0)))) = beat {
+            tracing::error!(
+                replica = %claim.id,
+                "another process has taken this replica id over; give each process its own --replica-id"
+            );
+        }
+    }
+}
