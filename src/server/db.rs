@@ -668,7 +668,7 @@ fn pg<T: Send + 'static>(
         Ok(Some(Ok(v))) => Ok(v),
         Ok(Some(Err(e))) => Err(StoreError {
             doing,
-            message: format!("PostgreSQL at {}: {e}", p.target()),
+            message: format!("PostgreSQL at {}: {}", p.target(), super::pg::explain(&e)),
         }),
         Ok(None) => Err(StoreError {
             doing,

@@ -340,6 +340,26 @@ fn an_unreachable_postgres_is_named_without_its_password() {
     assert!(!err.contains("hunter2"), "{err}");
 }
 
+/// PostgreSQL's own reason reaches the operator (not a bare "db error"): here, a database that
+/// does not exist, named by the server's message and code, without the password.
+#[test]
+fn a_postgres_refusal_says_postgres_own_reason() {
+    let Some((_cluster, url)) = database("reasons") else {
+        return;
+    };
+    let missing = url.replace("/reasons", "/no_such_db");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipamo"))
+        .args(["accounts", "list", "--db", &missing])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("\"no_such_db\" does not exist") && err.contains("3D000"),
+        "{err}"
+    );
+}
+
 /// R-WIRE on PostgreSQL: requests that are no event, some with raw NUL bytes (which PostgreSQL
 /// text refuses), sent at the same time as real traffic so that they share its group commits:
 /// every request is acknowledged on its first try, the events build the same account as an

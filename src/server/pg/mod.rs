@@ -278,6 +278,32 @@ const SHARED_PER_PART: usize = 4;
 /// replica can hold neither the lease row nor anything else for long.
 const SESSION: &str = "SET lock_timeout = '5s'; SET idle_in_transaction_session_timeout = '10s'";
 
+/// PostgreSQL's own words for an error: `postgres::Error` displays only "db error" for what the
+/// server said, so its message, detail and hint are spelled out (never the URL or password).
+pub(crate) fn explain(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut text = format!("{} {}: {}", db.severity(), db.code().code(), db.message());
+            if let Some(d) = db.detail() {
+                text.push_str(&format!(" ({d})"));
+            }
+            if let Some(h) = db.hint() {
+                text.push_str(&format!("; hint: {h}"));
+            }
+            text
+        }
+        None => {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                text.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            text
+        }
+    }
+}
+
 /// How long a connection (its handshake included) may take.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -297,7 +323,7 @@ fn connect(url: &str) -> Result<postgres::Client, postgres::Error> {
 fn open(url: &str, target: &str) -> Result<postgres::Client, PgError> {
     let mut client = connect(url).map_err(|e| PgError::Connect {
         target: target.to_string(),
-        message: e.to_string(),
+        message: explain(&e),
     })?;
     migrate(&mut client, None).map_err(|message| PgError::Migrate {
         target: target.to_string(),
@@ -352,15 +378,15 @@ fn switch_schema(session: &mut Session, schema: Option<std::sync::Arc<str>>) -> 
 fn migrate(c: &mut postgres::Client, schema: Option<&str>) -> Result<(), String> {
     const KEY: i64 = 0x5150_414d_4f00;
     c.execute("SELECT pg_advisory_lock($1)", &[&KEY])
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| explain(&e))?;
     let run = (|| {
         if let Some(s) = schema {
             let quoted = s.replace('"', "\"\"");
             c.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{quoted}\""))
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| explain(&e))?;
         }
         c.batch_execute(&search_path(schema))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| explain(&e))?;
         migrations::runner()
             .run(c)
             .map(|_| ())
@@ -369,8 +395,8 @@ fn migrate(c: &mut postgres::Client, schema: Option<&str>) -> Result<(), String>
     let reset = c.batch_execute(&search_path(None));
     let unlock = c.execute("SELECT pg_advisory_unlock($1)", &[&KEY]);
     run?;
-    reset.map_err(|e| e.to_string())?;
-    unlock.map(|_| ()).map_err(|e| e.to_string())
+    reset.map_err(|e| explain(&e))?;
+    unlock.map(|_| ()).map_err(|e| explain(&e))
 }
 
 #[cfg(test)]
