@@ -64,6 +64,8 @@ pub(crate) struct Fleet {
     failed: Mutex<HashMap<String, Failed>>,
     /// What belongs to no account (an unknown secret path).
     pub(crate) metrics: Metrics,
+    /// This replica's share of the accounts' leases.
+    share: Arc<lease::Share>,
 }
 
 impl Fleet {
@@ -78,6 +80,7 @@ impl Fleet {
             trouble: Mutex::new(None),
             failed: Mutex::new(HashMap::new()),
             metrics: Metrics::default(),
+            share: Arc::new(lease::Share::default()),
         })
     }
 
@@ -94,6 +97,7 @@ impl Fleet {
         *self.trouble.lock().unwrap_or_else(|p| p.into_inner()) =
             read.as_ref().err().map(ToString::to_string);
         let wanted = read?;
+        self.set_share(wanted.len()).await;
         let stale: Vec<String> = {
             let served = self.served();
             served
@@ -125,6 +129,25 @@ impl Fleet {
             }
         }
         Ok(())
+    }
+
+    /// Live replicas split the accounts: each may hold the accounts over the live replicas
+    /// (those whose heartbeat is younger than a lease), rounded up; one lease above that may
+    /// be let go at each reading. Leases held are recounted from the accounts served.
+    async fn set_share(&self, accounts: usize) {
+        let base = self.base.clone();
+        let lease_ms = i64::try_from(self.cfg.lease.as_millis()).unwrap_or(i64::MAX);
+        let live = tokio::task::spawn_blocking(move || live_replicas(&base, lease_ms))
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(1)
+            .max(1);
+        let max = accounts.div_ceil(live).max(1);
+        let held = self.served().values().filter(|s| s.lease.holds()).count();
+        self.share.max_held.store(max, Ordering::SeqCst);
+        self.share.held.store(held, Ordering::SeqCst);
+        self.share.shed.store(true, Ordering::SeqCst);
     }
 
     fn failed(&self) -> std::sync::MutexGuard<'_, HashMap<String, Failed>> {
@@ -265,6 +288,7 @@ impl Fleet {
                 lease.state,
                 lease.changed,
                 metrics.clone(),
+                self.share.clone(),
             )),
             tokio::spawn(retention::run(
                 db,
@@ -406,6 +430,21 @@ impl Fleet {
         // Each stop ends by the deadline (a worker still busy then is aborted).
         stops.join_all().await;
     }
+}
+
+/// Replicas whose heartbeat is younger than a lease; `None` when the table cannot be read.
+fn live_replicas(base: &PgUrl, lease_ms: i64) -> Option<usize> {
+    let conn = super::pg::shared(base, "accounts").ok()?;
+    let sql = format!(
+        "SELECT count(*) FROM replicas WHERE seen_ms > {} - $1",
+        super::lease::DB_NOW_MS
+    );
+    let n = conn
+        .run(true, move |c| c.query_one(&sql, &[&lease_ms]))
+        .ok()??
+        .ok()?
+        .get::<_, i64>(0);
+    usize::try_from(n).ok()
 }
 
 impl Status for Fleet {

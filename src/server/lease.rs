@@ -12,7 +12,7 @@
 //! - A replica that took over resumes from the intents the last holder saved (the crash-safety
 //!   rules), so the takeover neither loses nor repeats a write.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -131,26 +131,79 @@ fn acquire(conn: &PgConn, state: &LeaseState, fresh: bool) -> Option<i64> {
     }
 }
 
+/// How many accounts' leases this replica may hold, so that live replicas split the accounts
+/// (a many-account deployment sets it from the accounts and the live replicas; one account:
+/// no limit).
+#[derive(Debug)]
+pub(crate) struct Share {
+    /// The most leases to hold: the accounts over the live replicas, rounded up.
+    pub(crate) max_held: AtomicUsize,
+    /// Leases held now.
+    pub(crate) held: AtomicUsize,
+    /// Set once per accounts reading: one lease above the share may then be let go, so that a
+    /// replica that just started gets its part without a burst of takeovers.
+    pub(crate) shed: AtomicBool,
+}
+
+impl Default for Share {
+    fn default() -> Self {
+        Share {
+            max_held: AtomicUsize::new(usize::MAX),
+            held: AtomicUsize::new(0),
+            shed: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Share {
+    fn room(&self) -> bool {
+        self.held.load(Ordering::SeqCst) < self.max_held.load(Ordering::SeqCst)
+    }
+    /// One lease above the share may go now (at most one per accounts reading).
+    fn may_shed(&self) -> bool {
+        self.held.load(Ordering::SeqCst) > self.max_held.load(Ordering::SeqCst)
+            && self.shed.swap(false, Ordering::SeqCst)
+    }
+}
+
 /// Keeps taking or renewing the lease every third of its length until the process ends;
-/// `changed` is told whenever it is gained or lost.
+/// `changed` is told whenever it is gained or lost. A free lease is taken only while the
+/// replica holds less than its `share`; one above the share is let go now and then.
 pub(crate) async fn keep(
     conn: Arc<PgConn>,
     state: Arc<LeaseState>,
     changed: Arc<tokio::sync::Notify>,
     metrics: super::metrics::Metrics,
+    share: Arc<Share>,
 ) {
     let mut held = false;
     loop {
         let sent = Instant::now();
-        let (c, s) = (conn.clone(), state.clone());
-        let fresh = !held;
-        let token = tokio::task::spawn_blocking(move || acquire(&c, &s, fresh))
-            .await
-            .ok()
-            .flatten();
+        let token = if held && share.may_shed() {
+            let (c, s) = (conn.clone(), state.clone());
+            let _ = tokio::task::spawn_blocking(move || release(&c, &s)).await;
+            tracing::info!(lease = %state.name, "let go to share the accounts with another replica");
+            None
+        } else if held || share.room() {
+            let (c, s) = (conn.clone(), state.clone());
+            let fresh = !held;
+            tokio::task::spawn_blocking(move || acquire(&c, &s, fresh))
+                .await
+                .ok()
+                .flatten()
+        } else {
+            None
+        };
         state.set(token, token.map(|_| sent + state.length));
         if token.is_some() != held {
             held = token.is_some();
+            if held {
+                share.held.fetch_add(1, Ordering::SeqCst);
+            } else {
+                let _ = share
+                    .held
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+            }
             metrics.lease_held.set(i64::from(held));
             if held {
                 metrics.lease_gained.inc();

@@ -211,6 +211,7 @@ impl Application {
                 l.state,
                 l.changed,
                 self.metrics.clone(),
+                Arc::new(lease::Share::default()),
             ));
         }
         let pruner = tokio::spawn(retention::run(

@@ -592,3 +592,65 @@ async fn an_account_the_key_does_not_open_is_named_in_trouble_and_its_events_kep
         "nothing done for it"
     );
 }
+
+/// Live replicas split the accounts: one replica alone holds all six leases; a second one
+/// started beside it gets its half within a few lease lengths (the first lets one go at each
+/// reading of the accounts table), and calls posted afterwards are worked exactly.
+#[tokio::test]
+async fn live_replicas_split_the_accounts_leases() {
+    let Some(d) = Deployment::start("fleet_share", 6).await else {
+        return;
+    };
+    let r1 = d.replica("r1", &[]).await;
+    let mut alone = std::collections::HashMap::new();
+    for _ in 0..100 {
+        alone = leases_held_by(&d).await;
+        if alone.get("r1") == Some(&6) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        alone.get("r1"),
+        Some(&6),
+        "alone, r1 holds every lease: {alone:?}"
+    );
+    let r2 = d.replica("r2", &[]).await;
+    let mut split = std::collections::HashMap::new();
+    for _ in 0..300 {
+        split = leases_held_by(&d).await;
+        if split.get("r1") == Some(&3) && split.get("r2") == Some(&3) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        (split.get("r1"), split.get("r2")),
+        (Some(&3), Some(&3)),
+        "three each: {split:?}"
+    );
+    let http = http();
+    let calls: Vec<Vec<String>> = (0..6).map(|i| traffic(90 + i as u64, 2)).collect();
+    for (i, events) in calls.iter().enumerate() {
+        let via = if i % 2 == 0 { &r1.url } else { &r2.url };
+        for line in events {
+            post_event_to(&http, via, &d.secrets[i], line).await;
+        }
+    }
+    d.wait_all_idle(90).await;
+    for (i, events) in calls.iter().enumerate() {
+        let want = uninterrupted(SETTINGS, events).await;
+        assert_eq!(picture(&http, &d.mocks[i].url).await, want, "account {i}");
+    }
+}
+
+/// How many account leases each replica holds now.
+async fn leases_held_by(d: &Deployment) -> std::collections::HashMap<String, usize> {
+    let mut out = std::collections::HashMap::new();
+    for i in 0..d.names.len() {
+        if let Some(h) = d.holder(i).await {
+            *out.entry(h).or_default() += 1;
+        }
+    }
+    out
+}
