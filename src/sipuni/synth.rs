@@ -405,6 +405,13 @@ mod tests {
         assert!(call.record_link.is_some());
     }
 
+    fn lines_of(s: &CallSpec) -> Vec<String> {
+        s.events(1_700_000_000)
+            .into_iter()
+            .map(|e| e.line)
+            .collect()
+    }
+
     fn assembled(s: &CallSpec) -> crate::engine::call::Call {
         let parsed: Vec<CallEvent> = s
             .events(1_700_000_000)
@@ -424,11 +431,7 @@ mod tests {
             transfer: Some(sn("203")),
             ..spec()
         };
-        let lines: Vec<String> = s
-            .events(1_700_000_000)
-            .into_iter()
-            .map(|e| e.line)
-            .collect();
+        let lines = lines_of(&s);
         assert!(
             lines.iter().any(|l| l.starts_with("event=4&")
                 && l.contains("transfer_from=201")
@@ -447,11 +450,7 @@ mod tests {
             answer: Some(sn("id265648")),
             ..spec()
         };
-        let lines: Vec<String> = s
-            .events(1_700_000_000)
-            .into_iter()
-            .map(|e| e.line)
-            .collect();
+        let lines = lines_of(&s);
         assert!(
             lines.iter().any(|l| l.contains("_id265648&dst_type=1")),
             "{lines:#?}"

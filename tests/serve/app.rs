@@ -128,6 +128,30 @@ pub fn write_config(dir: &Path, settings: &str) {
     std::fs::write(dir.join("secret"), SECRET).unwrap();
 }
 
+/// `sipamo serve` with the files `write_config` wrote in `dir`, on a random port: the command
+/// line of a process a test runs to its end (one that must refuse to start).
+pub fn serve_args(dir: &Path, mock: &str, db: &str) -> Vec<String> {
+    let p = |f: &str| dir.join(f).to_str().unwrap().to_string();
+    [
+        "serve",
+        "--settings",
+        &p("settings.yaml"),
+        "--amocrm",
+        mock,
+        "--token-file",
+        &p("token"),
+        "--secret-file",
+        &p("secret"),
+        "--listen",
+        "127.0.0.1:0",
+        "--db",
+        db,
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect()
+}
+
 pub async fn spawn_serve(dir: &Path, mock: &str) -> Proc {
     spawn_serve_with(dir, mock, &[]).await
 }

@@ -134,23 +134,9 @@ async fn a_bad_settings_file_stops_start_up_with_the_reason() {
     let dir = tempdir();
     let mock = spawn_mock(dir.path()).await;
     write_config(dir.path(), "default_responsible: 4242\n");
-    let p = |f: &str| dir.path().join(f).to_str().unwrap().to_string();
+    let db = dir.path().join("x.db");
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sipamo"))
-        .args([
-            "serve",
-            "--settings",
-            &p("settings.yaml"),
-            "--amocrm",
-            &mock.url,
-            "--token-file",
-            &p("token"),
-            "--secret-file",
-            &p("secret"),
-            "--listen",
-            "127.0.0.1:0",
-            "--db",
-            &p("x.db"),
-        ])
+        .args(serve_args(dir.path(), &mock.url, db.to_str().unwrap()))
         .output()
         .await
         .unwrap();
@@ -172,23 +158,9 @@ async fn a_second_serve_on_one_sqlite_database_refuses_to_start() {
     let mock = spawn_mock(dir.path()).await;
     write_config(dir.path(), SETTINGS);
     let mut first = spawn_serve(dir.path(), &mock.url).await;
-    let p = |f: &str| dir.path().join(f).to_str().unwrap().to_string();
+    let db = dir.path().join("sipamo.db");
     let second = tokio::process::Command::new(env!("CARGO_BIN_EXE_sipamo"))
-        .args([
-            "serve",
-            "--settings",
-            &p("settings.yaml"),
-            "--amocrm",
-            &mock.url,
-            "--token-file",
-            &p("token"),
-            "--secret-file",
-            &p("secret"),
-            "--listen",
-            "127.0.0.1:0",
-            "--db",
-            &p("sipamo.db"),
-        ])
+        .args(serve_args(dir.path(), &mock.url, db.to_str().unwrap()))
         .output()
         .await
         .unwrap();

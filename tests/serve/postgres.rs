@@ -29,17 +29,53 @@ pub(crate) fn database(name: &str) -> Option<(Cluster, String)> {
     }
 }
 
+/// One service on a throw-away PostgreSQL database, with a day of traffic to send it and the
+/// account an uninterrupted run of that traffic builds.
+struct PgRun {
+    _cluster: Cluster,
+    url: String,
+    events: Vec<String>,
+    want: Vec<String>,
+    _dir: tempfile::TempDir,
+    mock: Proc,
+    serve: Proc,
+}
+
+impl PgRun {
+    async fn start(name: &str, seed: u64, calls: usize) -> Option<PgRun> {
+        let (cluster, url) = database(name)?;
+        let events = traffic(seed, calls);
+        let want = uninterrupted(SETTINGS, &events).await;
+        let dir = tempdir();
+        let mock = spawn_mock(dir.path()).await;
+        write_config(dir.path(), SETTINGS);
+        let serve = spawn_serve_with(dir.path(), &mock.url, &["--db", &url]).await;
+        Some(PgRun {
+            _cluster: cluster,
+            url,
+            events,
+            want,
+            _dir: dir,
+            mock,
+            serve,
+        })
+    }
+}
+
 #[tokio::test]
 async fn postgres_serve_builds_the_same_account_as_sqlite() {
-    let Some((_cluster, url)) = database("same_account") else {
+    let Some(PgRun {
+        url,
+        events,
+        want,
+        mock,
+        serve,
+        _cluster,
+        _dir,
+    }) = PgRun::start("same_account", 23, 20).await
+    else {
         return;
     };
-    let events = traffic(23, 20);
-    let want = uninterrupted(SETTINGS, &events).await;
-    let dir = tempdir();
-    let mock = spawn_mock(dir.path()).await;
-    write_config(dir.path(), SETTINGS);
-    let serve = spawn_serve_with(dir.path(), &mock.url, &["--db", &url]).await;
     let http = http();
     for line in &events {
         post_event(&http, &serve.url, line).await;
@@ -366,15 +402,18 @@ fn a_postgres_refusal_says_postgres_own_reason() {
 /// uninterrupted run, and what is no event is kept aside, byte for byte, for the operator.
 #[tokio::test]
 async fn postgres_keeps_what_is_no_event_and_a_raw_nul_poisons_no_group_commit() {
-    let Some((_cluster, url)) = database("kept") else {
+    let Some(PgRun {
+        url,
+        events,
+        want,
+        mock,
+        serve,
+        _cluster,
+        _dir,
+    }) = PgRun::start("kept", 31, 12).await
+    else {
         return;
     };
-    let events = traffic(31, 12);
-    let want = uninterrupted(SETTINGS, &events).await;
-    let dir = tempdir();
-    let mock = spawn_mock(dir.path()).await;
-    write_config(dir.path(), SETTINGS);
-    let serve = spawn_serve_with(dir.path(), &mock.url, &["--db", &url]).await;
     let http = http();
     let target = format!("{}/sipuni/events/{SECRET}", serve.url);
     let odd: Vec<Vec<u8>> = vec![
@@ -556,21 +595,9 @@ async fn postgres_a_second_process_with_the_same_replica_id_refuses_to_start() {
         "1",
     ];
     let mut first = spawn_serve_with(dir.path(), &mock.url, &args).await;
-    let p = |f: &str| dir.path().join(f).to_str().unwrap().to_string();
-    let mut second_args = vec![
-        "serve".to_string(),
-        "--settings".into(),
-        p("settings.yaml"),
-        "--amocrm".into(),
-        mock.url.clone(),
-        "--token-file".into(),
-        p("token"),
-        "--secret-file".into(),
-        p("secret"),
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-    ];
-    second_args.extend(args.iter().map(|a| a.to_string()));
+    // The same command line: serve_args gives --db, then the rest of `args`.
+    let mut second_args = serve_args(dir.path(), &mock.url, &url);
+    second_args.extend(args[2..].iter().map(|a| a.to_string()));
     let second = tokio::process::Command::new(env!("CARGO_BIN_EXE_sipamo"))
         .args(&second_args)
         .output()
