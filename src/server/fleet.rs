@@ -504,6 +504,8 @@ pub struct FleetApp {
     limits: super::listen::Limits,
     retention_ms: i64,
     grace: Duration,
+    /// The replica id's heartbeat, stopped with the service.
+    _heartbeat: super::replica::Beating,
 }
 
 impl FleetApp {
@@ -516,7 +518,7 @@ impl FleetApp {
         super::check_options(cfg)?;
         let mut limits = cfg.limits;
         limits.max_connections = super::listen::connection_cap(limits.max_connections)?;
-        super::claim_replica_id(cfg, base).await?;
+        let heartbeat = super::claim_replica_id(cfg, base).await?;
         let fleet = Fleet::new(cfg, base.clone(), vault);
         fleet.sync().await?;
         let listener = super::listen::bind(cfg.listen).await?;
@@ -526,6 +528,7 @@ impl FleetApp {
             limits,
             retention_ms: i64::try_from(cfg.retention.as_millis()).unwrap_or(i64::MAX),
             grace: cfg.shutdown_grace,
+            _heartbeat: heartbeat,
         })
     }
 

@@ -102,6 +102,8 @@ pub struct Application {
     lease: Option<lease::Lease>,
     /// With SQLite: the database's lock, so that no second process serves it.
     _db_lock: Option<single::DbLock>,
+    /// With PostgreSQL: the replica id's heartbeat, stopped with the service.
+    _heartbeat: Option<replica::Beating>,
 }
 
 impl Application {
@@ -123,12 +125,12 @@ impl Application {
             source,
         };
         let recorder = exchanges::Recorder::open(&cfg.db).map_err(db_error)?;
-        let lease = match &cfg.db {
+        let (lease, heartbeat) = match &cfg.db {
             memory_store::DbUrl::Postgres(url) => {
-                claim_replica_id(cfg, url).await?;
-                Some(work_lease(cfg, url, &cfg.amocrm)?)
+                let beating = claim_replica_id(cfg, url).await?;
+                (Some(work_lease(cfg, url, &cfg.amocrm)?), Some(beating))
             }
-            memory_store::DbUrl::Sqlite(_) => None,
+            memory_store::DbUrl::Sqlite(_) => (None, None),
         };
         db::Db::open(&cfg.db)
             .and_then(|c| c.save_settings(settings_text, Clock::System.now_ms()))
@@ -178,6 +180,7 @@ impl Application {
             metrics,
             lease,
             _db_lock: db_lock,
+            _heartbeat: heartbeat,
         })
     }
 
@@ -297,7 +300,10 @@ fn check_options(cfg: &ServeConfig) -> Result<(), ServeError> {
 /// per account); the margin under which writes stop is the amoCRM timeout and 1 s more.
 /// Claims this process's replica id (refused while a live process holds it) and keeps its
 /// heartbeat while the process runs.
-pub(crate) async fn claim_replica_id(cfg: &ServeConfig, url: &pg::PgUrl) -> Result<(), ServeError> {
+pub(crate) async fn claim_replica_id(
+    cfg: &ServeConfig,
+    url: &pg::PgUrl,
+) -> Result<replica::Beating, ServeError> {
     let (url, id, lease) = (url.clone(), cfg.replica_id.clone(), cfg.lease);
     let claim = tokio::task::spawn_blocking(move || {
         let conn = pg::PgConn::connect(&url).map_err(|e| ServeError::Options(e.to_string()))?;
@@ -305,8 +311,7 @@ pub(crate) async fn claim_replica_id(cfg: &ServeConfig, url: &pg::PgUrl) -> Resu
     })
     .await
     .map_err(|e| ServeError::Stopped(format!("claiming the replica id panicked: {e}")))??;
-    tokio::spawn(replica::heartbeat(claim));
-    Ok(())
+    Ok(replica::Beating(tokio::spawn(replica::heartbeat(claim))))
 }
 
 fn work_lease(

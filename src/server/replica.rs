@@ -66,8 +66,9 @@ pub(crate) fn claim(conn: PgConn, id: &str, lease: Duration) -> Result<Claim, Se
         && now.saturating_sub(seen_ms) < stale_ms
     {
         // On this host the other process is known at once: alive (refused) or gone (a crash;
-        // its id is taken over without waiting).
-        if let Some(alive) = same_host_alive(&other) {
+        // its id is taken over without waiting). An earlier service of this very process (a
+        // stopped one, as a bench's rounds start them) is no other process.
+        if let Some(alive) = same_host_alive(&other).map(|a| a && !ours(&other)) {
             if alive {
                 return Err(taken(id));
             }
@@ -125,6 +126,23 @@ fn same_host_alive(instance: &str) -> Option<bool> {
         })
         .unwrap_or(false);
     Some(exists && !zombie)
+}
+
+/// Whether an instance of this host is this very process.
+fn ours(instance: &str) -> bool {
+    instance
+        .rsplit(':')
+        .nth(1)
+        .is_some_and(|pid| pid == std::process::id().to_string())
+}
+
+/// Stops the heartbeat when the service that claimed the id is dropped.
+pub(crate) struct Beating(pub(crate) tokio::task::JoinHandle<()>);
+
+impl Drop for Beating {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Beats while the process runs; if another process took the id over (this one was paused past
