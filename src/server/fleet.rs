@@ -557,6 +557,7 @@ impl FleetApp {
             status: fleet.clone(),
             retention_ms: self.retention_ms,
             db: Some(DbUrl::Postgres(fleet.base.clone())),
+            health_db: Arc::default(),
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let syncing = tokio::spawn(fleet.clone().keep_in_sync(stop_rx.clone()));

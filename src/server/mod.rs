@@ -281,6 +281,7 @@ fn one_account_router(
         }),
         retention_ms: i64::try_from(cfg.retention.as_millis()).unwrap_or(i64::MAX),
         db: Some(cfg.db.clone()),
+        health_db: Arc::default(),
     })
 }
 

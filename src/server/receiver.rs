@@ -75,6 +75,8 @@ pub(crate) struct ReceiverState {
     /// The database `/health` checks with a deadline: a replica that cannot reach it cannot
     /// acknowledge events, and says so.
     pub(crate) db: Option<super::memory_store::DbUrl>,
+    /// The connection those checks use, opened at the first and kept (dropped after a failure).
+    pub(crate) health_db: Arc<std::sync::Mutex<Option<super::db::Db>>>,
 }
 
 /// How long `/health` waits for the database.
@@ -82,11 +84,26 @@ pub(crate) const HEALTH_DEADLINE: std::time::Duration = std::time::Duration::fro
 
 /// Why the database cannot be used now, if it cannot: an error, or no answer within
 /// [`HEALTH_DEADLINE`] (a frozen connection).
-async fn database_down(db: Option<super::memory_store::DbUrl>) -> Option<String> {
+async fn database_down(
+    db: Option<super::memory_store::DbUrl>,
+    conn: Arc<std::sync::Mutex<Option<super::db::Db>>>,
+) -> Option<String> {
     let db = db?;
     let shown = db.to_string();
     let probe = tokio::task::spawn_blocking(move || {
-        super::db::Db::open_as(&db, "health").and_then(|c| c.ping())
+        // A check still stuck on a frozen connection holds this lock: the next one waits here
+        // and times out too, until the database answers again.
+        let mut held = conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if held.is_none() {
+            *held = Some(super::db::Db::open_as(&db, "health")?);
+        }
+        let result = held.as_ref().map_or(Ok(()), super::db::Db::ping);
+        if result.is_err() {
+            *held = None;
+        }
+        result
     });
     match tokio::time::timeout(HEALTH_DEADLINE, probe).await {
         Ok(Ok(Ok(()))) => None,
@@ -114,7 +131,7 @@ pub(crate) fn router(state: ReceiverState) -> Router {
         .route(
             "/health",
             get(|State(s): State<ReceiverState>| async move {
-                if let Some(why) = database_down(s.db.clone()).await {
+                if let Some(why) = database_down(s.db.clone(), s.health_db.clone()).await {
                     return answer(
                         StatusCode::SERVICE_UNAVAILABLE,
                         json!({ "status": "down", "reason": why }),
