@@ -170,6 +170,7 @@ async fn ingest_on(
         args.ingest_events, args.concurrency
     );
     let mut rates = Vec::new();
+    let mut ratios = Vec::new();
     let mut p50 = Vec::new();
     let mut p99 = Vec::new();
     for round in 0..args.rounds {
@@ -188,24 +189,28 @@ async fn ingest_on(
         )
         .await?;
         let rate = r.events as f64 / r.secs;
+        let bare = r.events as f64 / r.bare_secs.max(f64::EPSILON);
         eprintln!(
-            "  round {}: {} events in {:.3} s = {rate:.0} events/s, p50 {:.2} ms, p99 {:.2} ms",
+            "  round {}: {} events in {:.3} s = {rate:.0} events/s, p50 {:.2} ms, p99 {:.2} ms; bare (404, nothing stored) {bare:.0}/s, durable/bare {:.2}",
             round + 1,
             r.events,
             r.secs,
             r.p50_ms,
-            r.p99_ms
+            r.p99_ms,
+            rate / bare
         );
         rates.push(rate);
+        ratios.push(rate / bare);
         p50.push(r.p50_ms);
         p99.push(r.p99_ms);
     }
     println!(
-        "{label} events/s (median of {}): {:.0}; ack latency p50 {:.2} ms, p99 {:.2} ms (medians)",
+        "{label} events/s (median of {}): {:.0}; ack latency p50 {:.2} ms, p99 {:.2} ms; durable/bare {:.2} (medians)",
         args.rounds,
         med(rates),
         med(p50),
-        med(p99)
+        med(p99),
+        med(ratios)
     );
     Ok(())
 }
