@@ -162,11 +162,14 @@ fn notes(s: &CrmState) -> Vec<View> {
                 .params
                 .get("call_status")
                 .and_then(serde_json::Value::as_u64);
-            let result = n
-                .params
-                .get("call_result")
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_string);
+            let text = |key: &str| {
+                n.params
+                    .get(key)
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_string)
+            };
+            let (result, link) = (text("call_result"), text("link"));
+            let duration = n.params.get("duration").and_then(serde_json::Value::as_u64);
             View {
                 describe: format!(
                     "note {} {} on {} {} ({}) call_status {} responsible {}{} duration {} link {}",
@@ -180,13 +183,8 @@ fn notes(s: &CrmState) -> Vec<View> {
                     result
                         .as_ref()
                         .map_or(String::new(), |r| format!(" result {r:?}")),
-                    n.params
-                        .get("duration")
-                        .map_or("-".into(), |d| d.to_string()),
-                    n.params
-                        .get("link")
-                        .and_then(serde_json::Value::as_str)
-                        .unwrap_or("-"),
+                    duration.map_or("-".into(), |d| d.to_string()),
+                    link.as_deref().unwrap_or("-"),
                 ),
                 phones,
                 on: Some(on_of(n.entity_type)),
@@ -194,12 +192,8 @@ fn notes(s: &CrmState) -> Vec<View> {
                 note_type: Some(n.note_type.clone()),
                 call_status: status,
                 result,
-                link: n
-                    .params
-                    .get("link")
-                    .and_then(serde_json::Value::as_str)
-                    .map(str::to_string),
-                duration: n.params.get("duration").and_then(serde_json::Value::as_u64),
+                link,
+                duration,
                 ..View::default()
             }
         })
@@ -232,19 +226,21 @@ fn eq<T: PartialEq + Copy + std::fmt::Debug + 'static>(
     })
 }
 
-fn checks_contact(e: &ContactExpect) -> Vec<Check> {
-    let name = e.name.clone().map(|n| {
-        let text = format!("name: {n:?}");
+/// [`eq`] for a text field.
+fn eq_text(name: &str, want: &Option<String>, get: fn(&View) -> Option<&str>) -> Option<Check> {
+    want.clone().map(|w| {
         (
-            text,
-            Box::new(move |v: &View| v.name.as_deref() == Some(n.as_str()))
-                as Box<dyn Fn(&View) -> bool>,
+            format!("{name}: {w:?}"),
+            Box::new(move |v: &View| get(v) == Some(w.as_str())) as Box<dyn Fn(&View) -> bool>,
         )
-    });
+    })
+}
+
+fn checks_contact(e: &ContactExpect) -> Vec<Check> {
     [
         client(&e.client),
         eq("responsible", e.responsible, |v| v.responsible),
-        name,
+        eq_text("name", &e.name, |v| v.name.as_deref()),
     ]
     .into_iter()
     .flatten()
@@ -307,14 +303,6 @@ fn checks_note(e: &NoteExpect) -> Vec<Check> {
                 as Box<dyn Fn(&View) -> bool>,
         )
     });
-    let result = e.result.clone().map(|r| {
-        let text = format!("result: {r:?}");
-        (
-            text,
-            Box::new(move |v: &View| v.result.as_deref() == Some(r.as_str()))
-                as Box<dyn Fn(&View) -> bool>,
-        )
-    });
     let status = e.call_status.map(u64::from);
     [
         client(&e.client),
@@ -322,14 +310,8 @@ fn checks_note(e: &NoteExpect) -> Vec<Check> {
         eq("call_status", status, |v| v.call_status),
         eq("on", e.on, |v| v.on),
         eq("responsible", e.responsible, |v| v.responsible),
-        result,
-        e.link.clone().map(|l| {
-            (
-                format!("link: {l:?}"),
-                Box::new(move |v: &View| v.link.as_deref() == Some(l.as_str()))
-                    as Box<dyn Fn(&View) -> bool>,
-            )
-        }),
+        eq_text("result", &e.result, |v| v.result.as_deref()),
+        eq_text("link", &e.link, |v| v.link.as_deref()),
         eq("duration", e.duration, |v| v.duration),
     ]
     .into_iter()
