@@ -613,6 +613,18 @@ impl Db {
         })
     }
 
+    /// Replicas whose heartbeat in `replicas` is younger than `within_ms`.
+    pub(crate) fn live_replicas(&self, within_ms: i64) -> Result<usize, StoreError> {
+        let sql = format!(
+            "SELECT count(*) FROM replicas WHERE seen_ms > {} - $1",
+            super::lease::DB_NOW_MS
+        );
+        pg(self.pg_only()?, "counting the live replicas", move |c| {
+            c.query_one(&sql, &[&within_ms])
+                .map(|r| usize::try_from(r.get::<_, i64>(0)).unwrap_or(0))
+        })
+    }
+
     /// Keeps an account's refreshed token (sealed); its settings' time is left as it was, so
     /// the account is not restarted for it.
     pub(crate) fn save_account_token(

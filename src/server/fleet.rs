@@ -96,8 +96,8 @@ impl Fleet {
         let read = self.enabled_accounts().await;
         *self.trouble.lock().unwrap_or_else(|p| p.into_inner()) =
             read.as_ref().err().map(ToString::to_string);
-        let wanted = read?;
-        self.set_share(wanted.len()).await;
+        let (wanted, live) = read?;
+        self.set_share(wanted.len(), live);
         let stale: Vec<String> = {
             let served = self.served();
             served
@@ -134,16 +134,8 @@ impl Fleet {
     /// Live replicas split the accounts: each may hold the accounts over the live replicas
     /// (those whose heartbeat is younger than a lease), rounded up; one lease above that may
     /// be let go at each reading. Leases held are recounted from the accounts served.
-    async fn set_share(&self, accounts: usize) {
-        let base = self.base.clone();
-        let lease_ms = i64::try_from(self.cfg.lease.as_millis()).unwrap_or(i64::MAX);
-        let live = tokio::task::spawn_blocking(move || live_replicas(&base, lease_ms))
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or(1)
-            .max(1);
-        let max = accounts.div_ceil(live).max(1);
+    fn set_share(&self, accounts: usize, live: Option<usize>) {
+        let max = accounts.div_ceil(live.unwrap_or(1).max(1)).max(1);
         let held = self.served().values().filter(|s| s.lease.holds()).count();
         self.share.max_held.store(max, Ordering::SeqCst);
         self.share.held.store(held, Ordering::SeqCst);
@@ -207,10 +199,14 @@ impl Fleet {
     }
 
     /// The enabled accounts as the table has them now.
-    async fn enabled_accounts(&self) -> Result<Vec<ServedAccount>, ServeError> {
+    /// With them, the live replicas (`None` when they cannot be counted): read on the same
+    /// connection.
+    async fn enabled_accounts(&self) -> Result<(Vec<ServedAccount>, Option<usize>), ServeError> {
         let base = DbUrl::Postgres(self.base.clone());
+        let lease_ms = i64::try_from(self.cfg.lease.as_millis()).unwrap_or(i64::MAX);
         tokio::task::spawn_blocking(move || {
-            Db::open_as(&base, "accounts").and_then(|c| c.enabled_accounts())
+            let c = Db::open_as(&base, "accounts")?;
+            Ok((c.enabled_accounts()?, c.live_replicas(lease_ms).ok()))
         })
         .await
         .map_err(|e| ServeError::Stopped(format!("reading the accounts panicked: {e}")))?
@@ -430,21 +426,6 @@ impl Fleet {
         // Each stop ends by the deadline (a worker still busy then is aborted).
         stops.join_all().await;
     }
-}
-
-/// Replicas whose heartbeat is younger than a lease; `None` when the table cannot be read.
-fn live_replicas(base: &PgUrl, lease_ms: i64) -> Option<usize> {
-    let conn = super::pg::shared(base, "accounts").ok()?;
-    let sql = format!(
-        "SELECT count(*) FROM replicas WHERE seen_ms > {} - $1",
-        super::lease::DB_NOW_MS
-    );
-    let n = conn
-        .run(true, move |c| c.query_one(&sql, &[&lease_ms]))
-        .ok()??
-        .ok()?
-        .get::<_, i64>(0);
-    usize::try_from(n).ok()
 }
 
 impl Status for Fleet {

@@ -297,8 +297,6 @@ fn check_options(cfg: &ServeConfig) -> Result<(), ServeError> {
     Ok(())
 }
 
-/// With PostgreSQL, the work lease of this replica for the amoCRM account `amocrm` (one lease
-/// per account); the margin under which writes stop is the amoCRM timeout and 1 s more.
 /// Claims this process's replica id (refused while a live process holds it) and keeps its
 /// heartbeat while the process runs.
 pub(crate) async fn claim_replica_id(
@@ -315,6 +313,8 @@ pub(crate) async fn claim_replica_id(
     Ok(replica::Beating(tokio::spawn(replica::heartbeat(claim))))
 }
 
+/// With PostgreSQL, the work lease of this replica for the amoCRM account `amocrm` (one lease
+/// per account); the margin under which writes stop is the amoCRM timeout and 1 s more.
 fn work_lease(
     cfg: &ServeConfig,
     url: &pg::PgUrl,

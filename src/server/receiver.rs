@@ -289,14 +289,17 @@ async fn receive(
 
 /// An event and the text to store for it. An event without `timestamp` is taken as sent when
 /// it arrived, and stored so (R-WIRE: a field in an unexpected form loses nothing).
-fn parse_with_time(raw: &[u8], now_ms: i64) -> Result<(CallEvent, Vec<u8>), EventError> {
+fn parse_with_time(
+    raw: &[u8],
+    now_ms: i64,
+) -> Result<(CallEvent, std::borrow::Cow<'_, [u8]>), EventError> {
     match CallEvent::parse_bytes(raw) {
-        Ok(event) => Ok((event, raw.to_vec())),
+        Ok(event) => Ok((event, std::borrow::Cow::Borrowed(raw))),
         Err(EventError::Missing { field: "timestamp" }) => {
             let mut timed = raw.to_vec();
             timed.extend_from_slice(format!("&timestamp={}", now_ms.div_euclid(1000)).as_bytes());
             match CallEvent::parse_bytes(&timed) {
-                Ok(event) => Ok((event, timed)),
+                Ok(event) => Ok((event, std::borrow::Cow::Owned(timed))),
                 // `timestamp=0` or empty: a time was given, and it says nothing.
                 Err(EventError::Conflict { field, .. }) if field == "timestamp" => {
                     Err(EventError::Missing { field: "timestamp" })
