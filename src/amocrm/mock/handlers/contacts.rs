@@ -36,12 +36,20 @@ pub(crate) fn list(s: &CrmState, ctx: &Ctx) -> Reply {
     let lenient = s.search == SearchMode::Lenient;
     let mut found: Vec<&Contact> = match query {
         // A query of 10 or more digits (what telephony clients send) is looked up in the
-        // 10-digit index, then checked in full: the same answer as the scan below.
-        Some(q) if !lenient && q.len() >= 10 && q.bytes().all(|b| b.is_ascii_digit()) => s
-            .contacts_by_gram(&q[..10])
-            .into_iter()
-            .filter(|c| c.visible && full_text_match(c, q, false))
-            .collect(),
+        // 10-digit index (and, lenient, in the index of phones by their last 10 digits), then
+        // checked in full: the same answer as the scan below.
+        Some(q) if q.len() >= 10 && q.bytes().all(|b| b.is_ascii_digit()) => {
+            let mut ids: Vec<u64> = s.contacts_by_gram(&q[..10]).iter().map(|c| c.id).collect();
+            if lenient {
+                ids.extend(s.contacts_by_phone_key(&q[q.len() - 10..]));
+            }
+            ids.sort_unstable();
+            ids.dedup();
+            ids.iter()
+                .filter_map(|id| s.contacts.get(id))
+                .filter(|c| c.visible && full_text_match(c, q, lenient))
+                .collect()
+        }
         _ => s
             .contacts
             .values()
