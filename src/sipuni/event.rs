@@ -394,22 +394,26 @@ impl CallEvent {
     /// with the same value is one; an unknown one given twice keeps its first value.
     pub fn parse(raw: &str) -> Result<Self, EventError> {
         let mut pairs: Vec<(String, String)> = Vec::new();
+        let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         for part in raw.trim_start_matches('?').split('&') {
             if part.is_empty() {
                 continue;
             }
             let (k, v) = part.split_once('=').unwrap_or((part, ""));
             let (k, v) = (snake_case(decode(k)?), decode(v)?);
-            match pairs.iter().find(|(key, _)| *key == k) {
-                Some((_, first)) if *first != v && KNOWN.contains(&k.as_str()) => {
+            match seen.get(&k) {
+                Some(&i) if pairs[i].1 != v && KNOWN.contains(&k.as_str()) => {
                     return Err(EventError::Conflict {
                         field: k,
-                        first: first.clone(),
+                        first: pairs[i].1.clone(),
                         second: v,
                     });
                 }
                 Some(_) => {}
-                None => pairs.push((k, v)),
+                None => {
+                    seen.insert(k.clone(), pairs.len());
+                    pairs.push((k, v));
+                }
             }
         }
         if pairs.is_empty() {
