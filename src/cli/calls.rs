@@ -87,9 +87,9 @@ pub(super) fn calls(mut args: CallsArgs) -> Result<ExitCode, String> {
 /// `sipamo calls kept [ID]`.
 fn kept(db: &crate::server::memory_store::DbUrl, id: Option<i64>) -> Result<ExitCode, String> {
     use crate::server::operator;
-    let kept = operator::kept(db).map_err(|e| e.to_string())?;
+    let kept = operator::kept(db, id).map_err(|e| e.to_string())?;
     if let Some(id) = id {
-        let k = kept.iter().find(|k| k.id == id).ok_or_else(|| {
+        let k = kept.first().ok_or_else(|| {
             format!("no kept request #{id} in {db} (`sipamo calls kept` lists them)")
         })?;
         print!("{}", operator::show_kept(k));

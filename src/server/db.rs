@@ -314,16 +314,17 @@ impl Db {
         Db::open(url)
     }
 
-    /// Requests kept aside (R-WIRE), oldest first.
-    pub(crate) fn kept_requests(&self) -> Result<Vec<KeptRequest>, StoreError> {
+    /// Requests kept aside (R-WIRE), oldest first; only the one numbered `only` when given.
+    pub(crate) fn kept_requests(&self, only: Option<i64>) -> Result<Vec<KeptRequest>, StoreError> {
         let doing = "reading the requests kept aside";
-        let sql = "SELECT id, received_ms, reason, detail, content_type, raw FROM kept ORDER BY id";
         match self {
             Db::Sqlite(c) => {
                 let conn = Self::lite(c);
+                let sql = "SELECT id, received_ms, reason, detail, content_type, raw FROM kept \
+                           WHERE ?1 IS NULL OR id = ?1 ORDER BY id";
                 let mut st = conn.prepare(sql).map_err(sq(doing))?;
                 let rows = st
-                    .query_map([], |r| {
+                    .query_map([only], |r| {
                         Ok(KeptRequest {
                             id: r.get(0)?,
                             received_ms: r.get(1)?,
@@ -337,7 +338,9 @@ impl Db {
                 rows.collect::<rusqlite::Result<_>>().map_err(sq(doing))
             }
             Db::Postgres(p) => pg(p, doing, move |c| {
-                c.query(sql, &[]).map(|rows| {
+                let sql = "SELECT id, received_ms, reason, detail, content_type, raw FROM kept \
+                           WHERE $1::BIGINT IS NULL OR id = $1 ORDER BY id";
+                c.query(sql, &[&only]).map(|rows| {
                     rows.iter()
                         .map(|r| KeptRequest {
                             id: r.get(0),

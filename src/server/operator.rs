@@ -50,9 +50,9 @@ pub(crate) fn retry(db: &DbUrl, call_id: &str) -> Result<bool, StoreError> {
     Db::open_existing(db)?.requeue(call_id)
 }
 
-/// The requests kept aside (R-WIRE), oldest first.
-pub(crate) fn kept(db: &DbUrl) -> Result<Vec<KeptRequest>, StoreError> {
-    Db::open_existing(db)?.kept_requests()
+/// The requests kept aside (R-WIRE), oldest first; only the one numbered `only` when given.
+pub(crate) fn kept(db: &DbUrl, only: Option<i64>) -> Result<Vec<KeptRequest>, StoreError> {
+    Db::open_existing(db)?.kept_requests(only)
 }
 
 /// A kept request's bytes as text: UTF-8 with control characters as `%XX`, anything else with

@@ -127,6 +127,15 @@ fn operator_sees_what_was_kept(p: &std::path::Path) {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("reason: not_utf8"), "{text}");
     assert!(text.contains("event=1&call_id=\\xff\\xfe"), "{text}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipamo"))
+        .args(["calls", "--db", p.to_str().unwrap(), "kept", "99"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("no kept request #99"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -465,6 +465,38 @@ async fn postgres_keeps_what_is_no_event_and_a_raw_nul_poisons_no_group_commit()
         "{text}"
     );
     assert!(text.contains("\\x00\\xff\\x00"), "{text}");
+    shows_one_kept_by_number(&url, &text);
+}
+
+/// `sipamo calls kept ID` on PostgreSQL: the last listed request in full (so not simply the first
+/// row), and an absent number named.
+fn shows_one_kept_by_number(url: &str, list: &str) {
+    let last = list
+        .lines()
+        .filter_map(|l| l.strip_prefix('#'))
+        .next_back()
+        .unwrap();
+    let id = last.split('\t').next().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipamo"))
+        .args(["calls", "--db", url, "kept", id])
+        .output()
+        .unwrap();
+    let one = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{one}");
+    let listed = last.rsplit('\t').next().unwrap();
+    assert!(
+        one.contains(&format!("request #{id} ")) && one.contains(listed),
+        "#{id} shows its own request\n{one}"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipamo"))
+        .args(["calls", "--db", url, "kept", "999999"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("no kept request #999999"),
+        "{err}"
+    );
 }
 
 /// A TCP proxy to PostgreSQL that can stop forwarding (a frozen connection: nothing refused,
