@@ -46,6 +46,11 @@ pub(crate) struct ServeArgs {
         hide_env_values = true
     )]
     pub(crate) db: crate::server::memory_store::DbUrl,
+    /// With PostgreSQL: the most connections this process opens to the database, whatever the
+    /// number of accounts (every account's work shares them; a PostgreSQL with the default
+    /// max_connections of 100 takes several replicas at the default).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(2..=1000))]
+    pub(crate) db_pool: u32,
     /// Milliseconds to wait after a hangup for the call's late events.
     #[arg(long, default_value_t = 2000)]
     pub(crate) settle_ms: u64,
@@ -124,6 +129,9 @@ pub(super) async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         lease: std::time::Duration::from_secs(args.lease_s),
         replica_id: args.replica_id.unwrap_or_else(default_replica_id),
     };
+    if let crate::server::memory_store::DbUrl::Postgres(url) = &cfg.db {
+        url.configure_pool(args.db_pool, &format!("sipamo {}", cfg.replica_id));
+    }
     if args.accounts {
         let vault = crate::server::vault::Vault::load(args.key_file.as_deref())
             .map_err(|e| e.to_string())?;

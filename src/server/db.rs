@@ -57,6 +57,23 @@ pub(crate) struct KeptRequest {
     pub(crate) raw: Vec<u8>,
 }
 
+/// Why arrivals were not stored.
+#[derive(Debug)]
+pub(crate) enum InsertFailure {
+    /// No connection could be had: every request fails alike, none need be tried alone.
+    Unreachable(StoreError),
+    /// The database refused the statements (perhaps for one request's data).
+    Rejected(StoreError),
+}
+
+impl std::fmt::Display for InsertFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InsertFailure::Unreachable(e) | InsertFailure::Rejected(e) => e.fmt(f),
+        }
+    }
+}
+
 /// What the receiver stores: an event for the engine, or a request kept aside.
 #[derive(Debug, Clone)]
 pub(crate) enum Arrival {
@@ -78,14 +95,10 @@ fn sq(doing: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
 }
 
 impl Db {
-    /// Opens (creating and migrating if needed) the database of `url`.
+    /// Opens (creating and migrating if needed) the database of `url`: with SQLite a
+    /// connection of its own; with PostgreSQL a handle on the process's pool for its database,
+    /// in the account's schema if `url` names one.
     pub(crate) fn open(url: &DbUrl) -> Result<Db, StoreError> {
-        Self::open_as(url, "db")
-    }
-
-    /// Opens the database for one part of the service (`role`): in an account's schema, the
-    /// part's connection shared by every account ([`super::pg::shared`]).
-    pub(crate) fn open_as(url: &DbUrl, role: &'static str) -> Result<Db, StoreError> {
         match url {
             DbUrl::Sqlite(path) => store::open(path)
                 .map(|c| Db::Sqlite(Mutex::new(c)))
@@ -93,14 +106,12 @@ impl Db {
                     doing: "opening the database",
                     message: format!("{}: {e}", path.display()),
                 }),
-            DbUrl::Postgres(u) => {
-                super::pg::shared(u, role)
-                    .map(Db::Postgres)
-                    .map_err(|e| StoreError {
-                        doing: "opening the database",
-                        message: e.to_string(),
-                    })
-            }
+            DbUrl::Postgres(u) => PgConn::connect(u)
+                .map(Db::Postgres)
+                .map_err(|e| StoreError {
+                    doing: "opening the database",
+                    message: e.to_string(),
+                }),
         }
     }
 
@@ -109,19 +120,35 @@ impl Db {
     }
 
     /// Stores what arrived in one transaction (one fsync); answers for each whether it was new.
-    pub(crate) fn insert_events(&self, arrivals: Vec<Arrival>) -> Result<Vec<Stored>, StoreError> {
+    /// With PostgreSQL a connection is waited for at most [`super::pg::CHECK_WAIT`]: the
+    /// requests waiting on the answer must get one (503) well within their own timeout.
+    pub(crate) fn insert_events(
+        &self,
+        arrivals: Vec<Arrival>,
+    ) -> Result<Vec<Stored>, InsertFailure> {
         let doing = "storing events";
+        let rejected = |e| InsertFailure::Rejected(sq(doing)(e));
         match self {
             Db::Sqlite(c) => {
                 let mut conn = Self::lite(c);
-                let t = conn.transaction().map_err(sq(doing))?;
-                let out = store::insert_arrivals(&t, &arrivals).map_err(sq(doing))?;
-                t.commit().map_err(sq(doing))?;
+                let t = conn.transaction().map_err(rejected)?;
+                let out = store::insert_arrivals(&t, &arrivals).map_err(rejected)?;
+                t.commit().map_err(rejected)?;
                 Ok(out)
             }
-            Db::Postgres(p) => pg(p, doing, move |c| {
+            Db::Postgres(p) => match p.run_within(super::pg::CHECK_WAIT, move |c| {
                 super::pg::inbox::insert_events(c, &arrivals)
-            }),
+            }) {
+                Ok(Ok(out)) => Ok(out),
+                Ok(Err(e)) => Err(InsertFailure::Rejected(StoreError {
+                    doing,
+                    message: format!("PostgreSQL at {}: {}", p.target(), super::pg::explain(&e)),
+                })),
+                Err(e) => Err(InsertFailure::Unreachable(StoreError {
+                    doing,
+                    message: e.to_string(),
+                })),
+            },
         }
     }
 
@@ -258,7 +285,18 @@ impl Db {
             Db::Sqlite(c) => Self::lite(c)
                 .query_row("SELECT 1", [], |_| Ok(()))
                 .map_err(sq(doing)),
-            Db::Postgres(p) => pg(p, doing, |c| c.simple_query("SELECT 1").map(|_| ())),
+            Db::Postgres(p) => match p.run_within(super::pg::CHECK_WAIT, |c| {
+                c.simple_query("SELECT 1").map(|_| ())
+            }) {
+                Ok(r) => r.map_err(|e| StoreError {
+                    doing,
+                    message: super::pg::explain(&e),
+                }),
+                Err(e) => Err(StoreError {
+                    doing,
+                    message: e.to_string(),
+                }),
+            },
         }
     }
 
@@ -435,6 +473,10 @@ impl Db {
                         t.execute(
                             "INSERT INTO requeued (call_id) VALUES ($1) ON CONFLICT DO NOTHING",
                             &[&id],
+                        )?;
+                        t.execute(
+                            "SELECT pg_notify($1, current_schema())",
+                            &[&super::pg::listen::CHANNEL],
                         )?;
                     }
                     t.commit()?;
@@ -673,21 +715,17 @@ impl Db {
     }
 }
 
-/// Runs `f` on a PostgreSQL connection (made again if it dropped).
-fn pg<T: Send + 'static>(
+/// Runs `f` on a pooled PostgreSQL connection.
+fn pg<T: Send>(
     p: &PgConn,
     doing: &'static str,
-    f: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error> + Send + 'static,
+    f: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error> + Send,
 ) -> Result<T, StoreError> {
-    match p.run(true, f) {
-        Ok(Some(Ok(v))) => Ok(v),
-        Ok(Some(Err(e))) => Err(StoreError {
+    match p.run(f) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(StoreError {
             doing,
             message: format!("PostgreSQL at {}: {}", p.target(), super::pg::explain(&e)),
-        }),
-        Ok(None) => Err(StoreError {
-            doing,
-            message: format!("PostgreSQL at {} is unreachable", p.target()),
         }),
         Err(e) => Err(StoreError {
             doing,

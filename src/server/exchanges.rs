@@ -19,9 +19,7 @@ pub(crate) struct Recorder {
 
 impl Recorder {
     pub(crate) fn open(url: &DbUrl) -> Result<Arc<Self>, StoreError> {
-        Ok(Arc::new(Recorder {
-            db: Db::open_as(url, "recorder")?,
-        }))
+        Ok(Arc::new(Recorder { db: Db::open(url)? }))
     }
 
     pub(crate) fn keep(&self, x: &Exchange) {

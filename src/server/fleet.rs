@@ -35,6 +35,8 @@ struct Served {
     health: Arc<Health>,
     lease: Arc<lease::LeaseState>,
     lease_conn: Arc<super::pg::PgConn>,
+    /// Wakes the account's worker (new events stored by any replica).
+    stored: Arc<tokio::sync::Notify>,
     stop: watch::Sender<bool>,
     worker: JoinHandle<()>,
     /// The lease keeper and the retention pass: aborted when the account stops.
@@ -66,7 +68,15 @@ pub(crate) struct Fleet {
     pub(crate) metrics: Metrics,
     /// This replica's share of the accounts' leases.
     share: Arc<lease::Share>,
+    /// The secret paths (their SHA-256) of the enabled accounts at the last reading: one not
+    /// yet routed is an account starting, answered 503 (Sipuni sends again), never 404.
+    known: std::sync::RwLock<std::collections::HashSet<String>>,
+    /// Set once the accounts of the first reading are started (or named as failed).
+    started: AtomicBool,
 }
+
+/// Accounts started at once (each waits on the database and on its amoCRM's settings check).
+const STARTING_AT_ONCE: usize = 16;
 
 impl Fleet {
     pub(crate) fn new(cfg: &ServeConfig, base: PgUrl, vault: Vault) -> Arc<Self> {
@@ -81,6 +91,8 @@ impl Fleet {
             failed: Mutex::new(HashMap::new()),
             metrics: Metrics::default(),
             share: Arc::new(lease::Share::default()),
+            known: std::sync::RwLock::default(),
+            started: AtomicBool::new(false),
         })
     }
 
@@ -97,6 +109,8 @@ impl Fleet {
         *self.trouble.lock().unwrap_or_else(|p| p.into_inner()) =
             read.as_ref().err().map(ToString::to_string);
         let (wanted, live) = read?;
+        *self.known.write().unwrap_or_else(|p| p.into_inner()) =
+            wanted.iter().map(|a| a.secret_hash.clone()).collect();
         self.set_share(wanted.len(), live);
         let stale: Vec<String> = {
             let served = self.served();
@@ -110,25 +124,54 @@ impl Fleet {
             self.stop_account(&name).await;
         }
         self.forget_failed_not_in(&wanted);
-        for account in wanted {
-            if self.served().contains_key(&account.name) {
-                continue;
-            }
-            let name = account.name.clone();
-            let hash = account.secret_hash.clone();
-            match self.start_account(account).await {
-                Ok(s) => {
-                    tracing::info!(account = %name, "serving the account");
-                    self.failed().remove(&name);
-                    self.served().insert(name, s);
-                }
-                Err(e) => {
-                    tracing::error!(account = %name, error = %e, "cannot serve the account; its events are kept, trying again later");
-                    self.receive_only(&name, &hash, e.to_string());
-                }
-            }
-        }
+        let new: Vec<ServedAccount> = {
+            let served = self.served();
+            wanted
+                .into_iter()
+                .filter(|a| !served.contains_key(&a.name))
+                .collect()
+        };
+        self.start_all(new).await;
+        self.started.store(true, Ordering::SeqCst);
         Ok(())
+    }
+
+    /// Starts `accounts`, [`STARTING_AT_ONCE`] at a time.
+    async fn start_all(self: &Arc<Self>, accounts: Vec<ServedAccount>) {
+        let mut starting = tokio::task::JoinSet::new();
+        for account in accounts {
+            if starting.len() >= STARTING_AT_ONCE
+                && let Some(done) = starting.join_next().await
+            {
+                self.started_one(done);
+            }
+            let fleet = self.clone();
+            starting.spawn(async move {
+                let (name, hash) = (account.name.clone(), account.secret_hash.clone());
+                (name, hash, fleet.start_account(account).await)
+            });
+        }
+        while let Some(done) = starting.join_next().await {
+            self.started_one(done);
+        }
+    }
+
+    fn started_one(
+        &self,
+        done: Result<(String, String, Result<Served, ServeError>), tokio::task::JoinError>,
+    ) {
+        match done {
+            Ok((name, _, Ok(s))) => {
+                tracing::info!(account = %name, "serving the account");
+                self.failed().remove(&name);
+                self.served().insert(name, s);
+            }
+            Ok((name, hash, Err(e))) => {
+                tracing::error!(account = %name, error = %e, "cannot serve the account; its events are kept, trying again later");
+                self.receive_only(&name, &hash, e.to_string());
+            }
+            Err(e) => tracing::error!(error = %e, "starting an account panicked"),
+        }
     }
 
     /// Live replicas split the accounts: each may hold the accounts over the live replicas
@@ -205,7 +248,7 @@ impl Fleet {
         let base = DbUrl::Postgres(self.base.clone());
         let lease_ms = i64::try_from(self.cfg.lease.as_millis()).unwrap_or(i64::MAX);
         tokio::task::spawn_blocking(move || {
-            let c = Db::open_as(&base, "accounts")?;
+            let c = Db::open(&base)?;
             Ok((c.enabled_accounts()?, c.live_replicas(lease_ms).ok()))
         })
         .await
@@ -257,6 +300,7 @@ impl Fleet {
         let factory = supervisor::WorkerFactory {
             stopping: self.stopping.clone(),
             lease: Some(lease.state.clone()),
+            idle: super::worker::IDLE_MANY_ACCOUNTS,
             ..supervisor::WorkerFactory::from_config(
                 cfg,
                 settings,
@@ -266,6 +310,7 @@ impl Fleet {
             )
         };
         let (stored, health) = (factory.stored.clone(), factory.health.clone());
+        let wake = stored.clone();
         let inbox = inbox::Inbox::start(&db, stored)?;
         let (stop, stop_rx) = watch::channel(false);
         let worker = tokio::spawn(supervisor::supervise::<super::worker::Worker, _, _>(
@@ -310,6 +355,7 @@ impl Fleet {
             health,
             lease: state,
             lease_conn,
+            stored: wake,
             stop,
             worker,
             others,
@@ -350,8 +396,7 @@ impl Fleet {
         let db = DbUrl::Postgres(url.clone());
         let (yaml, db2) = (a.settings.clone(), db.clone());
         let (recorder, saved) = tokio::task::spawn_blocking(move || {
-            let saved = Db::open_as(&db2, "accounts")
-                .and_then(|c| c.save_settings(yaml, Clock::System.now_ms()));
+            let saved = Db::open(&db2).and_then(|c| c.save_settings(yaml, Clock::System.now_ms()));
             (exchanges::Recorder::open(&db2), saved)
         })
         .await
@@ -389,7 +434,7 @@ impl Fleet {
             // The database's thread does the work; this one only waits for its answer.
             std::thread::scope(|s| {
                 s.spawn(|| {
-                    Db::open_as(&base, "accounts")
+                    Db::open(&base)
                         .and_then(|c| c.save_account_token(name, sealed))
                         .map_err(|e| e.to_string())
                 })
@@ -397,6 +442,20 @@ impl Fleet {
                 .unwrap_or_else(|_| Err("saving the token panicked".into()))
             })
         }))
+    }
+
+    /// Wakes the worker of the account whose schema is `schema` (every account's for
+    /// [`super::pg::listen::EVERYONE`]).
+    fn wake(&self, schema: &str) {
+        let served = self.served();
+        if schema == super::pg::listen::EVERYONE {
+            served.values().for_each(|s| s.stored.notify_one());
+        } else if let Some(s) = schema
+            .strip_prefix("account_")
+            .and_then(|name| served.get(name))
+        {
+            s.stored.notify_one();
+        }
     }
 
     /// Reads the table every [`POLL`] until `stop`.
@@ -459,11 +518,32 @@ impl Status for Fleet {
                 503,
                 json!({ "status": "down", "reason": format!("the accounts cannot be read: {t}"), "accounts": accounts }),
             ),
+            None if !self.started.load(Ordering::SeqCst) => (
+                503,
+                json!({ "status": "starting", "reason": "the accounts are being started", "accounts": accounts }),
+            ),
             None => (
                 200,
                 json!({ "status": "ok", "accounts_in_trouble": troubled, "accounts": accounts }),
             ),
         }
+    }
+
+    /// An unrouted secret path belongs to no account only when the table was read and the
+    /// path is not an enabled account's (one starting now is answered 503, as is any while
+    /// the table cannot be read).
+    fn unrouted(&self, secret_hash: &str) -> Option<String> {
+        if let Some(t) = &*self.trouble.lock().unwrap_or_else(|p| p.into_inner()) {
+            return Some(format!("the accounts cannot be read: {t}"));
+        }
+        if !self.started.load(Ordering::SeqCst) {
+            return Some("the service is starting; send the event again".into());
+        }
+        self.known
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(secret_hash)
+            .then(|| "the account is starting; send the event again".into())
     }
 
     fn metrics(&self) -> String {
@@ -473,7 +553,7 @@ impl Status for Fleet {
             .map(|(n, s)| (n.clone(), s.metrics.clone()))
             .collect();
         each.sort_by(|a, b| a.0.cmp(&b.0));
-        super::metrics::render_fleet(&self.metrics, each)
+        super::metrics::render_fleet(&self.metrics, self.base.pool.connections(), each)
     }
 }
 
@@ -485,6 +565,8 @@ pub struct FleetApp {
     limits: super::listen::Limits,
     retention_ms: i64,
     grace: Duration,
+    /// Enabled accounts when the service started.
+    enabled: usize,
     /// The replica id's heartbeat, stopped with the service.
     _heartbeat: super::replica::Beating,
 }
@@ -501,7 +583,9 @@ impl FleetApp {
         limits.max_connections = super::listen::connection_cap(limits.max_connections)?;
         let heartbeat = super::claim_replica_id(cfg, base).await?;
         let fleet = Fleet::new(cfg, base.clone(), vault);
-        fleet.sync().await?;
+        // The table must be readable to start; the accounts are started once the port is
+        // bound (events meanwhile are answered 503, and Sipuni sends them again).
+        let (enabled, _) = fleet.enabled_accounts().await?;
         let listener = super::listen::bind(cfg.listen).await?;
         Ok(FleetApp {
             fleet,
@@ -509,6 +593,7 @@ impl FleetApp {
             limits,
             retention_ms: i64::try_from(cfg.retention.as_millis()).unwrap_or(i64::MAX),
             grace: cfg.shutdown_grace,
+            enabled: enabled.len(),
             _heartbeat: heartbeat,
         })
     }
@@ -519,9 +604,9 @@ impl FleetApp {
             .map_err(|e| ServeError::Stopped(format!("the listener has no address: {e}")))
     }
 
-    /// How many accounts are served.
+    /// How many accounts were enabled at the start (they are started once it runs).
     pub fn accounts(&self) -> usize {
-        self.fleet.served().len()
+        self.enabled
     }
 
     /// Serves until `shutdown` resolves; then every account's call in hand is finished within
@@ -541,6 +626,16 @@ impl FleetApp {
             health_db: Arc::default(),
         });
         let (stop_tx, stop_rx) = watch::channel(false);
+        let (stopping, waker) = (fleet.stopping.clone(), Arc::downgrade(&fleet));
+        super::pg::listen::spawn(
+            &fleet.base,
+            move || !stopping.load(Ordering::SeqCst),
+            move |schema| {
+                if let Some(f) = waker.upgrade() {
+                    f.wake(schema);
+                }
+            },
+        );
         let syncing = tokio::spawn(fleet.clone().keep_in_sync(stop_rx.clone()));
         let mut server = tokio::spawn(super::listen::serve(
             self.listener,

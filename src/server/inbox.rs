@@ -1,7 +1,7 @@
 //! The inbox writer: events are committed to the database in groups (one fsync for many events)
 //! and each is acknowledged only after its group is on disk.
 
-use super::db::{Arrival, Db, NewEvent, NewKept};
+use super::db::{Arrival, Db, InsertFailure, NewEvent, NewKept};
 use super::error::ServeError;
 use super::memory_store::DbUrl;
 use std::sync::Arc;
@@ -35,7 +35,7 @@ const GROUP: usize = 512;
 impl Inbox {
     /// Starts the writer thread on its own connection; `stored` is notified after each commit.
     pub(crate) fn start(db: &DbUrl, stored: Arc<Notify>) -> Result<Self, ServeError> {
-        let conn = Db::open_as(db, "inbox").map_err(|source| ServeError::Database {
+        let conn = Db::open(db).map_err(|source| ServeError::Database {
             db: db.to_string(),
             source,
         })?;
@@ -103,14 +103,14 @@ fn commit_group(conn: &Db, jobs: Vec<Job>) {
                 let _ = j.done.send(Ok(o));
             }
         }
-        Err(e) if jobs.len() > 1 => {
+        Err(InsertFailure::Rejected(e)) if jobs.len() > 1 => {
             tracing::warn!(error = %e, "a group commit failed; committing its requests one by one");
             for j in jobs {
                 commit_group(conn, vec![j]);
             }
         }
         Err(e) => {
-            tracing::error!(error = %e, "cannot store a request");
+            tracing::error!(error = %e, "cannot store requests");
             for j in jobs {
                 let _ = j.done.send(Err(e.to_string()));
             }

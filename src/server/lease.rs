@@ -83,7 +83,7 @@ pub(crate) fn release(conn: &PgConn, state: &LeaseState) {
     };
     state.forget();
     let (name, holder) = (state.name.clone(), state.holder.clone());
-    let _ = conn.run(true, move |c| {
+    let _ = conn.run(move |c| {
         c.execute(
             "UPDATE leases SET expires_ms = 0 WHERE name = $1 AND holder = $2 AND token = $3",
             &[&name, &holder, &token],
@@ -117,13 +117,13 @@ fn acquire(conn: &PgConn, state: &LeaseState, fresh: bool) -> Option<i64> {
          WHERE leases.holder = $2 OR leases.expires_ms < {DB_NOW_MS}
          RETURNING token"
     );
-    let answer = conn.run(true, move |c| {
+    let answer = conn.run(move |c| {
         c.query_opt(&sql, &[&name, &holder, &len, &fresh])
             .map(|row| row.map(|r| r.get::<_, i64>(0)))
     });
     match answer {
-        Ok(Some(Ok(token))) => token,
-        Ok(Some(Err(e))) => {
+        Ok(Ok(token)) => token,
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "the work lease could not be taken or renewed");
             None
         }

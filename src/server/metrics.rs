@@ -161,12 +161,23 @@ pub(crate) fn render(accounts: Vec<(Option<String>, Metrics)>) -> String {
 
 /// A many-account service's metrics: every series labelled by its account; requests that reach
 /// no account (an unknown secret) are `account="-"`, the only family they have.
-pub(crate) fn render_fleet(unrouted: &Metrics, accounts: Vec<(String, Metrics)>) -> String {
+pub(crate) fn render_fleet(
+    unrouted: &Metrics,
+    db_connections: u32,
+    accounts: Vec<(String, Metrics)>,
+) -> String {
     let mut none = labelled("-");
     none.register(
         "sipamo_events_received",
         "Sipuni events received, by result",
         unrouted.events.clone(),
+    );
+    let connections = prometheus_client::metrics::gauge::Gauge::<i64>::default();
+    connections.set(i64::from(db_connections));
+    none.register(
+        "sipamo_db_connections",
+        "PostgreSQL connections this process holds now (at most --db-pool, whatever the accounts)",
+        connections,
     );
     let each = accounts.into_iter().map(|(a, m)| {
         let mut r = labelled(&a);
@@ -247,7 +258,7 @@ mod tests {
         a.event("stored");
         b.event("stored");
         b.calls.inc();
-        let text = render_fleet(&none, vec![("acme".into(), a), ("beta".into(), b)]);
+        let text = render_fleet(&none, 3, vec![("acme".into(), a), ("beta".into(), b)]);
         for sample in text.lines().filter(|l| !l.starts_with('#')) {
             assert!(
                 sample.contains("account=\""),
@@ -265,6 +276,7 @@ mod tests {
             "sipamo_events_received_total{account=\"beta\",result=\"stored\"} 1",
             "sipamo_calls_handled_total{account=\"beta\"} 1",
             "sipamo_calls_handled_total{account=\"acme\"} 0",
+            "sipamo_db_connections{account=\"-\"} 3",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in {text}");
         }

@@ -199,6 +199,7 @@ impl Application {
     ) -> Result<(), ServeError> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let factory = self.factory;
+        let stored = factory.stored.clone();
         let mut worker = tokio::spawn(supervisor::supervise(
             self.worker,
             move || {
@@ -217,6 +218,15 @@ impl Application {
                 Arc::new(lease::Share::default()),
             ));
         }
+        if let memory_store::DbUrl::Postgres(url) = &self.db {
+            // Replicas: the one working is woken by events the others store.
+            let (alive, wake) = (self.stopping.clone(), stored.clone());
+            pg::listen::spawn(
+                url,
+                move || !alive.load(std::sync::atomic::Ordering::SeqCst),
+                move |_| wake.notify_one(),
+            );
+        }
         let pruner = tokio::spawn(retention::run(
             self.db,
             self.retention,
@@ -233,6 +243,7 @@ impl Application {
         tokio::select! {
             _ = shutdown => {}
             r = &mut server => {
+                self.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
                 let _ = stop_tx.send(true);
                 return r.map_err(|e| ServeError::Stopped(format!("the receiver failed: {e}")));
             }
@@ -328,7 +339,7 @@ fn work_lease(
             (margin * 2).as_secs()
         )));
     }
-    let conn = pg::shared(url, "lease").map_err(|e| ServeError::Database {
+    let conn = pg::PgConn::connect(url).map_err(|e| ServeError::Database {
         db: format!("{url:?}"),
         source: db::StoreError {
             doing: "connecting for the work lease",

@@ -12,6 +12,7 @@ pub struct Cluster {
     bin: PathBuf,
     port: u16,
     as_postgres: bool,
+    max_connections: u32,
 }
 
 /// Why no cluster could be started (PostgreSQL not installed, or it would not start).
@@ -45,8 +46,14 @@ fn is_root() -> bool {
 }
 
 impl Cluster {
-    /// Starts a cluster with one superuser `sipamo` (trust authentication on loopback).
+    /// Starts a cluster with one superuser `sipamo` (trust authentication on loopback), taking
+    /// 600 connections.
     pub fn start() -> Result<Cluster, Unavailable> {
+        Self::start_with(600)
+    }
+
+    /// [`Cluster::start`] taking at most `max_connections` (PostgreSQL's default is 100).
+    pub fn start_with(max_connections: u32) -> Result<Cluster, Unavailable> {
         let bin = bin_dir().ok_or_else(|| {
             Unavailable(
                 "initdb was not found (on the PATH, in /usr/lib/postgresql/*/bin or $SIPAMO_PG_BIN)"
@@ -63,6 +70,7 @@ impl Cluster {
             bin,
             port: 0,
             as_postgres: is_root(),
+            max_connections,
         };
         if cluster.as_postgres {
             cluster.chown_to_postgres()?;
@@ -95,9 +103,10 @@ impl Cluster {
 
     fn pg_ctl_start(&self, data: &Path) -> Result<(), Unavailable> {
         let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=600",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections={}",
             self.port,
-            self.dir.display()
+            self.dir.display(),
+            self.max_connections
         );
         let log = self.dir.join("server.log");
         self.run(

@@ -45,6 +45,11 @@ pub(crate) trait Status: Send + Sync {
     fn health(&self, now_ms: i64) -> (u16, serde_json::Value);
     /// The Prometheus text of `/metrics`.
     fn metrics(&self) -> String;
+    /// Why a secret path with no route might still be an account's (then answered 503, not
+    /// 404): the accounts cannot be read, or the account is starting.
+    fn unrouted(&self, _secret_hash: &str) -> Option<String> {
+        None
+    }
 }
 
 /// The status of a one-account service.
@@ -97,7 +102,7 @@ async fn database_down(
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if held.is_none() {
-            *held = Some(super::db::Db::open_as(&db, "health")?);
+            *held = Some(super::db::Db::open(&db)?);
         }
         let result = held.as_ref().map_or(Ok(()), super::db::Db::ping);
         if result.is_err() {
@@ -209,7 +214,7 @@ async fn event_post(
 /// A body that could not be read: over the limit (413), or cut off by the client.
 fn body_refused(s: &ReceiverState, secret: &str, e: &BytesRejection) -> Response {
     if route(s, secret).is_none() {
-        return not_found(s);
+        return not_found(s, secret);
     }
     let status = e.status();
     let error = if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -240,7 +245,15 @@ fn route(s: &ReceiverState, secret: &str) -> Option<Route> {
         .cloned()
 }
 
-fn not_found(s: &ReceiverState) -> Response {
+/// No route: 404, unless the path may be an account's that is not served yet (503).
+fn not_found(s: &ReceiverState, secret: &str) -> Response {
+    if let Some(why) = s.status.unrouted(&secret_hash(secret)) {
+        s.metrics.event("unavailable");
+        return answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "success": false, "error": why }),
+        );
+    }
     s.metrics.event("unauthorized");
     answer(
         StatusCode::NOT_FOUND,
@@ -255,7 +268,7 @@ async fn receive(
     content_type: Option<String>,
 ) -> Response {
     let Some(to) = route(s, secret) else {
-        return not_found(s);
+        return not_found(s, secret);
     };
     if raw.len() > MAX_EVENT_BYTES {
         to.metrics.event("too_large");

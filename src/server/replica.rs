@@ -24,9 +24,8 @@ pub(crate) struct Claim {
 fn seen(conn: &PgConn, id: &str) -> Result<Option<(String, i64, i64)>, ServeError> {
     let id = id.to_string();
     let sql = format!("SELECT instance, seen_ms, {DB_NOW_MS} FROM replicas WHERE replica_id = $1");
-    conn.run(true, move |c| c.query_opt(&sql, &[&id]))
+    conn.run(move |c| c.query_opt(&sql, &[&id]))
         .map_err(|e| ServeError::Options(format!("cannot read the replicas table: {e}")))?
-        .ok_or_else(|| ServeError::Options("the database is unreachable".into()))?
         .map(|row| row.map(|r| (r.get(0), r.get(1), r.get(2))))
         .map_err(|e| ServeError::Options(format!("cannot read the replicas table: {e}")))
 }
@@ -37,9 +36,8 @@ fn write(conn: &PgConn, id: &str, instance: &str) -> Result<(), ServeError> {
         "INSERT INTO replicas (replica_id, instance, seen_ms) VALUES ($1, $2, {DB_NOW_MS})
          ON CONFLICT (replica_id) DO UPDATE SET instance = $2, seen_ms = {DB_NOW_MS}"
     );
-    conn.run(true, move |c| c.execute(&sql, &[&id, &instance]))
+    conn.run(move |c| c.execute(&sql, &[&id, &instance]))
         .map_err(|e| ServeError::Options(format!("cannot write the replicas table: {e}")))?
-        .ok_or_else(|| ServeError::Options("the database is unreachable".into()))?
         .map(|_| ())
         .map_err(|e| ServeError::Options(format!("cannot write the replicas table: {e}")))
 }
@@ -157,11 +155,10 @@ pub(crate) async fn heartbeat(claim: Claim) {
                 "UPDATE replicas SET seen_ms = {DB_NOW_MS} WHERE replica_id = $1 AND instance = $2"
             );
             let (id, instance) = (c.id.clone(), c.instance.clone());
-            c.conn
-                .run(true, move |db| db.execute(&sql, &[&id, &instance]))
+            c.conn.run(move |db| db.execute(&sql, &[&id, &instance]))
         })
         .await;
-        if let Ok(Ok(Some(Ok(0)))) = beat {
+        if let Ok(Ok(Ok(0))) = beat {
             tracing::error!(
                 replica = %claim.id,
                 "another process has taken this replica id over; give each process its own --replica-id"

@@ -123,7 +123,7 @@ pub(crate) async fn run(
         let cutoff = clock.now_ms().saturating_sub(retention_ms);
         let url = db.clone();
         let pass = tokio::task::spawn_blocking(move || {
-            super::db::Db::open_as(&url, "retention").and_then(|conn| conn.prune(cutoff))
+            super::db::Db::open(&url).and_then(|conn| conn.prune(cutoff))
         })
         .await;
         match pass {

@@ -30,6 +30,8 @@ pub(crate) struct WorkerFactory {
     pub(crate) metrics: Metrics,
     pub(crate) health: Arc<Health>,
     pub(crate) tick: Duration,
+    /// The pause while the account has nothing open (new events wake the worker at once).
+    pub(crate) idle: Duration,
     /// Set at SIGTERM: the engine starts no further call.
     pub(crate) stopping: Arc<std::sync::atomic::AtomicBool>,
     /// With several replicas: the work lease its memory writes are fenced with.
@@ -59,6 +61,7 @@ impl WorkerFactory {
                 i64::try_from(cfg.stuck_after.as_millis()).unwrap_or(i64::MAX),
             )),
             tick: cfg.tick,
+            idle: super::worker::IDLE_ONE_ACCOUNT,
             stopping: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             lease: None,
         }
@@ -91,7 +94,7 @@ impl WorkerFactory {
         if let Some(l) = &self.lease {
             memory = memory.fenced(l.clone());
         }
-        let db = super::db::Db::open_as(&self.db, "worker").map_err(db_error)?;
+        let db = super::db::Db::open(&self.db).map_err(db_error)?;
         let mut engine =
             Engine::connect(self.settings.clone(), self.client.clone(), memory).await?;
         engine.settle_ms = self.settle_ms;
@@ -106,6 +109,7 @@ impl WorkerFactory {
             metrics: self.metrics.clone(),
             health: self.health.clone(),
             tick: self.tick,
+            idle: self.idle,
         })
     }
 }

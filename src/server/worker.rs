@@ -51,7 +51,17 @@ pub(crate) struct Worker {
     pub(crate) health: Arc<Health>,
     /// How often ready calls are looked for (doubled after each failure, up to a minute).
     pub(crate) tick: Duration,
+    /// How often an idle account's inbox is looked at anyway (new events, an operator's
+    /// put-back with PostgreSQL, wake the worker at once; this is the safety net).
+    pub(crate) idle: Duration,
 }
+
+/// [`Worker::idle`] of a one-account service.
+pub(crate) const IDLE_ONE_ACCOUNT: Duration = Duration::from_secs(2);
+
+/// [`Worker::idle`] of each account of a many-account service: thousands of idle accounts
+/// must not poll the database several times a second each.
+pub(crate) const IDLE_MANY_ACCOUNTS: Duration = Duration::from_secs(30);
 
 /// Longest pause between two rounds while calls keep failing.
 const MAX_PAUSE: Duration = Duration::from_secs(60);
@@ -104,7 +114,9 @@ impl Worker {
             if got == 256 {
                 continue;
             }
-            let pause = if failures == 0 {
+            let pause = if failures == 0 && got == 0 && self.engine.open_calls() == 0 {
+                self.idle
+            } else if failures == 0 {
                 self.tick
             } else {
                 (self.tick * 2u32.saturating_pow(failures.min(8))).min(MAX_PAUSE)

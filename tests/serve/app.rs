@@ -234,6 +234,22 @@ pub async fn post_event_to(http: &reqwest::Client, serve: &str, secret: &str, li
     panic!("event never acknowledged: {line}");
 }
 
+/// Waits (at most two minutes) until a many-account replica has started the accounts it read
+/// at its start (`/health` no longer says "starting"); events sent before are answered 503.
+pub async fn wait_started(serve: &Proc) {
+    let http = http();
+    for _ in 0..1200 {
+        if let Ok(r) = http.get(format!("{}/health", serve.url)).send().await
+            && let Ok(body) = r.json::<serde_json::Value>().await
+            && body["status"] != "starting"
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{} never finished starting its accounts", serve.url);
+}
+
 /// The service's `/metrics` as text.
 pub async fn metrics(http: &reqwest::Client, serve: &str) -> String {
     http.get(format!("{serve}/metrics"))

@@ -130,7 +130,9 @@ impl Deployment {
             CENTURY_S,
         ];
         args.extend_from_slice(extra);
-        spawn(&args).await
+        let replica = spawn(&args).await;
+        wait_started(&replica).await;
+        replica
     }
 
     /// Every call of account `i` handled, per its schema.

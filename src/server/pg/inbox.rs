@@ -55,6 +55,13 @@ pub(crate) fn insert_events(c: &mut Client, arrivals: &[Arrival]) -> Result<Vec<
             }
         });
     }
+    if out.contains(&Stored::New) {
+        // Delivered at the commit to every replica listening (`super::listen`).
+        t.execute(
+            "SELECT pg_notify($1, current_schema())",
+            &[&super::listen::CHANNEL],
+        )?;
+    }
     t.commit()?;
     Ok(out)
 }

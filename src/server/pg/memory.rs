@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::PgConn;
+use super::{Held, PgConn};
 use crate::server::lease::LeaseState;
 
 /// A fenced write refused: another replica holds the work now.
@@ -23,6 +23,8 @@ use crate::engine::memory::{
 
 pub(crate) struct PgMemory {
     conn: Arc<PgConn>,
+    /// The pooled connection of the open transaction (none outside `atomically`).
+    held: std::sync::Mutex<Option<Box<Held>>>,
     clock: Clock,
     /// Open `atomically` scopes (only the outermost one begins and commits).
     depth: u32,
@@ -50,10 +52,18 @@ fn check_fence(
         .is_some())
 }
 
+impl Drop for PgMemory {
+    /// A transaction still open (its step never ended) is not lent to anyone else.
+    fn drop(&mut self) {
+        self.release(false);
+    }
+}
+
 impl PgMemory {
     pub(crate) fn new(conn: Arc<PgConn>, clock: Clock) -> Self {
         PgMemory {
             conn,
+            held: std::sync::Mutex::new(None),
             clock,
             depth: 0,
             fence: None,
@@ -76,31 +86,33 @@ impl PgMemory {
         Ok(Some((f.name.clone(), f.holder.clone(), token, margin)))
     }
 
-    /// Runs `f` on the connection; any failure, the connection's loss included, is an error
-    /// naming what was being done.
-    fn q<T: Send + 'static>(
-        &self,
-        doing: &'static str,
-        f: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error> + Send + 'static,
-    ) -> MemResult<T> {
-        self.on_conn(self.depth == 0, doing, f)
+    fn held(&self) -> std::sync::MutexGuard<'_, Option<Box<Held>>> {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn on_conn<T: Send + 'static>(
+    /// Runs `f` on the transaction's connection, or outside one on any pooled connection; any
+    /// failure, the connection's loss included, is an error naming what was being done.
+    fn q<T: Send>(
         &self,
-        reconnect: bool,
         doing: &'static str,
-        f: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error> + Send + 'static,
+        f: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error> + Send,
     ) -> MemResult<T> {
-        match self.conn.run(reconnect, f) {
-            Ok(Some(Ok(v))) => Ok(v),
-            Ok(Some(Err(e))) => Err(MemoryError {
+        let mut held = self.held();
+        let ran = match held.as_mut() {
+            Some(h) => self.conn.run_held(h, f),
+            None => self.conn.run(f),
+        };
+        match ran {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(MemoryError {
                 doing,
-                message: format!("PostgreSQL at {}: {e}", self.conn.target()),
-            }),
-            Ok(None) => Err(MemoryError {
-                doing,
-                message: format!("PostgreSQL at {} is unreachable", self.conn.target()),
+                message: format!(
+                    "PostgreSQL at {}: {}",
+                    self.conn.target(),
+                    super::explain(&e)
+                ),
             }),
             Err(e) => Err(MemoryError {
                 doing,
@@ -195,9 +207,34 @@ impl PgMemory {
         })
     }
 
-    /// A transaction statement: BEGIN may take a new connection, COMMIT and ROLLBACK never.
-    fn batch(&self, doing: &'static str, sql: &'static str) -> MemResult<()> {
-        self.on_conn(sql == "BEGIN", doing, move |c| c.batch_execute(sql))
+    /// Takes a pooled connection for a transaction and begins it there.
+    fn begin_on_held(&self) -> MemResult<()> {
+        let held = self.conn.hold().map_err(|e| MemoryError {
+            doing: "starting a transaction",
+            message: e.to_string(),
+        })?;
+        *self.held() = Some(Box::new(held));
+        let begun = self.q("starting a transaction", |c| c.batch_execute("BEGIN"));
+        if begun.is_err() {
+            self.release(false);
+        }
+        begun
+    }
+
+    /// Ends the transaction (`COMMIT` or `ROLLBACK`) and gives its connection back; one on
+    /// which the end failed is closed instead of lent again.
+    fn finish(&self, doing: &'static str, sql: &'static str) -> MemResult<()> {
+        let ended = self.q(doing, move |c| c.batch_execute(sql));
+        self.release(ended.is_ok());
+        ended
+    }
+
+    fn release(&self, clean: bool) {
+        if let Some(mut h) = self.held().take()
+            && !clean
+        {
+            h.poison();
+        }
     }
 }
 
@@ -288,13 +325,11 @@ impl crate::server::memory_store::Transactional for PgMemory {
     fn begin(&mut self) -> MemResult<()> {
         if self.depth == 0 {
             let fence = self.fence_now()?;
-            self.batch("starting a transaction", "BEGIN")?;
+            self.begin_on_held()?;
             if let Some(f) = fence {
-                let held = self.on_conn(false, "checking the work lease", move |c| {
-                    check_fence(c, &f)
-                });
+                let held = self.q("checking the work lease", move |c| check_fence(c, &f));
                 if held != Ok(true) {
-                    let _ = self.batch("rolling back a transaction", "ROLLBACK");
+                    let _ = self.finish("rolling back a transaction", "ROLLBACK");
                     return Err(held.err().unwrap_or_else(lost));
                 }
             }
@@ -308,14 +343,14 @@ impl crate::server::memory_store::Transactional for PgMemory {
             return Ok(());
         }
         if commit {
-            match self.batch("committing a transaction", "COMMIT") {
-                Ok(()) => return Ok(()),
-                Err(e) => {
-                    let _ = self.batch("rolling back a transaction", "ROLLBACK");
-                    return Err(e);
-                }
+            let committed = self.q("committing a transaction", |c| c.batch_execute("COMMIT"));
+            if committed.is_ok() {
+                self.release(true);
+                return committed;
             }
+            let _ = self.finish("rolling back a transaction", "ROLLBACK");
+            return committed;
         }
-        self.batch("rolling back a transaction", "ROLLBACK")
+        self.finish("rolling back a transaction", "ROLLBACK")
     }
 }

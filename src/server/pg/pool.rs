@@ -1,0 +1,405 @@
+//! The connections of one database: a pool of a fixed size (r2d2) of synchronous clients
+//! shared by every part of the process and every account, each job run outside the async
+//! runtime in the schema of the handle that sent it, each schema migrated the first time the
+//! process uses it.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use r2d2::ManageConnection;
+
+use super::{PgError, SESSION, describe, explain, migrations};
+
+/// Connections per process when `--db-pool` does not say.
+pub(crate) const DEFAULT_SIZE: u32 = 16;
+
+/// How long a connection (its handshake included) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a job waits for a free connection (or a new one) before it fails.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A pooled connection: its client, the schema its `search_path` names (`None`: the
+/// database's default), and whether it must never be lent again (a transaction could not be
+/// ended on it).
+pub(crate) struct Session {
+    /// Always there but while being closed.
+    client: Option<postgres::Client>,
+    schema: Option<Arc<str>>,
+    poisoned: bool,
+}
+
+impl Session {
+    fn client(&mut self) -> Result<&mut postgres::Client, PgError> {
+        self.client.as_mut().ok_or_else(|| PgError::Failed {
+            target: String::new(),
+            message: "the connection is closed".into(),
+        })
+    }
+
+    fn is_closed(&self) -> bool {
+        self.client.as_ref().is_none_or(postgres::Client::is_closed)
+    }
+}
+
+impl Drop for Session {
+    /// Closing a client blocks on its own runtime, which cannot run inside another: inside
+    /// one (the pool dropped by an async task), it is closed on a thread of its own.
+    fn drop(&mut self) {
+        if let Some(c) = self.client.take()
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            let _ = std::thread::Builder::new()
+                .name("sipamo-pg-close".into())
+                .spawn(move || drop(c));
+        }
+    }
+}
+
+/// A connection PostgreSQL refused, in its own words (never the URL or password).
+#[derive(Debug)]
+pub(crate) struct ConnectError(String);
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+/// A connection of its own, outside the pool, with the pool's settings: the one
+/// [`super::listen`] keeps (the pool holds one fewer than `--db-pool` to leave room for it).
+pub(crate) fn dedicated(url: &super::PgUrl) -> Result<postgres::Client, PgError> {
+    let target = describe(&url.url);
+    let config = url.pool.config(&url.url, &target)?;
+    Manager { config }
+        .connect()
+        .map(|mut s| s.client.take())
+        .map_err(|e| PgError::Connect {
+            target: target.clone(),
+            message: e.0,
+        })?
+        .ok_or(PgError::Connect {
+            target,
+            message: "the connection closed".into(),
+        })
+}
+
+/// Makes the pool's connections, with the session settings.
+pub(crate) struct Manager {
+    config: postgres::Config,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = Session;
+    type Error = ConnectError;
+
+    fn connect(&self) -> Result<Session, ConnectError> {
+        let mut client = self
+            .config
+            .connect(postgres::NoTls)
+            .map_err(|e| ConnectError(explain(&e)))?;
+        client
+            .batch_execute(SESSION)
+            .map_err(|e| ConnectError(explain(&e)))?;
+        Ok(Session {
+            client: Some(client),
+            schema: None,
+            poisoned: false,
+        })
+    }
+
+    fn is_valid(&self, s: &mut Session) -> Result<(), ConnectError> {
+        s.client()
+            .map_err(|e| ConnectError(e.to_string()))?
+            .batch_execute("")
+            .map_err(|e| ConnectError(explain(&e)))
+    }
+
+    fn has_broken(&self, s: &mut Session) -> bool {
+        s.poisoned || s.is_closed()
+    }
+}
+
+type Pool = r2d2::Pool<Manager>;
+
+/// What every clone of one [`super::PgUrl`] shares: the pool's settings, the pool (made at the
+/// first connection) and the schemas this process has brought up to date.
+#[derive(Default)]
+pub struct Shared(Mutex<Inner>);
+
+#[derive(Default)]
+struct Inner {
+    size: Option<u32>,
+    name: Option<String>,
+    pool: Option<Pool>,
+    migrated: HashSet<Option<Arc<str>>>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn configure(&self, size: u32, name: &str) {
+        let mut inner = self.lock();
+        inner.size = Some(size.max(1));
+        inner.name = Some(name.to_string());
+    }
+
+    /// The connections' settings: the URL's, with a connect timeout and this process's name
+    /// unless the URL sets them.
+    fn config(&self, url: &str, target: &str) -> Result<postgres::Config, PgError> {
+        let name = self.lock().name.clone();
+        let mut config: postgres::Config = url.parse().map_err(|e| PgError::Connect {
+            target: target.to_string(),
+            message: explain(&e),
+        })?;
+        // A server that accepts the connection and then says nothing (a stalled network) gives
+        // up after this, unless the URL sets its own `connect_timeout`.
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name(name.as_deref().unwrap_or("sipamo"));
+        }
+        Ok(config)
+    }
+
+    /// The pool, made on first use (no connection is opened until a job needs one): one
+    /// connection fewer than configured, the last being the listener's.
+    fn pool(&self, url: &str, target: &str) -> Result<Pool, PgError> {
+        let config = self.config(url, target)?;
+        let mut inner = self.lock();
+        if let Some(p) = &inner.pool {
+            return Ok(p.clone());
+        }
+        let pool = r2d2::Pool::builder()
+            .max_size(inner.size.unwrap_or(DEFAULT_SIZE).saturating_sub(1).max(1))
+            .min_idle(Some(0))
+            .test_on_check_out(false)
+            .connection_timeout(CHECKOUT_TIMEOUT)
+            .error_handler(Box::new(r2d2::NopErrorHandler))
+            .build_unchecked(Manager { config });
+        inner.pool = Some(pool.clone());
+        Ok(pool)
+    }
+
+    /// Connections the pool holds now (in use or idle); 0 before the first.
+    pub(crate) fn connections(&self) -> u32 {
+        self.lock()
+            .pool
+            .as_ref()
+            .map_or(0, |p| p.state().connections)
+    }
+
+    fn is_migrated(&self, schema: &Option<Arc<str>>) -> bool {
+        self.lock().migrated.contains(schema)
+    }
+
+    fn set_migrated(&self, schema: Option<Arc<str>>) {
+        self.lock().migrated.insert(schema);
+    }
+}
+
+/// A handle on the pool of a database, in the schema of one account (or the default one).
+#[derive(Clone)]
+pub(crate) struct PgConn {
+    pool: Pool,
+    shared: Arc<Shared>,
+    target: String,
+    schema: Option<Arc<str>>,
+}
+
+/// A connection taken from the pool for a transaction, until dropped.
+pub(crate) struct Held(r2d2::PooledConnection<Manager>);
+
+impl Held {
+    /// The transaction could not be ended: the connection is closed instead of lent again.
+    pub(crate) fn poison(&mut self) {
+        self.0.poisoned = true;
+    }
+}
+
+impl PgConn {
+    /// A handle on `url`'s pool, its schemas (the default one, and the account's) brought up
+    /// to date first if this process has not yet done so.
+    pub(crate) fn connect(url: &super::PgUrl) -> Result<Self, PgError> {
+        let target = match &url.schema {
+            Some(s) => format!("{} (schema {s})", describe(&url.url)),
+            None => describe(&url.url),
+        };
+        let conn = PgConn {
+            pool: url.pool.pool(&url.url, &target)?,
+            shared: url.pool.clone(),
+            target,
+            schema: url.schema.clone(),
+        };
+        conn.migrate_once(None)?;
+        if conn.schema.is_some() {
+            conn.migrate_once(conn.schema.clone())?;
+        }
+        Ok(conn)
+    }
+
+    fn migrate_once(&self, schema: Option<Arc<str>>) -> Result<(), PgError> {
+        if self.shared.is_migrated(&schema) {
+            return Ok(());
+        }
+        let name = schema.clone();
+        let done = outside_runtime(|| {
+            let mut s = self.checkout()?;
+            s.schema = None;
+            let done = migrate(s.client()?, name.as_deref());
+            // A migration that failed half-way may leave the session anywhere: not lent again.
+            s.poisoned = done.is_err();
+            done.map_err(|message| PgError::Migrate {
+                target: self.target.clone(),
+                message,
+            })
+        });
+        done?;
+        self.shared.set_migrated(schema);
+        Ok(())
+    }
+
+    fn checkout(&self) -> Result<r2d2::PooledConnection<Manager>, PgError> {
+        self.pool.get().map_err(|e| PgError::Connect {
+            target: self.target.clone(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Runs `f` on a pooled connection in this handle's schema (outside the async runtime:
+    /// the client blocks).
+    pub(crate) fn run<T: Send>(
+        &self,
+        f: impl FnOnce(&mut postgres::Client) -> T + Send,
+    ) -> Result<T, PgError> {
+        outside_runtime(|| {
+            let mut s = self.checkout()?;
+            self.on(&mut s, f)
+        })
+    }
+
+    /// [`PgConn::run`], waiting at most `wait` for a connection: a check that must say why
+    /// (PostgreSQL's refusal, as the pool last heard it) before its own deadline.
+    pub(crate) fn run_within<T: Send>(
+        &self,
+        wait: Duration,
+        f: impl FnOnce(&mut postgres::Client) -> T + Send,
+    ) -> Result<T, PgError> {
+        outside_runtime(|| {
+            let mut s = self.pool.get_timeout(wait).map_err(|e| PgError::Connect {
+                target: self.target.clone(),
+                message: e.to_string(),
+            })?;
+            self.on(&mut s, f)
+        })
+    }
+
+    /// Takes a connection from the pool until the [`Held`] is dropped (a transaction's).
+    pub(crate) fn hold(&self) -> Result<Held, PgError> {
+        outside_runtime(|| self.checkout().map(Held))
+    }
+
+    /// Runs `f` on a held connection; an error if that connection dropped (a statement on a
+    /// new one would run outside the transaction of the earlier ones).
+    pub(crate) fn run_held<T: Send>(
+        &self,
+        held: &mut Held,
+        f: impl FnOnce(&mut postgres::Client) -> T + Send,
+    ) -> Result<T, PgError> {
+        outside_runtime(|| {
+            if held.0.is_closed() {
+                return Err(PgError::Failed {
+                    target: self.target.clone(),
+                    message: "the connection dropped during a transaction".into(),
+                });
+            }
+            self.on(&mut held.0, f)
+        })
+    }
+
+    /// Points `s` at this handle's schema, then runs `f` on it.
+    fn on<T>(
+        &self,
+        s: &mut Session,
+        f: impl FnOnce(&mut postgres::Client) -> T,
+    ) -> Result<T, PgError> {
+        let target = || self.target.clone();
+        let client = s.client.as_mut().ok_or_else(|| PgError::Failed {
+            target: target(),
+            message: "the connection is closed".into(),
+        })?;
+        if s.schema != self.schema {
+            client
+                .batch_execute(&search_path(self.schema.as_deref()))
+                .map_err(|e| PgError::Failed {
+                    target: self.target.clone(),
+                    message: format!("cannot switch the schema: {}", explain(&e)),
+                })?;
+            s.schema.clone_from(&self.schema);
+        }
+        Ok(f(client))
+    }
+
+    pub(crate) fn target(&self) -> &str {
+        &self.target
+    }
+}
+
+/// Runs `f`, which blocks, off the async runtime's threads: on a multi-threaded runtime the
+/// worker thread hands its other tasks to another thread first (many accounts wait on the
+/// database at once, and a frozen database must not hold the receiver's tasks); on a
+/// single-threaded one it runs on a thread of its own.
+fn outside_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        Ok(_) => std::thread::scope(|s| {
+            s.spawn(f)
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        }),
+        Err(_) => f(),
+    }
+}
+
+/// `search_path` for a schema name (quoted: names are checked, but never trusted in SQL).
+fn search_path(schema: Option<&str>) -> String {
+    match schema {
+        Some(s) => format!("SET search_path TO \"{}\"", s.replace('"', "\"\"")),
+        None => "SET search_path TO DEFAULT".into(),
+    }
+}
+
+/// Brings `schema` (the default one when `None`) up to date, creating it first. A session
+/// advisory lock keeps replicas starting together from migrating the same schema at once; the
+/// session's `search_path` is left at the default.
+fn migrate(c: &mut postgres::Client, schema: Option<&str>) -> Result<(), String> {
+    const KEY: i64 = 0x5150_414d_4f00;
+    c.execute("SELECT pg_advisory_lock($1)", &[&KEY])
+        .map_err(|e| explain(&e))?;
+    let run = (|| {
+        if let Some(s) = schema {
+            let quoted = s.replace('"', "\"\"");
+            c.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{quoted}\""))
+                .map_err(|e| explain(&e))?;
+        }
+        c.batch_execute(&search_path(schema))
+            .map_err(|e| explain(&e))?;
+        migrations::runner()
+            .run(c)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })();
+    let reset = c.batch_execute(&search_path(None));
+    let unlock = c.execute("SELECT pg_advisory_unlock($1)", &[&KEY]);
+    run?;
+    reset.map_err(|e| explain(&e))?;
+    unlock.map(|_| ()).map_err(|e| explain(&e))
+}
