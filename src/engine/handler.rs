@@ -125,6 +125,10 @@ pub struct Engine<M: Memory> {
     pub max_call_ms: i64,
     /// Set when the service stops: no further call is started.
     pub(crate) stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Set when every event comes from a store that keeps one copy of each (the service's
+    /// inbox, unique by fingerprint): the engine then records no delivery of its own, and an
+    /// event costs no write before its call is decided.
+    pub(crate) deduplicated: bool,
     /// Calls handled in a round that then failed on a later call: reported with the next
     /// round's outcomes (metrics and explanations count every call once).
     unreported: Vec<Handled>,
@@ -181,6 +185,7 @@ impl<M: Memory> Engine<M> {
             park_after: DEFAULT_PARK_AFTER,
             max_call_ms: DEFAULT_MAX_CALL_MS,
             stopping: Default::default(),
+            deduplicated: false,
             unreported: Vec::new(),
         })
     }
@@ -225,7 +230,7 @@ impl<M: Memory> Engine<M> {
         if self.memory.is_done(&id)? || self.memory.is_parked(&id)? {
             return Ok(Ingested::AfterFinish);
         }
-        if !self.memory.first_delivery(&call::fingerprint(&ev))? {
+        if !self.deduplicated && !self.memory.first_delivery(&call::fingerprint(&ev))? {
             return Ok(Ingested::Duplicate);
         }
         self.take_live(ev, arrived_ms).await?;

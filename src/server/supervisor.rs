@@ -101,6 +101,8 @@ impl WorkerFactory {
         engine.park_after = self.park_after.max(1);
         engine.max_call_ms = self.max_call_ms;
         engine.stopping = self.stopping.clone();
+        // The inbox stores each event once (its fingerprint is unique): one de-duplication.
+        engine.deduplicated = true;
         Ok(Worker {
             engine,
             db,
