@@ -647,7 +647,7 @@ async fn live_replicas_split_the_accounts_leases() {
 }
 
 /// How many account leases each replica holds now.
-async fn leases_held_by(d: &Deployment) -> std::collections::HashMap<String, usize> {
+pub(crate) async fn leases_held_by(d: &Deployment) -> std::collections::HashMap<String, usize> {
     let mut out = std::collections::HashMap::new();
     for i in 0..d.names.len() {
         if let Some(h) = d.holder(i).await {

@@ -1,7 +1,8 @@
-//! Two replicas serving twenty accounts, one of them `kill -9`ed dozens of times: right after
+//! Three replicas serving twenty accounts, one of them `kill -9`ed dozens of times: right after
 //! amoCRM applied a write of an account it held (the mock holds the answer back), and at
 //! random instants. Every account ends as an uninterrupted run's and no second of any account
-//! holds more than 7 amoCRM requests.
+//! holds more than 7 amoCRM requests. `SIPAMO_FAILOVER_ACCOUNTS` and
+//! `SIPAMO_FAILOVER_REPLICAS` grow it (each account has a mock amoCRM process of its own).
 
 use std::time::Duration;
 
@@ -10,28 +11,35 @@ use fake::rand::SeedableRng;
 use fake::rand::rngs::StdRng;
 
 use crate::app::*;
-use crate::fleet::{Deployment, busiest_second};
+use crate::fleet::{Deployment, busiest_second, leases_held_by};
 
-const ACCOUNTS: usize = 20;
+/// A count from the environment, or `default`.
+fn from_env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 const TRAFFICS: usize = 4;
 const ROUNDS: usize = 24;
 const SEED: u64 = 2026;
 
 /// The replicas in play and their names (a restarted one gets a new name).
-struct Pair {
+struct Replicas {
     procs: Vec<Proc>,
     ids: Vec<String>,
     generation: usize,
 }
 
-impl Pair {
-    async fn start(d: &Deployment) -> Pair {
-        let mut p = Pair {
+impl Replicas {
+    async fn start(d: &Deployment, n: usize) -> Replicas {
+        let mut p = Replicas {
             procs: Vec::new(),
             ids: Vec::new(),
             generation: 0,
         };
-        for _ in 0..2 {
+        for _ in 0..n {
             p.generation += 1;
             let id = format!("r{}", p.generation);
             p.procs
@@ -71,7 +79,11 @@ async fn first_write_applied(
 
 /// A dangerous kill: every mock armed to hold back its next write; the replica holding the
 /// lease of the first account written to is killed at that instant. False when no write came.
-async fn kill_during_a_write(http: &reqwest::Client, d: &Deployment, pair: &mut Pair) -> bool {
+async fn kill_during_a_write(
+    http: &reqwest::Client,
+    d: &Deployment,
+    replicas: &mut Replicas,
+) -> bool {
     let mut before = Vec::new();
     for m in &d.mocks {
         before.push(hung(http, &m.url).await);
@@ -80,13 +92,13 @@ async fn kill_during_a_write(http: &reqwest::Client, d: &Deployment, pair: &mut 
     let written = first_write_applied(http, d, &before, 10).await;
     let victim = match written {
         Some(i) => match d.holder(i).await {
-            Some(h) => pair.ids.iter().position(|id| *id == h),
+            Some(h) => replicas.ids.iter().position(|id| *id == h),
             None => None,
         },
         None => None,
     };
     if let Some(k) = victim {
-        pair.kill_and_replace(d, k).await;
+        replicas.kill_and_replace(d, k).await;
     }
     for m in &d.mocks {
         disarm(http, &m.url).await;
@@ -95,39 +107,44 @@ async fn kill_during_a_write(http: &reqwest::Client, d: &Deployment, pair: &mut 
 }
 
 #[tokio::test]
-async fn two_replicas_and_twenty_accounts_survive_dozens_of_kills_exactly() {
-    let Some(d) = Deployment::start("fleet_failover", ACCOUNTS).await else {
+async fn three_replicas_and_twenty_accounts_survive_dozens_of_kills_exactly() {
+    let (accounts, n) = (
+        from_env("SIPAMO_FAILOVER_ACCOUNTS", 20),
+        from_env("SIPAMO_FAILOVER_REPLICAS", 3),
+    );
+    let Some(d) = Deployment::start("fleet_failover", accounts).await else {
         return;
     };
-    eprintln!("fleet failover: seed {SEED}");
+    eprintln!("fleet failover: seed {SEED}, {accounts} accounts, {n} replicas");
     let traffics: Vec<Vec<String>> = (0..TRAFFICS).map(|k| traffic(SEED + k as u64, 8)).collect();
     let mut wants = Vec::new();
     for t in &traffics {
         wants.push(uninterrupted(SETTINGS, t).await);
     }
     let http = http();
-    let mut pair = Pair::start(&d).await;
+    let mut replicas = Replicas::start(&d, n).await;
     let mut rng = StdRng::seed_from_u64(SEED);
     let (mut during_write, mut at_random) = (0, 0);
     for round in 0..ROUNDS {
-        post_round(&http, &d, &pair, &traffics, round).await;
-        if round % 2 == 0 && kill_during_a_write(&http, &d, &mut pair).await {
+        post_round(&http, &d, &replicas, &traffics, round).await;
+        if round % 2 == 0 && kill_during_a_write(&http, &d, &mut replicas).await {
             during_write += 1;
             continue;
         }
         let pause: u64 = (0..1500u64).fake_with_rng(&mut rng);
         tokio::time::sleep(Duration::from_millis(pause)).await;
-        let k: usize = (0..2usize).fake_with_rng(&mut rng);
-        pair.kill_and_replace(&d, k).await;
+        let k: usize = (0..n).fake_with_rng(&mut rng);
+        replicas.kill_and_replace(&d, k).await;
         at_random += 1;
     }
     d.wait_all_idle(180).await;
+    split_between_the_live(&d, &replicas.ids).await;
     eprintln!("fleet failover: {during_write} kills right after a write, {at_random} at random");
     assert!(
         during_write >= 8,
         "only {during_write} kills landed right after a write"
     );
-    for i in 0..ACCOUNTS {
+    for i in 0..accounts {
         let journal = mock_journal(&http, &d.mocks[i].url).await;
         let busiest = busiest_second(&journal);
         assert_eq!(
@@ -146,17 +163,37 @@ async fn two_replicas_and_twenty_accounts_survive_dozens_of_kills_exactly() {
 async fn post_round(
     http: &reqwest::Client,
     d: &Deployment,
-    pair: &Pair,
+    replicas: &Replicas,
     traffics: &[Vec<String>],
     round: usize,
 ) {
-    for i in 0..ACCOUNTS {
+    for i in 0..d.names.len() {
         let events = &traffics[i % TRAFFICS];
         let per = events.len().div_ceil(ROUNDS);
         let slice = events.iter().skip(round * per).take(per);
         for (j, line) in slice.enumerate() {
-            let to = &pair.procs[(i + j) % 2].url;
+            let to = &replicas.procs[(i + j) % replicas.procs.len()].url;
             post_event_to(http, to, &d.secrets[i], line).await;
         }
     }
+}
+
+/// Waits (at most 30 s: a few lease lengths) until the live replicas split the accounts' leases:
+/// every account held, each live replica holding at most its share (the accounts over the
+/// replicas, rounded up) and none held by a replica killed.
+async fn split_between_the_live(d: &Deployment, live: &[String]) {
+    let share = d.names.len().div_ceil(live.len());
+    let mut held = leases_held_by(d).await;
+    for _ in 0..60 {
+        let split = held.keys().all(|h| live.contains(h))
+            && held.values().all(|n| *n <= share)
+            && held.values().sum::<usize>() == d.names.len();
+        if split {
+            eprintln!("fleet failover: leases split {held:?}");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        held = leases_held_by(d).await;
+    }
+    panic!("the live replicas {live:?} never split the leases (share {share}): {held:?}");
 }
