@@ -116,6 +116,9 @@ pub struct ClientConfig {
     /// OAuth2 refresh, when the token is an OAuth access token.
     pub(crate) refresh: Option<Refresh>,
     pub(crate) hooks: Hooks,
+    /// An HTTP client to share (its connection pools and TLS set-up) with other accounts'
+    /// clients of the same process; built of its own when `None`.
+    pub(crate) http: Option<reqwest::Client>,
 }
 
 impl ClientConfig {
@@ -129,6 +132,7 @@ impl ClientConfig {
             retry: RetryPolicy::default(),
             refresh: None,
             hooks: Hooks::default(),
+            http: None,
         }
     }
 }
@@ -280,17 +284,25 @@ fn describe(body: &Option<Value>) -> String {
     if out.is_empty() { b.to_string() } else { out }
 }
 
+/// The HTTP client of amoCRM clients whose requests may take `timeout`.
+pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, ClientError> {
+    crate::http::client_builder()
+        .timeout(timeout)
+        .pool_max_idle_per_host(4)
+        .build()
+        .map_err(|e| ClientError::Transport {
+            method: "-".into(),
+            path: "-".into(),
+            message: e.to_string(),
+        })
+}
+
 impl AmoClient {
     pub fn new(cfg: ClientConfig) -> Result<Self, ClientError> {
-        let http = crate::http::client_builder()
-            .timeout(cfg.timeout)
-            .pool_max_idle_per_host(4)
-            .build()
-            .map_err(|e| ClientError::Transport {
-                method: "-".into(),
-                path: "-".into(),
-                message: e.to_string(),
-            })?;
+        let http = match &cfg.http {
+            Some(shared) => shared.clone(),
+            None => http_client(cfg.timeout)?,
+        };
         // One request every 1/rate seconds and a tenth more, no burst: never more than `rate`
         // in any second as the server counts arrivals, even when one request of a second was
         // delayed on its way (a new connection) and the next ones were not.

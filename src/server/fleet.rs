@@ -73,14 +73,22 @@ pub(crate) struct Fleet {
     known: std::sync::RwLock<std::collections::HashSet<String>>,
     /// Set once the accounts of the first reading are started (or named as failed).
     started: AtomicBool,
+    /// The HTTP client every account's amoCRM client shares.
+    http: reqwest::Client,
 }
 
 /// Accounts started at once (each waits on the database and on its amoCRM's settings check).
 const STARTING_AT_ONCE: usize = 16;
 
 impl Fleet {
-    pub(crate) fn new(cfg: &ServeConfig, base: PgUrl, vault: Vault) -> Arc<Self> {
-        Arc::new(Fleet {
+    pub(crate) fn new(
+        cfg: &ServeConfig,
+        base: PgUrl,
+        vault: Vault,
+    ) -> Result<Arc<Self>, ServeError> {
+        let http = crate::amocrm::client::http_client(cfg.amocrm_timeout)
+            .map_err(|e| ServeError::Client(e.to_string()))?;
+        Ok(Arc::new(Fleet {
             cfg: cfg.clone(),
             base,
             vault: Arc::new(vault),
@@ -93,7 +101,8 @@ impl Fleet {
             share: Arc::new(lease::Share::default()),
             known: std::sync::RwLock::default(),
             started: AtomicBool::new(false),
-        })
+            http,
+        }))
     }
 
     fn served(&self) -> std::sync::MutexGuard<'_, HashMap<String, Served>> {
@@ -409,7 +418,7 @@ impl Fleet {
         let recorder = recorder.map_err(db_error)?;
         let lease = super::work_lease(&self.cfg, url, &a.amocrm)?;
         let metrics = Metrics::default();
-        let client = super::amocrm_client(
+        let mut client_cfg = super::amocrm_config(
             &self.cfg,
             &a.amocrm,
             token,
@@ -417,7 +426,10 @@ impl Fleet {
             &metrics,
             recorder,
             Some(lease.state.clone()),
-        )?;
+        );
+        // One HTTP client (pools, TLS set-up) for every account of the replica.
+        client_cfg.http = Some(self.http.clone());
+        let client = super::amocrm_client(client_cfg)?;
         Ok((settings, client, lease, metrics))
     }
 
@@ -582,7 +594,7 @@ impl FleetApp {
         let mut limits = cfg.limits;
         limits.max_connections = super::listen::connection_cap(limits.max_connections)?;
         let heartbeat = super::claim_replica_id(cfg, base).await?;
-        let fleet = Fleet::new(cfg, base.clone(), vault);
+        let fleet = Fleet::new(cfg, base.clone(), vault)?;
         // The table must be readable to start; the accounts are started once the port is
         // bound (events meanwhile are answered 503, and Sipuni sends them again).
         let (enabled, _) = fleet.enabled_accounts().await?;

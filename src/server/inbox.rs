@@ -23,7 +23,7 @@ struct Job {
     done: oneshot::Sender<Result<Stored, String>>,
 }
 
-/// A handle to the writer thread. Cheap to clone.
+/// A handle to the writer task. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Inbox {
     tx: mpsc::Sender<Job>,
@@ -33,29 +33,30 @@ pub(crate) struct Inbox {
 const GROUP: usize = 512;
 
 impl Inbox {
-    /// Starts the writer thread on its own connection; `stored` is notified after each commit.
+    /// Starts the writer task (a task, not a thread: a replica serves thousands of accounts);
+    /// each commit blocks on the database off the runtime's threads, and `stored` is notified
+    /// after it. Call it inside the runtime.
     pub(crate) fn start(db: &DbUrl, stored: Arc<Notify>) -> Result<Self, ServeError> {
-        let conn = Db::open(db).map_err(|source| ServeError::Database {
+        let conn = Arc::new(Db::open(db).map_err(|source| ServeError::Database {
             db: db.to_string(),
             source,
-        })?;
+        })?);
         let (tx, mut rx) = mpsc::channel::<Job>(8192);
-        std::thread::Builder::new()
-            .name("sipamo-inbox".into())
-            .spawn(move || {
-                while let Some(first) = rx.blocking_recv() {
-                    let mut jobs = vec![first];
-                    while jobs.len() < GROUP {
-                        match rx.try_recv() {
-                            Ok(j) => jobs.push(j),
-                            Err(_) => break,
-                        }
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut jobs = vec![first];
+                while jobs.len() < GROUP {
+                    match rx.try_recv() {
+                        Ok(j) => jobs.push(j),
+                        Err(_) => break,
                     }
-                    commit_group(&conn, jobs);
-                    stored.notify_one();
                 }
-            })
-            .map_err(|e| ServeError::Inbox(format!("cannot start: {e}")))?;
+                let conn = conn.clone();
+                // A panic in a commit drops its jobs' senders: those requests are answered 503.
+                let _ = tokio::task::spawn_blocking(move || commit_group(&conn, jobs)).await;
+                stored.notify_one();
+            }
+        });
         Ok(Inbox { tx })
     }
 

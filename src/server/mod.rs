@@ -135,7 +135,7 @@ impl Application {
         db::Db::open(&cfg.db)
             .and_then(|c| c.save_settings(settings_text, Clock::System.now_ms()))
             .map_err(db_error)?;
-        let client = amocrm_client(
+        let client = amocrm_client(amocrm_config(
             cfg,
             &cfg.amocrm,
             token,
@@ -143,7 +143,7 @@ impl Application {
             &metrics,
             recorder,
             lease.as_ref().map(|l| l.state.clone()),
-        )?;
+        ))?;
         let factory = supervisor::WorkerFactory {
             lease: lease.as_ref().map(|l| l.state.clone()),
             ..supervisor::WorkerFactory::from_config(
@@ -360,7 +360,7 @@ fn work_lease(
 
 /// The amoCRM client of account `amocrm`, counting its answers and retries in `metrics`,
 /// keeping its exchanges with `recorder`, and fenced by `lease`.
-fn amocrm_client(
+fn amocrm_config(
     cfg: &ServeConfig,
     amocrm: &str,
     token: crate::secret::Secret,
@@ -368,7 +368,7 @@ fn amocrm_client(
     metrics: &metrics::Metrics,
     recorder: Arc<exchanges::Recorder>,
     lease: Option<Arc<lease::LeaseState>>,
-) -> Result<AmoClient, ServeError> {
+) -> ClientConfig {
     let m = metrics.clone();
     let r = metrics.clone();
     let hooks = Hooks {
@@ -390,6 +390,10 @@ fn amocrm_client(
     client_cfg.retry = cfg.retry;
     client_cfg.hooks = hooks;
     client_cfg.timeout = cfg.amocrm_timeout;
+    client_cfg
+}
+
+fn amocrm_client(client_cfg: ClientConfig) -> Result<AmoClient, ServeError> {
     AmoClient::new(client_cfg).map_err(|e| ServeError::Client(e.to_string()))
 }
 
