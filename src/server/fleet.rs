@@ -191,7 +191,9 @@ impl Fleet {
         let held = self.served().values().filter(|s| s.lease.holds()).count();
         self.share.max_held.store(max, Ordering::SeqCst);
         self.share.held.store(held, Ordering::SeqCst);
-        self.share.shed.store(true, Ordering::SeqCst);
+        self.share
+            .shed
+            .store(held.saturating_sub(max), Ordering::SeqCst);
     }
 
     fn failed(&self) -> std::sync::MutexGuard<'_, HashMap<String, Failed>> {

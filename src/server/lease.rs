@@ -12,7 +12,7 @@
 //! - A replica that took over resumes from the intents the last holder saved (the crash-safety
 //!   rules), so the takeover neither loses nor repeats a write.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -140,9 +140,10 @@ pub(crate) struct Share {
     pub(crate) max_held: AtomicUsize,
     /// Leases held now.
     pub(crate) held: AtomicUsize,
-    /// Set once per accounts reading: one lease above the share may then be let go, so that a
-    /// replica that just started gets its part without a burst of takeovers.
-    pub(crate) shed: AtomicBool,
+    /// Leases above the share that may still be let go after this accounts reading: all of
+    /// them at once (with thousands of accounts, one per reading would take an hour to give a
+    /// replica that just started its part); each keeper lets go at most one.
+    pub(crate) shed: AtomicUsize,
 }
 
 impl Default for Share {
@@ -150,7 +151,7 @@ impl Default for Share {
         Share {
             max_held: AtomicUsize::new(usize::MAX),
             held: AtomicUsize::new(0),
-            shed: AtomicBool::new(false),
+            shed: AtomicUsize::new(0),
         }
     }
 }
@@ -159,10 +160,14 @@ impl Share {
     fn room(&self) -> bool {
         self.held.load(Ordering::SeqCst) < self.max_held.load(Ordering::SeqCst)
     }
-    /// One lease above the share may go now (at most one per accounts reading).
+    /// This keeper's lease may go now: the replica still holds more than its share, and this
+    /// reading's count of leases to let go is not used up.
     fn may_shed(&self) -> bool {
         self.held.load(Ordering::SeqCst) > self.max_held.load(Ordering::SeqCst)
-            && self.shed.swap(false, Ordering::SeqCst)
+            && self
+                .shed
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
     }
 }
 
