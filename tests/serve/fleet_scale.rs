@@ -243,7 +243,9 @@ async fn many_accounts_on_default_max_connections_are_all_served_within_the_pool
     let stop = Arc::new(Mutex::new(false));
     let sampler = sample_connections(s.url.clone(), stop.clone());
     let launched = Instant::now();
-    let replicas = [s.replica("r1").await, s.replica("r2").await];
+    let first = s.replica("r1").await;
+    starting_answers_503(&first, &s).await;
+    let replicas = [first, s.replica("r2").await];
     for r in &replicas {
         wait_started(r).await;
     }
@@ -277,6 +279,26 @@ async fn many_accounts_on_default_max_connections_are_all_served_within_the_pool
             "{replica} held {count} connections, above --db-pool 16"
         );
     }
+}
+
+/// A replica that has bound its port but not started its accounts (150 take seconds): `/health`
+/// says `starting` (503), and the last account's event (the last to start) is 503 or, if it
+/// started already, 200 — never 404.
+async fn starting_answers_503(replica: &Proc, s: &Scale) {
+    let http = http();
+    let (code, body) = health(&http, replica).await;
+    assert_eq!(
+        (code, body["status"].as_str()),
+        (503, Some("starting")),
+        "{body}"
+    );
+    let last = s.secrets.last().expect("accounts");
+    let line = &traffic_by_call(6999, 1)[0][0];
+    let answer = post_once(&http, replica, last, line).await;
+    assert!(
+        answer == 503 || answer == 200,
+        "a starting account's event: {answer}"
+    );
 }
 
 /// Adds `k` accounts one by one to the running replicas; for each, the time from its

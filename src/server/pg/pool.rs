@@ -266,10 +266,17 @@ impl PgConn {
     }
 
     fn checkout(&self) -> Result<r2d2::PooledConnection<Manager>, PgError> {
-        self.pool.get().map_err(|e| PgError::Connect {
+        self.pool.get().map_err(|e| self.no_connection(&e))
+    }
+
+    /// No connection came within the wait: PostgreSQL's last refusal when there was one.
+    fn no_connection(&self, e: &r2d2::Error) -> PgError {
+        PgError::Connect {
             target: self.target.clone(),
-            message: e.to_string(),
-        })
+            message: format!(
+                "{e} (the database did not answer in time, refused new connections, or every pooled connection was busy)"
+            ),
+        }
     }
 
     /// Runs `f` on a pooled connection in this handle's schema (outside the async runtime:
@@ -292,10 +299,10 @@ impl PgConn {
         f: impl FnOnce(&mut postgres::Client) -> T + Send,
     ) -> Result<T, PgError> {
         outside_runtime(|| {
-            let mut s = self.pool.get_timeout(wait).map_err(|e| PgError::Connect {
-                target: self.target.clone(),
-                message: e.to_string(),
-            })?;
+            let mut s = self
+                .pool
+                .get_timeout(wait)
+                .map_err(|e| self.no_connection(&e))?;
             self.on(&mut s, f)
         })
     }
