@@ -234,11 +234,12 @@ pub async fn post_event_to(http: &reqwest::Client, serve: &str, secret: &str, li
     panic!("event never acknowledged: {line}");
 }
 
-/// Waits (at most two minutes) until a many-account replica has started the accounts it read
-/// at its start (`/health` no longer says "starting"); events sent before are answered 503.
+/// Waits (at most ten minutes: thousands of accounts) until a many-account replica has started
+/// the accounts it read at its start (`/health` no longer says "starting"); events sent before
+/// are answered 503.
 pub async fn wait_started(serve: &Proc) {
     let http = http();
-    for _ in 0..1200 {
+    for _ in 0..6000 {
         if let Ok(r) = http.get(format!("{}/health", serve.url)).send().await
             && let Ok(body) = r.json::<serde_json::Value>().await
             && body["status"] != "starting"
