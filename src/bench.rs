@@ -170,14 +170,15 @@ pub(crate) async fn ingest(
     ));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let (_mock, mut cfg) = ingest_setup(&dir).await?;
-    if let Some(url) = pg {
-        cfg.db = url.parse()?;
-    }
     let mut urls = Vec::new();
     let mut servers = Vec::new();
     let mut stops = Vec::new();
     for r in 0..replicas.max(1) {
         cfg.replica_id = format!("bench-{r}");
+        if let Some(url) = pg {
+            // Each replica its own pool of connections, as separate processes would have.
+            cfg.db = url.parse()?;
+        }
         let app = Application::build(&cfg).await.map_err(|e| e.to_string())?;
         urls.push(format!(
             "http://{}/sipuni/events/bench-secret-0123456789",

@@ -251,8 +251,21 @@ impl PgConn {
         let name = schema.clone();
         let done = outside_runtime(|| {
             let mut s = self.checkout()?;
+            let client = s.client()?;
+            client
+                .batch_execute(&search_path(None))
+                .map_err(|e| PgError::Failed {
+                    target: self.target.clone(),
+                    message: format!("cannot reset the schema: {}", explain(&e)),
+                })?;
             s.schema = None;
-            let done = migrate(s.client()?, name.as_deref());
+            let client = s.client()?;
+            // Already at the newest version (the usual case, once per schema per process): one
+            // read, no lock, so that thousands of accounts start without queueing on it.
+            if up_to_date(client, name.as_deref()) {
+                return Ok(());
+            }
+            let done = migrate(client, name.as_deref());
             // A migration that failed half-way may leave the session anywhere: not lent again.
             s.poisoned = done.is_err();
             done.map_err(|message| PgError::Migrate {
@@ -382,6 +395,25 @@ fn search_path(schema: Option<&str>) -> String {
         Some(s) => format!("SET search_path TO \"{}\"", s.replace('"', "\"\"")),
         None => "SET search_path TO DEFAULT".into(),
     }
+}
+
+/// Whether `schema` (the default one when `None`) has every migration this build embeds; false
+/// when it cannot be told (no history table yet, or an error: then the locked migration runs).
+fn up_to_date(c: &mut postgres::Client, schema: Option<&str>) -> bool {
+    let newest = migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| i64::from(m.version()))
+        .max();
+    let table = match schema {
+        Some(s) => format!("\"{}\".refinery_schema_history", s.replace('"', "\"\"")),
+        None => "refinery_schema_history".into(),
+    };
+    let applied = c
+        .query_one(&format!("SELECT MAX(version)::bigint FROM {table}"), &[])
+        .ok()
+        .and_then(|r| r.get::<_, Option<i64>>(0));
+    applied.is_some() && applied == newest
 }
 
 /// Brings `schema` (the default one when `None`) up to date, creating it first. A session
