@@ -122,9 +122,11 @@ impl Db {
     /// Stores what arrived in one transaction (one fsync); answers for each whether it was new.
     /// With PostgreSQL a connection is waited for at most [`super::pg::CHECK_WAIT`]: the
     /// requests waiting on the answer must get one (503) well within their own timeout.
+    /// `notify`: tell the other replicas (PostgreSQL) that new events are stored.
     pub(crate) fn insert_events(
         &self,
         arrivals: Vec<Arrival>,
+        notify: bool,
     ) -> Result<Vec<Stored>, InsertFailure> {
         let doing = "storing events";
         let rejected = |e| InsertFailure::Rejected(sq(doing)(e));
@@ -137,7 +139,7 @@ impl Db {
                 Ok(out)
             }
             Db::Postgres(p) => match p.run_within(super::pg::CHECK_WAIT, move |c| {
-                super::pg::inbox::insert_events(c, &arrivals)
+                super::pg::inbox::insert_events(c, &arrivals, notify)
             }) {
                 Ok(Ok(out)) => Ok(out),
                 Ok(Err(e)) => Err(InsertFailure::Rejected(StoreError {

@@ -208,7 +208,9 @@ impl Fleet {
         let known = self.failed().contains_key(name);
         if !known {
             let db = DbUrl::Postgres(self.base.account(name));
-            match inbox::Inbox::start(&db, Arc::new(tokio::sync::Notify::new())) {
+            // Another replica may work it: every commit tells the replicas.
+            let elsewhere = Box::new(|| true);
+            match inbox::Inbox::start(&db, Arc::new(tokio::sync::Notify::new()), elsewhere) {
                 Ok(inbox) => {
                     self.routes
                         .write()
@@ -322,7 +324,8 @@ impl Fleet {
         };
         let (stored, health) = (factory.stored.clone(), factory.health.clone());
         let wake = stored.clone();
-        let inbox = inbox::Inbox::start(&db, stored)?;
+        let held = lease.state.clone();
+        let inbox = inbox::Inbox::start(&db, stored, Box::new(move || !held.holds()))?;
         let (stop, stop_rx) = watch::channel(false);
         let worker = tokio::spawn(supervisor::supervise::<super::worker::Worker, _, _>(
             None,

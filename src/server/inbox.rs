@@ -29,6 +29,9 @@ pub(crate) struct Inbox {
     tx: mpsc::Sender<Job>,
 }
 
+/// Whether another replica may be working the account now (asked at each commit).
+pub(crate) type Elsewhere = Box<dyn Fn() -> bool + Send + Sync>;
+
 /// Most events one commit takes.
 const GROUP: usize = 512;
 
@@ -36,7 +39,14 @@ impl Inbox {
     /// Starts the writer task (a task, not a thread: a replica serves thousands of accounts);
     /// each commit blocks on the database off the runtime's threads, and `stored` is notified
     /// after it. Call it inside the runtime.
-    pub(crate) fn start(db: &DbUrl, stored: Arc<Notify>) -> Result<Self, ServeError> {
+    /// `elsewhere` says, at each commit, whether another replica may be working the account
+    /// (then the commit notifies the replicas through PostgreSQL: a NOTIFY serialises commits
+    /// across the database, so it is sent only then).
+    pub(crate) fn start(
+        db: &DbUrl,
+        stored: Arc<Notify>,
+        elsewhere: Elsewhere,
+    ) -> Result<Self, ServeError> {
         let conn = Arc::new(Db::open(db).map_err(|source| ServeError::Database {
             db: db.to_string(),
             source,
@@ -51,9 +61,10 @@ impl Inbox {
                         Err(_) => break,
                     }
                 }
-                let conn = conn.clone();
+                let (conn, notify) = (conn.clone(), elsewhere());
                 // A panic in a commit drops its jobs' senders: those requests are answered 503.
-                let _ = tokio::task::spawn_blocking(move || commit_group(&conn, jobs)).await;
+                let _ =
+                    tokio::task::spawn_blocking(move || commit_group(&conn, jobs, notify)).await;
                 stored.notify_one();
             }
         });
@@ -96,9 +107,9 @@ impl Inbox {
 
 /// Commits a group in one transaction. When the group fails, each job is committed alone, so
 /// that one request the database cannot hold fails by itself and never its neighbours.
-fn commit_group(conn: &Db, jobs: Vec<Job>) {
+fn commit_group(conn: &Db, jobs: Vec<Job>, notify: bool) {
     let events = jobs.iter().map(|j| j.event.clone()).collect();
-    match conn.insert_events(events) {
+    match conn.insert_events(events, notify) {
         Ok(outcomes) => {
             for (j, o) in jobs.into_iter().zip(outcomes) {
                 let _ = j.done.send(Ok(o));
@@ -107,7 +118,7 @@ fn commit_group(conn: &Db, jobs: Vec<Job>) {
         Err(InsertFailure::Rejected(e)) if jobs.len() > 1 => {
             tracing::warn!(error = %e, "a group commit failed; committing its requests one by one");
             for j in jobs {
-                commit_group(conn, vec![j]);
+                commit_group(conn, vec![j], notify);
             }
         }
         Err(e) => {
@@ -139,7 +150,12 @@ mod tests {
              BEGIN SELECT RAISE(ABORT, 'this row cannot be stored'); END;",
         )
         .unwrap();
-        let inbox = Inbox::start(&DbUrl::Sqlite(path), Arc::new(Notify::new())).unwrap();
+        let inbox = Inbox::start(
+            &DbUrl::Sqlite(path),
+            Arc::new(Notify::new()),
+            Box::new(|| false),
+        )
+        .unwrap();
         let mut sent = tokio::task::JoinSet::new();
         for i in 0..41 {
             let inbox = inbox.clone();

@@ -163,7 +163,10 @@ impl Application {
             None => Some(factory.build().await?),
             Some(_) => None,
         };
-        let inbox = inbox::Inbox::start(&cfg.db, stored.clone())?;
+        // With replicas, a commit tells the others only while this one does not hold the lease.
+        let held = lease.as_ref().map(|l| l.state.clone());
+        let elsewhere = Box::new(move || held.as_ref().is_some_and(|l| !l.holds()));
+        let inbox = inbox::Inbox::start(&cfg.db, stored.clone(), elsewhere)?;
         let listener = listen::bind(cfg.listen).await?;
         let router = one_account_router(cfg, &secret, inbox, &metrics, &health);
         Ok(Application {

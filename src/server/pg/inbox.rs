@@ -17,7 +17,13 @@ fn stored_event(r: &Row) -> StoredEvent {
     }
 }
 
-pub(crate) fn insert_events(c: &mut Client, arrivals: &[Arrival]) -> Result<Vec<Stored>, Error> {
+/// Stores `arrivals` in one transaction; with `notify`, the commit tells the listening
+/// replicas that new events are stored (`super::listen`).
+pub(crate) fn insert_events(
+    c: &mut Client,
+    arrivals: &[Arrival],
+    notify: bool,
+) -> Result<Vec<Stored>, Error> {
     let mut t = c.transaction()?;
     let event = t.prepare(
         "INSERT INTO events (call_id, fingerprint, raw, received_ms) VALUES ($1, $2, $3, $4)
@@ -55,7 +61,7 @@ pub(crate) fn insert_events(c: &mut Client, arrivals: &[Arrival]) -> Result<Vec<
             }
         });
     }
-    if out.contains(&Stored::New) {
+    if notify && out.contains(&Stored::New) {
         // Delivered at the commit to every replica listening (`super::listen`).
         t.execute(
             "SELECT pg_notify($1, current_schema())",
