@@ -81,6 +81,12 @@ pub(crate) async fn add(db: &DbUrl, vault: &Vault, a: NewAccount<'_>) -> Result<
     let sealed = vault
         .seal(&crate::secret::Secret::new(token_text), a.name)
         .map_err(|e| e.to_string())?;
+    // The account's schema is made and migrated here, once, rather than by every replica
+    // starting it (with thousands of accounts, those migrations queue on one lock).
+    if let DbUrl::Postgres(base) = db {
+        Db::open(&DbUrl::Postgres(base.account(a.name)))
+            .map_err(|e| format!("cannot make the account's tables: {e}"))?;
+    }
     conn.add_account(
         a.name.to_string(),
         secret_hash(secret.expose()),
