@@ -31,15 +31,21 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    fn client(&mut self) -> Result<&mut postgres::Client, PgError> {
-        self.client.as_mut().ok_or_else(|| PgError::Failed {
-            target: String::new(),
-            message: "the connection is closed".into(),
-        })
+    /// The client; an error naming `target` while it is being closed.
+    fn client(&mut self, target: &str) -> Result<&mut postgres::Client, PgError> {
+        self.client.as_mut().ok_or_else(|| closed(target))
     }
 
     fn is_closed(&self) -> bool {
         self.client.as_ref().is_none_or(postgres::Client::is_closed)
+    }
+}
+
+/// The error of a session whose client is being closed.
+fn closed(target: &str) -> PgError {
+    PgError::Failed {
+        target: target.to_string(),
+        message: "the connection is closed".into(),
     }
 }
 
@@ -112,7 +118,7 @@ impl r2d2::ManageConnection for Manager {
     }
 
     fn is_valid(&self, s: &mut Session) -> Result<(), ConnectError> {
-        s.client()
+        s.client("a pooled connection")
             .map_err(|e| ConnectError(e.to_string()))?
             .batch_execute("")
             .map_err(|e| ConnectError(explain(&e)))
@@ -251,7 +257,7 @@ impl PgConn {
         let name = schema.clone();
         let done = outside_runtime(|| {
             let mut s = self.checkout()?;
-            let client = s.client()?;
+            let client = s.client(&self.target)?;
             client
                 .batch_execute(&search_path(None))
                 .map_err(|e| PgError::Failed {
@@ -259,7 +265,7 @@ impl PgConn {
                     message: format!("cannot reset the schema: {}", explain(&e)),
                 })?;
             s.schema = None;
-            let client = s.client()?;
+            let client = s.client(&self.target)?;
             // Already at the newest version (the usual case, once per schema per process): one
             // read, no lock, so that thousands of accounts start without queueing on it.
             if up_to_date(client, name.as_deref()) {
@@ -349,11 +355,8 @@ impl PgConn {
         s: &mut Session,
         f: impl FnOnce(&mut postgres::Client) -> T,
     ) -> Result<T, PgError> {
-        let target = || self.target.clone();
-        let client = s.client.as_mut().ok_or_else(|| PgError::Failed {
-            target: target(),
-            message: "the connection is closed".into(),
-        })?;
+        // The client and the schema are borrowed apart (the schema is updated below).
+        let client = s.client.as_mut().ok_or_else(|| closed(&self.target))?;
         if s.schema != self.schema {
             client
                 .batch_execute(&search_path(self.schema.as_deref()))
@@ -400,11 +403,15 @@ fn search_path(schema: Option<&str>) -> String {
 /// Whether `schema` (the default one when `None`) has every migration this build embeds; false
 /// when it cannot be told (no history table yet, or an error: then the locked migration runs).
 fn up_to_date(c: &mut postgres::Client, schema: Option<&str>) -> bool {
-    let newest = migrations::runner()
-        .get_migrations()
-        .iter()
-        .map(|m| i64::from(m.version()))
-        .max();
+    // The embedded migrations are read once, not once per schema at start.
+    static NEWEST: std::sync::OnceLock<Option<i64>> = std::sync::OnceLock::new();
+    let newest = *NEWEST.get_or_init(|| {
+        migrations::runner()
+            .get_migrations()
+            .iter()
+            .map(|m| i64::from(m.version()))
+            .max()
+    });
     let table = match schema {
         Some(s) => format!("\"{}\".refinery_schema_history", s.replace('"', "\"\"")),
         None => "refinery_schema_history".into(),
