@@ -31,17 +31,7 @@ struct Scale {
 /// A cluster on PostgreSQL's default connection limit, or `None` (said loudly) without
 /// PostgreSQL.
 fn cluster() -> Option<Cluster> {
-    match Cluster::start_with(PG_DEFAULT_MAX_CONNECTIONS) {
-        Ok(c) => Some(c),
-        Err(why) => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI=true: PostgreSQL is required: {why}"
-            );
-            eprintln!("*** the PostgreSQL scale test did NOT run: {why}");
-            None
-        }
-    }
+    crate::postgres::cluster(PG_DEFAULT_MAX_CONNECTIONS, "fleet_scale")
 }
 
 impl Scale {

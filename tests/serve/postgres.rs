@@ -13,11 +13,16 @@ use crate::crash::kill_at_every_write;
 /// A cluster of the test's own (stopped when the test drops it) with a database `name`, or
 /// `None` when PostgreSQL is not installed.
 pub(crate) fn database(name: &str) -> Option<(Cluster, String)> {
-    match Cluster::start() {
-        Ok(c) => {
-            let url = c.database(name).expect("a database of the test cluster");
-            Some((c, url))
-        }
+    let c = cluster(600, name)?;
+    let url = c.database(name).expect("a database of the test cluster");
+    Some((c, url))
+}
+
+/// A cluster of the test's own taking `max_connections`, or `None` (said loudly, for test
+/// `name`) when PostgreSQL is not installed; under `CI=true` that fails instead.
+pub(crate) fn cluster(max_connections: u32, name: &str) -> Option<Cluster> {
+    match Cluster::start_with(max_connections) {
+        Ok(c) => Some(c),
         Err(why) => {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
