@@ -409,8 +409,7 @@ async fn the_connection_limit_reached_answers_503_with_the_reason_and_never_404(
     admin(
         &s._cluster,
         "postgres",
-        "ALTER ROLE app CONNECTION LIMIT 0;
-        SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'app'",
+        &format!("ALTER ROLE app CONNECTION LIMIT 0; {END_APP_CONNECTIONS}"),
     );
     cut_off_answers_503(&http, &s, &replicas, &calls).await;
     admin(
@@ -435,6 +434,10 @@ async fn the_connection_limit_reached_answers_503_with_the_reason_and_never_404(
     );
 }
 
+/// Ends every connection of the replicas' role.
+const END_APP_CONNECTIONS: &str =
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'app'";
+
 /// A secret path of no account.
 const UNKNOWN: &str = "no-such-account-secret-path";
 
@@ -448,11 +451,14 @@ async fn cut_off_answers_503(
 ) {
     for r in replicas {
         // The first check may meet a connection just ended; the next ones PostgreSQL's refusal.
+        // A connection still authenticating when the others were ended (its user not yet in
+        // pg_stat_activity) can outlive them: it is ended again at each look.
         let mut seen = health(http, r).await;
         for _ in 0..50 {
             if seen.1.to_string().contains("too many connections") {
                 break;
             }
+            admin(&s._cluster, "postgres", END_APP_CONNECTIONS);
             tokio::time::sleep(Duration::from_millis(200)).await;
             seen = health(http, r).await;
         }
