@@ -34,7 +34,7 @@
 //! | R-NOTE-CALL | `src/engine/plan.rs` (`NotePlan::call`) |
 //! | R-HIDDEN, R-INT, R-TRANSFER | `src/engine/call.rs` (a call assembled without a client number; the answerer of the last answer event) |
 //! | R-WIRE | `src/server/receiver.rs` (every request on the secret path stored: an event, or kept aside with its reason by `src/sipuni/event.rs`) |
-//! | R-IDEM | `src/engine/call.rs` (fingerprints) and `src/engine/execute.rs` (write intents) |
+//! | R-IDEM | `src/sipuni/event.rs` (fingerprints) and `src/engine/execute.rs` (write intents) |
 //! | R-FAIL | `src/engine/execute.rs` |
 //! | R-ISOLATE | `src/engine/handler.rs` (parking) |
 

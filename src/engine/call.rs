@@ -257,31 +257,6 @@ fn talk_secs(answered: bool, hangup: &HangupInfo, answers: &[&CallEvent], ended:
     }
 }
 
-/// A stable fingerprint of an event, for recognising re-deliveries (R-IDEM).
-pub(crate) fn fingerprint(e: &CallEvent) -> String {
-    let party = |p: &Party| match p {
-        Party::External(ph) => ph.digits().to_string(),
-        Party::Hidden(raw) => format!("hidden:{raw}"),
-        Party::Internal { number, short } => {
-            format!("{number}/{}", short.as_ref().map_or("", |s| s.as_str()))
-        }
-        Party::Mobile { number, employee } => format!("{number}_{employee}"),
-    };
-    let text = format!(
-        "{}|{}|{}|{}|{}|{}",
-        e.call_id,
-        e.kind.code(),
-        e.timestamp,
-        party(&e.src),
-        party(&e.dst),
-        e.hangup.as_ref().map_or("", |h| h.status.as_str())
-    );
-    // What a hidden caller sent may hold control characters, which a database text refuses.
-    text.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -230,7 +230,7 @@ impl<M: Memory> Engine<M> {
         if self.memory.is_done(&id)? || self.memory.is_parked(&id)? {
             return Ok(Ingested::AfterFinish);
         }
-        if !self.deduplicated && !self.memory.first_delivery(&call::fingerprint(&ev))? {
+        if !self.deduplicated && !self.memory.first_delivery(&ev.fingerprint())? {
             return Ok(Ingested::Duplicate);
         }
         self.take_live(ev, arrived_ms).await?;
@@ -263,11 +263,11 @@ impl<M: Memory> Engine<M> {
             return Ok(());
         }
         // No delivery is recorded here: the inbox keeps one copy of each event already.
-        let fp = call::fingerprint(&ev);
+        let fp = ev.fingerprint();
         if self
             .open
             .get(&id)
-            .is_some_and(|o| o.events.iter().any(|e| call::fingerprint(e) == fp))
+            .is_some_and(|o| o.events.iter().any(|e| e.fingerprint() == fp))
         {
             return Ok(());
         }

@@ -75,6 +75,8 @@ pub(crate) struct Fleet {
     started: AtomicBool,
     /// The HTTP client every account's amoCRM client shares.
     http: reqwest::Client,
+    /// Renews the held leases of every account together.
+    renewals: super::renewals::Renewals,
 }
 
 /// Accounts started at once (each waits on the database and on its amoCRM's settings check).
@@ -88,6 +90,14 @@ impl Fleet {
     ) -> Result<Arc<Self>, ServeError> {
         let http = crate::amocrm::client::http_client(cfg.amocrm_timeout)
             .map_err(|e| ServeError::Client(e.to_string()))?;
+        let conn = super::pg::PgConn::connect(&base).map_err(|e| ServeError::Database {
+            db: format!("{base:?}"),
+            source: super::db::StoreError {
+                doing: "connecting for the work leases",
+                message: e.to_string(),
+            },
+        })?;
+        let renewals = super::renewals::Renewals::start(conn, cfg.replica_id.clone());
         Ok(Arc::new(Fleet {
             cfg: cfg.clone(),
             base,
@@ -102,6 +112,7 @@ impl Fleet {
             known: std::sync::RwLock::default(),
             started: AtomicBool::new(false),
             http,
+            renewals,
         }))
     }
 
@@ -210,7 +221,8 @@ impl Fleet {
             let db = DbUrl::Postgres(self.base.account(name));
             // Another replica may work it: every commit tells the replicas.
             let elsewhere = Box::new(|| true);
-            match inbox::Inbox::start(&db, Arc::new(tokio::sync::Notify::new()), elsewhere) {
+            let (stored, parsed) = (Arc::new(tokio::sync::Notify::new()), Arc::default());
+            match inbox::Inbox::start(&db, stored, parsed, elsewhere) {
                 Ok(inbox) => {
                     self.routes
                         .write()
@@ -325,7 +337,12 @@ impl Fleet {
         let (stored, health) = (factory.stored.clone(), factory.health.clone());
         let wake = stored.clone();
         let held = lease.state.clone();
-        let inbox = inbox::Inbox::start(&db, stored, Box::new(move || !held.holds()))?;
+        let inbox = inbox::Inbox::start(
+            &db,
+            stored,
+            factory.parsed.clone(),
+            Box::new(move || !held.holds()),
+        )?;
         let (stop, stop_rx) = watch::channel(false);
         let worker = tokio::spawn(supervisor::supervise::<super::worker::Worker, _, _>(
             None,
@@ -344,6 +361,7 @@ impl Fleet {
                 lease.changed,
                 metrics.clone(),
                 self.share.clone(),
+                Some(self.renewals.clone()),
             )),
             tokio::spawn(retention::run(
                 db,

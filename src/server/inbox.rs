@@ -4,6 +4,8 @@
 use super::db::{Arrival, Db, InsertFailure, NewEvent, NewKept};
 use super::error::ServeError;
 use super::memory_store::DbUrl;
+use super::parsed::Parsed;
+use crate::sipuni::event::CallEvent;
 use std::sync::Arc;
 
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -20,6 +22,8 @@ pub(crate) enum Stored {
 
 struct Job {
     event: Arrival,
+    /// The event as the receiver parsed it from exactly the text stored, for the worker.
+    parsed: Option<CallEvent>,
     done: oneshot::Sender<Result<Stored, String>>,
 }
 
@@ -41,10 +45,12 @@ impl Inbox {
     /// after it. Call it inside the runtime.
     /// `elsewhere` says, at each commit, whether another replica may be working the account
     /// (then the commit notifies the replicas through PostgreSQL: a NOTIFY serialises commits
-    /// across the database, so it is sent only then).
+    /// across the database, so it is sent only then). While this replica works the account,
+    /// the events parsed on arrival are offered to its worker through `parsed`.
     pub(crate) fn start(
         db: &DbUrl,
         stored: Arc<Notify>,
+        parsed: Arc<Parsed>,
         elsewhere: Elsewhere,
     ) -> Result<Self, ServeError> {
         let conn = Arc::new(Db::open(db).map_err(|source| ServeError::Database {
@@ -62,41 +68,55 @@ impl Inbox {
                     }
                 }
                 let (conn, notify) = (conn.clone(), elsewhere());
+                // Offered only while this replica works the account (no other worker reads it).
+                let offer = (!notify).then(|| parsed.clone());
                 // A panic in a commit drops its jobs' senders: those requests are answered 503.
-                let _ =
-                    tokio::task::spawn_blocking(move || commit_group(&conn, jobs, notify)).await;
+                let _ = tokio::task::spawn_blocking(move || {
+                    commit_group(&conn, jobs, notify, offer.as_deref());
+                })
+                .await;
                 stored.notify_one();
             }
         });
         Ok(Inbox { tx })
     }
 
-    /// Stores an event durably; returns once it is on disk.
+    /// Stores an event durably as `raw`; returns once it is on disk. `parsed` is the event
+    /// parsed from exactly `raw`, if the caller has it (the worker then need not parse it).
     pub(crate) async fn store(
         &self,
         call_id: String,
         fingerprint: String,
         raw: String,
         received_ms: i64,
+        parsed: Option<CallEvent>,
     ) -> Result<Stored, ServeError> {
-        self.commit(Arrival::Event(NewEvent {
+        let event = Arrival::Event(NewEvent {
             call_id,
             fingerprint,
             raw,
             received_ms,
-        }))
-        .await
+        });
+        self.commit(event, parsed).await
     }
 
     /// Keeps a request that is no usable event with its reason; returns once it is on disk.
     pub(crate) async fn keep(&self, kept: NewKept) -> Result<Stored, ServeError> {
-        self.commit(Arrival::Kept(kept)).await
+        self.commit(Arrival::Kept(kept), None).await
     }
 
-    async fn commit(&self, event: Arrival) -> Result<Stored, ServeError> {
+    async fn commit(
+        &self,
+        event: Arrival,
+        parsed: Option<CallEvent>,
+    ) -> Result<Stored, ServeError> {
         let (done, wait) = oneshot::channel();
         self.tx
-            .send(Job { event, done })
+            .send(Job {
+                event,
+                parsed,
+                done,
+            })
             .await
             .map_err(|_| stopped())?;
         wait.await
@@ -107,23 +127,41 @@ impl Inbox {
 
 /// Commits a group in one transaction. When the group fails, each job is committed alone, so
 /// that one request the database cannot hold fails by itself and never its neighbours.
-fn commit_group(conn: &Db, jobs: Vec<Job>, notify: bool) {
+/// Events parsed on arrival are offered to the worker (`offer`) before the commit, so that they
+/// are there before it can read them, and withdrawn when not stored after all.
+fn commit_group(conn: &Db, mut jobs: Vec<Job>, notify: bool, offer: Option<&Parsed>) {
+    if let Some(parsed) = offer {
+        for j in &mut jobs {
+            if let (Arrival::Event(e), Some(event)) = (&j.event, j.parsed.take()) {
+                parsed.put(&e.raw, event);
+            }
+        }
+    }
+    let withdraw = |j: &Job| {
+        if let (Some(parsed), Arrival::Event(e)) = (offer, &j.event) {
+            parsed.withdraw(&e.raw);
+        }
+    };
     let events = jobs.iter().map(|j| j.event.clone()).collect();
     match conn.insert_events(events, notify) {
         Ok(outcomes) => {
             for (j, o) in jobs.into_iter().zip(outcomes) {
+                if o != Stored::New {
+                    withdraw(&j);
+                }
                 let _ = j.done.send(Ok(o));
             }
         }
         Err(InsertFailure::Rejected(e)) if jobs.len() > 1 => {
             tracing::warn!(error = %e, "a group commit failed; committing its requests one by one");
             for j in jobs {
-                commit_group(conn, vec![j], notify);
+                commit_group(conn, vec![j], notify, offer);
             }
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot store requests");
             for j in jobs {
+                withdraw(&j);
                 let _ = j.done.send(Err(e.to_string()));
             }
         }
@@ -153,6 +191,7 @@ mod tests {
         let inbox = Inbox::start(
             &DbUrl::Sqlite(path),
             Arc::new(Notify::new()),
+            Arc::default(),
             Box::new(|| false),
         )
         .unwrap();
@@ -166,7 +205,7 @@ mod tests {
             };
             sent.spawn(async move {
                 let r = inbox
-                    .store(id.clone(), format!("f{i}"), "event=1".into(), 0)
+                    .store(id.clone(), format!("f{i}"), "event=1".into(), 0, None)
                     .await;
                 (id, r.is_ok())
             });
@@ -183,5 +222,42 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
             .unwrap();
         assert_eq!(stored, 40);
+    }
+
+    const TEXT: &str = "event=1&call_id=c1&src_num=79161234567&src_type=1&dst_num=201&dst_type=2&timestamp=1767225600";
+
+    /// A live event goes to the worker as parsed on arrival (its worker takes it by the text
+    /// stored, without parsing it again); a re-delivery withdraws the offer, and nothing is
+    /// offered while another replica may work the account.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stored_event_is_offered_to_the_worker_as_parsed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = DbUrl::Sqlite(dir.path().join("i.db"));
+        let elsewhere = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let parsed = Arc::new(Parsed::default());
+        let e2 = elsewhere.clone();
+        let inbox = Inbox::start(
+            &db,
+            Arc::new(Notify::new()),
+            parsed.clone(),
+            Box::new(move || e2.load(std::sync::atomic::Ordering::SeqCst)),
+        )
+        .unwrap();
+        let fresh = CallEvent::parse(TEXT).unwrap();
+        // Marked, to tell the offered event from a fresh parse.
+        let mut marked = fresh.clone();
+        marked.timestamp += 1;
+        let store = |text: &str, fp: &str, event: &CallEvent| {
+            inbox.store("c1".into(), fp.into(), text.into(), 0, Some(event.clone()))
+        };
+        assert_eq!(store(TEXT, "f1", &marked).await.unwrap(), Stored::New);
+        assert_eq!(parsed.take_or_parse(TEXT).unwrap(), marked);
+        parsed.put(TEXT, marked.clone());
+        assert_eq!(store(TEXT, "f1", &marked).await.unwrap(), Stored::Duplicate);
+        assert_eq!(parsed.take_or_parse(TEXT).unwrap(), fresh, "withdrawn");
+        elsewhere.store(true, std::sync::atomic::Ordering::SeqCst);
+        let other = format!("{TEXT}&n=2");
+        assert_eq!(store(&other, "f2", &marked).await.unwrap(), Stored::New);
+        assert_ne!(parsed.take_or_parse(&other).unwrap(), marked, "not offered");
     }
 }

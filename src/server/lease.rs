@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::pg::PgConn;
+use super::renewals::Renewals;
 
 /// What the holder knows of its lease.
 #[derive(Debug)]
@@ -131,6 +132,36 @@ fn acquire(conn: &PgConn, state: &LeaseState, fresh: bool) -> Option<i64> {
     }
 }
 
+/// Renews the lease held (with the replica's other renewals in one statement when `renewals`
+/// batches them), or takes it; answers the token held.
+async fn take_or_renew(
+    conn: &Arc<PgConn>,
+    state: &Arc<LeaseState>,
+    held: bool,
+    renewals: Option<&Renewals>,
+) -> Option<i64> {
+    let token = state.token.load(Ordering::SeqCst);
+    if let Some(r) = renewals.filter(|_| held && token > 0) {
+        match r
+            .renew(conn.schema(), &state.name, token, state.length)
+            .await
+        {
+            Ok(true) => return Some(token),
+            // Not held as it was: the one-lease path below tells what became of it.
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(lease = %state.name, error = %e, "the work lease could not be renewed");
+                return None;
+            }
+        }
+    }
+    let (c, s) = (conn.clone(), state.clone());
+    tokio::task::spawn_blocking(move || acquire(&c, &s, !held))
+        .await
+        .ok()
+        .flatten()
+}
+
 /// How many accounts' leases this replica may hold, so that live replicas split the accounts
 /// (a many-account deployment sets it from the accounts and the live replicas; one account:
 /// no limit).
@@ -171,7 +202,8 @@ impl Share {
     }
 }
 
-/// Keeps taking or renewing the lease every third of its length until the process ends;
+/// Keeps taking or renewing the lease every third of its length (on a grid shared by the
+/// replica's keepers) until the process ends;
 /// `changed` is told whenever it is gained or lost. A free lease is taken only while the
 /// replica holds less than its `share`; one above the share is let go now and then.
 pub(crate) async fn keep(
@@ -180,6 +212,7 @@ pub(crate) async fn keep(
     changed: Arc<tokio::sync::Notify>,
     metrics: super::metrics::Metrics,
     share: Arc<Share>,
+    renewals: Option<Renewals>,
 ) {
     let mut held = false;
     loop {
@@ -190,12 +223,7 @@ pub(crate) async fn keep(
             tracing::info!(lease = %state.name, "let go to share the accounts with another replica");
             None
         } else if held || share.room() {
-            let (c, s) = (conn.clone(), state.clone());
-            let fresh = !held;
-            tokio::task::spawn_blocking(move || acquire(&c, &s, fresh))
-                .await
-                .ok()
-                .flatten()
+            take_or_renew(&conn, &state, held, renewals.as_ref()).await
         } else {
             None
         };
@@ -221,6 +249,35 @@ pub(crate) async fn keep(
             );
             changed.notify_waiters();
         }
-        tokio::time::sleep(state.length / 3).await;
+        tokio::time::sleep_until(next_tick(state.length / 3)).await;
+    }
+}
+
+/// The next instant of a grid of `period` shared by every keeper of the process: the leases a
+/// replica holds come due together and are renewed in a few statements, not one each.
+fn next_tick(period: Duration) -> tokio::time::Instant {
+    static EPOCH: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(tokio::time::Instant::now);
+    let period_ns = period.as_nanos().max(1);
+    let since = tokio::time::Instant::now().duration_since(epoch).as_nanos();
+    let ticks = u32::try_from(since / period_ns + 1).unwrap_or(u32::MAX);
+    epoch + period.saturating_mul(ticks)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn keepers_tick_on_one_grid_within_a_period() {
+        let period = Duration::from_millis(50);
+        let a = super::next_tick(period);
+        tokio::time::sleep(Duration::from_millis(7)).await;
+        let b = super::next_tick(period);
+        let now = tokio::time::Instant::now();
+        assert!(b > now && b <= now + period);
+        // Two keepers asking within one period get the same instant, or instants a period apart.
+        let apart = b.duration_since(a).as_millis();
+        assert!(apart == 0 || apart == 50, "{apart}");
     }
 }

@@ -18,10 +18,12 @@ pub(crate) mod listen;
 pub mod memory_store;
 pub(crate) mod metrics;
 pub(crate) mod operator;
+mod parsed;
 pub(crate) mod pg;
 #[cfg(feature = "sim")]
 pub mod pg_cluster;
 pub(crate) mod receiver;
+mod renewals;
 mod replica;
 pub(crate) mod retention;
 pub(crate) mod schema;
@@ -166,7 +168,8 @@ impl Application {
         // With replicas, a commit tells the others only while this one does not hold the lease.
         let held = lease.as_ref().map(|l| l.state.clone());
         let elsewhere = Box::new(move || held.as_ref().is_some_and(|l| !l.holds()));
-        let inbox = inbox::Inbox::start(&cfg.db, stored.clone(), elsewhere)?;
+        let inbox =
+            inbox::Inbox::start(&cfg.db, stored.clone(), factory.parsed.clone(), elsewhere)?;
         let listener = listen::bind(cfg.listen).await?;
         let router = one_account_router(cfg, &secret, inbox, &metrics, &health);
         Ok(Application {
@@ -219,6 +222,7 @@ impl Application {
                 l.changed,
                 self.metrics.clone(),
                 Arc::new(lease::Share::default()),
+                None,
             ));
         }
         if let memory_store::DbUrl::Postgres(url) = &self.db {

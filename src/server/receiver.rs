@@ -22,7 +22,6 @@ use super::inbox::{Inbox, Stored};
 use super::metrics::Metrics;
 use super::vault::secret_hash;
 use crate::clock::Clock;
-use crate::engine::call::fingerprint;
 use crate::sipuni::event::{CallEvent, EventError};
 
 /// Largest event accepted (query string or body).
@@ -377,15 +376,19 @@ async fn accept(s: &ReceiverState, to: &Route, raw: &[u8], event: CallEvent) -> 
         return answer(StatusCode::OK, json!({ "success": true }));
     }
     let text = printable(&String::from_utf8_lossy(raw));
-    let call_id = event.call_id.as_str().to_string();
+    let (call_id, fingerprint) = (event.call_id.as_str().to_string(), event.fingerprint());
+    let kind = event.kind.code();
+    // The worker takes the event as parsed here when the text stored is exactly what was
+    // parsed (almost always: it differs only for control characters, written as `%XX`).
+    let parsed = (text.as_bytes() == raw).then_some(event);
     match to
         .inbox
-        .store(call_id.clone(), fingerprint(&event), text, now_ms)
+        .store(call_id.clone(), fingerprint, text, now_ms, parsed)
         .await
     {
         Ok(Stored::New | Stored::Kept) => {
             to.metrics.event("stored");
-            tracing::debug!(%call_id, kind = event.kind.code(), "event stored");
+            tracing::debug!(%call_id, kind, "event stored");
             answer(StatusCode::OK, json!({ "success": true }))
         }
         Ok(Stored::Duplicate) => {

@@ -27,6 +27,8 @@ pub(crate) struct WorkerFactory {
     pub(crate) park_after: u32,
     pub(crate) max_call_ms: i64,
     pub(crate) stored: Arc<Notify>,
+    /// The events the receiver parsed, for the worker (each live event parsed once).
+    pub(crate) parsed: Arc<super::parsed::Parsed>,
     pub(crate) metrics: Metrics,
     pub(crate) health: Arc<Health>,
     pub(crate) tick: Duration,
@@ -56,6 +58,7 @@ impl WorkerFactory {
             park_after: cfg.park_after,
             max_call_ms: i64::try_from(cfg.max_call.as_millis()).unwrap_or(i64::MAX),
             stored: Arc::new(Notify::new()),
+            parsed: Arc::default(),
             metrics,
             health: Arc::new(Health::new(
                 i64::try_from(cfg.stuck_after.as_millis()).unwrap_or(i64::MAX),
@@ -108,6 +111,7 @@ impl WorkerFactory {
             db,
             lease: self.lease.clone(),
             stored: self.stored.clone(),
+            parsed: self.parsed.clone(),
             metrics: self.metrics.clone(),
             health: self.health.clone(),
             tick: self.tick,

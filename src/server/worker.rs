@@ -15,7 +15,6 @@ use super::memory_store::StoreMemory;
 use super::metrics::{Metrics, ReasonLabel};
 use super::store::StoredEvent;
 use crate::engine::{Engine, EngineError, Handled, Memory};
-use crate::sipuni::event::CallEvent;
 
 /// Why the worker stopped working: the supervisor restarts it.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +46,8 @@ pub(crate) struct Worker {
     /// With several replicas: the work is done only while this lease is held.
     pub(crate) lease: Option<Arc<LeaseState>>,
     pub(crate) stored: Arc<Notify>,
+    /// The events the receiver parsed, taken by their stored text.
+    pub(crate) parsed: Arc<super::parsed::Parsed>,
     pub(crate) metrics: Metrics,
     pub(crate) health: Arc<Health>,
     /// How often ready calls are looked for (doubled after each failure, up to a minute).
@@ -172,6 +173,8 @@ impl Worker {
 
     /// Rebuilds the calls still open from the stored events; answers the last event id.
     async fn restore(&mut self) -> Result<i64, WorkerError> {
+        // What an earlier worker left offered is read from the inbox again, parsed.
+        self.parsed.clear();
         let (max, unfinished) = self.db.unfinished_events()?;
         let restored = unfinished.len();
         let ids: Vec<i64> = unfinished.iter().map(|e| e.id).collect();
@@ -226,7 +229,7 @@ impl Worker {
     /// Gives the engine a stored event: a new one, or one put back after a restart (`again`).
     /// Only a storage error stops the worker; an early action that fails is done at hangup.
     async fn feed(&mut self, e: &StoredEvent, again: bool) -> Result<(), WorkerError> {
-        let ev = match CallEvent::parse(&e.raw) {
+        let ev = match self.parsed.take_or_parse(&e.raw) {
             Ok(ev) => ev,
             Err(err) => {
                 tracing::error!(call_id = %e.call_id, error = %err, "a stored event no longer parses; skipped");

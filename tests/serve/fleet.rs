@@ -656,3 +656,64 @@ pub(crate) async fn leases_held_by(d: &Deployment) -> std::collections::HashMap<
     }
     out
 }
+
+/// A replica renews its accounts' leases together, in one statement: one account's lease row
+/// locked for longer than the lease (a transaction of that account stalled at its fence check)
+/// must cost no other account its lease. The keepers tick on one grid, so the four renewals
+/// share a statement; were the locked row waited for, the statement would fail at PostgreSQL's
+/// lock timeout and the three others would be taken afresh, with new tokens.
+#[tokio::test]
+async fn one_accounts_locked_lease_row_costs_no_other_its_lease() {
+    let Some(d) = Deployment::start("fleet_renew", 4).await else {
+        return;
+    };
+    let _r1 = d.replica("r1", &[]).await;
+    for _ in 0..100 {
+        if leases_held_by(&d).await.get("r1") == Some(&4) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let before = lease_tokens(&d).await;
+    let (url, schema) = (d.url.clone(), format!("account_{}", d.names[0]));
+    tokio::task::spawn_blocking(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let mut t = c.transaction().unwrap();
+        t.query(&format!("SELECT 1 FROM {schema}.leases FOR SHARE"), &[])
+            .unwrap();
+        // Two and a half leases, past PostgreSQL's 5 s lock timeout of sipamo's sessions.
+        std::thread::sleep(Duration::from_secs(10));
+        t.commit().unwrap();
+    })
+    .await
+    .unwrap();
+    let after = lease_tokens(&d).await;
+    assert_eq!(
+        after[1..],
+        before[1..],
+        "the other accounts kept their leases (same tokens): before {before:?}, after {after:?}"
+    );
+    let held = leases_held_by(&d).await;
+    assert!(
+        held.get("r1").is_some_and(|n| *n >= 3),
+        "r1 still holds the others: {held:?}"
+    );
+}
+
+/// Each account's lease token, in account order.
+async fn lease_tokens(d: &Deployment) -> Vec<i64> {
+    let (url, names) = (d.url.clone(), d.names.clone());
+    tokio::task::spawn_blocking(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        names
+            .iter()
+            .map(|n| {
+                c.query_one(&format!("SELECT token FROM account_{n}.leases"), &[])
+                    .unwrap()
+                    .get(0)
+            })
+            .collect()
+    })
+    .await
+    .unwrap()
+}

@@ -369,6 +369,11 @@ impl PgConn {
         Ok(f(client))
     }
 
+    /// The account's schema this handle works in (`None`: the default one).
+    pub(crate) fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
+    }
+
     pub(crate) fn target(&self) -> &str {
         &self.target
     }
