@@ -6,6 +6,8 @@ use serde_json::json;
 
 use crate::amocrm::mock::{MockCrm, MockOptions};
 
+pub(crate) mod scale;
+
 /// Requests per second of each round and their median.
 #[derive(Debug, Clone)]
 pub(crate) struct Rounds {
@@ -415,7 +417,7 @@ async fn add_bench_account(
     i: usize,
     mock: &MockCrm,
 ) -> Result<(), String> {
-    let name = format!("bench{i:04}");
+    let name = bench_account(i);
     let sealed = vault
         .seal(&crate::secret::Secret::new(mock.token()), &name)
         .map_err(|e| e.to_string())?;
@@ -436,10 +438,20 @@ async fn add_bench_account(
     .map_err(|e| e.to_string())
 }
 
+/// The name of bench account `i`.
+pub(crate) fn bench_account(i: usize) -> String {
+    format!("bench{i:04}")
+}
+
 /// The rows of `table` in every bench account's schema, as one query.
 fn sum_sql(accounts: usize, table: &str) -> String {
     let sql = (0..accounts)
-        .map(|i| format!("SELECT COUNT(*) AS n FROM account_bench{i:04}.{table}"))
+        .map(|i| {
+            format!(
+                "SELECT COUNT(*) AS n FROM account_{}.{table}",
+                bench_account(i)
+            )
+        })
         .collect::<Vec<_>>()
         .join(" UNION ALL ");
     format!("SELECT COALESCE(SUM(n), 0)::bigint FROM ({sql}) AS each_account")
@@ -470,7 +482,10 @@ async fn wait_handled(pg: &str, accounts: usize, want: usize) -> Result<usize, S
             if n >= want || Instant::now() > deadline {
                 return Ok(n);
             }
-            std::thread::sleep(Duration::from_millis(100));
+            // One query over every account's schema: asked less often with thousands.
+            std::thread::sleep(
+                Duration::from_millis(100 + accounts as u64 / 5).min(Duration::from_secs(2)),
+            );
         }
     })
     .await

@@ -31,6 +31,14 @@ pub(crate) struct BenchArgs {
     /// Calls posted to each of them per round.
     #[arg(long, default_value_t = 10)]
     pub(crate) calls_per_account: usize,
+    /// Accounts for the scale figure (two replicas, PostgreSQL's default connection limit;
+    /// the README's figures are of 10000).
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) scale_accounts: usize,
+    /// Accounts added one by one while serving, for the scale figure's time from
+    /// `accounts add` to the first call handled.
+    #[arg(long, default_value_t = 20)]
+    pub(crate) scale_late: usize,
 }
 
 /// The figures `sipamo bench` measures.
@@ -46,6 +54,9 @@ pub(crate) enum Figure {
     Accounts,
     /// Calls/s of a storm through engine and mock.
     Storm,
+    /// Thousands of accounts on a fixed pool: start time, connections, memory, time to serve
+    /// an account just added (PostgreSQL).
+    Scale,
 }
 
 pub(super) async fn bench(args: BenchArgs) -> Result<ExitCode, String> {
@@ -70,6 +81,9 @@ pub(super) async fn bench(args: BenchArgs) -> Result<ExitCode, String> {
     }
     if wanted(Figure::Storm) {
         storm_figures(&args).await?;
+    }
+    if wanted(Figure::Scale) {
+        scale_figures(&args).await?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -289,6 +303,45 @@ async fn storm_figures(args: &BenchArgs) -> Result<(), String> {
         "storm calls/s through engine + mock over loopback HTTP (median of {}): {:.0}",
         args.rounds,
         med(storm_rates)
+    );
+    Ok(())
+}
+
+/// Thousands of accounts on two replicas within PostgreSQL's default connection limit.
+async fn scale_figures(args: &BenchArgs) -> Result<(), String> {
+    let cluster = match crate::server::pg_cluster::Cluster::start_with(100) {
+        Ok(c) => c,
+        Err(why) => {
+            println!("scale: not measured ({why})");
+            return Ok(());
+        }
+    };
+    let url = cluster.database("bench_scale").map_err(|e| e.to_string())?;
+    eprintln!(
+        "scale: {} accounts, two replicas (pool {} each), PostgreSQL max_connections 100:",
+        args.scale_accounts,
+        crate::bench::scale::POOL
+    );
+    let s = crate::bench::scale::run(&url, args.scale_accounts, args.scale_late).await?;
+    let (p50, p99) = s.add_to_first_call_p50_p99();
+    let most: Vec<String> = s
+        .most_connections
+        .iter()
+        .map(|(replica, n)| format!("{replica}: {n}"))
+        .collect();
+    println!(
+        "scale: {} accounts on {} mock amoCRMs, 2 replicas: added in {:.0} s; every account started in {:.1} s; one call each handled in {:.1} s; most connections per replica {} (pool {}); RSS {} KiB per account; `accounts add` to its first call handled ({} added while serving) median {:.2} s, p99 {:.2} s",
+        s.accounts,
+        s.mocks,
+        s.added_secs,
+        s.started_secs,
+        s.served_secs,
+        most.join(", "),
+        crate::bench::scale::POOL,
+        s.rss_kib_per_account,
+        s.add_to_first_call.len(),
+        p50.as_secs_f64(),
+        p99.as_secs_f64()
     );
     Ok(())
 }

@@ -35,6 +35,18 @@ pub(crate) struct ServedAccount {
     pub(crate) updated_ms: i64,
 }
 
+impl ServedAccount {
+    /// Whether an account served as `served` is served as this one is (a token refreshed and
+    /// sealed back since is no change: the running client holds it).
+    pub(crate) fn serves_as(&self, served: &ServedAccount) -> bool {
+        self.name == served.name
+            && self.secret_hash == served.secret_hash
+            && self.amocrm == served.amocrm
+            && self.settings == served.settings
+            && self.updated_ms == served.updated_ms
+    }
+}
+
 /// The files of a new account.
 pub(crate) struct NewAccount<'a> {
     pub(crate) name: &'a str,

@@ -636,14 +636,34 @@ impl Db {
     }
 
     /// The enabled accounts, everything needed to serve them.
-    pub(crate) fn enabled_accounts(
+    /// The enabled accounts' names, secret paths (hashed) and settings' times: what a replica
+    /// reads every few seconds (the rest only of the accounts that changed).
+    pub(crate) fn enabled_account_versions(
         &self,
-    ) -> Result<Vec<super::accounts::ServedAccount>, StoreError> {
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
         pg(self.pg_only()?, "reading the accounts", |c| {
             c.query(
-                "SELECT name, secret_hash, amocrm, settings, token, updated_ms FROM accounts
-                 WHERE enabled ORDER BY name",
+                "SELECT name, secret_hash, updated_ms FROM accounts WHERE enabled ORDER BY name",
                 &[],
+            )
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| (r.get(0), r.get(1), r.get(2)))
+                    .collect()
+            })
+        })
+    }
+
+    /// The enabled accounts of `names`, whole.
+    pub(crate) fn enabled_accounts_named(
+        &self,
+        names: Vec<String>,
+    ) -> Result<Vec<super::accounts::ServedAccount>, StoreError> {
+        pg(self.pg_only()?, "reading the accounts", move |c| {
+            c.query(
+                "SELECT name, secret_hash, amocrm, settings, token, updated_ms FROM accounts
+                 WHERE enabled AND name = ANY($1) ORDER BY name",
+                &[&names],
             )
             .map(|rows| {
                 rows.iter()

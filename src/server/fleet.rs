@@ -77,7 +77,17 @@ pub(crate) struct Fleet {
     http: reqwest::Client,
     /// Renews the held leases of every account together.
     renewals: super::renewals::Renewals,
+    /// A connection to the accounts table for looking up a secret path not yet routed.
+    conn: super::pg::PgConn,
+    /// Lookups of unrouted paths at once (more are answered 503: a flood of unknown paths
+    /// cannot queue work on the database).
+    lookups: tokio::sync::Semaphore,
+    /// Wakes the accounts' reading early (an account was just added).
+    resync: tokio::sync::Notify,
 }
+
+/// Unrouted secret paths looked up in the accounts table at once.
+const LOOKUPS_AT_ONCE: usize = 4;
 
 /// Accounts started at once (each waits on the database and on its amoCRM's settings check).
 const STARTING_AT_ONCE: usize = 16;
@@ -97,7 +107,7 @@ impl Fleet {
                 message: e.to_string(),
             },
         })?;
-        let renewals = super::renewals::Renewals::start(conn, cfg.replica_id.clone());
+        let renewals = super::renewals::Renewals::start(conn.clone(), cfg.replica_id.clone());
         Ok(Arc::new(Fleet {
             cfg: cfg.clone(),
             base,
@@ -113,6 +123,9 @@ impl Fleet {
             started: AtomicBool::new(false),
             http,
             renewals,
+            conn,
+            lookups: tokio::sync::Semaphore::new(LOOKUPS_AT_ONCE),
+            resync: tokio::sync::Notify::new(),
         }))
     }
 
@@ -132,11 +145,17 @@ impl Fleet {
         *self.known.write().unwrap_or_else(|p| p.into_inner()) =
             wanted.iter().map(|a| a.secret_hash.clone()).collect();
         self.set_share(wanted.len(), live);
+        let by_name: HashMap<&str, &ServedAccount> =
+            wanted.iter().map(|a| (a.name.as_str(), a)).collect();
         let stale: Vec<String> = {
             let served = self.served();
             served
                 .iter()
-                .filter(|(name, s)| !wanted.iter().any(|w| &w.name == *name && *w == s.account))
+                .filter(|(name, s)| {
+                    by_name
+                        .get(name.as_str())
+                        .is_none_or(|w| !w.serves_as(&s.account))
+                })
                 .map(|(name, _)| name.clone())
                 .collect()
         };
@@ -251,10 +270,12 @@ impl Fleet {
 
     /// Accounts no longer enabled leave the failed list and lose their route.
     fn forget_failed_not_in(&self, wanted: &[ServedAccount]) {
+        let names: std::collections::HashSet<&str> =
+            wanted.iter().map(|w| w.name.as_str()).collect();
         let gone: Vec<(String, String)> = self
             .failed()
             .iter()
-            .filter(|(name, _)| !wanted.iter().any(|w| &w.name == *name))
+            .filter(|(name, _)| !names.contains(name.as_str()))
             .map(|(name, f)| (name.clone(), f.secret_hash.clone()))
             .collect();
         for (name, hash) in gone {
@@ -266,22 +287,57 @@ impl Fleet {
         }
     }
 
-    /// The enabled accounts as the table has them now.
-    /// With them, the live replicas (`None` when they cannot be counted): read on the same
-    /// connection.
+    /// The enabled accounts as the table has them now: their names, secret paths and
+    /// settings' times read, and whole only those this replica does not serve as they are
+    /// (new, changed, or not started) — thousands of accounts are not read whole every few
+    /// seconds. With them, the live replicas (`None` when they cannot be counted).
     async fn enabled_accounts(&self) -> Result<(Vec<ServedAccount>, Option<usize>), ServeError> {
-        let base = DbUrl::Postgres(self.base.clone());
         let lease_ms = i64::try_from(self.cfg.lease.as_millis()).unwrap_or(i64::MAX);
-        tokio::task::spawn_blocking(move || {
-            let c = Db::open(&base)?;
-            Ok((c.enabled_accounts()?, c.live_replicas(lease_ms).ok()))
-        })
-        .await
-        .map_err(|e| ServeError::Stopped(format!("reading the accounts panicked: {e}")))?
-        .map_err(|source| ServeError::Database {
-            db: format!("{:?}", self.base),
-            source,
-        })
+        let (versions, live) = self
+            .read(move |c| {
+                Ok((
+                    c.enabled_account_versions()?,
+                    c.live_replicas(lease_ms).ok(),
+                ))
+            })
+            .await?;
+        let mut wanted = Vec::with_capacity(versions.len());
+        let mut changed = Vec::new();
+        {
+            let served = self.served();
+            for (name, hash, updated_ms) in versions {
+                match served.get(&name) {
+                    Some(s)
+                        if s.account.secret_hash == hash && s.account.updated_ms == updated_ms =>
+                    {
+                        wanted.push(s.account.clone());
+                    }
+                    _ => changed.push(name),
+                }
+            }
+        }
+        if !changed.is_empty() {
+            wanted.extend(
+                self.read(move |c| c.enabled_accounts_named(changed))
+                    .await?,
+            );
+        }
+        Ok((wanted, live))
+    }
+
+    /// Runs `f` on the accounts table's database, off the runtime's threads.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Db) -> Result<T, super::db::StoreError> + Send + 'static,
+    ) -> Result<T, ServeError> {
+        let base = DbUrl::Postgres(self.base.clone());
+        tokio::task::spawn_blocking(move || f(&Db::open(&base)?))
+            .await
+            .map_err(|e| ServeError::Stopped(format!("reading the accounts panicked: {e}")))?
+            .map_err(|source| ServeError::Database {
+                db: format!("{:?}", self.base),
+                source,
+            })
     }
 
     /// Stops serving an account: its events are refused from now on, the call in hand is
@@ -501,6 +557,7 @@ impl Fleet {
             }
             tokio::select! {
                 () = tokio::time::sleep(POLL) => {}
+                () = self.resync.notified() => {}
                 _ = stop.wait_for(|s| *s) => return,
             }
         }
@@ -519,6 +576,36 @@ impl Fleet {
         }
         // Each stop ends by the deadline (a worker still busy then is aborted).
         stops.join_all().await;
+    }
+}
+
+impl Fleet {
+    /// A path not known at the last reading of the accounts table: an account added since is
+    /// answered 503 (and the table read at once), one the table does not have `None` (404).
+    /// Blocks on the database (at most [`super::pg::CHECK_WAIT`]).
+    fn look_up(&self, secret_hash: &str) -> Option<String> {
+        let Ok(_permit) = self.lookups.try_acquire() else {
+            return Some("too many unknown paths are being looked up; send the event again".into());
+        };
+        let hash = secret_hash.to_string();
+        let found = self.conn.run_within(super::pg::CHECK_WAIT, move |c| {
+            c.query_opt(
+                "SELECT 1 FROM accounts WHERE secret_hash = $1 AND enabled",
+                &[&hash],
+            )
+        });
+        match found {
+            Ok(Ok(None)) => None,
+            Ok(Ok(Some(_))) => {
+                self.resync.notify_one();
+                Some("the account was just added and is starting; send the event again".into())
+            }
+            Ok(Err(e)) => Some(format!(
+                "cannot tell whether the path is an account's: {}",
+                super::pg::explain(&e)
+            )),
+            Err(e) => Some(format!("cannot tell whether the path is an account's: {e}")),
+        }
     }
 }
 
@@ -574,11 +661,19 @@ impl Status for Fleet {
         if !self.started.load(Ordering::SeqCst) {
             return Some("the service is starting; send the event again".into());
         }
-        self.known
+        let known = self
+            .known
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .contains(secret_hash)
-            .then(|| "the account is starting; send the event again".into())
+            .contains(secret_hash);
+        if known {
+            return Some("the account is starting; send the event again".into());
+        }
+        self.look_up(secret_hash)
+    }
+
+    fn unrouted_blocks(&self) -> bool {
+        true
     }
 
     fn metrics(&self) -> String {
@@ -620,7 +715,7 @@ impl FleetApp {
         let fleet = Fleet::new(cfg, base.clone(), vault)?;
         // The table must be readable to start; the accounts are started once the port is
         // bound (events meanwhile are answered 503, and Sipuni sends them again).
-        let (enabled, _) = fleet.enabled_accounts().await?;
+        let enabled = fleet.read(Db::enabled_account_versions).await?;
         let listener = super::listen::bind(cfg.listen).await?;
         Ok(FleetApp {
             fleet,

@@ -45,9 +45,14 @@ pub(crate) trait Status: Send + Sync {
     /// The Prometheus text of `/metrics`.
     fn metrics(&self) -> String;
     /// Why a secret path with no route might still be an account's (then answered 503, not
-    /// 404): the accounts cannot be read, or the account is starting.
+    /// 404): the accounts cannot be read, or the account is starting. May block (it may ask
+    /// the database): called off the runtime's threads.
     fn unrouted(&self, _secret_hash: &str) -> Option<String> {
         None
+    }
+    /// Whether [`Status::unrouted`] may block (then it is called off the runtime's threads).
+    fn unrouted_blocks(&self) -> bool {
+        false
     }
 }
 
@@ -197,7 +202,7 @@ async fn event_post(
 ) -> Response {
     let body = match body {
         Ok(b) => b,
-        Err(e) => return body_refused(&s, &secret, &e),
+        Err(e) => return body_refused(&s, &secret, &e).await,
     };
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -211,9 +216,9 @@ async fn event_post(
 }
 
 /// A body that could not be read: over the limit (413), or cut off by the client.
-fn body_refused(s: &ReceiverState, secret: &str, e: &BytesRejection) -> Response {
+async fn body_refused(s: &ReceiverState, secret: &str, e: &BytesRejection) -> Response {
     if route(s, secret).is_none() {
-        return not_found(s, secret);
+        return not_found(s, secret).await;
     }
     let status = e.status();
     let error = if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -244,9 +249,22 @@ fn route(s: &ReceiverState, secret: &str) -> Option<Route> {
         .cloned()
 }
 
-/// No route: 404, unless the path may be an account's that is not served yet (503).
-fn not_found(s: &ReceiverState, secret: &str) -> Response {
-    if let Some(why) = s.status.unrouted(&secret_hash(secret)) {
+/// No route: 404, unless the path may be an account's that is not served yet (503). The check
+/// may ask the database (an account added a moment ago): off the runtime's threads.
+async fn not_found(s: &ReceiverState, secret: &str) -> Response {
+    let (status, hash) = (s.status.clone(), secret_hash(secret));
+    let unrouted = if status.unrouted_blocks() {
+        tokio::task::spawn_blocking(move || status.unrouted(&hash))
+            .await
+            .unwrap_or_else(|e| {
+                Some(format!(
+                    "the check of the path failed ({e}); send the event again"
+                ))
+            })
+    } else {
+        status.unrouted(&hash)
+    };
+    if let Some(why) = unrouted {
         s.metrics.event("unavailable");
         return answer(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -267,7 +285,7 @@ async fn receive(
     content_type: Option<String>,
 ) -> Response {
     let Some(to) = route(s, secret) else {
-        return not_found(s, secret);
+        return not_found(s, secret).await;
     };
     if raw.len() > MAX_EVENT_BYTES {
         to.metrics.event("too_large");

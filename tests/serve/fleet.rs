@@ -717,3 +717,47 @@ async fn lease_tokens(d: &Deployment) -> Vec<i64> {
     .await
     .unwrap()
 }
+
+/// An account added while the replica serves is answered 503 (Sipuni sends again), never 404,
+/// for events arriving before the replica's next reading of the accounts table (every 2 s):
+/// the replica looks an unknown path up and reads the table at once. The event is posted the
+/// moment `accounts add` returns, inside the 2 s between readings (a reading that happened to
+/// fall in between answers 200, also right).
+#[tokio::test]
+async fn an_account_just_added_is_answered_503_never_404() {
+    let Some(mut d) = Deployment::start("fleet_just_added", 1).await else {
+        return;
+    };
+    let r1 = d.replica("r1", &[]).await;
+    let http = http();
+    let events = traffic(77, 1);
+    let url = |d: &Deployment| format!("{}/sipuni/events/{}", r1.url, d.secrets[1]);
+    let home = d.home(1);
+    std::fs::create_dir_all(&home).unwrap();
+    let mock = spawn_mock(&home).await;
+    d.add_with(1, mock, TOKEN);
+    let r = http
+        .post(url(&d))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(events[0].clone())
+        .send()
+        .await
+        .unwrap();
+    let (code, body) = (r.status().as_u16(), r.text().await.unwrap());
+    eprintln!("the first event of the account just added: {code} {body}");
+    assert!(code == 503 || code == 200, "{code} {body}");
+    for line in &events {
+        post_event_to(&http, &r1.url, &d.secrets[1], line).await;
+    }
+    d.wait_all_idle(60).await;
+    let unknown = http
+        .post(format!(
+            "{}/sipuni/events/no-such-account-secret-0000",
+            r1.url
+        ))
+        .body(events[0].clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404, "a path the table does not have");
+}
