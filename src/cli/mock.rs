@@ -74,6 +74,17 @@ pub(crate) struct MockArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, requires = "tls_cert", value_name = "FILE")]
     pub(crate) tls_key: Option<PathBuf>,
+    /// Serve N independent accounts (each its own state, limits and faults, from the same
+    /// --account file) in this one process, each on a port of its own: --listen's, then the
+    /// next ones (port 0: any free ones). One base URL is printed per line. For load tests
+    /// with many accounts; not with --tls-cert.
+    #[arg(
+        long,
+        default_value_t = 1,
+        value_name = "N",
+        conflicts_with = "tls_cert"
+    )]
+    pub(crate) accounts: u16,
 }
 
 fn fault(raw: &str) -> Result<FaultSpec, String> {
@@ -97,16 +108,10 @@ fn limit(raw: &str) -> Result<Limit, String> {
 }
 
 pub(super) async fn mock(args: MockArgs) -> Result<ExitCode, String> {
-    let state = match &args.account {
-        None => MockOptions::default().state,
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read account file {}: {e}", path.display()))?;
-            let seed = CrmSeed::from_yaml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-            seed.build(Clock::System.now_secs())
-                .map_err(|e| format!("{}: {e}", path.display()))?
-        }
-    };
+    if args.accounts > 1 {
+        return many(args).await;
+    }
+    let state = account_state(&args)?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(tls::acceptor(cert, key).map_err(|e| e.to_string())?),
         _ => None,
@@ -132,26 +137,8 @@ pub(super) async fn mock(args: MockArgs) -> Result<ExitCode, String> {
             Some((l, addr))
         }
     };
-    let mock = MockCrm::start(MockOptions {
-        token: args.token,
-        state,
-        rate_limit: args.rate_limit.0,
-        lockout: args.lockout_after.0.map(|after| Lockout {
-            after,
-            for_ms: i64::from(args.lockout_s) * 1000,
-        }),
-        public_base: front.as_ref().map(|(_, addr)| format!("https://{addr}")),
-        token_ttl: args.token_ttl_s.map(std::time::Duration::from_secs),
-        refresh_token: args.refresh_token,
-        list_processed_unsorted: args.list_processed_unsorted,
-        unsorted_call_events: args.unsorted_call_events,
-        search: args.search.into(),
-        refuse_zero_responsible: args.refuse_zero_responsible,
-        source_uid_across_categories: args.source_uid_across_categories,
-        listener: Some(listener),
-        ..MockOptions::default()
-    })
-    .await;
+    let public_base = front.as_ref().map(|(_, addr)| format!("https://{addr}"));
+    let mock = MockCrm::start(options(&args, state, listener, public_base)).await;
     for spec in &args.faults {
         mock.arm(spec).map_err(|e| e.to_string())?;
     }
@@ -173,6 +160,85 @@ pub(super) async fn mock(args: MockArgs) -> Result<ExitCode, String> {
         .await
         .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
     eprintln!("served {} requests", mock.journal_len());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The account of `--account` (or the default one), fresh.
+fn account_state(args: &MockArgs) -> Result<crate::amocrm::mock::CrmState, String> {
+    match &args.account {
+        None => Ok(MockOptions::default().state),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read account file {}: {e}", path.display()))?;
+            let seed = CrmSeed::from_yaml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            seed.build(Clock::System.now_secs())
+                .map_err(|e| format!("{}: {e}", path.display()))
+        }
+    }
+}
+
+/// The options of one mock account served on `listener`.
+fn options(
+    args: &MockArgs,
+    state: crate::amocrm::mock::CrmState,
+    listener: std::net::TcpListener,
+    public_base: Option<String>,
+) -> MockOptions {
+    MockOptions {
+        token: args.token.clone(),
+        state,
+        rate_limit: args.rate_limit.0,
+        lockout: args.lockout_after.0.map(|after| Lockout {
+            after,
+            for_ms: i64::from(args.lockout_s) * 1000,
+        }),
+        public_base,
+        token_ttl: args.token_ttl_s.map(std::time::Duration::from_secs),
+        refresh_token: args.refresh_token.clone(),
+        list_processed_unsorted: args.list_processed_unsorted,
+        unsorted_call_events: args.unsorted_call_events,
+        search: args.search.into(),
+        refuse_zero_responsible: args.refuse_zero_responsible,
+        source_uid_across_categories: args.source_uid_across_categories,
+        listener: Some(listener),
+        ..MockOptions::default()
+    }
+}
+
+/// `--accounts N`: N accounts, each on a port of its own, a base URL printed for each.
+async fn many(args: MockArgs) -> Result<ExitCode, String> {
+    let mut mocks = Vec::with_capacity(usize::from(args.accounts));
+    for k in 0..args.accounts {
+        let mut addr = args.listen;
+        if addr.port() != 0 {
+            let port = addr.port().checked_add(k).ok_or_else(|| {
+                format!(
+                    "--accounts {} from port {} passes port 65535",
+                    args.accounts,
+                    args.listen.port()
+                )
+            })?;
+            addr.set_port(port);
+        }
+        let listener = std::net::TcpListener::bind(addr)
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let mock = MockCrm::start(options(&args, account_state(&args)?, listener, None)).await;
+        for spec in &args.faults {
+            mock.arm(spec).map_err(|e| e.to_string())?;
+        }
+        mocks.push(mock);
+    }
+    let urls: Vec<String> = mocks.iter().map(MockCrm::uri).collect();
+    println!("{}", urls.join("\n"));
+    tracing::info!(
+        accounts = mocks.len(),
+        "mock amoCRM accounts serving; Ctrl-C stops them"
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
+    let served: usize = mocks.iter().map(MockCrm::journal_len).sum();
+    eprintln!("served {served} requests on {} accounts", mocks.len());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -100,13 +100,14 @@ impl Fleet {
     ) -> Result<Arc<Self>, ServeError> {
         let http = crate::amocrm::client::http_client(cfg.amocrm_timeout)
             .map_err(|e| ServeError::Client(e.to_string()))?;
-        let conn = super::pg::PgConn::connect(&base).map_err(|e| ServeError::Database {
-            db: format!("{base:?}"),
-            source: super::db::StoreError {
-                doing: "connecting for the work leases",
-                message: e.to_string(),
-            },
-        })?;
+        let conn =
+            super::pg::PgConn::connect(&base.ingest()).map_err(|e| ServeError::Database {
+                db: format!("{base:?}"),
+                source: super::db::StoreError {
+                    doing: "connecting for the work leases",
+                    message: e.to_string(),
+                },
+            })?;
         let renewals = super::renewals::Renewals::start(conn.clone(), cfg.replica_id.clone());
         Ok(Arc::new(Fleet {
             cfg: cfg.clone(),
@@ -330,7 +331,7 @@ impl Fleet {
         &self,
         f: impl FnOnce(&Db) -> Result<T, super::db::StoreError> + Send + 'static,
     ) -> Result<T, ServeError> {
-        let base = DbUrl::Postgres(self.base.clone());
+        let base = DbUrl::Postgres(self.base.ingest());
         tokio::task::spawn_blocking(move || f(&Db::open(&base)?))
             .await
             .map_err(|e| ServeError::Stopped(format!("reading the accounts panicked: {e}")))?
@@ -752,7 +753,7 @@ impl FleetApp {
             clock: Clock::System,
             status: fleet.clone(),
             retention_ms: self.retention_ms,
-            db: Some(DbUrl::Postgres(fleet.base.clone())),
+            db: Some(DbUrl::Postgres(fleet.base.ingest())),
             health_db: Arc::default(),
         });
         let (stop_tx, stop_rx) = watch::channel(false);

@@ -53,10 +53,13 @@ impl Inbox {
         parsed: Arc<Parsed>,
         elsewhere: Elsewhere,
     ) -> Result<Self, ServeError> {
-        let conn = Arc::new(Db::open(db).map_err(|source| ServeError::Database {
-            db: db.to_string(),
-            source,
-        })?);
+        // Storing events never waits behind the accounts' work for a connection.
+        let conn = Arc::new(
+            Db::open(&db.ingest()).map_err(|source| ServeError::Database {
+                db: db.to_string(),
+                source,
+            })?,
+        );
         let (tx, mut rx) = mpsc::channel::<Job>(8192);
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {

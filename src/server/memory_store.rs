@@ -18,6 +18,16 @@ pub enum DbUrl {
     Postgres(super::pg::PgUrl),
 }
 
+impl DbUrl {
+    /// The same database, its PostgreSQL connections from the ingest lane (SQLite: itself).
+    pub(crate) fn ingest(&self) -> DbUrl {
+        match self {
+            DbUrl::Sqlite(p) => DbUrl::Sqlite(p.clone()),
+            DbUrl::Postgres(u) => DbUrl::Postgres(u.ingest()),
+        }
+    }
+}
+
 impl std::fmt::Debug for DbUrl {
     /// Never shows a PostgreSQL password.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -298,7 +298,7 @@ fn one_account_router(
             metrics: metrics.clone(),
         }),
         retention_ms: i64::try_from(cfg.retention.as_millis()).unwrap_or(i64::MAX),
-        db: Some(cfg.db.clone()),
+        db: Some(cfg.db.ingest()),
         health_db: Arc::default(),
     })
 }
@@ -323,7 +323,8 @@ pub(crate) async fn claim_replica_id(
 ) -> Result<replica::Beating, ServeError> {
     let (url, id, lease) = (url.clone(), cfg.replica_id.clone(), cfg.lease);
     let claim = tokio::task::spawn_blocking(move || {
-        let conn = pg::PgConn::connect(&url).map_err(|e| ServeError::Options(e.to_string()))?;
+        let conn =
+            pg::PgConn::connect(&url.ingest()).map_err(|e| ServeError::Options(e.to_string()))?;
         replica::claim(conn, &id, lease)
     })
     .await
@@ -346,7 +347,7 @@ fn work_lease(
             (margin * 2).as_secs()
         )));
     }
-    let conn = pg::PgConn::connect(url).map_err(|e| ServeError::Database {
+    let conn = pg::PgConn::connect(&url.ingest()).map_err(|e| ServeError::Database {
         db: format!("{url:?}"),
         source: db::StoreError {
             doing: "connecting for the work lease",

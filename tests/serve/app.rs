@@ -59,6 +59,11 @@ pub async fn spawn(args: &[&str]) -> Proc {
 /// The binary, with its open-file limit lowered to `nofile` when given (through the shell's
 /// `ulimit`, as an operator's unit file would).
 async fn spawn_limited(args: &[&str], nofile: Option<u32>) -> Proc {
+    spawn_lines(args, nofile, 1).await.0
+}
+
+/// The binary, and the first `n` lines it printed (addresses).
+async fn spawn_lines(args: &[&str], nofile: Option<u32>, n: usize) -> (Proc, Vec<String>) {
     let mut command = match nofile {
         None => Command::new(env!("CARGO_BIN_EXE_sipamo")),
         Some(n) => {
@@ -82,14 +87,39 @@ async fn spawn_limited(args: &[&str], nofile: Option<u32>) -> Proc {
         .expect("the binary starts");
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
-    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("the process printed its address in time")
-        .expect("stdout readable")
-        .expect("a first line");
-    let url = first.trim().trim_start_matches("listening on ").to_string();
+    let mut printed = Vec::with_capacity(n);
+    for _ in 0..n {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("the process printed its address in time")
+            .expect("stdout readable")
+            .expect("a line");
+        printed.push(line.trim().trim_start_matches("listening on ").to_string());
+    }
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Proc { child, url }
+    let url = printed[0].clone();
+    (Proc { child, url }, printed)
+}
+
+/// One mock process serving `n` accounts (`sipamo mock --accounts N`), with their base URLs.
+pub async fn spawn_mocks(dir: &Path, n: u16) -> (Proc, Vec<String>) {
+    let account = dir.join("account.yaml");
+    std::fs::write(&account, ACCOUNT).unwrap();
+    let accounts = n.to_string();
+    let args = [
+        "mock",
+        "--listen",
+        "127.0.0.1:0",
+        "--token",
+        TOKEN,
+        "--account",
+        account.to_str().unwrap(),
+        "--rate-limit",
+        "off",
+        "--accounts",
+        &accounts,
+    ];
+    spawn_lines(&args, None, usize::from(n)).await
 }
 
 pub async fn spawn_mock(dir: &Path) -> Proc {

@@ -16,9 +16,25 @@ pub(crate) struct Deployment {
     _cluster: Cluster,
     pub(crate) url: String,
     dir: tempfile::TempDir,
-    pub(crate) mocks: Vec<Proc>,
+    pub(crate) mocks: Vec<Mock>,
     pub(crate) names: Vec<String>,
     pub(crate) secrets: Vec<String>,
+}
+
+/// An account's mock amoCRM: its base URL, and the process serving it (alone, or with other
+/// accounts' mocks: `sipamo mock --accounts N`).
+pub(crate) struct Mock {
+    pub(crate) url: String,
+    _process: std::sync::Arc<Proc>,
+}
+
+impl From<Proc> for Mock {
+    fn from(p: Proc) -> Self {
+        Mock {
+            url: p.url.clone(),
+            _process: std::sync::Arc::new(p),
+        }
+    }
 }
 
 /// The `sipamo accounts` command, its output when it fails.
@@ -44,6 +60,16 @@ pub(crate) fn accounts_cli(args: &[&str]) -> Result<String, String> {
 impl Deployment {
     /// `n` accounts, each added (and so checked against its mock) with `sipamo accounts add`.
     pub(crate) async fn start(name: &str, n: usize) -> Option<Deployment> {
+        Self::start_sharing(name, n, 1).await
+    }
+
+    /// [`Deployment::start`], the accounts' mocks served `per_process` to a mock process (each
+    /// account still its own mock amoCRM, with state, journal and faults of its own).
+    pub(crate) async fn start_sharing(
+        name: &str,
+        n: usize,
+        per_process: u16,
+    ) -> Option<Deployment> {
         let (cluster, url) = database(name)?;
         let dir = tempdir();
         let key = dir.path().join("key");
@@ -59,8 +85,27 @@ impl Deployment {
             names: Vec::new(),
             secrets: Vec::new(),
         };
-        for i in 0..n {
-            d.add(i).await;
+        if per_process <= 1 {
+            for i in 0..n {
+                d.add(i).await;
+            }
+            return Some(d);
+        }
+        let mut i = 0;
+        while i < n {
+            let home = d.path(&format!("mocks{i}"));
+            std::fs::create_dir_all(&home).unwrap();
+            let k = per_process.min(u16::try_from(n - i).unwrap_or(u16::MAX));
+            let (process, urls) = spawn_mocks(&home, k).await;
+            let process = std::sync::Arc::new(process);
+            for url in urls {
+                let mock = Mock {
+                    url,
+                    _process: process.clone(),
+                };
+                d.add_on(i, mock, TOKEN);
+                i += 1;
+            }
         }
         Some(d)
     }
@@ -78,6 +123,11 @@ impl Deployment {
 
     /// Adds account `i` whose amoCRM is `mock`, with the token file's text `token`.
     pub(crate) fn add_with(&mut self, i: usize, mock: Proc, token: &str) {
+        self.add_on(i, Mock::from(mock), token);
+    }
+
+    /// [`Deployment::add_with`] on a mock that may share its process.
+    fn add_on(&mut self, i: usize, mock: Mock, token: &str) {
         let home = self.path(&format!("a{i}"));
         std::fs::create_dir_all(&home).unwrap();
         write_config(&home, SETTINGS);
@@ -140,15 +190,28 @@ impl Deployment {
         pg_idle_in(&self.url, Some(&format!("account_{}", self.names[i]))).await
     }
 
-    /// Waits (at most `secs`) until every account is idle.
+    /// Waits (at most `secs`) until every account is idle: the accounts not yet seen idle
+    /// are looked at again until none is left, then every account once more.
     pub(crate) async fn wait_all_idle(&self, secs: u64) {
-        for _ in 0..secs * 10 {
-            let mut all = true;
-            for i in 0..self.names.len() {
-                all &= self.idle(i).await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        let mut left: Vec<usize> = (0..self.names.len()).collect();
+        while std::time::Instant::now() < deadline {
+            let mut busy = Vec::new();
+            for i in left {
+                if !self.idle(i).await {
+                    busy.push(i);
+                }
             }
-            if all {
-                return;
+            left = busy;
+            if left.is_empty() {
+                let mut all = true;
+                for i in 0..self.names.len() {
+                    all &= self.idle(i).await;
+                }
+                if all {
+                    return;
+                }
+                left = (0..self.names.len()).collect();
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -646,15 +709,32 @@ async fn live_replicas_split_the_accounts_leases() {
     }
 }
 
-/// How many account leases each replica holds now.
+/// How many account leases each replica holds now (one query over every account's schema).
 pub(crate) async fn leases_held_by(d: &Deployment) -> std::collections::HashMap<String, usize> {
-    let mut out = std::collections::HashMap::new();
-    for i in 0..d.names.len() {
-        if let Some(h) = d.holder(i).await {
-            *out.entry(h).or_default() += 1;
+    let (url, names) = (d.url.clone(), d.names.clone());
+    tokio::task::spawn_blocking(move || {
+        let mut out = std::collections::HashMap::new();
+        let Ok(mut c) = postgres::Client::connect(&url, postgres::NoTls) else {
+            return out;
+        };
+        for chunk in names.chunks(500) {
+            let sql = chunk
+                .iter()
+                .map(|n| {
+                    format!(
+                        "SELECT holder FROM account_{n}.leases WHERE expires_ms > (extract(epoch from clock_timestamp()) * 1000)::bigint"
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" UNION ALL ");
+            for row in c.query(&sql, &[]).unwrap_or_default() {
+                *out.entry(row.get::<_, String>(0)).or_default() += 1;
+            }
         }
-    }
-    out
+        out
+    })
+    .await
+    .unwrap_or_default()
 }
 
 /// A replica renews its accounts' leases together, in one statement: one account's lease row

@@ -24,6 +24,8 @@ pub struct PgUrl {
     pub(crate) url: String,
     pub(crate) schema: Option<std::sync::Arc<str>>,
     pub(crate) pool: std::sync::Arc<pool::Shared>,
+    /// The pool of the two this handle's connections come from.
+    pub(crate) lane: pool::Lane,
 }
 
 impl PartialEq for PgUrl {
@@ -40,6 +42,16 @@ impl PgUrl {
             url,
             schema: None,
             pool: std::sync::Arc::default(),
+            lane: pool::Lane::Work,
+        }
+    }
+
+    /// The same database, schema and pools, its connections taken from the ingest lane
+    /// (events stored, leases kept, health checked: never waiting behind the accounts' work).
+    pub(crate) fn ingest(&self) -> Self {
+        PgUrl {
+            lane: pool::Lane::Ingest,
+            ..self.clone()
         }
     }
 
@@ -50,6 +62,7 @@ impl PgUrl {
             url: self.url.clone(),
             schema: Some(format!("account_{name}").into()),
             pool: self.pool.clone(),
+            lane: self.lane,
         }
     }
 

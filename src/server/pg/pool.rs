@@ -140,8 +140,33 @@ pub struct Shared(Mutex<Inner>);
 struct Inner {
     size: Option<u32>,
     name: Option<String>,
-    pool: Option<Pool>,
+    /// The pools of the two lanes (made on first use).
+    work: Option<Pool>,
+    ingest: Option<Pool>,
     migrated: HashSet<Option<Arc<str>>>,
+}
+
+/// Which of the process's two pools a handle draws from. The work of thousands of accounts can
+/// keep every connection of its pool busy; what must never wait behind it — storing and
+/// acknowledging events, keeping the work leases, `/health`, reading the accounts table —
+/// has a pool of its own.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Lane {
+    #[default]
+    Work,
+    Ingest,
+}
+
+/// The sizes of the work and ingest pools for a process of `size` connections: one is the
+/// listener's; a quarter of the rest (at least one) is the ingest lane's. Below 4, one pool
+/// serves both lanes (answered as an ingest pool of 0).
+pub(crate) fn lane_sizes(size: u32) -> (u32, u32) {
+    let pooled = size.saturating_sub(1).max(1);
+    if pooled < 4 {
+        return (pooled, 0);
+    }
+    let ingest = (pooled / 4).max(1);
+    (pooled - ingest, ingest)
 }
 
 impl Shared {
@@ -174,31 +199,38 @@ impl Shared {
         Ok(config)
     }
 
-    /// The pool, made on first use (no connection is opened until a job needs one): one
-    /// connection fewer than configured, the last being the listener's.
-    fn pool(&self, url: &str, target: &str) -> Result<Pool, PgError> {
+    /// The pool of `lane`, made on first use (no connection is opened until a job needs
+    /// one): together one connection fewer than configured, the last being the listener's.
+    fn pool(&self, url: &str, target: &str, lane: Lane) -> Result<Pool, PgError> {
         let config = self.config(url, target)?;
         let mut inner = self.lock();
-        if let Some(p) = &inner.pool {
+        let (work, ingest) = lane_sizes(inner.size.unwrap_or(DEFAULT_SIZE));
+        let (slot, size) = match lane {
+            Lane::Ingest if ingest > 0 => (&mut inner.ingest, ingest),
+            _ => (&mut inner.work, work),
+        };
+        if let Some(p) = slot {
             return Ok(p.clone());
         }
         let pool = r2d2::Pool::builder()
-            .max_size(inner.size.unwrap_or(DEFAULT_SIZE).saturating_sub(1).max(1))
+            .max_size(size)
             .min_idle(Some(0))
             .test_on_check_out(false)
             .connection_timeout(CHECKOUT_TIMEOUT)
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build_unchecked(Manager { config });
-        inner.pool = Some(pool.clone());
+        *slot = Some(pool.clone());
         Ok(pool)
     }
 
-    /// Connections the pool holds now (in use or idle); 0 before the first.
+    /// Connections the pools hold now (in use or idle); 0 before the first.
     pub(crate) fn connections(&self) -> u32 {
-        self.lock()
-            .pool
-            .as_ref()
-            .map_or(0, |p| p.state().connections)
+        let inner = self.lock();
+        [&inner.work, &inner.ingest]
+            .into_iter()
+            .flatten()
+            .map(|p| p.state().connections)
+            .sum()
     }
 
     fn is_migrated(&self, schema: &Option<Arc<str>>) -> bool {
@@ -238,7 +270,7 @@ impl PgConn {
             None => describe(&url.url),
         };
         let conn = PgConn {
-            pool: url.pool.pool(&url.url, &target)?,
+            pool: url.pool.pool(&url.url, &target, url.lane)?,
             shared: url.pool.clone(),
             target,
             schema: url.schema.clone(),
@@ -453,4 +485,20 @@ fn migrate(c: &mut postgres::Client, schema: Option<&str>) -> Result<(), String>
     run?;
     reset.map_err(|e| explain(&e))?;
     unlock.map(|_| ()).map_err(|e| explain(&e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lane_sizes;
+
+    #[test]
+    fn the_lanes_and_the_listener_take_exactly_the_configured_connections() {
+        assert_eq!(lane_sizes(16), (12, 3));
+        assert_eq!(lane_sizes(3), (2, 0), "one pool for both lanes");
+        for size in 2..200 {
+            let (work, ingest) = lane_sizes(size);
+            assert!(work >= 1, "{size}");
+            assert_eq!(work + ingest + 1, size.max(2), "{size}");
+        }
+    }
 }
