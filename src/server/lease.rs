@@ -139,6 +139,7 @@ async fn take_or_renew(
     state: &Arc<LeaseState>,
     held: bool,
     renewals: Option<&Renewals>,
+    taking: &tokio::sync::Semaphore,
 ) -> Option<i64> {
     let token = state.token.load(Ordering::SeqCst);
     if let Some(r) = renewals.filter(|_| held && token > 0) {
@@ -155,6 +156,11 @@ async fn take_or_renew(
             }
         }
     }
+    // A replica starting thousands of accounts takes their leases a few at a time, not
+    // thousands of blocked threads queueing on the lane's connections.
+    let Ok(_permit) = taking.acquire().await else {
+        return None;
+    };
     let (c, s) = (conn.clone(), state.clone());
     tokio::task::spawn_blocking(move || acquire(&c, &s, !held))
         .await
@@ -175,7 +181,12 @@ pub(crate) struct Share {
     /// them at once (with thousands of accounts, one per reading would take an hour to give a
     /// replica that just started its part); each keeper lets go at most one.
     pub(crate) shed: AtomicUsize,
+    /// Leases taken (or renewed one by one) at once.
+    taking: tokio::sync::Semaphore,
 }
+
+/// Leases taken one by one at once by a replica.
+const TAKING_AT_ONCE: usize = 2;
 
 impl Default for Share {
     fn default() -> Self {
@@ -183,6 +194,7 @@ impl Default for Share {
             max_held: AtomicUsize::new(usize::MAX),
             held: AtomicUsize::new(0),
             shed: AtomicUsize::new(0),
+            taking: tokio::sync::Semaphore::new(TAKING_AT_ONCE),
         }
     }
 }
@@ -223,7 +235,7 @@ pub(crate) async fn keep(
             tracing::info!(lease = %state.name, "let go to share the accounts with another replica");
             None
         } else if held || share.room() {
-            take_or_renew(&conn, &state, held, renewals.as_ref()).await
+            take_or_renew(&conn, &state, held, renewals.as_ref(), &share.taking).await
         } else {
             None
         };

@@ -70,7 +70,10 @@ impl Renewals {
     }
 }
 
-/// Gathers renewals into batches and runs each batch beside the gathering of the next.
+/// Gathers renewals into batches and runs them one after the other, on one connection at a
+/// time: the keepers tick together, and thousands of renewals run at once would take every
+/// connection of the ingest lane, with acknowledgements waiting behind them. Renewals arriving
+/// meanwhile form the next batch.
 async fn gather(
     conn: Arc<PgConn>,
     holder: Arc<String>,
@@ -85,23 +88,21 @@ async fn gather(
                 _ => break,
             }
         }
+        let (answers, batch): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .map(|r| (r.answer, (r.schema, r.name, r.token, r.length_ms)))
+            .unzip();
         let (conn, holder) = (conn.clone(), holder.clone());
-        tokio::spawn(async move {
-            let (answers, batch): (Vec<_>, Vec<_>) = batch
-                .into_iter()
-                .map(|r| (r.answer, (r.schema, r.name, r.token, r.length_ms)))
-                .unzip();
-            let done = tokio::task::spawn_blocking(move || renew_all(&conn, &holder, &batch))
-                .await
-                .unwrap_or_else(|e| Err(format!("renewing leases panicked: {e}")));
-            for (i, answer) in answers.into_iter().enumerate() {
-                let _ = answer.send(
-                    done.as_ref()
-                        .map(|renewed| renewed.contains(&i))
-                        .map_err(Clone::clone),
-                );
-            }
-        });
+        let done = tokio::task::spawn_blocking(move || renew_all(&conn, &holder, &batch))
+            .await
+            .unwrap_or_else(|e| Err(format!("renewing leases panicked: {e}")));
+        for (i, answer) in answers.into_iter().enumerate() {
+            let _ = answer.send(
+                done.as_ref()
+                    .map(|renewed| renewed.contains(&i))
+                    .map_err(Clone::clone),
+            );
+        }
     }
 }
 
