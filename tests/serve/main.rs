@@ -10,6 +10,7 @@ mod crash;
 mod end_to_end;
 mod fleet;
 mod fleet_failover;
+mod fleet_lanes;
 mod fleet_scale;
 mod flood;
 mod isolation;
