@@ -195,14 +195,16 @@ async fn post_round(
     }
 }
 
-/// Waits (at most 30 s: a few lease lengths) until the live replicas split the accounts' leases:
-/// every account held, each live replica holding at most its share (the accounts over the
-/// replicas, rounded up) and none held by a replica killed.
+/// Waits until the live replicas split the accounts' leases: every account held, each live
+/// replica holding at most its share (the accounts over the replicas, rounded up) and none
+/// held by a replica killed. At most 30 s (a few lease lengths), and 0.1 s more per account
+/// (each replica takes leases two at a time).
 async fn split_between_the_live(d: &Deployment, live: &[String]) -> Duration {
     let share = d.names.len().div_ceil(live.len());
     let started = std::time::Instant::now();
+    let most = Duration::from_secs(30) + Duration::from_millis(100) * d.names.len() as u32;
     let mut held = leases_held_by(d).await;
-    while started.elapsed() < Duration::from_secs(30) {
+    while started.elapsed() < most {
         let split = held.keys().all(|h| live.contains(h))
             && held.values().all(|n| *n <= share)
             && held.values().sum::<usize>() == d.names.len();
