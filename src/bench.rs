@@ -461,8 +461,12 @@ fn sum_sql(accounts: usize, table: &str) -> String {
 async fn count_all(pg: &str, accounts: usize, table: &str) -> Result<usize, String> {
     let (sql, url) = (sum_sql(accounts, table), pg.to_string());
     tokio::task::spawn_blocking(move || {
-        let mut c = postgres::Client::connect(&url, postgres::NoTls).map_err(|e| e.to_string())?;
-        let n: i64 = c.query_one(&sql, &[]).map_err(|e| e.to_string())?.get(0);
+        let mut c = postgres::Client::connect(&url, postgres::NoTls)
+            .map_err(|e| crate::server::pg::explain(&e))?;
+        let n: i64 = c
+            .query_one(&sql, &[])
+            .map_err(|e| crate::server::pg::explain(&e))?
+            .get(0);
         Ok(usize::try_from(n).unwrap_or(0))
     })
     .await
@@ -474,10 +478,14 @@ async fn wait_handled(pg: &str, accounts: usize, want: usize) -> Result<usize, S
     let sql = sum_sql(accounts, "calls_done");
     let url = pg.to_string();
     tokio::task::spawn_blocking(move || {
-        let mut c = postgres::Client::connect(&url, postgres::NoTls).map_err(|e| e.to_string())?;
+        let mut c = postgres::Client::connect(&url, postgres::NoTls)
+            .map_err(|e| crate::server::pg::explain(&e))?;
         let deadline = Instant::now() + Duration::from_secs(600);
         loop {
-            let n: i64 = c.query_one(&sql, &[]).map_err(|e| e.to_string())?.get(0);
+            let n: i64 = c
+                .query_one(&sql, &[])
+                .map_err(|e| crate::server::pg::explain(&e))?
+                .get(0);
             let n = usize::try_from(n).unwrap_or(0);
             if n >= want || Instant::now() > deadline {
                 return Ok(n);

@@ -361,10 +361,13 @@ async fn wait_one_handled(db: DbUrl, i: usize, since: Instant) -> Result<(), Str
         return Err("the scale figure needs PostgreSQL".into());
     };
     tokio::task::spawn_blocking(move || {
-        let mut c =
-            postgres::Client::connect(&url.url, postgres::NoTls).map_err(|e| e.to_string())?;
+        let mut c = postgres::Client::connect(&url.url, postgres::NoTls)
+            .map_err(|e| crate::server::pg::explain(&e))?;
         while since.elapsed() < Duration::from_secs(120) {
-            let n: i64 = c.query_one(&sql, &[]).map_err(|e| e.to_string())?.get(0);
+            let n: i64 = c
+                .query_one(&sql, &[])
+                .map_err(|e| crate::server::pg::explain(&e))?
+                .get(0);
             if n >= 1 {
                 return Ok(());
             }
@@ -384,7 +387,8 @@ fn sample_connections(
 ) -> std::thread::JoinHandle<Result<BTreeMap<String, i64>, String>> {
     std::thread::spawn(move || {
         let mut most = BTreeMap::new();
-        let mut c = postgres::Client::connect(&url, postgres::NoTls).map_err(|e| e.to_string())?;
+        let mut c = postgres::Client::connect(&url, postgres::NoTls)
+            .map_err(|e| crate::server::pg::explain(&e))?;
         while sampling.load(Ordering::SeqCst) {
             let rows = c
                 .query(
@@ -392,7 +396,7 @@ fn sample_connections(
                       WHERE application_name LIKE 'sipamo %' GROUP BY 1",
                     &[],
                 )
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| crate::server::pg::explain(&e))?;
             for r in rows {
                 let e = most.entry(r.get(0)).or_insert(0);
                 *e = (*e).max(r.get(1));
