@@ -103,22 +103,9 @@ async fn spawn_lines(args: &[&str], nofile: Option<u32>, n: usize) -> (Proc, Vec
 
 /// One mock process serving `n` accounts (`sipamo mock --accounts N`), with their base URLs.
 pub async fn spawn_mocks(dir: &Path, n: u16) -> (Proc, Vec<String>) {
-    let account = dir.join("account.yaml");
-    std::fs::write(&account, ACCOUNT).unwrap();
     let accounts = n.to_string();
-    let args = [
-        "mock",
-        "--listen",
-        "127.0.0.1:0",
-        "--token",
-        TOKEN,
-        "--account",
-        account.to_str().unwrap(),
-        "--rate-limit",
-        "off",
-        "--accounts",
-        &accounts,
-    ];
+    let args = mock_args(dir, ACCOUNT, &["--accounts", &accounts]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     spawn_lines(&args, None, usize::from(n)).await
 }
 
@@ -133,6 +120,13 @@ pub async fn spawn_mock_with(dir: &Path, account_yaml: &str) -> Proc {
 
 /// [`spawn_mock_with`] with options of the test's own.
 pub async fn spawn_mock_args(dir: &Path, account_yaml: &str, extra: &[&str]) -> Proc {
+    let args = mock_args(dir, account_yaml, extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    spawn(&args).await
+}
+
+/// The mock's command line serving `account_yaml` (written into `dir`), with `extra`.
+fn mock_args(dir: &Path, account_yaml: &str, extra: &[&str]) -> Vec<String> {
     let account = dir.join("account.yaml");
     std::fs::write(&account, account_yaml).unwrap();
     let mut args = vec![
@@ -149,7 +143,7 @@ pub async fn spawn_mock_args(dir: &Path, account_yaml: &str, extra: &[&str]) -> 
         "off",
     ];
     args.extend_from_slice(extra);
-    spawn(&args).await
+    args.into_iter().map(String::from).collect()
 }
 
 pub fn write_config(dir: &Path, settings: &str) {

@@ -220,18 +220,10 @@ impl Deployment {
 
     /// The replica holding account `i`'s work lease.
     pub(crate) async fn holder(&self, i: usize) -> Option<String> {
-        let (url, schema) = (self.url.clone(), format!("account_{}", self.names[i]));
+        let (url, sql) = (self.url.clone(), holder_sql(&self.names[i]));
         tokio::task::spawn_blocking(move || {
             let mut c = postgres::Client::connect(&url, postgres::NoTls).ok()?;
-            c.query_opt(
-                &format!(
-                    "SELECT holder FROM {schema}.leases WHERE expires_ms > (extract(epoch from clock_timestamp()) * 1000)::bigint"
-                ),
-                &[],
-            )
-            .ok()
-            .flatten()
-            .map(|r| r.get(0))
+            c.query_opt(&sql, &[]).ok().flatten().map(|r| r.get(0))
         })
         .await
         .ok()
@@ -709,6 +701,13 @@ async fn live_replicas_split_the_accounts_leases() {
     }
 }
 
+/// The holder of account `name`'s lease while it is unexpired, in SQL.
+fn holder_sql(name: &str) -> String {
+    format!(
+        "SELECT holder FROM account_{name}.leases WHERE expires_ms > (extract(epoch from clock_timestamp()) * 1000)::bigint"
+    )
+}
+
 /// How many account leases each replica holds now (one query over every account's schema).
 pub(crate) async fn leases_held_by(d: &Deployment) -> std::collections::HashMap<String, usize> {
     let (url, names) = (d.url.clone(), d.names.clone());
@@ -720,11 +719,7 @@ pub(crate) async fn leases_held_by(d: &Deployment) -> std::collections::HashMap<
         for chunk in names.chunks(500) {
             let sql = chunk
                 .iter()
-                .map(|n| {
-                    format!(
-                        "SELECT holder FROM account_{n}.leases WHERE expires_ms > (extract(epoch from clock_timestamp()) * 1000)::bigint"
-                    )
-                })
+                .map(|n| holder_sql(n))
                 .collect::<Vec<_>>()
                 .join(" UNION ALL ");
             for row in c.query(&sql, &[]).unwrap_or_default() {
