@@ -353,10 +353,7 @@ async fn post_until_acknowledged(
 
 /// Waits until account `i` has a handled call, at most 2 minutes after `since`.
 async fn wait_one_handled(db: DbUrl, i: usize, since: Instant) -> Result<(), String> {
-    let sql = format!(
-        "SELECT COUNT(*) FROM account_{}.calls_done",
-        super::bench_account(i)
-    );
+    let account = super::bench_account(i);
     let DbUrl::Postgres(url) = db else {
         return Err("the scale figure needs PostgreSQL".into());
     };
@@ -365,7 +362,10 @@ async fn wait_one_handled(db: DbUrl, i: usize, since: Instant) -> Result<(), Str
             .map_err(|e| crate::server::pg::explain(&e))?;
         while since.elapsed() < Duration::from_secs(120) {
             let n: i64 = c
-                .query_one(&sql, &[])
+                .query_one(
+                    "SELECT COUNT(*) FROM calls_done WHERE account = $1",
+                    &[&account],
+                )
                 .map_err(|e| crate::server::pg::explain(&e))?
                 .get(0);
             if n >= 1 {
@@ -373,7 +373,9 @@ async fn wait_one_handled(db: DbUrl, i: usize, since: Instant) -> Result<(), Str
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Err(format!("{sql}: no call handled within 2 minutes"))
+        Err(format!(
+            "account {account}: no call handled within 2 minutes"
+        ))
     })
     .await
     .map_err(|e| e.to_string())?

@@ -35,7 +35,7 @@ pub(crate) enum AccountsAction {
     /// Add an account: its settings are checked against the amoCRM account first (R-CFG).
     Add {
         /// A name of the operator's choosing: 1 to 40 of a-z 0-9 _, starting with a letter
-        /// (the account's data lives in the schema account_NAME).
+        /// (it labels the account's metrics and keys its rows in the database).
         name: String,
         /// The account's amoCRM address, https://SUBDOMAIN.amocrm.ru.
         #[arg(long)]

@@ -93,12 +93,6 @@ pub(crate) async fn add(db: &DbUrl, vault: &Vault, a: NewAccount<'_>) -> Result<
     let sealed = vault
         .seal(&crate::secret::Secret::new(token_text), a.name)
         .map_err(|e| e.to_string())?;
-    // The account's schema is made and migrated here, once, rather than by every replica
-    // starting it (with thousands of accounts, those migrations queue on one lock).
-    if let DbUrl::Postgres(base) = db {
-        Db::open(&DbUrl::Postgres(base.account(a.name)))
-            .map_err(|e| format!("cannot make the account's tables: {e}"))?;
-    }
     conn.add_account(
         a.name.to_string(),
         secret_hash(secret.expose()),
@@ -149,8 +143,8 @@ pub(crate) fn disable(db: &DbUrl, name: &str) -> Result<bool, StoreError> {
 /// name); the account must exist, so that a mistyped name creates nothing.
 pub(crate) fn account_db(db: &DbUrl, name: Option<&str>) -> Result<DbUrl, String> {
     let Some(name) = name else {
-        // A many-account database keeps each account's calls apart: its default schema has
-        // none, and reading it would say "0 parked calls" whatever the accounts hold.
+        // A many-account database keeps each account's calls apart: the deployment's own rows
+        // are none, and reading them would say "0 parked calls" whatever the accounts hold.
         if let DbUrl::Postgres(_) = db
             && let Ok(accounts) = list(db)
             && !accounts.is_empty()

@@ -139,7 +139,7 @@ impl Db {
                 Ok(out)
             }
             Db::Postgres(p) => match p.run_within(super::pg::CHECK_WAIT, move |c| {
-                super::pg::inbox::insert_events(c, &arrivals, notify)
+                super::pg::inbox::insert_events(c, p.account(), &arrivals, notify)
             }) {
                 Ok(Ok(out)) => Ok(out),
                 Ok(Err(e)) => Err(InsertFailure::Rejected(StoreError {
@@ -164,7 +164,9 @@ impl Db {
         match self {
             Db::Sqlite(c) => store::events_after(&Self::lite(c), after, limit).map_err(sq(doing)),
             // PostgreSQL: the events not yet taken (several writers), whatever the cursor.
-            Db::Postgres(p) => pg(p, doing, move |c| super::pg::inbox::untaken(c, limit)),
+            Db::Postgres(p) => {
+                pg_account(p, doing, move |c, a| super::pg::inbox::untaken(c, a, limit))
+            }
         }
     }
 
@@ -180,7 +182,7 @@ impl Db {
                     store::unfinished_events(&conn, max).map_err(sq(doing))?,
                 ))
             }
-            Db::Postgres(p) => pg(p, doing, super::pg::inbox::unfinished_events),
+            Db::Postgres(p) => pg_account(p, doing, super::pg::inbox::unfinished_events),
         }
     }
 
@@ -191,7 +193,7 @@ impl Db {
             Db::Sqlite(c) => store::events_of(&Self::lite(c), call_id).map_err(sq(doing)),
             Db::Postgres(p) => {
                 let id = call_id.to_string();
-                pg(p, doing, move |c| super::pg::inbox::events_of(c, &id))
+                pg_account(p, doing, move |c, a| super::pg::inbox::events_of(c, a, &id))
             }
         }
     }
@@ -201,7 +203,7 @@ impl Db {
         let doing = "taking the calls put back";
         match self {
             Db::Sqlite(c) => store::take_requeued(&mut Self::lite(c)).map_err(sq(doing)),
-            Db::Postgres(p) => pg(p, doing, super::pg::inbox::take_requeued),
+            Db::Postgres(p) => pg_account(p, doing, super::pg::inbox::take_requeued),
         }
     }
 
@@ -210,9 +212,12 @@ impl Db {
         let doing = "counting the queue";
         match self {
             Db::Sqlite(c) => store::pending_count(&Self::lite(c), cursor).map_err(sq(doing)),
-            Db::Postgres(p) => pg(p, doing, |c| {
-                c.query_one("SELECT COUNT(*) FROM events WHERE NOT taken", &[])
-                    .map(|r| r.get(0))
+            Db::Postgres(p) => pg_account(p, doing, |c, a| {
+                c.query_one(
+                    "SELECT COUNT(*) FROM events WHERE account = $1 AND NOT taken",
+                    &[&a],
+                )
+                .map(|r| r.get(0))
             }),
         }
     }
@@ -226,8 +231,8 @@ impl Db {
     ) -> Result<bool, StoreError> {
         match self {
             Db::Sqlite(_) => Ok(true),
-            Db::Postgres(p) => pg(p, "recording the events taken", move |c| {
-                super::pg::inbox::mark_taken(c, &ids, fence.as_ref())
+            Db::Postgres(p) => pg_account(p, "recording the events taken", move |c, a| {
+                super::pg::inbox::mark_taken(c, a, &ids, fence.as_ref())
             }),
         }
     }
@@ -250,12 +255,13 @@ impl Db {
                 .map_err(sq(doing)),
             // A kept exchange serves `record`, not crash safety: its commit does not wait for
             // the disk, so that many accounts' exchanges do not queue behind each other's fsync.
-            Db::Postgres(p) => pg(p, doing, move |c| {
+            Db::Postgres(p) => pg_account(p, doing, move |c, a| {
                 let mut t = c.transaction()?;
                 t.batch_execute("SET LOCAL synchronous_commit TO OFF")?;
                 t.execute(
-                    "INSERT INTO exchanges (call_id, at_ms, exchange) VALUES ($1, $2, $3)",
-                    &[&call_id, &at_ms, &json],
+                    "INSERT INTO exchanges (account, call_id, at_ms, exchange)
+                     VALUES ($4, $1, $2, $3)",
+                    &[&call_id, &at_ms, &json, &a],
                 )?;
                 t.commit()
             }),
@@ -269,11 +275,11 @@ impl Db {
             Db::Sqlite(c) => {
                 super::exchanges::save_settings(&Self::lite(c), &yaml, now_ms).map_err(sq(doing))
             }
-            Db::Postgres(p) => pg(p, doing, move |c| {
+            Db::Postgres(p) => pg_account(p, doing, move |c, a| {
                 c.execute(
-                    "INSERT INTO service_settings (id, yaml, saved_ms) VALUES (1, $1, $2)
-                     ON CONFLICT (id) DO UPDATE SET yaml = excluded.yaml, saved_ms = excluded.saved_ms",
-                    &[&yaml, &now_ms],
+                    "INSERT INTO service_settings (account, yaml, saved_ms) VALUES ($3, $1, $2)
+                     ON CONFLICT (account) DO UPDATE SET yaml = excluded.yaml, saved_ms = excluded.saved_ms",
+                    &[&yaml, &now_ms, &a],
                 )
                 .map(|_| ())
             }),
@@ -307,7 +313,9 @@ impl Db {
         let doing = "removing what is past the retention";
         match self {
             Db::Sqlite(c) => super::retention::prune(&Self::lite(c), cutoff_ms).map_err(sq(doing)),
-            Db::Postgres(p) => pg(p, doing, move |c| super::pg::inbox::prune(c, cutoff_ms)),
+            Db::Postgres(p) => pg_account(p, doing, move |c, a| {
+                super::pg::inbox::prune(c, a, cutoff_ms)
+            }),
         }
     }
 }
@@ -377,10 +385,10 @@ impl Db {
                     .map_err(sq(doing))?;
                 rows.collect::<rusqlite::Result<_>>().map_err(sq(doing))
             }
-            Db::Postgres(p) => pg(p, doing, move |c| {
+            Db::Postgres(p) => pg_account(p, doing, move |c, a| {
                 let sql = "SELECT id, received_ms, reason, detail, content_type, raw FROM kept \
-                           WHERE $1::BIGINT IS NULL OR id = $1 ORDER BY id";
-                c.query(sql, &[&only]).map(|rows| {
+                           WHERE account = $2 AND ($1::BIGINT IS NULL OR id = $1) ORDER BY id";
+                c.query(sql, &[&only, &a]).map(|rows| {
                     rows.iter()
                         .map(|r| KeptRequest {
                             id: r.get(0),
@@ -401,9 +409,8 @@ impl Db {
         let doing = "reading the parked calls";
         match self {
             Db::Sqlite(c) => store::parked_calls(&Self::lite(c)).map_err(sq(doing)),
-            Db::Postgres(p) => {
-                pg(p, doing, |c| {
-                    c.query("SELECT call_id, reason, attempts, at_ms FROM parked ORDER BY at_ms, call_id", &[])
+            Db::Postgres(p) => pg_account(p, doing, |c, a| {
+                c.query("SELECT call_id, reason, attempts, at_ms FROM parked WHERE account = $1 ORDER BY at_ms, call_id", &[&a])
                     .map(|rows| {
                         rows.iter()
                             .map(|r| ParkedCall {
@@ -414,8 +421,7 @@ impl Db {
                             })
                             .collect()
                     })
-                })
-            }
+            }),
         }
     }
 
@@ -441,14 +447,18 @@ impl Db {
             }
             Db::Postgres(p) => {
                 let id = call_id.to_string();
-                pg(p, doing, move |c| {
+                pg_account(p, doing, move |c, a| {
                     let done = c
-                        .query_opt("SELECT 1 FROM calls_done WHERE call_id = $1", &[&id])?
+                        .query_opt(
+                            "SELECT 1 FROM calls_done WHERE account = $2 AND call_id = $1",
+                            &[&id, &a],
+                        )?
                         .is_some();
                     let progress = c
                         .query_opt(
-                            "SELECT value FROM memory WHERE space = 'progress' AND key = $1",
-                            &[&id],
+                            "SELECT value FROM memory
+                              WHERE account = $2 AND space = 'progress' AND key = $1",
+                            &[&id, &a],
                         )?
                         .map(|r| r.get(0));
                     Ok((done, progress))
@@ -464,21 +474,24 @@ impl Db {
             Db::Sqlite(c) => store::requeue(&mut Self::lite(c), call_id).map_err(sq(doing)),
             Db::Postgres(p) => {
                 let id = call_id.to_string();
-                pg(p, doing, move |c| {
+                pg_account(p, doing, move |c, a| {
                     let mut t = c.transaction()?;
-                    let n = t.execute("DELETE FROM parked WHERE call_id = $1", &[&id])?;
+                    let n = t.execute(
+                        "DELETE FROM parked WHERE account = $2 AND call_id = $1",
+                        &[&id, &a],
+                    )?;
                     if n == 1 {
                         t.execute(
-                            "DELETE FROM memory WHERE space = 'attempts' AND key = $1",
-                            &[&id],
+                            "DELETE FROM memory WHERE account = $2 AND space = 'attempts' AND key = $1",
+                            &[&id, &a],
                         )?;
                         t.execute(
-                            "INSERT INTO requeued (call_id) VALUES ($1) ON CONFLICT DO NOTHING",
-                            &[&id],
+                            "INSERT INTO requeued (account, call_id) VALUES ($2, $1) ON CONFLICT DO NOTHING",
+                            &[&id, &a],
                         )?;
                         t.execute(
-                            "SELECT pg_notify($1, current_schema())",
-                            &[&super::pg::listen::CHANNEL],
+                            "SELECT pg_notify($1, $2)",
+                            &[&super::pg::listen::CHANNEL, &a],
                         )?;
                     }
                     t.commit()?;
@@ -496,7 +509,7 @@ impl Db {
             Db::Sqlite(c) => {
                 store::events_after(&Self::lite(c), 0, usize::MAX >> 1).map_err(sq(doing))
             }
-            Db::Postgres(p) => pg(p, doing, super::pg::inbox::events_of_all),
+            Db::Postgres(p) => pg_account(p, doing, super::pg::inbox::events_of_all),
         }
     }
 
@@ -511,9 +524,12 @@ impl Db {
                 })
                 .optional()
                 .map_err(sq(doing)),
-            Db::Postgres(p) => pg(p, doing, |c| {
-                c.query_opt("SELECT yaml FROM service_settings WHERE id = 1", &[])
-                    .map(|r| r.map(|r| r.get(0)))
+            Db::Postgres(p) => pg_account(p, doing, |c, a| {
+                c.query_opt(
+                    "SELECT yaml FROM service_settings WHERE account = $1",
+                    &[&a],
+                )
+                .map(|r| r.map(|r| r.get(0)))
             }),
         }
     }
@@ -529,13 +545,14 @@ impl Db {
             }
             Db::Postgres(p) => {
                 let calls = calls.to_vec();
-                pg(p, doing, move |c| {
+                pg_account(p, doing, move |c, a| {
                     c.query(
-                        "SELECT exchange FROM exchanges WHERE call_id = ANY($1)
-                            OR id IN (SELECT MAX(id) FROM exchanges WHERE call_id IS NULL
-                                      GROUP BY exchange::json->>'path')
+                        "SELECT exchange FROM exchanges WHERE account = $2 AND (call_id = ANY($1)
+                            OR id IN (SELECT MAX(id) FROM exchanges
+                                       WHERE account = $2 AND call_id IS NULL
+                                      GROUP BY exchange::json->>'path'))
                          ORDER BY id",
-                        &[&calls],
+                        &[&calls, &a],
                     )
                     .map(|rows| rows.iter().map(|r| r.get(0)).collect())
                 })
@@ -737,7 +754,16 @@ impl Db {
     }
 }
 
-/// Runs `f` on a pooled PostgreSQL connection.
+/// Runs `f` on a pooled PostgreSQL connection with the account whose rows `p` holds.
+fn pg_account<T: Send>(
+    p: &PgConn,
+    doing: &'static str,
+    f: impl FnOnce(&mut postgres::Client, &str) -> Result<T, postgres::Error> + Send,
+) -> Result<T, StoreError> {
+    pg(p, doing, move |c| f(c, p.account()))
+}
+
+/// Runs `f` on a pooled PostgreSQL connection (the deployment's tables: no account's rows).
 fn pg<T: Send>(
     p: &PgConn,
     doing: &'static str,

@@ -536,16 +536,13 @@ impl Fleet {
         }))
     }
 
-    /// Wakes the worker of the account whose schema is `schema` (every account's for
+    /// Wakes the worker of account `name` (every account's for
     /// [`super::pg::listen::EVERYONE`]).
-    fn wake(&self, schema: &str) {
+    fn wake(&self, name: &str) {
         let served = self.served();
-        if schema == super::pg::listen::EVERYONE {
+        if name == super::pg::listen::EVERYONE {
             served.values().for_each(|s| s.stored.notify_one());
-        } else if let Some(s) = schema
-            .strip_prefix("account_")
-            .and_then(|name| served.get(name))
-        {
+        } else if let Some(s) = served.get(name) {
             s.stored.notify_one();
         }
     }
@@ -761,9 +758,9 @@ impl FleetApp {
         super::pg::listen::spawn(
             &fleet.base,
             move || !stopping.load(Ordering::SeqCst),
-            move |schema| {
+            move |name| {
                 if let Some(f) = waker.upgrade() {
-                    f.wake(schema);
+                    f.wake(name);
                 }
             },
         );

@@ -84,10 +84,12 @@ pub(crate) fn release(conn: &PgConn, state: &LeaseState) {
     };
     state.forget();
     let (name, holder) = (state.name.clone(), state.holder.clone());
+    let account = conn.account().to_string();
     let _ = conn.run(move |c| {
         c.execute(
-            "UPDATE leases SET expires_ms = 0 WHERE name = $1 AND holder = $2 AND token = $3",
-            &[&name, &holder, &token],
+            "UPDATE leases SET expires_ms = 0
+              WHERE account = $4 AND name = $1 AND holder = $2 AND token = $3",
+            &[&name, &holder, &token, &account],
         )
     });
 }
@@ -110,16 +112,18 @@ fn acquire(conn: &PgConn, state: &LeaseState, fresh: bool) -> Option<i64> {
     let (name, holder) = (state.name.clone(), state.holder.clone());
     let len = i64::try_from(state.length.as_millis()).unwrap_or(i64::MAX);
     let sql = format!(
-        "INSERT INTO leases (name, holder, token, expires_ms) VALUES ($1, $2, 1, {DB_NOW_MS} + $3)
-         ON CONFLICT (name) DO UPDATE SET
+        "INSERT INTO leases (account, name, holder, token, expires_ms)
+         VALUES ($5, $1, $2, 1, {DB_NOW_MS} + $3)
+         ON CONFLICT (account, name) DO UPDATE SET
              token = CASE WHEN leases.holder = $2 AND leases.expires_ms >= {DB_NOW_MS} AND NOT $4
                           THEN leases.token ELSE leases.token + 1 END,
              holder = $2, expires_ms = {DB_NOW_MS} + $3
          WHERE leases.holder = $2 OR leases.expires_ms < {DB_NOW_MS}
          RETURNING token"
     );
+    let account = conn.account().to_string();
     let answer = conn.run(move |c| {
-        c.query_opt(&sql, &[&name, &holder, &len, &fresh])
+        c.query_opt(&sql, &[&name, &holder, &len, &fresh, &account])
             .map(|row| row.map(|r| r.get::<_, i64>(0)))
     });
     match answer {
@@ -144,7 +148,7 @@ async fn take_or_renew(
     let token = state.token.load(Ordering::SeqCst);
     if let Some(r) = renewals.filter(|_| held && token > 0) {
         match r
-            .renew(conn.schema(), &state.name, token, state.length)
+            .renew(conn.account(), &state.name, token, state.length)
             .await
         {
             Ok(true) => return Some(token),
@@ -177,6 +181,9 @@ pub(crate) struct Share {
     pub(crate) max_held: AtomicUsize,
     /// Leases held now.
     pub(crate) held: AtomicUsize,
+    /// Free leases being taken now: counted against the share before the attempt, so that
+    /// keepers trying at once never take more than it together.
+    pending: AtomicUsize,
     /// Leases above the share that may still be let go after this accounts reading: all of
     /// them at once (with thousands of accounts, one per reading would take an hour to give a
     /// replica that just started its part); each keeper lets go at most one.
@@ -193,6 +200,7 @@ impl Default for Share {
         Share {
             max_held: AtomicUsize::new(usize::MAX),
             held: AtomicUsize::new(0),
+            pending: AtomicUsize::new(0),
             shed: AtomicUsize::new(0),
             taking: tokio::sync::Semaphore::new(TAKING_AT_ONCE),
         }
@@ -200,9 +208,28 @@ impl Default for Share {
 }
 
 impl Share {
-    fn room(&self) -> bool {
-        self.held.load(Ordering::SeqCst) < self.max_held.load(Ordering::SeqCst)
+    /// Reserves room for one more lease when the leases held and being taken are below the
+    /// share; [`Share::taken`] ends the reservation.
+    fn reserve(&self) -> bool {
+        let max = self.max_held.load(Ordering::SeqCst);
+        self.pending
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |p| {
+                (self.held.load(Ordering::SeqCst).saturating_add(p) < max).then_some(p + 1)
+            })
+            .is_ok()
     }
+
+    /// Ends a reservation: the lease was taken (counted as held first, so that the two
+    /// together never dip and let another keeper past the share) or not.
+    fn taken(&self, got: bool) {
+        if got {
+            self.held.fetch_add(1, Ordering::SeqCst);
+        }
+        let _ = self
+            .pending
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+    }
+
     /// This keeper's lease may go now: the replica still holds more than its share, and this
     /// reading's count of leases to let go is not used up.
     fn may_shed(&self) -> bool {
@@ -234,17 +261,19 @@ pub(crate) async fn keep(
             let _ = tokio::task::spawn_blocking(move || release(&c, &s)).await;
             tracing::info!(lease = %state.name, "let go to share the accounts with another replica");
             None
-        } else if held || share.room() {
+        } else if held {
             take_or_renew(&conn, &state, held, renewals.as_ref(), &share.taking).await
+        } else if share.reserve() {
+            let token = take_or_renew(&conn, &state, held, renewals.as_ref(), &share.taking).await;
+            share.taken(token.is_some());
+            token
         } else {
             None
         };
         state.set(token, token.map(|_| sent + state.length));
         if token.is_some() != held {
             held = token.is_some();
-            if held {
-                share.held.fetch_add(1, Ordering::SeqCst);
-            } else {
+            if !held {
                 let _ = share
                     .held
                     .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
@@ -278,7 +307,38 @@ fn next_tick(period: Duration) -> tokio::time::Instant {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::Ordering;
     use std::time::Duration;
+
+    use super::Share;
+
+    /// Keepers of a starting replica try their free leases at once: reserved before the
+    /// attempt, together they never take more than the share (before, each looked at the
+    /// leases held, all saw room, and a replica of a three-way split took 336 of 334).
+    #[test]
+    fn keepers_trying_at_once_never_take_more_than_the_share() {
+        let share = std::sync::Arc::new(Share::default());
+        share.max_held.store(334, Ordering::SeqCst);
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let share = share.clone();
+                std::thread::spawn(move || {
+                    for i in 0..200 {
+                        if share.reserve() {
+                            std::thread::yield_now();
+                            share.taken(i % 5 != 0);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(share.held.load(Ordering::SeqCst), 334);
+        assert_eq!(share.pending.load(Ordering::SeqCst), 0);
+        assert!(!share.reserve(), "no room left");
+    }
 
     #[tokio::test]
     async fn keepers_tick_on_one_grid_within_a_period() {

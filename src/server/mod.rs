@@ -231,7 +231,12 @@ impl Application {
             pg::listen::spawn(
                 url,
                 move || !alive.load(std::sync::atomic::Ordering::SeqCst),
-                move |_| wake.notify_one(),
+                // Its rows are the deployment's own (account `""`).
+                move |account| {
+                    if account.is_empty() || account == pg::listen::EVERYONE {
+                        wake.notify_one();
+                    }
+                },
             );
         }
         let pruner = tokio::spawn(retention::run(

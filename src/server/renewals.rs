@@ -14,15 +14,15 @@ use tokio::sync::{mpsc, oneshot};
 use super::lease::DB_NOW_MS;
 use super::pg::PgConn;
 
-/// Leases renewed in one statement at most (two parameters each).
-const PER_STATEMENT: usize = 200;
+/// Leases renewed in one statement at most (given as arrays: six parameters whatever the size).
+const PER_STATEMENT: usize = 1_000;
 /// How long the first renewal of a batch waits for others to join it.
 const GATHER: Duration = Duration::from_millis(20);
 
 /// One lease to renew.
 struct Renewal {
-    /// The account's schema (`None`: the connection's default one).
-    schema: Option<String>,
+    /// The account whose lease it is.
+    account: String,
     name: String,
     token: i64,
     length_ms: i64,
@@ -43,19 +43,19 @@ impl Renewals {
         Renewals { send }
     }
 
-    /// Renews the lease `name` in `schema` held with `token` for `length`: `Ok(true)` renewed,
+    /// Renews account `account`'s lease `name` held with `token` for `length`: `Ok(true)` renewed,
     /// `Ok(false)` not held any more as it was (take the one-lease path), `Err` when the
     /// database did not answer.
     pub(crate) async fn renew(
         &self,
-        schema: Option<&str>,
+        account: &str,
         name: &str,
         token: i64,
         length: Duration,
     ) -> Result<bool, String> {
         let (answer, answered) = oneshot::channel();
         let renewal = Renewal {
-            schema: schema.map(str::to_string),
+            account: account.to_string(),
             name: name.to_string(),
             token,
             length_ms: i64::try_from(length.as_millis()).unwrap_or(i64::MAX),
@@ -90,7 +90,7 @@ async fn gather(
         }
         let (answers, batch): (Vec<_>, Vec<_>) = batch
             .into_iter()
-            .map(|r| (r.answer, (r.schema, r.name, r.token, r.length_ms)))
+            .map(|r| (r.answer, (r.account, r.name, r.token, r.length_ms)))
             .unzip();
         let (conn, holder) = (conn.clone(), holder.clone());
         let done = tokio::task::spawn_blocking(move || renew_all(&conn, &holder, &batch))
@@ -106,21 +106,27 @@ async fn gather(
     }
 }
 
-/// A lease of the batch: schema, name, token, length in ms.
-type Item = (Option<String>, String, i64, i64);
+/// A lease of the batch: account, name, token, length in ms.
+type Item = (String, String, i64, i64);
 
 /// Renews every lease of `batch` still held by `holder` with its token and not expired, in one
 /// statement; answers the indexes of those renewed.
 fn renew_all(conn: &PgConn, holder: &str, batch: &[Item]) -> Result<Vec<usize>, String> {
-    let sql = statement(batch);
-    let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&holder];
-    for (_, name, token, length_ms) in batch {
-        params.push(name);
-        params.push(token);
-        params.push(length_ms);
-    }
+    let accounts: Vec<&str> = batch.iter().map(|b| b.0.as_str()).collect();
+    let names: Vec<&str> = batch.iter().map(|b| b.1.as_str()).collect();
+    let tokens: Vec<i64> = batch.iter().map(|b| b.2).collect();
+    let lengths: Vec<i64> = batch.iter().map(|b| b.3).collect();
+    let indexes: Vec<i32> = (0..batch.len())
+        .map(|i| i32::try_from(i).unwrap_or(i32::MAX))
+        .collect();
+    let sql = statement();
     let rows = conn
-        .run(|c| c.query(&sql, &params))
+        .run(|c| {
+            c.query(
+                &sql,
+                &[&holder, &accounts, &names, &tokens, &lengths, &indexes],
+            )
+        })
         .map_err(|e| e.to_string())?
         .map_err(|e| super::pg::explain(&e))?;
     Ok(rows
@@ -129,29 +135,24 @@ fn renew_all(conn: &PgConn, holder: &str, batch: &[Item]) -> Result<Vec<usize>, 
         .collect())
 }
 
-/// The statement renewing `batch`: one data-modifying `WITH` part per lease (each in its
-/// account's schema), their indexes returned for those renewed.
-fn statement(batch: &[Item]) -> String {
-    let mut parts = Vec::with_capacity(batch.len());
-    let mut selects = Vec::with_capacity(batch.len());
-    for (i, (schema, ..)) in batch.iter().enumerate() {
-        let table = match schema {
-            Some(s) => format!("\"{}\".leases", s.replace('"', "\"\"")),
-            None => "leases".to_string(),
-        };
-        let (name, token, len) = (3 * i + 2, 3 * i + 3, 3 * i + 4);
-        // A row locked by a transaction of the account (its fence check) is skipped, not
-        // waited for: it alone takes the one-lease path, the batch is not held up.
-        parts.push(format!(
-            "r{i} AS (UPDATE {table} SET expires_ms = {DB_NOW_MS} + ${len}
-              WHERE name IN (SELECT name FROM {table}
-                WHERE name = ${name} AND holder = $1 AND token = ${token}
-                  AND expires_ms >= {DB_NOW_MS} FOR NO KEY UPDATE SKIP LOCKED)
-              RETURNING {i}::int AS i)"
-        ));
-        selects.push(format!("SELECT i FROM r{i}"));
-    }
-    format!("WITH {} {}", parts.join(", "), selects.join(" UNION ALL "))
+/// The statement renewing a batch given as arrays (account, name, token, length, index): the
+/// indexes of those renewed. A row locked by a transaction of its account (its fence check)
+/// is skipped, not waited for: it alone takes the one-lease path, the batch is not held up.
+fn statement() -> String {
+    format!(
+        "WITH v AS (
+           SELECT * FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::int[])
+             AS v(account, name, token, len_ms, i)),
+         free AS (
+           SELECT l.account, l.name FROM leases l
+             JOIN v ON l.account = v.account AND l.name = v.name
+            WHERE l.holder = $1 AND l.token = v.token AND l.expires_ms >= {DB_NOW_MS}
+              FOR NO KEY UPDATE OF l SKIP LOCKED)
+         UPDATE leases l SET expires_ms = {DB_NOW_MS} + v.len_ms
+           FROM v JOIN free ON free.account = v.account AND free.name = v.name
+          WHERE l.account = v.account AND l.name = v.name
+         RETURNING v.i"
+    )
 }
 
 #[cfg(test)]
@@ -159,28 +160,11 @@ mod tests {
     use super::statement;
 
     #[test]
-    fn each_lease_is_renewed_in_its_own_schema_with_its_own_parameters() {
-        let sql = statement(&[
-            (Some("account_a".into()), "amocrm:a".into(), 3, 15_000),
-            (None, "amocrm:b".into(), 1, 15_000),
-        ]);
-        assert!(sql.contains("r0 AS (UPDATE \"account_a\".leases"), "{sql}");
-        assert!(sql.contains("r1 AS (UPDATE leases"), "{sql}");
-        assert!(
-            sql.contains("name = $2 AND holder = $1 AND token = $3"),
-            "{sql}"
-        );
+    fn the_batch_is_one_statement_whatever_its_size_and_skips_locked_rows() {
+        let sql = statement();
+        assert!(sql.contains("unnest($2::text[]"), "{sql}");
+        assert!(sql.contains("l.holder = $1 AND l.token = v.token"), "{sql}");
         assert!(sql.contains("SKIP LOCKED"), "{sql}");
-        assert!(sql.contains("+ $7"), "{sql}");
-        assert!(
-            sql.ends_with("SELECT i FROM r0 UNION ALL SELECT i FROM r1"),
-            "{sql}"
-        );
-    }
-
-    #[test]
-    fn a_schema_name_cannot_leave_its_quotes() {
-        let sql = statement(&[(Some("a\"b".into()), "n".into(), 1, 1)]);
-        assert!(sql.contains("\"a\"\"b\".leases"), "{sql}");
+        assert!(sql.contains("RETURNING v.i"), "{sql}");
     }
 }

@@ -522,20 +522,19 @@ pub async fn pg_idle(url: &str) -> bool {
     pg_idle_in(url, None).await
 }
 
-/// [`pg_idle`] of the account whose data is in `schema` (a many-account deployment).
-pub async fn pg_idle_in(url: &str, schema: Option<&str>) -> bool {
+/// [`pg_idle`] of the rows of `account` (`None`: the deployment's own, a single-account
+/// service).
+pub async fn pg_idle_in(url: &str, account: Option<&str>) -> bool {
     let url = url.to_string();
-    let path = schema.map(|s| format!("SET search_path TO {s}"));
+    let account = account.unwrap_or_default().to_string();
     tokio::task::spawn_blocking(move || {
         let mut c = postgres::Client::connect(&url, postgres::NoTls).ok()?;
-        if let Some(p) = path {
-            c.batch_execute(&p).ok()?;
-        }
         c.query_one(
-            "SELECT (SELECT COUNT(*) FROM events WHERE NOT taken)
+            "SELECT (SELECT COUNT(*) FROM events WHERE account = $1 AND NOT taken)
                   + (SELECT COUNT(DISTINCT call_id) FROM events
-                      WHERE call_id NOT IN (SELECT call_id FROM calls_done))",
-            &[],
+                      WHERE account = $1 AND call_id NOT IN
+                        (SELECT call_id FROM calls_done WHERE account = $1))",
+            &[&account],
         )
         .ok()
         .map(|r| r.get::<_, i64>(0) == 0)

@@ -185,9 +185,9 @@ impl Deployment {
         replica
     }
 
-    /// Every call of account `i` handled, per its schema.
+    /// Every call of account `i` handled, per its rows in the database.
     pub(crate) async fn idle(&self, i: usize) -> bool {
-        pg_idle_in(&self.url, Some(&format!("account_{}", self.names[i]))).await
+        pg_idle_in(&self.url, Some(&self.names[i])).await
     }
 
     /// Waits (at most `secs`) until every account is idle: the accounts not yet seen idle
@@ -220,10 +220,13 @@ impl Deployment {
 
     /// The replica holding account `i`'s work lease.
     pub(crate) async fn holder(&self, i: usize) -> Option<String> {
-        let (url, sql) = (self.url.clone(), holder_sql(&self.names[i]));
+        let (url, names) = (self.url.clone(), vec![self.names[i].clone()]);
         tokio::task::spawn_blocking(move || {
             let mut c = postgres::Client::connect(&url, postgres::NoTls).ok()?;
-            c.query_opt(&sql, &[]).ok().flatten().map(|r| r.get(0))
+            c.query_opt(HOLDERS_SQL, &[&names])
+                .ok()
+                .flatten()
+                .map(|r| r.get(0))
         })
         .await
         .ok()
@@ -433,17 +436,20 @@ fn set_settings(d: &Deployment, file: &Path) {
     .unwrap();
 }
 
-/// Waits until the account's schema holds the changed settings (the replica served it anew).
+/// Waits until the account's rows hold the changed settings (the replica served it anew).
 async fn wait_settings_taken(d: &Deployment) {
-    let (url, schema) = (d.url.clone(), format!("account_{}", d.names[0]));
+    let (url, name) = (d.url.clone(), d.names[0].clone());
     for _ in 0..100 {
-        let (u, s) = (url.clone(), schema.clone());
+        let (u, n) = (url.clone(), name.clone());
         let yaml = tokio::task::spawn_blocking(move || {
             let mut c = postgres::Client::connect(&u, postgres::NoTls).ok()?;
-            c.query_opt(&format!("SELECT yaml FROM {s}.service_settings"), &[])
-                .ok()
-                .flatten()
-                .map(|r| r.get::<_, String>(0))
+            c.query_opt(
+                "SELECT yaml FROM service_settings WHERE account = $1",
+                &[&n],
+            )
+            .ok()
+            .flatten()
+            .map(|r| r.get::<_, String>(0))
         })
         .await
         .unwrap();
@@ -567,13 +573,14 @@ async fn a_refreshed_token_is_sealed_back_and_survives_a_restart() {
     // Handled, not parked: the new replica's amoCRM requests were accepted (the mock's own
     // API now wants the refreshed token, so the account is judged by the service's database).
     d.wait_all_idle(60).await;
-    let (url, schema) = (d.url.clone(), format!("account_{}", d.names[0]));
+    let (url, name) = (d.url.clone(), d.names[0].clone());
     let (done, parked): (i64, i64) = tokio::task::spawn_blocking(move || {
         let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
         let r = c
             .query_one(
-                &format!("SELECT (SELECT COUNT(*) FROM {schema}.calls_done), (SELECT COUNT(*) FROM {schema}.parked)"),
-                &[],
+                "SELECT (SELECT COUNT(*) FROM calls_done WHERE account = $1),
+                        (SELECT COUNT(*) FROM parked WHERE account = $1)",
+                &[&name],
             )
             .unwrap();
         (r.get(0), r.get(1))
@@ -701,14 +708,11 @@ async fn live_replicas_split_the_accounts_leases() {
     }
 }
 
-/// The holder of account `name`'s lease while it is unexpired, in SQL.
-fn holder_sql(name: &str) -> String {
-    format!(
-        "SELECT holder FROM account_{name}.leases WHERE expires_ms > (extract(epoch from clock_timestamp()) * 1000)::bigint"
-    )
-}
+/// The holders of the unexpired leases of the accounts `$1`, in SQL.
+const HOLDERS_SQL: &str = "SELECT holder FROM leases WHERE account = ANY($1)
+      AND expires_ms > (extract(epoch from clock_timestamp()) * 1000)::bigint";
 
-/// How many account leases each replica holds now (one query over every account's schema).
+/// How many account leases each replica holds now (one query).
 pub(crate) async fn leases_held_by(d: &Deployment) -> std::collections::HashMap<String, usize> {
     let (url, names) = (d.url.clone(), d.names.clone());
     tokio::task::spawn_blocking(move || {
@@ -716,15 +720,8 @@ pub(crate) async fn leases_held_by(d: &Deployment) -> std::collections::HashMap<
         let Ok(mut c) = postgres::Client::connect(&url, postgres::NoTls) else {
             return out;
         };
-        for chunk in names.chunks(500) {
-            let sql = chunk
-                .iter()
-                .map(|n| holder_sql(n))
-                .collect::<Vec<_>>()
-                .join(" UNION ALL ");
-            for row in c.query(&sql, &[]).unwrap_or_default() {
-                *out.entry(row.get::<_, String>(0)).or_default() += 1;
-            }
+        for row in c.query(HOLDERS_SQL, &[&names]).unwrap_or_default() {
+            *out.entry(row.get::<_, String>(0)).or_default() += 1;
         }
         out
     })
@@ -750,12 +747,15 @@ async fn one_accounts_locked_lease_row_costs_no_other_its_lease() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let before = lease_tokens(&d).await;
-    let (url, schema) = (d.url.clone(), format!("account_{}", d.names[0]));
+    let (url, name) = (d.url.clone(), d.names[0].clone());
     tokio::task::spawn_blocking(move || {
         let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
         let mut t = c.transaction().unwrap();
-        t.query(&format!("SELECT 1 FROM {schema}.leases FOR SHARE"), &[])
-            .unwrap();
+        t.query(
+            "SELECT 1 FROM leases WHERE account = $1 FOR SHARE",
+            &[&name],
+        )
+        .unwrap();
         // Two and a half leases, past PostgreSQL's 5 s lock timeout of sipamo's sessions.
         std::thread::sleep(Duration::from_secs(10));
         t.commit().unwrap();
@@ -783,7 +783,7 @@ async fn lease_tokens(d: &Deployment) -> Vec<i64> {
         names
             .iter()
             .map(|n| {
-                c.query_one(&format!("SELECT token FROM account_{n}.leases"), &[])
+                c.query_one("SELECT token FROM leases WHERE account = $1", &[n])
                     .unwrap()
                     .get(0)
             })

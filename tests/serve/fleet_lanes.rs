@@ -76,19 +76,16 @@ async fn workers_stuck_on_the_database_do_not_hold_up_acknowledgements() {
     }
 }
 
-/// Locks every account's `requeued` table for [`LOCKED`]; returns once the locks are held.
+/// Locks the `requeued` table (every account's rows) for [`LOCKED`]; returns once the lock is
+/// held.
 async fn lock_every_requeued(d: &Deployment) -> tokio::task::JoinHandle<()> {
-    let (url, names) = (d.url.clone(), d.names.clone());
+    let url = d.url.clone();
     let (held, holding) = tokio::sync::oneshot::channel();
     let locker = tokio::task::spawn_blocking(move || {
         let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
         let mut t = c.transaction().unwrap();
-        for n in &names {
-            t.batch_execute(&format!(
-                "LOCK TABLE account_{n}.requeued IN ACCESS EXCLUSIVE MODE"
-            ))
+        t.batch_execute("LOCK TABLE requeued IN ACCESS EXCLUSIVE MODE")
             .unwrap();
-        }
         let _ = held.send(());
         std::thread::sleep(LOCKED);
         t.commit().unwrap();

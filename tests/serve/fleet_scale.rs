@@ -174,11 +174,13 @@ fn unserved(url: &str, names: &[String]) -> Vec<String> {
     names
         .iter()
         .filter(|n| {
-            let sql = format!(
-                "SELECT (SELECT COUNT(*) FROM account_{n}.calls_done),
-                        (SELECT COUNT(*) FROM account_{n}.events WHERE NOT taken)"
-            );
-            let r = c.query_one(&sql, &[]).unwrap();
+            let r = c
+                .query_one(
+                    "SELECT (SELECT COUNT(*) FROM calls_done WHERE account = $1),
+                            (SELECT COUNT(*) FROM events WHERE account = $1 AND NOT taken)",
+                    &[n],
+                )
+                .unwrap();
             !(r.get::<_, i64>(0) >= 1 && r.get::<_, i64>(1) == 0)
         })
         .cloned()

@@ -21,16 +21,18 @@ fn stored_event(r: &Row) -> StoredEvent {
 /// replicas that new events are stored (`super::listen`).
 pub(crate) fn insert_events(
     c: &mut Client,
+    account: &str,
     arrivals: &[Arrival],
     notify: bool,
 ) -> Result<Vec<Stored>, Error> {
     let mut t = c.transaction()?;
     let event = t.prepare(
-        "INSERT INTO events (call_id, fingerprint, raw, received_ms) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (fingerprint) DO NOTHING",
+        "INSERT INTO events (account, call_id, fingerprint, raw, received_ms)
+         VALUES ($5, $1, $2, $3, $4) ON CONFLICT (account, fingerprint) DO NOTHING",
     )?;
     let kept = t.prepare(
-        "INSERT INTO kept (received_ms, reason, detail, content_type, raw) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO kept (account, received_ms, reason, detail, content_type, raw)
+         VALUES ($6, $1, $2, $3, $4, $5)",
     )?;
     let mut out = Vec::with_capacity(arrivals.len());
     for a in arrivals {
@@ -38,7 +40,7 @@ pub(crate) fn insert_events(
             Arrival::Event(e) => {
                 let n = t.execute(
                     &event,
-                    &[&e.call_id, &e.fingerprint, &e.raw, &e.received_ms],
+                    &[&e.call_id, &e.fingerprint, &e.raw, &e.received_ms, &account],
                 )?;
                 if n == 1 {
                     Stored::New
@@ -55,6 +57,7 @@ pub(crate) fn insert_events(
                         &k.detail,
                         &k.content_type,
                         &k.raw,
+                        &account,
                     ],
                 )?;
                 Stored::Kept
@@ -64,8 +67,8 @@ pub(crate) fn insert_events(
     if notify && out.contains(&Stored::New) {
         // Delivered at the commit to every replica listening (`super::listen`).
         t.execute(
-            "SELECT pg_notify($1, current_schema())",
-            &[&super::listen::CHANNEL],
+            "SELECT pg_notify($1, $2)",
+            &[&super::listen::CHANNEL, &account],
         )?;
     }
     t.commit()?;
@@ -74,11 +77,16 @@ pub(crate) fn insert_events(
 
 /// Events not yet fed to a worker, in id order. Replicas' ids commit out of order, so a late
 /// commit with a lower id is still found here (an id cursor would pass it by).
-pub(crate) fn untaken(c: &mut Client, limit: usize) -> Result<Vec<StoredEvent>, Error> {
+pub(crate) fn untaken(
+    c: &mut Client,
+    account: &str,
+    limit: usize,
+) -> Result<Vec<StoredEvent>, Error> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = c.query(
-        "SELECT id, call_id, raw, received_ms FROM events WHERE NOT taken ORDER BY id LIMIT $1",
-        &[&limit],
+        "SELECT id, call_id, raw, received_ms FROM events
+          WHERE account = $2 AND NOT taken ORDER BY id LIMIT $1",
+        &[&limit, &account],
     )?;
     Ok(rows.iter().map(stored_event).collect())
 }
@@ -87,6 +95,7 @@ pub(crate) fn untaken(c: &mut Client, limit: usize) -> Result<Vec<StoredEvent>, 
 /// a replica that lost the lease must not hide events from the one that took over.
 pub(crate) fn mark_taken(
     c: &mut Client,
+    account: &str,
     ids: &[i64],
     fence: Option<&(String, String, i64)>,
 ) -> Result<bool, Error> {
@@ -94,44 +103,62 @@ pub(crate) fn mark_taken(
     if let Some((name, holder, token)) = fence {
         let held = t
             .query_opt(
-                "SELECT 1 FROM leases WHERE name = $1 AND holder = $2 AND token = $3 FOR SHARE",
-                &[name, holder, token],
+                "SELECT 1 FROM leases
+                  WHERE account = $4 AND name = $1 AND holder = $2 AND token = $3 FOR SHARE",
+                &[name, holder, token, &account],
             )?
             .is_some();
         if !held {
             return Ok(false);
         }
     }
-    t.execute("UPDATE events SET taken = true WHERE id = ANY($1)", &[&ids])?;
+    t.execute(
+        "UPDATE events SET taken = true WHERE account = $2 AND id = ANY($1)",
+        &[&ids, &account],
+    )?;
     t.commit()?;
     Ok(true)
 }
 
-pub(crate) fn unfinished_events(c: &mut Client) -> Result<(i64, Vec<StoredEvent>), Error> {
+pub(crate) fn unfinished_events(
+    c: &mut Client,
+    account: &str,
+) -> Result<(i64, Vec<StoredEvent>), Error> {
     let max: i64 = c
-        .query_one("SELECT COALESCE(MAX(id), 0) FROM events", &[])?
+        .query_one(
+            "SELECT COALESCE(MAX(id), 0) FROM events WHERE account = $1",
+            &[&account],
+        )?
         .get(0);
     let rows = c.query(
-        "SELECT id, call_id, raw, received_ms FROM events WHERE id <= $1
-           AND call_id NOT IN (SELECT call_id FROM calls_done)
-           AND call_id NOT IN (SELECT call_id FROM parked) ORDER BY id",
-        &[&max],
+        "SELECT id, call_id, raw, received_ms FROM events WHERE account = $2 AND id <= $1
+           AND call_id NOT IN (SELECT call_id FROM calls_done WHERE account = $2)
+           AND call_id NOT IN (SELECT call_id FROM parked WHERE account = $2) ORDER BY id",
+        &[&max, &account],
     )?;
     Ok((max, rows.iter().map(stored_event).collect()))
 }
 
-pub(crate) fn events_of(c: &mut Client, call_id: &str) -> Result<Vec<StoredEvent>, Error> {
+pub(crate) fn events_of(
+    c: &mut Client,
+    account: &str,
+    call_id: &str,
+) -> Result<Vec<StoredEvent>, Error> {
     let rows = c.query(
-        "SELECT id, call_id, raw, received_ms FROM events WHERE call_id = $1 ORDER BY id",
-        &[&call_id],
+        "SELECT id, call_id, raw, received_ms FROM events
+          WHERE account = $2 AND call_id = $1 ORDER BY id",
+        &[&call_id, &account],
     )?;
     Ok(rows.iter().map(stored_event).collect())
 }
 
-pub(crate) fn take_requeued(c: &mut Client) -> Result<Vec<String>, Error> {
+pub(crate) fn take_requeued(c: &mut Client, account: &str) -> Result<Vec<String>, Error> {
     let mut t = c.transaction()?;
     let ids = t
-        .query("DELETE FROM requeued RETURNING call_id", &[])?
+        .query(
+            "DELETE FROM requeued WHERE account = $1 RETURNING call_id",
+            &[&account],
+        )?
         .iter()
         .map(|r| r.get(0))
         .collect::<Vec<String>>();
@@ -142,36 +169,39 @@ pub(crate) fn take_requeued(c: &mut Client) -> Result<Vec<String>, Error> {
 }
 
 /// The retention steps of `src/server/retention.rs`, in PostgreSQL's dialect.
+/// Each of one account's (`$3`) rows.
 const STEPS: [&str; 6] = [
     "DELETE FROM events WHERE id IN (
-         SELECT e.id FROM events e JOIN calls_done d ON d.call_id = e.call_id
-         WHERE d.done_ms < $1 LIMIT $2)",
+         SELECT e.id FROM events e
+           JOIN calls_done d ON d.account = e.account AND d.call_id = e.call_id
+         WHERE e.account = $3 AND d.done_ms < $1 LIMIT $2)",
     "DELETE FROM exchanges WHERE id IN (
-         SELECT id FROM exchanges WHERE at_ms < $1
-           AND (call_id IN (SELECT call_id FROM calls_done WHERE done_ms < $1)
+         SELECT id FROM exchanges WHERE account = $3 AND at_ms < $1
+           AND (call_id IN (SELECT call_id FROM calls_done WHERE account = $3 AND done_ms < $1)
                 OR (call_id IS NULL AND id NOT IN (
-                    SELECT MAX(id) FROM exchanges WHERE call_id IS NULL
+                    SELECT MAX(id) FROM exchanges WHERE account = $3 AND call_id IS NULL
                     GROUP BY exchange::json->>'path')))
          LIMIT $2)",
-    "DELETE FROM calls_done WHERE call_id IN (
-         SELECT call_id FROM calls_done WHERE done_ms < $1 LIMIT $2)",
-    "DELETE FROM memory WHERE (space, key) IN (
-         SELECT space, key FROM memory WHERE touched_ms < $1
+    "DELETE FROM calls_done WHERE account = $3 AND call_id IN (
+         SELECT call_id FROM calls_done WHERE account = $3 AND done_ms < $1 LIMIT $2)",
+    "DELETE FROM memory WHERE account = $3 AND (space, key) IN (
+         SELECT space, key FROM memory WHERE account = $3 AND touched_ms < $1
            AND space NOT IN ('progress', 'attempts', 'intent')
-           AND key NOT IN (SELECT call_id FROM parked)
+           AND key NOT IN (SELECT call_id FROM parked WHERE account = $3)
          LIMIT $2)",
-    "DELETE FROM deliveries WHERE fingerprint IN (
-         SELECT fingerprint FROM deliveries WHERE at_ms < $1 LIMIT $2)",
-    "DELETE FROM kept WHERE id IN (SELECT id FROM kept WHERE received_ms < $1 LIMIT $2)",
+    "DELETE FROM deliveries WHERE account = $3 AND fingerprint IN (
+         SELECT fingerprint FROM deliveries WHERE account = $3 AND at_ms < $1 LIMIT $2)",
+    "DELETE FROM kept WHERE id IN (
+         SELECT id FROM kept WHERE account = $3 AND received_ms < $1 LIMIT $2)",
 ];
 
-pub(crate) fn prune(c: &mut Client, cutoff_ms: i64) -> Result<Pruned, Error> {
+pub(crate) fn prune(c: &mut Client, account: &str, cutoff_ms: i64) -> Result<Pruned, Error> {
     let batch = i64::try_from(crate::server::retention::BATCH).unwrap_or(2_000);
     let mut counts = [0usize; 6];
     for (sql, count) in STEPS.iter().zip(counts.iter_mut()) {
         let st = c.prepare(sql)?;
         loop {
-            let n = c.execute(&st, &[&cutoff_ms, &batch])?;
+            let n = c.execute(&st, &[&cutoff_ms, &batch, &account])?;
             *count += usize::try_from(n).unwrap_or(usize::MAX);
             if n < u64::try_from(batch).unwrap_or(u64::MAX) {
                 break;
@@ -191,10 +221,10 @@ pub(crate) fn prune(c: &mut Client, cutoff_ms: i64) -> Result<Pruned, Error> {
 
 /// Every stored event in id order.
 #[cfg(any(feature = "sim", test))]
-pub(crate) fn events_of_all(c: &mut Client) -> Result<Vec<StoredEvent>, Error> {
+pub(crate) fn events_of_all(c: &mut Client, account: &str) -> Result<Vec<StoredEvent>, Error> {
     let rows = c.query(
-        "SELECT id, call_id, raw, received_ms FROM events ORDER BY id",
-        &[],
+        "SELECT id, call_id, raw, received_ms FROM events WHERE account = $1 ORDER BY id",
+        &[&account],
     )?;
     Ok(rows.iter().map(stored_event).collect())
 }

@@ -1,5 +1,5 @@
 //! Wake-ups across replicas: each commit that stores new events notifies `sipamo_inbox` with
-//! its schema, and every replica listens on one connection of its own, so that the worker of
+//! its account's name, and every replica listens on one connection of its own, so that the worker of
 //! the account gets to work at once whichever replica received the event, and idle accounts
 //! need not poll the database.
 
@@ -17,7 +17,7 @@ pub(crate) const CHANNEL: &str = "sipamo_inbox";
 pub(crate) const EVERYONE: &str = "*";
 
 /// Listens on a thread of its own until `alive` turns false (checked every second), calling
-/// `wake` with each notification's schema; reconnects after a second when the connection
+/// `wake` with each notification's account; reconnects after a second when the connection
 /// drops.
 pub(crate) fn spawn(
     url: &PgUrl,

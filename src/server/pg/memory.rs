@@ -37,20 +37,20 @@ pub(crate) struct PgMemory {
 /// makes a takeover wait for it).
 fn fence_sql() -> String {
     format!(
-        "SELECT 1 FROM leases WHERE name = $1 AND holder = $2 AND token = $3
+        "SELECT 1 FROM leases WHERE account = $5 AND name = $1 AND holder = $2 AND token = $3
            AND expires_ms > {} + $4 FOR SHARE",
         crate::server::lease::DB_NOW_MS
     )
 }
 
 /// Runs the lease check on `c`; an error when the lease is no longer this replica's.
-fn check_fence(
-    c: &mut impl postgres::GenericClient,
-    f: &(String, String, i64, i64),
-) -> Result<bool, postgres::Error> {
-    Ok(c.query_opt(&fence_sql(), &[&f.0, &f.1, &f.2, &f.3])?
+fn check_fence(c: &mut impl postgres::GenericClient, f: &Fence) -> Result<bool, postgres::Error> {
+    Ok(c.query_opt(&fence_sql(), &[&f.0, &f.1, &f.2, &f.3, &f.4])?
         .is_some())
 }
+
+/// A fence check's parameters: lease name, holder, token, margin (ms), account.
+type Fence = (String, String, i64, i64, String);
 
 impl Drop for PgMemory {
     /// A transaction still open (its step never ended) is not lent to anyone else.
@@ -77,13 +77,20 @@ impl PgMemory {
     }
 
     /// The fence's parameters now; an error when the lease is not held locally.
-    fn fence_now(&self) -> MemResult<Option<(String, String, i64, i64)>> {
+    fn fence_now(&self) -> MemResult<Option<Fence>> {
         let Some(f) = &self.fence else {
             return Ok(None);
         };
         let token = f.token().ok_or_else(lost)?;
         let margin = i64::try_from(f.margin.as_millis()).unwrap_or(i64::MAX);
-        Ok(Some((f.name.clone(), f.holder.clone(), token, margin)))
+        let account = self.conn.account().to_string();
+        Ok(Some((
+            f.name.clone(),
+            f.holder.clone(),
+            token,
+            margin,
+            account,
+        )))
     }
 
     fn held(&self) -> std::sync::MutexGuard<'_, Option<Box<Held>>> {
@@ -92,14 +99,17 @@ impl PgMemory {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Runs `f` on the transaction's connection, or outside one on any pooled connection; any
-    /// failure, the connection's loss included, is an error naming what was being done.
+    /// Runs `f` on the transaction's connection, or outside one on any pooled connection, with
+    /// the account whose rows it reads and writes; any failure, the connection's loss included,
+    /// is an error naming what was being done.
     fn q<T: Send>(
         &self,
         doing: &'static str,
-        f: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error> + Send,
+        f: impl FnOnce(&mut postgres::Client, &str) -> Result<T, postgres::Error> + Send,
     ) -> MemResult<T> {
         let mut held = self.held();
+        let account = self.conn.account();
+        let f = move |c: &mut postgres::Client| f(c, account);
         let ran = match held.as_mut() {
             Some(h) => self.conn.run_held(h, f),
             None => self.conn.run(f),
@@ -122,7 +132,8 @@ impl PgMemory {
     }
 
     /// A write: inside an `atomically` scope as it is (the scope checked the lease); alone, in
-    /// a transaction of its own with the lease check when fenced.
+    /// a transaction of its own with the lease check when fenced. The account is the last
+    /// parameter of `sql` (one after `args`).
     fn exec(
         &self,
         doing: &'static str,
@@ -134,9 +145,10 @@ impl PgMemory {
         } else {
             None
         };
-        let held = self.q(doing, move |c| {
-            let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
+        let held = self.q(doing, move |c, account| {
+            let mut refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
                 args.iter().map(|a| a.as_ref() as _).collect();
+            refs.push(&account);
             match &fence {
                 None => c.execute(sql, &refs).map(Some),
                 Some(f) => {
@@ -156,10 +168,10 @@ impl PgMemory {
     fn get<T: DeserializeOwned>(&self, space: &'static str, key: &str) -> MemResult<Option<T>> {
         let doing = "reading the engine's memory";
         let k = key.to_string();
-        let value: Option<String> = self.q(doing, move |c| {
+        let value: Option<String> = self.q(doing, move |c, a| {
             c.query_opt(
-                "SELECT value FROM memory WHERE space = $1 AND key = $2",
-                &[&space, &k],
+                "SELECT value FROM memory WHERE account = $3 AND space = $1 AND key = $2",
+                &[&space, &k, &a],
             )
             .map(|row| row.map(|r| r.get(0)))
         })?;
@@ -181,8 +193,9 @@ impl PgMemory {
                 let text = crate::server::memory_store::encode(v)?;
                 self.exec(
                     doing,
-                    "INSERT INTO memory (space, key, value, touched_ms) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (space, key) DO UPDATE SET value = $3, touched_ms = $4",
+                    "INSERT INTO memory (account, space, key, value, touched_ms)
+                     VALUES ($5, $1, $2, $3, $4)
+                     ON CONFLICT (account, space, key) DO UPDATE SET value = $3, touched_ms = $4",
                     vec![
                         Box::new(space),
                         Box::new(key),
@@ -193,7 +206,7 @@ impl PgMemory {
             }
             None => self.exec(
                 doing,
-                "DELETE FROM memory WHERE space = $1 AND key = $2",
+                "DELETE FROM memory WHERE account = $3 AND space = $1 AND key = $2",
                 vec![Box::new(space), Box::new(key)],
             ),
         }
@@ -202,8 +215,8 @@ impl PgMemory {
 
     fn exists(&self, doing: &'static str, sql: &'static str, key: &str) -> MemResult<bool> {
         let key = key.to_string();
-        self.q(doing, move |c| {
-            c.query_opt(sql, &[&key]).map(|r| r.is_some())
+        self.q(doing, move |c, a| {
+            c.query_opt(sql, &[&key, &a]).map(|r| r.is_some())
         })
     }
 
@@ -214,7 +227,7 @@ impl PgMemory {
             message: e.to_string(),
         })?;
         *self.held() = Some(Box::new(held));
-        let begun = self.q("starting a transaction", |c| c.batch_execute("BEGIN"));
+        let begun = self.q("starting a transaction", |c, _| c.batch_execute("BEGIN"));
         if begun.is_err() {
             self.release(false);
         }
@@ -224,7 +237,7 @@ impl PgMemory {
     /// Ends the transaction (`COMMIT` or `ROLLBACK`) and gives its connection back; one on
     /// which the end failed is closed instead of lent again.
     fn finish(&self, doing: &'static str, sql: &'static str) -> MemResult<()> {
-        let ended = self.q(doing, move |c| c.batch_execute(sql));
+        let ended = self.q(doing, move |c, _| c.batch_execute(sql));
         self.release(ended.is_ok());
         ended
     }
@@ -242,7 +255,8 @@ impl Memory for PgMemory {
     fn first_delivery(&mut self, fingerprint: &str) -> MemResult<bool> {
         self.exec(
             "recording a delivery",
-            "INSERT INTO deliveries (fingerprint, at_ms) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            "INSERT INTO deliveries (account, fingerprint, at_ms) VALUES ($3, $1, $2)
+             ON CONFLICT DO NOTHING",
             vec![
                 Box::new(fingerprint.to_string()),
                 Box::new(self.clock.now_ms()),
@@ -253,7 +267,7 @@ impl Memory for PgMemory {
     fn is_done(&self, call_id: &str) -> MemResult<bool> {
         self.exists(
             "reading the finished calls",
-            "SELECT 1 FROM calls_done WHERE call_id = $1",
+            "SELECT 1 FROM calls_done WHERE call_id = $1 AND account = $2",
             call_id,
         )
     }
@@ -264,15 +278,21 @@ impl Memory for PgMemory {
             let id = || Box::new(call_id.to_string());
             m.exec(
                 doing,
-                "INSERT INTO calls_done (call_id, done_ms) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                "INSERT INTO calls_done (account, call_id, done_ms) VALUES ($3, $1, $2)
+                 ON CONFLICT DO NOTHING",
                 vec![id(), Box::new(now)],
             )?;
             m.exec(
                 doing,
-                "DELETE FROM memory WHERE space IN ('progress', 'attempts', 'intent') AND key = $1",
+                "DELETE FROM memory WHERE account = $2
+                   AND space IN ('progress', 'attempts', 'intent') AND key = $1",
                 vec![id()],
             )?;
-            m.exec(doing, "DELETE FROM parked WHERE call_id = $1", vec![id()])?;
+            m.exec(
+                doing,
+                "DELETE FROM parked WHERE account = $2 AND call_id = $1",
+                vec![id()],
+            )?;
             Ok(())
         })
     }
@@ -280,8 +300,9 @@ impl Memory for PgMemory {
     fn park(&mut self, call: &ParkedCall) -> MemResult<()> {
         self.exec(
             "parking a call",
-            "INSERT INTO parked (call_id, reason, attempts, at_ms) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (call_id) DO UPDATE SET reason = $2, attempts = $3, at_ms = $4",
+            "INSERT INTO parked (account, call_id, reason, attempts, at_ms)
+             VALUES ($5, $1, $2, $3, $4)
+             ON CONFLICT (account, call_id) DO UPDATE SET reason = $2, attempts = $3, at_ms = $4",
             vec![
                 Box::new(call.call_id.clone()),
                 Box::new(call.reason.clone()),
@@ -292,10 +313,11 @@ impl Memory for PgMemory {
         .map(|_| ())
     }
     fn parked(&self) -> MemResult<Vec<ParkedCall>> {
-        self.q("reading the parked calls", |c| {
+        self.q("reading the parked calls", |c, a| {
             c.query(
-                "SELECT call_id, reason, attempts, at_ms FROM parked ORDER BY at_ms, call_id",
-                &[],
+                "SELECT call_id, reason, attempts, at_ms FROM parked WHERE account = $1
+                  ORDER BY at_ms, call_id",
+                &[&a],
             )
             .map(|rows| {
                 rows.iter()
@@ -312,7 +334,7 @@ impl Memory for PgMemory {
     fn is_parked(&self, call_id: &str) -> MemResult<bool> {
         self.exists(
             "reading the parked calls",
-            "SELECT 1 FROM parked WHERE call_id = $1",
+            "SELECT 1 FROM parked WHERE call_id = $1 AND account = $2",
             call_id,
         )
     }
@@ -327,7 +349,7 @@ impl crate::server::memory_store::Transactional for PgMemory {
             let fence = self.fence_now()?;
             self.begin_on_held()?;
             if let Some(f) = fence {
-                let held = self.q("checking the work lease", move |c| check_fence(c, &f));
+                let held = self.q("checking the work lease", move |c, _| check_fence(c, &f));
                 if held != Ok(true) {
                     let _ = self.finish("rolling back a transaction", "ROLLBACK");
                     return Err(held.err().unwrap_or_else(lost));
@@ -343,7 +365,7 @@ impl crate::server::memory_store::Transactional for PgMemory {
             return Ok(());
         }
         if commit {
-            let committed = self.q("committing a transaction", |c| c.batch_execute("COMMIT"));
+            let committed = self.q("committing a transaction", |c, _| c.batch_execute("COMMIT"));
             if committed.is_ok() {
                 self.release(true);
                 return committed;

@@ -1,10 +1,12 @@
 //! PostgreSQL for `serve --db postgres://…`: a fixed pool of connections per process
-//! ([`pool`]), the schema brought up to date by versioned migrations (refinery) the first time
-//! a schema is used. In a many-account deployment each account's tables live in a schema of
-//! their own (`account_NAME`); every account's work runs on the same pooled connections, each
-//! job switching `search_path` to its schema, so connections do not grow with accounts.
+//! ([`pool`]), the tables brought up to date by versioned migrations (refinery) the first time
+//! the process connects. Every account of a many-account deployment shares one set of tables,
+//! each row keyed by its account (`''`: a single-account service), so connections, catalog
+//! and start-up time do not grow with accounts ([`legacy`] folds in the schema-per-account
+//! layout of earlier versions).
 
 pub(crate) mod inbox;
+mod legacy;
 pub(crate) mod listen;
 mod memory;
 mod pool;
@@ -17,12 +19,13 @@ pub(crate) use pool::{Held, PgConn};
 
 refinery::embed_migrations!("src/server/pg/migrations");
 
-/// A PostgreSQL database and, in a many-account deployment, the schema of one account.
-/// Clones share one connection pool (made at the first connection), whatever their schema.
+/// A PostgreSQL database and, in a many-account deployment, one account's rows in it.
+/// Clones share one connection pool (made at the first connection), whatever their account.
 #[derive(Clone)]
 pub struct PgUrl {
     pub(crate) url: String,
-    pub(crate) schema: Option<std::sync::Arc<str>>,
+    /// The account whose rows this handle reads and writes (`""`: the deployment's own).
+    pub(crate) account: std::sync::Arc<str>,
     pub(crate) pool: std::sync::Arc<pool::Shared>,
     /// The pool of the two this handle's connections come from.
     pub(crate) lane: pool::Lane,
@@ -30,7 +33,7 @@ pub struct PgUrl {
 
 impl PartialEq for PgUrl {
     fn eq(&self, other: &Self) -> bool {
-        self.url == other.url && self.schema == other.schema
+        self.url == other.url && self.account == other.account
     }
 }
 
@@ -40,13 +43,13 @@ impl PgUrl {
     pub(crate) fn new(url: String) -> Self {
         PgUrl {
             url,
-            schema: None,
+            account: "".into(),
             pool: std::sync::Arc::default(),
             lane: pool::Lane::Work,
         }
     }
 
-    /// The same database, schema and pools, its connections taken from the ingest lane
+    /// The same database, account and pools, its connections taken from the ingest lane
     /// (events stored, leases kept, health checked: never waiting behind the accounts' work).
     pub(crate) fn ingest(&self) -> Self {
         PgUrl {
@@ -55,12 +58,12 @@ impl PgUrl {
         }
     }
 
-    /// The same database (and pool), in the schema of account `name` (validated by
+    /// The same database (and pool), for the rows of account `name` (validated by
     /// [`account_name`]).
     pub(crate) fn account(&self, name: &str) -> Self {
         PgUrl {
             url: self.url.clone(),
-            schema: Some(format!("account_{name}").into()),
+            account: name.into(),
             pool: self.pool.clone(),
             lane: self.lane,
         }
@@ -74,18 +77,18 @@ impl PgUrl {
 }
 
 impl std::fmt::Debug for PgUrl {
-    /// Host, port, database and schema; never the password.
+    /// Host, port, database and account; never the password.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "postgres://{}", describe(&self.url))?;
-        if let Some(s) = &self.schema {
-            write!(f, " (schema {s})")?;
+        if !self.account.is_empty() {
+            write!(f, " (account {})", self.account)?;
         }
         Ok(())
     }
 }
 
-/// Checks an account's name: 1 to 40 of a-z 0-9 `_`, starting with a letter (it names the
-/// account's schema).
+/// Checks an account's name: 1 to 40 of a-z 0-9 `_`, starting with a letter (it is shown in
+/// paths, metrics labels and file names).
 pub(crate) fn account_name(name: &str) -> Result<(), String> {
     let ok = (1..=40).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_lowercase())
@@ -96,7 +99,7 @@ pub(crate) fn account_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "the account name {name:?} must be 1 to 40 of a-z 0-9 _ starting with a letter (it names the account's schema)"
+            "the account name {name:?} must be 1 to 40 of a-z 0-9 _ starting with a letter"
         ))
     }
 }

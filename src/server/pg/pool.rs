@@ -1,9 +1,7 @@
 //! The connections of one database: a pool of a fixed size (r2d2) of synchronous clients
 //! shared by every part of the process and every account, each job run outside the async
-//! runtime in the schema of the handle that sent it, each schema migrated the first time the
-//! process uses it.
+//! runtime, the tables migrated the first time the process connects.
 
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -20,13 +18,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a job waits for a free connection (or a new one) before it fails.
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A pooled connection: its client, the schema its `search_path` names (`None`: the
-/// database's default), and whether it must never be lent again (a transaction could not be
-/// ended on it).
+/// A pooled connection: its client, and whether it must never be lent again (a transaction
+/// could not be ended on it).
 pub(crate) struct Session {
     /// Always there but while being closed.
     client: Option<postgres::Client>,
-    schema: Option<Arc<str>>,
     poisoned: bool,
 }
 
@@ -112,7 +108,6 @@ impl r2d2::ManageConnection for Manager {
             .map_err(|e| ConnectError(explain(&e)))?;
         Ok(Session {
             client: Some(client),
-            schema: None,
             poisoned: false,
         })
     }
@@ -132,7 +127,7 @@ impl r2d2::ManageConnection for Manager {
 type Pool = r2d2::Pool<Manager>;
 
 /// What every clone of one [`super::PgUrl`] shares: the pool's settings, the pool (made at the
-/// first connection) and the schemas this process has brought up to date.
+/// first connection) and whether this process has brought the tables up to date.
 #[derive(Default)]
 pub struct Shared(Mutex<Inner>);
 
@@ -143,7 +138,7 @@ struct Inner {
     /// The pools of the two lanes (made on first use).
     work: Option<Pool>,
     ingest: Option<Pool>,
-    migrated: HashSet<Option<Arc<str>>>,
+    migrated: bool,
 }
 
 /// Which of the process's two pools a handle draws from. The work of thousands of accounts can
@@ -233,22 +228,22 @@ impl Shared {
             .sum()
     }
 
-    fn is_migrated(&self, schema: &Option<Arc<str>>) -> bool {
-        self.lock().migrated.contains(schema)
+    fn is_migrated(&self) -> bool {
+        self.lock().migrated
     }
 
-    fn set_migrated(&self, schema: Option<Arc<str>>) {
-        self.lock().migrated.insert(schema);
+    fn set_migrated(&self) {
+        self.lock().migrated = true;
     }
 }
 
-/// A handle on the pool of a database, in the schema of one account (or the default one).
+/// A handle on the pool of a database, for the rows of one account (or the deployment's own).
 #[derive(Clone)]
 pub(crate) struct PgConn {
     pool: Pool,
     shared: Arc<Shared>,
     target: String,
-    schema: Option<Arc<str>>,
+    account: Arc<str>,
 }
 
 /// A connection taken from the pool for a transaction, until dropped.
@@ -262,48 +257,39 @@ impl Held {
 }
 
 impl PgConn {
-    /// A handle on `url`'s pool, its schemas (the default one, and the account's) brought up
-    /// to date first if this process has not yet done so.
+    /// A handle on `url`'s pool, the tables brought up to date first if this process has not
+    /// yet done so.
     pub(crate) fn connect(url: &super::PgUrl) -> Result<Self, PgError> {
-        let target = match &url.schema {
-            Some(s) => format!("{} (schema {s})", describe(&url.url)),
-            None => describe(&url.url),
+        let target = match &*url.account {
+            "" => describe(&url.url),
+            a => format!("{} (account {a})", describe(&url.url)),
         };
         let conn = PgConn {
             pool: url.pool.pool(&url.url, &target, url.lane)?,
             shared: url.pool.clone(),
             target,
-            schema: url.schema.clone(),
+            account: url.account.clone(),
         };
-        conn.migrate_once(None)?;
-        if conn.schema.is_some() {
-            conn.migrate_once(conn.schema.clone())?;
-        }
+        conn.migrate_once()?;
         Ok(conn)
     }
 
-    fn migrate_once(&self, schema: Option<Arc<str>>) -> Result<(), PgError> {
-        if self.shared.is_migrated(&schema) {
+    /// Brings the tables up to date and folds in the accounts of the schema-per-account layout,
+    /// once per process.
+    fn migrate_once(&self) -> Result<(), PgError> {
+        if self.shared.is_migrated() {
             return Ok(());
         }
-        let name = schema.clone();
         let done = outside_runtime(|| {
             let mut s = self.checkout()?;
             let client = s.client(&self.target)?;
-            client
-                .batch_execute(&search_path(None))
-                .map_err(|e| PgError::Failed {
-                    target: self.target.clone(),
-                    message: format!("cannot reset the schema: {}", explain(&e)),
-                })?;
-            s.schema = None;
-            let client = s.client(&self.target)?;
-            // Already at the newest version (the usual case, once per schema per process): one
-            // read, no lock, so that thousands of accounts start without queueing on it.
-            if up_to_date(client, name.as_deref()) {
-                return Ok(());
+            // Already at the newest version (the usual case): one read, no lock.
+            let done = if up_to_date(client) {
+                Ok(())
+            } else {
+                migrate(client)
             }
-            let done = migrate(client, name.as_deref());
+            .and_then(|()| super::legacy::fold_all(client));
             // A migration that failed half-way may leave the session anywhere: not lent again.
             s.poisoned = done.is_err();
             done.map_err(|message| PgError::Migrate {
@@ -312,7 +298,7 @@ impl PgConn {
             })
         });
         done?;
-        self.shared.set_migrated(schema);
+        self.shared.set_migrated();
         Ok(())
     }
 
@@ -381,29 +367,18 @@ impl PgConn {
         })
     }
 
-    /// Points `s` at this handle's schema, then runs `f` on it.
+    /// Runs `f` on `s`'s client.
     fn on<T>(
         &self,
         s: &mut Session,
         f: impl FnOnce(&mut postgres::Client) -> T,
     ) -> Result<T, PgError> {
-        // The client and the schema are borrowed apart (the schema is updated below).
-        let client = s.client.as_mut().ok_or_else(|| closed(&self.target))?;
-        if s.schema != self.schema {
-            client
-                .batch_execute(&search_path(self.schema.as_deref()))
-                .map_err(|e| PgError::Failed {
-                    target: self.target.clone(),
-                    message: format!("cannot switch the schema: {}", explain(&e)),
-                })?;
-            s.schema.clone_from(&self.schema);
-        }
-        Ok(f(client))
+        Ok(f(s.client(&self.target)?))
     }
 
-    /// The account's schema this handle works in (`None`: the default one).
-    pub(crate) fn schema(&self) -> Option<&str> {
-        self.schema.as_deref()
+    /// The account whose rows this handle reads and writes (`""`: the deployment's own).
+    pub(crate) fn account(&self) -> &str {
+        &self.account
     }
 
     pub(crate) fn target(&self) -> &str {
@@ -429,17 +404,9 @@ fn outside_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     }
 }
 
-/// `search_path` for a schema name (quoted: names are checked, but never trusted in SQL).
-fn search_path(schema: Option<&str>) -> String {
-    match schema {
-        Some(s) => format!("SET search_path TO \"{}\"", s.replace('"', "\"\"")),
-        None => "SET search_path TO DEFAULT".into(),
-    }
-}
-
-/// Whether `schema` (the default one when `None`) has every migration this build embeds; false
-/// when it cannot be told (no history table yet, or an error: then the locked migration runs).
-fn up_to_date(c: &mut postgres::Client, schema: Option<&str>) -> bool {
+/// Whether the database has every migration this build embeds; false when it cannot be told
+/// (no history table yet, or an error: then the locked migration runs).
+fn up_to_date(c: &mut postgres::Client) -> bool {
     // The embedded migrations are read once, not once per schema at start.
     static NEWEST: std::sync::OnceLock<Option<i64>> = std::sync::OnceLock::new();
     let newest = *NEWEST.get_or_init(|| {
@@ -449,41 +416,39 @@ fn up_to_date(c: &mut postgres::Client, schema: Option<&str>) -> bool {
             .map(|m| i64::from(m.version()))
             .max()
     });
-    let table = match schema {
-        Some(s) => format!("\"{}\".refinery_schema_history", s.replace('"', "\"\"")),
-        None => "refinery_schema_history".into(),
-    };
     let applied = c
-        .query_one(&format!("SELECT MAX(version)::bigint FROM {table}"), &[])
+        .query_one(
+            "SELECT MAX(version)::bigint FROM refinery_schema_history",
+            &[],
+        )
         .ok()
         .and_then(|r| r.get::<_, Option<i64>>(0));
     applied.is_some() && applied == newest
 }
 
-/// Brings `schema` (the default one when `None`) up to date, creating it first. A session
-/// advisory lock keeps replicas starting together from migrating the same schema at once; the
-/// session's `search_path` is left at the default.
-fn migrate(c: &mut postgres::Client, schema: Option<&str>) -> Result<(), String> {
-    const KEY: i64 = 0x5150_414d_4f00;
-    c.execute("SELECT pg_advisory_lock($1)", &[&KEY])
-        .map_err(|e| explain(&e))?;
-    let run = (|| {
-        if let Some(s) = schema {
-            let quoted = s.replace('"', "\"\"");
-            c.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{quoted}\""))
-                .map_err(|e| explain(&e))?;
-        }
-        c.batch_execute(&search_path(schema))
-            .map_err(|e| explain(&e))?;
+/// Brings the tables up to date. A session advisory lock keeps replicas starting together
+/// from migrating at once.
+fn migrate(c: &mut postgres::Client) -> Result<(), String> {
+    locked(c, |c| {
         migrations::runner()
             .run(c)
             .map(|_| ())
             .map_err(|e| e.to_string())
-    })();
-    let reset = c.batch_execute(&search_path(None));
+    })
+}
+
+/// Runs `f` under the session advisory lock of migrations (replicas starting together wait for
+/// each other's), unlocking whatever `f` answers.
+pub(super) fn locked(
+    c: &mut postgres::Client,
+    f: impl FnOnce(&mut postgres::Client) -> Result<(), String>,
+) -> Result<(), String> {
+    const KEY: i64 = 0x5150_414d_4f00;
+    c.execute("SELECT pg_advisory_lock($1)", &[&KEY])
+        .map_err(|e| explain(&e))?;
+    let run = f(c);
     let unlock = c.execute("SELECT pg_advisory_unlock($1)", &[&KEY]);
     run?;
-    reset.map_err(|e| explain(&e))?;
     unlock.map(|_| ()).map_err(|e| explain(&e))
 }
 
