@@ -289,7 +289,7 @@ async fn ingest_setup(
         token_file: dir.join("token"),
         secret_file: dir.join("secret"),
         listen: "127.0.0.1:0".parse().map_err(|_| "address")?,
-        db: crate::server::memory_store::DbUrl::Sqlite(dir.join("bench.db")),
+        db: crate::server::store::DbUrl::Sqlite(dir.join("bench.db")),
         settle: Duration::from_millis(2000),
         rate_per_second: 7,
         retry: crate::amocrm::client::RetryPolicy::default(),
@@ -363,8 +363,8 @@ pub(crate) async fn accounts_throughput(
     let (_unused, mut cfg) = ingest_setup(&dir).await?;
     cfg.db = pg.parse()?;
     let mut mocks = Vec::new();
-    let vault =
-        crate::server::vault::Vault::from_hex(&"ab".repeat(32)).map_err(|e| e.to_string())?;
+    let vault = crate::server::fleet::vault::Vault::from_hex(&"ab".repeat(32))
+        .map_err(|e| e.to_string())?;
     for i in 0..accounts {
         let (mock, _) = ingest_setup(&dir).await?;
         add_bench_account(&cfg.db, &vault, i, &mock).await?;
@@ -412,8 +412,8 @@ pub(crate) async fn accounts_throughput(
 
 /// Adds account `i` of the bench, whose amoCRM is `mock`, straight to the accounts table.
 async fn add_bench_account(
-    db: &crate::server::memory_store::DbUrl,
-    vault: &crate::server::vault::Vault,
+    db: &crate::server::store::DbUrl,
+    vault: &crate::server::fleet::vault::Vault,
     i: usize,
     mock: &MockCrm,
 ) -> Result<(), String> {
@@ -421,10 +421,10 @@ async fn add_bench_account(
     let sealed = vault
         .seal(&crate::secret::Secret::new(mock.token()), &name)
         .map_err(|e| e.to_string())?;
-    let secret = crate::server::vault::secret_hash(&format!("bench-account-secret-{i:04}"));
+    let secret = crate::server::fleet::vault::secret_hash(&format!("bench-account-secret-{i:04}"));
     let (db, amocrm) = (db.clone(), mock.uri());
     tokio::task::spawn_blocking(move || {
-        crate::server::db::Db::open(&db)?.add_account(
+        crate::server::store::Db::open(&db)?.add_account(
             name,
             secret,
             amocrm,
@@ -453,10 +453,10 @@ async fn count_all(pg: &str, table: &str) -> Result<usize, String> {
     let (sql, url) = (sum_sql(table), pg.to_string());
     tokio::task::spawn_blocking(move || {
         let mut c = postgres::Client::connect(&url, postgres::NoTls)
-            .map_err(|e| crate::server::pg::explain(&e))?;
+            .map_err(|e| crate::server::store::postgres::explain(&e))?;
         let n: i64 = c
             .query_one(&sql, &[])
-            .map_err(|e| crate::server::pg::explain(&e))?
+            .map_err(|e| crate::server::store::postgres::explain(&e))?
             .get(0);
         Ok(usize::try_from(n).unwrap_or(0))
     })
@@ -470,12 +470,12 @@ async fn wait_handled(pg: &str, accounts: usize, want: usize) -> Result<usize, S
     let url = pg.to_string();
     tokio::task::spawn_blocking(move || {
         let mut c = postgres::Client::connect(&url, postgres::NoTls)
-            .map_err(|e| crate::server::pg::explain(&e))?;
+            .map_err(|e| crate::server::store::postgres::explain(&e))?;
         let deadline = Instant::now() + Duration::from_secs(600);
         loop {
             let n: i64 = c
                 .query_one(&sql, &[])
-                .map_err(|e| crate::server::pg::explain(&e))?
+                .map_err(|e| crate::server::store::postgres::explain(&e))?
                 .get(0);
             let n = usize::try_from(n).unwrap_or(0);
             if n >= want || Instant::now() > deadline {

@@ -11,7 +11,7 @@
 //! | [`phone`] | phone numbers and short numbers, parsed once |
 //! | [`engine`] | the rules: calls assembled from events, facts read from amoCRM, a pure `decide` into a plan, the plan executed exactly once |
 //! | [`amocrm`] | the amoCRM API v4 client (rate limit, retries, OAuth refresh), its data model, and each request's exchange tagged with its call |
-//! | [`server`] | `sipamo serve`: receiver, durable inbox and memory in SQLite or PostgreSQL (with the work lease of several replicas), the amoCRM exchanges kept per call, worker, health, retention, operator commands; with `--accounts` every enabled account of the accounts table, each in a schema of its own (`server::fleet`) |
+//! | [`server`] | `sipamo serve`, by concern: `http/` (listener, receiver, inbox writer, health, metrics), `work/` (worker, supervisor, work lease and its renewals, replica ids, retention, kept exchanges, operator commands), `fleet/` (`--accounts`: every enabled account of the accounts table, the key vault, the files read at start), `store/` (the database: `sqlite/` and `postgres/` side by side, each with its SQL and refinery migrations, one `Db` over both, the engine's memory written once over either's rows; PostgreSQL keeps every account in one set of tables keyed by account) |
 //! | [`clock`], [`duration`], [`secret`], [`http`] | injected time, scenario durations, secrets never shown, the one HTTP client setup |
 //! | [`cli`] | the command line: one short file per subcommand |
 //!
@@ -33,7 +33,7 @@
 //! | R-OUT-K1, R-OUT-U1, R-OUT-UNS, R-NOTE-NOTREACHED | `src/engine/decide/outgoing.rs` |
 //! | R-NOTE-CALL | `src/engine/plan.rs` (`NotePlan::call`) |
 //! | R-HIDDEN, R-INT, R-TRANSFER | `src/engine/call.rs` (a call assembled without a client number; the answerer of the last answer event) |
-//! | R-WIRE | `src/server/receiver.rs` (every request on the secret path stored: an event, or kept aside with its reason by `src/sipuni/event.rs`) |
+//! | R-WIRE | `src/server/http/receiver.rs` (every request on the secret path stored: an event, or kept aside with its reason by `src/sipuni/event.rs`) |
 //! | R-IDEM | `src/sipuni/event.rs` (fingerprints) and `src/engine/execute.rs` (write intents) |
 //! | R-FAIL | `src/engine/execute.rs` |
 //! | R-ISOLATE | `src/engine/handler.rs` (parking) |

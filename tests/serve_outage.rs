@@ -98,7 +98,7 @@ fn config(dir: &std::path::Path, mock: &MockCrm) -> ServeConfig {
         token_file: dir.join("token"),
         secret_file: dir.join("secret"),
         listen: "127.0.0.1:0".parse().unwrap(),
-        db: sipamo::server::memory_store::DbUrl::Sqlite(dir.join("o.db")),
+        db: sipamo::server::store::DbUrl::Sqlite(dir.join("o.db")),
         settle: Duration::from_millis(50),
         rate_per_second: 100,
         retry: RetryPolicy {

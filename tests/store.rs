@@ -8,8 +8,8 @@ use std::sync::Arc;
 use libtest_mimic::{Arguments, Failed, Trial};
 use sipamo::clock::Clock;
 use sipamo::server::contract;
-use sipamo::server::memory_store::{DbUrl, StoreMemory};
 use sipamo::server::pg_cluster::Cluster;
+use sipamo::server::store::{DbUrl, StoreMemory};
 
 type Case = fn(&mut StoreMemory) -> Result<(), String>;
 

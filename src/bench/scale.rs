@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::amocrm::mock::MockCrm;
-use crate::server::memory_store::DbUrl;
-use crate::server::vault::Vault;
+use crate::server::fleet::vault::Vault;
+use crate::server::store::DbUrl;
 
 /// Mock amoCRMs the accounts share.
 const MOCKS: usize = 24;
@@ -175,7 +175,9 @@ impl World {
         cfg.replica_id = format!("bench-scale-r{r}");
         // Each replica its own pool of connections, as separate processes would have.
         cfg.db = match &self.cfg.db {
-            DbUrl::Postgres(url) => DbUrl::Postgres(crate::server::pg::PgUrl::new(url.url.clone())),
+            DbUrl::Postgres(url) => {
+                DbUrl::Postgres(crate::server::store::postgres::PgUrl::new(url.url.clone()))
+            }
             other => other.clone(),
         };
         if let DbUrl::Postgres(url) = &cfg.db {
@@ -289,14 +291,14 @@ impl Replica {
 /// Adds bench account `i` with `files` (amoCRM, token, secret, settings).
 async fn add(db: &DbUrl, vault: &Vault, i: usize, files: &[String; 4]) -> Result<(), String> {
     let name = super::bench_account(i);
-    let a = crate::server::accounts::NewAccount {
+    let a = crate::server::fleet::accounts::NewAccount {
         name: &name,
         amocrm: &files[0],
         token_file: Path::new(&files[1]),
         secret_file: Path::new(&files[2]),
         settings_file: Path::new(&files[3]),
     };
-    crate::server::accounts::add(db, vault, a)
+    crate::server::fleet::accounts::add(db, vault, a)
         .await
         .map_err(|e| format!("adding {name}: {e}"))
 }
@@ -359,14 +361,14 @@ async fn wait_one_handled(db: DbUrl, i: usize, since: Instant) -> Result<(), Str
     };
     tokio::task::spawn_blocking(move || {
         let mut c = postgres::Client::connect(&url.url, postgres::NoTls)
-            .map_err(|e| crate::server::pg::explain(&e))?;
+            .map_err(|e| crate::server::store::postgres::explain(&e))?;
         while since.elapsed() < Duration::from_secs(120) {
             let n: i64 = c
                 .query_one(
                     "SELECT COUNT(*) FROM calls_done WHERE account = $1",
                     &[&account],
                 )
-                .map_err(|e| crate::server::pg::explain(&e))?
+                .map_err(|e| crate::server::store::postgres::explain(&e))?
                 .get(0);
             if n >= 1 {
                 return Ok(());
@@ -390,7 +392,7 @@ fn sample_connections(
     std::thread::spawn(move || {
         let mut most = BTreeMap::new();
         let mut c = postgres::Client::connect(&url, postgres::NoTls)
-            .map_err(|e| crate::server::pg::explain(&e))?;
+            .map_err(|e| crate::server::store::postgres::explain(&e))?;
         while sampling.load(Ordering::SeqCst) {
             let rows = c
                 .query(
@@ -398,7 +400,7 @@ fn sample_connections(
                       WHERE application_name LIKE 'sipamo %' GROUP BY 1",
                     &[],
                 )
-                .map_err(|e| crate::server::pg::explain(&e))?;
+                .map_err(|e| crate::server::store::postgres::explain(&e))?;
             for r in rows {
                 let e = most.entry(r.get(0)).or_insert(0);
                 *e = (*e).max(r.get(1));

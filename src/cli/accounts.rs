@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use crate::server::accounts;
-use crate::server::memory_store::DbUrl;
-use crate::server::vault::Vault;
+use crate::server::fleet::accounts;
+use crate::server::fleet::vault::Vault;
+use crate::server::store::DbUrl;
 
 #[derive(Debug, Args)]
 pub(crate) struct AccountsArgs {

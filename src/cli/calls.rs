@@ -17,7 +17,7 @@ pub(crate) struct CallsArgs {
         env = "SIPAMO_DB",
         hide_env_values = true
     )]
-    pub(crate) db: crate::server::memory_store::DbUrl,
+    pub(crate) db: crate::server::store::DbUrl,
     /// In a many-account deployment (`serve --accounts`): the account whose calls these are.
     #[arg(long, global = true, value_name = "NAME")]
     pub(crate) account: Option<String>,
@@ -46,8 +46,8 @@ pub(crate) enum CallsAction {
 }
 
 pub(super) fn calls(mut args: CallsArgs) -> Result<ExitCode, String> {
-    use crate::server::operator;
-    args.db = crate::server::accounts::account_db(&args.db, args.account.as_deref())?;
+    use crate::server::work::operator;
+    args.db = crate::server::fleet::accounts::account_db(&args.db, args.account.as_deref())?;
     match args.action {
         CallsAction::List => {
             let parked = operator::list(&args.db).map_err(|e| e.to_string())?;
@@ -85,8 +85,8 @@ pub(super) fn calls(mut args: CallsArgs) -> Result<ExitCode, String> {
 }
 
 /// `sipamo calls kept [ID]`.
-fn kept(db: &crate::server::memory_store::DbUrl, id: Option<i64>) -> Result<ExitCode, String> {
-    use crate::server::operator;
+fn kept(db: &crate::server::store::DbUrl, id: Option<i64>) -> Result<ExitCode, String> {
+    use crate::server::work::operator;
     let kept = operator::kept(db, id).map_err(|e| e.to_string())?;
     if let Some(id) = id {
         let k = kept.first().ok_or_else(|| {

@@ -9,7 +9,7 @@ use clap::Args;
 pub(crate) struct RecordArgs {
     /// The database of `sipamo serve` (a SQLite file or a postgres:// URL); also from SIPAMO_DB.
     #[arg(long, value_name = "URL", env = "SIPAMO_DB", hide_env_values = true)]
-    pub(crate) db: crate::server::memory_store::DbUrl,
+    pub(crate) db: crate::server::store::DbUrl,
     /// In a many-account deployment (`serve --accounts`): the account to record from.
     #[arg(long, value_name = "NAME")]
     pub(crate) account: Option<String>,
@@ -39,8 +39,8 @@ pub(super) fn record(args: RecordArgs) -> Result<ExitCode, String> {
         .transpose()
         .map_err(|e| format!("--phone: {e}"))?;
     let since_ms = args.since.as_deref().map(parse_since).transpose()?;
-    let db = crate::server::accounts::account_db(&args.db, args.account.as_deref())?;
-    let conn = crate::server::db::Db::open_existing(&db).map_err(|e| e.to_string())?;
+    let db = crate::server::fleet::accounts::account_db(&args.db, args.account.as_deref())?;
+    let conn = crate::server::store::Db::open_existing(&db).map_err(|e| e.to_string())?;
     let sel = Selection {
         calls: args.calls,
         phone,

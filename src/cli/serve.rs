@@ -45,7 +45,7 @@ pub(crate) struct ServeArgs {
         env = "SIPAMO_DB",
         hide_env_values = true
     )]
-    pub(crate) db: crate::server::memory_store::DbUrl,
+    pub(crate) db: crate::server::store::DbUrl,
     /// With PostgreSQL: the most connections this process opens to the database, whatever the
     /// number of accounts (every account's work shares them; a PostgreSQL with the default
     /// max_connections of 100 takes several replicas at the default).
@@ -119,7 +119,7 @@ pub(super) async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         stuck_after: std::time::Duration::from_secs(args.stuck_after_s),
         max_call: std::time::Duration::from_secs(args.max_call_s),
         shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace_s),
-        limits: crate::server::listen::Limits {
+        limits: crate::server::http::listen::Limits {
             header_timeout: std::time::Duration::from_secs(args.header_timeout_s.max(1)),
             request_timeout: std::time::Duration::from_secs(args.request_timeout_s.max(1)),
             max_connections: args.max_connections.max(1),
@@ -129,11 +129,11 @@ pub(super) async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         lease: std::time::Duration::from_secs(args.lease_s),
         replica_id: args.replica_id.unwrap_or_else(default_replica_id),
     };
-    if let crate::server::memory_store::DbUrl::Postgres(url) = &cfg.db {
+    if let crate::server::store::DbUrl::Postgres(url) = &cfg.db {
         url.configure_pool(args.db_pool, &format!("sipamo {}", cfg.replica_id));
     }
     if args.accounts {
-        let vault = crate::server::vault::Vault::load(args.key_file.as_deref())
+        let vault = crate::server::fleet::vault::Vault::load(args.key_file.as_deref())
             .map_err(|e| e.to_string())?;
         let app = crate::server::fleet::FleetApp::build(&cfg, vault)
             .await

@@ -4,7 +4,7 @@
 use crate::engine::memory::{
     MemResult, Memory, MemoryError, ParkedCall, Progress, UnsortedMemo, Write,
 };
-use crate::server::memory_store::StoreMemory;
+use crate::server::store::StoreMemory;
 
 fn check(ok: bool, what: &str) -> Result<(), String> {
     if ok { Ok(()) } else { Err(what.to_string()) }

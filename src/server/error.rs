@@ -23,7 +23,7 @@ pub enum ServeError {
     #[error("the database {db}: {source}")]
     Database {
         db: String,
-        source: super::db::StoreError,
+        source: super::store::StoreError,
     },
     #[error("cannot listen on {addr}: {source}")]
     Listen {

@@ -3,35 +3,16 @@
 //! engine against the real amoCRM account — one from the command line, or every enabled
 //! account of the accounts table ([`fleet`]).
 
-pub(crate) mod accounts;
-pub(crate) mod config;
 #[cfg(feature = "sim")]
 pub mod contract;
-pub mod db;
 mod error;
-pub(crate) mod exchanges;
 pub mod fleet;
-pub(crate) mod health;
-pub(crate) mod inbox;
-pub(crate) mod lease;
-pub(crate) mod listen;
-pub mod memory_store;
-pub(crate) mod metrics;
-pub(crate) mod operator;
-mod parsed;
-pub(crate) mod pg;
+pub(crate) mod http;
 #[cfg(feature = "sim")]
 pub mod pg_cluster;
-pub(crate) mod receiver;
-mod renewals;
-mod replica;
-pub(crate) mod retention;
-pub(crate) mod schema;
 mod single;
-pub(crate) mod store;
-pub(crate) mod supervisor;
-pub mod vault;
-pub(crate) mod worker;
+pub mod store;
+pub(crate) mod work;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,6 +22,10 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 pub use error::ServeError;
+use fleet::{config, vault};
+use http::{health, inbox, listen, metrics, receiver};
+use store::postgres as pg;
+use work::{exchanges, lease, replica, retention, supervisor, worker};
 
 use crate::amocrm::client::{AmoClient, ClientConfig, Hooks, RetryPolicy};
 use crate::clock::Clock;
@@ -54,7 +39,7 @@ pub struct ServeConfig {
     pub token_file: PathBuf,
     pub secret_file: PathBuf,
     pub listen: SocketAddr,
-    pub db: memory_store::DbUrl,
+    pub db: store::DbUrl,
     /// How long after a hangup late events of the call are waited for.
     pub settle: Duration,
     /// amoCRM requests per second (amoCRM allows 7).
@@ -97,7 +82,7 @@ pub struct Application {
     stopping: Arc<std::sync::atomic::AtomicBool>,
     grace: Duration,
     limits: listen::Limits,
-    db: memory_store::DbUrl,
+    db: store::DbUrl,
     retention: Duration,
     metrics: metrics::Metrics,
     /// With PostgreSQL: the work lease, kept while the service runs.
@@ -113,8 +98,8 @@ impl Application {
     pub async fn build(cfg: &ServeConfig) -> Result<Self, ServeError> {
         check_options(cfg)?;
         let db_lock = match &cfg.db {
-            memory_store::DbUrl::Sqlite(path) => Some(single::lock(path)?),
-            memory_store::DbUrl::Postgres(_) => None,
+            store::DbUrl::Sqlite(path) => Some(single::lock(path)?),
+            store::DbUrl::Postgres(_) => None,
         };
         let mut limits = cfg.limits;
         limits.max_connections = listen::connection_cap(limits.max_connections)?;
@@ -128,13 +113,13 @@ impl Application {
         };
         let recorder = exchanges::Recorder::open(&cfg.db).map_err(db_error)?;
         let (lease, heartbeat) = match &cfg.db {
-            memory_store::DbUrl::Postgres(url) => {
+            store::DbUrl::Postgres(url) => {
                 let beating = claim_replica_id(cfg, url).await?;
                 (Some(work_lease(cfg, url, &cfg.amocrm)?), Some(beating))
             }
-            memory_store::DbUrl::Sqlite(_) => (None, None),
+            store::DbUrl::Sqlite(_) => (None, None),
         };
-        db::Db::open(&cfg.db)
+        store::Db::open(&cfg.db)
             .and_then(|c| c.save_settings(settings_text, Clock::System.now_ms()))
             .map_err(db_error)?;
         let client = amocrm_client(amocrm_config(
@@ -225,7 +210,7 @@ impl Application {
                 None,
             ));
         }
-        if let memory_store::DbUrl::Postgres(url) = &self.db {
+        if let store::DbUrl::Postgres(url) = &self.db {
             // Replicas: the one working is woken by events the others store.
             let (alive, wake) = (self.stopping.clone(), stored.clone());
             pg::listen::spawn(
@@ -354,7 +339,7 @@ fn work_lease(
     }
     let conn = pg::PgConn::connect(&url.ingest()).map_err(|e| ServeError::Database {
         db: format!("{url:?}"),
-        source: db::StoreError {
+        source: store::StoreError {
             doing: "connecting for the work lease",
             message: e.to_string(),
         },

@@ -1,6 +1,7 @@
 //! The accounts' work cannot starve acknowledgements: every connection of the work lane held
 //! by workers stuck on the database, and every account's events are still acknowledged at the
-//! first try, on the ingest lane, and then handled exactly.
+//! first try, on the ingest lane, and then handled exactly; and work is found for every account
+//! in one statement, not by each idle account polling.
 
 use std::time::{Duration, Instant};
 
@@ -127,4 +128,58 @@ async fn post_once(
         .await
         .map_or(0, |r| r.status().as_u16());
     (code, started.elapsed())
+}
+
+/// An event stored without its notification (the listening connection down at that moment)
+/// is still worked within seconds: the replica looks for the accounts with untaken events
+/// every second, in one statement, rather than each idle account polling its own inbox (which
+/// it does only every five minutes, as the last safety net). The call's events are written
+/// straight into the inbox with no `NOTIFY`, after the replica has settled into idling.
+#[tokio::test]
+async fn events_stored_without_a_notification_are_found_within_seconds() {
+    let Some(d) = Deployment::start("fleet_find", 2).await else {
+        return;
+    };
+    let _r1 = d.replica("r1", &[]).await;
+    for _ in 0..100 {
+        if leases_held_by(&d).await.get("r1") == Some(&2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let events = traffic(11, 1);
+    let (url, name, lines) = (d.url.clone(), d.names[1].clone(), events.clone());
+    tokio::task::spawn_blocking(move || store_quietly(&url, &name, &lines))
+        .await
+        .unwrap();
+    let since = Instant::now();
+    while !d.idle(1).await {
+        assert!(
+            since.elapsed() < Duration::from_secs(30),
+            "the quietly stored call was not handled within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("quietly stored call handled after {:?}", since.elapsed());
+    let want = uninterrupted(SETTINGS, &events).await;
+    assert_eq!(picture(&http(), &d.mocks[1].url).await, want);
+}
+
+/// Writes `lines` into account `name`'s inbox as the receiver would, but without the
+/// notification that wakes the worker.
+fn store_quietly(url: &str, name: &str, lines: &[String]) {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    for (i, line) in lines.iter().enumerate() {
+        let call_id = line
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("call_id="))
+            .unwrap();
+        c.execute(
+            "INSERT INTO events (account, call_id, fingerprint, raw, received_ms)
+             VALUES ($1, $2, $3, $4, (extract(epoch from clock_timestamp()) * 1000)::bigint)",
+            &[&name, &call_id, &format!("quiet-{i}"), line],
+        )
+        .unwrap();
+    }
 }

@@ -262,7 +262,11 @@ async fn many_accounts_on_default_max_connections_are_all_served_within_the_pool
         "{n} accounts, 2 replicas: every call handled {served_in:?} after the first event; most connections per replica {most:?}; RSS {rss:?} KiB ({} KiB per account)",
         rss.iter().sum::<u64>() / n as u64
     );
-    assert!(left.is_empty(), "accounts never served: {left:?}");
+    assert!(
+        left.is_empty(),
+        "accounts never served: {left:?}; {}",
+        why_unserved(&s.url, &left)
+    );
     assert!(refused.is_empty(), "valid events refused: {refused:?}");
     assert_eq!(most.len(), 2, "both replicas connected: {most:?}");
     for (replica, count) in &most {
@@ -425,7 +429,11 @@ async fn the_connection_limit_reached_answers_503_with_the_reason_and_never_404(
         }
     }
     let left = wait_served(&superuser, s.names.clone(), 120).await;
-    assert!(left.is_empty(), "accounts never served: {left:?}");
+    assert!(
+        left.is_empty(),
+        "accounts never served: {left:?}; {}",
+        why_unserved(&superuser, &left)
+    );
     for r in &replicas {
         assert_eq!(health(&http, r).await.0, 200);
     }
@@ -494,6 +502,46 @@ async fn cut_off_answers_503(
 
 /// Waits (at most `secs`) until every account of `names` has its call handled; answers those
 /// that never had.
+/// What the database says of the first unserved accounts: the lease's holder and how long it
+/// has left, the events not yet taken, the calls handled.
+fn why_unserved(url: &str, names: &[String]) -> String {
+    // On a thread of its own: the blocking client cannot run on the test's runtime.
+    let (url, names) = (url.to_string(), names.to_vec());
+    std::thread::spawn(move || lease_and_inbox(&url, &names))
+        .join()
+        .unwrap_or_else(|_| "the diagnosis panicked".into())
+}
+
+fn lease_and_inbox(url: &str, names: &[String]) -> String {
+    let Ok(mut c) = postgres::Client::connect(url, postgres::NoTls) else {
+        return "the database is gone".into();
+    };
+    let rows = c
+        .query(
+            "SELECT a.name, l.holder,
+                    l.expires_ms - (extract(epoch from clock_timestamp()) * 1000)::bigint,
+                    (SELECT COUNT(*) FROM events e WHERE e.account = a.name AND NOT e.taken),
+                    (SELECT COUNT(*) FROM calls_done d WHERE d.account = a.name)
+               FROM accounts a LEFT JOIN leases l ON l.account = a.name
+              WHERE a.name = ANY($1) ORDER BY a.name LIMIT 10",
+            &[&names],
+        )
+        .unwrap_or_default();
+    rows.iter()
+        .map(|r| {
+            format!(
+                "{}: lease {:?} ({:?} ms left), {} untaken, {} handled",
+                r.get::<_, String>(0),
+                r.get::<_, Option<String>>(1),
+                r.get::<_, Option<i64>>(2),
+                r.get::<_, i64>(3),
+                r.get::<_, i64>(4)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 async fn wait_served(url: &str, mut left: Vec<String>, secs: u64) -> Vec<String> {
     for _ in 0..secs * 2 {
         let (url, names) = (url.to_string(), left.clone());

@@ -10,7 +10,7 @@ use serde_yaml::{Mapping, Value};
 
 use crate::amocrm::exchange::Exchange;
 use crate::phone::Phone;
-use crate::server::db::Db;
+use crate::server::store::Db;
 
 /// Which calls to record; every given filter must hold.
 #[derive(Clone, Debug, Default)]
@@ -25,7 +25,7 @@ pub struct Selection {
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
     #[error("the database: {0}")]
-    Database(#[from] crate::server::db::StoreError),
+    Database(#[from] crate::server::store::StoreError),
     #[error("{0}")]
     Kept(String),
     #[error(

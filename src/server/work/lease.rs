@@ -12,12 +12,12 @@
 //! - A replica that took over resumes from the intents the last holder saved (the crash-safety
 //!   rules), so the takeover neither loses nor repeats a write.
 
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::pg::PgConn;
 use super::renewals::Renewals;
+use crate::server::store::postgres::PgConn;
 
 /// What the holder knows of its lease.
 #[derive(Debug)]
@@ -32,6 +32,10 @@ pub struct LeaseState {
     pub(crate) length: Duration,
     /// Writes are refused when less than this is left.
     pub(crate) margin: Duration,
+    /// Whether the lease looked free (no live holder) at the last look: a replica with room
+    /// for more leases tries only those, rather than probing leases others hold at random.
+    /// Always true without such looks (one account).
+    free: AtomicBool,
 }
 
 impl LeaseState {
@@ -43,7 +47,13 @@ impl LeaseState {
             valid_until: Mutex::new(None),
             length,
             margin,
+            free: AtomicBool::new(true),
         })
+    }
+
+    /// Says whether the lease has no live holder now (see [`LeaseState::free`]).
+    pub(crate) fn set_free(&self, free: bool) {
+        self.free.store(free, Ordering::SeqCst);
     }
 
     /// The token held now, if the lease is held with more than the margin left.
@@ -192,6 +202,26 @@ pub(crate) struct Share {
     taking: tokio::sync::Semaphore,
 }
 
+/// Room for one lease being taken ([`Share::reserve`]).
+struct Reservation<'a>(&'a Share);
+
+impl Reservation<'_> {
+    /// The lease was taken: counted as held before the reservation ends, so that the two
+    /// together never dip and let another keeper past the share.
+    fn taken(self) {
+        self.0.held.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .0
+            .pending
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+    }
+}
+
 /// Leases taken one by one at once by a replica.
 const TAKING_AT_ONCE: usize = 2;
 
@@ -209,25 +239,15 @@ impl Default for Share {
 
 impl Share {
     /// Reserves room for one more lease when the leases held and being taken are below the
-    /// share; [`Share::taken`] ends the reservation.
-    fn reserve(&self) -> bool {
+    /// share; the reservation ends when dropped (also when its keeper is aborted mid-take).
+    fn reserve(&self) -> Option<Reservation<'_>> {
         let max = self.max_held.load(Ordering::SeqCst);
         self.pending
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |p| {
                 (self.held.load(Ordering::SeqCst).saturating_add(p) < max).then_some(p + 1)
             })
-            .is_ok()
-    }
-
-    /// Ends a reservation: the lease was taken (counted as held first, so that the two
-    /// together never dip and let another keeper past the share) or not.
-    fn taken(&self, got: bool) {
-        if got {
-            self.held.fetch_add(1, Ordering::SeqCst);
-        }
-        let _ = self
-            .pending
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+            .ok()
+            .map(|_| Reservation(self))
     }
 
     /// This keeper's lease may go now: the replica still holds more than its share, and this
@@ -249,7 +269,7 @@ pub(crate) async fn keep(
     conn: Arc<PgConn>,
     state: Arc<LeaseState>,
     changed: Arc<tokio::sync::Notify>,
-    metrics: super::metrics::Metrics,
+    metrics: crate::server::http::metrics::Metrics,
     share: Arc<Share>,
     renewals: Option<Renewals>,
 ) {
@@ -263,9 +283,16 @@ pub(crate) async fn keep(
             None
         } else if held {
             take_or_renew(&conn, &state, held, renewals.as_ref(), &share.taking).await
-        } else if share.reserve() {
+        } else if let Some(room) = state
+            .free
+            .load(Ordering::SeqCst)
+            .then(|| share.reserve())
+            .flatten()
+        {
             let token = take_or_renew(&conn, &state, held, renewals.as_ref(), &share.taking).await;
-            share.taken(token.is_some());
+            if token.is_some() {
+                room.taken();
+            }
             token
         } else {
             None
@@ -290,7 +317,15 @@ pub(crate) async fn keep(
             );
             changed.notify_waiters();
         }
-        tokio::time::sleep_until(next_tick(state.length / 3)).await;
+        // A lease held is renewed every third of its length; one not held is looked at every
+        // second (a look costs nothing unless it was seen free), so that a free lease is taken
+        // soon after it is found, not a third of a lease later.
+        let period = if held {
+            state.length / 3
+        } else {
+            (state.length / 3).min(Duration::from_secs(1))
+        };
+        tokio::time::sleep_until(next_tick(period)).await;
     }
 }
 
@@ -324,9 +359,11 @@ mod tests {
                 let share = share.clone();
                 std::thread::spawn(move || {
                     for i in 0..200 {
-                        if share.reserve() {
+                        if let Some(room) = share.reserve() {
                             std::thread::yield_now();
-                            share.taken(i % 5 != 0);
+                            if i % 5 != 0 {
+                                room.taken();
+                            }
                         }
                     }
                 })
@@ -337,7 +374,7 @@ mod tests {
         }
         assert_eq!(share.held.load(Ordering::SeqCst), 334);
         assert_eq!(share.pending.load(Ordering::SeqCst), 0);
-        assert!(!share.reserve(), "no room left");
+        assert!(share.reserve().is_none(), "no room left");
     }
 
     #[tokio::test]

@@ -6,12 +6,12 @@
 use std::path::Path;
 
 use super::config;
-use super::db::{Db, StoreError};
-use super::memory_store::DbUrl;
 use super::vault::{Vault, secret_hash};
 use crate::amocrm::client::{AmoClient, ClientConfig};
 use crate::clock::Clock;
 use crate::engine::{Engine, InMemory, Settings};
+use crate::server::store::DbUrl;
+use crate::server::store::{Db, StoreError};
 
 /// What a stored account shows (never its token nor its secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,7 +82,7 @@ async fn check(amocrm: &str, token_text: &str, settings: &Settings) -> Result<()
 
 /// Adds an account after checking its settings against it.
 pub(crate) async fn add(db: &DbUrl, vault: &Vault, a: NewAccount<'_>) -> Result<(), String> {
-    super::pg::account_name(a.name)?;
+    crate::server::store::postgres::account_name(a.name)?;
     let conn = pg(db)?;
     let (settings, yaml) = config::read_settings(a.settings_file).map_err(|e| e.to_string())?;
     let secret = config::read_secret(a.secret_file).map_err(|e| e.to_string())?;
@@ -159,7 +159,7 @@ pub(crate) fn account_db(db: &DbUrl, name: Option<&str>) -> Result<DbUrl, String
         }
         return Ok(db.clone());
     };
-    super::pg::account_name(name)?;
+    crate::server::store::postgres::account_name(name)?;
     let DbUrl::Postgres(base) = db else {
         return Err(
             "--account is for a many-account deployment: give its --db postgres://…".into(),

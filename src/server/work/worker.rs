@@ -8,13 +8,13 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tracing::Instrument;
 
-use super::db::{Db, StoreError};
-use super::health::Health;
 use super::lease::LeaseState;
-use super::memory_store::StoreMemory;
-use super::metrics::{Metrics, ReasonLabel};
-use super::store::StoredEvent;
 use crate::engine::{Engine, EngineError, Handled, Memory};
+use crate::server::http::health::Health;
+use crate::server::http::metrics::{Metrics, ReasonLabel};
+use crate::server::store::StoreMemory;
+use crate::server::store::StoredEvent;
+use crate::server::store::{Db, StoreError};
 
 /// Why the worker stopped working: the supervisor restarts it.
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +47,7 @@ pub(crate) struct Worker {
     pub(crate) lease: Option<Arc<LeaseState>>,
     pub(crate) stored: Arc<Notify>,
     /// The events the receiver parsed, taken by their stored text.
-    pub(crate) parsed: Arc<super::parsed::Parsed>,
+    pub(crate) parsed: Arc<crate::server::http::parsed::Parsed>,
     pub(crate) metrics: Metrics,
     pub(crate) health: Arc<Health>,
     /// How often ready calls are looked for (doubled after each failure, up to a minute).
@@ -61,8 +61,9 @@ pub(crate) struct Worker {
 pub(crate) const IDLE_ONE_ACCOUNT: Duration = Duration::from_secs(2);
 
 /// [`Worker::idle`] of each account of a many-account service: thousands of idle accounts
-/// must not poll the database several times a second each.
-pub(crate) const IDLE_MANY_ACCOUNTS: Duration = Duration::from_secs(30);
+/// must not poll the database; the replica finds the accounts with work in one statement every
+/// second (`Fleet::find_work`) and wakes their workers, so this is only the last safety net.
+pub(crate) const IDLE_MANY_ACCOUNTS: Duration = Duration::from_secs(300);
 
 /// Longest pause between two rounds while calls keep failing.
 const MAX_PAUSE: Duration = Duration::from_secs(60);

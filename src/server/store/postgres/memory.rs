@@ -1,13 +1,10 @@
-//! The engine's memory in PostgreSQL, with the SQLite store's semantics: every write committed
-//! before the step it records is done; [`Memory::atomically`] one transaction.
+//! The rows of the engine's memory in PostgreSQL (each statement keyed by the account), a
+//! transaction on a connection held from the pool, every write fenced by the work lease.
 
 use std::sync::Arc;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
 use super::{Held, PgConn};
-use crate::server::lease::LeaseState;
+use crate::server::work::lease::LeaseState;
 
 /// A fenced write refused: another replica holds the work now.
 fn lost() -> MemoryError {
@@ -16,18 +13,13 @@ fn lost() -> MemoryError {
         message: "this replica no longer holds the work lease (another replica took over)".into(),
     }
 }
-use crate::clock::Clock;
-use crate::engine::memory::{
-    MemResult, Memory, MemoryError, ParkedCall, Progress, TaskMemo, UnsortedMemo, Write,
-};
+use crate::engine::memory::{MemResult, MemoryError, ParkedCall};
+use crate::server::store::MemoryRows;
 
 pub(crate) struct PgMemory {
     conn: Arc<PgConn>,
     /// The pooled connection of the open transaction (none outside `atomically`).
     held: std::sync::Mutex<Option<Box<Held>>>,
-    clock: Clock,
-    /// Open `atomically` scopes (only the outermost one begins and commits).
-    depth: u32,
     /// With several replicas: writes commit only under this replica's lease.
     fence: Option<Arc<LeaseState>>,
 }
@@ -39,7 +31,7 @@ fn fence_sql() -> String {
     format!(
         "SELECT 1 FROM leases WHERE account = $5 AND name = $1 AND holder = $2 AND token = $3
            AND expires_ms > {} + $4 FOR SHARE",
-        crate::server::lease::DB_NOW_MS
+        crate::server::work::lease::DB_NOW_MS
     )
 }
 
@@ -60,20 +52,12 @@ impl Drop for PgMemory {
 }
 
 impl PgMemory {
-    pub(crate) fn new(conn: Arc<PgConn>, clock: Clock) -> Self {
+    pub(crate) fn new(conn: Arc<PgConn>) -> Self {
         PgMemory {
             conn,
             held: std::sync::Mutex::new(None),
-            clock,
-            depth: 0,
             fence: None,
         }
-    }
-
-    /// Fences every write with the lease of `state`.
-    pub(crate) fn fenced(mut self, state: Arc<LeaseState>) -> Self {
-        self.fence = Some(state);
-        self
     }
 
     /// The fence's parameters now; an error when the lease is not held locally.
@@ -131,8 +115,8 @@ impl PgMemory {
         }
     }
 
-    /// A write: inside an `atomically` scope as it is (the scope checked the lease); alone, in
-    /// a transaction of its own with the lease check when fenced. The account is the last
+    /// A write: inside a transaction as it is (its start checked the lease); alone, in a
+    /// transaction of its own with the lease check when fenced. The account is the last
     /// parameter of `sql` (one after `args`).
     fn exec(
         &self,
@@ -140,7 +124,7 @@ impl PgMemory {
         sql: &'static str,
         args: Vec<Box<dyn postgres::types::ToSql + Sync + Send>>,
     ) -> MemResult<u64> {
-        let fence = if self.depth == 0 {
+        let fence = if self.held().is_none() {
             self.fence_now()?
         } else {
             None
@@ -163,54 +147,6 @@ impl PgMemory {
             }
         })?;
         held.ok_or_else(lost)
-    }
-
-    fn get<T: DeserializeOwned>(&self, space: &'static str, key: &str) -> MemResult<Option<T>> {
-        let doing = "reading the engine's memory";
-        let k = key.to_string();
-        let value: Option<String> = self.q(doing, move |c, a| {
-            c.query_opt(
-                "SELECT value FROM memory WHERE account = $3 AND space = $1 AND key = $2",
-                &[&space, &k, &a],
-            )
-            .map(|row| row.map(|r| r.get(0)))
-        })?;
-        value
-            .map(|v| crate::server::memory_store::decode(space, key, &v))
-            .transpose()
-    }
-
-    fn put<T: Serialize>(
-        &self,
-        space: &'static str,
-        key: &str,
-        value: Option<&T>,
-    ) -> MemResult<()> {
-        let doing = "writing the engine's memory";
-        let key = key.to_string();
-        match value {
-            Some(v) => {
-                let text = crate::server::memory_store::encode(v)?;
-                self.exec(
-                    doing,
-                    "INSERT INTO memory (account, space, key, value, touched_ms)
-                     VALUES ($5, $1, $2, $3, $4)
-                     ON CONFLICT (account, space, key) DO UPDATE SET value = $3, touched_ms = $4",
-                    vec![
-                        Box::new(space),
-                        Box::new(key),
-                        Box::new(text),
-                        Box::new(self.clock.now_ms()),
-                    ],
-                )
-            }
-            None => self.exec(
-                doing,
-                "DELETE FROM memory WHERE account = $3 AND space = $1 AND key = $2",
-                vec![Box::new(space), Box::new(key)],
-            ),
-        }
-        .map(|_| ())
     }
 
     fn exists(&self, doing: &'static str, sql: &'static str, key: &str) -> MemResult<bool> {
@@ -251,16 +187,53 @@ impl PgMemory {
     }
 }
 
-impl Memory for PgMemory {
-    fn first_delivery(&mut self, fingerprint: &str) -> MemResult<bool> {
+impl MemoryRows for PgMemory {
+    fn get(&self, space: &'static str, key: &str) -> MemResult<Option<String>> {
+        let k = key.to_string();
+        self.q("reading the engine's memory", move |c, a| {
+            c.query_opt(
+                "SELECT value FROM memory WHERE account = $3 AND space = $1 AND key = $2",
+                &[&space, &k, &a],
+            )
+            .map(|row| row.map(|r| r.get(0)))
+        })
+    }
+    fn put(
+        &self,
+        space: &'static str,
+        key: &str,
+        value: Option<&str>,
+        now_ms: i64,
+    ) -> MemResult<()> {
+        let doing = "writing the engine's memory";
+        let key = key.to_string();
+        match value {
+            Some(v) => self.exec(
+                doing,
+                "INSERT INTO memory (account, space, key, value, touched_ms)
+                 VALUES ($5, $1, $2, $3, $4)
+                 ON CONFLICT (account, space, key) DO UPDATE SET value = $3, touched_ms = $4",
+                vec![
+                    Box::new(space),
+                    Box::new(key),
+                    Box::new(v.to_string()),
+                    Box::new(now_ms),
+                ],
+            ),
+            None => self.exec(
+                doing,
+                "DELETE FROM memory WHERE account = $3 AND space = $1 AND key = $2",
+                vec![Box::new(space), Box::new(key)],
+            ),
+        }
+        .map(|_| ())
+    }
+    fn first_delivery(&self, fingerprint: &str, now_ms: i64) -> MemResult<bool> {
         self.exec(
             "recording a delivery",
             "INSERT INTO deliveries (account, fingerprint, at_ms) VALUES ($3, $1, $2)
              ON CONFLICT DO NOTHING",
-            vec![
-                Box::new(fingerprint.to_string()),
-                Box::new(self.clock.now_ms()),
-            ],
+            vec![Box::new(fingerprint.to_string()), Box::new(now_ms)],
         )
         .map(|n| n == 1)
     }
@@ -271,33 +244,29 @@ impl Memory for PgMemory {
             call_id,
         )
     }
-    fn mark_done(&mut self, call_id: &str) -> MemResult<()> {
-        let now = self.clock.now_ms();
-        self.atomically(|m| {
-            let doing = "recording a finished call";
-            let id = || Box::new(call_id.to_string());
-            m.exec(
-                doing,
-                "INSERT INTO calls_done (account, call_id, done_ms) VALUES ($3, $1, $2)
-                 ON CONFLICT DO NOTHING",
-                vec![id(), Box::new(now)],
-            )?;
-            m.exec(
-                doing,
-                "DELETE FROM memory WHERE account = $2
-                   AND space IN ('progress', 'attempts', 'intent') AND key = $1",
-                vec![id()],
-            )?;
-            m.exec(
-                doing,
-                "DELETE FROM parked WHERE account = $2 AND call_id = $1",
-                vec![id()],
-            )?;
-            Ok(())
-        })
+    fn mark_done(&self, call_id: &str, now_ms: i64) -> MemResult<()> {
+        let doing = "recording a finished call";
+        let id = || Box::new(call_id.to_string());
+        self.exec(
+            doing,
+            "INSERT INTO calls_done (account, call_id, done_ms) VALUES ($3, $1, $2)
+             ON CONFLICT DO NOTHING",
+            vec![id(), Box::new(now_ms)],
+        )?;
+        self.exec(
+            doing,
+            "DELETE FROM memory WHERE account = $2
+               AND space IN ('progress', 'attempts', 'intent') AND key = $1",
+            vec![id()],
+        )?;
+        self.exec(
+            doing,
+            "DELETE FROM parked WHERE account = $2 AND call_id = $1",
+            vec![id()],
+        )?;
+        Ok(())
     }
-    crate::server::memory_store::spaced_memory!();
-    fn park(&mut self, call: &ParkedCall) -> MemResult<()> {
+    fn park(&self, call: &ParkedCall) -> MemResult<()> {
         self.exec(
             "parking a call",
             "INSERT INTO parked (account, call_id, reason, attempts, at_ms)
@@ -313,23 +282,7 @@ impl Memory for PgMemory {
         .map(|_| ())
     }
     fn parked(&self) -> MemResult<Vec<ParkedCall>> {
-        self.q("reading the parked calls", |c, a| {
-            c.query(
-                "SELECT call_id, reason, attempts, at_ms FROM parked WHERE account = $1
-                  ORDER BY at_ms, call_id",
-                &[&a],
-            )
-            .map(|rows| {
-                rows.iter()
-                    .map(|r| ParkedCall {
-                        call_id: r.get(0),
-                        reason: r.get(1),
-                        attempts: u32::try_from(r.get::<_, i32>(2)).unwrap_or(0),
-                        at_ms: r.get(3),
-                    })
-                    .collect()
-            })
-        })
+        self.q("reading the parked calls", super::inbox::parked)
     }
     fn is_parked(&self, call_id: &str) -> MemResult<bool> {
         self.exists(
@@ -338,32 +291,20 @@ impl Memory for PgMemory {
             call_id,
         )
     }
-    fn atomically<T>(&mut self, f: impl FnOnce(&mut Self) -> MemResult<T>) -> MemResult<T> {
-        crate::server::memory_store::atomically(self, f)
-    }
-}
-
-impl crate::server::memory_store::Transactional for PgMemory {
+    /// Takes a connection for the transaction; when fenced, checks the lease inside it.
     fn begin(&mut self) -> MemResult<()> {
-        if self.depth == 0 {
-            let fence = self.fence_now()?;
-            self.begin_on_held()?;
-            if let Some(f) = fence {
-                let held = self.q("checking the work lease", move |c, _| check_fence(c, &f));
-                if held != Ok(true) {
-                    let _ = self.finish("rolling back a transaction", "ROLLBACK");
-                    return Err(held.err().unwrap_or_else(lost));
-                }
+        let fence = self.fence_now()?;
+        self.begin_on_held()?;
+        if let Some(f) = fence {
+            let held = self.q("checking the work lease", move |c, _| check_fence(c, &f));
+            if held != Ok(true) {
+                let _ = self.finish("rolling back a transaction", "ROLLBACK");
+                return Err(held.err().unwrap_or_else(lost));
             }
         }
-        self.depth += 1;
         Ok(())
     }
     fn end(&mut self, commit: bool) -> MemResult<()> {
-        self.depth = self.depth.saturating_sub(1);
-        if self.depth > 0 {
-            return Ok(());
-        }
         if commit {
             let committed = self.q("committing a transaction", |c, _| c.batch_execute("COMMIT"));
             if committed.is_ok() {
@@ -374,5 +315,8 @@ impl crate::server::memory_store::Transactional for PgMemory {
             return committed;
         }
         self.finish("rolling back a transaction", "ROLLBACK")
+    }
+    fn fence(&mut self, state: Arc<LeaseState>) {
+        self.fence = Some(state);
     }
 }

@@ -43,14 +43,14 @@ impl Default for Limits {
 /// The connection cap actually used: the one asked for, but never so close to the open-file
 /// limit that the database or amoCRM could not get a file. Errors when even one connection
 /// would not fit.
-pub(crate) fn connection_cap(asked: usize) -> Result<usize, super::error::ServeError> {
+pub(crate) fn connection_cap(asked: usize) -> Result<usize, crate::server::error::ServeError> {
     let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
         .current
         .unwrap_or(u64::MAX);
     let room = soft.saturating_sub(RESERVED_FILES);
     let cap = usize::try_from(room).unwrap_or(usize::MAX).min(asked);
     if cap == 0 {
-        return Err(super::error::ServeError::Options(format!(
+        return Err(crate::server::error::ServeError::Options(format!(
             "the open-file limit ({soft}) leaves no room for client connections: raise it (ulimit -n) above {RESERVED_FILES}"
         )));
     }
@@ -68,10 +68,12 @@ pub(crate) fn connection_cap(asked: usize) -> Result<usize, super::error::ServeE
 /// Serves `router` on `listener` until `stop` turns true, then waits for the connections in
 /// hand to finish their requests (the caller bounds that wait).
 /// Binds the service's address; a failure names it.
-pub(crate) async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, super::ServeError> {
+pub(crate) async fn bind(
+    addr: std::net::SocketAddr,
+) -> Result<TcpListener, crate::server::ServeError> {
     TcpListener::bind(addr)
         .await
-        .map_err(|source| super::ServeError::Listen { addr, source })
+        .map_err(|source| crate::server::ServeError::Listen { addr, source })
 }
 
 pub(crate) async fn serve(

@@ -1,12 +1,13 @@
 //! The inbox, the worker's reads and retention in PostgreSQL: the same statements as SQLite's
-//! (`src/server/store.rs`, `src/server/retention.rs`) in PostgreSQL's dialect.
+//! (`../sqlite/mod.rs`, `src/server/retention.rs`) in PostgreSQL's dialect.
 
 use postgres::{Client, Error, Row};
 
-use crate::server::db::Arrival;
-use crate::server::inbox::Stored;
-use crate::server::retention::Pruned;
+use crate::engine::memory::ParkedCall;
+use crate::server::http::inbox::Stored;
+use crate::server::store::Arrival;
 use crate::server::store::StoredEvent;
+use crate::server::work::retention::Pruned;
 
 fn stored_event(r: &Row) -> StoredEvent {
     StoredEvent {
@@ -196,7 +197,7 @@ const STEPS: [&str; 6] = [
 ];
 
 pub(crate) fn prune(c: &mut Client, account: &str, cutoff_ms: i64) -> Result<Pruned, Error> {
-    let batch = i64::try_from(crate::server::retention::BATCH).unwrap_or(2_000);
+    let batch = i64::try_from(crate::server::work::retention::BATCH).unwrap_or(2_000);
     let mut counts = [0usize; 6];
     for (sql, count) in STEPS.iter().zip(counts.iter_mut()) {
         let st = c.prepare(sql)?;
@@ -208,15 +209,25 @@ pub(crate) fn prune(c: &mut Client, account: &str, cutoff_ms: i64) -> Result<Pru
             }
         }
     }
-    let [events, exchanges, calls, memory, deliveries, kept] = counts;
-    Ok(Pruned {
-        events,
-        exchanges,
-        calls,
-        memory,
-        deliveries,
-        kept,
-    })
+    Ok(Pruned::from_steps(counts))
+}
+
+/// The account's parked calls, oldest first.
+pub(crate) fn parked(c: &mut Client, account: &str) -> Result<Vec<ParkedCall>, Error> {
+    let rows = c.query(
+        "SELECT call_id, reason, attempts, at_ms FROM parked WHERE account = $1
+          ORDER BY at_ms, call_id",
+        &[&account],
+    )?;
+    Ok(rows
+        .iter()
+        .map(|r| ParkedCall {
+            call_id: r.get(0),
+            reason: r.get(1),
+            attempts: u32::try_from(r.get::<_, i32>(2)).unwrap_or(0),
+            at_ms: r.get(3),
+        })
+        .collect())
 }
 
 /// Every stored event in id order.

@@ -97,9 +97,9 @@ fn statements(schema: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::statements;
-    use crate::server::db::Db;
-    use crate::server::memory_store::DbUrl;
-    use crate::server::pg::{PgConn, PgUrl, migrations};
+    use crate::server::store::Db;
+    use crate::server::store::DbUrl;
+    use crate::server::store::postgres::{PgConn, PgUrl, migrations};
 
     /// A database laid out as the version before account keys left it: the deployment's
     /// tables (with one single-account event) and account `shop`'s schema with calls in every

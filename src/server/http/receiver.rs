@@ -16,12 +16,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
-use super::db::NewKept;
 use super::health::Health;
 use super::inbox::{Inbox, Stored};
 use super::metrics::Metrics;
-use super::vault::secret_hash;
 use crate::clock::Clock;
+use crate::server::fleet::vault::secret_hash;
+use crate::server::store::NewKept;
 use crate::sipuni::event::{CallEvent, EventError};
 
 /// Largest event accepted (query string or body).
@@ -83,9 +83,9 @@ pub(crate) struct ReceiverState {
     pub(crate) retention_ms: i64,
     /// The database `/health` checks with a deadline: a replica that cannot reach it cannot
     /// acknowledge events, and says so.
-    pub(crate) db: Option<super::memory_store::DbUrl>,
+    pub(crate) db: Option<crate::server::store::DbUrl>,
     /// The connection those checks use, opened at the first and kept (dropped after a failure).
-    pub(crate) health_db: Arc<std::sync::Mutex<Option<super::db::Db>>>,
+    pub(crate) health_db: Arc<std::sync::Mutex<Option<crate::server::store::Db>>>,
 }
 
 /// How long `/health` waits for the database.
@@ -94,8 +94,8 @@ pub(crate) const HEALTH_DEADLINE: std::time::Duration = std::time::Duration::fro
 /// Why the database cannot be used now, if it cannot: an error, or no answer within
 /// [`HEALTH_DEADLINE`] (a frozen connection).
 async fn database_down(
-    db: Option<super::memory_store::DbUrl>,
-    conn: Arc<std::sync::Mutex<Option<super::db::Db>>>,
+    db: Option<crate::server::store::DbUrl>,
+    conn: Arc<std::sync::Mutex<Option<crate::server::store::Db>>>,
 ) -> Option<String> {
     let db = db?;
     let shown = db.to_string();
@@ -106,9 +106,9 @@ async fn database_down(
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if held.is_none() {
-            *held = Some(super::db::Db::open(&db)?);
+            *held = Some(crate::server::store::Db::open(&db)?);
         }
-        let result = held.as_ref().map_or(Ok(()), super::db::Db::ping);
+        let result = held.as_ref().map_or(Ok(()), crate::server::store::Db::ping);
         if result.is_err() {
             *held = None;
         }
@@ -358,7 +358,7 @@ async fn keep(to: &Route, kept: NewKept) -> Response {
     }
 }
 
-fn store_failed(to: &Route, call_id: &str, e: &super::error::ServeError) -> Response {
+fn store_failed(to: &Route, call_id: &str, e: &crate::server::error::ServeError) -> Response {
     to.metrics.event("store_failed");
     tracing::error!(%call_id, error = %e, "request not stored");
     answer(

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use super::lease::DB_NOW_MS;
-use super::pg::PgConn;
+use crate::server::store::postgres::PgConn;
 
 /// Leases renewed in one statement at most (given as arrays: six parameters whatever the size).
 const PER_STATEMENT: usize = 1_000;
@@ -128,7 +128,7 @@ fn renew_all(conn: &PgConn, holder: &str, batch: &[Item]) -> Result<Vec<usize>, 
             )
         })
         .map_err(|e| e.to_string())?
-        .map_err(|e| super::pg::explain(&e))?;
+        .map_err(|e| crate::server::store::postgres::explain(&e))?;
     Ok(rows
         .iter()
         .filter_map(|r| usize::try_from(r.get::<_, i32>(0)).ok())

@@ -6,9 +6,9 @@
 
 use std::fmt::Write as _;
 
-use super::db::{Db, KeptRequest, StoreError};
-use super::memory_store::DbUrl;
 use crate::engine::memory::ParkedCall;
+use crate::server::store::DbUrl;
+use crate::server::store::{Db, KeptRequest, StoreError};
 
 /// The parked calls, oldest first.
 pub(crate) fn list(db: &DbUrl) -> Result<Vec<ParkedCall>, StoreError> {
@@ -59,7 +59,7 @@ pub(crate) fn kept(db: &DbUrl, only: Option<i64>) -> Result<Vec<KeptRequest>, St
 /// each byte that is not printable ASCII as `\xNN`.
 pub(crate) fn kept_text(raw: &[u8]) -> String {
     match std::str::from_utf8(raw) {
-        Ok(text) => super::receiver::printable(text),
+        Ok(text) => crate::server::http::receiver::printable(text),
         Err(_) => raw.escape_ascii().to_string(),
     }
 }

@@ -2,9 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::error::ServeError;
 use crate::amocrm::client::{Refresh, Secret};
 use crate::engine::settings::Settings;
+use crate::server::error::ServeError;
 
 /// The settings file: the keys of a scenario's `settings:` block at its top level.
 /// Answers the settings and their text (kept in the database for `sipamo record`).

@@ -2,20 +2,20 @@
 //! rebuilt and started again after a pause, while `/health` says it is down and why. The
 //! receiver keeps acknowledging events meanwhile; they wait in the inbox.
 
-use super::error::ServeError;
+use crate::server::error::ServeError;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 
-use super::health::Health;
 use super::lease::LeaseState;
-use super::memory_store::{DbUrl, StoreMemory};
-use super::metrics::Metrics;
 use super::worker::Worker;
 use crate::amocrm::client::AmoClient;
 use crate::engine::{Engine, Settings};
+use crate::server::http::health::Health;
+use crate::server::http::metrics::Metrics;
+use crate::server::store::{DbUrl, StoreMemory};
 
 /// Everything needed to build a worker again after it died.
 #[derive(Clone)]
@@ -28,7 +28,7 @@ pub(crate) struct WorkerFactory {
     pub(crate) max_call_ms: i64,
     pub(crate) stored: Arc<Notify>,
     /// The events the receiver parsed, for the worker (each live event parsed once).
-    pub(crate) parsed: Arc<super::parsed::Parsed>,
+    pub(crate) parsed: Arc<crate::server::http::parsed::Parsed>,
     pub(crate) metrics: Metrics,
     pub(crate) health: Arc<Health>,
     pub(crate) tick: Duration,
@@ -44,7 +44,7 @@ impl WorkerFactory {
     /// A factory for the account of `settings` and `client` whose data is in `db`, timed by
     /// `cfg`, with fresh health and wake-up signals, not stopping, without a lease.
     pub(crate) fn from_config(
-        cfg: &super::ServeConfig,
+        cfg: &crate::server::ServeConfig,
         settings: Settings,
         client: AmoClient,
         db: DbUrl,
@@ -89,7 +89,7 @@ impl WorkerFactory {
             source,
         };
         let mut memory = StoreMemory::open(&self.db, crate::clock::Clock::System).map_err(|e| {
-            db_error(super::db::StoreError {
+            db_error(crate::server::store::StoreError {
                 doing: "opening the engine's memory",
                 message: e.to_string(),
             })
@@ -97,7 +97,7 @@ impl WorkerFactory {
         if let Some(l) = &self.lease {
             memory = memory.fenced(l.clone());
         }
-        let db = super::db::Db::open(&self.db).map_err(db_error)?;
+        let db = crate::server::store::Db::open(&self.db).map_err(db_error)?;
         let mut engine =
             Engine::connect(self.settings.clone(), self.client.clone(), memory).await?;
         engine.settle_ms = self.settle_ms;

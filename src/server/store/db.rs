@@ -9,11 +9,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::engine::memory::ParkedCall;
 
-use super::inbox::Stored;
-use super::memory_store::DbUrl;
-use super::pg::PgConn;
-use super::retention::Pruned;
-use super::store::{self, StoredEvent};
+use super::memory::DbUrl;
+use super::postgres::PgConn;
+use super::sqlite::{self as store, StoredEvent};
+use crate::server::http::inbox::Stored;
+use crate::server::work::retention::Pruned;
 
 /// A database operation that failed: what was being done and why.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -120,7 +120,7 @@ impl Db {
     }
 
     /// Stores what arrived in one transaction (one fsync); answers for each whether it was new.
-    /// With PostgreSQL a connection is waited for at most [`super::pg::CHECK_WAIT`]: the
+    /// With PostgreSQL a connection is waited for at most [`super::postgres::CHECK_WAIT`]: the
     /// requests waiting on the answer must get one (503) well within their own timeout.
     /// `notify`: tell the other replicas (PostgreSQL) that new events are stored.
     pub(crate) fn insert_events(
@@ -138,13 +138,17 @@ impl Db {
                 t.commit().map_err(rejected)?;
                 Ok(out)
             }
-            Db::Postgres(p) => match p.run_within(super::pg::CHECK_WAIT, move |c| {
-                super::pg::inbox::insert_events(c, p.account(), &arrivals, notify)
+            Db::Postgres(p) => match p.run_within(super::postgres::CHECK_WAIT, move |c| {
+                super::postgres::inbox::insert_events(c, p.account(), &arrivals, notify)
             }) {
                 Ok(Ok(out)) => Ok(out),
                 Ok(Err(e)) => Err(InsertFailure::Rejected(StoreError {
                     doing,
-                    message: format!("PostgreSQL at {}: {}", p.target(), super::pg::explain(&e)),
+                    message: format!(
+                        "PostgreSQL at {}: {}",
+                        p.target(),
+                        super::postgres::explain(&e)
+                    ),
                 })),
                 Err(e) => Err(InsertFailure::Unreachable(StoreError {
                     doing,
@@ -164,9 +168,9 @@ impl Db {
         match self {
             Db::Sqlite(c) => store::events_after(&Self::lite(c), after, limit).map_err(sq(doing)),
             // PostgreSQL: the events not yet taken (several writers), whatever the cursor.
-            Db::Postgres(p) => {
-                pg_account(p, doing, move |c, a| super::pg::inbox::untaken(c, a, limit))
-            }
+            Db::Postgres(p) => pg_account(p, doing, move |c, a| {
+                super::postgres::inbox::untaken(c, a, limit)
+            }),
         }
     }
 
@@ -182,7 +186,7 @@ impl Db {
                     store::unfinished_events(&conn, max).map_err(sq(doing))?,
                 ))
             }
-            Db::Postgres(p) => pg_account(p, doing, super::pg::inbox::unfinished_events),
+            Db::Postgres(p) => pg_account(p, doing, super::postgres::inbox::unfinished_events),
         }
     }
 
@@ -193,7 +197,9 @@ impl Db {
             Db::Sqlite(c) => store::events_of(&Self::lite(c), call_id).map_err(sq(doing)),
             Db::Postgres(p) => {
                 let id = call_id.to_string();
-                pg_account(p, doing, move |c, a| super::pg::inbox::events_of(c, a, &id))
+                pg_account(p, doing, move |c, a| {
+                    super::postgres::inbox::events_of(c, a, &id)
+                })
             }
         }
     }
@@ -203,7 +209,7 @@ impl Db {
         let doing = "taking the calls put back";
         match self {
             Db::Sqlite(c) => store::take_requeued(&mut Self::lite(c)).map_err(sq(doing)),
-            Db::Postgres(p) => pg_account(p, doing, super::pg::inbox::take_requeued),
+            Db::Postgres(p) => pg_account(p, doing, super::postgres::inbox::take_requeued),
         }
     }
 
@@ -232,7 +238,7 @@ impl Db {
         match self {
             Db::Sqlite(_) => Ok(true),
             Db::Postgres(p) => pg_account(p, "recording the events taken", move |c, a| {
-                super::pg::inbox::mark_taken(c, a, &ids, fence.as_ref())
+                super::postgres::inbox::mark_taken(c, a, &ids, fence.as_ref())
             }),
         }
     }
@@ -273,7 +279,8 @@ impl Db {
         let doing = "saving the settings";
         match self {
             Db::Sqlite(c) => {
-                super::exchanges::save_settings(&Self::lite(c), &yaml, now_ms).map_err(sq(doing))
+                crate::server::work::exchanges::save_settings(&Self::lite(c), &yaml, now_ms)
+                    .map_err(sq(doing))
             }
             Db::Postgres(p) => pg_account(p, doing, move |c, a| {
                 c.execute(
@@ -293,12 +300,12 @@ impl Db {
             Db::Sqlite(c) => Self::lite(c)
                 .query_row("SELECT 1", [], |_| Ok(()))
                 .map_err(sq(doing)),
-            Db::Postgres(p) => match p.run_within(super::pg::CHECK_WAIT, |c| {
+            Db::Postgres(p) => match p.run_within(super::postgres::CHECK_WAIT, |c| {
                 c.simple_query("SELECT 1").map(|_| ())
             }) {
                 Ok(r) => r.map_err(|e| StoreError {
                     doing,
-                    message: super::pg::explain(&e),
+                    message: super::postgres::explain(&e),
                 }),
                 Err(e) => Err(StoreError {
                     doing,
@@ -312,9 +319,11 @@ impl Db {
     pub(crate) fn prune(&self, cutoff_ms: i64) -> Result<Pruned, StoreError> {
         let doing = "removing what is past the retention";
         match self {
-            Db::Sqlite(c) => super::retention::prune(&Self::lite(c), cutoff_ms).map_err(sq(doing)),
+            Db::Sqlite(c) => {
+                crate::server::work::retention::prune(&Self::lite(c), cutoff_ms).map_err(sq(doing))
+            }
             Db::Postgres(p) => pg_account(p, doing, move |c, a| {
-                super::pg::inbox::prune(c, a, cutoff_ms)
+                super::postgres::inbox::prune(c, a, cutoff_ms)
             }),
         }
     }
@@ -409,19 +418,7 @@ impl Db {
         let doing = "reading the parked calls";
         match self {
             Db::Sqlite(c) => store::parked_calls(&Self::lite(c)).map_err(sq(doing)),
-            Db::Postgres(p) => pg_account(p, doing, |c, a| {
-                c.query("SELECT call_id, reason, attempts, at_ms FROM parked WHERE account = $1 ORDER BY at_ms, call_id", &[&a])
-                    .map(|rows| {
-                        rows.iter()
-                            .map(|r| ParkedCall {
-                                call_id: r.get(0),
-                                reason: r.get(1),
-                                attempts: u32::try_from(r.get::<_, i32>(2)).unwrap_or(0),
-                                at_ms: r.get(3),
-                            })
-                            .collect()
-                    })
-            }),
+            Db::Postgres(p) => pg_account(p, doing, super::postgres::inbox::parked),
         }
     }
 
@@ -491,7 +488,7 @@ impl Db {
                         )?;
                         t.execute(
                             "SELECT pg_notify($1, $2)",
-                            &[&super::pg::listen::CHANNEL, &a],
+                            &[&super::postgres::listen::CHANNEL, &a],
                         )?;
                     }
                     t.commit()?;
@@ -509,7 +506,7 @@ impl Db {
             Db::Sqlite(c) => {
                 store::events_after(&Self::lite(c), 0, usize::MAX >> 1).map_err(sq(doing))
             }
-            Db::Postgres(p) => pg_account(p, doing, super::pg::inbox::events_of_all),
+            Db::Postgres(p) => pg_account(p, doing, super::postgres::inbox::events_of_all),
         }
     }
 
@@ -540,9 +537,8 @@ impl Db {
     pub(crate) fn exchanges_of(&self, calls: &[String]) -> Result<Vec<String>, StoreError> {
         let doing = "reading the kept amoCRM exchanges";
         match self {
-            Db::Sqlite(c) => {
-                super::exchanges::of_calls_text(&Self::lite(c), calls).map_err(sq(doing))
-            }
+            Db::Sqlite(c) => crate::server::work::exchanges::of_calls_text(&Self::lite(c), calls)
+                .map_err(sq(doing)),
             Db::Postgres(p) => {
                 let calls = calls.to_vec();
                 pg_account(p, doing, move |c, a| {
@@ -600,7 +596,9 @@ impl Db {
         }
     }
 
-    pub(crate) fn accounts(&self) -> Result<Vec<super::accounts::AccountRow>, StoreError> {
+    pub(crate) fn accounts(
+        &self,
+    ) -> Result<Vec<crate::server::fleet::accounts::AccountRow>, StoreError> {
         pg(self.pg_only()?, "reading the accounts", |c| {
             c.query(
                 "SELECT name, amocrm, enabled, updated_ms FROM accounts ORDER BY name",
@@ -608,7 +606,7 @@ impl Db {
             )
             .map(|rows| {
                 rows.iter()
-                    .map(|r| super::accounts::AccountRow {
+                    .map(|r| crate::server::fleet::accounts::AccountRow {
                         name: r.get(0),
                         amocrm: r.get(1),
                         enabled: r.get(2),
@@ -671,11 +669,40 @@ impl Db {
         })
     }
 
+    /// The accounts with work waiting: events not yet taken or calls put back. One statement
+    /// (over the partial index of untaken events) finds the work of thousands of accounts, so
+    /// that an idle account's worker need not look at its inbox itself.
+    pub(crate) fn accounts_with_work(&self) -> Result<Vec<String>, StoreError> {
+        pg(self.pg_only()?, "finding the accounts with work", |c| {
+            c.query(
+                "SELECT DISTINCT account FROM events WHERE NOT taken
+                 UNION SELECT account FROM requeued",
+                &[],
+            )
+            .map(|rows| rows.iter().map(|r| r.get(0)).collect())
+        })
+    }
+
+    /// The enabled accounts whose work lease has no live holder (expired, let go, or never
+    /// taken): those a replica with room for more leases tries to take.
+    pub(crate) fn accounts_without_a_lease(&self) -> Result<Vec<String>, StoreError> {
+        let sql = format!(
+            "SELECT a.name FROM accounts a WHERE a.enabled AND NOT EXISTS (
+               SELECT 1 FROM leases l WHERE l.account = a.name
+                  AND l.expires_ms >= {})",
+            crate::server::work::lease::DB_NOW_MS
+        );
+        pg(self.pg_only()?, "finding the free leases", move |c| {
+            c.query(&sql, &[])
+                .map(|rows| rows.iter().map(|r| r.get(0)).collect())
+        })
+    }
+
     /// The enabled accounts of `names`, whole.
     pub(crate) fn enabled_accounts_named(
         &self,
         names: Vec<String>,
-    ) -> Result<Vec<super::accounts::ServedAccount>, StoreError> {
+    ) -> Result<Vec<crate::server::fleet::accounts::ServedAccount>, StoreError> {
         pg(self.pg_only()?, "reading the accounts", move |c| {
             c.query(
                 "SELECT name, secret_hash, amocrm, settings, token, updated_ms FROM accounts
@@ -684,7 +711,7 @@ impl Db {
             )
             .map(|rows| {
                 rows.iter()
-                    .map(|r| super::accounts::ServedAccount {
+                    .map(|r| crate::server::fleet::accounts::ServedAccount {
                         name: r.get(0),
                         secret_hash: r.get(1),
                         amocrm: r.get(2),
@@ -701,7 +728,7 @@ impl Db {
     pub(crate) fn live_replicas(&self, within_ms: i64) -> Result<usize, StoreError> {
         let sql = format!(
             "SELECT count(*) FROM replicas WHERE seen_ms > {} - $1",
-            super::lease::DB_NOW_MS
+            crate::server::work::lease::DB_NOW_MS
         );
         pg(self.pg_only()?, "counting the live replicas", move |c| {
             c.query_one(&sql, &[&within_ms])
@@ -773,7 +800,11 @@ fn pg<T: Send>(
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(StoreError {
             doing,
-            message: format!("PostgreSQL at {}: {}", p.target(), super::pg::explain(&e)),
+            message: format!(
+                "PostgreSQL at {}: {}",
+                p.target(),
+                super::postgres::explain(&e)
+            ),
         }),
         Err(e) => Err(StoreError {
             doing,

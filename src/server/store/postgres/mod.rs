@@ -17,7 +17,7 @@ pub(crate) use memory::PgMemory;
 pub(crate) const CHECK_WAIT: std::time::Duration = std::time::Duration::from_millis(1500);
 pub(crate) use pool::{Held, PgConn};
 
-refinery::embed_migrations!("src/server/pg/migrations");
+refinery::embed_migrations!("src/server/store/postgres/migrations");
 
 /// A PostgreSQL database and, in a many-account deployment, one account's rows in it.
 /// Clones share one connection pool (made at the first connection), whatever their account.

@@ -8,14 +8,14 @@
 //! age. The receiver drops events older than the retention, so a forgotten call is never
 //! handled twice. Requests kept aside (R-WIRE) go once they are older than the retention.
 
-use super::memory_store::DbUrl;
+use crate::server::store::DbUrl;
 use std::time::Duration;
 
 use rusqlite::{Connection, params};
 use tokio::sync::watch;
 
-use super::metrics::{Metrics, WhatLabel};
 use crate::clock::Clock;
+use crate::server::http::metrics::{Metrics, WhatLabel};
 
 /// Rows removed per statement, so that the receiver never waits long for the database.
 pub(crate) const BATCH: usize = 2_000;
@@ -30,6 +30,21 @@ pub(crate) struct Pruned {
     pub(crate) deliveries: usize,
     /// Requests kept aside (R-WIRE).
     pub(crate) kept: usize,
+}
+
+impl Pruned {
+    /// The rows each retention step removed, in the order of the steps (both backends').
+    pub(crate) fn from_steps(counts: [usize; 6]) -> Self {
+        let [events, exchanges, calls, memory, deliveries, kept] = counts;
+        Pruned {
+            events,
+            exchanges,
+            calls,
+            memory,
+            deliveries,
+            kept,
+        }
+    }
 }
 
 const STEPS: [(&str, &str); 6] = [
@@ -86,15 +101,7 @@ pub(crate) fn prune(conn: &Connection, cutoff_ms: i64) -> rusqlite::Result<Prune
             }
         }
     }
-    let [events, exchanges, calls, memory, deliveries, kept] = counts;
-    Ok(Pruned {
-        events,
-        exchanges,
-        calls,
-        memory,
-        deliveries,
-        kept,
-    })
+    Ok(Pruned::from_steps(counts))
 }
 
 /// How often a pass runs: an eighth of the retention, between a second and an hour.
@@ -123,7 +130,7 @@ pub(crate) async fn run(
         let cutoff = clock.now_ms().saturating_sub(retention_ms);
         let url = db.clone();
         let pass = tokio::task::spawn_blocking(move || {
-            super::db::Db::open(&url).and_then(|conn| conn.prune(cutoff))
+            crate::server::store::Db::open(&url).and_then(|conn| conn.prune(cutoff))
         })
         .await;
         match pass {
@@ -160,7 +167,8 @@ pub(crate) async fn run(
 mod tests {
     use super::*;
     use crate::engine::memory::{Memory, ParkedCall, TaskMemo};
-    use crate::server::store::{SqliteMemory, open};
+    use crate::server::store::StoreMemory;
+    use crate::server::store::sqlite::{SqliteMemory, open};
 
     fn count(conn: &Connection, table: &str) -> i64 {
         conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
@@ -172,7 +180,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.db");
         let clock = Clock::virtual_at(1_000_000);
-        let mut m = SqliteMemory::new(open(&path).unwrap(), clock.clone());
+        let mut m = StoreMemory::over(
+            Box::new(SqliteMemory::new(open(&path).unwrap())),
+            clock.clone(),
+        );
         let conn = open(&path).unwrap();
         for (i, call) in ["old", "open", "parked", "new"].iter().enumerate() {
             conn.execute(

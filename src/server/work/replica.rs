@@ -7,9 +7,9 @@
 
 use std::time::Duration;
 
-use super::error::ServeError;
 use super::lease::DB_NOW_MS;
-use super::pg::PgConn;
+use crate::server::error::ServeError;
+use crate::server::store::postgres::PgConn;
 
 /// The claim on a replica id, kept alive by [`heartbeat`].
 pub(crate) struct Claim {

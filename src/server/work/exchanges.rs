@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, params};
 
-use super::db::{Db, StoreError};
-use super::memory_store::DbUrl;
+use crate::server::store::DbUrl;
+use crate::server::store::{Db, StoreError};
 
 use crate::amocrm::exchange::Exchange;
 

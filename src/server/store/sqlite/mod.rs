@@ -2,18 +2,16 @@
 //! engine's memory, so that a crash at any moment loses no acknowledged event and repeats no
 //! amoCRM write.
 
+mod schema;
+
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
-use super::db::Arrival;
-use super::inbox::Stored;
-use crate::clock::Clock;
-use crate::engine::memory::{
-    MemResult, Memory, MemoryError, ParkedCall, Progress, TaskMemo, UnsortedMemo, Write,
-};
+use crate::engine::memory::{MemResult, MemoryError, ParkedCall};
+use crate::server::http::inbox::Stored;
+use crate::server::store::Arrival;
+use crate::server::store::MemoryRows;
 
 /// Opens (creating if needed) the database with the settings every connection needs.
 pub(crate) fn open(path: &Path) -> rusqlite::Result<Connection> {
@@ -34,7 +32,7 @@ pub(crate) fn open(path: &Path) -> rusqlite::Result<Connection> {
     // FULL: a commit is on disk (fsync) before it returns, so an acknowledged event survives
     // a power cut, not only a crash.
     conn.pragma_update(None, "synchronous", "FULL")?;
-    super::schema::migrate(&mut conn).map_err(|e| {
+    schema::migrate(&mut conn).map_err(|e| {
         rusqlite::Error::SqliteFailure(
             rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
             Some(format!(
@@ -189,15 +187,10 @@ pub(crate) fn pending_count(conn: &Connection, cursor: i64) -> rusqlite::Result<
     )
 }
 
-/// The engine's memory in the same database. Every write is committed before the step it
-/// records is considered done; [`Memory::atomically`] makes the writes of one step a single
-/// transaction.
+/// The rows of the engine's memory in the same database (written once over them by
+/// [`super::StoreMemory`]).
 pub(crate) struct SqliteMemory {
     conn: std::sync::Mutex<Connection>,
-    /// Stamps what is written, for retention.
-    clock: Clock,
-    /// Open `atomically` scopes (only the outermost one begins and commits).
-    depth: u32,
 }
 
 fn failed(doing: &'static str) -> impl Fn(rusqlite::Error) -> MemoryError {
@@ -208,54 +201,15 @@ fn failed(doing: &'static str) -> impl Fn(rusqlite::Error) -> MemoryError {
 }
 
 impl SqliteMemory {
-    pub(crate) fn new(conn: Connection, clock: Clock) -> Self {
+    pub(crate) fn new(conn: Connection) -> Self {
         SqliteMemory {
             conn: std::sync::Mutex::new(conn),
-            clock,
-            depth: 0,
         }
     }
 
     /// The connection (the memory is used by one worker; the lock makes it shareable).
-    pub(crate) fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
+    fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn get<T: DeserializeOwned>(&self, space: &'static str, key: &str) -> MemResult<Option<T>> {
-        let doing = "reading the engine's memory";
-        let value: Option<String> = self
-            .connection()
-            .prepare_cached("SELECT value FROM memory WHERE space = ?1 AND key = ?2")
-            .and_then(|mut st| st.query_row(params![space, key], |r| r.get(0)).optional())
-            .map_err(failed(doing))?;
-        value
-            .map(|v| crate::server::memory_store::decode(space, key, &v))
-            .transpose()
-    }
-
-    fn put<T: Serialize>(
-        &self,
-        space: &'static str,
-        key: &str,
-        value: Option<&T>,
-    ) -> MemResult<()> {
-        let doing = "writing the engine's memory";
-        match value {
-            Some(v) => {
-                let text = crate::server::memory_store::encode(v)?;
-                self.connection()
-                    .prepare_cached(
-                        "INSERT OR REPLACE INTO memory (space, key, value, touched_ms) VALUES (?1, ?2, ?3, ?4)",
-                    )
-                    .and_then(|mut st| st.execute(params![space, key, text, self.clock.now_ms()]))
-            }
-            None => self
-                .connection()
-                .prepare_cached("DELETE FROM memory WHERE space = ?1 AND key = ?2")
-                .and_then(|mut st| st.execute(params![space, key])),
-        }
-        .map(|_| ())
-        .map_err(failed(doing))
     }
 
     fn exec(&self, doing: &'static str, sql: &str, p: impl rusqlite::Params) -> MemResult<usize> {
@@ -264,46 +218,79 @@ impl SqliteMemory {
             .and_then(|mut st| st.execute(p))
             .map_err(failed(doing))
     }
+
+    fn exists(&self, doing: &'static str, sql: &str, key: &str) -> MemResult<bool> {
+        self.connection()
+            .prepare_cached(sql)
+            .and_then(|mut st| st.exists(params![key]))
+            .map_err(failed(doing))
+    }
 }
 
-impl Memory for SqliteMemory {
-    fn first_delivery(&mut self, fingerprint: &str) -> MemResult<bool> {
+impl MemoryRows for SqliteMemory {
+    fn get(&self, space: &'static str, key: &str) -> MemResult<Option<String>> {
+        self.connection()
+            .prepare_cached("SELECT value FROM memory WHERE space = ?1 AND key = ?2")
+            .and_then(|mut st| st.query_row(params![space, key], |r| r.get(0)).optional())
+            .map_err(failed("reading the engine's memory"))
+    }
+    fn put(
+        &self,
+        space: &'static str,
+        key: &str,
+        value: Option<&str>,
+        now_ms: i64,
+    ) -> MemResult<()> {
+        let doing = "writing the engine's memory";
+        match value {
+            Some(v) => self.exec(
+                doing,
+                "INSERT OR REPLACE INTO memory (space, key, value, touched_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![space, key, v, now_ms],
+            ),
+            None => self.exec(
+                doing,
+                "DELETE FROM memory WHERE space = ?1 AND key = ?2",
+                params![space, key],
+            ),
+        }
+        .map(|_| ())
+    }
+    fn first_delivery(&self, fingerprint: &str, now_ms: i64) -> MemResult<bool> {
         self.exec(
             "recording a delivery",
             "INSERT OR IGNORE INTO deliveries (fingerprint, at_ms) VALUES (?1, ?2)",
-            params![fingerprint, self.clock.now_ms()],
+            params![fingerprint, now_ms],
         )
         .map(|n| n == 1)
     }
     fn is_done(&self, call_id: &str) -> MemResult<bool> {
-        self.connection()
-            .prepare_cached("SELECT 1 FROM calls_done WHERE call_id = ?1")
-            .and_then(|mut st| st.exists(params![call_id]))
-            .map_err(failed("reading the finished calls"))
+        self.exists(
+            "reading the finished calls",
+            "SELECT 1 FROM calls_done WHERE call_id = ?1",
+            call_id,
+        )
     }
-    fn mark_done(&mut self, call_id: &str) -> MemResult<()> {
-        self.atomically(|m| {
-            let doing = "recording a finished call";
-            m.exec(
-                doing,
-                "INSERT OR IGNORE INTO calls_done (call_id, done_ms) VALUES (?1, ?2)",
-                params![call_id, m.clock.now_ms()],
-            )?;
-            m.exec(
-                doing,
-                "DELETE FROM memory WHERE space IN ('progress', 'attempts', 'intent') AND key = ?1",
-                params![call_id],
-            )?;
-            m.exec(
-                doing,
-                "DELETE FROM parked WHERE call_id = ?1",
-                params![call_id],
-            )?;
-            Ok(())
-        })
+    fn mark_done(&self, call_id: &str, now_ms: i64) -> MemResult<()> {
+        let doing = "recording a finished call";
+        self.exec(
+            doing,
+            "INSERT OR IGNORE INTO calls_done (call_id, done_ms) VALUES (?1, ?2)",
+            params![call_id, now_ms],
+        )?;
+        self.exec(
+            doing,
+            "DELETE FROM memory WHERE space IN ('progress', 'attempts', 'intent') AND key = ?1",
+            params![call_id],
+        )?;
+        self.exec(
+            doing,
+            "DELETE FROM parked WHERE call_id = ?1",
+            params![call_id],
+        )?;
+        Ok(())
     }
-    crate::server::memory_store::spaced_memory!();
-    fn park(&mut self, call: &ParkedCall) -> MemResult<()> {
+    fn park(&self, call: &ParkedCall) -> MemResult<()> {
         self.exec(
             "parking a call",
             "INSERT OR REPLACE INTO parked (call_id, reason, attempts, at_ms) VALUES (?1, ?2, ?3, ?4)",
@@ -315,31 +302,18 @@ impl Memory for SqliteMemory {
         parked_calls(&self.connection()).map_err(failed("reading the parked calls"))
     }
     fn is_parked(&self, call_id: &str) -> MemResult<bool> {
-        self.connection()
-            .prepare_cached("SELECT 1 FROM parked WHERE call_id = ?1")
-            .and_then(|mut st| st.exists(params![call_id]))
-            .map_err(failed("reading the parked calls"))
+        self.exists(
+            "reading the parked calls",
+            "SELECT 1 FROM parked WHERE call_id = ?1",
+            call_id,
+        )
     }
-    fn atomically<T>(&mut self, f: impl FnOnce(&mut Self) -> MemResult<T>) -> MemResult<T> {
-        super::memory_store::atomically(self, f)
-    }
-}
-
-impl super::memory_store::Transactional for SqliteMemory {
     fn begin(&mut self) -> MemResult<()> {
-        if self.depth == 0 {
-            self.connection()
-                .execute_batch("BEGIN IMMEDIATE")
-                .map_err(failed("starting a transaction"))?;
-        }
-        self.depth += 1;
-        Ok(())
+        self.connection()
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(failed("starting a transaction"))
     }
     fn end(&mut self, commit: bool) -> MemResult<()> {
-        self.depth = self.depth.saturating_sub(1);
-        if self.depth > 0 {
-            return Ok(());
-        }
         if commit {
             match self.connection().execute_batch("COMMIT") {
                 Ok(()) => return Ok(()),
@@ -374,6 +348,16 @@ pub(crate) fn parked_calls(conn: &Connection) -> rusqlite::Result<Vec<ParkedCall
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::Clock;
+    use crate::engine::memory::{Memory, Progress, TaskMemo, UnsortedMemo};
+    use crate::server::store::StoreMemory;
+
+    fn memory(path: &std::path::Path) -> StoreMemory {
+        StoreMemory::over(
+            Box::new(SqliteMemory::new(open(path).unwrap())),
+            Clock::System,
+        )
+    }
 
     #[test]
     fn memory_survives_reopening() -> MemResult<()> {
@@ -386,7 +370,7 @@ mod tests {
             lead_id: None,
         };
         {
-            let mut m = SqliteMemory::new(open(&path).unwrap(), Clock::System);
+            let mut m = memory(&path);
             assert!(m.first_delivery("a")?);
             assert!(!m.first_delivery("a")?);
             m.set_callback_task(
@@ -399,7 +383,7 @@ mod tests {
             m.set_pending_unsorted("9161234567", Some(&memo))?;
             m.mark_done("c1")?;
         }
-        let mut m = SqliteMemory::new(open(&path).unwrap(), Clock::System);
+        let mut m = memory(&path);
         assert!(!m.first_delivery("a")?);
         assert_eq!(
             m.callback_task("9161234567")?,
@@ -418,7 +402,7 @@ mod tests {
     fn a_failed_transaction_leaves_nothing_and_errors_are_errors() -> MemResult<()> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.db");
-        let mut m = SqliteMemory::new(open(&path).unwrap(), Clock::System);
+        let mut m = memory(&path);
         let r: MemResult<()> = m.atomically(|m| {
             m.set_callback_task(
                 "k",
@@ -435,17 +419,22 @@ mod tests {
         assert!(r.is_err());
         assert_eq!(m.callback_task("k")?, None, "rolled back");
         // A broken value is an error, not "nothing there".
-        m.connection()
-            .execute(
-                "INSERT INTO memory (space, key, value) VALUES ('task', 'bad', '{')",
-                [],
-            )
-            .unwrap();
+        let conn = open(&path).unwrap();
+        conn.execute(
+            "INSERT INTO memory (space, key, value) VALUES ('task', 'bad', '{')",
+            [],
+        )
+        .unwrap();
         assert!(m.callback_task("bad").is_err());
         // A database that cannot be written answers errors.
-        m.connection()
-            .pragma_update(None, "query_only", true)
-            .unwrap();
+        let mut m = StoreMemory::over(
+            Box::new(SqliteMemory::new({
+                let c = open(&path).unwrap();
+                c.pragma_update(None, "query_only", true).unwrap();
+                c
+            })),
+            Clock::System,
+        );
         assert!(m.first_delivery("x").is_err());
         assert!(m.save_progress("c", &sample_progress()).is_err());
         Ok(())

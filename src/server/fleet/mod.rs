@@ -4,6 +4,10 @@
 //! no other. The accounts table is read every few seconds: added, disabled, enabled accounts
 //! and changed settings take effect without a restart.
 
+pub(crate) mod accounts;
+pub(crate) mod config;
+pub mod vault;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,20 +17,25 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::accounts::ServedAccount;
-use super::db::Db;
-use super::health::Health;
-use super::memory_store::DbUrl;
-use super::metrics::Metrics;
-use super::pg::PgUrl;
-use super::receiver::{Route, Routes, Status};
-use super::vault::Vault;
-use super::{ServeConfig, ServeError, exchanges, inbox, lease, retention, supervisor};
+use self::accounts::ServedAccount;
+use self::vault::Vault;
+use super::http::inbox;
+use super::work::{exchanges, lease, retention, supervisor};
+use super::{ServeConfig, ServeError};
 use crate::amocrm::client::SaveToken;
 use crate::clock::Clock;
+use crate::server::http::health::Health;
+use crate::server::http::metrics::Metrics;
+use crate::server::http::receiver::{Route, Routes, Status};
+use crate::server::store::Db;
+use crate::server::store::DbUrl;
+use crate::server::store::postgres::PgUrl;
 
 /// How often the accounts table is read.
 pub(crate) const POLL: Duration = Duration::from_secs(2);
+
+/// How often the accounts with work waiting are looked for ([`Fleet::find_work`]).
+const FIND_WORK: Duration = Duration::from_secs(1);
 
 /// One account served by this replica.
 struct Served {
@@ -34,7 +43,7 @@ struct Served {
     metrics: Metrics,
     health: Arc<Health>,
     lease: Arc<lease::LeaseState>,
-    lease_conn: Arc<super::pg::PgConn>,
+    lease_conn: Arc<crate::server::store::postgres::PgConn>,
     /// Wakes the account's worker (new events stored by any replica).
     stored: Arc<tokio::sync::Notify>,
     stop: watch::Sender<bool>,
@@ -76,9 +85,9 @@ pub(crate) struct Fleet {
     /// The HTTP client every account's amoCRM client shares.
     http: reqwest::Client,
     /// Renews the held leases of every account together.
-    renewals: super::renewals::Renewals,
+    renewals: crate::server::work::renewals::Renewals,
     /// A connection to the accounts table for looking up a secret path not yet routed.
-    conn: super::pg::PgConn,
+    conn: crate::server::store::postgres::PgConn,
     /// Lookups of unrouted paths at once (more are answered 503: a flood of unknown paths
     /// cannot queue work on the database).
     lookups: tokio::sync::Semaphore,
@@ -101,14 +110,17 @@ impl Fleet {
         let http = crate::amocrm::client::http_client(cfg.amocrm_timeout)
             .map_err(|e| ServeError::Client(e.to_string()))?;
         let conn =
-            super::pg::PgConn::connect(&base.ingest()).map_err(|e| ServeError::Database {
-                db: format!("{base:?}"),
-                source: super::db::StoreError {
-                    doing: "connecting for the work leases",
-                    message: e.to_string(),
-                },
+            crate::server::store::postgres::PgConn::connect(&base.ingest()).map_err(|e| {
+                ServeError::Database {
+                    db: format!("{base:?}"),
+                    source: crate::server::store::StoreError {
+                        doing: "connecting for the work leases",
+                        message: e.to_string(),
+                    },
+                }
             })?;
-        let renewals = super::renewals::Renewals::start(conn.clone(), cfg.replica_id.clone());
+        let renewals =
+            crate::server::work::renewals::Renewals::start(conn.clone(), cfg.replica_id.clone());
         Ok(Arc::new(Fleet {
             cfg: cfg.clone(),
             base,
@@ -329,9 +341,25 @@ impl Fleet {
     /// Runs `f` on the accounts table's database, off the runtime's threads.
     async fn read<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Db) -> Result<T, super::db::StoreError> + Send + 'static,
+        f: impl FnOnce(&Db) -> Result<T, crate::server::store::StoreError> + Send + 'static,
     ) -> Result<T, ServeError> {
-        let base = DbUrl::Postgres(self.base.ingest());
+        self.read_on(DbUrl::Postgres(self.base.ingest()), f).await
+    }
+
+    /// [`Fleet::read`] on the work lane: looking for work may wait behind the accounts' work
+    /// (a table locked by maintenance), acknowledgements must not.
+    async fn read_for_work<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Db) -> Result<T, crate::server::store::StoreError> + Send + 'static,
+    ) -> Result<T, ServeError> {
+        self.read_on(DbUrl::Postgres(self.base.clone()), f).await
+    }
+
+    async fn read_on<T: Send + 'static>(
+        &self,
+        base: DbUrl,
+        f: impl FnOnce(&Db) -> Result<T, crate::server::store::StoreError> + Send + 'static,
+    ) -> Result<T, ServeError> {
         tokio::task::spawn_blocking(move || f(&Db::open(&base)?))
             .await
             .map_err(|e| ServeError::Stopped(format!("reading the accounts panicked: {e}")))?
@@ -382,7 +410,7 @@ impl Fleet {
         let factory = supervisor::WorkerFactory {
             stopping: self.stopping.clone(),
             lease: Some(lease.state.clone()),
-            idle: super::worker::IDLE_MANY_ACCOUNTS,
+            idle: crate::server::work::worker::IDLE_MANY_ACCOUNTS,
             ..supervisor::WorkerFactory::from_config(
                 cfg,
                 settings,
@@ -401,7 +429,11 @@ impl Fleet {
             Box::new(move || !held.holds()),
         )?;
         let (stop, stop_rx) = watch::channel(false);
-        let worker = tokio::spawn(supervisor::supervise::<super::worker::Worker, _, _>(
+        let worker = tokio::spawn(supervisor::supervise::<
+            crate::server::work::worker::Worker,
+            _,
+            _,
+        >(
             None,
             move || {
                 let f = factory.clone();
@@ -477,7 +509,7 @@ impl Fleet {
             .open(&a.token, &a.name)
             .map_err(|e| invalid(e.to_string()))?;
         let (token, mut refresh) =
-            super::config::parse_token(token_text.expose(), std::path::Path::new("token"))?;
+            self::config::parse_token(token_text.expose(), std::path::Path::new("token"))?;
         if let Some(r) = refresh.as_mut() {
             r.file = None;
             r.save = Some(self.token_keeper(&a.name));
@@ -496,9 +528,9 @@ impl Fleet {
         };
         saved.map_err(db_error)?;
         let recorder = recorder.map_err(db_error)?;
-        let lease = super::work_lease(&self.cfg, url, &a.amocrm)?;
+        let lease = crate::server::work_lease(&self.cfg, url, &a.amocrm)?;
         let metrics = Metrics::default();
-        let mut client_cfg = super::amocrm_config(
+        let mut client_cfg = crate::server::amocrm_config(
             &self.cfg,
             &a.amocrm,
             token,
@@ -509,7 +541,7 @@ impl Fleet {
         );
         // One HTTP client (pools, TLS set-up) for every account of the replica.
         client_cfg.http = Some(self.http.clone());
-        let client = super::amocrm_client(client_cfg)?;
+        let client = crate::server::amocrm_client(client_cfg)?;
         Ok((settings, client, lease, metrics))
     }
 
@@ -537,10 +569,10 @@ impl Fleet {
     }
 
     /// Wakes the worker of account `name` (every account's for
-    /// [`super::pg::listen::EVERYONE`]).
+    /// [`crate::server::store::postgres::listen::EVERYONE`]).
     fn wake(&self, name: &str) {
         let served = self.served();
-        if name == super::pg::listen::EVERYONE {
+        if name == crate::server::store::postgres::listen::EVERYONE {
             served.values().for_each(|s| s.stored.notify_one());
         } else if let Some(s) = served.get(name) {
             s.stored.notify_one();
@@ -558,6 +590,48 @@ impl Fleet {
                 () = self.resync.notified() => {}
                 _ = stop.wait_for(|s| *s) => return,
             }
+        }
+    }
+
+    /// Every [`FIND_WORK`] until `stop`: wakes the workers of the accounts this replica works
+    /// whose inbox holds events not yet taken (or calls put back). The notifications of new
+    /// events wake them at once; this finds what a lost notification would leave, for every
+    /// account in one statement, so that idle accounts' workers do not poll.
+    pub(crate) async fn find_work(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        loop {
+            self.find_free_leases().await;
+            match self.read_for_work(Db::accounts_with_work).await {
+                Ok(names) => {
+                    let served = self.served();
+                    for s in names.iter().filter_map(|n| served.get(n.as_str())) {
+                        if s.lease.holds() {
+                            s.stored.notify_one();
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot look for the accounts with work"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(FIND_WORK) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    }
+
+    /// Marks the leases that have no live holder, so that the keepers of a replica with room
+    /// for more try those (a replica that died leaves its leases to be found here within a
+    /// second of their expiry); on an error every keeper may try, as without the look.
+    async fn find_free_leases(&self) {
+        let free = match self.read_for_work(Db::accounts_without_a_lease).await {
+            Ok(names) => Some(names.into_iter().collect::<std::collections::HashSet<_>>()),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot look for the free leases");
+                None
+            }
+        };
+        for (name, s) in self.served().iter() {
+            s.lease
+                .set_free(free.as_ref().is_none_or(|f| f.contains(name)));
         }
     }
 
@@ -580,18 +654,20 @@ impl Fleet {
 impl Fleet {
     /// A path not known at the last reading of the accounts table: an account added since is
     /// answered 503 (and the table read at once), one the table does not have `None` (404).
-    /// Blocks on the database (at most [`super::pg::CHECK_WAIT`]).
+    /// Blocks on the database (at most [`crate::server::store::postgres::CHECK_WAIT`]).
     fn look_up(&self, secret_hash: &str) -> Option<String> {
         let Ok(_permit) = self.lookups.try_acquire() else {
             return Some("too many unknown paths are being looked up; send the event again".into());
         };
         let hash = secret_hash.to_string();
-        let found = self.conn.run_within(super::pg::CHECK_WAIT, move |c| {
-            c.query_opt(
-                "SELECT 1 FROM accounts WHERE secret_hash = $1 AND enabled",
-                &[&hash],
-            )
-        });
+        let found = self
+            .conn
+            .run_within(crate::server::store::postgres::CHECK_WAIT, move |c| {
+                c.query_opt(
+                    "SELECT 1 FROM accounts WHERE secret_hash = $1 AND enabled",
+                    &[&hash],
+                )
+            });
         match found {
             Ok(Ok(None)) => None,
             Ok(Ok(Some(_))) => {
@@ -600,7 +676,7 @@ impl Fleet {
             }
             Ok(Err(e)) => Some(format!(
                 "cannot tell whether the path is an account's: {}",
-                super::pg::explain(&e)
+                crate::server::store::postgres::explain(&e)
             )),
             Err(e) => Some(format!("cannot tell whether the path is an account's: {e}")),
         }
@@ -681,7 +757,11 @@ impl Status for Fleet {
             .map(|(n, s)| (n.clone(), s.metrics.clone()))
             .collect();
         each.sort_by(|a, b| a.0.cmp(&b.0));
-        super::metrics::render_fleet(&self.metrics, self.base.pool.connections(), each)
+        crate::server::http::metrics::render_fleet(
+            &self.metrics,
+            self.base.pool.connections(),
+            each,
+        )
     }
 }
 
@@ -690,13 +770,13 @@ impl Status for Fleet {
 pub struct FleetApp {
     fleet: Arc<Fleet>,
     listener: tokio::net::TcpListener,
-    limits: super::listen::Limits,
+    limits: crate::server::http::listen::Limits,
     retention_ms: i64,
     grace: Duration,
     /// Enabled accounts when the service started.
     enabled: usize,
     /// The replica id's heartbeat, stopped with the service.
-    _heartbeat: super::replica::Beating,
+    _heartbeat: crate::server::work::replica::Beating,
 }
 
 impl FleetApp {
@@ -706,15 +786,16 @@ impl FleetApp {
                 "--accounts serves the accounts kept in PostgreSQL: give --db postgres://USER:PASSWORD@HOST/DB".into(),
             ));
         };
-        super::check_options(cfg)?;
+        crate::server::check_options(cfg)?;
         let mut limits = cfg.limits;
-        limits.max_connections = super::listen::connection_cap(limits.max_connections)?;
-        let heartbeat = super::claim_replica_id(cfg, base).await?;
+        limits.max_connections =
+            crate::server::http::listen::connection_cap(limits.max_connections)?;
+        let heartbeat = crate::server::claim_replica_id(cfg, base).await?;
         let fleet = Fleet::new(cfg, base.clone(), vault)?;
         // The table must be readable to start; the accounts are started once the port is
         // bound (events meanwhile are answered 503, and Sipuni sends them again).
         let enabled = fleet.read(Db::enabled_account_versions).await?;
-        let listener = super::listen::bind(cfg.listen).await?;
+        let listener = crate::server::http::listen::bind(cfg.listen).await?;
         Ok(FleetApp {
             fleet,
             listener,
@@ -744,18 +825,19 @@ impl FleetApp {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let fleet = self.fleet;
-        let router = super::receiver::router(super::receiver::ReceiverState {
-            routes: fleet.routes.clone(),
-            metrics: fleet.metrics.clone(),
-            clock: Clock::System,
-            status: fleet.clone(),
-            retention_ms: self.retention_ms,
-            db: Some(DbUrl::Postgres(fleet.base.ingest())),
-            health_db: Arc::default(),
-        });
+        let router =
+            crate::server::http::receiver::router(crate::server::http::receiver::ReceiverState {
+                routes: fleet.routes.clone(),
+                metrics: fleet.metrics.clone(),
+                clock: Clock::System,
+                status: fleet.clone(),
+                retention_ms: self.retention_ms,
+                db: Some(DbUrl::Postgres(fleet.base.ingest())),
+                health_db: Arc::default(),
+            });
         let (stop_tx, stop_rx) = watch::channel(false);
         let (stopping, waker) = (fleet.stopping.clone(), Arc::downgrade(&fleet));
-        super::pg::listen::spawn(
+        crate::server::store::postgres::listen::spawn(
             &fleet.base,
             move || !stopping.load(Ordering::SeqCst),
             move |name| {
@@ -765,7 +847,8 @@ impl FleetApp {
             },
         );
         let syncing = tokio::spawn(fleet.clone().keep_in_sync(stop_rx.clone()));
-        let mut server = tokio::spawn(super::listen::serve(
+        let finding = tokio::spawn(fleet.clone().find_work(stop_rx.clone()));
+        let mut server = tokio::spawn(crate::server::http::listen::serve(
             self.listener,
             router,
             self.limits,
@@ -780,6 +863,7 @@ impl FleetApp {
         }
         let _ = stop_tx.send(true);
         syncing.abort();
+        finding.abort();
         fleet.stop_all().await;
         let _ = tokio::time::timeout(self.grace, &mut server).await;
         server.abort();

@@ -1,10 +1,10 @@
 //! The inbox writer: events are committed to the database in groups (one fsync for many events)
 //! and each is acknowledged only after its group is on disk.
 
-use super::db::{Arrival, Db, InsertFailure, NewEvent, NewKept};
-use super::error::ServeError;
-use super::memory_store::DbUrl;
 use super::parsed::Parsed;
+use crate::server::error::ServeError;
+use crate::server::store::DbUrl;
+use crate::server::store::{Arrival, Db, InsertFailure, NewEvent, NewKept};
 use crate::sipuni::event::CallEvent;
 use std::sync::Arc;
 
@@ -185,7 +185,7 @@ mod tests {
     async fn a_row_the_database_refuses_fails_alone_not_its_group() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("i.db");
-        let conn = crate::server::store::open(&path).unwrap();
+        let conn = crate::server::store::sqlite::open(&path).unwrap();
         conn.execute_batch(
             "CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.call_id = 'poison'
              BEGIN SELECT RAISE(ABORT, 'this row cannot be stored'); END;",
