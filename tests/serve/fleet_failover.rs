@@ -79,18 +79,22 @@ async fn first_write_applied(
     None
 }
 
-/// A dangerous kill: every mock armed to hold back its next write; the replica holding the
-/// lease of the first account written to is killed at that instant. False when no write came.
+/// A dangerous kill: every mock armed to hold back its next write before round `round` is
+/// posted (with a thousand accounts, arming them all takes longer than their writes take to
+/// come); the replica holding the lease of the first account written to is killed at that
+/// instant. False when no write came.
 async fn kill_during_a_write(
     http: &reqwest::Client,
     d: &Deployment,
     replicas: &mut Replicas,
+    post: impl std::future::Future<Output = ()>,
 ) -> bool {
     let mut before = Vec::new();
     for m in &d.mocks {
         before.push(hung(http, &m.url).await);
         arm_next_write(http, &m.url).await;
     }
+    post.await;
     let written = first_write_applied(http, d, &before, 10).await;
     let victim = match written {
         Some(i) => match d.holder(i).await {
@@ -134,12 +138,17 @@ async fn three_replicas_and_twenty_accounts_survive_dozens_of_kills_exactly() {
     let mut rng = StdRng::seed_from_u64(SEED);
     let (mut during_write, mut at_random) = (0, 0);
     for round in 0..ROUNDS {
-        post_round(&http, &d, &replicas, &traffics, round).await;
-        if round % 2 == 0 && kill_during_a_write(&http, &d, &mut replicas).await {
-            during_write += 1;
-            splits.push(split_between_the_live(&d, &replicas.ids).await);
+        if round % 2 == 0 {
+            let urls: Vec<String> = replicas.procs.iter().map(|p| p.url.clone()).collect();
+            let post = post_round(&http, &d, &urls, &traffics, round);
+            if kill_during_a_write(&http, &d, &mut replicas, post).await {
+                during_write += 1;
+                splits.push(split_between_the_live(&d, &replicas.ids).await);
+            }
             continue;
         }
+        let urls: Vec<String> = replicas.procs.iter().map(|p| p.url.clone()).collect();
+        post_round(&http, &d, &urls, &traffics, round).await;
         let pause: u64 = (0..1500u64).fake_with_rng(&mut rng);
         tokio::time::sleep(Duration::from_millis(pause)).await;
         let k: usize = (0..n).fake_with_rng(&mut rng);
@@ -180,7 +189,7 @@ async fn three_replicas_and_twenty_accounts_survive_dozens_of_kills_exactly() {
 async fn post_round(
     http: &reqwest::Client,
     d: &Deployment,
-    replicas: &Replicas,
+    replicas: &[String],
     traffics: &[Vec<String>],
     round: usize,
 ) {
@@ -189,7 +198,7 @@ async fn post_round(
         let per = events.len().div_ceil(ROUNDS);
         let slice = events.iter().skip(round * per).take(per);
         for (j, line) in slice.enumerate() {
-            let to = &replicas.procs[(i + j) % replicas.procs.len()].url;
+            let to = &replicas[(i + j) % replicas.len()];
             post_event_to(http, to, &d.secrets[i], line).await;
         }
     }
