@@ -32,7 +32,7 @@ pub(crate) struct BenchArgs {
     #[arg(long, default_value_t = 10)]
     pub(crate) calls_per_account: usize,
     /// Accounts for the scale figure (two replicas, PostgreSQL's default connection limit;
-    /// the README's figures are of 10000).
+    /// the figures in docs/benchmarks.md are of 10000).
     #[arg(long, default_value_t = 1000)]
     pub(crate) scale_accounts: usize,
     /// Accounts added one by one while serving, for the scale figure's time from

@@ -1,4 +1,4 @@
-//! amoCRM requests per call for each path of the rules: the table in the README, measured.
+//! amoCRM requests per call for each path of the rules: the table in docs/architecture.md, measured.
 
 use crate::app::*;
 
@@ -28,7 +28,7 @@ const ACTIVE: &str = "leads: [{ id: 7001, contact: 5001, status: 41 }]";
 #[tokio::test]
 #[expect(
     clippy::too_many_lines,
-    reason = "a table: one row per kind of call, as in the README"
+    reason = "a table: one row per kind of call, as in docs/architecture.md"
 )]
 async fn requests_per_call_match_the_readme_table() {
     let new = "+79031112233";

@@ -221,10 +221,10 @@ async fn kill_9_right_after_each_amocrm_write_loses_nothing_and_doubles_nothing(
     }
 }
 
-/// The full loop behind the README's crash figures (about 1,000 kill points):
+/// The full loop behind the crash figures of docs/operations.md (about 1,000 kill points):
 /// `SIPAMO_KILL_CALLS=120 cargo test --release --test serve -- --ignored --nocapture kill_loop`.
 #[tokio::test]
-#[ignore = "minutes long; run by hand for the README's figures"]
+#[ignore = "minutes long; run by hand for the figures of docs/operations.md"]
 async fn kill_loop() {
     let calls: usize = std::env::var("SIPAMO_KILL_CALLS")
         .ok()
