@@ -77,8 +77,14 @@ fn every_link_resolves_inside_the_repository() {
             }
         }
     }
-    assert!(checked >= 10, "only {checked} links found: is the README empty?");
-    assert!(broken.is_empty(), "links that resolve to nothing here: {broken:#?}");
+    assert!(
+        checked >= 10,
+        "only {checked} links found: is the README empty?"
+    );
+    assert!(
+        broken.is_empty(),
+        "links that resolve to nothing here: {broken:#?}"
+    );
 }
 
 #[test]
@@ -96,7 +102,10 @@ fn the_readme_is_read_in_five_minutes() {
         .unwrap()
         .lines()
         .count();
-    assert!(lines <= 150, "README.md has {lines} lines: move detail to docs/");
+    assert!(
+        lines <= 150,
+        "README.md has {lines} lines: move detail to docs/"
+    );
 }
 
 /// `docs/spec/` holds the spec as the product is built to it: the same bytes as the shared copy
