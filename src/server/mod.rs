@@ -191,6 +191,7 @@ impl Application {
         let (stop_tx, stop_rx) = watch::channel(false);
         let factory = self.factory;
         let stored = factory.stored.clone();
+        let lease_state = self.lease.as_ref().map(|l| l.state.clone());
         let mut worker = tokio::spawn(supervisor::supervise(
             self.worker,
             move || {
@@ -198,6 +199,7 @@ impl Application {
                 async move { f.build().await }
             },
             self.health,
+            lease_state,
             stop_rx.clone(),
         ));
         if let Some(l) = self.lease {

@@ -30,6 +30,7 @@ use crate::server::http::receiver::{Route, Routes, Status};
 use crate::server::store::Db;
 use crate::server::store::DbUrl;
 use crate::server::store::postgres::PgUrl;
+use crate::server::work::worker::Worker;
 
 /// How often the accounts table is read.
 pub(crate) const POLL: Duration = Duration::from_secs(2);
@@ -429,17 +430,15 @@ impl Fleet {
             Box::new(move || !held.holds()),
         )?;
         let (stop, stop_rx) = watch::channel(false);
-        let worker = tokio::spawn(supervisor::supervise::<
-            crate::server::work::worker::Worker,
-            _,
-            _,
-        >(
+        let build = move || {
+            let f = factory.clone();
+            async move { f.build().await }
+        };
+        let worker = tokio::spawn(supervisor::supervise::<Worker, _, _>(
             None,
-            move || {
-                let f = factory.clone();
-                async move { f.build().await }
-            },
+            build,
             health.clone(),
+            Some(lease.state.clone()),
             stop_rx.clone(),
         ));
         let (state, lease_conn) = (lease.state.clone(), lease.conn.clone());

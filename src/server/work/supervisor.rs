@@ -149,11 +149,15 @@ const FIRST_PAUSE: Duration = Duration::from_secs(1);
 const LONGEST_PAUSE: Duration = Duration::from_secs(60);
 
 /// Runs `first` (or a worker from `make`) until `stop`; restarts it whenever it fails or
-/// panics, with a growing pause, reporting on `health`.
+/// panics, with a growing pause, reporting on `health`. With a work `lease` not held at the
+/// moment of a failure, the failure is its consequence (a write or request refused for want
+/// of the lease, while starting or after a takeover): the replica stands by, healthy, and
+/// the worker is rebuilt at once to wait for the lease — an error only when the lease is held.
 pub(crate) async fn supervise<W, M, F>(
     first: Option<W>,
     mut make: M,
     health: Arc<Health>,
+    lease: Option<Arc<crate::server::work::lease::LeaseState>>,
     mut stop: watch::Receiver<bool>,
 ) where
     W: Runnable,
@@ -187,6 +191,15 @@ pub(crate) async fn supervise<W, M, F>(
         };
         if *stop.borrow() {
             return;
+        }
+        if lease.as_ref().is_some_and(|l| !l.holds()) {
+            tracing::info!(reason = %failure, "the work lease is not held here; standing by");
+            pause = FIRST_PAUSE;
+            tokio::select! {
+                () = tokio::time::sleep(FIRST_PAUSE) => {}
+                _ = stop.changed() => return,
+            }
+            continue;
         }
         tracing::error!(reason = %failure, retry_in_s = pause.as_secs(), "the worker stopped; restarting it");
         health.worker_down(failure);
@@ -240,6 +253,7 @@ mod tests {
                 }
             },
             health.clone(),
+            None,
             rx,
         ));
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -256,6 +270,58 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert_eq!(built.load(Ordering::SeqCst), 3, "restarted twice");
         assert_eq!(health.report(0).0, 200, "running again");
+        tx.send(true).unwrap();
+        sup.await.unwrap();
+    }
+
+    /// Fails three times, then runs until stopped.
+    struct Refused(u32);
+
+    impl Runnable for Refused {
+        async fn run(self, mut stop: watch::Receiver<bool>) -> Result<(), Ended> {
+            if self.0 < 3 {
+                return Err(Ended::Failed(
+                    "GET /api/v4/leads/pipelines: not sent: this replica does not hold the work lease"
+                        .into(),
+                ));
+            }
+            let _ = stop.changed().await;
+            Ok(())
+        }
+    }
+
+    /// Failures while the replica does not hold the work lease (a request refused for want of
+    /// it, at start or after a takeover) are no trouble: health stays 200 and the worker is
+    /// rebuilt after the first pause each time, not a growing one.
+    #[tokio::test(start_paused = true)]
+    async fn failures_for_want_of_the_lease_leave_the_replica_healthy() {
+        let health = Arc::new(Health::new(60_000));
+        health.worker_up();
+        let (tx, rx) = watch::channel(false);
+        let built = Arc::new(AtomicU32::new(0));
+        let b = built.clone();
+        let lease = crate::server::work::lease::LeaseState::new(
+            "amocrm:x",
+            "r1",
+            Duration::from_secs(4),
+            Duration::from_secs(2),
+        );
+        let sup = tokio::spawn(supervise(
+            None,
+            move || {
+                let n = b.fetch_add(1, Ordering::SeqCst);
+                async move { Ok(Refused(n)) }
+            },
+            health.clone(),
+            Some(lease),
+            rx,
+        ));
+        for _ in 0..3 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            assert_eq!(health.report(0).0, 200, "{}", health.report(0).1);
+            tokio::time::sleep(Duration::from_millis(600)).await;
+        }
+        assert_eq!(built.load(Ordering::SeqCst), 4, "rebuilt a second apart");
         tx.send(true).unwrap();
         sup.await.unwrap();
     }
@@ -288,6 +354,7 @@ mod tests {
                 async move { Ok(Yielder(n)) }
             },
             health.clone(),
+            None,
             rx,
         ));
         tokio::time::sleep(Duration::from_millis(10)).await;
