@@ -2,7 +2,7 @@
 //!
 //! Every component that needs "now" (the engine, the amoCRM client's rate limiter and retries,
 //! the mock's `created_at`) gets a [`Clock`]. Under a virtual clock nothing waits in real time:
-//! [`Clock::sleep`] moves virtual time forward instead, so a scenario that spans an hour of
+//! `Clock::sleep` moves virtual time forward instead, so a scenario that spans an hour of
 //! calls runs in milliseconds and gives the same journal on every machine.
 
 use std::sync::Arc;

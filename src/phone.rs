@@ -12,7 +12,7 @@ use phonenumber::metadata::DATABASE;
 /// A client's phone number in international form.
 ///
 /// [`Phone::key`] is what two numbers are compared by: the national significant number (for
-/// Russia and Kazakhstan the last 10 digits), or all digits of a short number. [`Phone::e164`]
+/// Russia and Kazakhstan the last 10 digits), or all digits of a short number. `Phone::e164`
 /// is how the number is written into amoCRM: `+` and the digits (`+74951234567`,
 /// `+998901234567`), or the bare digits of a short service number (`900`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -11,7 +11,7 @@
 //! # }
 //! ```
 //!
-//! One catch-all wiremock mock routes every request to [`router::CrmResponder`], which
+//! One catch-all wiremock mock routes every request to `router::CrmResponder`, which
 //! answers from a [`CrmState`] behind a lock: searches see what creates made, Unsorted
 //! items hide their contact and lead until accepted, and every request lands in the journal
 //! with the (virtual) time it arrived.

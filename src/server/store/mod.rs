@@ -1,5 +1,5 @@
 //! The service's database, SQLite or PostgreSQL by the `--db` URL: each backend in a folder of
-//! its own with its SQL and its migrations ([`sqlite`], [`postgres`]); [`Db`] the service's
+//! its own with its SQL and its migrations (`sqlite`, `postgres`); `Db` the service's
 //! operations on either (the inbox, the worker's reads, operators' put-backs, the kept
 //! exchanges, retention, the accounts), [`StoreMemory`] the engine's memory written once over
 //! either's rows.
