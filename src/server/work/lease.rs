@@ -283,11 +283,8 @@ pub(crate) async fn keep(
             None
         } else if held {
             take_or_renew(&conn, &state, held, renewals.as_ref(), &share.taking).await
-        } else if let Some(room) = state
-            .free
-            .load(Ordering::SeqCst)
-            .then(|| share.reserve())
-            .flatten()
+        } else if state.free.load(Ordering::SeqCst)
+            && let Some(room) = share.reserve()
         {
             let token = take_or_renew(&conn, &state, held, renewals.as_ref(), &share.taking).await;
             if token.is_some() {

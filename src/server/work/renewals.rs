@@ -116,17 +116,9 @@ fn renew_all(conn: &PgConn, holder: &str, batch: &[Item]) -> Result<Vec<usize>, 
     let names: Vec<&str> = batch.iter().map(|b| b.1.as_str()).collect();
     let tokens: Vec<i64> = batch.iter().map(|b| b.2).collect();
     let lengths: Vec<i64> = batch.iter().map(|b| b.3).collect();
-    let indexes: Vec<i32> = (0..batch.len())
-        .map(|i| i32::try_from(i).unwrap_or(i32::MAX))
-        .collect();
     let sql = statement();
     let rows = conn
-        .run(|c| {
-            c.query(
-                &sql,
-                &[&holder, &accounts, &names, &tokens, &lengths, &indexes],
-            )
-        })
+        .run(|c| c.query(&sql, &[&holder, &accounts, &names, &tokens, &lengths]))
         .map_err(|e| e.to_string())?
         .map_err(|e| crate::server::store::postgres::explain(&e))?;
     Ok(rows
@@ -135,14 +127,14 @@ fn renew_all(conn: &PgConn, holder: &str, batch: &[Item]) -> Result<Vec<usize>, 
         .collect())
 }
 
-/// The statement renewing a batch given as arrays (account, name, token, length, index): the
-/// indexes of those renewed. A row locked by a transaction of its account (its fence check)
+/// The statement renewing a batch given as arrays (account, name, token, length): the indexes
+/// (from 0, in the arrays' order) of those renewed. A row locked by a transaction of its account (its fence check)
 /// is skipped, not waited for: it alone takes the one-lease path, the batch is not held up.
 fn statement() -> String {
     format!(
         "WITH v AS (
-           SELECT * FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::int[])
-             AS v(account, name, token, len_ms, i)),
+           SELECT * FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[])
+             WITH ORDINALITY AS v(account, name, token, len_ms, n)),
          free AS (
            SELECT l.account, l.name FROM leases l
              JOIN v ON l.account = v.account AND l.name = v.name
@@ -151,7 +143,7 @@ fn statement() -> String {
          UPDATE leases l SET expires_ms = {DB_NOW_MS} + v.len_ms
            FROM v JOIN free ON free.account = v.account AND free.name = v.name
           WHERE l.account = v.account AND l.name = v.name
-         RETURNING v.i"
+         RETURNING (v.n - 1)::int"
     )
 }
 
@@ -165,6 +157,6 @@ mod tests {
         assert!(sql.contains("unnest($2::text[]"), "{sql}");
         assert!(sql.contains("l.holder = $1 AND l.token = v.token"), "{sql}");
         assert!(sql.contains("SKIP LOCKED"), "{sql}");
-        assert!(sql.contains("RETURNING v.i"), "{sql}");
+        assert!(sql.contains("RETURNING (v.n - 1)::int"), "{sql}");
     }
 }
