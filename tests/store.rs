@@ -11,37 +11,58 @@ use sipamo::server::contract;
 use sipamo::server::pg_cluster::Cluster;
 use sipamo::server::store::{DbUrl, StoreMemory};
 
-type Case = fn(&mut StoreMemory) -> Result<(), String>;
+/// Makes a fresh database for a case, by name; armed to refuse [`contract::REFUSED_KEY`] when
+/// asked.
+type Fresh = Arc<dyn Fn(&str, bool) -> Result<DbUrl, String> + Send + Sync>;
 
-/// Makes a fresh database for a case, by name.
-type Fresh = Arc<dyn Fn(&str) -> Result<DbUrl, String> + Send + Sync>;
+const CASES: [&str; 3] = ["lifecycle", "atomicity", "durability"];
 
-const CASES: [(&str, Case); 2] = [
-    ("lifecycle", contract::lifecycle),
-    ("atomicity", contract::atomicity),
-];
+async fn open(url: &DbUrl) -> Result<StoreMemory, String> {
+    StoreMemory::open(url, Clock::virtual_at(1_772_434_800_000))
+        .await
+        .map_err(|e| e.to_string())
+}
 
-fn open(url: &DbUrl) -> Result<StoreMemory, String> {
-    StoreMemory::open(url, Clock::virtual_at(1_772_434_800_000)).map_err(|e| e.to_string())
+/// Runs case `name` on the database `db`, on a runtime of its own.
+fn run(name: &str, db: &DbUrl) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        match name {
+            "lifecycle" => contract::lifecycle(&mut open(db).await?).await,
+            "atomicity" => contract::atomicity(&mut open(db).await?).await,
+            _ => contract::durability(|| open(db)).await,
+        }
+    })
 }
 
 /// The trials of one database; `url` makes a fresh database for each.
 fn trials(store: &'static str, url: Fresh) -> Vec<Trial> {
-    let mut out: Vec<Trial> = CASES
+    CASES
         .iter()
-        .map(|(name, case)| {
-            let (url, case, name) = (url.clone(), *case, *name);
+        .map(|name| {
+            let (url, name) = (url.clone(), *name);
             Trial::test(format!("{store}::{name}"), move || {
-                let db = url(name)?;
-                case(&mut open(&db)?).map_err(Failed::from)
+                let db = url(name, name == "atomicity")?;
+                run(name, &db).map_err(Failed::from)
             })
         })
-        .collect();
-    out.push(Trial::test(format!("{store}::durability"), move || {
-        let db = url("durability")?;
-        contract::durability(&|| open(&db)).map_err(Failed::from)
-    }));
-    out
+        .collect()
+}
+
+/// A SQLite database for case `name` in `dir`, armed to refuse when `refuse`.
+fn sqlite(dir: &std::path::Path, name: &str, refuse: bool) -> Result<DbUrl, String> {
+    let path = dir.join(format!("{name}.db"));
+    if refuse {
+        create(&DbUrl::Sqlite(path.clone()))?;
+        let c = rusqlite::Connection::open(&path).map_err(|e| e.to_string())?;
+        c.execute_batch(contract::REFUSE_SQLITE)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(DbUrl::Sqlite(path))
 }
 
 fn main() {
@@ -49,7 +70,7 @@ fn main() {
     let dir = Arc::new(tempfile::tempdir().expect("a temporary directory"));
     let mut all = trials(
         "sqlite",
-        Arc::new(move |name| Ok(DbUrl::Sqlite(dir.path().join(format!("{name}.db"))))),
+        Arc::new(move |name, refuse| sqlite(dir.path(), name, refuse)),
     );
     match Cluster::start() {
         Ok(cluster) => {
@@ -57,10 +78,12 @@ fn main() {
             let c = cluster.clone();
             all.extend(trials(
                 "postgres",
-                Arc::new(move |name| {
-                    c.database(name)
-                        .map_err(|e| e.to_string())
-                        .and_then(|u| u.parse())
+                Arc::new(move |name, refuse| {
+                    let url = c.database(name).map_err(|e| e.to_string())?;
+                    if refuse {
+                        postgres_refusing(&url)?;
+                    }
+                    url.parse()
                 }),
             ));
             let conclusion = libtest_mimic::run(&args, all);
@@ -76,10 +99,7 @@ fn main() {
                 eprintln!("*** CI=true: PostgreSQL is required here.");
                 std::process::exit(1);
             }
-            for (name, _) in CASES
-                .iter()
-                .chain(&[("durability", contract::lifecycle as Case)])
-            {
+            for name in CASES {
                 all.push(
                     Trial::test(format!("postgres::{name}"), || Ok(())).with_ignored_flag(true),
                 );
@@ -87,4 +107,22 @@ fn main() {
             libtest_mimic::run(&args, all).exit()
         }
     }
+}
+
+/// Arms the PostgreSQL database at `url` to refuse [`contract::REFUSED_KEY`] (its tables made
+/// first by opening it).
+fn postgres_refusing(url: &str) -> Result<(), String> {
+    create(&url.parse()?)?;
+    let mut c = postgres::Client::connect(url, postgres::NoTls).map_err(|e| e.to_string())?;
+    c.batch_execute(contract::REFUSE_POSTGRES)
+        .map_err(|e| e.to_string())
+}
+
+/// Makes the tables of `db` (the triggers that arm it need them).
+fn create(db: &DbUrl) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(open(db)).map(drop)
 }

@@ -8,7 +8,7 @@ use super::decide::{self, Facts};
 use super::execute::ExecError;
 use super::handler::{Engine, EngineError};
 use super::items;
-use super::memory::{Memory, UnsortedMemo, Write, remembered_item};
+use super::memory::{Memory, Transaction, UnsortedMemo, Write, remembered_item};
 use super::plan::UnsortedPlan;
 use super::settings::Settings;
 use crate::amocrm::client::ClientError;
@@ -16,7 +16,7 @@ use crate::amocrm::client::ClientError;
 impl<M: Memory> Engine<M> {
     /// R-IN-U3 at the first ring: the call's Unsorted item, unless it has one already.
     pub(super) async fn ring(&mut self, call: &Call) -> Result<(), EngineError> {
-        let done = self.memory.unsorted_of_call(&call.id)?.is_some();
+        let done = self.memory.unsorted_of_call(&call.id).await?.is_some();
         self.before_hangup(
             call,
             done,
@@ -29,7 +29,7 @@ impl<M: Memory> Engine<M> {
     /// R-IN-U3 at the answer: the pending item accepted for the answerer while the call goes
     /// on, or a new item accepted at once when the call's item was declined.
     pub(super) async fn answer(&mut self, call: &Call) -> Result<(), EngineError> {
-        let done = self.memory.answered_item(&call.id)?.is_some();
+        let done = self.memory.answered_item(&call.id).await?.is_some();
         self.before_hangup(
             call,
             done,
@@ -79,9 +79,11 @@ impl<M: Memory> Engine<M> {
                 with_contact,
                 accept,
             }) => {
-                let resumed = self.memory.early_intent(&call.id)? == Some(Write::UnsortedItem);
+                let resumed =
+                    self.memory.early_intent(&call.id).await? == Some(Write::UnsortedItem);
                 self.memory
-                    .set_early_intent(&call.id, Some(Write::UnsortedItem))?;
+                    .set_early_intent(&call.id, Some(Write::UnsortedItem))
+                    .await?;
                 let memo = items::create(
                     &self.client,
                     resumed,
@@ -94,18 +96,19 @@ impl<M: Memory> Engine<M> {
                 .await
                 .map_err(fail)?;
                 let next = accept.map(|_| Write::Accept);
-                self.memory.atomically(|m| {
-                    m.set_unsorted_of_call(&call.id, &memo)?;
-                    m.set_pending_unsorted(key, Some(&memo))?;
-                    m.set_early_intent(&call.id, next)
-                })?;
+                let tx = Transaction::new()
+                    .set_unsorted_of_call(&call.id, &memo)
+                    .set_pending_unsorted(key, Some(&memo))
+                    .set_early_intent(&call.id, next);
+                self.memory.commit(tx).await?;
                 (memo, accept)
             }
             Some(UnsortedPlan::Accept { uid, user }) => {
-                let known = remembered_item(&self.memory, &call.id, key, &uid)?;
+                let known = remembered_item(&self.memory, &call.id, key, &uid).await?;
                 let memo = known.unwrap_or(UnsortedMemo::uid_only(uid));
                 self.memory
-                    .set_early_intent(&call.id, Some(Write::Accept))?;
+                    .set_early_intent(&call.id, Some(Write::Accept))
+                    .await?;
                 (memo, Some(user))
             }
         };
@@ -116,13 +119,14 @@ impl<M: Memory> Engine<M> {
             .await
             .map_err(fail)?;
         let accepted = outcome == items::Accepted::Yes;
-        self.memory.atomically(|m| {
-            if accepted {
-                m.set_answered_item(&call.id, &memo)?;
-            }
-            m.set_pending_unsorted(key, None)?;
-            m.set_early_intent(&call.id, None)
-        })?;
+        let mut tx = Transaction::new();
+        if accepted {
+            tx = tx.set_answered_item(&call.id, &memo);
+        }
+        let tx = tx
+            .set_pending_unsorted(key, None)
+            .set_early_intent(&call.id, None);
+        self.memory.commit(tx).await?;
         Ok(())
     }
 }

@@ -16,7 +16,8 @@ use super::bodies::{
 };
 use super::items;
 use super::memory::{
-    MemResult, Memory, MemoryError, Progress, TaskMemo, UnsortedMemo, Write, remembered_item,
+    MemResult, Memory, MemoryError, Progress, TaskMemo, Transaction, UnsortedMemo, Write,
+    remembered_item,
 };
 use super::plan::*;
 use crate::amocrm::client::{AmoClient, ClientError};
@@ -103,27 +104,20 @@ fn entity(target: Target, p: &Progress) -> Option<(&'static str, u64)> {
 
 /// Saves the intent to send `w`; answers whether an earlier intent for it was left unanswered
 /// (the write may have been applied before a crash).
-fn intend<M: Memory>(memory: &mut M, p: &mut Progress, w: Write) -> MemResult<bool> {
+async fn intend<M: Memory>(memory: &mut M, p: &mut Progress, w: Write) -> MemResult<bool> {
     let resumed = p.in_flight == Some(w);
     if !resumed {
         p.in_flight = Some(w);
-        memory.save_progress(&p.call.id, p)?;
+        memory.save_progress(&p.call.id, p).await?;
     }
     Ok(resumed)
 }
 
-/// Records a step's result: the progress (intent cleared) and `more` memory changes, in one
+/// Records a step's result: `more` memory changes and the progress (intent cleared), in one
 /// transaction.
-fn done<M: Memory>(
-    memory: &mut M,
-    p: &mut Progress,
-    more: impl FnOnce(&mut M) -> MemResult<()>,
-) -> MemResult<()> {
+async fn done<M: Memory>(memory: &mut M, p: &mut Progress, more: Transaction) -> MemResult<()> {
     p.in_flight = None;
-    memory.atomically(|m| {
-        more(m)?;
-        m.save_progress(&p.call.id, p)
-    })
+    memory.commit(more.save_progress(&p.call.id, p)).await
 }
 
 /// Runs the remaining steps of `p`, saving intent and progress around each write.
@@ -192,7 +186,7 @@ async fn contact_and_lead<M: Memory>(
     match (plan.contact, &plan.lead) {
         (ContactPlan::Create { .. }, Some(lead)) if p.lead_id.is_none() => {
             let body = lead_with_new_contact_json(&call, lead);
-            let resumed = intend(memory, p, Write::Complex)?;
+            let resumed = intend(memory, p, Write::Complex).await?;
             let (lead_id, contact_id) = create_once(
                 client,
                 resumed,
@@ -213,7 +207,7 @@ async fn contact_and_lead<M: Memory>(
         }
         (ContactPlan::Create { responsible }, None) if p.contact_id.is_none() => {
             let body = contact_json(&call, Some(responsible));
-            let resumed = intend(memory, p, Write::Contact)?;
+            let resumed = intend(memory, p, Write::Contact).await?;
             let id = create_once(
                 client,
                 resumed,
@@ -225,7 +219,7 @@ async fn contact_and_lead<M: Memory>(
         }
         (ContactPlan::Existing(contact), Some(lead)) if p.lead_id.is_none() => {
             let body = lead_of_contact_json(&call, lead, contact);
-            let resumed = intend(memory, p, Write::Lead)?;
+            let resumed = intend(memory, p, Write::Lead).await?;
             let id = create_once(
                 client,
                 resumed,
@@ -241,7 +235,7 @@ async fn contact_and_lead<M: Memory>(
         }
         _ => return Ok(()),
     }
-    done(memory, p, |_| Ok(()))?;
+    done(memory, p, Transaction::new()).await?;
     Ok(())
 }
 
@@ -261,7 +255,7 @@ async fn task_step<M: Memory>(
     let call = p.call.clone();
     let body = task_json(&call, &task, kind, entity_id);
     let text = task_text(&call);
-    let resumed = intend(memory, p, Write::Task)?;
+    let resumed = intend(memory, p, Write::Task).await?;
     let id = create_once(
         client,
         resumed,
@@ -281,9 +275,10 @@ async fn task_step<M: Memory>(
         task_id: id,
         deadline: task.complete_till,
     };
-    done(memory, p, |m| {
-        keys.iter().try_for_each(|k| m.set_callback_task(k, &memo))
-    })?;
+    let tx = keys
+        .iter()
+        .fold(Transaction::new(), |tx, k| tx.set_callback_task(k, &memo));
+    done(memory, p, tx).await?;
     Ok(())
 }
 
@@ -307,7 +302,7 @@ async fn note_step<M: Memory>(
     // such an item), the note is looked for before it is written: the card never shows the
     // call twice.
     let carried = p.unsorted.is_some() || p.recovered;
-    let resumed = intend(memory, p, Write::Note)? || carried;
+    let resumed = intend(memory, p, Write::Note).await? || carried;
     let id = create_once(
         client,
         resumed,
@@ -325,7 +320,7 @@ async fn note_step<M: Memory>(
     )
     .await?;
     p.note_id = Some(id);
-    done(memory, p, |_| Ok(()))?;
+    done(memory, p, Transaction::new()).await?;
     Ok(())
 }
 
@@ -342,7 +337,7 @@ async fn unsorted_step<M: Memory>(
         UnsortedPlan::None => return Ok(()),
         UnsortedPlan::Keep { uid } => {
             if p.unsorted.is_none() {
-                p.unsorted = remembered_item(memory, &call.id, &key, &uid)?;
+                p.unsorted = remembered_item(memory, &call.id, &key, &uid).await?;
             }
             return Ok(());
         }
@@ -354,7 +349,7 @@ async fn unsorted_step<M: Memory>(
             accept,
         } => {
             if p.unsorted.is_none() {
-                let resumed = intend(memory, p, Write::UnsortedItem)?;
+                let resumed = intend(memory, p, Write::UnsortedItem).await?;
                 let memo = items::create(
                     client,
                     resumed,
@@ -366,16 +361,16 @@ async fn unsorted_step<M: Memory>(
                 )
                 .await?;
                 p.unsorted = Some(memo.clone());
-                done(memory, p, |m| {
-                    m.set_unsorted_of_call(&call.id, &memo)?;
-                    m.set_pending_unsorted(&key, Some(&memo))
-                })?;
+                let tx = Transaction::new()
+                    .set_unsorted_of_call(&call.id, &memo)
+                    .set_pending_unsorted(&key, Some(&memo));
+                done(memory, p, tx).await?;
             }
             accept
         }
         UnsortedPlan::Accept { uid, user } => {
             if p.unsorted.is_none() {
-                let known = remembered_item(memory, &call.id, &key, &uid)?;
+                let known = remembered_item(memory, &call.id, &key, &uid).await?;
                 p.unsorted = Some(known.unwrap_or(UnsortedMemo::uid_only(uid)));
             }
             Some(user)
@@ -388,7 +383,12 @@ async fn unsorted_step<M: Memory>(
             p.unsorted = None;
         }
         p.accepted = true;
-        done(memory, p, |m| m.set_pending_unsorted(&key, None))?;
+        done(
+            memory,
+            p,
+            Transaction::new().set_pending_unsorted(&key, None),
+        )
+        .await?;
     }
     Ok(())
 }

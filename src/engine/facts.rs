@@ -91,15 +91,15 @@ impl<M: Memory> Engine<M> {
     async fn base_facts(&mut self, call: &Call) -> Result<(Facts, Option<Contact>), Gather> {
         let key = call.client.key();
         let contact = find_contact(&self.client, key, self.settings.phone_country).await?;
-        let of_call = self.memory.unsorted_of_call(&call.id)?;
+        let of_call = self.memory.unsorted_of_call(&call.id).await?;
         let mut facts = Facts {
             call_item: of_call.as_ref().map(|m| m.source_uid.clone()),
             ..Facts::default()
         };
         if contact.is_some() {
             // A visible contact means any remembered item was accepted (R-UNS-ACCEPT).
-            if self.memory.pending_unsorted(key)?.is_some() {
-                self.memory.set_pending_unsorted(key, None)?;
+            if self.memory.pending_unsorted(key).await?.is_some() {
+                self.memory.set_pending_unsorted(key, None).await?;
             }
         } else {
             self.pending_items(key, of_call, &mut facts).await?;
@@ -115,13 +115,13 @@ impl<M: Memory> Engine<M> {
         facts: &mut Facts,
     ) -> Result<(), Gather> {
         let mut checked = None;
-        if let Some(m) = self.memory.pending_unsorted(key)? {
+        if let Some(m) = self.memory.pending_unsorted(key).await? {
             // amoCRM is the truth: the item may have been accepted or declined.
             let pending = self.still_pending(&m).await?;
             if pending {
                 facts.pending_unsorted = Some(m.uid.clone());
             } else {
-                self.memory.set_pending_unsorted(key, None)?;
+                self.memory.set_pending_unsorted(key, None).await?;
             }
             checked = Some((m.uid, pending));
         }
@@ -147,7 +147,7 @@ impl<M: Memory> Engine<M> {
         }
         let mut task_ids = Vec::new();
         for k in task_keys(key, facts.contact.as_ref().map(|c| c.id)) {
-            if let Some(t) = self.memory.callback_task(&k)?
+            if let Some(t) = self.memory.callback_task(&k).await?
                 && !task_ids.contains(&t.task_id)
             {
                 task_ids.push(t.task_id);

@@ -227,10 +227,10 @@ impl<M: Memory> Engine<M> {
         arrived_ms: i64,
     ) -> Result<Ingested, EngineError> {
         let id = ev.call_id.as_str().to_string();
-        if self.memory.is_done(&id)? || self.memory.is_parked(&id)? {
+        if self.memory.is_done(&id).await? || self.memory.is_parked(&id).await? {
             return Ok(Ingested::AfterFinish);
         }
-        if !self.deduplicated && !self.memory.first_delivery(&ev.fingerprint())? {
+        if !self.deduplicated && !self.memory.first_delivery(&ev.fingerprint()).await? {
             return Ok(Ingested::Duplicate);
         }
         self.take_live(ev, arrived_ms).await?;
@@ -259,7 +259,7 @@ impl<M: Memory> Engine<M> {
     /// restart; a call whose final handling had begun is left to it.
     pub async fn restore(&mut self, ev: CallEvent, arrived_ms: i64) -> Result<(), EngineError> {
         let id = ev.call_id.as_str().to_string();
-        if self.memory.is_done(&id)? || self.memory.is_parked(&id)? {
+        if self.memory.is_done(&id).await? || self.memory.is_parked(&id).await? {
             return Ok(());
         }
         // No delivery is recorded here: the inbox keeps one copy of each event already.
@@ -271,7 +271,7 @@ impl<M: Memory> Engine<M> {
         {
             return Ok(());
         }
-        if self.memory.progress(&id)?.is_some() {
+        if self.memory.progress(&id).await?.is_some() {
             let open = self.take(ev, arrived_ms);
             open.restored = true;
             open.ring_handled = true;
@@ -329,14 +329,14 @@ impl<M: Memory> Engine<M> {
     /// (not decided again) by the next `settle`.
     pub async fn settle(&mut self, force: bool) -> Result<Vec<Handled>, EngineError> {
         let now = self.client.clock().now_ms();
-        self.close_abandoned(now)?;
+        self.close_abandoned(now).await?;
         let ready = self.ready(|t| force || now.saturating_sub(t) > self.settle_ms);
         self.handle(ready).await
     }
 
     /// Closes the calls whose hangup never came, `max_call_ms` after their last event: they
     /// are logged and done, and nothing is invented for them in amoCRM.
-    fn close_abandoned(&mut self, now: i64) -> Result<(), MemoryError> {
+    async fn close_abandoned(&mut self, now: i64) -> Result<(), MemoryError> {
         let abandoned: Vec<String> = self
             .open
             .iter()
@@ -348,7 +348,7 @@ impl<M: Memory> Engine<M> {
         for id in abandoned {
             let events = self.open.get(&id).map_or(0, |c| c.events.len());
             tracing::warn!(call_id = %id, events, "no hangup came: the call is closed as unfinished; nothing is done in amoCRM");
-            self.memory.mark_done(&id)?;
+            self.memory.mark_done(&id).await?;
             self.open.remove(&id);
         }
         Ok(())
@@ -437,7 +437,7 @@ impl<M: Memory> Engine<M> {
                     }
                 }
             };
-            if let Err(e) = self.memory.mark_done(&id) {
+            if let Err(e) = self.memory.mark_done(&id).await {
                 self.unreported.extend(out);
                 return Err(e.into());
             }
@@ -456,7 +456,7 @@ impl<M: Memory> Engine<M> {
         if matches!(e, EngineError::Memory(_)) {
             return Err(e);
         }
-        let attempts = self.memory.count_attempt(id)?;
+        let attempts = self.memory.count_attempt(id).await?;
         let refused = e
             .amocrm()
             .is_some_and(|c| c.is_refusal() && !matches!(c.status(), Some(402 | 403)));
@@ -477,7 +477,7 @@ impl<M: Memory> Engine<M> {
             attempts,
             at_ms: self.client.clock().now_ms(),
         };
-        self.memory.park(&parked)?;
+        self.memory.park(&parked).await?;
         tracing::error!(call_id = %id, attempts, %reason, "call parked; the others go on (`sipamo calls retry` puts it back)");
         Ok(Handled::Parked {
             call_id: id.to_string(),
@@ -486,11 +486,11 @@ impl<M: Memory> Engine<M> {
     }
 
     async fn finish(&mut self, call: Call) -> Result<Plan, EngineError> {
-        let mut progress = match self.memory.progress(&call.id)? {
+        let mut progress = match self.memory.progress(&call.id).await? {
             Some(p) => p,
             None => {
                 let p = self.decide(&call).await?;
-                self.memory.save_progress(&call.id, &p)?;
+                self.memory.save_progress(&call.id, &p).await?;
                 p
             }
         };
@@ -509,7 +509,8 @@ impl<M: Memory> Engine<M> {
     async fn decide(&mut self, call: &Call) -> Result<Progress, EngineError> {
         let answered_item = self
             .memory
-            .answered_item(&call.id)?
+            .answered_item(&call.id)
+            .await?
             .filter(|_| call.answered && call.direction == Direction::Incoming);
         let (facts, known_leads) = match &answered_item {
             // Accepted during the talk: only the note is left, no look-up needed.
@@ -537,7 +538,7 @@ impl<M: Memory> Engine<M> {
             task_id: None,
             note_id: None,
             // An item create sent before the hangup and never answered may have been applied.
-            in_flight: self.memory.early_intent(&call.id)?,
+            in_flight: self.memory.early_intent(&call.id).await?,
             recovered: self.open.get(call.id.as_str()).is_some_and(|o| o.restored),
         })
     }

@@ -80,15 +80,18 @@ impl UnsortedMemo {
 }
 
 /// The remembered item `uid`: this call's own, or the phone's pending one.
-pub(crate) fn remembered_item<M: Memory>(
+pub(crate) async fn remembered_item<M: Memory>(
     memory: &M,
     call_id: &str,
     phone_key: &str,
     uid: &str,
 ) -> MemResult<Option<UnsortedMemo>> {
-    Ok(match memory.unsorted_of_call(call_id)? {
+    Ok(match memory.unsorted_of_call(call_id).await? {
         Some(m) if m.uid == uid => Some(m),
-        _ => memory.pending_unsorted(phone_key)?.filter(|m| m.uid == uid),
+        _ => memory
+            .pending_unsorted(phone_key)
+            .await?
+            .filter(|m| m.uid == uid),
     })
 }
 
@@ -117,45 +120,141 @@ pub struct Progress {
     pub(crate) recovered: bool,
 }
 
+/// One write of a [`Transaction`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Change {
+    Progress(String, Box<Progress>),
+    UnsortedOfCall(String, UnsortedMemo),
+    AnsweredItem(String, UnsortedMemo),
+    EarlyIntent(String, Option<Write>),
+    CallbackTask(String, TaskMemo),
+    PendingUnsorted(String, Option<UnsortedMemo>),
+    /// The call is handled: its progress, attempts, intent and parking are forgotten.
+    Done(String),
+}
+
+/// A step's writes, held by the step and committed together by [`Memory::commit`]: all of
+/// them land, or none do. Nothing reaches the memory until the commit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[must_use = "a transaction writes nothing until it is committed"]
+pub struct Transaction {
+    changes: Vec<Change>,
+}
+
+impl Transaction {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn save_progress(mut self, call_id: &str, p: &Progress) -> Self {
+        let change = Change::Progress(call_id.into(), Box::new(p.clone()));
+        self.changes.push(change);
+        self
+    }
+    pub fn set_unsorted_of_call(mut self, call_id: &str, memo: &UnsortedMemo) -> Self {
+        let change = Change::UnsortedOfCall(call_id.into(), memo.clone());
+        self.changes.push(change);
+        self
+    }
+    pub fn set_answered_item(mut self, call_id: &str, memo: &UnsortedMemo) -> Self {
+        let change = Change::AnsweredItem(call_id.into(), memo.clone());
+        self.changes.push(change);
+        self
+    }
+    pub fn set_early_intent(mut self, call_id: &str, w: Option<Write>) -> Self {
+        self.changes.push(Change::EarlyIntent(call_id.into(), w));
+        self
+    }
+    pub fn set_callback_task(mut self, phone_key: &str, memo: &TaskMemo) -> Self {
+        let change = Change::CallbackTask(phone_key.into(), memo.clone());
+        self.changes.push(change);
+        self
+    }
+    pub fn set_pending_unsorted(mut self, phone_key: &str, memo: Option<&UnsortedMemo>) -> Self {
+        let change = Change::PendingUnsorted(phone_key.into(), memo.cloned());
+        self.changes.push(change);
+        self
+    }
+    pub fn mark_done(mut self, call_id: &str) -> Self {
+        self.changes.push(Change::Done(call_id.into()));
+        self
+    }
+    /// Adds `other`'s writes after these.
+    pub fn and(mut self, other: Transaction) -> Self {
+        self.changes.extend(other.changes);
+        self
+    }
+    /// The writes, in order.
+    pub(crate) fn changes(&self) -> &[Change] {
+        &self.changes
+    }
+}
+
 /// The engine's memory. Every operation can fail; a failure is an error, never "not there".
-pub trait Memory: Send {
+/// Reads and the single-row writes below are one round trip each; a step whose writes belong
+/// together commits them as one [`Transaction`].
+pub trait Memory: Send + Sync {
     /// Records a delivery; false when this exact event was seen before (R-IDEM).
-    fn first_delivery(&mut self, fingerprint: &str) -> MemResult<bool>;
-    fn is_done(&self, call_id: &str) -> MemResult<bool>;
-    /// Marks the call handled and forgets its progress, attempts and early items.
-    fn mark_done(&mut self, call_id: &str) -> MemResult<()>;
-    fn progress(&self, call_id: &str) -> MemResult<Option<Progress>>;
-    fn save_progress(&mut self, call_id: &str, p: &Progress) -> MemResult<()>;
+    fn first_delivery(&mut self, fingerprint: &str)
+    -> impl Future<Output = MemResult<bool>> + Send;
+    fn is_done(&self, call_id: &str) -> impl Future<Output = MemResult<bool>> + Send;
+    fn progress(&self, call_id: &str) -> impl Future<Output = MemResult<Option<Progress>>> + Send;
     /// The Unsorted item created at this call's first ring (R-IN-U3).
-    fn unsorted_of_call(&self, call_id: &str) -> MemResult<Option<UnsortedMemo>>;
-    fn set_unsorted_of_call(&mut self, call_id: &str, memo: &UnsortedMemo) -> MemResult<()>;
+    fn unsorted_of_call(
+        &self,
+        call_id: &str,
+    ) -> impl Future<Output = MemResult<Option<UnsortedMemo>>> + Send;
     /// The item this call accepted when it was answered (R-IN-U3).
-    fn answered_item(&self, call_id: &str) -> MemResult<Option<UnsortedMemo>>;
-    fn set_answered_item(&mut self, call_id: &str, memo: &UnsortedMemo) -> MemResult<()>;
+    fn answered_item(
+        &self,
+        call_id: &str,
+    ) -> impl Future<Output = MemResult<Option<UnsortedMemo>>> + Send;
     /// The write this call sent before its hangup and has no answer recorded for (intent).
-    fn early_intent(&self, call_id: &str) -> MemResult<Option<Write>>;
-    fn set_early_intent(&mut self, call_id: &str, w: Option<Write>) -> MemResult<()>;
-    fn callback_task(&self, phone_key: &str) -> MemResult<Option<TaskMemo>>;
-    fn set_callback_task(&mut self, phone_key: &str, memo: &TaskMemo) -> MemResult<()>;
-    fn pending_unsorted(&self, phone_key: &str) -> MemResult<Option<UnsortedMemo>>;
+    fn early_intent(&self, call_id: &str) -> impl Future<Output = MemResult<Option<Write>>> + Send;
+    fn callback_task(
+        &self,
+        phone_key: &str,
+    ) -> impl Future<Output = MemResult<Option<TaskMemo>>> + Send;
+    fn pending_unsorted(
+        &self,
+        phone_key: &str,
+    ) -> impl Future<Output = MemResult<Option<UnsortedMemo>>> + Send;
+    /// Counts a failed attempt at the call; answers the attempts so far.
+    fn count_attempt(&mut self, call_id: &str) -> impl Future<Output = MemResult<u32>> + Send;
+    /// Sets the call aside with its reason (R-ISOLATE); it is not restored until retried.
+    fn park(&mut self, call: &ParkedCall) -> impl Future<Output = MemResult<()>> + Send;
+    fn parked(&self) -> impl Future<Output = MemResult<Vec<ParkedCall>>> + Send;
+    fn is_parked(&self, call_id: &str) -> impl Future<Output = MemResult<bool>> + Send;
+    /// Applies `tx`'s writes as one transaction: all of them land, or none do.
+    fn commit(&mut self, tx: Transaction) -> impl Future<Output = MemResult<()>> + Send;
+
+    /// Marks the call handled and forgets its progress, attempts and early items.
+    fn mark_done(&mut self, call_id: &str) -> impl Future<Output = MemResult<()>> + Send {
+        self.commit(Transaction::new().mark_done(call_id))
+    }
+    fn save_progress(
+        &mut self,
+        call_id: &str,
+        p: &Progress,
+    ) -> impl Future<Output = MemResult<()>> + Send {
+        self.commit(Transaction::new().save_progress(call_id, p))
+    }
+    fn set_early_intent(
+        &mut self,
+        call_id: &str,
+        w: Option<Write>,
+    ) -> impl Future<Output = MemResult<()>> + Send {
+        self.commit(Transaction::new().set_early_intent(call_id, w))
+    }
     fn set_pending_unsorted(
         &mut self,
         phone_key: &str,
         memo: Option<&UnsortedMemo>,
-    ) -> MemResult<()>;
-    /// Counts a failed attempt at the call; answers the attempts so far.
-    fn count_attempt(&mut self, call_id: &str) -> MemResult<u32>;
-    /// Sets the call aside with its reason (R-ISOLATE); it is not restored until retried.
-    fn park(&mut self, call: &ParkedCall) -> MemResult<()>;
-    fn parked(&self) -> MemResult<Vec<ParkedCall>>;
-    fn is_parked(&self, call_id: &str) -> MemResult<bool>;
-    /// Runs `f` as one transaction: all of its writes land, or none do.
-    fn atomically<T>(&mut self, f: impl FnOnce(&mut Self) -> MemResult<T>) -> MemResult<T>
-    where
-        Self: Sized;
+    ) -> impl Future<Output = MemResult<()>> + Send {
+        self.commit(Transaction::new().set_pending_unsorted(phone_key, memo))
+    }
 }
 
-/// Memory for simulations and tests (its writes cannot fail, so `atomically` just runs).
+/// Memory for simulations and tests (its writes cannot fail).
 #[derive(Debug, Default, Clone)]
 pub struct InMemory {
     deliveries: HashSet<String>,
@@ -170,89 +269,89 @@ pub struct InMemory {
     parked: BTreeMap<String, ParkedCall>,
 }
 
+impl InMemory {
+    fn apply(&mut self, change: &Change) {
+        match change {
+            Change::Progress(id, p) => {
+                self.progress.insert(id.clone(), (**p).clone());
+            }
+            Change::UnsortedOfCall(id, m) => {
+                self.ring_items.insert(id.clone(), m.clone());
+            }
+            Change::AnsweredItem(id, m) => {
+                self.answered.insert(id.clone(), m.clone());
+            }
+            Change::EarlyIntent(id, Some(w)) => {
+                self.intents.insert(id.clone(), *w);
+            }
+            Change::EarlyIntent(id, None) => {
+                self.intents.remove(id);
+            }
+            Change::CallbackTask(key, t) => {
+                self.tasks.insert(key.clone(), t.clone());
+            }
+            Change::PendingUnsorted(key, Some(m)) => {
+                self.pending.insert(key.clone(), m.clone());
+            }
+            Change::PendingUnsorted(key, None) => {
+                self.pending.remove(key);
+            }
+            Change::Done(id) => {
+                self.done.insert(id.clone());
+                self.progress.remove(id);
+                self.attempts.remove(id);
+                self.intents.remove(id);
+                self.parked.remove(id);
+            }
+        }
+    }
+}
+
 impl Memory for InMemory {
-    fn first_delivery(&mut self, fingerprint: &str) -> MemResult<bool> {
+    async fn first_delivery(&mut self, fingerprint: &str) -> MemResult<bool> {
         Ok(self.deliveries.insert(fingerprint.to_string()))
     }
-    fn is_done(&self, call_id: &str) -> MemResult<bool> {
+    async fn is_done(&self, call_id: &str) -> MemResult<bool> {
         Ok(self.done.contains(call_id))
     }
-    fn mark_done(&mut self, call_id: &str) -> MemResult<()> {
-        self.done.insert(call_id.to_string());
-        self.progress.remove(call_id);
-        self.attempts.remove(call_id);
-        self.intents.remove(call_id);
-        self.parked.remove(call_id);
-        Ok(())
-    }
-    fn progress(&self, call_id: &str) -> MemResult<Option<Progress>> {
+    async fn progress(&self, call_id: &str) -> MemResult<Option<Progress>> {
         Ok(self.progress.get(call_id).cloned())
     }
-    fn save_progress(&mut self, call_id: &str, p: &Progress) -> MemResult<()> {
-        self.progress.insert(call_id.to_string(), p.clone());
-        Ok(())
-    }
-    fn unsorted_of_call(&self, call_id: &str) -> MemResult<Option<UnsortedMemo>> {
+    async fn unsorted_of_call(&self, call_id: &str) -> MemResult<Option<UnsortedMemo>> {
         Ok(self.ring_items.get(call_id).cloned())
     }
-    fn set_unsorted_of_call(&mut self, call_id: &str, memo: &UnsortedMemo) -> MemResult<()> {
-        self.ring_items.insert(call_id.to_string(), memo.clone());
-        Ok(())
-    }
-    fn answered_item(&self, call_id: &str) -> MemResult<Option<UnsortedMemo>> {
+    async fn answered_item(&self, call_id: &str) -> MemResult<Option<UnsortedMemo>> {
         Ok(self.answered.get(call_id).cloned())
     }
-    fn set_answered_item(&mut self, call_id: &str, memo: &UnsortedMemo) -> MemResult<()> {
-        self.answered.insert(call_id.to_string(), memo.clone());
-        Ok(())
-    }
-    fn early_intent(&self, call_id: &str) -> MemResult<Option<Write>> {
+    async fn early_intent(&self, call_id: &str) -> MemResult<Option<Write>> {
         Ok(self.intents.get(call_id).copied())
     }
-    fn set_early_intent(&mut self, call_id: &str, w: Option<Write>) -> MemResult<()> {
-        match w {
-            Some(w) => self.intents.insert(call_id.to_string(), w),
-            None => self.intents.remove(call_id),
-        };
-        Ok(())
-    }
-    fn callback_task(&self, phone_key: &str) -> MemResult<Option<TaskMemo>> {
+    async fn callback_task(&self, phone_key: &str) -> MemResult<Option<TaskMemo>> {
         Ok(self.tasks.get(phone_key).cloned())
     }
-    fn set_callback_task(&mut self, phone_key: &str, memo: &TaskMemo) -> MemResult<()> {
-        self.tasks.insert(phone_key.to_string(), memo.clone());
-        Ok(())
-    }
-    fn pending_unsorted(&self, phone_key: &str) -> MemResult<Option<UnsortedMemo>> {
+    async fn pending_unsorted(&self, phone_key: &str) -> MemResult<Option<UnsortedMemo>> {
         Ok(self.pending.get(phone_key).cloned())
     }
-    fn set_pending_unsorted(
-        &mut self,
-        phone_key: &str,
-        memo: Option<&UnsortedMemo>,
-    ) -> MemResult<()> {
-        match memo {
-            Some(m) => self.pending.insert(phone_key.to_string(), m.clone()),
-            None => self.pending.remove(phone_key),
-        };
-        Ok(())
-    }
-    fn count_attempt(&mut self, call_id: &str) -> MemResult<u32> {
+    async fn count_attempt(&mut self, call_id: &str) -> MemResult<u32> {
         let n = self.attempts.entry(call_id.to_string()).or_default();
         *n = n.saturating_add(1);
         Ok(*n)
     }
-    fn park(&mut self, call: &ParkedCall) -> MemResult<()> {
+    async fn park(&mut self, call: &ParkedCall) -> MemResult<()> {
         self.parked.insert(call.call_id.clone(), call.clone());
         Ok(())
     }
-    fn parked(&self) -> MemResult<Vec<ParkedCall>> {
+    async fn parked(&self) -> MemResult<Vec<ParkedCall>> {
         Ok(self.parked.values().cloned().collect())
     }
-    fn is_parked(&self, call_id: &str) -> MemResult<bool> {
+    async fn is_parked(&self, call_id: &str) -> MemResult<bool> {
         Ok(self.parked.contains_key(call_id))
     }
-    fn atomically<T>(&mut self, f: impl FnOnce(&mut Self) -> MemResult<T>) -> MemResult<T> {
-        f(self)
+    /// Its writes cannot fail, so they are applied one after the other.
+    async fn commit(&mut self, tx: Transaction) -> MemResult<()> {
+        for change in tx.changes() {
+            self.apply(change);
+        }
+        Ok(())
     }
 }

@@ -603,7 +603,7 @@ async fn finish(sc: &Scenario, ctx: &mut Ctx, out: &mut Outcome, startup_request
             out.error = Some(format!("after the last step: {e}"));
         }
     }
-    match ctx.engine.memory().parked() {
+    match ctx.engine.memory().parked().await {
         Ok(parked) => out.failures.extend(parked_failures(&sc.expect, &parked)),
         Err(e) => out.failures.push(e.to_string()),
     }

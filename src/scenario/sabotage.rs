@@ -3,7 +3,7 @@
 //! the simulation; production code has no trace of it.
 
 use crate::engine::memory::{
-    InMemory, MemResult, Memory, ParkedCall, Progress, TaskMemo, UnsortedMemo, Write,
+    InMemory, MemResult, Memory, ParkedCall, Progress, TaskMemo, Transaction, UnsortedMemo, Write,
 };
 
 /// The runner's memory: [`InMemory`], forgetting callback tasks when `forget_tasks` is set.
@@ -23,72 +23,46 @@ impl RunMemory {
 }
 
 impl Memory for RunMemory {
-    fn first_delivery(&mut self, fingerprint: &str) -> MemResult<bool> {
-        self.inner.first_delivery(fingerprint)
+    async fn first_delivery(&mut self, fingerprint: &str) -> MemResult<bool> {
+        self.inner.first_delivery(fingerprint).await
     }
-    fn is_done(&self, call_id: &str) -> MemResult<bool> {
-        self.inner.is_done(call_id)
+    async fn is_done(&self, call_id: &str) -> MemResult<bool> {
+        self.inner.is_done(call_id).await
     }
-    fn mark_done(&mut self, call_id: &str) -> MemResult<()> {
-        self.inner.mark_done(call_id)
+    async fn progress(&self, call_id: &str) -> MemResult<Option<Progress>> {
+        self.inner.progress(call_id).await
     }
-    fn progress(&self, call_id: &str) -> MemResult<Option<Progress>> {
-        self.inner.progress(call_id)
+    async fn unsorted_of_call(&self, call_id: &str) -> MemResult<Option<UnsortedMemo>> {
+        self.inner.unsorted_of_call(call_id).await
     }
-    fn save_progress(&mut self, call_id: &str, p: &Progress) -> MemResult<()> {
-        self.inner.save_progress(call_id, p)
+    async fn answered_item(&self, call_id: &str) -> MemResult<Option<UnsortedMemo>> {
+        self.inner.answered_item(call_id).await
     }
-    fn unsorted_of_call(&self, call_id: &str) -> MemResult<Option<UnsortedMemo>> {
-        self.inner.unsorted_of_call(call_id)
+    async fn early_intent(&self, call_id: &str) -> MemResult<Option<Write>> {
+        self.inner.early_intent(call_id).await
     }
-    fn set_unsorted_of_call(&mut self, call_id: &str, memo: &UnsortedMemo) -> MemResult<()> {
-        self.inner.set_unsorted_of_call(call_id, memo)
-    }
-    fn answered_item(&self, call_id: &str) -> MemResult<Option<UnsortedMemo>> {
-        self.inner.answered_item(call_id)
-    }
-    fn set_answered_item(&mut self, call_id: &str, memo: &UnsortedMemo) -> MemResult<()> {
-        self.inner.set_answered_item(call_id, memo)
-    }
-    fn early_intent(&self, call_id: &str) -> MemResult<Option<Write>> {
-        self.inner.early_intent(call_id)
-    }
-    fn set_early_intent(&mut self, call_id: &str, w: Option<Write>) -> MemResult<()> {
-        self.inner.set_early_intent(call_id, w)
-    }
-    fn callback_task(&self, phone_key: &str) -> MemResult<Option<TaskMemo>> {
+    async fn callback_task(&self, phone_key: &str) -> MemResult<Option<TaskMemo>> {
         if self.forget_tasks {
             return Ok(None);
         }
-        self.inner.callback_task(phone_key)
+        self.inner.callback_task(phone_key).await
     }
-    fn set_callback_task(&mut self, phone_key: &str, memo: &TaskMemo) -> MemResult<()> {
-        self.inner.set_callback_task(phone_key, memo)
+    async fn pending_unsorted(&self, phone_key: &str) -> MemResult<Option<UnsortedMemo>> {
+        self.inner.pending_unsorted(phone_key).await
     }
-    fn pending_unsorted(&self, phone_key: &str) -> MemResult<Option<UnsortedMemo>> {
-        self.inner.pending_unsorted(phone_key)
+    async fn count_attempt(&mut self, call_id: &str) -> MemResult<u32> {
+        self.inner.count_attempt(call_id).await
     }
-    fn set_pending_unsorted(
-        &mut self,
-        phone_key: &str,
-        memo: Option<&UnsortedMemo>,
-    ) -> MemResult<()> {
-        self.inner.set_pending_unsorted(phone_key, memo)
+    async fn park(&mut self, call: &ParkedCall) -> MemResult<()> {
+        self.inner.park(call).await
     }
-    fn count_attempt(&mut self, call_id: &str) -> MemResult<u32> {
-        self.inner.count_attempt(call_id)
+    async fn parked(&self) -> MemResult<Vec<ParkedCall>> {
+        self.inner.parked().await
     }
-    fn park(&mut self, call: &ParkedCall) -> MemResult<()> {
-        self.inner.park(call)
+    async fn is_parked(&self, call_id: &str) -> MemResult<bool> {
+        self.inner.is_parked(call_id).await
     }
-    fn parked(&self) -> MemResult<Vec<ParkedCall>> {
-        self.inner.parked()
-    }
-    fn is_parked(&self, call_id: &str) -> MemResult<bool> {
-        self.inner.is_parked(call_id)
-    }
-    /// The inner memory's writes cannot fail, so a scope just runs (as [`InMemory`]'s does).
-    fn atomically<T>(&mut self, f: impl FnOnce(&mut Self) -> MemResult<T>) -> MemResult<T> {
-        f(self)
+    async fn commit(&mut self, tx: Transaction) -> MemResult<()> {
+        self.inner.commit(tx).await
     }
 }

@@ -2,7 +2,7 @@
 //! against SQLite and PostgreSQL alike (`cargo test --test store`).
 
 use crate::engine::memory::{
-    MemResult, Memory, MemoryError, ParkedCall, Progress, UnsortedMemo, Write,
+    MemResult, Memory, ParkedCall, Progress, TaskMemo, Transaction, UnsortedMemo, Write,
 };
 use crate::server::store::StoreMemory;
 
@@ -38,111 +38,143 @@ fn progress(call_id: &str) -> Progress {
 
 /// Deliveries are recorded once (R-IDEM); progress, memos and intents read back as written;
 /// marking a call done forgets its progress, attempts and intent and unparks it.
-pub fn lifecycle(m: &mut StoreMemory) -> Result<(), String> {
-    check(mem(m.first_delivery("fp-1"))?, "a first delivery counts")?;
+pub async fn lifecycle(m: &mut StoreMemory) -> Result<(), String> {
     check(
-        !mem(m.first_delivery("fp-1"))?,
+        mem(m.first_delivery("fp-1").await)?,
+        "a first delivery counts",
+    )?;
+    check(
+        !mem(m.first_delivery("fp-1").await)?,
         "a repeated delivery does not",
     )?;
-    mem(m.save_progress("c1", &progress("c1")))?;
-    let back = mem(m.progress("c1"))?.ok_or("progress is kept")?;
+    mem(m.save_progress("c1", &progress("c1")).await)?;
+    let back = mem(m.progress("c1").await)?.ok_or("progress is kept")?;
     check(
         back.note_id == Some(7) && back.in_flight == Some(Write::Note),
         "progress reads back as written",
     )?;
     let memo = UnsortedMemo::uid_only("u-1".into());
-    mem(m.set_pending_unsorted("9161234567", Some(&memo)))?;
+    mem(m.set_pending_unsorted("9161234567", Some(&memo)).await)?;
     check(
-        mem(m.pending_unsorted("9161234567"))?.is_some_and(|u| u.uid == "u-1"),
+        mem(m.pending_unsorted("9161234567").await)?.is_some_and(|u| u.uid == "u-1"),
         "a pending item reads back",
     )?;
-    mem(m.set_pending_unsorted("9161234567", None))?;
+    mem(m.set_pending_unsorted("9161234567", None).await)?;
     check(
-        mem(m.pending_unsorted("9161234567"))?.is_none(),
+        mem(m.pending_unsorted("9161234567").await)?.is_none(),
         "a cleared pending item is gone",
     )?;
-    mem(m.set_early_intent("c1", Some(Write::UnsortedItem)))?;
+    mem(m.set_early_intent("c1", Some(Write::UnsortedItem)).await)?;
     check(
-        mem(m.count_attempt("c1"))? == 1 && mem(m.count_attempt("c1"))? == 2,
+        mem(m.count_attempt("c1").await)? == 1 && mem(m.count_attempt("c1").await)? == 2,
         "attempts count up",
     )?;
-    mem(m.park(&ParkedCall {
-        call_id: "c1".into(),
-        reason: "refused".into(),
-        attempts: 2,
-        at_ms: 5,
-    }))?;
-    check(mem(m.is_parked("c1"))?, "a parked call is parked")?;
-    mem(m.park(&ParkedCall {
-        call_id: "c1".into(),
-        reason: "again".into(),
-        attempts: 3,
-        at_ms: 6,
-    }))?;
-    let parked = mem(m.parked())?;
+    mem(m
+        .park(&ParkedCall {
+            call_id: "c1".into(),
+            reason: "refused".into(),
+            attempts: 2,
+            at_ms: 5,
+        })
+        .await)?;
+    check(mem(m.is_parked("c1").await)?, "a parked call is parked")?;
+    mem(m
+        .park(&ParkedCall {
+            call_id: "c1".into(),
+            reason: "again".into(),
+            attempts: 3,
+            at_ms: 6,
+        })
+        .await)?;
+    let parked = mem(m.parked().await)?;
     check(
         parked.len() == 1 && parked[0].reason == "again",
         "parking again replaces",
     )?;
-    mem(m.mark_done("c1"))?;
-    check(mem(m.is_done("c1"))?, "a finished call is done")?;
+    mem(m.mark_done("c1").await)?;
+    check(mem(m.is_done("c1").await)?, "a finished call is done")?;
     check(
-        mem(m.progress("c1"))?.is_none(),
+        mem(m.progress("c1").await)?.is_none(),
         "its progress is forgotten",
     )?;
     check(
-        mem(m.early_intent("c1"))?.is_none(),
+        mem(m.early_intent("c1").await)?.is_none(),
         "its intent is forgotten",
     )?;
-    check(!mem(m.is_parked("c1"))?, "it is no longer parked")?;
-    check(mem(m.count_attempt("c1"))? == 1, "its attempts start again")
+    check(!mem(m.is_parked("c1").await)?, "it is no longer parked")?;
+    check(
+        mem(m.count_attempt("c1").await)? == 1,
+        "its attempts start again",
+    )
 }
 
-/// A failing step leaves nothing of itself; nested scopes commit once, with the outermost.
-pub fn atomicity(m: &mut StoreMemory) -> Result<(), String> {
-    let failed: MemResult<()> = m.atomically(|m| {
-        m.save_progress("c2", &progress("c2"))?;
-        m.set_pending_unsorted("9031112233", Some(&UnsortedMemo::uid_only("u-2".into())))?;
-        Err(MemoryError {
-            doing: "testing",
-            message: "the step fails".into(),
-        })
-    });
-    check(failed.is_err(), "the failure is reported")?;
+/// The key of the `memory` table a database armed by [`REFUSE_SQLITE`] or [`REFUSE_POSTGRES`]
+/// refuses to write.
+pub const REFUSED_KEY: &str = "refused";
+
+/// Arms a SQLite database to refuse writing [`REFUSED_KEY`] (a store failing mid-transaction).
+pub const REFUSE_SQLITE: &str = "CREATE TRIGGER refuse BEFORE INSERT ON memory
+    WHEN NEW.key = 'refused' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END";
+
+/// Arms a PostgreSQL database to refuse writing [`REFUSED_KEY`].
+pub const REFUSE_POSTGRES: &str = "CREATE FUNCTION refuse() RETURNS trigger AS $$
+    BEGIN RAISE EXCEPTION 'refused by the test'; END $$ LANGUAGE plpgsql;
+    CREATE TRIGGER refuse BEFORE INSERT ON memory FOR EACH ROW
+    WHEN (NEW.key = 'refused') EXECUTE FUNCTION refuse()";
+
+/// A transaction whose last write the database refuses leaves nothing of its earlier writes;
+/// one that commits lands whole. The database is armed to refuse [`REFUSED_KEY`].
+pub async fn atomicity(m: &mut StoreMemory) -> Result<(), String> {
+    let memo = UnsortedMemo::uid_only("u-2".into());
+    let failing = Transaction::new()
+        .save_progress("c2", &progress("c2"))
+        .set_pending_unsorted("9031112233", Some(&memo))
+        .mark_done("c9")
+        .set_callback_task(
+            REFUSED_KEY,
+            &TaskMemo {
+                task_id: 1,
+                deadline: 5,
+            },
+        );
+    check(m.commit(failing).await.is_err(), "the failure is reported")?;
     check(
-        mem(m.progress("c2"))?.is_none(),
-        "nothing of a failed step is written",
+        mem(m.progress("c2").await)?.is_none()
+            && mem(m.pending_unsorted("9031112233").await)?.is_none()
+            && !mem(m.is_done("c9").await)?,
+        "nothing of a failed transaction is written",
     )?;
+    let whole = Transaction::new()
+        .save_progress("c3", &progress("c3"))
+        .mark_done("c3")
+        .save_progress("c4", &progress("c4"));
+    mem(m.commit(whole).await)?;
     check(
-        mem(m.pending_unsorted("9031112233"))?.is_none(),
-        "nothing of a failed step is written",
-    )?;
-    mem(m.atomically(|m| {
-        m.save_progress("c3", &progress("c3"))?;
-        m.atomically(|m| m.mark_done("c3"))?;
-        m.save_progress("c4", &progress("c4"))
-    }))?;
-    check(
-        mem(m.is_done("c3"))? && mem(m.progress("c4"))?.is_some(),
-        "a nested step commits with the outer one",
+        mem(m.is_done("c3").await)?
+            && mem(m.progress("c3").await)?.is_none()
+            && mem(m.progress("c4").await)?.is_some(),
+        "a transaction lands whole, its writes in order",
     )
 }
 
 /// What was committed is there after the store is opened again (a restart).
-pub fn durability(open: &dyn Fn() -> Result<StoreMemory, String>) -> Result<(), String> {
+pub async fn durability<F>(open: impl Fn() -> F) -> Result<(), String>
+where
+    F: Future<Output = Result<StoreMemory, String>>,
+{
     {
-        let mut m = open()?;
-        mem(m.save_progress("c5", &progress("c5")))?;
-        mem(m.first_delivery("fp-5"))?;
+        let mut m = open().await?;
+        mem(m.save_progress("c5", &progress("c5")).await)?;
+        mem(m.first_delivery("fp-5").await)?;
     }
-    let m = open()?;
+    let m = open().await?;
     check(
-        mem(m.progress("c5"))?.is_some(),
+        mem(m.progress("c5").await)?.is_some(),
         "progress survives a reopen",
     )?;
     let mut m = m;
     check(
-        !mem(m.first_delivery("fp-5"))?,
+        !mem(m.first_delivery("fp-5").await)?,
         "deliveries survive a reopen",
     )
 }

@@ -98,5 +98,5 @@ async fn a_call_without_a_hangup_is_closed_after_the_maximum_call_length() {
     app.engine.settle(false).await.unwrap();
     assert_eq!(app.engine.open_calls(), 0, "closed as unfinished");
     assert_eq!(app.mock.journal_len(), before, "nothing sent to amoCRM");
-    assert!(app.engine.memory().is_done("lost-hangup").unwrap());
+    assert!(app.engine.memory().is_done("lost-hangup").await.unwrap());
 }

@@ -4,10 +4,11 @@
 //! the durable inbox). The account must come out as without the failure: nothing duplicated,
 //! nothing forgotten, and no failure ever taken for "nothing there".
 
-use std::cell::Cell;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use sipamo::engine::memory::{
-    MemResult, Memory, MemoryError, ParkedCall, Progress, TaskMemo, UnsortedMemo, Write,
+    MemResult, Memory, MemoryError, ParkedCall, Progress, TaskMemo, Transaction, UnsortedMemo,
+    Write,
 };
 use sipamo::engine::{Engine, InMemory, Settings};
 use sipamo::sipuni::event::CallEvent;
@@ -17,17 +18,16 @@ use crate::app::*;
 
 /// In-memory storage whose `fail_at`-th operation fails (0: never); a failed transaction
 /// leaves nothing behind.
-#[derive(Clone)]
 struct Flaky {
     inner: InMemory,
-    ops: Cell<u32>,
+    ops: AtomicU32,
     fail_at: u32,
 }
 
 impl Flaky {
     fn op(&self) -> MemResult<()> {
-        self.ops.set(self.ops.get() + 1);
-        if self.ops.get() == self.fail_at {
+        let n = self.ops.fetch_add(1, Ordering::Relaxed) + 1;
+        if n == self.fail_at {
             return Err(MemoryError {
                 doing: "a test",
                 message: format!("operation {} fails", self.fail_at),
@@ -39,17 +39,17 @@ impl Flaky {
 
 macro_rules! read {
     ($name:ident($($a:ident: $t:ty),*) -> $r:ty) => {
-        fn $name(&self, $($a: $t),*) -> MemResult<$r> {
+        async fn $name(&self, $($a: $t),*) -> MemResult<$r> {
             self.op()?;
-            self.inner.$name($($a),*)
+            self.inner.$name($($a),*).await
         }
     };
 }
 macro_rules! write {
     ($name:ident($($a:ident: $t:ty),*) -> $r:ty) => {
-        fn $name(&mut self, $($a: $t),*) -> MemResult<$r> {
+        async fn $name(&mut self, $($a: $t),*) -> MemResult<$r> {
             self.op()?;
-            self.inner.$name($($a),*)
+            self.inner.$name($($a),*).await
         }
     };
 }
@@ -57,31 +57,18 @@ macro_rules! write {
 impl Memory for Flaky {
     write!(first_delivery(f: &str) -> bool);
     read!(is_done(c: &str) -> bool);
-    write!(mark_done(c: &str) -> ());
     read!(progress(c: &str) -> Option<Progress>);
-    write!(save_progress(c: &str, p: &Progress) -> ());
     read!(unsorted_of_call(c: &str) -> Option<UnsortedMemo>);
-    write!(set_unsorted_of_call(c: &str, m: &UnsortedMemo) -> ());
     read!(answered_item(c: &str) -> Option<UnsortedMemo>);
-    write!(set_answered_item(c: &str, m: &UnsortedMemo) -> ());
     read!(early_intent(c: &str) -> Option<Write>);
-    write!(set_early_intent(c: &str, w: Option<Write>) -> ());
     read!(callback_task(k: &str) -> Option<TaskMemo>);
-    write!(set_callback_task(k: &str, m: &TaskMemo) -> ());
     read!(pending_unsorted(k: &str) -> Option<UnsortedMemo>);
-    write!(set_pending_unsorted(k: &str, m: Option<&UnsortedMemo>) -> ());
     write!(count_attempt(c: &str) -> u32);
     write!(park(c: &ParkedCall) -> ());
     read!(parked() -> Vec<ParkedCall>);
     read!(is_parked(c: &str) -> bool);
-    fn atomically<T>(&mut self, f: impl FnOnce(&mut Self) -> MemResult<T>) -> MemResult<T> {
-        let before = self.inner.clone();
-        let r = f(self);
-        if r.is_err() {
-            self.inner = before;
-        }
-        r
-    }
+    // A transaction fails whole (its writes are applied only when it goes through).
+    write!(commit(tx: Transaction) -> ());
 }
 
 /// The engine built anew from the memory, with every delivered event put back.
@@ -114,7 +101,7 @@ async fn run(
 ) -> (String, u32, bool) {
     let flaky = Flaky {
         inner: InMemory::default(),
-        ops: Cell::new(0),
+        ops: AtomicU32::new(0),
         fail_at,
     };
     let mut app = try_spawn_with(settings, crm, flaky).await.expect("starts");
@@ -149,9 +136,9 @@ async fn run(
             i + 1
         );
     }
-    let ops = app.engine.memory().ops.get();
+    let ops = app.engine.memory().ops.load(Ordering::Relaxed);
     assert!(
-        app.engine.memory().inner.parked().unwrap().is_empty(),
+        app.engine.memory().inner.parked().await.unwrap().is_empty(),
         "nothing parked"
     );
     (app.picture(), ops, failed)

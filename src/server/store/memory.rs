@@ -8,7 +8,7 @@ use super::postgres::{PgConn, PgError, PgMemory};
 use super::sqlite::SqliteMemory;
 use crate::clock::Clock;
 use crate::engine::memory::{
-    MemResult, Memory, ParkedCall, Progress, TaskMemo, UnsortedMemo, Write,
+    Change, MemResult, Memory, ParkedCall, Progress, TaskMemo, Transaction, UnsortedMemo, Write,
 };
 
 /// Where the service keeps its data: `sqlite:PATH` (or a plain path) or `postgres://…`.
@@ -78,46 +78,100 @@ fn encode<T: serde::Serialize>(value: &T) -> MemResult<String> {
     })
 }
 
+/// One write of a committed [`Transaction`], as rows: a value of the `memory` table set (or
+/// removed), or a call finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RowWrite {
+    Put {
+        space: &'static str,
+        key: String,
+        /// JSON; `None` removes the row.
+        value: Option<String>,
+    },
+    /// The call is finished: its progress, attempts, intent and parking are gone.
+    Done(String),
+}
+
 /// What differs between the backends for the engine's memory: the rows of its tables and the
 /// transactions. [`StoreMemory`] is the engine's memory written once over it.
 pub(crate) trait MemoryRows: Send + Sync {
     /// The value (JSON) of `key` in `space` of the `memory` table.
-    fn get(&self, space: &'static str, key: &str) -> MemResult<Option<String>>;
-    /// Sets (or with `None` removes) the value of `key` in `space`, stamped `now_ms`.
-    fn put(
+    fn get(
         &self,
         space: &'static str,
         key: &str,
-        value: Option<&str>,
-        now_ms: i64,
-    ) -> MemResult<()>;
+    ) -> impl Future<Output = MemResult<Option<String>>> + Send;
     /// Records a delivery; false when it was recorded before.
-    fn first_delivery(&self, fingerprint: &str, now_ms: i64) -> MemResult<bool>;
-    fn is_done(&self, call_id: &str) -> MemResult<bool>;
-    /// Inside a transaction: the call is finished, its progress, attempts, intent and parking
-    /// gone.
-    fn mark_done(&self, call_id: &str, now_ms: i64) -> MemResult<()>;
-    fn park(&self, call: &ParkedCall) -> MemResult<()>;
-    fn parked(&self) -> MemResult<Vec<ParkedCall>>;
-    fn is_parked(&self, call_id: &str) -> MemResult<bool>;
-    /// Begins a transaction (never nested: [`StoreMemory`] counts the scopes).
-    fn begin(&mut self) -> MemResult<()>;
-    /// Commits (`commit`) or rolls back the transaction.
-    fn end(&mut self, commit: bool) -> MemResult<()>;
-    /// Fences every write with the work lease of `state` (several replicas; SQLite has one
-    /// process and nothing to fence).
-    fn fence(&mut self, _state: Arc<crate::server::work::lease::LeaseState>) {}
+    fn first_delivery(
+        &self,
+        fingerprint: &str,
+        now_ms: i64,
+    ) -> impl Future<Output = MemResult<bool>> + Send;
+    fn is_done(&self, call_id: &str) -> impl Future<Output = MemResult<bool>> + Send;
+    fn park(&self, call: &ParkedCall) -> impl Future<Output = MemResult<()>> + Send;
+    fn parked(&self) -> impl Future<Output = MemResult<Vec<ParkedCall>>> + Send;
+    fn is_parked(&self, call_id: &str) -> impl Future<Output = MemResult<bool>> + Send;
+    /// Applies `writes` in one transaction, stamped `now_ms`: all of them or none (fenced by
+    /// the work lease where there is one).
+    fn commit(
+        &self,
+        writes: &[RowWrite],
+        now_ms: i64,
+    ) -> impl Future<Output = MemResult<()>> + Send;
+}
+
+/// The rows of one of the two backends.
+pub(crate) enum Rows {
+    Sqlite(SqliteMemory),
+    Postgres(PgMemory),
+}
+
+impl From<SqliteMemory> for Rows {
+    fn from(m: SqliteMemory) -> Self {
+        Rows::Sqlite(m)
+    }
+}
+
+/// Calls the same operation on whichever backend holds the rows.
+macro_rules! on_rows {
+    ($rows:expr, $r:ident => $call:expr) => {
+        match $rows {
+            Rows::Sqlite($r) => $call.await,
+            Rows::Postgres($r) => $call.await,
+        }
+    };
+}
+
+impl MemoryRows for Rows {
+    async fn get(&self, space: &'static str, key: &str) -> MemResult<Option<String>> {
+        on_rows!(self, r => r.get(space, key))
+    }
+    async fn first_delivery(&self, fingerprint: &str, now_ms: i64) -> MemResult<bool> {
+        on_rows!(self, r => r.first_delivery(fingerprint, now_ms))
+    }
+    async fn is_done(&self, call_id: &str) -> MemResult<bool> {
+        on_rows!(self, r => r.is_done(call_id))
+    }
+    async fn park(&self, call: &ParkedCall) -> MemResult<()> {
+        on_rows!(self, r => r.park(call))
+    }
+    async fn parked(&self) -> MemResult<Vec<ParkedCall>> {
+        on_rows!(self, r => r.parked())
+    }
+    async fn is_parked(&self, call_id: &str) -> MemResult<bool> {
+        on_rows!(self, r => r.is_parked(call_id))
+    }
+    async fn commit(&self, writes: &[RowWrite], now_ms: i64) -> MemResult<()> {
+        on_rows!(self, r => r.commit(writes, now_ms))
+    }
 }
 
 /// The engine's memory in SQLite or PostgreSQL: every write committed before the step it
-/// records is done; [`Memory::atomically`] one transaction (scopes nest; the outermost
-/// reaches the database).
+/// records is done; a [`Transaction`] is one database transaction.
 pub struct StoreMemory {
-    rows: Box<dyn MemoryRows>,
+    rows: Rows,
     /// Stamps what is written, for retention.
     clock: Clock,
-    /// Open `atomically` scopes.
-    depth: u32,
 }
 
 /// The memory could not be opened.
@@ -131,153 +185,132 @@ pub enum OpenError {
 
 impl StoreMemory {
     /// Opens (and migrates) the database of `url`.
-    pub fn open(url: &DbUrl, clock: Clock) -> Result<Self, OpenError> {
-        let rows: Box<dyn MemoryRows> = match url {
+    pub async fn open(url: &DbUrl, clock: Clock) -> Result<Self, OpenError> {
+        let rows = match url {
             DbUrl::Sqlite(path) => {
                 let conn = super::sqlite::open(path).map_err(|e| OpenError::Sqlite {
                     path: path.display().to_string(),
                     message: e.to_string(),
                 })?;
-                Box::new(SqliteMemory::new(conn))
+                Rows::Sqlite(SqliteMemory::new(conn))
             }
-            DbUrl::Postgres(u) => Box::new(PgMemory::new(Arc::new(PgConn::connect(u)?))),
+            DbUrl::Postgres(u) => Rows::Postgres(PgMemory::new(Arc::new(PgConn::connect(u)?))),
         };
         Ok(StoreMemory::over(rows, clock))
     }
 
     /// The memory over `rows`.
-    pub(crate) fn over(rows: Box<dyn MemoryRows>, clock: Clock) -> Self {
+    pub(crate) fn over(rows: impl Into<Rows>, clock: Clock) -> Self {
         StoreMemory {
-            rows,
+            rows: rows.into(),
             clock,
-            depth: 0,
         }
     }
 
-    /// Fences every write with the work lease (PostgreSQL; SQLite has one process).
+    /// Fences every write with the work lease (PostgreSQL; SQLite has one process and nothing
+    /// to fence).
     pub(crate) fn fenced(mut self, state: Arc<crate::server::work::lease::LeaseState>) -> Self {
-        self.rows.fence(state);
+        if let Rows::Postgres(pg) = &mut self.rows {
+            pg.fence(state);
+        }
         self
     }
 
-    fn get<T: serde::de::DeserializeOwned>(
+    async fn get<T: serde::de::DeserializeOwned>(
         &self,
         space: &'static str,
         key: &str,
     ) -> MemResult<Option<T>> {
         self.rows
-            .get(space, key)?
+            .get(space, key)
+            .await?
             .map(|v| decode(space, key, &v))
             .transpose()
     }
+}
 
-    fn put<T: serde::Serialize>(
-        &self,
-        space: &'static str,
-        key: &str,
-        value: Option<&T>,
-    ) -> MemResult<()> {
-        let text = value.map(encode).transpose()?;
-        self.rows
-            .put(space, key, text.as_deref(), self.clock.now_ms())
-    }
+/// A value of the `memory` table to set (or remove).
+fn put<T: serde::Serialize>(
+    space: &'static str,
+    key: &str,
+    value: Option<&T>,
+) -> MemResult<RowWrite> {
+    Ok(RowWrite::Put {
+        space,
+        key: key.to_string(),
+        value: value.map(encode).transpose()?,
+    })
+}
 
-    fn begin(&mut self) -> MemResult<()> {
-        if self.depth == 0 {
-            self.rows.begin()?;
-        }
-        self.depth += 1;
-        Ok(())
-    }
-
-    fn end(&mut self, commit: bool) -> MemResult<()> {
-        self.depth = self.depth.saturating_sub(1);
-        if self.depth > 0 {
-            return Ok(());
-        }
-        self.rows.end(commit)
+/// A change as rows (the space names are the stored format).
+fn row_write(change: &Change) -> MemResult<RowWrite> {
+    match change {
+        Change::Progress(id, p) => put("progress", id, Some(p)),
+        Change::UnsortedOfCall(id, m) => put("ring", id, Some(m)),
+        Change::AnsweredItem(id, m) => put("answered", id, Some(m)),
+        Change::EarlyIntent(id, w) => put("intent", id, w.as_ref()),
+        Change::CallbackTask(key, t) => put("task", key, Some(t)),
+        Change::PendingUnsorted(key, m) => put("pending", key, m.as_ref()),
+        Change::Done(id) => Ok(RowWrite::Done(id.clone())),
     }
 }
 
-/// The spaces of the `memory` table (the names are the stored format).
 impl Memory for StoreMemory {
-    fn first_delivery(&mut self, fingerprint: &str) -> MemResult<bool> {
-        self.rows.first_delivery(fingerprint, self.clock.now_ms())
-    }
-    fn is_done(&self, call_id: &str) -> MemResult<bool> {
-        self.rows.is_done(call_id)
-    }
-    fn mark_done(&mut self, call_id: &str) -> MemResult<()> {
+    async fn first_delivery(&mut self, fingerprint: &str) -> MemResult<bool> {
         let now = self.clock.now_ms();
-        self.atomically(|m| m.rows.mark_done(call_id, now))
+        self.rows.first_delivery(fingerprint, now).await
     }
-    fn progress(&self, call_id: &str) -> MemResult<Option<Progress>> {
-        self.get("progress", call_id)
+    async fn is_done(&self, call_id: &str) -> MemResult<bool> {
+        self.rows.is_done(call_id).await
     }
-    fn save_progress(&mut self, call_id: &str, p: &Progress) -> MemResult<()> {
-        self.put("progress", call_id, Some(p))
+    async fn progress(&self, call_id: &str) -> MemResult<Option<Progress>> {
+        self.get("progress", call_id).await
     }
-    fn unsorted_of_call(&self, call_id: &str) -> MemResult<Option<UnsortedMemo>> {
-        self.get("ring", call_id)
+    async fn unsorted_of_call(&self, call_id: &str) -> MemResult<Option<UnsortedMemo>> {
+        self.get("ring", call_id).await
     }
-    fn set_unsorted_of_call(&mut self, call_id: &str, memo: &UnsortedMemo) -> MemResult<()> {
-        self.put("ring", call_id, Some(memo))
+    async fn answered_item(&self, call_id: &str) -> MemResult<Option<UnsortedMemo>> {
+        self.get("answered", call_id).await
     }
-    fn answered_item(&self, call_id: &str) -> MemResult<Option<UnsortedMemo>> {
-        self.get("answered", call_id)
+    async fn early_intent(&self, call_id: &str) -> MemResult<Option<Write>> {
+        self.get("intent", call_id).await
     }
-    fn set_answered_item(&mut self, call_id: &str, memo: &UnsortedMemo) -> MemResult<()> {
-        self.put("answered", call_id, Some(memo))
+    async fn callback_task(&self, phone_key: &str) -> MemResult<Option<TaskMemo>> {
+        self.get("task", phone_key).await
     }
-    fn early_intent(&self, call_id: &str) -> MemResult<Option<Write>> {
-        self.get("intent", call_id)
+    async fn pending_unsorted(&self, phone_key: &str) -> MemResult<Option<UnsortedMemo>> {
+        self.get("pending", phone_key).await
     }
-    fn set_early_intent(&mut self, call_id: &str, w: Option<Write>) -> MemResult<()> {
-        self.put("intent", call_id, w.as_ref())
-    }
-    fn callback_task(&self, phone_key: &str) -> MemResult<Option<TaskMemo>> {
-        self.get("task", phone_key)
-    }
-    fn set_callback_task(&mut self, phone_key: &str, memo: &TaskMemo) -> MemResult<()> {
-        self.put("task", phone_key, Some(memo))
-    }
-    fn pending_unsorted(&self, phone_key: &str) -> MemResult<Option<UnsortedMemo>> {
-        self.get("pending", phone_key)
-    }
-    fn set_pending_unsorted(
-        &mut self,
-        phone_key: &str,
-        memo: Option<&UnsortedMemo>,
-    ) -> MemResult<()> {
-        self.put("pending", phone_key, memo)
-    }
-    fn count_attempt(&mut self, call_id: &str) -> MemResult<u32> {
+    async fn count_attempt(&mut self, call_id: &str) -> MemResult<u32> {
         let n = self
-            .get::<u32>("attempts", call_id)?
+            .get::<u32>("attempts", call_id)
+            .await?
             .unwrap_or(0)
             .saturating_add(1);
-        self.put("attempts", call_id, Some(&n))?;
+        let write = put("attempts", call_id, Some(&n))?;
+        self.rows.commit(&[write], self.clock.now_ms()).await?;
         Ok(n)
     }
-    fn park(&mut self, call: &ParkedCall) -> MemResult<()> {
-        self.rows.park(call)
+    async fn park(&mut self, call: &ParkedCall) -> MemResult<()> {
+        self.rows.park(call).await
     }
-    fn parked(&self) -> MemResult<Vec<ParkedCall>> {
-        self.rows.parked()
+    async fn parked(&self) -> MemResult<Vec<ParkedCall>> {
+        self.rows.parked().await
     }
-    fn is_parked(&self, call_id: &str) -> MemResult<bool> {
-        self.rows.is_parked(call_id)
+    async fn is_parked(&self, call_id: &str) -> MemResult<bool> {
+        self.rows.is_parked(call_id).await
     }
-    /// All of `f`'s writes or none.
-    fn atomically<T>(&mut self, f: impl FnOnce(&mut Self) -> MemResult<T>) -> MemResult<T> {
-        self.begin()?;
-        match f(self) {
-            Ok(v) => self.end(true).map(|()| v),
-            Err(e) => {
-                let _ = self.end(false);
-                Err(e)
-            }
+    /// All of `tx`'s writes in one database transaction, or none.
+    async fn commit(&mut self, tx: Transaction) -> MemResult<()> {
+        let writes = tx
+            .changes()
+            .iter()
+            .map(row_write)
+            .collect::<MemResult<Vec<_>>>()?;
+        if writes.is_empty() {
+            return Ok(());
         }
+        self.rows.commit(&writes, self.clock.now_ms()).await
     }
 }
 

@@ -10,6 +10,6 @@ pub(crate) mod postgres;
 pub(crate) mod sqlite;
 
 pub(crate) use db::{Arrival, Db, InsertFailure, KeptRequest, NewEvent, NewKept, StoreError};
-pub(crate) use memory::MemoryRows;
 pub use memory::{DbUrl, OpenError, StoreMemory};
+pub(crate) use memory::{MemoryRows, RowWrite};
 pub(crate) use sqlite::StoredEvent;

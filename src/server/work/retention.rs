@@ -166,7 +166,7 @@ pub(crate) async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::memory::{Memory, ParkedCall, TaskMemo};
+    use crate::engine::memory::{Memory, ParkedCall, TaskMemo, Transaction};
     use crate::server::store::StoreMemory;
     use crate::server::store::sqlite::{SqliteMemory, open};
 
@@ -175,15 +175,12 @@ mod tests {
             .unwrap()
     }
 
-    #[test]
-    fn old_finished_calls_go_open_and_parked_ones_stay() {
+    #[tokio::test]
+    async fn old_finished_calls_go_open_and_parked_ones_stay() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.db");
         let clock = Clock::virtual_at(1_000_000);
-        let mut m = StoreMemory::over(
-            Box::new(SqliteMemory::new(open(&path).unwrap())),
-            clock.clone(),
-        );
+        let mut m = StoreMemory::over(SqliteMemory::new(open(&path).unwrap()), clock.clone());
         let conn = open(&path).unwrap();
         for (i, call) in ["old", "open", "parked", "new"].iter().enumerate() {
             conn.execute(
@@ -204,30 +201,27 @@ mod tests {
             )
             .unwrap();
         }
-        assert!(m.first_delivery("f-old").unwrap());
-        m.mark_done("old").unwrap();
-        m.set_callback_task(
-            "9161234567",
-            &TaskMemo {
-                task_id: 1,
-                deadline: 2,
-            },
-        )
-        .unwrap();
-        m.set_answered_item(
-            "parked",
-            &crate::engine::memory::UnsortedMemo::uid_only("u".into()),
-        )
-        .unwrap();
+        assert!(m.first_delivery("f-old").await.unwrap());
+        m.mark_done("old").await.unwrap();
+        let task = TaskMemo {
+            task_id: 1,
+            deadline: 2,
+        };
+        let memo = crate::engine::memory::UnsortedMemo::uid_only("u".into());
+        let tx = Transaction::new()
+            .set_callback_task("9161234567", &task)
+            .set_answered_item("parked", &memo);
+        m.commit(tx).await.unwrap();
         m.park(&ParkedCall {
             call_id: "parked".into(),
             reason: "refused".into(),
             attempts: 1,
             at_ms: clock.now_ms(),
         })
+        .await
         .unwrap();
         clock.advance_to(2_000_000);
-        m.mark_done("new").unwrap();
+        m.mark_done("new").await.unwrap();
 
         let p = prune(&conn, 1_500_000).unwrap();
         assert_eq!(
@@ -248,12 +242,12 @@ mod tests {
             3,
             "open, parked and new calls keep theirs"
         );
-        assert!(!m.is_done("old").unwrap() && m.is_done("new").unwrap());
+        assert!(!m.is_done("old").await.unwrap() && m.is_done("new").await.unwrap());
         assert!(
-            m.answered_item("parked").unwrap().is_some(),
+            m.answered_item("parked").await.unwrap().is_some(),
             "a parked call keeps its memory"
         );
-        assert!(m.callback_task("9161234567").unwrap().is_none());
+        assert!(m.callback_task("9161234567").await.unwrap().is_none());
         assert_eq!(prune(&conn, 1_500_000).unwrap(), Pruned::default());
     }
 

@@ -88,12 +88,14 @@ impl WorkerFactory {
             db: self.db.to_string(),
             source,
         };
-        let mut memory = StoreMemory::open(&self.db, crate::clock::Clock::System).map_err(|e| {
-            db_error(crate::server::store::StoreError {
-                doing: "opening the engine's memory",
-                message: e.to_string(),
-            })
-        })?;
+        let mut memory = StoreMemory::open(&self.db, crate::clock::Clock::System)
+            .await
+            .map_err(|e| {
+                db_error(crate::server::store::StoreError {
+                    doing: "opening the engine's memory",
+                    message: e.to_string(),
+                })
+            })?;
         if let Some(l) = &self.lease {
             memory = memory.fenced(l.clone());
         }

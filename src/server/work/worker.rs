@@ -199,7 +199,7 @@ impl Worker {
                 "calls in progress restored"
             );
         }
-        self.update_parked()?;
+        self.update_parked().await?;
         Ok(max)
     }
 
@@ -220,7 +220,7 @@ impl Worker {
                 self.restore_one(e).await?;
             }
         }
-        self.update_parked()
+        self.update_parked().await
     }
 
     async fn ingest(&mut self, e: &StoredEvent) -> Result<(), WorkerError> {
@@ -264,13 +264,13 @@ impl Worker {
     /// and waits (amoCRM is down): later events then wait too, to keep the order.
     async fn settle_before(&mut self, arrived_ms: i64) -> Result<bool, WorkerError> {
         let result = self.engine.settle_due(arrived_ms.saturating_sub(1)).await;
-        self.settled(result, false)
+        self.settled(result, false).await
     }
 
     /// Handles the ready calls; answers the failures in a row so far.
     async fn round(&mut self, failures: u32) -> Result<u32, WorkerError> {
         let result = self.engine.settle(false).await;
-        Ok(if self.settled(result, true)? {
+        Ok(if self.settled(result, true).await? {
             0
         } else {
             failures.saturating_add(1)
@@ -279,7 +279,7 @@ impl Worker {
 
     /// Counts what a settle handled; false when a call failed and waits. A storage error stops
     /// the worker. A whole round (`round`) without a failure clears /health's waiting state.
-    fn settled(
+    async fn settled(
         &mut self,
         result: Result<Vec<Handled>, EngineError>,
         round: bool,
@@ -291,7 +291,7 @@ impl Worker {
                     self.count(h);
                 }
                 if handled.iter().any(|h| matches!(h, Handled::Parked { .. })) {
-                    self.update_parked()?;
+                    self.update_parked().await?;
                 }
                 if round {
                     self.health.round(now, None);
@@ -329,11 +329,12 @@ impl Worker {
         self.metrics.calls.inc();
     }
 
-    fn update_parked(&self) -> Result<(), WorkerError> {
+    async fn update_parked(&self) -> Result<(), WorkerError> {
         let n = self
             .engine
             .memory()
             .parked()
+            .await
             .map_err(EngineError::from)?
             .len();
         self.metrics.parked.set(n as i64);

@@ -15,7 +15,7 @@ pub(crate) use memory::PgMemory;
 
 /// How long `/health`'s check waits for a pooled connection (within its 2 s deadline).
 pub(crate) const CHECK_WAIT: std::time::Duration = std::time::Duration::from_millis(1500);
-pub(crate) use pool::{Held, PgConn};
+pub(crate) use pool::PgConn;
 
 refinery::embed_migrations!("src/server/store/postgres/migrations");
 

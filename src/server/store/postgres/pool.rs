@@ -246,16 +246,6 @@ pub(crate) struct PgConn {
     account: Arc<str>,
 }
 
-/// A connection taken from the pool for a transaction, until dropped.
-pub(crate) struct Held(r2d2::PooledConnection<Manager>);
-
-impl Held {
-    /// The transaction could not be ended: the connection is closed instead of lent again.
-    pub(crate) fn poison(&mut self) {
-        self.0.poisoned = true;
-    }
-}
-
 impl PgConn {
     /// A handle on `url`'s pool, the tables brought up to date first if this process has not
     /// yet done so.
@@ -341,29 +331,6 @@ impl PgConn {
                 .get_timeout(wait)
                 .map_err(|e| self.no_connection(&e))?;
             self.on(&mut s, f)
-        })
-    }
-
-    /// Takes a connection from the pool until the [`Held`] is dropped (a transaction's).
-    pub(crate) fn hold(&self) -> Result<Held, PgError> {
-        outside_runtime(|| self.checkout().map(Held))
-    }
-
-    /// Runs `f` on a held connection; an error if that connection dropped (a statement on a
-    /// new one would run outside the transaction of the earlier ones).
-    pub(crate) fn run_held<T: Send>(
-        &self,
-        held: &mut Held,
-        f: impl FnOnce(&mut postgres::Client) -> T + Send,
-    ) -> Result<T, PgError> {
-        outside_runtime(|| {
-            if held.0.is_closed() {
-                return Err(PgError::Failed {
-                    target: self.target.clone(),
-                    message: "the connection dropped during a transaction".into(),
-                });
-            }
-            self.on(&mut held.0, f)
         })
     }
 

@@ -12,6 +12,7 @@ use crate::engine::memory::{MemResult, MemoryError, ParkedCall};
 use crate::server::http::inbox::Stored;
 use crate::server::store::Arrival;
 use crate::server::store::MemoryRows;
+use crate::server::store::RowWrite;
 
 /// Opens (creating if needed) the database with the settings every connection needs.
 pub(crate) fn open(path: &Path) -> rusqlite::Result<Connection> {
@@ -228,35 +229,13 @@ impl SqliteMemory {
 }
 
 impl MemoryRows for SqliteMemory {
-    fn get(&self, space: &'static str, key: &str) -> MemResult<Option<String>> {
+    async fn get(&self, space: &'static str, key: &str) -> MemResult<Option<String>> {
         self.connection()
             .prepare_cached("SELECT value FROM memory WHERE space = ?1 AND key = ?2")
             .and_then(|mut st| st.query_row(params![space, key], |r| r.get(0)).optional())
             .map_err(failed("reading the engine's memory"))
     }
-    fn put(
-        &self,
-        space: &'static str,
-        key: &str,
-        value: Option<&str>,
-        now_ms: i64,
-    ) -> MemResult<()> {
-        let doing = "writing the engine's memory";
-        match value {
-            Some(v) => self.exec(
-                doing,
-                "INSERT OR REPLACE INTO memory (space, key, value, touched_ms) VALUES (?1, ?2, ?3, ?4)",
-                params![space, key, v, now_ms],
-            ),
-            None => self.exec(
-                doing,
-                "DELETE FROM memory WHERE space = ?1 AND key = ?2",
-                params![space, key],
-            ),
-        }
-        .map(|_| ())
-    }
-    fn first_delivery(&self, fingerprint: &str, now_ms: i64) -> MemResult<bool> {
+    async fn first_delivery(&self, fingerprint: &str, now_ms: i64) -> MemResult<bool> {
         self.exec(
             "recording a delivery",
             "INSERT OR IGNORE INTO deliveries (fingerprint, at_ms) VALUES (?1, ?2)",
@@ -264,33 +243,14 @@ impl MemoryRows for SqliteMemory {
         )
         .map(|n| n == 1)
     }
-    fn is_done(&self, call_id: &str) -> MemResult<bool> {
+    async fn is_done(&self, call_id: &str) -> MemResult<bool> {
         self.exists(
             "reading the finished calls",
             "SELECT 1 FROM calls_done WHERE call_id = ?1",
             call_id,
         )
     }
-    fn mark_done(&self, call_id: &str, now_ms: i64) -> MemResult<()> {
-        let doing = "recording a finished call";
-        self.exec(
-            doing,
-            "INSERT OR IGNORE INTO calls_done (call_id, done_ms) VALUES (?1, ?2)",
-            params![call_id, now_ms],
-        )?;
-        self.exec(
-            doing,
-            "DELETE FROM memory WHERE space IN ('progress', 'attempts', 'intent') AND key = ?1",
-            params![call_id],
-        )?;
-        self.exec(
-            doing,
-            "DELETE FROM parked WHERE call_id = ?1",
-            params![call_id],
-        )?;
-        Ok(())
-    }
-    fn park(&self, call: &ParkedCall) -> MemResult<()> {
+    async fn park(&self, call: &ParkedCall) -> MemResult<()> {
         self.exec(
             "parking a call",
             "INSERT OR REPLACE INTO parked (call_id, reason, attempts, at_ms) VALUES (?1, ?2, ?3, ?4)",
@@ -298,35 +258,63 @@ impl MemoryRows for SqliteMemory {
         )
         .map(|_| ())
     }
-    fn parked(&self) -> MemResult<Vec<ParkedCall>> {
+    async fn parked(&self) -> MemResult<Vec<ParkedCall>> {
         parked_calls(&self.connection()).map_err(failed("reading the parked calls"))
     }
-    fn is_parked(&self, call_id: &str) -> MemResult<bool> {
+    async fn is_parked(&self, call_id: &str) -> MemResult<bool> {
         self.exists(
             "reading the parked calls",
             "SELECT 1 FROM parked WHERE call_id = ?1",
             call_id,
         )
     }
-    fn begin(&mut self) -> MemResult<()> {
-        self.connection()
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(failed("starting a transaction"))
-    }
-    fn end(&mut self, commit: bool) -> MemResult<()> {
-        if commit {
-            match self.connection().execute_batch("COMMIT") {
-                Ok(()) => return Ok(()),
-                Err(e) => {
-                    let _ = self.connection().execute_batch("ROLLBACK");
-                    return Err(failed("committing a transaction")(e));
-                }
-            }
+    async fn commit(&self, writes: &[RowWrite], now_ms: i64) -> MemResult<()> {
+        let mut conn = self.connection();
+        let t = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(failed("starting a transaction"))?;
+        for w in writes {
+            write_row(&t, w, now_ms).map_err(failed("writing the engine's memory"))?;
         }
-        self.connection()
-            .execute_batch("ROLLBACK")
-            .map_err(failed("rolling back a transaction"))
+        t.commit().map_err(failed("committing a transaction"))
     }
+}
+
+/// One write of a transaction.
+fn write_row(t: &rusqlite::Transaction<'_>, w: &RowWrite, now_ms: i64) -> rusqlite::Result<()> {
+    let run = |sql: &str, p: &[&dyn rusqlite::ToSql]| {
+        t.prepare_cached(sql).and_then(|mut st| st.execute(p))
+    };
+    match w {
+        RowWrite::Put {
+            space,
+            key,
+            value: Some(v),
+        } => run(
+            "INSERT OR REPLACE INTO memory (space, key, value, touched_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![space, key, v, now_ms],
+        )?,
+        RowWrite::Put {
+            space,
+            key,
+            value: None,
+        } => run(
+            "DELETE FROM memory WHERE space = ?1 AND key = ?2",
+            params![space, key],
+        )?,
+        RowWrite::Done(call_id) => {
+            run(
+                "INSERT OR IGNORE INTO calls_done (call_id, done_ms) VALUES (?1, ?2)",
+                params![call_id, now_ms],
+            )?;
+            run(
+                "DELETE FROM memory WHERE space IN ('progress', 'attempts', 'intent') AND key = ?1",
+                params![call_id],
+            )?;
+            run("DELETE FROM parked WHERE call_id = ?1", params![call_id])?
+        }
+    };
+    Ok(())
 }
 
 /// Parked calls, oldest first.
@@ -349,18 +337,15 @@ pub(crate) fn parked_calls(conn: &Connection) -> rusqlite::Result<Vec<ParkedCall
 mod tests {
     use super::*;
     use crate::clock::Clock;
-    use crate::engine::memory::{Memory, Progress, TaskMemo, UnsortedMemo};
+    use crate::engine::memory::{Memory, Progress, TaskMemo, Transaction, UnsortedMemo};
     use crate::server::store::StoreMemory;
 
     fn memory(path: &std::path::Path) -> StoreMemory {
-        StoreMemory::over(
-            Box::new(SqliteMemory::new(open(path).unwrap())),
-            Clock::System,
-        )
+        StoreMemory::over(SqliteMemory::new(open(path).unwrap()), Clock::System)
     }
 
-    #[test]
-    fn memory_survives_reopening() -> MemResult<()> {
+    #[tokio::test]
+    async fn memory_survives_reopening() -> MemResult<()> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.db");
         let memo = UnsortedMemo {
@@ -369,55 +354,34 @@ mod tests {
             contact_id: Some(1),
             lead_id: None,
         };
+        let task = TaskMemo {
+            task_id: 7,
+            deadline: 100,
+        };
         {
             let mut m = memory(&path);
-            assert!(m.first_delivery("a")?);
-            assert!(!m.first_delivery("a")?);
-            m.set_callback_task(
-                "9161234567",
-                &TaskMemo {
-                    task_id: 7,
-                    deadline: 100,
-                },
-            )?;
-            m.set_pending_unsorted("9161234567", Some(&memo))?;
-            m.mark_done("c1")?;
+            assert!(m.first_delivery("a").await?);
+            assert!(!m.first_delivery("a").await?);
+            let tx = Transaction::new()
+                .set_callback_task("9161234567", &task)
+                .set_pending_unsorted("9161234567", Some(&memo))
+                .mark_done("c1");
+            m.commit(tx).await?;
         }
         let mut m = memory(&path);
-        assert!(!m.first_delivery("a")?);
-        assert_eq!(
-            m.callback_task("9161234567")?,
-            Some(TaskMemo {
-                task_id: 7,
-                deadline: 100
-            })
-        );
-        assert!(m.is_done("c1")?);
-        m.set_pending_unsorted("9161234567", None)?;
-        assert_eq!(m.pending_unsorted("9161234567")?, None);
+        assert!(!m.first_delivery("a").await?);
+        assert_eq!(m.callback_task("9161234567").await?, Some(task));
+        assert!(m.is_done("c1").await?);
+        m.set_pending_unsorted("9161234567", None).await?;
+        assert_eq!(m.pending_unsorted("9161234567").await?, None);
         Ok(())
     }
 
-    #[test]
-    fn a_failed_transaction_leaves_nothing_and_errors_are_errors() -> MemResult<()> {
+    #[tokio::test]
+    async fn errors_are_errors() -> MemResult<()> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.db");
-        let mut m = memory(&path);
-        let r: MemResult<()> = m.atomically(|m| {
-            m.set_callback_task(
-                "k",
-                &TaskMemo {
-                    task_id: 1,
-                    deadline: 5,
-                },
-            )?;
-            Err(MemoryError {
-                doing: "testing",
-                message: "boom".into(),
-            })
-        });
-        assert!(r.is_err());
-        assert_eq!(m.callback_task("k")?, None, "rolled back");
+        let m = memory(&path);
         // A broken value is an error, not "nothing there".
         let conn = open(&path).unwrap();
         conn.execute(
@@ -425,18 +389,18 @@ mod tests {
             [],
         )
         .unwrap();
-        assert!(m.callback_task("bad").is_err());
+        assert!(m.callback_task("bad").await.is_err());
         // A database that cannot be written answers errors.
         let mut m = StoreMemory::over(
-            Box::new(SqliteMemory::new({
+            SqliteMemory::new({
                 let c = open(&path).unwrap();
                 c.pragma_update(None, "query_only", true).unwrap();
                 c
-            })),
+            }),
             Clock::System,
         );
-        assert!(m.first_delivery("x").is_err());
-        assert!(m.save_progress("c", &sample_progress()).is_err());
+        assert!(m.first_delivery("x").await.is_err());
+        assert!(m.save_progress("c", &sample_progress()).await.is_err());
         Ok(())
     }
 
