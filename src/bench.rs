@@ -423,19 +423,13 @@ async fn add_bench_account(
         .map_err(|e| e.to_string())?;
     let secret = crate::server::fleet::vault::secret_hash(&format!("bench-account-secret-{i:04}"));
     let (db, amocrm) = (db.clone(), mock.uri());
-    tokio::task::spawn_blocking(move || {
-        crate::server::store::Db::open(&db)?.add_account(
-            name,
-            secret,
-            amocrm,
-            "default_responsible: 1001\nusers: { \"201\": 1001, \"202\": 1001, \"203\": 1001, \"204\": 1001 }\n".into(),
-            sealed,
-            0,
-        )
-    })
-    .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| e.to_string())
+    let settings = "default_responsible: 1001\nusers: { \"201\": 1001, \"202\": 1001, \"203\": 1001, \"204\": 1001 }\n";
+    let conn = crate::server::store::Db::open(&db)
+        .await
+        .map_err(|e| e.to_string())?;
+    conn.add_account(name, secret, amocrm, settings.into(), sealed, 0)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// The name of bench account `i`.

@@ -54,6 +54,11 @@ impl RetryPolicy {
     }
 }
 
+/// Keeps an exchange (a many-account deployment stores it in its database).
+pub(crate) type OnExchange = dyn Fn(super::exchange::Exchange) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>
+    + Send
+    + Sync;
+
 /// Observers of the client's traffic (for metrics).
 #[derive(Clone, Default)]
 pub(crate) struct Hooks {
@@ -61,8 +66,9 @@ pub(crate) struct Hooks {
     pub(crate) on_answer: Option<Arc<dyn Fn(Option<u16>) + Send + Sync>>,
     /// Called before each retry.
     pub(crate) on_retry: Option<Arc<dyn Fn() + Send + Sync>>,
-    /// Called with each request and its answer (or its lack), tagged with the call in hand.
-    pub(crate) on_exchange: Option<Arc<dyn Fn(super::exchange::Exchange) + Send + Sync>>,
+    /// Called with each request and its answer (or its lack), tagged with the call in hand;
+    /// awaited before the answer is used (a kept exchange is stored in order).
+    pub(crate) on_exchange: Option<Arc<OnExchange>>,
     /// Asked before each request is sent: false fences it off (a replica whose lease ran out
     /// sends nothing, so replicas never write twice nor together exceed the rate limit).
     pub(crate) may_send: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
@@ -93,7 +99,9 @@ pub(crate) struct Refresh {
 pub(crate) struct SaveToken(pub(crate) Arc<SaveFn>);
 
 /// Given a token pair's JSON, keeps it or answers why not.
-pub(crate) type SaveFn = dyn Fn(&str) -> Result<(), String> + Send + Sync;
+pub(crate) type SaveFn = dyn Fn(String) -> std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send>>
+    + Send
+    + Sync;
 
 impl fmt::Debug for SaveToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -363,22 +371,14 @@ impl AmoClient {
         }
     }
 
-    async fn once(
+    /// The request, with the access token.
+    fn request(
         &self,
         method: &Method,
         path: &str,
         query: &[(&str, String)],
         body: Option<&Value>,
-    ) -> Result<Answer, ClientError> {
-        self.throttle().await;
-        if let Some(may_send) = &self.cfg.hooks.may_send
-            && !may_send()
-        {
-            return Err(ClientError::Fenced {
-                method: method.as_str().into(),
-                path: path.into(),
-            });
-        }
+    ) -> reqwest::RequestBuilder {
         let url = format!("{}{}", self.cfg.base_url, path);
         let token = self
             .access
@@ -395,30 +395,56 @@ impl AmoClient {
         if let Some(b) = body {
             req = req.json(b);
         }
+        req
+    }
+
+    async fn once(
+        &self,
+        method: &Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Answer, ClientError> {
+        self.throttle().await;
+        if let Some(may_send) = &self.cfg.hooks.may_send
+            && !may_send()
+        {
+            return Err(ClientError::Fenced {
+                method: method.as_str().into(),
+                path: path.into(),
+            });
+        }
         let m = method.as_str().to_string();
         let sent_ms = self.cfg.clock.now_ms();
-        let resp = req.send().await;
+        let resp = self.request(method, path, query, body).send().await;
         if let Some(hook) = &self.cfg.hooks.on_answer {
             hook(resp.as_ref().ok().map(|r| r.status().as_u16()));
         }
         let exchange = |status: Option<u16>, response: Option<&Value>| {
-            if let Some(hook) = &self.cfg.hooks.on_exchange {
-                hook(super::exchange::Exchange {
-                    call_id: super::exchange::current_call(),
-                    at_ms: sent_ms,
-                    method: m.clone(),
-                    path: path.to_string(),
-                    query: crate::http::form_encode(query),
-                    request: body.cloned(),
-                    status,
-                    response: response.cloned(),
-                });
+            let hook = self.cfg.hooks.on_exchange.clone();
+            let x = super::exchange::Exchange {
+                call_id: super::exchange::current_call(),
+                at_ms: sent_ms,
+                method: m.clone(),
+                path: path.to_string(),
+                query: crate::http::form_encode(query),
+                request: body.cloned(),
+                status,
+                response: response.cloned(),
+            };
+            async move {
+                if let Some(hook) = hook {
+                    hook(x).await;
+                }
             }
         };
-        let resp = resp.map_err(|e| {
-            exchange(None, None);
-            self.no_answer(&m, path, e)
-        })?;
+        let resp = match resp {
+            Ok(r) => r,
+            Err(e) => {
+                exchange(None, None).await;
+                return Err(self.no_answer(&m, path, e));
+            }
+        };
         if self.cfg.clock.is_virtual() && resp.headers().contains_key(super::LOST_ANSWER_HEADER) {
             // A simulated lost answer: what a real client sees after waiting out its timeout.
             return Err(ClientError::Timeout {
@@ -428,16 +454,19 @@ impl AmoClient {
             });
         }
         let status = resp.status().as_u16();
-        let bytes = resp.bytes().await.map_err(|e| {
-            exchange(None, None);
-            self.no_answer(&m, path, e)
-        })?;
+        let bytes = match resp.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                exchange(None, None).await;
+                return Err(self.no_answer(&m, path, e));
+            }
+        };
         let body = json_body(&bytes, status).map_err(|message| ClientError::Decode {
             method: m.clone(),
             path: path.into(),
             message,
         })?;
-        exchange(Some(status), body.as_ref());
+        exchange(Some(status), body.as_ref()).await;
         if status >= 400 {
             return Err(ClientError::Status {
                 method: m,
@@ -536,7 +565,9 @@ impl AmoClient {
             })?;
         }
         if let Some(save) = &r.save {
-            (save.0)(&text).map_err(|e| fail(format!("cannot save the new tokens: {e}")))?;
+            (save.0)(text.clone())
+                .await
+                .map_err(|e| fail(format!("cannot save the new tokens: {e}")))?;
         }
         r.refresh_token = Secret::new(next);
         if let Ok(mut a) = self.access.write() {

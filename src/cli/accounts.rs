@@ -85,7 +85,7 @@ pub(super) async fn accounts(args: AccountsArgs) -> Result<ExitCode, String> {
             println!("account {name} added");
         }
         AccountsAction::List => {
-            let rows = accounts::list(&args.db)?;
+            let rows = accounts::list(&args.db).await?;
             for r in &rows {
                 let state = if r.enabled { "enabled" } else { "disabled" };
                 println!(
@@ -96,13 +96,19 @@ pub(super) async fn accounts(args: AccountsArgs) -> Result<ExitCode, String> {
             println!("{} account(s)", rows.len());
         }
         AccountsAction::Disable { name } => {
-            if !accounts::disable(&args.db, &name).map_err(|e| e.to_string())? {
+            if !accounts::disable(&args.db, &name)
+                .await
+                .map_err(|e| e.to_string())?
+            {
                 return Err(format!("no account {name:?}"));
             }
             println!("account {name} disabled");
         }
         AccountsAction::Enable { name } => {
-            if !accounts::enable(&args.db, &name).map_err(|e| e.to_string())? {
+            if !accounts::enable(&args.db, &name)
+                .await
+                .map_err(|e| e.to_string())?
+            {
                 return Err(format!("no account {name:?}"));
             }
             println!("account {name} enabled");

@@ -45,12 +45,12 @@ pub(crate) enum CallsAction {
     },
 }
 
-pub(super) fn calls(mut args: CallsArgs) -> Result<ExitCode, String> {
+pub(super) async fn calls(mut args: CallsArgs) -> Result<ExitCode, String> {
     use crate::server::work::operator;
-    args.db = crate::server::fleet::accounts::account_db(&args.db, args.account.as_deref())?;
+    args.db = crate::server::fleet::accounts::account_db(&args.db, args.account.as_deref()).await?;
     match args.action {
         CallsAction::List => {
-            let parked = operator::list(&args.db).map_err(|e| e.to_string())?;
+            let parked = operator::list(&args.db).await.map_err(|e| e.to_string())?;
             for p in &parked {
                 println!(
                     "{}\tparked after {} attempt(s)\t{}",
@@ -61,7 +61,10 @@ pub(super) fn calls(mut args: CallsArgs) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         CallsAction::Show { call_id } => {
-            match operator::show(&args.db, &call_id).map_err(|e| e.to_string())? {
+            match operator::show(&args.db, &call_id)
+                .await
+                .map_err(|e| e.to_string())?
+            {
                 Some(text) => {
                     print!("{text}");
                     Ok(ExitCode::SUCCESS)
@@ -69,9 +72,12 @@ pub(super) fn calls(mut args: CallsArgs) -> Result<ExitCode, String> {
                 None => Err(format!("no call {call_id:?} in {}", args.db)),
             }
         }
-        CallsAction::Kept { id } => kept(&args.db, id),
+        CallsAction::Kept { id } => kept(&args.db, id).await,
         CallsAction::Retry { call_id } => {
-            if operator::retry(&args.db, &call_id).map_err(|e| e.to_string())? {
+            if operator::retry(&args.db, &call_id)
+                .await
+                .map_err(|e| e.to_string())?
+            {
                 println!("call {call_id} is back in the queue");
                 Ok(ExitCode::SUCCESS)
             } else {
@@ -85,9 +91,9 @@ pub(super) fn calls(mut args: CallsArgs) -> Result<ExitCode, String> {
 }
 
 /// `sipamo calls kept [ID]`.
-fn kept(db: &crate::server::store::DbUrl, id: Option<i64>) -> Result<ExitCode, String> {
+async fn kept(db: &crate::server::store::DbUrl, id: Option<i64>) -> Result<ExitCode, String> {
     use crate::server::work::operator;
-    let kept = operator::kept(db, id).map_err(|e| e.to_string())?;
+    let kept = operator::kept(db, id).await.map_err(|e| e.to_string())?;
     if let Some(id) = id {
         let k = kept.first().ok_or_else(|| {
             format!("no kept request #{id} in {db} (`sipamo calls kept` lists them)")

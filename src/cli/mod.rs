@@ -138,10 +138,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Gen(args) => r#gen::gen_events(args),
         #[cfg(feature = "sim")]
         Command::Bench(args) => bench::bench(args).await,
-        Command::Calls(args) => calls::calls(args),
+        Command::Calls(args) => calls::calls(args).await,
         Command::Accounts(args) => accounts::accounts(args).await,
         #[cfg(feature = "sim")]
-        Command::Record(args) => record::record(args),
+        Command::Record(args) => record::record(args).await,
     };
     match result {
         Ok(code) => code,

@@ -27,7 +27,7 @@ pub(crate) struct RecordArgs {
     pub(crate) output: Option<PathBuf>,
 }
 
-pub(super) fn record(args: RecordArgs) -> Result<ExitCode, String> {
+pub(super) async fn record(args: RecordArgs) -> Result<ExitCode, String> {
     use crate::scenario::record::{Selection, record};
     if args.calls.is_empty() && args.phone.is_none() && args.since.is_none() {
         return Err("say which calls: --call ID, --phone PHONE or --since TIME".into());
@@ -39,14 +39,16 @@ pub(super) fn record(args: RecordArgs) -> Result<ExitCode, String> {
         .transpose()
         .map_err(|e| format!("--phone: {e}"))?;
     let since_ms = args.since.as_deref().map(parse_since).transpose()?;
-    let db = crate::server::fleet::accounts::account_db(&args.db, args.account.as_deref())?;
-    let conn = crate::server::store::Db::open_existing(&db).map_err(|e| e.to_string())?;
+    let db = crate::server::fleet::accounts::account_db(&args.db, args.account.as_deref()).await?;
+    let conn = crate::server::store::Db::open_existing(&db)
+        .await
+        .map_err(|e| e.to_string())?;
     let sel = Selection {
         calls: args.calls,
         phone,
         since_ms,
     };
-    let text = record(&conn, &sel).map_err(|e| e.to_string())?;
+    let text = record(&conn, &sel).await.map_err(|e| e.to_string())?;
     super::emit(&text, args.output.as_deref())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -111,16 +111,11 @@ impl Application {
             db: cfg.db.to_string(),
             source,
         };
-        let recorder = exchanges::Recorder::open(&cfg.db).map_err(db_error)?;
-        let (lease, heartbeat) = match &cfg.db {
-            store::DbUrl::Postgres(url) => {
-                let beating = claim_replica_id(cfg, url).await?;
-                (Some(work_lease(cfg, url, &cfg.amocrm)?), Some(beating))
-            }
-            store::DbUrl::Sqlite(_) => (None, None),
-        };
-        store::Db::open(&cfg.db)
-            .and_then(|c| c.save_settings(settings_text, Clock::System.now_ms()))
+        let recorder = exchanges::Recorder::open(&cfg.db).await.map_err(db_error)?;
+        let (lease, heartbeat) = replica_parts(cfg).await?;
+        let db = store::Db::open(&cfg.db).await.map_err(db_error)?;
+        db.save_settings(settings_text, Clock::System.now_ms())
+            .await
             .map_err(db_error)?;
         let client = amocrm_client(amocrm_config(
             cfg,
@@ -154,7 +149,7 @@ impl Application {
         let held = lease.as_ref().map(|l| l.state.clone());
         let elsewhere = Box::new(move || held.as_ref().is_some_and(|l| !l.holds()));
         let inbox =
-            inbox::Inbox::start(&cfg.db, stored.clone(), factory.parsed.clone(), elsewhere)?;
+            inbox::Inbox::start(&cfg.db, stored.clone(), factory.parsed.clone(), elsewhere).await?;
         let listener = listen::bind(cfg.listen).await?;
         let router = one_account_router(cfg, &secret, inbox, &metrics, &health);
         Ok(Application {
@@ -307,26 +302,37 @@ fn check_options(cfg: &ServeConfig) -> Result<(), ServeError> {
     Ok(())
 }
 
+/// With PostgreSQL, this process's replica id claimed (its heartbeat kept) and its work lease;
+/// with SQLite (one process), neither.
+async fn replica_parts(
+    cfg: &ServeConfig,
+) -> Result<(Option<lease::Lease>, Option<replica::Beating>), ServeError> {
+    match &cfg.db {
+        store::DbUrl::Postgres(url) => {
+            let beating = claim_replica_id(cfg, url).await?;
+            let lease = work_lease(cfg, url, &cfg.amocrm).await?;
+            Ok((Some(lease), Some(beating)))
+        }
+        store::DbUrl::Sqlite(_) => Ok((None, None)),
+    }
+}
+
 /// Claims this process's replica id (refused while a live process holds it) and keeps its
 /// heartbeat while the process runs.
 pub(crate) async fn claim_replica_id(
     cfg: &ServeConfig,
     url: &pg::PgUrl,
 ) -> Result<replica::Beating, ServeError> {
-    let (url, id, lease) = (url.clone(), cfg.replica_id.clone(), cfg.lease);
-    let claim = tokio::task::spawn_blocking(move || {
-        let conn =
-            pg::PgConn::connect(&url.ingest()).map_err(|e| ServeError::Options(e.to_string()))?;
-        replica::claim(conn, &id, lease)
-    })
-    .await
-    .map_err(|e| ServeError::Stopped(format!("claiming the replica id panicked: {e}")))??;
+    let conn = pg::PgConn::connect(&url.ingest())
+        .await
+        .map_err(|e| ServeError::Options(e.to_string()))?;
+    let claim = replica::claim(conn, &cfg.replica_id, cfg.lease).await?;
     Ok(replica::Beating(tokio::spawn(replica::heartbeat(claim))))
 }
 
 /// With PostgreSQL, the work lease of this replica for the amoCRM account `amocrm` (one lease
 /// per account); the margin under which writes stop is the amoCRM timeout and 1 s more.
-fn work_lease(
+async fn work_lease(
     cfg: &ServeConfig,
     url: &pg::PgUrl,
     amocrm: &str,
@@ -339,13 +345,15 @@ fn work_lease(
             (margin * 2).as_secs()
         )));
     }
-    let conn = pg::PgConn::connect(&url.ingest()).map_err(|e| ServeError::Database {
-        db: format!("{url:?}"),
-        source: store::StoreError {
-            doing: "connecting for the work lease",
-            message: e.to_string(),
-        },
-    })?;
+    let conn = pg::PgConn::connect(&url.ingest())
+        .await
+        .map_err(|e| ServeError::Database {
+            db: format!("{url:?}"),
+            source: store::StoreError {
+                doing: "connecting for the work lease",
+                message: e.to_string(),
+            },
+        })?;
     Ok(lease::Lease {
         conn: Arc::new(conn),
         state: lease::LeaseState::new(
@@ -381,7 +389,10 @@ fn amocrm_config(
         on_retry: Some(Arc::new(move || {
             r.retries.inc();
         })),
-        on_exchange: Some(Arc::new(move |x| recorder.keep(&x))),
+        on_exchange: Some(Arc::new(move |x| {
+            let recorder = recorder.clone();
+            Box::pin(async move { recorder.keep(&x).await })
+        })),
         may_send: lease.map(|l| Arc::new(move || l.holds()) as Arc<dyn Fn() -> bool + Send + Sync>),
     };
     let mut client_cfg = ClientConfig::new(amocrm.to_string(), token, Clock::System);

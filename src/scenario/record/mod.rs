@@ -48,22 +48,23 @@ struct Recorded {
 }
 
 /// The scenario file's text for the selected calls.
-pub(crate) fn record(conn: &Db, sel: &Selection) -> Result<String, RecordError> {
-    let events = selected_events(conn, sel)?;
+pub(crate) async fn record(conn: &Db, sel: &Selection) -> Result<String, RecordError> {
+    let events = selected_events(conn, sel).await?;
     let Some(first) = events.first() else {
         return Err(RecordError::NoCall);
     };
     let start_ms = first.received_ms - first.received_ms.rem_euclid(1000);
     let calls: Vec<String> = unique(events.iter().map(|e| e.call_id.clone()));
     let kept = conn
-        .exchanges_of(&calls)?
+        .exchanges_of(&calls)
+        .await?
         .iter()
         .map(|text| {
             serde_json::from_str(text)
                 .map_err(|e| RecordError::Kept(format!("a kept exchange: {e}")))
         })
         .collect::<Result<Vec<crate::amocrm::exchange::Exchange>, _>>()?;
-    let settings_text = conn.settings()?.ok_or(RecordError::NoSettings)?;
+    let settings_text = conn.settings().await?.ok_or(RecordError::NoSettings)?;
     let settings: Value =
         serde_yaml::from_str(&settings_text).map_err(|e| RecordError::Settings(e.to_string()))?;
     let start_s = start_ms / 1000;
@@ -89,8 +90,8 @@ pub(crate) fn record(conn: &Db, sel: &Selection) -> Result<String, RecordError> 
     ))
 }
 
-fn selected_events(conn: &Db, sel: &Selection) -> Result<Vec<Recorded>, RecordError> {
-    let all = conn.all_events()?;
+async fn selected_events(conn: &Db, sel: &Selection) -> Result<Vec<Recorded>, RecordError> {
+    let all = conn.all_events().await?;
     let matches = |e: &crate::server::store::StoredEvent| {
         (sel.calls.is_empty() || sel.calls.contains(&e.call_id))
             && sel.since_ms.is_none_or(|t| e.received_ms >= t)

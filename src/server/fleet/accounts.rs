@@ -56,9 +56,9 @@ pub(crate) struct NewAccount<'a> {
     pub(crate) settings_file: &'a Path,
 }
 
-fn pg(db: &DbUrl) -> Result<Db, String> {
+async fn pg(db: &DbUrl) -> Result<Db, String> {
     match db {
-        DbUrl::Postgres(_) => Db::open(db).map_err(|e| e.to_string()),
+        DbUrl::Postgres(_) => Db::open(db).await.map_err(|e| e.to_string()),
         DbUrl::Sqlite(_) => Err(
             "accounts are kept in PostgreSQL: give --db postgres://USER:PASSWORD@HOST/DB (with SQLite, `sipamo serve` serves the one account of its command line)"
                 .into(),
@@ -83,7 +83,7 @@ async fn check(amocrm: &str, token_text: &str, settings: &Settings) -> Result<()
 /// Adds an account after checking its settings against it.
 pub(crate) async fn add(db: &DbUrl, vault: &Vault, a: NewAccount<'_>) -> Result<(), String> {
     crate::server::store::postgres::account_name(a.name)?;
-    let conn = pg(db)?;
+    let conn = pg(db).await?;
     let (settings, yaml) = config::read_settings(a.settings_file).map_err(|e| e.to_string())?;
     let secret = config::read_secret(a.secret_file).map_err(|e| e.to_string())?;
     let token_text = std::fs::read_to_string(a.token_file)
@@ -101,6 +101,7 @@ pub(crate) async fn add(db: &DbUrl, vault: &Vault, a: NewAccount<'_>) -> Result<
         sealed,
         Clock::System.now_ms(),
     )
+    .await
     .map_err(|e| e.to_string())
 }
 
@@ -111,42 +112,47 @@ pub(crate) async fn set_settings(
     name: &str,
     settings_file: &Path,
 ) -> Result<(), String> {
-    let conn = pg(db)?;
+    let conn = pg(db).await?;
     let (settings, yaml) = config::read_settings(settings_file).map_err(|e| e.to_string())?;
     let (amocrm, sealed) = conn
         .account_token(name.to_string())
+        .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no account {name:?}"))?;
     let token = vault.open(&sealed, name).map_err(|e| e.to_string())?;
     check(&amocrm, token.expose(), &settings).await?;
     conn.set_account_settings(name.to_string(), yaml, Clock::System.now_ms())
+        .await
         .map_err(|e| e.to_string())
 }
 
-pub(crate) fn list(db: &DbUrl) -> Result<Vec<AccountRow>, String> {
-    pg(db)?.accounts().map_err(|e| e.to_string())
+pub(crate) async fn list(db: &DbUrl) -> Result<Vec<AccountRow>, String> {
+    pg(db).await?.accounts().await.map_err(|e| e.to_string())
 }
 
 /// Enables an account again (its settings are not checked again: they were when kept); false
 /// when there is no such account.
-pub(crate) fn enable(db: &DbUrl, name: &str) -> Result<bool, StoreError> {
-    Db::open_existing(db)?.enable_account(name.to_string(), Clock::System.now_ms())
+pub(crate) async fn enable(db: &DbUrl, name: &str) -> Result<bool, StoreError> {
+    let db = Db::open_existing(db).await?;
+    db.enable_account(name.to_string(), Clock::System.now_ms())
+        .await
 }
 
 /// Disables an account (its events are then refused, its calls not worked on); false when
 /// there is no such account.
-pub(crate) fn disable(db: &DbUrl, name: &str) -> Result<bool, StoreError> {
-    Db::open_existing(db)?.disable_account(name.to_string())
+pub(crate) async fn disable(db: &DbUrl, name: &str) -> Result<bool, StoreError> {
+    let db = Db::open_existing(db).await?;
+    db.disable_account(name.to_string()).await
 }
 
 /// The database of `db`'s account `name` in a many-account deployment (`db` itself without a
 /// name); the account must exist, so that a mistyped name creates nothing.
-pub(crate) fn account_db(db: &DbUrl, name: Option<&str>) -> Result<DbUrl, String> {
+pub(crate) async fn account_db(db: &DbUrl, name: Option<&str>) -> Result<DbUrl, String> {
     let Some(name) = name else {
         // A many-account database keeps each account's calls apart: the deployment's own rows
         // are none, and reading them would say "0 parked calls" whatever the accounts hold.
         if let DbUrl::Postgres(_) = db
-            && let Ok(accounts) = list(db)
+            && let Ok(accounts) = list(db).await
             && !accounts.is_empty()
         {
             let names: Vec<&str> = accounts.iter().take(5).map(|a| a.name.as_str()).collect();
@@ -165,7 +171,7 @@ pub(crate) fn account_db(db: &DbUrl, name: Option<&str>) -> Result<DbUrl, String
             "--account is for a many-account deployment: give its --db postgres://…".into(),
         );
     };
-    if !list(db)?.iter().any(|a| a.name == name) {
+    if !list(db).await?.iter().any(|a| a.name == name) {
         return Err(format!(
             "no account {name:?} in {db}; see `sipamo accounts list`"
         ));

@@ -103,22 +103,21 @@ const LOOKUPS_AT_ONCE: usize = 4;
 const STARTING_AT_ONCE: usize = 16;
 
 impl Fleet {
-    pub(crate) fn new(
+    pub(crate) async fn new(
         cfg: &ServeConfig,
         base: PgUrl,
         vault: Vault,
     ) -> Result<Arc<Self>, ServeError> {
         let http = crate::amocrm::client::http_client(cfg.amocrm_timeout)
             .map_err(|e| ServeError::Client(e.to_string()))?;
-        let conn =
-            crate::server::store::postgres::PgConn::connect(&base.ingest()).map_err(|e| {
-                ServeError::Database {
-                    db: format!("{base:?}"),
-                    source: crate::server::store::StoreError {
-                        doing: "connecting for the work leases",
-                        message: e.to_string(),
-                    },
-                }
+        let conn = crate::server::store::postgres::PgConn::connect(&base.ingest())
+            .await
+            .map_err(|e| ServeError::Database {
+                db: format!("{base:?}"),
+                source: crate::server::store::StoreError {
+                    doing: "connecting for the work leases",
+                    message: e.to_string(),
+                },
             })?;
         let renewals =
             crate::server::work::renewals::Renewals::start(conn.clone(), cfg.replica_id.clone());
@@ -196,7 +195,7 @@ impl Fleet {
             if starting.len() >= STARTING_AT_ONCE
                 && let Some(done) = starting.join_next().await
             {
-                self.started_one(done);
+                self.started_one(done).await;
             }
             let fleet = self.clone();
             starting.spawn(async move {
@@ -205,11 +204,11 @@ impl Fleet {
             });
         }
         while let Some(done) = starting.join_next().await {
-            self.started_one(done);
+            self.started_one(done).await;
         }
     }
 
-    fn started_one(
+    async fn started_one(
         &self,
         done: Result<(String, String, Result<Served, ServeError>), tokio::task::JoinError>,
     ) {
@@ -221,7 +220,7 @@ impl Fleet {
             }
             Ok((name, hash, Err(e))) => {
                 tracing::error!(account = %name, error = %e, "cannot serve the account; its events are kept, trying again later");
-                self.receive_only(&name, &hash, e.to_string());
+                self.receive_only(&name, &hash, e.to_string()).await;
             }
             Err(e) => tracing::error!(error = %e, "starting an account panicked"),
         }
@@ -248,14 +247,14 @@ impl Fleet {
 
     /// An account that cannot be worked still has its events stored and acknowledged: its
     /// secret path is routed to its inbox (never a 404 for an account the table has).
-    fn receive_only(&self, name: &str, secret_hash: &str, reason: String) {
+    async fn receive_only(&self, name: &str, secret_hash: &str, reason: String) {
         let known = self.failed().contains_key(name);
         if !known {
             let db = DbUrl::Postgres(self.base.account(name));
             // Another replica may work it: every commit tells the replicas.
             let elsewhere = Box::new(|| true);
             let (stored, parsed) = (Arc::new(tokio::sync::Notify::new()), Arc::default());
-            match inbox::Inbox::start(&db, stored, parsed, elsewhere) {
+            match inbox::Inbox::start(&db, stored, parsed, elsewhere).await {
                 Ok(inbox) => {
                     self.routes
                         .write()
@@ -307,14 +306,12 @@ impl Fleet {
     /// seconds. With them, the live replicas (`None` when they cannot be counted).
     async fn enabled_accounts(&self) -> Result<(Vec<ServedAccount>, Option<usize>), ServeError> {
         let lease_ms = i64::try_from(self.cfg.lease.as_millis()).unwrap_or(i64::MAX);
-        let (versions, live) = self
-            .read(move |c| {
-                Ok((
-                    c.enabled_account_versions()?,
-                    c.live_replicas(lease_ms).ok(),
-                ))
-            })
-            .await?;
+        let db = self.db().await?;
+        let versions = db
+            .enabled_account_versions()
+            .await
+            .map_err(|e| self.db_error(e))?;
+        let live = db.live_replicas(lease_ms).await.ok();
         let mut wanted = Vec::with_capacity(versions.len());
         let mut changed = Vec::new();
         {
@@ -331,43 +328,31 @@ impl Fleet {
             }
         }
         if !changed.is_empty() {
-            wanted.extend(
-                self.read(move |c| c.enabled_accounts_named(changed))
-                    .await?,
-            );
+            let named = db.enabled_accounts_named(changed).await;
+            wanted.extend(named.map_err(|e| self.db_error(e))?);
         }
         Ok((wanted, live))
     }
 
-    /// Runs `f` on the accounts table's database, off the runtime's threads.
-    async fn read<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Db) -> Result<T, crate::server::store::StoreError> + Send + 'static,
-    ) -> Result<T, ServeError> {
-        self.read_on(DbUrl::Postgres(self.base.ingest()), f).await
+    /// The accounts table's database, on the ingest lane (never waiting behind the accounts'
+    /// work).
+    async fn db(&self) -> Result<Db, ServeError> {
+        let base = DbUrl::Postgres(self.base.ingest());
+        Db::open(&base).await.map_err(|e| self.db_error(e))
     }
 
-    /// [`Fleet::read`] on the work lane: looking for work may wait behind the accounts' work
-    /// (a table locked by maintenance), acknowledgements must not.
-    async fn read_for_work<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Db) -> Result<T, crate::server::store::StoreError> + Send + 'static,
-    ) -> Result<T, ServeError> {
-        self.read_on(DbUrl::Postgres(self.base.clone()), f).await
+    /// The database on the work lane: looking for work may wait behind the accounts' work (a
+    /// table locked by maintenance), acknowledgements must not.
+    async fn work_db(&self) -> Result<Db, ServeError> {
+        let base = DbUrl::Postgres(self.base.clone());
+        Db::open(&base).await.map_err(|e| self.db_error(e))
     }
 
-    async fn read_on<T: Send + 'static>(
-        &self,
-        base: DbUrl,
-        f: impl FnOnce(&Db) -> Result<T, crate::server::store::StoreError> + Send + 'static,
-    ) -> Result<T, ServeError> {
-        tokio::task::spawn_blocking(move || f(&Db::open(&base)?))
-            .await
-            .map_err(|e| ServeError::Stopped(format!("reading the accounts panicked: {e}")))?
-            .map_err(|source| ServeError::Database {
-                db: format!("{:?}", self.base),
-                source,
-            })
+    fn db_error(&self, source: crate::server::store::StoreError) -> ServeError {
+        ServeError::Database {
+            db: format!("{:?}", self.base),
+            source,
+        }
     }
 
     /// Stops serving an account: its events are refused from now on, the call in hand is
@@ -394,7 +379,7 @@ impl Fleet {
         }
         if finished {
             let (conn, state) = (s.lease_conn, s.lease);
-            let _ = tokio::task::spawn_blocking(move || lease::release(&conn, &state)).await;
+            lease::release(&conn, &state).await;
         } else {
             worker.abort();
             s.lease.forget();
@@ -428,7 +413,8 @@ impl Fleet {
             stored,
             factory.parsed.clone(),
             Box::new(move || !held.holds()),
-        )?;
+        )
+        .await?;
         let (stop, stop_rx) = watch::channel(false);
         let build = move || {
             let f = factory.clone();
@@ -514,20 +500,15 @@ impl Fleet {
             r.save = Some(self.token_keeper(&a.name));
         }
         let db = DbUrl::Postgres(url.clone());
-        let (yaml, db2) = (a.settings.clone(), db.clone());
-        let (recorder, saved) = tokio::task::spawn_blocking(move || {
-            let saved = Db::open(&db2).and_then(|c| c.save_settings(yaml, Clock::System.now_ms()));
-            (exchanges::Recorder::open(&db2), saved)
-        })
-        .await
-        .map_err(|e| ServeError::Stopped(format!("opening the account panicked: {e}")))?;
         let db_error = |source| ServeError::Database {
             db: format!("{url:?}"),
             source,
         };
-        saved.map_err(db_error)?;
-        let recorder = recorder.map_err(db_error)?;
-        let lease = crate::server::work_lease(&self.cfg, url, &a.amocrm)?;
+        let conn = Db::open(&db).await.map_err(db_error)?;
+        let saved = conn.save_settings(a.settings.clone(), Clock::System.now_ms());
+        saved.await.map_err(db_error)?;
+        let recorder = exchanges::Recorder::open(&db).await.map_err(db_error)?;
+        let lease = crate::server::work_lease(&self.cfg, url, &a.amocrm).await?;
         let metrics = Metrics::default();
         let mut client_cfg = crate::server::amocrm_config(
             &self.cfg,
@@ -547,22 +528,18 @@ impl Fleet {
     /// Seals a refreshed token pair into the accounts table before it is used.
     fn token_keeper(self: &Arc<Self>, name: &str) -> SaveToken {
         let (fleet, name) = (self.clone(), name.to_string());
-        SaveToken(Arc::new(move |text: &str| {
-            let sealed = fleet
-                .vault
-                .seal(&crate::secret::Secret::new(text.to_string()), &name)
-                .map_err(|e| e.to_string())?;
-            let base = DbUrl::Postgres(fleet.base.clone());
-            let name = name.clone();
-            // The database's thread does the work; this one only waits for its answer.
-            std::thread::scope(|s| {
-                s.spawn(|| {
-                    Db::open(&base)
-                        .and_then(|c| c.save_account_token(name, sealed))
-                        .map_err(|e| e.to_string())
-                })
-                .join()
-                .unwrap_or_else(|_| Err("saving the token panicked".into()))
+        SaveToken(Arc::new(move |text: String| {
+            let (fleet, name) = (fleet.clone(), name.clone());
+            Box::pin(async move {
+                let sealed = fleet
+                    .vault
+                    .seal(&crate::secret::Secret::new(text), &name)
+                    .map_err(|e| e.to_string())?;
+                let base = DbUrl::Postgres(fleet.base.clone());
+                let db = Db::open(&base).await.map_err(|e| e.to_string())?;
+                db.save_account_token(name, sealed)
+                    .await
+                    .map_err(|e| e.to_string())
             })
         }))
     }
@@ -599,7 +576,11 @@ impl Fleet {
     pub(crate) async fn find_work(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         loop {
             self.find_free_leases().await;
-            match self.read_for_work(Db::accounts_with_work).await {
+            let found = match self.work_db().await {
+                Ok(db) => db.accounts_with_work().await.map_err(|e| self.db_error(e)),
+                Err(e) => Err(e),
+            };
+            match found {
                 Ok(names) => {
                     let served = self.served();
                     for s in names.iter().filter_map(|n| served.get(n.as_str())) {
@@ -621,7 +602,14 @@ impl Fleet {
     /// for more try those (a replica that died leaves its leases to be found here within a
     /// second of their expiry); on an error every keeper may try, as without the look.
     async fn find_free_leases(&self) {
-        let free = match self.read_for_work(Db::accounts_without_a_lease).await {
+        let found = match self.work_db().await {
+            Ok(db) => db
+                .accounts_without_a_lease()
+                .await
+                .map_err(|e| self.db_error(e)),
+            Err(e) => Err(e),
+        };
+        let free = match found {
             Ok(names) => Some(names.into_iter().collect::<std::collections::HashSet<_>>()),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot look for the free leases");
@@ -654,31 +642,49 @@ impl Fleet {
     /// A path not known at the last reading of the accounts table: an account added since is
     /// answered 503 (and the table read at once), one the table does not have `None` (404).
     /// Blocks on the database (at most [`crate::server::store::postgres::CHECK_WAIT`]).
-    fn look_up(&self, secret_hash: &str) -> Option<String> {
+    async fn look_up(&self, secret_hash: &str) -> Option<String> {
         let Ok(_permit) = self.lookups.try_acquire() else {
             return Some("too many unknown paths are being looked up; send the event again".into());
         };
-        let hash = secret_hash.to_string();
-        let found = self
-            .conn
-            .run_within(crate::server::store::postgres::CHECK_WAIT, move |c| {
-                c.query_opt(
-                    "SELECT 1 FROM accounts WHERE secret_hash = $1 AND enabled",
-                    &[&hash],
-                )
-            });
+        let wait = crate::server::store::postgres::CHECK_WAIT;
+        let c = match self.conn.client_within(wait).await {
+            Ok(c) => c,
+            Err(e) => return Some(format!("cannot tell whether the path is an account's: {e}")),
+        };
+        let found = c
+            .query_opt(
+                "SELECT 1 FROM accounts WHERE secret_hash = $1 AND enabled",
+                &[&secret_hash],
+            )
+            .await;
         match found {
-            Ok(Ok(None)) => None,
-            Ok(Ok(Some(_))) => {
+            Ok(None) => None,
+            Ok(Some(_)) => {
                 self.resync.notify_one();
                 Some("the account was just added and is starting; send the event again".into())
             }
-            Ok(Err(e)) => Some(format!(
+            Err(e) => Some(format!(
                 "cannot tell whether the path is an account's: {}",
                 crate::server::store::postgres::explain(&e)
             )),
-            Err(e) => Some(format!("cannot tell whether the path is an account's: {e}")),
         }
+    }
+
+    /// Why an unrouted path may be an account's, as far as this replica knows without asking
+    /// the database (`None`: ask it).
+    fn unrouted_now(&self, secret_hash: &str) -> Option<String> {
+        if let Some(t) = &*self.trouble.lock().unwrap_or_else(|p| p.into_inner()) {
+            return Some(format!("the accounts cannot be read: {t}"));
+        }
+        if !self.started.load(Ordering::SeqCst) {
+            return Some("the service is starting; send the event again".into());
+        }
+        let known = self
+            .known
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(secret_hash);
+        known.then(|| "the account is starting; send the event again".into())
     }
 }
 
@@ -727,26 +733,13 @@ impl Status for Fleet {
     /// An unrouted secret path belongs to no account only when the table was read and the
     /// path is not an enabled account's (one starting now is answered 503, as is any while
     /// the table cannot be read).
-    fn unrouted(&self, secret_hash: &str) -> Option<String> {
-        if let Some(t) = &*self.trouble.lock().unwrap_or_else(|p| p.into_inner()) {
-            return Some(format!("the accounts cannot be read: {t}"));
-        }
-        if !self.started.load(Ordering::SeqCst) {
-            return Some("the service is starting; send the event again".into());
-        }
-        let known = self
-            .known
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(secret_hash);
-        if known {
-            return Some("the account is starting; send the event again".into());
-        }
-        self.look_up(secret_hash)
-    }
-
-    fn unrouted_blocks(&self) -> bool {
-        true
+    fn unrouted<'a>(&'a self, secret_hash: &'a str) -> crate::server::http::receiver::Unrouted<'a> {
+        Box::pin(async move {
+            match self.unrouted_now(secret_hash) {
+                Some(why) => Some(why),
+                None => self.look_up(secret_hash).await,
+            }
+        })
     }
 
     fn metrics(&self) -> String {
@@ -790,10 +783,15 @@ impl FleetApp {
         limits.max_connections =
             crate::server::http::listen::connection_cap(limits.max_connections)?;
         let heartbeat = crate::server::claim_replica_id(cfg, base).await?;
-        let fleet = Fleet::new(cfg, base.clone(), vault)?;
+        let fleet = Fleet::new(cfg, base.clone(), vault).await?;
         // The table must be readable to start; the accounts are started once the port is
         // bound (events meanwhile are answered 503, and Sipuni sends them again).
-        let enabled = fleet.read(Db::enabled_account_versions).await?;
+        let enabled = fleet
+            .db()
+            .await?
+            .enabled_account_versions()
+            .await
+            .map_err(|e| fleet.db_error(e))?;
         let listener = crate::server::http::listen::bind(cfg.listen).await?;
         Ok(FleetApp {
             fleet,

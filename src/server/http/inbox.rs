@@ -47,19 +47,22 @@ impl Inbox {
     /// (then the commit notifies the replicas through PostgreSQL: a NOTIFY serialises commits
     /// across the database, so it is sent only then). While this replica works the account,
     /// the events parsed on arrival are offered to its worker through `parsed`.
-    pub(crate) fn start(
+    pub(crate) async fn start(
         db: &DbUrl,
         stored: Arc<Notify>,
         parsed: Arc<Parsed>,
         elsewhere: Elsewhere,
     ) -> Result<Self, ServeError> {
         // Storing events never waits behind the accounts' work for a connection.
-        let conn = Arc::new(
-            Db::open(&db.ingest()).map_err(|source| ServeError::Database {
-                db: db.to_string(),
-                source,
-            })?,
-        );
+        let conn =
+            Arc::new(
+                Db::open(&db.ingest())
+                    .await
+                    .map_err(|source| ServeError::Database {
+                        db: db.to_string(),
+                        source,
+                    })?,
+            );
         let (tx, mut rx) = mpsc::channel::<Job>(8192);
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
@@ -74,8 +77,8 @@ impl Inbox {
                 // Offered only while this replica works the account (no other worker reads it).
                 let offer = (!notify).then(|| parsed.clone());
                 // A panic in a commit drops its jobs' senders: those requests are answered 503.
-                let _ = tokio::task::spawn_blocking(move || {
-                    commit_group(&conn, jobs, notify, offer.as_deref());
+                let _ = tokio::spawn(async move {
+                    commit_group(&conn, jobs, notify, offer.as_deref()).await;
                 })
                 .await;
                 stored.notify_one();
@@ -132,7 +135,7 @@ impl Inbox {
 /// that one request the database cannot hold fails by itself and never its neighbours.
 /// Events parsed on arrival are offered to the worker (`offer`) before the commit, so that they
 /// are there before it can read them, and withdrawn when not stored after all.
-fn commit_group(conn: &Db, mut jobs: Vec<Job>, notify: bool, offer: Option<&Parsed>) {
+async fn commit_group(conn: &Db, mut jobs: Vec<Job>, notify: bool, offer: Option<&Parsed>) {
     if let Some(parsed) = offer {
         for j in &mut jobs {
             if let (Arrival::Event(e), Some(event)) = (&j.event, j.parsed.take()) {
@@ -146,7 +149,7 @@ fn commit_group(conn: &Db, mut jobs: Vec<Job>, notify: bool, offer: Option<&Pars
         }
     };
     let events = jobs.iter().map(|j| j.event.clone()).collect();
-    match conn.insert_events(events, notify) {
+    match conn.insert_events(events, notify).await {
         Ok(outcomes) => {
             for (j, o) in jobs.into_iter().zip(outcomes) {
                 if o != Stored::New {
@@ -158,7 +161,7 @@ fn commit_group(conn: &Db, mut jobs: Vec<Job>, notify: bool, offer: Option<&Pars
         Err(InsertFailure::Rejected(e)) if jobs.len() > 1 => {
             tracing::warn!(error = %e, "a group commit failed; committing its requests one by one");
             for j in jobs {
-                commit_group(conn, vec![j], notify, offer);
+                Box::pin(commit_group(conn, vec![j], notify, offer)).await;
             }
         }
         Err(e) => {
@@ -197,6 +200,7 @@ mod tests {
             Arc::default(),
             Box::new(|| false),
         )
+        .await
         .unwrap();
         let mut sent = tokio::task::JoinSet::new();
         for i in 0..41 {
@@ -245,6 +249,7 @@ mod tests {
             parsed.clone(),
             Box::new(move || e2.load(std::sync::atomic::Ordering::SeqCst)),
         )
+        .await
         .unwrap();
         let fresh = CallEvent::parse(TEXT).unwrap();
         // Marked, to tell the offered event from a fresh parse.

@@ -38,6 +38,9 @@ pub(crate) struct Route {
 /// in a many-account one, changed as accounts are added, disabled or enabled.
 pub(crate) type Routes = Arc<RwLock<HashMap<String, Route>>>;
 
+/// The answer of [`Status::unrouted`], to be awaited.
+pub(crate) type Unrouted<'a> = std::pin::Pin<Box<dyn Future<Output = Option<String>> + Send + 'a>>;
+
 /// What `/health` and `/metrics` answer.
 pub(crate) trait Status: Send + Sync {
     /// The status code and the body of `/health`.
@@ -45,14 +48,9 @@ pub(crate) trait Status: Send + Sync {
     /// The Prometheus text of `/metrics`.
     fn metrics(&self) -> String;
     /// Why a secret path with no route might still be an account's (then answered 503, not
-    /// 404): the accounts cannot be read, or the account is starting. May block (it may ask
-    /// the database): called off the runtime's threads.
-    fn unrouted(&self, _secret_hash: &str) -> Option<String> {
-        None
-    }
-    /// Whether [`Status::unrouted`] may block (then it is called off the runtime's threads).
-    fn unrouted_blocks(&self) -> bool {
-        false
+    /// 404): the accounts cannot be read, or the account is starting (it may ask the database).
+    fn unrouted<'a>(&'a self, _secret_hash: &'a str) -> Unrouted<'a> {
+        Box::pin(std::future::ready(None))
     }
 }
 
@@ -85,7 +83,7 @@ pub(crate) struct ReceiverState {
     /// acknowledge events, and says so.
     pub(crate) db: Option<crate::server::store::DbUrl>,
     /// The connection those checks use, opened at the first and kept (dropped after a failure).
-    pub(crate) health_db: Arc<std::sync::Mutex<Option<crate::server::store::Db>>>,
+    pub(crate) health_db: Arc<tokio::sync::Mutex<Option<crate::server::store::Db>>>,
 }
 
 /// How long `/health` waits for the database.
@@ -95,20 +93,21 @@ pub(crate) const HEALTH_DEADLINE: std::time::Duration = std::time::Duration::fro
 /// [`HEALTH_DEADLINE`] (a frozen connection).
 async fn database_down(
     db: Option<crate::server::store::DbUrl>,
-    conn: Arc<std::sync::Mutex<Option<crate::server::store::Db>>>,
+    conn: Arc<tokio::sync::Mutex<Option<crate::server::store::Db>>>,
 ) -> Option<String> {
     let db = db?;
     let shown = db.to_string();
-    let probe = tokio::task::spawn_blocking(move || {
+    let probe = tokio::spawn(async move {
         // A check still stuck on a frozen connection holds this lock: the next one waits here
         // and times out too, until the database answers again.
-        let mut held = conn
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut held = conn.lock().await;
         if held.is_none() {
-            *held = Some(crate::server::store::Db::open(&db)?);
+            *held = Some(crate::server::store::Db::open(&db).await?);
         }
-        let result = held.as_ref().map_or(Ok(()), crate::server::store::Db::ping);
+        let result = match held.as_ref() {
+            Some(db) => db.ping().await,
+            None => Ok(()),
+        };
         if result.is_err() {
             *held = None;
         }
@@ -250,20 +249,10 @@ fn route(s: &ReceiverState, secret: &str) -> Option<Route> {
 }
 
 /// No route: 404, unless the path may be an account's that is not served yet (503). The check
-/// may ask the database (an account added a moment ago): off the runtime's threads.
+/// may ask the database (an account added a moment ago).
 async fn not_found(s: &ReceiverState, secret: &str) -> Response {
-    let (status, hash) = (s.status.clone(), secret_hash(secret));
-    let unrouted = if status.unrouted_blocks() {
-        tokio::task::spawn_blocking(move || status.unrouted(&hash))
-            .await
-            .unwrap_or_else(|e| {
-                Some(format!(
-                    "the check of the path failed ({e}); send the event again"
-                ))
-            })
-    } else {
-        status.unrouted(&hash)
-    };
+    let hash = secret_hash(secret);
+    let unrouted = s.status.unrouted(&hash).await;
     if let Some(why) = unrouted {
         s.metrics.event("unavailable");
         return answer(

@@ -6,6 +6,8 @@
 use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
 use crate::engine::memory::ParkedCall;
 
@@ -98,7 +100,7 @@ impl Db {
     /// Opens (creating and migrating if needed) the database of `url`: with SQLite a
     /// connection of its own; with PostgreSQL a handle on the process's pool for its database,
     /// in the account's schema if `url` names one.
-    pub(crate) fn open(url: &DbUrl) -> Result<Db, StoreError> {
+    pub(crate) async fn open(url: &DbUrl) -> Result<Db, StoreError> {
         match url {
             DbUrl::Sqlite(path) => store::open(path)
                 .map(|c| Db::Sqlite(Mutex::new(c)))
@@ -106,12 +108,15 @@ impl Db {
                     doing: "opening the database",
                     message: format!("{}: {e}", path.display()),
                 }),
-            DbUrl::Postgres(u) => PgConn::connect(u)
-                .map(Db::Postgres)
-                .map_err(|e| StoreError {
-                    doing: "opening the database",
-                    message: e.to_string(),
-                }),
+            DbUrl::Postgres(u) => {
+                PgConn::connect(u)
+                    .await
+                    .map(Db::Postgres)
+                    .map_err(|e| StoreError {
+                        doing: "opening the database",
+                        message: e.to_string(),
+                    })
+            }
         }
     }
 
@@ -123,7 +128,7 @@ impl Db {
     /// With PostgreSQL a connection is waited for at most [`super::postgres::CHECK_WAIT`]: the
     /// requests waiting on the answer must get one (503) well within their own timeout.
     /// `notify`: tell the other replicas (PostgreSQL) that new events are stored.
-    pub(crate) fn insert_events(
+    pub(crate) async fn insert_events(
         &self,
         arrivals: Vec<Arrival>,
         notify: bool,
@@ -131,35 +136,30 @@ impl Db {
         let doing = "storing events";
         let rejected = |e| InsertFailure::Rejected(sq(doing)(e));
         match self {
-            Db::Sqlite(c) => {
+            Db::Sqlite(c) => store::blocking(|| {
                 let mut conn = Self::lite(c);
                 let t = conn.transaction().map_err(rejected)?;
                 let out = store::insert_arrivals(&t, &arrivals).map_err(rejected)?;
                 t.commit().map_err(rejected)?;
                 Ok(out)
+            }),
+            Db::Postgres(p) => {
+                let wait = super::postgres::CHECK_WAIT;
+                let mut c = p.client_within(wait).await.map_err(|e| {
+                    InsertFailure::Unreachable(StoreError {
+                        doing,
+                        message: e.to_string(),
+                    })
+                })?;
+                super::postgres::inbox::insert_events(&mut c, p.account(), &arrivals, notify)
+                    .await
+                    .map_err(|e| InsertFailure::Rejected(failed(p, doing, &e)))
             }
-            Db::Postgres(p) => match p.run_within(super::postgres::CHECK_WAIT, move |c| {
-                super::postgres::inbox::insert_events(c, p.account(), &arrivals, notify)
-            }) {
-                Ok(Ok(out)) => Ok(out),
-                Ok(Err(e)) => Err(InsertFailure::Rejected(StoreError {
-                    doing,
-                    message: format!(
-                        "PostgreSQL at {}: {}",
-                        p.target(),
-                        super::postgres::explain(&e)
-                    ),
-                })),
-                Err(e) => Err(InsertFailure::Unreachable(StoreError {
-                    doing,
-                    message: e.to_string(),
-                })),
-            },
         }
     }
 
     /// Events stored after `after`, in arrival order.
-    pub(crate) fn events_after(
+    pub(crate) async fn events_after(
         &self,
         after: i64,
         limit: usize,
@@ -168,14 +168,16 @@ impl Db {
         match self {
             Db::Sqlite(c) => store::events_after(&Self::lite(c), after, limit).map_err(sq(doing)),
             // PostgreSQL: the events not yet taken (several writers), whatever the cursor.
-            Db::Postgres(p) => pg_account(p, doing, move |c, a| {
-                super::postgres::inbox::untaken(c, a, limit)
-            }),
+            Db::Postgres(p) => {
+                let c = client(p, doing).await?;
+                let untaken = super::postgres::inbox::untaken(&c, p.account(), limit).await;
+                untaken.map_err(|e| failed(p, doing, &e))
+            }
         }
     }
 
     /// The last event id, and the events of calls not yet handled up to it (for a restart).
-    pub(crate) fn unfinished_events(&self) -> Result<(i64, Vec<StoredEvent>), StoreError> {
+    pub(crate) async fn unfinished_events(&self) -> Result<(i64, Vec<StoredEvent>), StoreError> {
         let doing = "reading the calls in progress";
         match self {
             Db::Sqlite(c) => {
@@ -186,65 +188,79 @@ impl Db {
                     store::unfinished_events(&conn, max).map_err(sq(doing))?,
                 ))
             }
-            Db::Postgres(p) => pg_account(p, doing, super::postgres::inbox::unfinished_events),
+            Db::Postgres(p) => {
+                let c = client(p, doing).await?;
+                let events = super::postgres::inbox::unfinished_events(&c, p.account()).await;
+                events.map_err(|e| failed(p, doing, &e))
+            }
         }
     }
 
     /// The stored events of one call, in arrival order.
-    pub(crate) fn events_of(&self, call_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
+    pub(crate) async fn events_of(&self, call_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
         let doing = "reading a call's events";
         match self {
             Db::Sqlite(c) => store::events_of(&Self::lite(c), call_id).map_err(sq(doing)),
             Db::Postgres(p) => {
-                let id = call_id.to_string();
-                pg_account(p, doing, move |c, a| {
-                    super::postgres::inbox::events_of(c, a, &id)
-                })
+                let c = client(p, doing).await?;
+                let events = super::postgres::inbox::events_of(&c, p.account(), call_id).await;
+                events.map_err(|e| failed(p, doing, &e))
             }
         }
     }
 
     /// Parked calls an operator asked to retry; each is taken once.
-    pub(crate) fn take_requeued(&self) -> Result<Vec<String>, StoreError> {
+    pub(crate) async fn take_requeued(&self) -> Result<Vec<String>, StoreError> {
         let doing = "taking the calls put back";
         match self {
             Db::Sqlite(c) => store::take_requeued(&mut Self::lite(c)).map_err(sq(doing)),
-            Db::Postgres(p) => pg_account(p, doing, super::postgres::inbox::take_requeued),
+            Db::Postgres(p) => {
+                let mut c = client(p, doing).await?;
+                let ids = super::postgres::inbox::take_requeued(&mut c, p.account()).await;
+                ids.map_err(|e| failed(p, doing, &e))
+            }
         }
     }
 
     /// Events stored after `cursor`.
-    pub(crate) fn pending_count(&self, cursor: i64) -> Result<i64, StoreError> {
+    pub(crate) async fn pending_count(&self, cursor: i64) -> Result<i64, StoreError> {
         let doing = "counting the queue";
         match self {
             Db::Sqlite(c) => store::pending_count(&Self::lite(c), cursor).map_err(sq(doing)),
-            Db::Postgres(p) => pg_account(p, doing, |c, a| {
+            Db::Postgres(p) => {
+                let c = client(p, doing).await?;
                 c.query_one(
                     "SELECT COUNT(*) FROM events WHERE account = $1 AND NOT taken",
-                    &[&a],
+                    &[&p.account()],
                 )
+                .await
                 .map(|r| r.get(0))
-            }),
+                .map_err(|e| failed(p, doing, &e))
+            }
         }
     }
 
     /// Records that these events were fed to the worker (PostgreSQL; SQLite's worker keeps an
     /// id cursor, its ids committing in order). False when `fence` no longer holds.
-    pub(crate) fn mark_taken(
+    pub(crate) async fn mark_taken(
         &self,
         ids: Vec<i64>,
         fence: Option<(String, String, i64)>,
     ) -> Result<bool, StoreError> {
         match self {
             Db::Sqlite(_) => Ok(true),
-            Db::Postgres(p) => pg_account(p, "recording the events taken", move |c, a| {
-                super::postgres::inbox::mark_taken(c, a, &ids, fence.as_ref())
-            }),
+            Db::Postgres(p) => {
+                let doing = "recording the events taken";
+                let mut c = client(p, doing).await?;
+                let inbox = super::postgres::inbox::mark_taken;
+                let taken = inbox(&mut c, p.account(), &ids, fence.as_ref()).await;
+                taken.map_err(|e| failed(p, doing, &e))
+            }
         }
     }
 
     /// Keeps one amoCRM exchange (JSON) for `sipamo record`.
-    pub(crate) fn keep_exchange(
+    pub(crate) async fn keep_exchange(
         &self,
         call_id: Option<String>,
         at_ms: i64,
@@ -261,70 +277,83 @@ impl Db {
                 .map_err(sq(doing)),
             // A kept exchange serves `record`, not crash safety: its commit does not wait for
             // the disk, so that many accounts' exchanges do not queue behind each other's fsync.
-            Db::Postgres(p) => pg_account(p, doing, move |c, a| {
-                let mut t = c.transaction()?;
-                t.batch_execute("SET LOCAL synchronous_commit TO OFF")?;
-                t.execute(
-                    "INSERT INTO exchanges (account, call_id, at_ms, exchange)
-                     VALUES ($4, $1, $2, $3)",
-                    &[&call_id, &at_ms, &json, &a],
-                )?;
-                t.commit()
-            }),
+            Db::Postgres(p) => {
+                let mut c = client(p, doing).await?;
+                let kept = async {
+                    let t = c.transaction().await?;
+                    t.batch_execute("SET LOCAL synchronous_commit TO OFF")
+                        .await?;
+                    t.execute(
+                        "INSERT INTO exchanges (account, call_id, at_ms, exchange)
+                         VALUES ($4, $1, $2, $3)",
+                        &[&call_id, &at_ms, &json, &p.account()],
+                    )
+                    .await?;
+                    t.commit().await
+                };
+                kept.await.map_err(|e| failed(p, doing, &e))
+            }
         }
     }
 
     /// Saves the settings text the service runs with.
-    pub(crate) fn save_settings(&self, yaml: String, now_ms: i64) -> Result<(), StoreError> {
+    pub(crate) async fn save_settings(&self, yaml: String, now_ms: i64) -> Result<(), StoreError> {
         let doing = "saving the settings";
         match self {
             Db::Sqlite(c) => {
                 crate::server::work::exchanges::save_settings(&Self::lite(c), &yaml, now_ms)
                     .map_err(sq(doing))
             }
-            Db::Postgres(p) => pg_account(p, doing, move |c, a| {
+            Db::Postgres(p) => {
+                let c = client(p, doing).await?;
                 c.execute(
                     "INSERT INTO service_settings (account, yaml, saved_ms) VALUES ($3, $1, $2)
                      ON CONFLICT (account) DO UPDATE SET yaml = excluded.yaml, saved_ms = excluded.saved_ms",
-                    &[&yaml, &now_ms, &a],
+                    &[&yaml, &now_ms, &p.account()],
                 )
-                .map(|_| ())
-            }),
+                .await
+                .map(drop)
+                .map_err(|e| failed(p, doing, &e))
+            }
         }
     }
 
     /// A round trip to the database (`SELECT 1`), for `/health`.
-    pub(crate) fn ping(&self) -> Result<(), StoreError> {
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
         let doing = "checking the database";
         match self {
             Db::Sqlite(c) => Self::lite(c)
                 .query_row("SELECT 1", [], |_| Ok(()))
                 .map_err(sq(doing)),
-            Db::Postgres(p) => match p.run_within(super::postgres::CHECK_WAIT, |c| {
-                c.simple_query("SELECT 1").map(|_| ())
-            }) {
-                Ok(r) => r.map_err(|e| StoreError {
-                    doing,
-                    message: super::postgres::explain(&e),
-                }),
-                Err(e) => Err(StoreError {
+            Db::Postgres(p) => {
+                let wait = super::postgres::CHECK_WAIT;
+                let c = p.client_within(wait).await.map_err(|e| StoreError {
                     doing,
                     message: e.to_string(),
-                }),
-            },
+                })?;
+                c.simple_query("SELECT 1")
+                    .await
+                    .map(drop)
+                    .map_err(|e| StoreError {
+                        doing,
+                        message: super::postgres::explain(&e),
+                    })
+            }
         }
     }
 
     /// Removes what was finished or last written before `cutoff_ms`.
-    pub(crate) fn prune(&self, cutoff_ms: i64) -> Result<Pruned, StoreError> {
+    pub(crate) async fn prune(&self, cutoff_ms: i64) -> Result<Pruned, StoreError> {
         let doing = "removing what is past the retention";
         match self {
-            Db::Sqlite(c) => {
+            Db::Sqlite(c) => store::blocking(|| {
                 crate::server::work::retention::prune(&Self::lite(c), cutoff_ms).map_err(sq(doing))
-            }
-            Db::Postgres(p) => pg_account(p, doing, move |c, a| {
-                super::postgres::inbox::prune(c, a, cutoff_ms)
             }),
+            Db::Postgres(p) => {
+                let c = client(p, doing).await?;
+                let pruned = super::postgres::inbox::prune(&c, p.account(), cutoff_ms).await;
+                pruned.map_err(|e| failed(p, doing, &e))
+            }
         }
     }
 }
@@ -333,7 +362,7 @@ impl Db {
 impl Db {
     /// Opens a database the service made: a SQLite file must exist and hold sipamo's tables
     /// (an operator command never creates one); PostgreSQL is connected (and migrated).
-    pub(crate) fn open_existing(url: &DbUrl) -> Result<Db, StoreError> {
+    pub(crate) async fn open_existing(url: &DbUrl) -> Result<Db, StoreError> {
         if let DbUrl::Sqlite(path) = url {
             let doing = "opening the service's database";
             if !path.exists() {
@@ -368,11 +397,14 @@ impl Db {
             }
             return Ok(Db::Sqlite(Mutex::new(conn)));
         }
-        Db::open(url)
+        Db::open(url).await
     }
 
     /// Requests kept aside (R-WIRE), oldest first; only the one numbered `only` when given.
-    pub(crate) fn kept_requests(&self, only: Option<i64>) -> Result<Vec<KeptRequest>, StoreError> {
+    pub(crate) async fn kept_requests(
+        &self,
+        only: Option<i64>,
+    ) -> Result<Vec<KeptRequest>, StoreError> {
         let doing = "reading the requests kept aside";
         match self {
             Db::Sqlite(c) => {
@@ -394,36 +426,47 @@ impl Db {
                     .map_err(sq(doing))?;
                 rows.collect::<rusqlite::Result<_>>().map_err(sq(doing))
             }
-            Db::Postgres(p) => pg_account(p, doing, move |c, a| {
+            Db::Postgres(p) => {
+                let c = client(p, doing).await?;
                 let sql = "SELECT id, received_ms, reason, detail, content_type, raw FROM kept \
                            WHERE account = $2 AND ($1::BIGINT IS NULL OR id = $1) ORDER BY id";
-                c.query(sql, &[&only, &a]).map(|rows| {
-                    rows.iter()
-                        .map(|r| KeptRequest {
-                            id: r.get(0),
-                            received_ms: r.get(1),
-                            reason: r.get(2),
-                            detail: r.get(3),
-                            content_type: r.get(4),
-                            raw: r.get(5),
-                        })
-                        .collect()
-                })
-            }),
+                let rows = c
+                    .query(sql, &[&only, &p.account()])
+                    .await
+                    .map_err(|e| failed(p, doing, &e))?;
+                Ok(rows
+                    .iter()
+                    .map(|r| KeptRequest {
+                        id: r.get(0),
+                        received_ms: r.get(1),
+                        reason: r.get(2),
+                        detail: r.get(3),
+                        content_type: r.get(4),
+                        raw: r.get(5),
+                    })
+                    .collect())
+            }
         }
     }
 
     /// Parked calls, oldest first.
-    pub(crate) fn parked_calls(&self) -> Result<Vec<ParkedCall>, StoreError> {
+    pub(crate) async fn parked_calls(&self) -> Result<Vec<ParkedCall>, StoreError> {
         let doing = "reading the parked calls";
         match self {
             Db::Sqlite(c) => store::parked_calls(&Self::lite(c)).map_err(sq(doing)),
-            Db::Postgres(p) => pg_account(p, doing, super::postgres::inbox::parked),
+            Db::Postgres(p) => {
+                let c = client(p, doing).await?;
+                let parked = super::postgres::inbox::parked(&c, p.account()).await;
+                parked.map_err(|e| failed(p, doing, &e))
+            }
         }
     }
 
     /// Whether the call was handled, and its saved progress (JSON) if it has one.
-    pub(crate) fn call_state(&self, call_id: &str) -> Result<(bool, Option<String>), StoreError> {
+    pub(crate) async fn call_state(
+        &self,
+        call_id: &str,
+    ) -> Result<(bool, Option<String>), StoreError> {
         let doing = "reading a call's state";
         match self {
             Db::Sqlite(c) => {
@@ -443,76 +486,63 @@ impl Db {
                 Ok((done, progress))
             }
             Db::Postgres(p) => {
-                let id = call_id.to_string();
-                pg_account(p, doing, move |c, a| {
+                let c = client(p, doing).await?;
+                let a = p.account();
+                let state = async {
                     let done = c
                         .query_opt(
                             "SELECT 1 FROM calls_done WHERE account = $2 AND call_id = $1",
-                            &[&id, &a],
-                        )?
+                            &[&call_id, &a],
+                        )
+                        .await?
                         .is_some();
                     let progress = c
                         .query_opt(
                             "SELECT value FROM memory
                               WHERE account = $2 AND space = 'progress' AND key = $1",
-                            &[&id, &a],
-                        )?
+                            &[&call_id, &a],
+                        )
+                        .await?
                         .map(|r| r.get(0));
                     Ok((done, progress))
-                })
+                };
+                state.await.map_err(|e| failed(p, doing, &e))
             }
         }
     }
 
     /// Puts a parked call back in the queue; false when it is not parked.
-    pub(crate) fn requeue(&self, call_id: &str) -> Result<bool, StoreError> {
+    pub(crate) async fn requeue(&self, call_id: &str) -> Result<bool, StoreError> {
         let doing = "putting a call back";
         match self {
             Db::Sqlite(c) => store::requeue(&mut Self::lite(c), call_id).map_err(sq(doing)),
             Db::Postgres(p) => {
-                let id = call_id.to_string();
-                pg_account(p, doing, move |c, a| {
-                    let mut t = c.transaction()?;
-                    let n = t.execute(
-                        "DELETE FROM parked WHERE account = $2 AND call_id = $1",
-                        &[&id, &a],
-                    )?;
-                    if n == 1 {
-                        t.execute(
-                            "DELETE FROM memory WHERE account = $2 AND space = 'attempts' AND key = $1",
-                            &[&id, &a],
-                        )?;
-                        t.execute(
-                            "INSERT INTO requeued (account, call_id) VALUES ($2, $1) ON CONFLICT DO NOTHING",
-                            &[&id, &a],
-                        )?;
-                        t.execute(
-                            "SELECT pg_notify($1, $2)",
-                            &[&super::postgres::listen::CHANNEL, &a],
-                        )?;
-                    }
-                    t.commit()?;
-                    Ok(n == 1)
-                })
+                let mut c = client(p, doing).await?;
+                let put_back = super::postgres::inbox::requeue(&mut c, p.account(), call_id).await;
+                put_back.map_err(|e| failed(p, doing, &e))
             }
         }
     }
 
     /// Every stored event, in id order (read by `sipamo record`).
     #[cfg(any(feature = "sim", test))]
-    pub(crate) fn all_events(&self) -> Result<Vec<StoredEvent>, StoreError> {
+    pub(crate) async fn all_events(&self) -> Result<Vec<StoredEvent>, StoreError> {
         let doing = "reading the inbox";
         match self {
             Db::Sqlite(c) => {
                 store::events_after(&Self::lite(c), 0, usize::MAX >> 1).map_err(sq(doing))
             }
-            Db::Postgres(p) => pg_account(p, doing, super::postgres::inbox::events_of_all),
+            Db::Postgres(p) => {
+                let c = client(p, doing).await?;
+                let events = super::postgres::inbox::events_of_all(&c, p.account()).await;
+                events.map_err(|e| failed(p, doing, &e))
+            }
         }
     }
 
     /// The settings text saved at the last start, if any (read by `sipamo record`).
     #[cfg(any(feature = "sim", test))]
-    pub(crate) fn settings(&self) -> Result<Option<String>, StoreError> {
+    pub(crate) async fn settings(&self) -> Result<Option<String>, StoreError> {
         let doing = "reading the saved settings";
         match self {
             Db::Sqlite(c) => Self::lite(c)
@@ -521,37 +551,40 @@ impl Db {
                 })
                 .optional()
                 .map_err(sq(doing)),
-            Db::Postgres(p) => pg_account(p, doing, |c, a| {
+            Db::Postgres(p) => {
+                let c = client(p, doing).await?;
                 c.query_opt(
                     "SELECT yaml FROM service_settings WHERE account = $1",
-                    &[&a],
+                    &[&p.account()],
                 )
+                .await
                 .map(|r| r.map(|r| r.get(0)))
-            }),
+                .map_err(|e| failed(p, doing, &e))
+            }
         }
     }
 
     /// The kept exchanges (JSON) of these calls, and the latest account-level one per path, in
     /// the order sent.
     #[cfg(any(feature = "sim", test))]
-    pub(crate) fn exchanges_of(&self, calls: &[String]) -> Result<Vec<String>, StoreError> {
+    pub(crate) async fn exchanges_of(&self, calls: &[String]) -> Result<Vec<String>, StoreError> {
         let doing = "reading the kept amoCRM exchanges";
         match self {
             Db::Sqlite(c) => crate::server::work::exchanges::of_calls_text(&Self::lite(c), calls)
                 .map_err(sq(doing)),
             Db::Postgres(p) => {
-                let calls = calls.to_vec();
-                pg_account(p, doing, move |c, a| {
-                    c.query(
-                        "SELECT exchange FROM exchanges WHERE account = $2 AND (call_id = ANY($1)
-                            OR id IN (SELECT MAX(id) FROM exchanges
-                                       WHERE account = $2 AND call_id IS NULL
-                                      GROUP BY exchange::json->>'path'))
-                         ORDER BY id",
-                        &[&calls, &a],
-                    )
-                    .map(|rows| rows.iter().map(|r| r.get(0)).collect())
-                })
+                let c = client(p, doing).await?;
+                c.query(
+                    "SELECT exchange FROM exchanges WHERE account = $2 AND (call_id = ANY($1)
+                        OR id IN (SELECT MAX(id) FROM exchanges
+                                   WHERE account = $2 AND call_id IS NULL
+                                  GROUP BY exchange::json->>'path'))
+                     ORDER BY id",
+                    &[&calls, &p.account()],
+                )
+                .await
+                .map(|rows| rows.iter().map(|r| r.get(0)).collect())
+                .map_err(|e| failed(p, doing, &e))
             }
         }
     }
@@ -569,7 +602,31 @@ impl Db {
         }
     }
 
-    pub(crate) fn add_account(
+    /// Runs `sql` with `args` on the deployment's tables; the rows it changed.
+    async fn pg_execute(
+        &self,
+        doing: &'static str,
+        sql: &str,
+        args: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, StoreError> {
+        let p = self.pg_only()?;
+        let c = client(p, doing).await?;
+        c.execute(sql, args).await.map_err(|e| failed(p, doing, &e))
+    }
+
+    /// Runs the query `sql` with `args` on the deployment's tables; its rows.
+    async fn pg_query(
+        &self,
+        doing: &'static str,
+        sql: &str,
+        args: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        let p = self.pg_only()?;
+        let c = client(p, doing).await?;
+        c.query(sql, args).await.map_err(|e| failed(p, doing, &e))
+    }
+
+    pub(crate) async fn add_account(
         &self,
         name: String,
         secret_hash: String,
@@ -579,13 +636,14 @@ impl Db {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         let doing = "adding the account";
-        let added = pg(self.pg_only()?, doing, move |c| {
-            c.execute(
+        let added = self
+            .pg_execute(
+                doing,
                 "INSERT INTO accounts (name, secret_hash, amocrm, settings, token, created_ms, updated_ms)
                  VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT DO NOTHING",
                 &[&name, &secret_hash, &amocrm, &settings, &token, &now_ms],
             )
-        })?;
+            .await?;
         if added == 1 {
             Ok(())
         } else {
@@ -596,219 +654,210 @@ impl Db {
         }
     }
 
-    pub(crate) fn accounts(
+    pub(crate) async fn accounts(
         &self,
     ) -> Result<Vec<crate::server::fleet::accounts::AccountRow>, StoreError> {
-        pg(self.pg_only()?, "reading the accounts", |c| {
-            c.query(
+        let rows = self
+            .pg_query(
+                "reading the accounts",
                 "SELECT name, amocrm, enabled, updated_ms FROM accounts ORDER BY name",
                 &[],
             )
-            .map(|rows| {
-                rows.iter()
-                    .map(|r| crate::server::fleet::accounts::AccountRow {
-                        name: r.get(0),
-                        amocrm: r.get(1),
-                        enabled: r.get(2),
-                        updated_ms: r.get(3),
-                    })
-                    .collect()
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| crate::server::fleet::accounts::AccountRow {
+                name: r.get(0),
+                amocrm: r.get(1),
+                enabled: r.get(2),
+                updated_ms: r.get(3),
             })
-        })
+            .collect())
     }
 
     /// An account's amoCRM URL and sealed token.
-    pub(crate) fn account_token(
+    pub(crate) async fn account_token(
         &self,
         name: String,
     ) -> Result<Option<(String, Vec<u8>)>, StoreError> {
-        pg(self.pg_only()?, "reading an account", move |c| {
-            c.query_opt(
+        let rows = self
+            .pg_query(
+                "reading an account",
                 "SELECT amocrm, token FROM accounts WHERE name = $1",
                 &[&name],
             )
-            .map(|r| r.map(|r| (r.get(0), r.get(1))))
-        })
+            .await?;
+        Ok(rows.first().map(|r| (r.get(0), r.get(1))))
     }
 
-    pub(crate) fn set_account_settings(
+    pub(crate) async fn set_account_settings(
         &self,
         name: String,
         yaml: String,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        pg(
-            self.pg_only()?,
+        self.pg_execute(
             "changing an account's settings",
-            move |c| {
-                c.execute(
-                    "UPDATE accounts SET settings = $2, updated_ms = $3 WHERE name = $1",
-                    &[&name, &yaml, &now_ms],
-                )
-                .map(|_| ())
-            },
+            "UPDATE accounts SET settings = $2, updated_ms = $3 WHERE name = $1",
+            &[&name, &yaml, &now_ms],
         )
+        .await
+        .map(drop)
     }
 
-    /// The enabled accounts, everything needed to serve them.
     /// The enabled accounts' names, secret paths (hashed) and settings' times: what a replica
     /// reads every few seconds (the rest only of the accounts that changed).
-    pub(crate) fn enabled_account_versions(
+    pub(crate) async fn enabled_account_versions(
         &self,
     ) -> Result<Vec<(String, String, i64)>, StoreError> {
-        pg(self.pg_only()?, "reading the accounts", |c| {
-            c.query(
+        let rows = self
+            .pg_query(
+                "reading the accounts",
                 "SELECT name, secret_hash, updated_ms FROM accounts WHERE enabled ORDER BY name",
                 &[],
             )
-            .map(|rows| {
-                rows.iter()
-                    .map(|r| (r.get(0), r.get(1), r.get(2)))
-                    .collect()
-            })
-        })
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
     }
 
     /// The accounts with work waiting: events not yet taken or calls put back. One statement
     /// (over the partial index of untaken events) finds the work of thousands of accounts, so
     /// that an idle account's worker need not look at its inbox itself.
-    pub(crate) fn accounts_with_work(&self) -> Result<Vec<String>, StoreError> {
-        pg(self.pg_only()?, "finding the accounts with work", |c| {
-            c.query(
+    pub(crate) async fn accounts_with_work(&self) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .pg_query(
+                "finding the accounts with work",
                 "SELECT DISTINCT account FROM events WHERE NOT taken
                  UNION SELECT account FROM requeued",
                 &[],
             )
-            .map(|rows| rows.iter().map(|r| r.get(0)).collect())
-        })
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     /// The enabled accounts whose work lease has no live holder (expired, let go, or never
     /// taken): those a replica with room for more leases tries to take.
-    pub(crate) fn accounts_without_a_lease(&self) -> Result<Vec<String>, StoreError> {
+    pub(crate) async fn accounts_without_a_lease(&self) -> Result<Vec<String>, StoreError> {
         let sql = format!(
             "SELECT a.name FROM accounts a WHERE a.enabled AND NOT EXISTS (
                SELECT 1 FROM leases l WHERE l.account = a.name
                   AND l.expires_ms >= {})",
             crate::server::work::lease::DB_NOW_MS
         );
-        pg(self.pg_only()?, "finding the free leases", move |c| {
-            c.query(&sql, &[])
-                .map(|rows| rows.iter().map(|r| r.get(0)).collect())
-        })
+        let rows = self.pg_query("finding the free leases", &sql, &[]).await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     /// The enabled accounts of `names`, whole.
-    pub(crate) fn enabled_accounts_named(
+    pub(crate) async fn enabled_accounts_named(
         &self,
         names: Vec<String>,
     ) -> Result<Vec<crate::server::fleet::accounts::ServedAccount>, StoreError> {
-        pg(self.pg_only()?, "reading the accounts", move |c| {
-            c.query(
+        let rows = self
+            .pg_query(
+                "reading the accounts",
                 "SELECT name, secret_hash, amocrm, settings, token, updated_ms FROM accounts
                  WHERE enabled AND name = ANY($1) ORDER BY name",
                 &[&names],
             )
-            .map(|rows| {
-                rows.iter()
-                    .map(|r| crate::server::fleet::accounts::ServedAccount {
-                        name: r.get(0),
-                        secret_hash: r.get(1),
-                        amocrm: r.get(2),
-                        settings: r.get(3),
-                        token: r.get(4),
-                        updated_ms: r.get(5),
-                    })
-                    .collect()
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| crate::server::fleet::accounts::ServedAccount {
+                name: r.get(0),
+                secret_hash: r.get(1),
+                amocrm: r.get(2),
+                settings: r.get(3),
+                token: r.get(4),
+                updated_ms: r.get(5),
             })
-        })
+            .collect())
     }
 
     /// Replicas whose heartbeat in `replicas` is younger than `within_ms`.
-    pub(crate) fn live_replicas(&self, within_ms: i64) -> Result<usize, StoreError> {
+    pub(crate) async fn live_replicas(&self, within_ms: i64) -> Result<usize, StoreError> {
         let sql = format!(
             "SELECT count(*) FROM replicas WHERE seen_ms > {} - $1",
             crate::server::work::lease::DB_NOW_MS
         );
-        pg(self.pg_only()?, "counting the live replicas", move |c| {
-            c.query_one(&sql, &[&within_ms])
-                .map(|r| usize::try_from(r.get::<_, i64>(0)).unwrap_or(0))
-        })
+        let rows = self
+            .pg_query("counting the live replicas", &sql, &[&within_ms])
+            .await?;
+        Ok(rows
+            .first()
+            .map_or(0, |r| usize::try_from(r.get::<_, i64>(0)).unwrap_or(0)))
     }
 
     /// Keeps an account's refreshed token (sealed); its settings' time is left as it was, so
     /// the account is not restarted for it.
-    pub(crate) fn save_account_token(
+    pub(crate) async fn save_account_token(
         &self,
         name: String,
         token: Vec<u8>,
     ) -> Result<(), StoreError> {
-        let n = pg(self.pg_only()?, "saving an account's token", move |c| {
-            c.execute(
+        let doing = "saving an account's token";
+        let n = self
+            .pg_execute(
+                doing,
                 "UPDATE accounts SET token = $2 WHERE name = $1",
                 &[&name, &token],
             )
-        })?;
+            .await?;
         if n == 1 {
             Ok(())
         } else {
             Err(StoreError {
-                doing: "saving an account's token",
+                doing,
                 message: "the account is gone".into(),
             })
         }
     }
 
     /// Enables an account again; false when there is no such account.
-    pub(crate) fn enable_account(&self, name: String, now_ms: i64) -> Result<bool, StoreError> {
-        pg(self.pg_only()?, "enabling an account", move |c| {
-            c.execute(
-                "UPDATE accounts SET enabled = true, updated_ms = $2 WHERE name = $1",
-                &[&name, &now_ms],
-            )
-            .map(|n| n == 1)
-        })
+    pub(crate) async fn enable_account(
+        &self,
+        name: String,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.pg_execute(
+            "enabling an account",
+            "UPDATE accounts SET enabled = true, updated_ms = $2 WHERE name = $1",
+            &[&name, &now_ms],
+        )
+        .await
+        .map(|n| n == 1)
     }
 
-    pub(crate) fn disable_account(&self, name: String) -> Result<bool, StoreError> {
-        pg(self.pg_only()?, "disabling an account", move |c| {
-            c.execute(
-                "UPDATE accounts SET enabled = false WHERE name = $1",
-                &[&name],
-            )
-            .map(|n| n == 1)
-        })
+    pub(crate) async fn disable_account(&self, name: String) -> Result<bool, StoreError> {
+        self.pg_execute(
+            "disabling an account",
+            "UPDATE accounts SET enabled = false WHERE name = $1",
+            &[&name],
+        )
+        .await
+        .map(|n| n == 1)
     }
 }
 
-/// Runs `f` on a pooled PostgreSQL connection with the account whose rows `p` holds.
-fn pg_account<T: Send>(
-    p: &PgConn,
-    doing: &'static str,
-    f: impl FnOnce(&mut postgres::Client, &str) -> Result<T, postgres::Error> + Send,
-) -> Result<T, StoreError> {
-    pg(p, doing, move |c| f(c, p.account()))
+/// A pooled PostgreSQL connection; its absence an error naming what was being done.
+async fn client(p: &PgConn, doing: &'static str) -> Result<super::postgres::Client, StoreError> {
+    p.client().await.map_err(|e| StoreError {
+        doing,
+        message: e.to_string(),
+    })
 }
 
-/// Runs `f` on a pooled PostgreSQL connection (the deployment's tables: no account's rows).
-fn pg<T: Send>(
-    p: &PgConn,
-    doing: &'static str,
-    f: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error> + Send,
-) -> Result<T, StoreError> {
-    match p.run(f) {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(StoreError {
-            doing,
-            message: format!(
-                "PostgreSQL at {}: {}",
-                p.target(),
-                super::postgres::explain(&e)
-            ),
-        }),
-        Err(e) => Err(StoreError {
-            doing,
-            message: e.to_string(),
-        }),
+/// A failed statement, in PostgreSQL's words (never the URL or password).
+fn failed(p: &PgConn, doing: &'static str, e: &tokio_postgres::Error) -> StoreError {
+    StoreError {
+        doing,
+        message: format!(
+            "PostgreSQL at {}: {}",
+            p.target(),
+            super::postgres::explain(e)
+        ),
     }
 }

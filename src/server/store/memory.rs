@@ -48,7 +48,7 @@ impl std::str::FromStr for DbUrl {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         if s.starts_with("postgres://") || s.starts_with("postgresql://") {
-            s.parse::<postgres::Config>()
+            s.parse::<tokio_postgres::Config>()
                 .map_err(|e| format!("the PostgreSQL URL does not parse: {e}"))?;
             return Ok(DbUrl::Postgres(super::postgres::PgUrl::new(s.to_string())));
         }
@@ -194,7 +194,7 @@ impl StoreMemory {
                 })?;
                 Rows::Sqlite(SqliteMemory::new(conn))
             }
-            DbUrl::Postgres(u) => Rows::Postgres(PgMemory::new(Arc::new(PgConn::connect(u)?))),
+            DbUrl::Postgres(u) => Rows::Postgres(PgMemory::new(PgConn::connect(u).await?)),
         };
         Ok(StoreMemory::over(rows, clock))
     }

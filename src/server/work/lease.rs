@@ -88,20 +88,22 @@ impl LeaseState {
 
 /// Lets the lease go at once (after its holder's work stopped), so that another replica need
 /// not wait for it to expire; nothing happens if another replica holds it already.
-pub(crate) fn release(conn: &PgConn, state: &LeaseState) {
+pub(crate) async fn release(conn: &PgConn, state: &LeaseState) {
     let Some(token) = state.token() else {
         return;
     };
     state.forget();
     let (name, holder) = (state.name.clone(), state.holder.clone());
     let account = conn.account().to_string();
-    let _ = conn.run(move |c| {
-        c.execute(
-            "UPDATE leases SET expires_ms = 0
-              WHERE account = $4 AND name = $1 AND holder = $2 AND token = $3",
-            &[&name, &holder, &token, &account],
-        )
-    });
+    if let Ok(c) = conn.client().await {
+        let _ = c
+            .execute(
+                "UPDATE leases SET expires_ms = 0
+                  WHERE account = $4 AND name = $1 AND holder = $2 AND token = $3",
+                &[&name, &holder, &token, &account],
+            )
+            .await;
+    }
 }
 
 /// The lease of a running service: its connection, its state and who to tell of changes.
@@ -118,7 +120,7 @@ pub(crate) const DB_NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 100
 /// the token held. A process taking the lease afresh (`fresh`: it did not hold it a moment
 /// ago), even under its own name after a restart, gets a new token: whatever an earlier
 /// incarnation might still try to write is fenced off.
-fn acquire(conn: &PgConn, state: &LeaseState, fresh: bool) -> Option<i64> {
+async fn acquire(conn: &PgConn, state: &LeaseState, fresh: bool) -> Option<i64> {
     let (name, holder) = (state.name.clone(), state.holder.clone());
     let len = i64::try_from(state.length.as_millis()).unwrap_or(i64::MAX);
     let sql = format!(
@@ -132,17 +134,16 @@ fn acquire(conn: &PgConn, state: &LeaseState, fresh: bool) -> Option<i64> {
          RETURNING token"
     );
     let account = conn.account().to_string();
-    let answer = conn.run(move |c| {
-        c.query_opt(&sql, &[&name, &holder, &len, &fresh, &account])
-            .map(|row| row.map(|r| r.get::<_, i64>(0)))
-    });
+    let c = conn.client().await.ok()?;
+    let answer = c
+        .query_opt(&sql, &[&name, &holder, &len, &fresh, &account])
+        .await;
     match answer {
-        Ok(Ok(token)) => token,
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "the work lease could not be taken or renewed");
+        Ok(row) => row.map(|r| r.get::<_, i64>(0)),
+        Err(e) => {
+            tracing::warn!(error = %crate::server::store::postgres::explain(&e), "the work lease could not be taken or renewed");
             None
         }
-        _ => None,
     }
 }
 
@@ -175,11 +176,7 @@ async fn take_or_renew(
     let Ok(_permit) = taking.acquire().await else {
         return None;
     };
-    let (c, s) = (conn.clone(), state.clone());
-    tokio::task::spawn_blocking(move || acquire(&c, &s, !held))
-        .await
-        .ok()
-        .flatten()
+    acquire(conn, state, !held).await
 }
 
 /// How many accounts' leases this replica may hold, so that live replicas split the accounts
@@ -277,8 +274,7 @@ pub(crate) async fn keep(
     loop {
         let sent = Instant::now();
         let token = if held && share.may_shed() {
-            let (c, s) = (conn.clone(), state.clone());
-            let _ = tokio::task::spawn_blocking(move || release(&c, &s)).await;
+            release(&conn, &state).await;
             tracing::info!(lease = %state.name, "let go to share the accounts with another replica");
             None
         } else if held {

@@ -11,21 +11,22 @@ use crate::server::store::DbUrl;
 use crate::server::store::{Db, KeptRequest, StoreError};
 
 /// The parked calls, oldest first.
-pub(crate) fn list(db: &DbUrl) -> Result<Vec<ParkedCall>, StoreError> {
-    Db::open_existing(db)?.parked_calls()
+pub(crate) async fn list(db: &DbUrl) -> Result<Vec<ParkedCall>, StoreError> {
+    Db::open_existing(db).await?.parked_calls().await
 }
 
 /// A call's state, its stored events and its saved progress, as text; `None` when the
 /// database knows no such call.
-pub(crate) fn show(db: &DbUrl, call_id: &str) -> Result<Option<String>, StoreError> {
-    let conn = Db::open_existing(db)?;
-    let events = conn.events_of(call_id)?;
+pub(crate) async fn show(db: &DbUrl, call_id: &str) -> Result<Option<String>, StoreError> {
+    let conn = Db::open_existing(db).await?;
+    let events = conn.events_of(call_id).await?;
     if events.is_empty() {
         return Ok(None);
     }
-    let (done, progress) = conn.call_state(call_id)?;
+    let (done, progress) = conn.call_state(call_id).await?;
     let parked = conn
-        .parked_calls()?
+        .parked_calls()
+        .await?
         .into_iter()
         .find(|p| p.call_id == call_id);
     let mut out = String::new();
@@ -46,13 +47,13 @@ pub(crate) fn show(db: &DbUrl, call_id: &str) -> Result<Option<String>, StoreErr
 }
 
 /// Puts a parked call back in the queue; false when it is not parked.
-pub(crate) fn retry(db: &DbUrl, call_id: &str) -> Result<bool, StoreError> {
-    Db::open_existing(db)?.requeue(call_id)
+pub(crate) async fn retry(db: &DbUrl, call_id: &str) -> Result<bool, StoreError> {
+    Db::open_existing(db).await?.requeue(call_id).await
 }
 
 /// The requests kept aside (R-WIRE), oldest first; only the one numbered `only` when given.
-pub(crate) fn kept(db: &DbUrl, only: Option<i64>) -> Result<Vec<KeptRequest>, StoreError> {
-    Db::open_existing(db)?.kept_requests(only)
+pub(crate) async fn kept(db: &DbUrl, only: Option<i64>) -> Result<Vec<KeptRequest>, StoreError> {
+    Db::open_existing(db).await?.kept_requests(only).await
 }
 
 /// A kept request's bytes as text: UTF-8 with control characters as `%XX`, anything else with

@@ -92,10 +92,7 @@ async fn gather(
             .into_iter()
             .map(|r| (r.answer, (r.account, r.name, r.token, r.length_ms)))
             .unzip();
-        let (conn, holder) = (conn.clone(), holder.clone());
-        let done = tokio::task::spawn_blocking(move || renew_all(&conn, &holder, &batch))
-            .await
-            .unwrap_or_else(|e| Err(format!("renewing leases panicked: {e}")));
+        let done = renew_all(&conn, &holder, &batch).await;
         for (i, answer) in answers.into_iter().enumerate() {
             let _ = answer.send(
                 done.as_ref()
@@ -111,15 +108,16 @@ type Item = (String, String, i64, i64);
 
 /// Renews every lease of `batch` still held by `holder` with its token and not expired, in one
 /// statement; answers the indexes of those renewed.
-fn renew_all(conn: &PgConn, holder: &str, batch: &[Item]) -> Result<Vec<usize>, String> {
+async fn renew_all(conn: &PgConn, holder: &str, batch: &[Item]) -> Result<Vec<usize>, String> {
     let accounts: Vec<&str> = batch.iter().map(|b| b.0.as_str()).collect();
     let names: Vec<&str> = batch.iter().map(|b| b.1.as_str()).collect();
     let tokens: Vec<i64> = batch.iter().map(|b| b.2).collect();
     let lengths: Vec<i64> = batch.iter().map(|b| b.3).collect();
     let sql = statement();
-    let rows = conn
-        .run(|c| c.query(&sql, &[&holder, &accounts, &names, &tokens, &lengths]))
-        .map_err(|e| e.to_string())?
+    let c = conn.client().await.map_err(|e| e.to_string())?;
+    let rows = c
+        .query(&sql, &[&holder, &accounts, &names, &tokens, &lengths])
+        .await
         .map_err(|e| crate::server::store::postgres::explain(&e))?;
     Ok(rows
         .iter()

@@ -21,30 +21,32 @@ pub(crate) struct Claim {
 
 /// What the table says of an id now: its instance and its last heartbeat, and the database's
 /// clock.
-fn seen(conn: &PgConn, id: &str) -> Result<Option<(String, i64, i64)>, ServeError> {
-    let id = id.to_string();
+async fn seen(conn: &PgConn, id: &str) -> Result<Option<(String, i64, i64)>, ServeError> {
+    let fail = |e: String| ServeError::Options(format!("cannot read the replicas table: {e}"));
     let sql = format!("SELECT instance, seen_ms, {DB_NOW_MS} FROM replicas WHERE replica_id = $1");
-    conn.run(move |c| c.query_opt(&sql, &[&id]))
-        .map_err(|e| ServeError::Options(format!("cannot read the replicas table: {e}")))?
+    let c = conn.client().await.map_err(|e| fail(e.to_string()))?;
+    c.query_opt(&sql, &[&id])
+        .await
         .map(|row| row.map(|r| (r.get(0), r.get(1), r.get(2))))
-        .map_err(|e| ServeError::Options(format!("cannot read the replicas table: {e}")))
+        .map_err(|e| fail(conn.failed(&e).to_string()))
 }
 
-fn write(conn: &PgConn, id: &str, instance: &str) -> Result<(), ServeError> {
-    let (id, instance) = (id.to_string(), instance.to_string());
+async fn write(conn: &PgConn, id: &str, instance: &str) -> Result<(), ServeError> {
+    let fail = |e: String| ServeError::Options(format!("cannot write the replicas table: {e}"));
     let sql = format!(
         "INSERT INTO replicas (replica_id, instance, seen_ms) VALUES ($1, $2, {DB_NOW_MS})
          ON CONFLICT (replica_id) DO UPDATE SET instance = $2, seen_ms = {DB_NOW_MS}"
     );
-    conn.run(move |c| c.execute(&sql, &[&id, &instance]))
-        .map_err(|e| ServeError::Options(format!("cannot write the replicas table: {e}")))?
-        .map(|_| ())
-        .map_err(|e| ServeError::Options(format!("cannot write the replicas table: {e}")))
+    let c = conn.client().await.map_err(|e| fail(e.to_string()))?;
+    c.execute(&sql, &[&id, &instance])
+        .await
+        .map(drop)
+        .map_err(|e| fail(conn.failed(&e).to_string()))
 }
 
-/// Claims `id` for this process (blocking: call it off the runtime). `lease` is the work lease's
-/// length: the heartbeat beats three times within it.
-pub(crate) fn claim(conn: PgConn, id: &str, lease: Duration) -> Result<Claim, ServeError> {
+/// Claims `id` for this process. `lease` is the work lease's length: the heartbeat beats three
+/// times within it.
+pub(crate) async fn claim(conn: PgConn, id: &str, lease: Duration) -> Result<Claim, ServeError> {
     let instance = format!(
         "{}:{}:{}",
         host(),
@@ -59,7 +61,7 @@ pub(crate) fn claim(conn: PgConn, id: &str, lease: Duration) -> Result<Claim, Se
              (the default is the host name, the same for every process on a host)"
         ))
     };
-    if let Some((other, seen_ms, now)) = seen(&conn, id)?
+    if let Some((other, seen_ms, now)) = seen(&conn, id).await?
         && other != instance
         && now.saturating_sub(seen_ms) < stale_ms
     {
@@ -70,7 +72,7 @@ pub(crate) fn claim(conn: PgConn, id: &str, lease: Duration) -> Result<Claim, Se
             if alive {
                 return Err(taken(id));
             }
-            write(&conn, id, &instance)?;
+            write(&conn, id, &instance).await?;
             return Ok(Claim {
                 conn,
                 id: id.to_string(),
@@ -79,14 +81,14 @@ pub(crate) fn claim(conn: PgConn, id: &str, lease: Duration) -> Result<Claim, Se
             });
         }
         // Its heartbeat is recent: wait a little over one beat and look again.
-        std::thread::sleep(every + Duration::from_millis(500));
-        if let Some((again, later, _)) = seen(&conn, id)?
+        tokio::time::sleep(every + Duration::from_millis(500)).await;
+        if let Some((again, later, _)) = seen(&conn, id).await?
             && (again != other || later > seen_ms)
         {
             return Err(taken(id));
         }
     }
-    write(&conn, id, &instance)?;
+    write(&conn, id, &instance).await?;
     Ok(Claim {
         conn,
         id: id.to_string(),
@@ -149,16 +151,14 @@ pub(crate) async fn heartbeat(claim: Claim) {
     let claim = std::sync::Arc::new(claim);
     loop {
         tokio::time::sleep(claim.every).await;
-        let c = claim.clone();
-        let beat = tokio::task::spawn_blocking(move || {
-            let sql = format!(
-                "UPDATE replicas SET seen_ms = {DB_NOW_MS} WHERE replica_id = $1 AND instance = $2"
-            );
-            let (id, instance) = (c.id.clone(), c.instance.clone());
-            c.conn.run(move |db| db.execute(&sql, &[&id, &instance]))
-        })
-        .await;
-        if let Ok(Ok(Ok(0))) = beat {
+        let sql = format!(
+            "UPDATE replicas SET seen_ms = {DB_NOW_MS} WHERE replica_id = $1 AND instance = $2"
+        );
+        let beat = match claim.conn.client().await {
+            Ok(db) => db.execute(&sql, &[&claim.id, &claim.instance]).await.ok(),
+            Err(_) => None,
+        };
+        if beat == Some(0) {
             tracing::error!(
                 replica = %claim.id,
                 "another process has taken this replica id over; give each process its own --replica-id"

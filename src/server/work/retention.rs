@@ -128,13 +128,12 @@ pub(crate) async fn run(
             return;
         }
         let cutoff = clock.now_ms().saturating_sub(retention_ms);
-        let url = db.clone();
-        let pass = tokio::task::spawn_blocking(move || {
-            crate::server::store::Db::open(&url).and_then(|conn| conn.prune(cutoff))
-        })
-        .await;
+        let pass = match crate::server::store::Db::open(&db).await {
+            Ok(conn) => conn.prune(cutoff).await,
+            Err(e) => Err(e),
+        };
         match pass {
-            Ok(Ok(p)) => {
+            Ok(p) => {
                 for (what, n) in [
                     ("events", p.events),
                     ("calls", p.calls),
@@ -150,10 +149,6 @@ pub(crate) async fn run(
                 if p != Pruned::default() {
                     tracing::info!(?p, "retention: old rows removed");
                 }
-            }
-            Ok(Err(e)) => {
-                metrics.prune_failures.inc();
-                tracing::error!(error = %e, "retention pass failed; the next one tries again");
             }
             Err(e) => {
                 metrics.prune_failures.inc();

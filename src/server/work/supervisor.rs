@@ -99,7 +99,9 @@ impl WorkerFactory {
         if let Some(l) = &self.lease {
             memory = memory.fenced(l.clone());
         }
-        let db = crate::server::store::Db::open(&self.db).map_err(db_error)?;
+        let db = crate::server::store::Db::open(&self.db)
+            .await
+            .map_err(db_error)?;
         let mut engine =
             Engine::connect(self.settings.clone(), self.client.clone(), memory).await?;
         engine.settle_ms = self.settle_ms;

@@ -79,7 +79,7 @@ impl Worker {
         }
         let mut cursor = self.restore().await?;
         // The gauges say what is open before /health says the worker is up.
-        let pending = self.db.pending_count(cursor)?;
+        let pending = self.db.pending_count(cursor).await?;
         self.metrics.queue.set(pending);
         self.metrics.open_calls.set(self.engine.open_calls() as i64);
         self.health.worker_up();
@@ -90,7 +90,7 @@ impl Worker {
             }
             self.check_lease()?;
             self.take_requeued().await?;
-            let batch = self.db.events_after(cursor, 256)?;
+            let batch = self.db.events_after(cursor, 256).await?;
             let got = batch.len();
             let mut taken = Vec::with_capacity(got);
             for e in batch {
@@ -106,10 +106,10 @@ impl Worker {
                 self.metrics.taken.inc();
                 self.metrics.open_calls.set(self.engine.open_calls() as i64);
             }
-            if !taken.is_empty() && !self.db.mark_taken(taken, self.fence())? {
+            if !taken.is_empty() && !self.db.mark_taken(taken, self.fence()).await? {
                 return Err(WorkerError::LeaseLost);
             }
-            let pending = self.db.pending_count(cursor)?;
+            let pending = self.db.pending_count(cursor).await?;
             self.metrics.queue.set(pending);
             failures = self.round(failures).await?;
             self.metrics.open_calls.set(self.engine.open_calls() as i64);
@@ -176,7 +176,7 @@ impl Worker {
     async fn restore(&mut self) -> Result<i64, WorkerError> {
         // What an earlier worker left offered is read from the inbox again, parsed.
         self.parsed.clear();
-        let (max, unfinished) = self.db.unfinished_events()?;
+        let (max, unfinished) = self.db.unfinished_events().await?;
         let restored = unfinished.len();
         let ids: Vec<i64> = unfinished.iter().map(|e| e.id).collect();
         let mut settling = true;
@@ -189,7 +189,7 @@ impl Worker {
             self.restore_one(&e).await?;
         }
         // Restored events are taken (PostgreSQL): the main loop does not feed them again.
-        if !ids.is_empty() && !self.db.mark_taken(ids, self.fence())? {
+        if !ids.is_empty() && !self.db.mark_taken(ids, self.fence()).await? {
             return Err(WorkerError::LeaseLost);
         }
         if restored > 0 {
@@ -209,12 +209,12 @@ impl Worker {
 
     /// Parked calls an operator put back: their events go into the engine again.
     async fn take_requeued(&mut self) -> Result<(), WorkerError> {
-        let ids = self.db.take_requeued()?;
+        let ids = self.db.take_requeued().await?;
         if ids.is_empty() {
             return Ok(());
         }
         for id in ids {
-            let events = self.db.events_of(&id)?;
+            let events = self.db.events_of(&id).await?;
             tracing::info!(call_id = %id, events = events.len(), "parked call put back by an operator");
             for e in &events {
                 self.restore_one(e).await?;

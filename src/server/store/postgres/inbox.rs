@@ -1,7 +1,7 @@
 //! The inbox, the worker's reads and retention in PostgreSQL: the same statements as SQLite's
 //! (`../sqlite/mod.rs`, `src/server/retention.rs`) in PostgreSQL's dialect.
 
-use postgres::{Client, Error, Row};
+use tokio_postgres::{Client, Error, Row};
 
 use crate::engine::memory::ParkedCall;
 use crate::server::http::inbox::Stored;
@@ -20,29 +20,35 @@ fn stored_event(r: &Row) -> StoredEvent {
 
 /// Stores `arrivals` in one transaction; with `notify`, the commit tells the listening
 /// replicas that new events are stored (`super::listen`).
-pub(crate) fn insert_events(
+pub(crate) async fn insert_events(
     c: &mut Client,
     account: &str,
     arrivals: &[Arrival],
     notify: bool,
 ) -> Result<Vec<Stored>, Error> {
-    let mut t = c.transaction()?;
-    let event = t.prepare(
-        "INSERT INTO events (account, call_id, fingerprint, raw, received_ms)
+    let t = c.transaction().await?;
+    let event = t
+        .prepare(
+            "INSERT INTO events (account, call_id, fingerprint, raw, received_ms)
          VALUES ($5, $1, $2, $3, $4) ON CONFLICT (account, fingerprint) DO NOTHING",
-    )?;
-    let kept = t.prepare(
-        "INSERT INTO kept (account, received_ms, reason, detail, content_type, raw)
+        )
+        .await?;
+    let kept = t
+        .prepare(
+            "INSERT INTO kept (account, received_ms, reason, detail, content_type, raw)
          VALUES ($6, $1, $2, $3, $4, $5)",
-    )?;
+        )
+        .await?;
     let mut out = Vec::with_capacity(arrivals.len());
     for a in arrivals {
         out.push(match a {
             Arrival::Event(e) => {
-                let n = t.execute(
-                    &event,
-                    &[&e.call_id, &e.fingerprint, &e.raw, &e.received_ms, &account],
-                )?;
+                let n = t
+                    .execute(
+                        &event,
+                        &[&e.call_id, &e.fingerprint, &e.raw, &e.received_ms, &account],
+                    )
+                    .await?;
                 if n == 1 {
                     Stored::New
                 } else {
@@ -60,7 +66,8 @@ pub(crate) fn insert_events(
                         &k.raw,
                         &account,
                     ],
-                )?;
+                )
+                .await?;
                 Stored::Kept
             }
         });
@@ -70,44 +77,48 @@ pub(crate) fn insert_events(
         t.execute(
             "SELECT pg_notify($1, $2)",
             &[&super::listen::CHANNEL, &account],
-        )?;
+        )
+        .await?;
     }
-    t.commit()?;
+    t.commit().await?;
     Ok(out)
 }
 
 /// Events not yet fed to a worker, in id order. Replicas' ids commit out of order, so a late
 /// commit with a lower id is still found here (an id cursor would pass it by).
-pub(crate) fn untaken(
-    c: &mut Client,
+pub(crate) async fn untaken(
+    c: &Client,
     account: &str,
     limit: usize,
 ) -> Result<Vec<StoredEvent>, Error> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = c.query(
-        "SELECT id, call_id, raw, received_ms FROM events
+    let rows = c
+        .query(
+            "SELECT id, call_id, raw, received_ms FROM events
           WHERE account = $2 AND NOT taken ORDER BY id LIMIT $1",
-        &[&limit, &account],
-    )?;
+            &[&limit, &account],
+        )
+        .await?;
     Ok(rows.iter().map(stored_event).collect())
 }
 
 /// Marks events fed to the worker, only while `fence` (lease name, holder, token) still holds:
 /// a replica that lost the lease must not hide events from the one that took over.
-pub(crate) fn mark_taken(
+pub(crate) async fn mark_taken(
     c: &mut Client,
     account: &str,
     ids: &[i64],
     fence: Option<&(String, String, i64)>,
 ) -> Result<bool, Error> {
-    let mut t = c.transaction()?;
+    let t = c.transaction().await?;
     if let Some((name, holder, token)) = fence {
         let held = t
             .query_opt(
                 "SELECT 1 FROM leases
                   WHERE account = $4 AND name = $1 AND holder = $2 AND token = $3 FOR SHARE",
                 &[name, holder, token, &account],
-            )?
+            )
+            .await?
             .is_some();
         if !held {
             return Ok(false);
@@ -116,54 +127,61 @@ pub(crate) fn mark_taken(
     t.execute(
         "UPDATE events SET taken = true WHERE account = $2 AND id = ANY($1)",
         &[&ids, &account],
-    )?;
-    t.commit()?;
+    )
+    .await?;
+    t.commit().await?;
     Ok(true)
 }
 
-pub(crate) fn unfinished_events(
-    c: &mut Client,
+pub(crate) async fn unfinished_events(
+    c: &Client,
     account: &str,
 ) -> Result<(i64, Vec<StoredEvent>), Error> {
     let max: i64 = c
         .query_one(
             "SELECT COALESCE(MAX(id), 0) FROM events WHERE account = $1",
             &[&account],
-        )?
+        )
+        .await?
         .get(0);
-    let rows = c.query(
-        "SELECT id, call_id, raw, received_ms FROM events WHERE account = $2 AND id <= $1
+    let rows = c
+        .query(
+            "SELECT id, call_id, raw, received_ms FROM events WHERE account = $2 AND id <= $1
            AND call_id NOT IN (SELECT call_id FROM calls_done WHERE account = $2)
            AND call_id NOT IN (SELECT call_id FROM parked WHERE account = $2) ORDER BY id",
-        &[&max, &account],
-    )?;
+            &[&max, &account],
+        )
+        .await?;
     Ok((max, rows.iter().map(stored_event).collect()))
 }
 
-pub(crate) fn events_of(
-    c: &mut Client,
+pub(crate) async fn events_of(
+    c: &Client,
     account: &str,
     call_id: &str,
 ) -> Result<Vec<StoredEvent>, Error> {
-    let rows = c.query(
-        "SELECT id, call_id, raw, received_ms FROM events
+    let rows = c
+        .query(
+            "SELECT id, call_id, raw, received_ms FROM events
           WHERE account = $2 AND call_id = $1 ORDER BY id",
-        &[&call_id, &account],
-    )?;
+            &[&call_id, &account],
+        )
+        .await?;
     Ok(rows.iter().map(stored_event).collect())
 }
 
-pub(crate) fn take_requeued(c: &mut Client, account: &str) -> Result<Vec<String>, Error> {
-    let mut t = c.transaction()?;
+pub(crate) async fn take_requeued(c: &mut Client, account: &str) -> Result<Vec<String>, Error> {
+    let t = c.transaction().await?;
     let ids = t
         .query(
             "DELETE FROM requeued WHERE account = $1 RETURNING call_id",
             &[&account],
-        )?
+        )
+        .await?
         .iter()
         .map(|r| r.get(0))
         .collect::<Vec<String>>();
-    t.commit()?;
+    t.commit().await?;
     let mut ids = ids;
     ids.sort();
     Ok(ids)
@@ -196,13 +214,13 @@ const STEPS: [&str; 6] = [
          SELECT id FROM kept WHERE account = $3 AND received_ms < $1 LIMIT $2)",
 ];
 
-pub(crate) fn prune(c: &mut Client, account: &str, cutoff_ms: i64) -> Result<Pruned, Error> {
+pub(crate) async fn prune(c: &Client, account: &str, cutoff_ms: i64) -> Result<Pruned, Error> {
     let batch = i64::try_from(crate::server::work::retention::BATCH).unwrap_or(2_000);
     let mut counts = [0usize; 6];
     for (sql, count) in STEPS.iter().zip(counts.iter_mut()) {
-        let st = c.prepare(sql)?;
+        let st = c.prepare(sql).await?;
         loop {
-            let n = c.execute(&st, &[&cutoff_ms, &batch, &account])?;
+            let n = c.execute(&st, &[&cutoff_ms, &batch, &account]).await?;
             *count += usize::try_from(n).unwrap_or(usize::MAX);
             if n < u64::try_from(batch).unwrap_or(u64::MAX) {
                 break;
@@ -213,12 +231,14 @@ pub(crate) fn prune(c: &mut Client, account: &str, cutoff_ms: i64) -> Result<Pru
 }
 
 /// The account's parked calls, oldest first.
-pub(crate) fn parked(c: &mut Client, account: &str) -> Result<Vec<ParkedCall>, Error> {
-    let rows = c.query(
-        "SELECT call_id, reason, attempts, at_ms FROM parked WHERE account = $1
+pub(crate) async fn parked(c: &Client, account: &str) -> Result<Vec<ParkedCall>, Error> {
+    let rows = c
+        .query(
+            "SELECT call_id, reason, attempts, at_ms FROM parked WHERE account = $1
           ORDER BY at_ms, call_id",
-        &[&account],
-    )?;
+            &[&account],
+        )
+        .await?;
     Ok(rows
         .iter()
         .map(|r| ParkedCall {
@@ -232,10 +252,42 @@ pub(crate) fn parked(c: &mut Client, account: &str) -> Result<Vec<ParkedCall>, E
 
 /// Every stored event in id order.
 #[cfg(any(feature = "sim", test))]
-pub(crate) fn events_of_all(c: &mut Client, account: &str) -> Result<Vec<StoredEvent>, Error> {
-    let rows = c.query(
-        "SELECT id, call_id, raw, received_ms FROM events WHERE account = $1 ORDER BY id",
-        &[&account],
-    )?;
+pub(crate) async fn events_of_all(c: &Client, account: &str) -> Result<Vec<StoredEvent>, Error> {
+    let rows = c
+        .query(
+            "SELECT id, call_id, raw, received_ms FROM events WHERE account = $1 ORDER BY id",
+            &[&account],
+        )
+        .await?;
     Ok(rows.iter().map(stored_event).collect())
+}
+
+/// Puts a parked call back in the queue and wakes the replicas; false when it is not parked.
+pub(crate) async fn requeue(c: &mut Client, account: &str, call_id: &str) -> Result<bool, Error> {
+    let t = c.transaction().await?;
+    let n = t
+        .execute(
+            "DELETE FROM parked WHERE account = $2 AND call_id = $1",
+            &[&call_id, &account],
+        )
+        .await?;
+    if n == 1 {
+        t.execute(
+            "DELETE FROM memory WHERE account = $2 AND space = 'attempts' AND key = $1",
+            &[&call_id, &account],
+        )
+        .await?;
+        t.execute(
+            "INSERT INTO requeued (account, call_id) VALUES ($2, $1) ON CONFLICT DO NOTHING",
+            &[&call_id, &account],
+        )
+        .await?;
+        t.execute(
+            "SELECT pg_notify($1, $2)",
+            &[&super::listen::CHANNEL, &account],
+        )
+        .await?;
+    }
+    t.commit().await?;
+    Ok(n == 1)
 }

@@ -5,7 +5,7 @@
 //! crash in between leaves each account either folded or not yet; the next start goes on.
 //! Replicas of an earlier version must be stopped first: their accounts' schemas disappear.
 
-use postgres::Client;
+use tokio_postgres::Client;
 
 use super::explain;
 
@@ -34,26 +34,35 @@ const TABLES: [(&str, &str, &str); 10] = [
 
 /// Folds every account schema left by an earlier version, under the migrations' lock; nothing
 /// to do (one catalog read) in the usual case.
-pub(super) fn fold_all(c: &mut Client) -> Result<(), String> {
-    if legacy_schemas(c)?.is_empty() {
+pub(super) async fn fold_all(c: &mut Client) -> Result<(), String> {
+    if legacy_schemas(c).await?.is_empty() {
         return Ok(());
     }
-    super::pool::locked(c, |c| {
-        // Read again under the lock: another replica may have folded them meanwhile.
-        let schemas = legacy_schemas(c)?;
-        tracing::info!(
-            accounts = schemas.len(),
-            "moving the accounts' schemas of an earlier version into the shared tables"
-        );
-        for schema in schemas {
-            fold(c, &schema).map_err(|e| format!("folding schema {schema}: {e}"))?;
-        }
-        Ok(())
-    })
+    super::pool::lock(c).await?;
+    let folded = fold_locked(c).await;
+    let unlocked = super::pool::unlock(c).await;
+    folded?;
+    unlocked
+}
+
+/// Folds every account schema; the caller holds the migrations' lock.
+async fn fold_locked(c: &mut Client) -> Result<(), String> {
+    // Read again under the lock: another replica may have folded them meanwhile.
+    let schemas = legacy_schemas(c).await?;
+    tracing::info!(
+        accounts = schemas.len(),
+        "moving the accounts' schemas of an earlier version into the shared tables"
+    );
+    for schema in schemas {
+        fold(c, &schema)
+            .await
+            .map_err(|e| format!("folding schema {schema}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Schemas `account_NAME` holding the tables of an earlier version.
-fn legacy_schemas(c: &mut Client) -> Result<Vec<String>, String> {
+async fn legacy_schemas(c: &Client) -> Result<Vec<String>, String> {
     let rows = c
         .query(
             "SELECT n.nspname FROM pg_namespace n
@@ -63,21 +72,25 @@ fn legacy_schemas(c: &mut Client) -> Result<Vec<String>, String> {
               ORDER BY 1",
             &[],
         )
+        .await
         .map_err(|e| explain(&e))?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// Copies one account's schema into the shared tables and drops it, in one transaction.
-fn fold(c: &mut Client, schema: &str) -> Result<(), String> {
+async fn fold(c: &mut Client, schema: &str) -> Result<(), String> {
     let account = schema.strip_prefix("account_").unwrap_or(schema);
     super::account_name(account)?;
-    let mut t = c.transaction().map_err(|e| explain(&e))?;
+    let t = c.transaction().await.map_err(|e| explain(&e))?;
     for sql in statements(schema) {
-        t.execute(&sql, &[&account]).map_err(|e| explain(&e))?;
+        t.execute(&sql, &[&account])
+            .await
+            .map_err(|e| explain(&e))?;
     }
     t.batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .await
         .map_err(|e| explain(&e))?;
-    t.commit().map_err(|e| explain(&e))
+    t.commit().await.map_err(|e| explain(&e))
 }
 
 /// The copying statements of `schema` (a checked name: `account_` and a-z 0-9 `_`).
@@ -145,8 +158,9 @@ mod tests {
         let Some((_cluster, url)) = legacy_database() else {
             return;
         };
+        let rt = tokio::runtime::Runtime::new().unwrap();
         let base = PgUrl::new(url.clone());
-        PgConn::connect(&base).unwrap();
+        rt.block_on(PgConn::connect(&base)).unwrap();
         let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
         let schemas: i64 = c
             .query_one(
@@ -178,20 +192,25 @@ mod tests {
             .unwrap()
             .get(0);
         assert_eq!(token, 7, "the fencing token only ever grows");
-        let shop = Db::open(&DbUrl::Postgres(base.account("shop"))).unwrap();
-        let parked = shop.parked_calls().unwrap();
-        assert_eq!(parked.len(), 1);
-        assert_eq!(parked[0].reason, "amoCRM answered 400");
-        assert!(shop.call_state("c0").unwrap().0, "c0 was handled");
-        assert_eq!(shop.settings().unwrap().as_deref(), Some("settings: shop"));
-        let own = Db::open(&DbUrl::Postgres(base.clone())).unwrap();
-        assert!(
-            own.parked_calls().unwrap().is_empty(),
-            "the deployment's own rows are apart"
-        );
-        // A second process finds nothing left to fold and the tables as they are.
-        PgConn::connect(&PgUrl::new(url)).unwrap();
-        assert_eq!(shop.events_of("c1").unwrap().len(), 2);
+        rt.block_on(async {
+            let shop = Db::open(&DbUrl::Postgres(base.account("shop")))
+                .await
+                .unwrap();
+            let parked = shop.parked_calls().await.unwrap();
+            assert_eq!(parked.len(), 1);
+            assert_eq!(parked[0].reason, "amoCRM answered 400");
+            assert!(shop.call_state("c0").await.unwrap().0, "c0 was handled");
+            let settings = shop.settings().await.unwrap();
+            assert_eq!(settings.as_deref(), Some("settings: shop"));
+            let own = Db::open(&DbUrl::Postgres(base.clone())).await.unwrap();
+            assert!(
+                own.parked_calls().await.unwrap().is_empty(),
+                "the deployment's own rows are apart"
+            );
+            // A second process finds nothing left to fold and the tables as they are.
+            PgConn::connect(&PgUrl::new(url)).await.unwrap();
+            assert_eq!(shop.events_of("c1").await.unwrap().len(), 2);
+        });
     }
 
     #[test]

@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use postgres::fallible_iterator::FallibleIterator;
+use tokio::sync::mpsc;
+use tokio_postgres::AsyncMessage;
 
 use super::PgUrl;
 
@@ -16,53 +17,76 @@ pub(crate) const CHANNEL: &str = "sipamo_inbox";
 /// as notifications sent while it was down are lost.
 pub(crate) const EVERYONE: &str = "*";
 
-/// Listens on a thread of its own until `alive` turns false (checked every second), calling
+/// Listens in a task of its own until `alive` turns false (checked every second), calling
 /// `wake` with each notification's account; reconnects after a second when the connection
 /// drops.
 pub(crate) fn spawn(
     url: &PgUrl,
-    alive: impl Fn() -> bool + Send + 'static,
-    wake: impl Fn(&str) + Send + 'static,
+    alive: impl Fn() -> bool + Send + Sync + 'static,
+    wake: impl Fn(&str) + Send + Sync + 'static,
 ) {
     let url = url.clone();
-    let spawned = std::thread::Builder::new()
-        .name("sipamo-pg-listen".into())
-        .spawn(move || {
-            while alive() {
-                match super::pool::dedicated(&url) {
-                    Ok(mut c) => {
-                        if let Err(e) = c.batch_execute(&format!("LISTEN {CHANNEL}")) {
-                            tracing::warn!(error = %super::explain(&e), "cannot listen for new events");
-                        } else {
+    tokio::spawn(async move {
+        while alive() {
+            match super::pool::dedicated(&url).await {
+                Ok((client, connection)) => {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    let driver = tokio::spawn(drive(connection, tx));
+                    match client.batch_execute(&format!("LISTEN {CHANNEL}")).await {
+                        Ok(()) => {
                             wake(EVERYONE);
-                            relay(&mut c, &alive, &wake);
+                            relay(rx, &alive, &wake).await;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %super::explain(&e), "cannot listen for new events");
                         }
                     }
-                    Err(e) => tracing::warn!(error = %e, "cannot connect to listen for new events"),
+                    driver.abort();
                 }
-                std::thread::sleep(Duration::from_secs(1));
+                Err(e) => tracing::warn!(error = %e, "cannot connect to listen for new events"),
             }
-        });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "cannot start the thread listening for new events");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+}
+
+/// Drives the listening connection (its client works only while it is polled), passing each
+/// notification's payload on; ends when the connection does.
+async fn drive<S, T>(
+    mut connection: tokio_postgres::Connection<S, T>,
+    tx: mpsc::UnboundedSender<String>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    loop {
+        match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            Some(Ok(AsyncMessage::Notification(n))) => {
+                if tx.send(n.payload().to_string()).is_err() {
+                    return;
+                }
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                tracing::warn!(error = %super::explain(&e), "the connection listening for new events dropped");
+                return;
+            }
+            None => return,
+        }
     }
 }
 
 /// Passes notifications on until the connection drops or `alive` turns false.
-fn relay(c: &mut postgres::Client, alive: &impl Fn() -> bool, wake: &impl Fn(&str)) {
+async fn relay(
+    mut rx: mpsc::UnboundedReceiver<String>,
+    alive: &impl Fn() -> bool,
+    wake: &impl Fn(&str),
+) {
     while alive() {
-        let next = c
-            .notifications()
-            .timeout_iter(Duration::from_secs(1))
-            .next();
-        match next {
-            Ok(Some(n)) => wake(n.payload()),
-            Ok(None) if c.is_closed() => return,
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(error = %super::explain(&e), "the connection listening for new events dropped");
-                return;
-            }
+        match tokio::time::timeout(Duration::from_secs(1), rx.recv()).await {
+            Ok(Some(account)) => wake(&account),
+            Ok(None) => return,
+            Err(_) => {}
         }
     }
 }

@@ -15,7 +15,7 @@ pub(crate) use memory::PgMemory;
 
 /// How long `/health`'s check waits for a pooled connection (within its 2 s deadline).
 pub(crate) const CHECK_WAIT: std::time::Duration = std::time::Duration::from_millis(1500);
-pub(crate) use pool::PgConn;
+pub(crate) use pool::{Client, PgConn};
 
 refinery::embed_migrations!("src/server/store/postgres/migrations");
 
@@ -117,14 +117,14 @@ pub enum PgError {
 
 /// The URL's host, port and database, for messages (never its user or password).
 pub(crate) fn describe(url: &str) -> String {
-    match url.parse::<postgres::Config>() {
+    match url.parse::<tokio_postgres::Config>() {
         Ok(c) => {
             let host = c
                 .get_hosts()
                 .first()
                 .map(|h| match h {
-                    postgres::config::Host::Tcp(name) => name.clone(),
-                    postgres::config::Host::Unix(path) => path.display().to_string(),
+                    tokio_postgres::config::Host::Tcp(name) => name.clone(),
+                    tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
                 })
                 .unwrap_or_else(|| "localhost".into());
             let port = c.get_ports().first().copied().unwrap_or(5432);
@@ -141,7 +141,7 @@ const SESSION: &str = "SET lock_timeout = '5s'; SET idle_in_transaction_session_
 
 /// PostgreSQL's own words for an error: `postgres::Error` displays only "db error" for what the
 /// server said, so its message, detail and hint are spelled out (never the URL or password).
-pub(crate) fn explain(e: &postgres::Error) -> String {
+pub(crate) fn explain(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => {
             let mut text = format!("{} {}: {}", db.severity(), db.code().code(), db.message());

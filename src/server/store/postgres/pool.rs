@@ -1,11 +1,13 @@
-//! The connections of one database: a pool of a fixed size (r2d2) of synchronous clients
-//! shared by every part of the process and every account, each job run outside the async
-//! runtime, the tables migrated the first time the process connects.
+//! The connections of one database: pools of a fixed size (deadpool-postgres over the async
+//! client, tokio-postgres) shared by every part of the process and every account, so that a
+//! job waiting on PostgreSQL holds no thread; the tables migrated the first time the process
+//! connects.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use r2d2::ManageConnection;
+use deadpool_postgres::{HookError, Manager, ManagerConfig, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
 
 use super::{PgError, SESSION, describe, explain, migrations};
 
@@ -18,118 +20,45 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a job waits for a free connection (or a new one) before it fails.
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A pooled connection: its client, and whether it must never be lent again (a transaction
-/// could not be ended on it).
-pub(crate) struct Session {
-    /// Always there but while being closed.
-    client: Option<postgres::Client>,
-    poisoned: bool,
-}
+/// A connection taken from the pool, given back when dropped. A transaction left open on it
+/// (its future dropped mid-way) is rolled back by the client before the connection is reused.
+pub(crate) type Client = deadpool_postgres::Object;
 
-impl Session {
-    /// The client; an error naming `target` while it is being closed.
-    fn client(&mut self, target: &str) -> Result<&mut postgres::Client, PgError> {
-        self.client.as_mut().ok_or_else(|| closed(target))
-    }
-
-    fn is_closed(&self) -> bool {
-        self.client.as_ref().is_none_or(postgres::Client::is_closed)
-    }
-}
-
-/// The error of a session whose client is being closed.
-fn closed(target: &str) -> PgError {
-    PgError::Failed {
-        target: target.to_string(),
-        message: "the connection is closed".into(),
-    }
-}
-
-impl Drop for Session {
-    /// Closing a client blocks on its own runtime, which cannot run inside another: inside
-    /// one (the pool dropped by an async task), it is closed on a thread of its own.
-    fn drop(&mut self) {
-        if let Some(c) = self.client.take()
-            && tokio::runtime::Handle::try_current().is_ok()
-        {
-            let _ = std::thread::Builder::new()
-                .name("sipamo-pg-close".into())
-                .spawn(move || drop(c));
-        }
-    }
-}
-
-/// A connection PostgreSQL refused, in its own words (never the URL or password).
-#[derive(Debug)]
-pub(crate) struct ConnectError(String);
-
-impl std::fmt::Display for ConnectError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ConnectError {}
+type Pool = deadpool_postgres::Pool;
 
 /// A connection of its own, outside the pool, with the pool's settings: the one
 /// [`super::listen`] keeps (the pool holds one fewer than `--db-pool` to leave room for it).
-pub(crate) fn dedicated(url: &super::PgUrl) -> Result<postgres::Client, PgError> {
+/// Its connection task is answered too: it must be polled for the client to work, and it
+/// yields the notifications.
+pub(crate) async fn dedicated(
+    url: &super::PgUrl,
+) -> Result<
+    (
+        tokio_postgres::Client,
+        tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
+    ),
+    PgError,
+> {
     let target = describe(&url.url);
     let config = url.pool.config(&url.url, &target)?;
-    Manager { config }
-        .connect()
-        .map(|mut s| s.client.take())
-        .map_err(|e| PgError::Connect {
-            target: target.clone(),
-            message: e.0,
-        })?
-        .ok_or(PgError::Connect {
-            target,
-            message: "the connection closed".into(),
-        })
+    let connect = |message| PgError::Connect {
+        target: target.clone(),
+        message,
+    };
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .map_err(|e| connect(explain(&e)))?;
+    Ok((client, connection))
 }
 
-/// Makes the pool's connections, with the session settings.
-pub(crate) struct Manager {
-    config: postgres::Config,
-}
-
-impl r2d2::ManageConnection for Manager {
-    type Connection = Session;
-    type Error = ConnectError;
-
-    fn connect(&self) -> Result<Session, ConnectError> {
-        let mut client = self
-            .config
-            .connect(postgres::NoTls)
-            .map_err(|e| ConnectError(explain(&e)))?;
-        client
-            .batch_execute(SESSION)
-            .map_err(|e| ConnectError(explain(&e)))?;
-        Ok(Session {
-            client: Some(client),
-            poisoned: false,
-        })
-    }
-
-    fn is_valid(&self, s: &mut Session) -> Result<(), ConnectError> {
-        s.client("a pooled connection")
-            .map_err(|e| ConnectError(e.to_string()))?
-            .batch_execute("")
-            .map_err(|e| ConnectError(explain(&e)))
-    }
-
-    fn has_broken(&self, s: &mut Session) -> bool {
-        s.poisoned || s.is_closed()
-    }
-}
-
-type Pool = r2d2::Pool<Manager>;
-
-/// What every clone of one [`super::PgUrl`] shares: the pool's settings, the pool (made at the
+/// What every clone of one [`super::PgUrl`] shares: the pool's settings, the pools (made at the
 /// first connection) and whether this process has brought the tables up to date.
 #[derive(Default)]
-pub struct Shared(Mutex<Inner>);
+pub struct Shared {
+    inner: Mutex<Inner>,
+    migrated: tokio::sync::OnceCell<()>,
+}
 
 #[derive(Default)]
 struct Inner {
@@ -138,7 +67,6 @@ struct Inner {
     /// The pools of the two lanes (made on first use).
     work: Option<Pool>,
     ingest: Option<Pool>,
-    migrated: bool,
 }
 
 /// Which of the process's two pools a handle draws from. The work of thousands of accounts can
@@ -166,7 +94,7 @@ pub(crate) fn lane_sizes(size: u32) -> (u32, u32) {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn configure(&self, size: u32, name: &str) {
@@ -177,9 +105,9 @@ impl Shared {
 
     /// The connections' settings: the URL's, with a connect timeout and this process's name
     /// unless the URL sets them.
-    fn config(&self, url: &str, target: &str) -> Result<postgres::Config, PgError> {
+    fn config(&self, url: &str, target: &str) -> Result<tokio_postgres::Config, PgError> {
         let name = self.lock().name.clone();
-        let mut config: postgres::Config = url.parse().map_err(|e| PgError::Connect {
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| PgError::Connect {
             target: target.to_string(),
             message: explain(&e),
         })?;
@@ -207,13 +135,10 @@ impl Shared {
         if let Some(p) = slot {
             return Ok(p.clone());
         }
-        let pool = r2d2::Pool::builder()
-            .max_size(size)
-            .min_idle(Some(0))
-            .test_on_check_out(false)
-            .connection_timeout(CHECKOUT_TIMEOUT)
-            .error_handler(Box::new(r2d2::NopErrorHandler))
-            .build_unchecked(Manager { config });
+        let pool = build(config, size).map_err(|message| PgError::Connect {
+            target: target.to_string(),
+            message,
+        })?;
         *slot = Some(pool.clone());
         Ok(pool)
     }
@@ -224,17 +149,38 @@ impl Shared {
         [&inner.work, &inner.ingest]
             .into_iter()
             .flatten()
-            .map(|p| p.state().connections)
+            .map(|p| u32::try_from(p.status().size).unwrap_or(u32::MAX))
             .sum()
     }
+}
 
-    fn is_migrated(&self) -> bool {
-        self.lock().migrated
-    }
-
-    fn set_migrated(&self) {
-        self.lock().migrated = true;
-    }
+/// A pool of at most `size` connections of `config`, each with the session settings.
+fn build(config: tokio_postgres::Config, size: u32) -> Result<Pool, String> {
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            // A connection given back is reused as it is unless it is closed: a transaction
+            // left open on it was rolled back when its `Transaction` was dropped.
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(usize::try_from(size).unwrap_or(usize::MAX))
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(CHECKOUT_TIMEOUT))
+        .create_timeout(Some(CONNECT_TIMEOUT))
+        .recycle_timeout(Some(CONNECT_TIMEOUT))
+        .post_create(deadpool_postgres::Hook::async_fn(|client, _| {
+            Box::pin(async move {
+                client
+                    .batch_execute(SESSION)
+                    .await
+                    .map_err(|e| HookError::message(explain(&e)))
+            })
+        }))
+        .build()
+        .map_err(|e| e.to_string())
 }
 
 /// A handle on the pool of a database, for the rows of one account (or the deployment's own).
@@ -249,7 +195,7 @@ pub(crate) struct PgConn {
 impl PgConn {
     /// A handle on `url`'s pool, the tables brought up to date first if this process has not
     /// yet done so.
-    pub(crate) fn connect(url: &super::PgUrl) -> Result<Self, PgError> {
+    pub(crate) async fn connect(url: &super::PgUrl) -> Result<Self, PgError> {
         let target = match &*url.account {
             "" => describe(&url.url),
             a => format!("{} (account {a})", describe(&url.url)),
@@ -260,87 +206,78 @@ impl PgConn {
             target,
             account: url.account.clone(),
         };
-        conn.migrate_once()?;
+        conn.shared
+            .migrated
+            .get_or_try_init(|| conn.migrate())
+            .await?;
         Ok(conn)
     }
 
-    /// Brings the tables up to date and folds in the accounts of the schema-per-account layout,
-    /// once per process.
-    fn migrate_once(&self) -> Result<(), PgError> {
-        if self.shared.is_migrated() {
-            return Ok(());
-        }
-        let done = outside_runtime(|| {
-            let mut s = self.checkout()?;
-            let client = s.client(&self.target)?;
-            // Already at the newest version (the usual case): one read, no lock.
-            let done = if up_to_date(client) {
-                Ok(())
-            } else {
-                migrate(client)
-            }
-            .and_then(|()| super::legacy::fold_all(client));
+    /// Brings the tables up to date and folds in the accounts of the schema-per-account layout.
+    async fn migrate(&self) -> Result<(), PgError> {
+        let mut c = self.client().await?;
+        // Already at the newest version (the usual case): one read, no lock.
+        let done = if up_to_date(&c).await {
+            Ok(())
+        } else {
+            migrate(&mut c).await
+        };
+        let done = match done {
+            Ok(()) => super::legacy::fold_all(&mut c).await,
+            Err(e) => Err(e),
+        };
+        if done.is_err() {
             // A migration that failed half-way may leave the session anywhere: not lent again.
-            s.poisoned = done.is_err();
-            done.map_err(|message| PgError::Migrate {
-                target: self.target.clone(),
-                message,
-            })
-        });
-        done?;
-        self.shared.set_migrated();
-        Ok(())
+            drop(deadpool_postgres::Object::take(c));
+        }
+        done.map_err(|message| PgError::Migrate {
+            target: self.target.clone(),
+            message,
+        })
     }
 
-    fn checkout(&self) -> Result<r2d2::PooledConnection<Manager>, PgError> {
-        self.pool.get().map_err(|e| self.no_connection(&e))
+    /// A pooled connection, waited for at most the checkout timeout.
+    pub(crate) async fn client(&self) -> Result<Client, PgError> {
+        self.pool.get().await.map_err(|e| self.no_connection(&e))
     }
 
-    /// No connection came within the wait: PostgreSQL's last refusal when there was one.
-    fn no_connection(&self, e: &r2d2::Error) -> PgError {
+    /// [`PgConn::client`], waiting at most `wait` for a connection: a check that must say why
+    /// (PostgreSQL's refusal) before its own deadline.
+    pub(crate) async fn client_within(&self, wait: Duration) -> Result<Client, PgError> {
+        let timeouts = deadpool_postgres::Timeouts {
+            wait: Some(wait),
+            create: Some(wait),
+            recycle: Some(wait),
+        };
+        self.pool
+            .timeout_get(&timeouts)
+            .await
+            .map_err(|e| self.no_connection(&e))
+    }
+
+    /// No connection came: PostgreSQL's own refusal when there was one.
+    fn no_connection(&self, e: &deadpool_postgres::PoolError) -> PgError {
+        use deadpool_postgres::PoolError;
+        let message = match e {
+            PoolError::Backend(e) => explain(e),
+            PoolError::PostCreateHook(e) => e.to_string(),
+            PoolError::Timeout(_) => format!(
+                "{e} (the database did not answer in time, or every pooled connection was busy)"
+            ),
+            PoolError::Closed | PoolError::NoRuntimeSpecified => e.to_string(),
+        };
         PgError::Connect {
             target: self.target.clone(),
-            message: format!(
-                "{e} (the database did not answer in time, refused new connections, or every pooled connection was busy)"
-            ),
+            message,
         }
     }
 
-    /// Runs `f` on a pooled connection in this handle's schema (outside the async runtime:
-    /// the client blocks).
-    pub(crate) fn run<T: Send>(
-        &self,
-        f: impl FnOnce(&mut postgres::Client) -> T + Send,
-    ) -> Result<T, PgError> {
-        outside_runtime(|| {
-            let mut s = self.checkout()?;
-            self.on(&mut s, f)
-        })
-    }
-
-    /// [`PgConn::run`], waiting at most `wait` for a connection: a check that must say why
-    /// (PostgreSQL's refusal, as the pool last heard it) before its own deadline.
-    pub(crate) fn run_within<T: Send>(
-        &self,
-        wait: Duration,
-        f: impl FnOnce(&mut postgres::Client) -> T + Send,
-    ) -> Result<T, PgError> {
-        outside_runtime(|| {
-            let mut s = self
-                .pool
-                .get_timeout(wait)
-                .map_err(|e| self.no_connection(&e))?;
-            self.on(&mut s, f)
-        })
-    }
-
-    /// Runs `f` on `s`'s client.
-    fn on<T>(
-        &self,
-        s: &mut Session,
-        f: impl FnOnce(&mut postgres::Client) -> T,
-    ) -> Result<T, PgError> {
-        Ok(f(s.client(&self.target)?))
+    /// A statement failed: PostgreSQL's words and what was being done.
+    pub(crate) fn failed(&self, e: &tokio_postgres::Error) -> PgError {
+        PgError::Failed {
+            target: self.target.clone(),
+            message: explain(e),
+        }
     }
 
     /// The account whose rows this handle reads and writes (`""`: the deployment's own).
@@ -353,27 +290,9 @@ impl PgConn {
     }
 }
 
-/// Runs `f`, which blocks, off the async runtime's threads: on a multi-threaded runtime the
-/// worker thread hands its other tasks to another thread first (many accounts wait on the
-/// database at once, and a frozen database must not hold the receiver's tasks); on a
-/// single-threaded one it runs on a thread of its own.
-fn outside_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
-        Ok(_) => std::thread::scope(|s| {
-            s.spawn(f)
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p))
-        }),
-        Err(_) => f(),
-    }
-}
-
 /// Whether the database has every migration this build embeds; false when it cannot be told
 /// (no history table yet, or an error: then the locked migration runs).
-fn up_to_date(c: &mut postgres::Client) -> bool {
+async fn up_to_date(c: &tokio_postgres::Client) -> bool {
     // The embedded migrations are read once, not once per schema at start.
     static NEWEST: std::sync::OnceLock<Option<i64>> = std::sync::OnceLock::new();
     let newest = *NEWEST.get_or_init(|| {
@@ -388,6 +307,7 @@ fn up_to_date(c: &mut postgres::Client) -> bool {
             "SELECT MAX(version)::bigint FROM refinery_schema_history",
             &[],
         )
+        .await
         .ok()
         .and_then(|r| r.get::<_, Option<i64>>(0));
     applied.is_some() && applied == newest
@@ -395,28 +315,33 @@ fn up_to_date(c: &mut postgres::Client) -> bool {
 
 /// Brings the tables up to date. A session advisory lock keeps replicas starting together
 /// from migrating at once.
-fn migrate(c: &mut postgres::Client) -> Result<(), String> {
-    locked(c, |c| {
-        migrations::runner()
-            .run(c)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    })
+async fn migrate(c: &mut tokio_postgres::Client) -> Result<(), String> {
+    lock(c).await?;
+    let run = migrations::runner()
+        .run_async(c)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    let unlock = unlock(c).await;
+    run?;
+    unlock
 }
 
-/// Runs `f` under the session advisory lock of migrations (replicas starting together wait for
-/// each other's), unlocking whatever `f` answers.
-pub(super) fn locked(
-    c: &mut postgres::Client,
-    f: impl FnOnce(&mut postgres::Client) -> Result<(), String>,
-) -> Result<(), String> {
-    const KEY: i64 = 0x5150_414d_4f00;
-    c.execute("SELECT pg_advisory_lock($1)", &[&KEY])
-        .map_err(|e| explain(&e))?;
-    let run = f(c);
-    let unlock = c.execute("SELECT pg_advisory_unlock($1)", &[&KEY]);
-    run?;
-    unlock.map(|_| ()).map_err(|e| explain(&e))
+/// The session advisory lock of migrations (replicas starting together wait for each other's).
+const LOCK_KEY: i64 = 0x5150_414d_4f00;
+
+pub(super) async fn lock(c: &tokio_postgres::Client) -> Result<(), String> {
+    c.execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY])
+        .await
+        .map(drop)
+        .map_err(|e| explain(&e))
+}
+
+pub(super) async fn unlock(c: &tokio_postgres::Client) -> Result<(), String> {
+    c.execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
+        .await
+        .map(drop)
+        .map_err(|e| explain(&e))
 }
 
 #[cfg(test)]

@@ -14,6 +14,17 @@ use crate::server::store::Arrival;
 use crate::server::store::MemoryRows;
 use crate::server::store::RowWrite;
 
+/// Runs `f`, which waits on the disk (a commit's fsync), without holding up the other tasks of
+/// a multi-threaded runtime: its worker thread hands them to another first.
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 /// Opens (creating if needed) the database with the settings every connection needs.
 pub(crate) fn open(path: &Path) -> rusqlite::Result<Connection> {
     // Client phones and recording links: the database and its -wal and -shm files are 0600
