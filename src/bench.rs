@@ -424,10 +424,13 @@ async fn add_bench_account(
     let secret = crate::server::fleet::vault::secret_hash(&format!("bench-account-secret-{i:04}"));
     let (db, amocrm) = (db.clone(), mock.uri());
     let settings = "default_responsible: 1001\nusers: { \"201\": 1001, \"202\": 1001, \"203\": 1001, \"204\": 1001 }\n";
-    let conn = crate::server::store::Db::open(&db)
+    let crate::server::store::DbUrl::Postgres(url) = &db else {
+        return Err("accounts are kept in PostgreSQL".into());
+    };
+    let conn = crate::server::store::postgres::Accounts::open(url)
         .await
         .map_err(|e| e.to_string())?;
-    conn.add_account(name, secret, amocrm, settings.into(), sealed, 0)
+    conn.add(name, secret, amocrm, settings.into(), sealed, 0)
         .await
         .map_err(|e| e.to_string())
 }

@@ -14,6 +14,7 @@ mod single;
 pub mod store;
 pub(crate) mod work;
 
+use crate::server::store::Backend;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -195,6 +196,7 @@ impl Application {
             },
             self.health,
             lease_state,
+            None,
             stop_rx.clone(),
         ));
         if let Some(l) = self.lease {

@@ -6,6 +6,7 @@
 mod account;
 mod outcome;
 
+use crate::server::store::Backend;
 use serde_yaml::{Mapping, Value};
 
 use crate::amocrm::exchange::Exchange;

@@ -11,7 +11,7 @@ use crate::amocrm::client::{AmoClient, ClientConfig};
 use crate::clock::Clock;
 use crate::engine::{Engine, InMemory, Settings};
 use crate::server::store::DbUrl;
-use crate::server::store::{Db, StoreError};
+use crate::server::store::postgres::Accounts;
 
 /// What a stored account shows (never its token nor its secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,9 +56,9 @@ pub(crate) struct NewAccount<'a> {
     pub(crate) settings_file: &'a Path,
 }
 
-async fn pg(db: &DbUrl) -> Result<Db, String> {
+async fn pg(db: &DbUrl) -> Result<Accounts, String> {
     match db {
-        DbUrl::Postgres(_) => Db::open(db).await.map_err(|e| e.to_string()),
+        DbUrl::Postgres(url) => Accounts::open(url).await.map_err(|e| e.to_string()),
         DbUrl::Sqlite(_) => Err(
             "accounts are kept in PostgreSQL: give --db postgres://USER:PASSWORD@HOST/DB (with SQLite, `sipamo serve` serves the one account of its command line)"
                 .into(),
@@ -93,7 +93,7 @@ pub(crate) async fn add(db: &DbUrl, vault: &Vault, a: NewAccount<'_>) -> Result<
     let sealed = vault
         .seal(&crate::secret::Secret::new(token_text), a.name)
         .map_err(|e| e.to_string())?;
-    conn.add_account(
+    conn.add(
         a.name.to_string(),
         secret_hash(secret.expose()),
         a.amocrm.to_string(),
@@ -115,34 +115,37 @@ pub(crate) async fn set_settings(
     let conn = pg(db).await?;
     let (settings, yaml) = config::read_settings(settings_file).map_err(|e| e.to_string())?;
     let (amocrm, sealed) = conn
-        .account_token(name.to_string())
+        .token(name.to_string())
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no account {name:?}"))?;
     let token = vault.open(&sealed, name).map_err(|e| e.to_string())?;
     check(&amocrm, token.expose(), &settings).await?;
-    conn.set_account_settings(name.to_string(), yaml, Clock::System.now_ms())
+    conn.set_settings(name.to_string(), yaml, Clock::System.now_ms())
         .await
         .map_err(|e| e.to_string())
 }
 
 pub(crate) async fn list(db: &DbUrl) -> Result<Vec<AccountRow>, String> {
-    pg(db).await?.accounts().await.map_err(|e| e.to_string())
+    pg(db).await?.list().await.map_err(|e| e.to_string())
 }
 
 /// Enables an account again (its settings are not checked again: they were when kept); false
 /// when there is no such account.
-pub(crate) async fn enable(db: &DbUrl, name: &str) -> Result<bool, StoreError> {
-    let db = Db::open_existing(db).await?;
-    db.enable_account(name.to_string(), Clock::System.now_ms())
+pub(crate) async fn enable(db: &DbUrl, name: &str) -> Result<bool, String> {
+    let db = pg(db).await?;
+    db.enable(name.to_string(), Clock::System.now_ms())
         .await
+        .map_err(|e| e.to_string())
 }
 
 /// Disables an account (its events are then refused, its calls not worked on); false when
 /// there is no such account.
-pub(crate) async fn disable(db: &DbUrl, name: &str) -> Result<bool, StoreError> {
-    let db = Db::open_existing(db).await?;
-    db.disable_account(name.to_string()).await
+pub(crate) async fn disable(db: &DbUrl, name: &str) -> Result<bool, String> {
+    let db = pg(db).await?;
+    db.disable(name.to_string())
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// The database of `db`'s account `name` in a many-account deployment (`db` itself without a

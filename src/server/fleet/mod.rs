@@ -8,6 +8,7 @@ pub(crate) mod accounts;
 pub(crate) mod config;
 pub mod vault;
 
+use crate::server::store::Backend;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,7 +30,7 @@ use crate::server::http::metrics::Metrics;
 use crate::server::http::receiver::{Route, Routes, Status};
 use crate::server::store::Db;
 use crate::server::store::DbUrl;
-use crate::server::store::postgres::PgUrl;
+use crate::server::store::postgres::{Accounts, PgUrl};
 use crate::server::work::worker::Worker;
 
 /// How often the accounts table is read.
@@ -94,6 +95,9 @@ pub(crate) struct Fleet {
     lookups: tokio::sync::Semaphore,
     /// Wakes the accounts' reading early (an account was just added).
     resync: tokio::sync::Notify,
+    /// Told when the database answers the lookup for work again after failing: the workers
+    /// pausing after a database failure restart at once.
+    recovered: Arc<tokio::sync::Notify>,
 }
 
 /// Unrouted secret paths looked up in the accounts table at once.
@@ -139,6 +143,7 @@ impl Fleet {
             conn,
             lookups: tokio::sync::Semaphore::new(LOOKUPS_AT_ONCE),
             resync: tokio::sync::Notify::new(),
+            recovered: Arc::new(tokio::sync::Notify::new()),
         }))
     }
 
@@ -307,10 +312,7 @@ impl Fleet {
     async fn enabled_accounts(&self) -> Result<(Vec<ServedAccount>, Option<usize>), ServeError> {
         let lease_ms = i64::try_from(self.cfg.lease.as_millis()).unwrap_or(i64::MAX);
         let db = self.db().await?;
-        let versions = db
-            .enabled_account_versions()
-            .await
-            .map_err(|e| self.db_error(e))?;
+        let versions = db.enabled_versions().await.map_err(|e| self.db_error(e))?;
         let live = db.live_replicas(lease_ms).await.ok();
         let mut wanted = Vec::with_capacity(versions.len());
         let mut changed = Vec::new();
@@ -328,7 +330,7 @@ impl Fleet {
             }
         }
         if !changed.is_empty() {
-            let named = db.enabled_accounts_named(changed).await;
+            let named = db.enabled_named(changed).await;
             wanted.extend(named.map_err(|e| self.db_error(e))?);
         }
         Ok((wanted, live))
@@ -336,16 +338,18 @@ impl Fleet {
 
     /// The accounts table's database, on the ingest lane (never waiting behind the accounts'
     /// work).
-    async fn db(&self) -> Result<Db, ServeError> {
-        let base = DbUrl::Postgres(self.base.ingest());
-        Db::open(&base).await.map_err(|e| self.db_error(e))
+    async fn db(&self) -> Result<Accounts, ServeError> {
+        Accounts::open(&self.base.ingest())
+            .await
+            .map_err(|e| self.db_error(e))
     }
 
     /// The database on the work lane: looking for work may wait behind the accounts' work (a
     /// table locked by maintenance), acknowledgements must not.
-    async fn work_db(&self) -> Result<Db, ServeError> {
-        let base = DbUrl::Postgres(self.base.clone());
-        Db::open(&base).await.map_err(|e| self.db_error(e))
+    async fn work_db(&self) -> Result<Accounts, ServeError> {
+        Accounts::open(&self.base)
+            .await
+            .map_err(|e| self.db_error(e))
     }
 
     fn db_error(&self, source: crate::server::store::StoreError) -> ServeError {
@@ -425,6 +429,7 @@ impl Fleet {
             build,
             health.clone(),
             Some(lease.state.clone()),
+            Some(self.recovered.clone()),
             stop_rx.clone(),
         ));
         let (state, lease_conn) = (lease.state.clone(), lease.conn.clone());
@@ -535,11 +540,10 @@ impl Fleet {
                     .vault
                     .seal(&crate::secret::Secret::new(text), &name)
                     .map_err(|e| e.to_string())?;
-                let base = DbUrl::Postgres(fleet.base.clone());
-                let db = Db::open(&base).await.map_err(|e| e.to_string())?;
-                db.save_account_token(name, sealed)
+                let db = Accounts::open(&fleet.base)
                     .await
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| e.to_string())?;
+                db.save_token(name, sealed).await.map_err(|e| e.to_string())
             })
         }))
     }
@@ -574,6 +578,7 @@ impl Fleet {
     /// events wake them at once; this finds what a lost notification would leave, for every
     /// account in one statement, so that idle accounts' workers do not poll.
     pub(crate) async fn find_work(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut failing = false;
         loop {
             self.find_free_leases().await;
             let found = match self.work_db().await {
@@ -582,6 +587,12 @@ impl Fleet {
             };
             match found {
                 Ok(names) => {
+                    if std::mem::take(&mut failing) {
+                        tracing::info!(
+                            "the database answers again; restarting the workers that failed"
+                        );
+                        self.recovered.notify_waiters();
+                    }
                     let served = self.served();
                     for s in names.iter().filter_map(|n| served.get(n.as_str())) {
                         if s.lease.holds() {
@@ -589,7 +600,10 @@ impl Fleet {
                         }
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "cannot look for the accounts with work"),
+                Err(e) => {
+                    failing = true;
+                    tracing::warn!(error = %e, "cannot look for the accounts with work");
+                }
             }
             tokio::select! {
                 () = tokio::time::sleep(FIND_WORK) => {}
@@ -789,7 +803,7 @@ impl FleetApp {
         let enabled = fleet
             .db()
             .await?
-            .enabled_account_versions()
+            .enabled_versions()
             .await
             .map_err(|e| fleet.db_error(e))?;
         let listener = crate::server::http::listen::bind(cfg.listen).await?;

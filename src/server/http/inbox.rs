@@ -3,6 +3,7 @@
 
 use super::parsed::Parsed;
 use crate::server::error::ServeError;
+use crate::server::store::Backend;
 use crate::server::store::DbUrl;
 use crate::server::store::{Arrival, Db, InsertFailure, NewEvent, NewKept};
 use crate::sipuni::event::CallEvent;

@@ -4,6 +4,7 @@
 //! use (an unknown kind, an empty settings-save ping, a body of another type, broken encoding),
 //! a request kept aside with its reason for `sipamo calls kept`.
 
+use crate::server::store::Backend;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 

@@ -9,7 +9,8 @@ mod memory;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
 
-pub(crate) use db::{Arrival, Db, InsertFailure, KeptRequest, NewEvent, NewKept, StoreError};
+pub(crate) use db::{
+    Arrival, Backend, Db, InsertFailure, KeptRequest, NewEvent, NewKept, StoreError, StoredEvent,
+};
 pub use memory::{DbUrl, OpenError, StoreMemory};
 pub(crate) use memory::{MemoryRows, RowWrite};
-pub(crate) use sqlite::StoredEvent;

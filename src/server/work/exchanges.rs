@@ -3,9 +3,8 @@
 //! account-level answer per path (users, pipelines) stays for as long as the database does.
 //! A failure to keep one is logged and never stops a call: this is a diagnostic record.
 
+use crate::server::store::Backend;
 use std::sync::Arc;
-
-use rusqlite::{Connection, params};
 
 use crate::server::store::DbUrl;
 use crate::server::store::{Db, StoreError};
@@ -37,31 +36,6 @@ impl Recorder {
             tracing::warn!(call_id = ?x.call_id, %error, "an amoCRM exchange was not kept for `sipamo record`");
         }
     }
-}
-
-/// Saves the settings text the service runs with.
-pub(crate) fn save_settings(conn: &Connection, yaml: &str, now_ms: i64) -> rusqlite::Result<()> {
-    conn.execute(
-        "INSERT INTO service_settings (id, yaml, saved_ms) VALUES (1, ?1, ?2)
-         ON CONFLICT (id) DO UPDATE SET yaml = excluded.yaml, saved_ms = excluded.saved_ms",
-        params![yaml, now_ms],
-    )?;
-    Ok(())
-}
-
-/// The kept exchanges (JSON text) of these calls, and the latest account-level one per path,
-/// in order sent.
-#[cfg(any(feature = "sim", test))]
-pub(crate) fn of_calls_text(conn: &Connection, calls: &[String]) -> rusqlite::Result<Vec<String>> {
-    let mut st = conn.prepare(
-        "SELECT exchange FROM exchanges WHERE call_id IN (SELECT value FROM json_each(?1))
-            OR id IN (SELECT MAX(id) FROM exchanges WHERE call_id IS NULL
-                      GROUP BY json_extract(exchange, '$.path'))
-         ORDER BY id",
-    )?;
-    let ids = serde_json::to_string(calls).unwrap_or_else(|_| "[]".into());
-    let rows = st.query_map([ids], |r| r.get::<_, String>(0))?;
-    rows.collect()
 }
 
 #[cfg(test)]

@@ -36,6 +36,9 @@ pub struct LeaseState {
     /// for more leases tries only those, rather than probing leases others hold at random.
     /// Always true without such looks (one account).
     free: AtomicBool,
+    /// Told whenever the lease is taken or renewed here: a worker standing by waits on it
+    /// instead of looking at the lease over and over (thousands of accounts stand by).
+    gained: tokio::sync::Notify,
 }
 
 impl LeaseState {
@@ -48,6 +51,7 @@ impl LeaseState {
             length,
             margin,
             free: AtomicBool::new(true),
+            gained: tokio::sync::Notify::new(),
         })
     }
 
@@ -70,12 +74,27 @@ impl LeaseState {
         self.token().is_some()
     }
 
+    /// Returns once the lease is held here: woken when it is taken, and looking again every
+    /// second as well (whether it is held also depends on the time left).
+    pub(crate) async fn held(&self) {
+        loop {
+            let gained = self.gained.notified();
+            if self.holds() {
+                return;
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(1), gained).await;
+        }
+    }
+
     fn set(&self, token: Option<i64>, until: Option<Instant>) {
         self.token.store(token.unwrap_or(0), Ordering::SeqCst);
         *self
             .valid_until
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = until;
+        if token.is_some() {
+            self.gained.notify_waiters();
+        }
     }
 }
 
@@ -339,6 +358,36 @@ mod tests {
     use std::time::Duration;
 
     use super::Share;
+
+    /// A worker standing by is woken the moment its replica takes the lease, not at its next
+    /// look (thousands of standing-by workers no longer poll the lease five times a second).
+    #[tokio::test(start_paused = true)]
+    async fn a_worker_standing_by_is_woken_when_the_lease_is_taken() {
+        let state = super::LeaseState::new(
+            "amocrm:x",
+            "r1",
+            Duration::from_secs(30),
+            Duration::from_secs(11),
+        );
+        let start = tokio::time::Instant::now();
+        let waiter = tokio::spawn({
+            let state = state.clone();
+            async move {
+                state.held().await;
+                start.elapsed()
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(2_300)).await;
+        assert!(!waiter.is_finished(), "not held yet");
+        let until = std::time::Instant::now() + Duration::from_secs(30);
+        state.set(Some(7), Some(until));
+        let woken = waiter.await.unwrap();
+        assert_eq!(
+            woken,
+            Duration::from_millis(2_300),
+            "woken when taken, not at a look"
+        );
+    }
 
     /// Keepers of a starting replica try their free leases at once: reserved before the
     /// attempt, together they never take more than the share (before, each looked at the

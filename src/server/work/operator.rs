@@ -4,6 +4,7 @@
 //! service runs (the worker takes a put-back call on its
 //! next round).
 
+use crate::server::store::Backend;
 use std::fmt::Write as _;
 
 use crate::engine::memory::ParkedCall;

@@ -80,9 +80,7 @@ impl WorkerFactory {
                 tracing::info!(replica = %l.holder, "standing by: another replica holds the work lease");
                 self.health.worker_up();
             }
-            while !l.holds() {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
+            l.held().await;
         }
         let db_error = |source| ServeError::Database {
             db: self.db.to_string(),
@@ -153,7 +151,9 @@ const FIRST_PAUSE: Duration = Duration::from_secs(1);
 const LONGEST_PAUSE: Duration = Duration::from_secs(60);
 
 /// Runs `first` (or a worker from `make`) until `stop`; restarts it whenever it fails or
-/// panics, with a growing pause, reporting on `health`. With a work `lease` not held at the
+/// panics, with a growing pause, reporting on `health`; a pause ends early when `recovered`
+/// says the database answers again (a worker that failed for want of it need not wait out a
+/// minute's pause after it is back). With a work `lease` not held at the
 /// moment of a failure, the failure is its consequence (a write or request refused for want
 /// of the lease, while starting or after a takeover): the replica stands by, healthy, and
 /// the worker is rebuilt at once to wait for the lease — an error only when the lease is held.
@@ -162,6 +162,7 @@ pub(crate) async fn supervise<W, M, F>(
     mut make: M,
     health: Arc<Health>,
     lease: Option<Arc<crate::server::work::lease::LeaseState>>,
+    recovered: Option<Arc<Notify>>,
     mut stop: watch::Receiver<bool>,
 ) where
     W: Runnable,
@@ -207,11 +208,17 @@ pub(crate) async fn supervise<W, M, F>(
         }
         tracing::error!(reason = %failure, retry_in_s = pause.as_secs(), "the worker stopped; restarting it");
         health.worker_down(failure);
+        let back = async {
+            match &recovered {
+                Some(r) => r.notified().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            _ = tokio::time::sleep(pause) => {}
+            _ = tokio::time::sleep(pause) => pause = (pause * 2).min(LONGEST_PAUSE),
+            () = back => pause = FIRST_PAUSE,
             _ = stop.changed() => return,
         }
-        pause = (pause * 2).min(LONGEST_PAUSE);
     }
 }
 
@@ -257,6 +264,7 @@ mod tests {
                 }
             },
             health.clone(),
+            None,
             None,
             rx,
         ));
@@ -318,6 +326,7 @@ mod tests {
             },
             health.clone(),
             Some(lease),
+            None,
             rx,
         ));
         for _ in 0..3 {
@@ -326,6 +335,57 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(600)).await;
         }
         assert_eq!(built.load(Ordering::SeqCst), 4, "rebuilt a second apart");
+        tx.send(true).unwrap();
+        sup.await.unwrap();
+    }
+
+    /// Fails while the database is "down" (the first `down` builds), then runs until stopped.
+    struct DbDown(u32, u32);
+
+    impl Runnable for DbDown {
+        async fn run(self, mut stop: watch::Receiver<bool>) -> Result<(), Ended> {
+            if self.0 < self.1 {
+                return Err(Ended::Failed("too many clients already".into()));
+            }
+            let _ = stop.changed().await;
+            Ok(())
+        }
+    }
+
+    /// A worker failing for want of the database backs off up to a minute; told the database
+    /// answers again, it is rebuilt at once rather than after the rest of its pause.
+    #[tokio::test(start_paused = true)]
+    async fn a_worker_pausing_after_database_failures_restarts_when_the_database_is_back() {
+        let (tx, rx) = watch::channel(false);
+        let built = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (b, start) = (built.clone(), tokio::time::Instant::now());
+        let recovered = Arc::new(Notify::new());
+        let sup = tokio::spawn(supervise(
+            None,
+            move || {
+                let mut at = b.lock().unwrap();
+                at.push(start.elapsed());
+                let n = u32::try_from(at.len()).unwrap();
+                async move { Ok(DbDown(n, 7)) }
+            },
+            Arc::new(Health::new(60_000)),
+            None,
+            Some(recovered.clone()),
+            rx,
+        ));
+        // Six failures: pauses of 1, 2, 4, 8, 16 s, then one of 32 s begins at 31 s.
+        tokio::time::sleep(Duration::from_secs(35)).await;
+        assert_eq!(
+            built.lock().unwrap().len(),
+            6,
+            "{:?}",
+            built.lock().unwrap()
+        );
+        recovered.notify_waiters();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let at = built.lock().unwrap().clone();
+        assert_eq!(at.len(), 7, "rebuilt when the database came back: {at:?}");
+        assert!(at[6] < Duration::from_secs(36), "{at:?}");
         tx.send(true).unwrap();
         sup.await.unwrap();
     }
@@ -358,6 +418,7 @@ mod tests {
                 async move { Ok(Yielder(n)) }
             },
             health.clone(),
+            None,
             None,
             rx,
         ));

@@ -2,6 +2,7 @@
 //! their hangup has settled. After a (re)start it first rebuilds the calls still open; calls an
 //! operator put back (`sipamo calls retry`) are taken in while it runs.
 
+use crate::server::store::Backend;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -90,7 +91,7 @@ impl Worker {
             }
             self.check_lease()?;
             self.take_requeued().await?;
-            let batch = self.db.events_after(cursor, 256).await?;
+            let batch = self.db.next_batch(cursor, 256).await?;
             let got = batch.len();
             let mut taken = Vec::with_capacity(got);
             for e in batch {
@@ -106,7 +107,7 @@ impl Worker {
                 self.metrics.taken.inc();
                 self.metrics.open_calls.set(self.engine.open_calls() as i64);
             }
-            if !taken.is_empty() && !self.db.mark_taken(taken, self.fence()).await? {
+            if !taken.is_empty() && !self.db.ack(taken, self.fence()).await? {
                 return Err(WorkerError::LeaseLost);
             }
             let pending = self.db.pending_count(cursor).await?;
@@ -146,16 +147,10 @@ impl Worker {
             tracing::info!(replica = %lease.holder, "standing by: another replica holds the work lease");
             self.health.worker_up();
         }
-        while !lease.holds() {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                _ = shutdown.changed() => {}
-            }
-            if *shutdown.borrow() {
-                return false;
-            }
+        tokio::select! {
+            () = lease.held() => true,
+            _ = shutdown.wait_for(|s| *s) => false,
         }
-        true
     }
 
     /// Stops the work when the lease is no longer held.
@@ -167,9 +162,10 @@ impl Worker {
     }
 
     /// The lease's name, holder and token, for the marks that must hold under it.
-    fn fence(&self) -> Option<(String, String, i64)> {
-        let l = self.lease.as_ref()?;
-        Some((l.name.clone(), l.holder.clone(), l.token().unwrap_or(-1)))
+    fn fence(&self) -> Option<crate::server::store::postgres::Fence> {
+        self.lease
+            .as_deref()
+            .map(crate::server::store::postgres::Fence::of)
     }
 
     /// Rebuilds the calls still open from the stored events; answers the last event id.
@@ -189,7 +185,7 @@ impl Worker {
             self.restore_one(&e).await?;
         }
         // Restored events are taken (PostgreSQL): the main loop does not feed them again.
-        if !ids.is_empty() && !self.db.mark_taken(ids, self.fence()).await? {
+        if !ids.is_empty() && !self.db.ack(ids, self.fence()).await? {
             return Err(WorkerError::LeaseLost);
         }
         if restored > 0 {

@@ -7,7 +7,6 @@ use crate::engine::memory::ParkedCall;
 use crate::server::http::inbox::Stored;
 use crate::server::store::Arrival;
 use crate::server::store::StoredEvent;
-use crate::server::work::retention::Pruned;
 
 fn stored_event(r: &Row) -> StoredEvent {
     StoredEvent {
@@ -102,27 +101,19 @@ pub(crate) async fn untaken(
     Ok(rows.iter().map(stored_event).collect())
 }
 
-/// Marks events fed to the worker, only while `fence` (lease name, holder, token) still holds:
+/// Marks events fed to the worker, only while `fence` (the work lease) still holds:
 /// a replica that lost the lease must not hide events from the one that took over.
 pub(crate) async fn mark_taken(
     c: &mut Client,
     account: &str,
     ids: &[i64],
-    fence: Option<&(String, String, i64)>,
+    fence: Option<&super::fence::Fence>,
 ) -> Result<bool, Error> {
     let t = c.transaction().await?;
-    if let Some((name, holder, token)) = fence {
-        let held = t
-            .query_opt(
-                "SELECT 1 FROM leases
-                  WHERE account = $4 AND name = $1 AND holder = $2 AND token = $3 FOR SHARE",
-                &[name, holder, token, &account],
-            )
-            .await?
-            .is_some();
-        if !held {
-            return Ok(false);
-        }
+    if let Some(f) = fence
+        && !f.holds(&t, account).await?
+    {
+        return Ok(false);
     }
     t.execute(
         "UPDATE events SET taken = true WHERE account = $2 AND id = ANY($1)",
@@ -187,49 +178,6 @@ pub(crate) async fn take_requeued(c: &mut Client, account: &str) -> Result<Vec<S
     Ok(ids)
 }
 
-/// The retention steps of `src/server/retention.rs`, in PostgreSQL's dialect.
-/// Each of one account's (`$3`) rows.
-const STEPS: [&str; 6] = [
-    "DELETE FROM events WHERE id IN (
-         SELECT e.id FROM events e
-           JOIN calls_done d ON d.account = e.account AND d.call_id = e.call_id
-         WHERE e.account = $3 AND d.done_ms < $1 LIMIT $2)",
-    "DELETE FROM exchanges WHERE id IN (
-         SELECT id FROM exchanges WHERE account = $3 AND at_ms < $1
-           AND (call_id IN (SELECT call_id FROM calls_done WHERE account = $3 AND done_ms < $1)
-                OR (call_id IS NULL AND id NOT IN (
-                    SELECT MAX(id) FROM exchanges WHERE account = $3 AND call_id IS NULL
-                    GROUP BY exchange::json->>'path')))
-         LIMIT $2)",
-    "DELETE FROM calls_done WHERE account = $3 AND call_id IN (
-         SELECT call_id FROM calls_done WHERE account = $3 AND done_ms < $1 LIMIT $2)",
-    "DELETE FROM memory WHERE account = $3 AND (space, key) IN (
-         SELECT space, key FROM memory WHERE account = $3 AND touched_ms < $1
-           AND space NOT IN ('progress', 'attempts', 'intent')
-           AND key NOT IN (SELECT call_id FROM parked WHERE account = $3)
-         LIMIT $2)",
-    "DELETE FROM deliveries WHERE account = $3 AND fingerprint IN (
-         SELECT fingerprint FROM deliveries WHERE account = $3 AND at_ms < $1 LIMIT $2)",
-    "DELETE FROM kept WHERE id IN (
-         SELECT id FROM kept WHERE account = $3 AND received_ms < $1 LIMIT $2)",
-];
-
-pub(crate) async fn prune(c: &Client, account: &str, cutoff_ms: i64) -> Result<Pruned, Error> {
-    let batch = i64::try_from(crate::server::work::retention::BATCH).unwrap_or(2_000);
-    let mut counts = [0usize; 6];
-    for (sql, count) in STEPS.iter().zip(counts.iter_mut()) {
-        let st = c.prepare(sql).await?;
-        loop {
-            let n = c.execute(&st, &[&cutoff_ms, &batch, &account]).await?;
-            *count += usize::try_from(n).unwrap_or(usize::MAX);
-            if n < u64::try_from(batch).unwrap_or(u64::MAX) {
-                break;
-            }
-        }
-    }
-    Ok(Pruned::from_steps(counts))
-}
-
 /// The account's parked calls, oldest first.
 pub(crate) async fn parked(c: &Client, account: &str) -> Result<Vec<ParkedCall>, Error> {
     let rows = c
@@ -290,4 +238,64 @@ pub(crate) async fn requeue(c: &mut Client, account: &str, call_id: &str) -> Res
     }
     t.commit().await?;
     Ok(n == 1)
+}
+
+/// Requests kept aside (R-WIRE), oldest first; only the one numbered `only` when given.
+pub(crate) async fn kept_requests(
+    c: &Client,
+    account: &str,
+    only: Option<i64>,
+) -> Result<Vec<crate::server::store::KeptRequest>, Error> {
+    let rows = c
+        .query(
+            "SELECT id, received_ms, reason, detail, content_type, raw FROM kept
+              WHERE account = $2 AND ($1::BIGINT IS NULL OR id = $1) ORDER BY id",
+            &[&only, &account],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| crate::server::store::KeptRequest {
+            id: r.get(0),
+            received_ms: r.get(1),
+            reason: r.get(2),
+            detail: r.get(3),
+            content_type: r.get(4),
+            raw: r.get(5),
+        })
+        .collect())
+}
+
+/// Whether the call was handled, and its saved progress (JSON) if it has one.
+pub(crate) async fn call_state(
+    c: &Client,
+    account: &str,
+    call_id: &str,
+) -> Result<(bool, Option<String>), Error> {
+    let done = c
+        .query_opt(
+            "SELECT 1 FROM calls_done WHERE account = $2 AND call_id = $1",
+            &[&call_id, &account],
+        )
+        .await?
+        .is_some();
+    let progress = c
+        .query_opt(
+            "SELECT value FROM memory WHERE account = $2 AND space = 'progress' AND key = $1",
+            &[&call_id, &account],
+        )
+        .await?
+        .map(|r| r.get(0));
+    Ok((done, progress))
+}
+
+/// Events not yet taken by a worker.
+pub(crate) async fn pending_count(c: &Client, account: &str) -> Result<i64, Error> {
+    let row = c
+        .query_one(
+            "SELECT COUNT(*) FROM events WHERE account = $1 AND NOT taken",
+            &[&account],
+        )
+        .await?;
+    Ok(row.get(0))
 }

@@ -110,9 +110,9 @@ fn statements(schema: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::statements;
-    use crate::server::store::Db;
     use crate::server::store::DbUrl;
     use crate::server::store::postgres::{PgConn, PgUrl, migrations};
+    use crate::server::store::{Backend, Db};
 
     /// A database laid out as the version before account keys left it: the deployment's
     /// tables (with one single-account event) and account `shop`'s schema with calls in every
@@ -211,6 +211,60 @@ mod tests {
             PgConn::connect(&PgUrl::new(url)).await.unwrap();
             assert_eq!(shop.events_of("c1").await.unwrap().len(), 2);
         });
+    }
+
+    /// A start that stops between two accounts (here the second account's tables are locked
+    /// past the lock timeout, which fails its transaction as a kill would) leaves the first
+    /// folded and the second untouched in its schema; the next start folds the second.
+    #[test]
+    fn a_fold_stopped_between_accounts_is_finished_by_the_next_start() {
+        let Some((_cluster, url)) = legacy_database() else {
+            return;
+        };
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.batch_execute("CREATE SCHEMA account_zoo; SET search_path TO account_zoo;")
+            .unwrap();
+        migrations::runner()
+            .set_target(refinery::Target::Version(5))
+            .run(&mut c)
+            .unwrap();
+        c.batch_execute(
+            "INSERT INTO events (call_id, fingerprint, raw, received_ms) VALUES ('z1', 'fz', 'ez', 40);
+             SET search_path TO DEFAULT;",
+        )
+        .unwrap();
+        let mut locker = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let mut lock = locker.transaction().unwrap();
+        lock.batch_execute("LOCK TABLE account_zoo.events IN ACCESS EXCLUSIVE MODE")
+            .unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let first = rt.block_on(PgConn::connect(&PgUrl::new(url.clone())));
+        let Err(e) = first else {
+            panic!("the start must fail while account zoo's tables are locked")
+        };
+        assert!(e.to_string().contains("account_zoo"), "{e}");
+        let mut count = |sql: &str| c.query_one(sql, &[]).unwrap().get::<_, i64>(0);
+        let schemas = "SELECT COUNT(*) FROM pg_namespace WHERE nspname LIKE 'account\\_%'";
+        assert_eq!(count(schemas), 1, "shop folded, zoo left as it was");
+        assert_eq!(
+            count("SELECT COUNT(*) FROM events WHERE account = 'shop'"),
+            3
+        );
+        assert_eq!(
+            count("SELECT COUNT(*) FROM events WHERE account = 'zoo'"),
+            0
+        );
+        lock.rollback().unwrap();
+        rt.block_on(PgConn::connect(&PgUrl::new(url))).unwrap();
+        assert_eq!(count(schemas), 0, "zoo folded by the next start");
+        assert_eq!(
+            count("SELECT COUNT(*) FROM events WHERE account = 'zoo'"),
+            1
+        );
+        assert_eq!(
+            count("SELECT COUNT(*) FROM events WHERE account = 'shop'"),
+            3
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use tokio_postgres::Error;
 use tokio_postgres::types::ToSql;
 
 use super::PgConn;
+use super::fence::Fence;
 use super::pool::Client;
 use crate::server::work::lease::LeaseState;
 
@@ -26,27 +27,6 @@ pub(crate) struct PgMemory {
     fence: Option<Arc<LeaseState>>,
 }
 
-/// The lease check every fenced write makes inside its transaction: the row still carries this
-/// replica's token with more than the margin left, and stays so until the commit (`FOR SHARE`
-/// makes a takeover wait for it).
-fn fence_sql() -> String {
-    format!(
-        "SELECT 1 FROM leases WHERE account = $5 AND name = $1 AND holder = $2 AND token = $3
-           AND expires_ms > {} + $4 FOR SHARE",
-        crate::server::work::lease::DB_NOW_MS
-    )
-}
-
-/// Runs the lease check on `c`; false when the lease is no longer this replica's.
-async fn check_fence(c: &tokio_postgres::Transaction<'_>, f: &Fence) -> Result<bool, Error> {
-    Ok(c.query_opt(&fence_sql(), &[&f.0, &f.1, &f.2, &f.3, &f.4])
-        .await?
-        .is_some())
-}
-
-/// A fence check's parameters: lease name, holder, token, margin (ms), account.
-type Fence = (String, String, i64, i64, String);
-
 impl PgMemory {
     pub(crate) fn new(conn: PgConn) -> Self {
         PgMemory { conn, fence: None }
@@ -57,21 +37,13 @@ impl PgMemory {
         self.fence = Some(state);
     }
 
-    /// The fence's parameters now; an error when the lease is not held locally.
+    /// The fence now; an error when the lease is not held locally.
     fn fence_now(&self) -> MemResult<Option<Fence>> {
-        let Some(f) = &self.fence else {
-            return Ok(None);
-        };
-        let token = f.token().ok_or_else(lost)?;
-        let margin = i64::try_from(f.margin.as_millis()).unwrap_or(i64::MAX);
-        let account = self.conn.account().to_string();
-        Ok(Some((
-            f.name.clone(),
-            f.holder.clone(),
-            token,
-            margin,
-            account,
-        )))
+        match &self.fence {
+            None => Ok(None),
+            Some(f) if f.token().is_none() => Err(lost()),
+            Some(f) => Ok(Some(Fence::of(f))),
+        }
     }
 
     /// A pooled connection; its absence an error naming what was being done.
@@ -112,7 +84,7 @@ impl PgMemory {
         }
         let t = c.transaction().await.map_err(&fail)?;
         if let Some(f) = &fence
-            && !check_fence(&t, f).await.map_err(&fail)?
+            && !f.holds(&t, self.conn.account()).await.map_err(&fail)?
         {
             return Err(lost());
         }

@@ -5,13 +5,21 @@
 //! and start-up time do not grow with accounts ([`legacy`] folds in the schema-per-account
 //! layout of earlier versions).
 
+mod accounts;
+mod exchanges;
+mod fence;
 pub(crate) mod inbox;
 mod legacy;
 pub(crate) mod listen;
 mod memory;
 mod pool;
+mod retention;
+mod store;
 
+pub(crate) use accounts::Accounts;
+pub(crate) use fence::Fence;
 pub(crate) use memory::PgMemory;
+pub(crate) use store::PgStore;
 
 /// How long `/health`'s check waits for a pooled connection (within its 2 s deadline).
 pub(crate) const CHECK_WAIT: std::time::Duration = std::time::Duration::from_millis(1500);
