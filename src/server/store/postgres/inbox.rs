@@ -1,6 +1,8 @@
 //! The inbox, the worker's reads and retention in PostgreSQL: the same statements as SQLite's
 //! (`../sqlite/mod.rs`, `src/server/retention.rs`) in PostgreSQL's dialect.
 
+use futures_util::future::try_join_all;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Error, Row};
 
 use crate::engine::memory::ParkedCall;
@@ -26,51 +28,55 @@ pub(crate) async fn insert_events(
     notify: bool,
 ) -> Result<Vec<Stored>, Error> {
     let t = c.transaction().await?;
-    let event = t
-        .prepare(
+    let (event, kept) = tokio::try_join!(
+        t.prepare(
             "INSERT INTO events (account, call_id, fingerprint, raw, received_ms)
-         VALUES ($5, $1, $2, $3, $4) ON CONFLICT (account, fingerprint) DO NOTHING",
-        )
-        .await?;
-    let kept = t
-        .prepare(
+             VALUES ($5, $1, $2, $3, $4) ON CONFLICT (account, fingerprint) DO NOTHING",
+        ),
+        t.prepare(
             "INSERT INTO kept (account, received_ms, reason, detail, content_type, raw)
-         VALUES ($6, $1, $2, $3, $4, $5)",
-        )
-        .await?;
-    let mut out = Vec::with_capacity(arrivals.len());
-    for a in arrivals {
-        out.push(match a {
-            Arrival::Event(e) => {
-                let n = t
-                    .execute(
-                        &event,
-                        &[&e.call_id, &e.fingerprint, &e.raw, &e.received_ms, &account],
-                    )
-                    .await?;
-                if n == 1 {
-                    Stored::New
-                } else {
-                    Stored::Duplicate
-                }
-            }
-            Arrival::Kept(k) => {
-                t.execute(
-                    &kept,
-                    &[
-                        &k.received_ms,
-                        &k.reason,
-                        &k.detail,
-                        &k.content_type,
-                        &k.raw,
-                        &account,
-                    ],
-                )
-                .await?;
-                Stored::Kept
-            }
-        });
-    }
+             VALUES ($6, $1, $2, $3, $4, $5)",
+        ),
+    )?;
+    // Each row's parameters, then every statement sent at once: the connection pipelines
+    // them (one round trip for the group, not one per row), and they run in order.
+    let params: Vec<Vec<&(dyn ToSql + Sync)>> = arrivals
+        .iter()
+        .map(|a| match a {
+            Arrival::Event(e) => vec![
+                &e.call_id as &(dyn ToSql + Sync),
+                &e.fingerprint,
+                &e.raw,
+                &e.received_ms,
+                &account,
+            ],
+            Arrival::Kept(k) => vec![
+                &k.received_ms as &(dyn ToSql + Sync),
+                &k.reason,
+                &k.detail,
+                &k.content_type,
+                &k.raw,
+                &account,
+            ],
+        })
+        .collect();
+    let sent = arrivals.iter().zip(&params).map(|(a, p)| {
+        let statement = match a {
+            Arrival::Event(_) => &event,
+            Arrival::Kept(_) => &kept,
+        };
+        t.execute(statement, p)
+    });
+    let changed = try_join_all(sent).await?;
+    let out: Vec<Stored> = arrivals
+        .iter()
+        .zip(changed)
+        .map(|(a, n)| match a {
+            Arrival::Event(_) if n == 1 => Stored::New,
+            Arrival::Event(_) => Stored::Duplicate,
+            Arrival::Kept(_) => Stored::Kept,
+        })
+        .collect();
     if notify && out.contains(&Stored::New) {
         // Delivered at the commit to every replica listening (`super::listen`).
         t.execute(

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use futures_util::future::try_join_all;
 use tokio_postgres::Error;
 use tokio_postgres::types::ToSql;
 
@@ -88,12 +89,11 @@ impl PgMemory {
         {
             return Err(lost());
         }
-        let mut n = 0;
-        for (sql, args) in writes {
-            n = t.execute(*sql, args).await.map_err(&fail)?;
-        }
+        // Sent at once: the connection pipelines them, and they run in order.
+        let sent = writes.iter().map(|(sql, args)| t.execute(*sql, args));
+        let changed = try_join_all(sent).await.map_err(&fail)?;
         t.commit().await.map_err(&fail)?;
-        Ok(n)
+        Ok(changed.last().copied().unwrap_or(0))
     }
 }
 
