@@ -82,7 +82,7 @@ async fn check(amocrm: &str, token_text: &str, settings: &Settings) -> Result<()
 
 /// Adds an account after checking its settings against it.
 pub(crate) async fn add(db: &DbUrl, vault: &Vault, a: NewAccount<'_>) -> Result<(), String> {
-    crate::server::store::postgres::account_name(a.name)?;
+    crate::server::store::postgres::account_name(a.name).map_err(|e| e.to_string())?;
     let conn = pg(db).await?;
     let (settings, yaml) = config::read_settings(a.settings_file).map_err(|e| e.to_string())?;
     let secret = config::read_secret(a.secret_file).map_err(|e| e.to_string())?;
@@ -168,7 +168,7 @@ pub(crate) async fn account_db(db: &DbUrl, name: Option<&str>) -> Result<DbUrl, 
         }
         return Ok(db.clone());
     };
-    crate::server::store::postgres::account_name(name)?;
+    crate::server::store::postgres::account_name(name).map_err(|e| e.to_string())?;
     let DbUrl::Postgres(base) = db else {
         return Err(
             "--account is for a many-account deployment: give its --db postgres://…".into(),

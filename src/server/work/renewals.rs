@@ -26,7 +26,17 @@ struct Renewal {
     name: String,
     token: i64,
     length_ms: i64,
-    answer: oneshot::Sender<Result<bool, String>>,
+    answer: oneshot::Sender<Result<bool, RenewError>>,
+}
+
+/// Why a batch of renewals was not answered.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum RenewError {
+    #[error("the lease renewer stopped")]
+    Stopped,
+    /// The database's words (one answer goes to every renewal of the batch).
+    #[error("{0}")]
+    Database(String),
 }
 
 /// The replica's renewer: hands renewals to the task that batches them.
@@ -52,7 +62,7 @@ impl Renewals {
         name: &str,
         token: i64,
         length: Duration,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, RenewError> {
         let (answer, answered) = oneshot::channel();
         let renewal = Renewal {
             account: account.to_string(),
@@ -61,12 +71,8 @@ impl Renewals {
             length_ms: i64::try_from(length.as_millis()).unwrap_or(i64::MAX),
             answer,
         };
-        self.send
-            .send(renewal)
-            .map_err(|_| "the lease renewer stopped".to_string())?;
-        answered
-            .await
-            .map_err(|_| "the lease renewer stopped".to_string())?
+        self.send.send(renewal).map_err(|_| RenewError::Stopped)?;
+        answered.await.map_err(|_| RenewError::Stopped)?
     }
 }
 
@@ -108,17 +114,20 @@ type Item = (String, String, i64, i64);
 
 /// Renews every lease of `batch` still held by `holder` with its token and not expired, in one
 /// statement; answers the indexes of those renewed.
-async fn renew_all(conn: &PgConn, holder: &str, batch: &[Item]) -> Result<Vec<usize>, String> {
+async fn renew_all(conn: &PgConn, holder: &str, batch: &[Item]) -> Result<Vec<usize>, RenewError> {
     let accounts: Vec<&str> = batch.iter().map(|b| b.0.as_str()).collect();
     let names: Vec<&str> = batch.iter().map(|b| b.1.as_str()).collect();
     let tokens: Vec<i64> = batch.iter().map(|b| b.2).collect();
     let lengths: Vec<i64> = batch.iter().map(|b| b.3).collect();
     let sql = statement();
-    let c = conn.client().await.map_err(|e| e.to_string())?;
+    let c = conn
+        .client()
+        .await
+        .map_err(|e| RenewError::Database(e.to_string()))?;
     let rows = c
         .query(&sql, &[&holder, &accounts, &names, &tokens, &lengths])
         .await
-        .map_err(|e| crate::server::store::postgres::explain(&e))?;
+        .map_err(|e| RenewError::Database(conn.failed(&e).to_string()))?;
     Ok(rows
         .iter()
         .filter_map(|r| usize::try_from(r.get::<_, i32>(0)).ok())

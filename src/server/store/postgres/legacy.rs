@@ -7,7 +7,7 @@
 
 use tokio_postgres::Client;
 
-use super::explain;
+use super::MigrateError;
 
 /// The tables of an account's schema and the columns copied (ids are given afresh, in the old
 /// order; the lease keeps its fencing token, which must only ever grow).
@@ -34,7 +34,7 @@ const TABLES: [(&str, &str, &str); 10] = [
 
 /// Folds every account schema left by an earlier version, under the migrations' lock; nothing
 /// to do (one catalog read) in the usual case.
-pub(super) async fn fold_all(c: &mut Client) -> Result<(), String> {
+pub(super) async fn fold_all(c: &mut Client) -> Result<(), MigrateError> {
     if legacy_schemas(c).await?.is_empty() {
         return Ok(());
     }
@@ -46,7 +46,7 @@ pub(super) async fn fold_all(c: &mut Client) -> Result<(), String> {
 }
 
 /// Folds every account schema; the caller holds the migrations' lock.
-async fn fold_locked(c: &mut Client) -> Result<(), String> {
+async fn fold_locked(c: &mut Client) -> Result<(), MigrateError> {
     // Read again under the lock: another replica may have folded them meanwhile.
     let schemas = legacy_schemas(c).await?;
     tracing::info!(
@@ -54,15 +54,16 @@ async fn fold_locked(c: &mut Client) -> Result<(), String> {
         "moving the accounts' schemas of an earlier version into the shared tables"
     );
     for schema in schemas {
-        fold(c, &schema)
-            .await
-            .map_err(|e| format!("folding schema {schema}: {e}"))?;
+        fold(c, &schema).await.map_err(|e| MigrateError::Fold {
+            schema: schema.clone(),
+            source: Box::new(e),
+        })?;
     }
     Ok(())
 }
 
 /// Schemas `account_NAME` holding the tables of an earlier version.
-async fn legacy_schemas(c: &Client) -> Result<Vec<String>, String> {
+async fn legacy_schemas(c: &Client) -> Result<Vec<String>, MigrateError> {
     let rows = c
         .query(
             "SELECT n.nspname FROM pg_namespace n
@@ -72,25 +73,22 @@ async fn legacy_schemas(c: &Client) -> Result<Vec<String>, String> {
               ORDER BY 1",
             &[],
         )
-        .await
-        .map_err(|e| explain(&e))?;
+        .await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// Copies one account's schema into the shared tables and drops it, in one transaction.
-async fn fold(c: &mut Client, schema: &str) -> Result<(), String> {
+async fn fold(c: &mut Client, schema: &str) -> Result<(), MigrateError> {
     let account = schema.strip_prefix("account_").unwrap_or(schema);
     super::account_name(account)?;
-    let t = c.transaction().await.map_err(|e| explain(&e))?;
+    let t = c.transaction().await?;
     for sql in statements(schema) {
-        t.execute(&sql, &[&account])
-            .await
-            .map_err(|e| explain(&e))?;
+        t.execute(&sql, &[&account]).await?;
     }
     t.batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-        .await
-        .map_err(|e| explain(&e))?;
-    t.commit().await.map_err(|e| explain(&e))
+        .await?;
+    t.commit().await?;
+    Ok(())
 }
 
 /// The copying statements of `schema` (a checked name: `account_` and a-z 0-9 `_`).

@@ -97,7 +97,7 @@ impl std::fmt::Debug for PgUrl {
 
 /// Checks an account's name: 1 to 40 of a-z 0-9 `_`, starting with a letter (it is shown in
 /// paths, metrics labels and file names).
-pub(crate) fn account_name(name: &str) -> Result<(), String> {
+pub(crate) fn account_name(name: &str) -> Result<(), BadAccountName> {
     let ok = (1..=40).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && name
@@ -106,10 +106,29 @@ pub(crate) fn account_name(name: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "the account name {name:?} must be 1 to 40 of a-z 0-9 _ starting with a letter"
-        ))
+        Err(BadAccountName(name.to_string()))
     }
+}
+
+/// An account name [`account_name`] refuses.
+#[derive(Debug, thiserror::Error)]
+#[error("the account name {0:?} must be 1 to 40 of a-z 0-9 _ starting with a letter")]
+pub struct BadAccountName(pub String);
+
+/// Why the tables could not be brought up to date (PostgreSQL's or refinery's own words).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum MigrateError {
+    #[error("{}", explain(.0))]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error(transparent)]
+    Refinery(#[from] refinery::Error),
+    #[error("folding schema {schema}: {source}")]
+    Fold {
+        schema: String,
+        source: Box<MigrateError>,
+    },
+    #[error(transparent)]
+    Name(#[from] BadAccountName),
 }
 
 /// What went wrong with PostgreSQL; never shows the URL's password.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use deadpool_postgres::{HookError, Manager, ManagerConfig, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
-use super::{PgError, SESSION, describe, explain, migrations};
+use super::{MigrateError, PgError, SESSION, describe, explain, migrations};
 
 /// Connections per process when `--db-pool` does not say.
 pub(crate) const DEFAULT_SIZE: u32 = 16;
@@ -135,9 +135,9 @@ impl Shared {
         if let Some(p) = slot {
             return Ok(p.clone());
         }
-        let pool = build(config, size).map_err(|message| PgError::Connect {
+        let pool = build(config, size).map_err(|e| PgError::Connect {
             target: target.to_string(),
-            message,
+            message: e.to_string(),
         })?;
         *slot = Some(pool.clone());
         Ok(pool)
@@ -155,7 +155,7 @@ impl Shared {
 }
 
 /// A pool of at most `size` connections of `config`, each with the session settings.
-fn build(config: tokio_postgres::Config, size: u32) -> Result<Pool, String> {
+fn build(config: tokio_postgres::Config, size: u32) -> Result<Pool, deadpool_postgres::BuildError> {
     let manager = Manager::from_config(
         config,
         NoTls,
@@ -180,7 +180,6 @@ fn build(config: tokio_postgres::Config, size: u32) -> Result<Pool, String> {
             })
         }))
         .build()
-        .map_err(|e| e.to_string())
 }
 
 /// A handle on the pool of a database, for the rows of one account (or the deployment's own).
@@ -230,9 +229,9 @@ impl PgConn {
             // A migration that failed half-way may leave the session anywhere: not lent again.
             drop(deadpool_postgres::Object::take(c));
         }
-        done.map_err(|message| PgError::Migrate {
+        done.map_err(|e| PgError::Migrate {
             target: self.target.clone(),
-            message,
+            message: e.to_string(),
         })
     }
 
@@ -315,13 +314,9 @@ async fn up_to_date(c: &tokio_postgres::Client) -> bool {
 
 /// Brings the tables up to date. A session advisory lock keeps replicas starting together
 /// from migrating at once.
-async fn migrate(c: &mut tokio_postgres::Client) -> Result<(), String> {
+async fn migrate(c: &mut tokio_postgres::Client) -> Result<(), MigrateError> {
     lock(c).await?;
-    let run = migrations::runner()
-        .run_async(c)
-        .await
-        .map(|_| ())
-        .map_err(|e| e.to_string());
+    let run = migrations::runner().run_async(c).await.map(drop);
     let unlock = unlock(c).await;
     run?;
     unlock
@@ -330,18 +325,16 @@ async fn migrate(c: &mut tokio_postgres::Client) -> Result<(), String> {
 /// The session advisory lock of migrations (replicas starting together wait for each other's).
 const LOCK_KEY: i64 = 0x5150_414d_4f00;
 
-pub(super) async fn lock(c: &tokio_postgres::Client) -> Result<(), String> {
+pub(super) async fn lock(c: &tokio_postgres::Client) -> Result<(), MigrateError> {
     c.execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY])
-        .await
-        .map(drop)
-        .map_err(|e| explain(&e))
+        .await?;
+    Ok(())
 }
 
-pub(super) async fn unlock(c: &tokio_postgres::Client) -> Result<(), String> {
+pub(super) async fn unlock(c: &tokio_postgres::Client) -> Result<(), MigrateError> {
     c.execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
-        .await
-        .map(drop)
-        .map_err(|e| explain(&e))
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]
