@@ -81,11 +81,13 @@ pub(super) async fn accounts(args: AccountsArgs) -> Result<ExitCode, String> {
                 secret_file: &secret_file,
                 settings_file: &settings,
             };
-            accounts::add(&args.db, &vault()?, a).await?;
+            accounts::add(&args.db, &vault()?, a)
+                .await
+                .map_err(|e| e.to_string())?;
             println!("account {name} added");
         }
         AccountsAction::List => {
-            let rows = accounts::list(&args.db).await?;
+            let rows = accounts::list(&args.db).await.map_err(|e| e.to_string())?;
             for r in &rows {
                 let state = if r.enabled { "enabled" } else { "disabled" };
                 println!(
@@ -114,7 +116,9 @@ pub(super) async fn accounts(args: AccountsArgs) -> Result<ExitCode, String> {
             println!("account {name} enabled");
         }
         AccountsAction::SetSettings { name, settings } => {
-            accounts::set_settings(&args.db, &vault()?, &name, &settings).await?;
+            accounts::set_settings(&args.db, &vault()?, &name, &settings)
+                .await
+                .map_err(|e| e.to_string())?;
             println!("account {name}: settings changed");
         }
     }

@@ -47,7 +47,9 @@ pub(crate) enum CallsAction {
 
 pub(super) async fn calls(mut args: CallsArgs) -> Result<ExitCode, String> {
     use crate::server::work::operator;
-    args.db = crate::server::fleet::accounts::account_db(&args.db, args.account.as_deref()).await?;
+    args.db = crate::server::fleet::accounts::account_db(&args.db, args.account.as_deref())
+        .await
+        .map_err(|e| e.to_string())?;
     match args.action {
         CallsAction::List => {
             let parked = operator::list(&args.db).await.map_err(|e| e.to_string())?;

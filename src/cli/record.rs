@@ -39,7 +39,9 @@ pub(super) async fn record(args: RecordArgs) -> Result<ExitCode, String> {
         .transpose()
         .map_err(|e| format!("--phone: {e}"))?;
     let since_ms = args.since.as_deref().map(parse_since).transpose()?;
-    let db = crate::server::fleet::accounts::account_db(&args.db, args.account.as_deref()).await?;
+    let db = crate::server::fleet::accounts::account_db(&args.db, args.account.as_deref())
+        .await
+        .map_err(|e| e.to_string())?;
     let conn = crate::server::store::Db::open_existing(&db)
         .await
         .map_err(|e| e.to_string())?;

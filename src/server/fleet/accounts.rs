@@ -11,6 +11,7 @@ use crate::amocrm::client::{AmoClient, ClientConfig};
 use crate::clock::Clock;
 use crate::engine::{Engine, InMemory, Settings};
 use crate::server::store::DbUrl;
+use crate::server::store::StoreError;
 use crate::server::store::postgres::Accounts;
 
 /// What a stored account shows (never its token nor its secret).
@@ -56,43 +57,74 @@ pub(crate) struct NewAccount<'a> {
     pub(crate) settings_file: &'a Path,
 }
 
-async fn pg(db: &DbUrl) -> Result<Accounts, String> {
+/// What `sipamo accounts` (or `--account`) could not do, and why.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AccountsError {
+    #[error(
+        "accounts are kept in PostgreSQL: give --db postgres://USER:PASSWORD@HOST/DB (with SQLite, `sipamo serve` serves the one account of its command line)"
+    )]
+    NotPostgres,
+    #[error("--account is for a many-account deployment: give its --db postgres://…")]
+    AccountWithSqlite,
+    #[error("no account {name:?} in {db}; see `sipamo accounts list`")]
+    NoSuchAccount { name: String, db: String },
+    #[error("{db} serves {count} account(s) ({names}): give --account NAME")]
+    WhichAccount {
+        db: String,
+        count: usize,
+        names: String,
+    },
+    #[error(transparent)]
+    Name(#[from] crate::server::store::postgres::BadAccountName),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Files(#[from] crate::server::ServeError),
+    #[error("cannot read the token file {path}: {source}")]
+    TokenFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Vault(#[from] super::vault::VaultError),
+    #[error("the settings do not fit the account: {0}")]
+    Unfit(String),
+}
+
+async fn pg(db: &DbUrl) -> Result<Accounts, AccountsError> {
     match db {
-        DbUrl::Postgres(url) => Accounts::open(url).await.map_err(|e| e.to_string()),
-        DbUrl::Sqlite(_) => Err(
-            "accounts are kept in PostgreSQL: give --db postgres://USER:PASSWORD@HOST/DB (with SQLite, `sipamo serve` serves the one account of its command line)"
-                .into(),
-        ),
+        DbUrl::Postgres(url) => Ok(Accounts::open(url).await?),
+        DbUrl::Sqlite(_) => Err(AccountsError::NotPostgres),
     }
 }
 
 /// Checks settings against the amoCRM account (R-CFG-1, R-CFG-2: users and pipelines) with
 /// the access token only: a refresh here would spend the single-use refresh token kept in the
 /// database, so an expired access token is reported instead.
-async fn check(amocrm: &str, token_text: &str, settings: &Settings) -> Result<(), String> {
-    let (token, _) = config::parse_token(token_text, Path::new("the account's token"))
-        .map_err(|e| e.to_string())?;
+async fn check(amocrm: &str, token_text: &str, settings: &Settings) -> Result<(), AccountsError> {
+    let (token, _) = config::parse_token(token_text, Path::new("the account's token"))?;
     let cfg = ClientConfig::new(amocrm.to_string(), token, Clock::System);
-    let client = AmoClient::new(cfg).map_err(|e| e.to_string())?;
+    let client = AmoClient::new(cfg).map_err(|e| AccountsError::Unfit(e.to_string()))?;
     Engine::connect(settings.clone(), client, InMemory::default())
         .await
         .map(|_| ())
-        .map_err(|e| format!("the settings do not fit the account: {e}"))
+        .map_err(|e| AccountsError::Unfit(e.to_string()))
 }
 
 /// Adds an account after checking its settings against it.
-pub(crate) async fn add(db: &DbUrl, vault: &Vault, a: NewAccount<'_>) -> Result<(), String> {
-    crate::server::store::postgres::account_name(a.name).map_err(|e| e.to_string())?;
+pub(crate) async fn add(db: &DbUrl, vault: &Vault, a: NewAccount<'_>) -> Result<(), AccountsError> {
+    crate::server::store::postgres::account_name(a.name)?;
     let conn = pg(db).await?;
-    let (settings, yaml) = config::read_settings(a.settings_file).map_err(|e| e.to_string())?;
-    let secret = config::read_secret(a.secret_file).map_err(|e| e.to_string())?;
-    let token_text = std::fs::read_to_string(a.token_file)
-        .map_err(|e| format!("cannot read the token file {}: {e}", a.token_file.display()))?;
-    config::read_token(a.token_file).map_err(|e| e.to_string())?;
+    let (settings, yaml) = config::read_settings(a.settings_file)?;
+    let secret = config::read_secret(a.secret_file)?;
+    let token_text =
+        std::fs::read_to_string(a.token_file).map_err(|source| AccountsError::TokenFile {
+            path: a.token_file.display().to_string(),
+            source,
+        })?;
+    config::read_token(a.token_file)?;
     check(a.amocrm, &token_text, &settings).await?;
-    let sealed = vault
-        .seal(&crate::secret::Secret::new(token_text), a.name)
-        .map_err(|e| e.to_string())?;
+    let sealed = vault.seal(&crate::secret::Secret::new(token_text), a.name)?;
     conn.add(
         a.name.to_string(),
         secret_hash(secret.expose()),
@@ -101,8 +133,8 @@ pub(crate) async fn add(db: &DbUrl, vault: &Vault, a: NewAccount<'_>) -> Result<
         sealed,
         Clock::System.now_ms(),
     )
-    .await
-    .map_err(|e| e.to_string())
+    .await?;
+    Ok(())
 }
 
 /// Replaces an account's settings after checking them with its stored token.
@@ -111,46 +143,44 @@ pub(crate) async fn set_settings(
     vault: &Vault,
     name: &str,
     settings_file: &Path,
-) -> Result<(), String> {
+) -> Result<(), AccountsError> {
     let conn = pg(db).await?;
-    let (settings, yaml) = config::read_settings(settings_file).map_err(|e| e.to_string())?;
-    let (amocrm, sealed) = conn
-        .token(name.to_string())
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no account {name:?}"))?;
-    let token = vault.open(&sealed, name).map_err(|e| e.to_string())?;
+    let (settings, yaml) = config::read_settings(settings_file)?;
+    let (amocrm, sealed) =
+        conn.token(name.to_string())
+            .await?
+            .ok_or_else(|| AccountsError::NoSuchAccount {
+                name: name.to_string(),
+                db: db.to_string(),
+            })?;
+    let token = vault.open(&sealed, name)?;
     check(&amocrm, token.expose(), &settings).await?;
     conn.set_settings(name.to_string(), yaml, Clock::System.now_ms())
-        .await
-        .map_err(|e| e.to_string())
+        .await?;
+    Ok(())
 }
 
-pub(crate) async fn list(db: &DbUrl) -> Result<Vec<AccountRow>, String> {
-    pg(db).await?.list().await.map_err(|e| e.to_string())
+pub(crate) async fn list(db: &DbUrl) -> Result<Vec<AccountRow>, AccountsError> {
+    Ok(pg(db).await?.list().await?)
 }
 
 /// Enables an account again (its settings are not checked again: they were when kept); false
 /// when there is no such account.
-pub(crate) async fn enable(db: &DbUrl, name: &str) -> Result<bool, String> {
+pub(crate) async fn enable(db: &DbUrl, name: &str) -> Result<bool, AccountsError> {
     let db = pg(db).await?;
-    db.enable(name.to_string(), Clock::System.now_ms())
-        .await
-        .map_err(|e| e.to_string())
+    Ok(db.enable(name.to_string(), Clock::System.now_ms()).await?)
 }
 
 /// Disables an account (its events are then refused, its calls not worked on); false when
 /// there is no such account.
-pub(crate) async fn disable(db: &DbUrl, name: &str) -> Result<bool, String> {
+pub(crate) async fn disable(db: &DbUrl, name: &str) -> Result<bool, AccountsError> {
     let db = pg(db).await?;
-    db.disable(name.to_string())
-        .await
-        .map_err(|e| e.to_string())
+    Ok(db.disable(name.to_string()).await?)
 }
 
 /// The database of `db`'s account `name` in a many-account deployment (`db` itself without a
 /// name); the account must exist, so that a mistyped name creates nothing.
-pub(crate) async fn account_db(db: &DbUrl, name: Option<&str>) -> Result<DbUrl, String> {
+pub(crate) async fn account_db(db: &DbUrl, name: Option<&str>) -> Result<DbUrl, AccountsError> {
     let Some(name) = name else {
         // A many-account database keeps each account's calls apart: the deployment's own rows
         // are none, and reading them would say "0 parked calls" whatever the accounts hold.
@@ -159,25 +189,27 @@ pub(crate) async fn account_db(db: &DbUrl, name: Option<&str>) -> Result<DbUrl, 
             && !accounts.is_empty()
         {
             let names: Vec<&str> = accounts.iter().take(5).map(|a| a.name.as_str()).collect();
-            return Err(format!(
-                "{db} serves {} account(s) ({}{}): give --account NAME",
-                accounts.len(),
-                names.join(", "),
-                if accounts.len() > 5 { ", …" } else { "" }
-            ));
+            return Err(AccountsError::WhichAccount {
+                db: db.to_string(),
+                count: accounts.len(),
+                names: format!(
+                    "{}{}",
+                    names.join(", "),
+                    if accounts.len() > 5 { ", …" } else { "" }
+                ),
+            });
         }
         return Ok(db.clone());
     };
-    crate::server::store::postgres::account_name(name).map_err(|e| e.to_string())?;
+    crate::server::store::postgres::account_name(name)?;
     let DbUrl::Postgres(base) = db else {
-        return Err(
-            "--account is for a many-account deployment: give its --db postgres://…".into(),
-        );
+        return Err(AccountsError::AccountWithSqlite);
     };
     if !list(db).await?.iter().any(|a| a.name == name) {
-        return Err(format!(
-            "no account {name:?} in {db}; see `sipamo accounts list`"
-        ));
+        return Err(AccountsError::NoSuchAccount {
+            name: name.to_string(),
+            db: db.to_string(),
+        });
     }
     Ok(DbUrl::Postgres(base.account(name)))
 }
