@@ -1,5 +1,6 @@
 //! `sipamo bench`: throughput figures measured in one run (medians over rounds).
 
+use backon::Retryable;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -179,7 +180,9 @@ pub(crate) async fn ingest(
         cfg.replica_id = format!("bench-{r}");
         if let Some(url) = pg {
             // Each replica its own pool of connections, as separate processes would have.
-            cfg.db = url.parse()?;
+            cfg.db = url
+                .parse()
+                .map_err(|e: crate::server::store::BadDbUrl| e.to_string())?;
         }
         let app = Application::build(&cfg).await.map_err(|e| e.to_string())?;
         urls.push(format!(
@@ -322,15 +325,33 @@ async fn post_all(
             let mut lat = Vec::with_capacity(chunk.len());
             for (url, line) in chunk {
                 let t = Instant::now();
-                let r = http
-                    .post(&url)
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(line)
-                    .send()
+                // A 503 (an account still starting) is sent again, as Sipuni does.
+                let post = || async {
+                    let r = http
+                        .post(&url)
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .body(line.clone())
+                        .send()
+                        .await?;
+                    match r.error_for_status_ref() {
+                        Err(e) if e.status().is_some_and(|s| s.as_u16() == 503) => Err(e),
+                        _ => Ok(r),
+                    }
+                };
+                let r = post
+                    .retry(
+                        backon::ConstantBuilder::default()
+                            .with_delay(std::time::Duration::from_millis(100))
+                            .with_max_times(100),
+                    )
+                    .sleep(tokio::time::sleep)
+                    .when(|e: &reqwest::Error| e.status().is_some_and(|s| s.as_u16() == 503))
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| format!("{url}: {e}"))?;
                 if r.status().as_u16() != expect {
-                    return Err(format!("unexpected status {}", r.status()));
+                    let status = r.status();
+                    let body = r.text().await.unwrap_or_default();
+                    return Err(format!("{url}: unexpected status {status}: {body}"));
                 }
                 lat.push(t.elapsed().as_secs_f64() * 1000.0);
             }
@@ -360,15 +381,35 @@ pub(crate) async fn accounts_throughput(
         chrono::Utc::now().timestamp_micros()
     ));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let (_unused, mut cfg) = ingest_setup(&dir).await?;
-    cfg.db = pg.parse()?;
     let mut mocks = Vec::new();
+    let run = accounts_round(pg, &dir, &mut mocks, accounts, calls, concurrency).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    // wiremock's drop waits on its own tasks: off the runtime's threads, on every path (an
+    // error dropping them here would hang the bench instead of saying what went wrong).
+    let _ = tokio::task::spawn_blocking(move || drop(mocks)).await;
+    run
+}
+
+/// One round of [`accounts_throughput`]; the mocks it starts are kept in `mocks`.
+async fn accounts_round(
+    pg: &str,
+    dir: &std::path::Path,
+    mocks: &mut Vec<MockCrm>,
+    accounts: usize,
+    calls: usize,
+    concurrency: usize,
+) -> Result<(usize, f64), String> {
+    let (first, mut cfg) = ingest_setup(dir).await?;
+    mocks.push(first);
+    cfg.db = pg
+        .parse()
+        .map_err(|e: crate::server::store::BadDbUrl| e.to_string())?;
     let vault = crate::server::fleet::vault::Vault::from_hex(&"ab".repeat(32))
         .map_err(|e| e.to_string())?;
     for i in 0..accounts {
-        let (mock, _) = ingest_setup(&dir).await?;
-        add_bench_account(&cfg.db, &vault, i, &mock).await?;
+        let (mock, _) = ingest_setup(dir).await?;
         mocks.push(mock);
+        add_bench_account(&cfg.db, &vault, i, &mocks[mocks.len() - 1]).await?;
     }
     let app = crate::server::fleet::FleetApp::build(&cfg, vault)
         .await
@@ -404,9 +445,6 @@ pub(crate) async fn accounts_throughput(
     );
     let _ = stop.send(());
     let _ = server.await;
-    let _ = std::fs::remove_dir_all(&dir);
-    // wiremock's drop waits on its own tasks: off the runtime's threads.
-    let _ = tokio::task::spawn_blocking(move || drop(mocks)).await;
     Ok((handled, secs))
 }
 

@@ -84,6 +84,7 @@ fn main() {
                         postgres_refusing(&url)?;
                     }
                     url.parse()
+                        .map_err(|e: sipamo::server::store::BadDbUrl| e.to_string())
                 }),
             ));
             let conclusion = libtest_mimic::run(&args, all);
@@ -112,7 +113,10 @@ fn main() {
 /// Arms the PostgreSQL database at `url` to refuse [`contract::REFUSED_KEY`] (its tables made
 /// first by opening it).
 fn postgres_refusing(url: &str) -> Result<(), String> {
-    create(&url.parse()?)?;
+    create(
+        &url.parse()
+            .map_err(|e: sipamo::server::store::BadDbUrl| e.to_string())?,
+    )?;
     let mut c = postgres::Client::connect(url, postgres::NoTls).map_err(|e| e.to_string())?;
     c.batch_execute(contract::REFUSE_POSTGRES)
         .map_err(|e| e.to_string())

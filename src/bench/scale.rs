@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::amocrm::mock::MockCrm;
 use crate::server::fleet::vault::Vault;
-use crate::server::store::DbUrl;
+use crate::server::store::{BadDbUrl, DbUrl};
 
 /// Mock amoCRMs the accounts share.
 const MOCKS: usize = 24;
@@ -127,7 +127,7 @@ impl World {
         for (m, mock) in all.iter().enumerate() {
             write(&dir.join(format!("token{m}")), mock.token())?;
         }
-        cfg.db = pg.parse()?;
+        cfg.db = pg.parse().map_err(|e: BadDbUrl| e.to_string())?;
         let vault = Vault::from_hex(KEY).map_err(|e| e.to_string())?;
         Ok(World {
             dir,

@@ -5,7 +5,7 @@ use super::parsed::Parsed;
 use crate::server::error::ServeError;
 use crate::server::store::Backend;
 use crate::server::store::DbUrl;
-use crate::server::store::{Arrival, Db, InsertFailure, NewEvent, NewKept};
+use crate::server::store::{Arrival, Db, InsertFailure, NewEvent, NewKept, StoreError};
 use crate::sipuni::event::CallEvent;
 use std::sync::Arc;
 
@@ -25,7 +25,7 @@ struct Job {
     event: Arrival,
     /// The event as the receiver parsed it from exactly the text stored, for the worker.
     parsed: Option<CallEvent>,
-    done: oneshot::Sender<Result<Stored, String>>,
+    done: oneshot::Sender<Result<Stored, StoreError>>,
 }
 
 /// A handle to the writer task. Cheap to clone.
@@ -128,7 +128,7 @@ impl Inbox {
             .map_err(|_| stopped())?;
         wait.await
             .map_err(|_| stopped())?
-            .map_err(ServeError::Inbox)
+            .map_err(|e| ServeError::Inbox(e.to_string()))
     }
 }
 
@@ -169,7 +169,7 @@ async fn commit_group(conn: &Db, mut jobs: Vec<Job>, notify: bool, offer: Option
             tracing::error!(error = %e, "cannot store requests");
             for j in jobs {
                 withdraw(&j);
-                let _ = j.done.send(Err(e.to_string()));
+                let _ = j.done.send(Err(e.store_error().clone()));
             }
         }
     }

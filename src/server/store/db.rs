@@ -72,6 +72,15 @@ pub(crate) enum InsertFailure {
     Rejected(StoreError),
 }
 
+impl InsertFailure {
+    /// What was being done and why, whichever the failure.
+    pub(crate) fn store_error(&self) -> &StoreError {
+        match self {
+            InsertFailure::Unreachable(e) | InsertFailure::Rejected(e) => e,
+        }
+    }
+}
+
 impl std::fmt::Display for InsertFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

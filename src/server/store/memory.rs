@@ -44,19 +44,27 @@ impl std::fmt::Display for DbUrl {
     }
 }
 
+/// A `--db` value that names no database sipamo can use.
+#[derive(Debug, thiserror::Error)]
+pub enum BadDbUrl {
+    /// PostgreSQL's own words (never the password: the URL is not repeated).
+    #[error("the PostgreSQL URL does not parse: {0}")]
+    Postgres(String),
+    #[error("{0:?} is neither sqlite:PATH nor postgres://USER@HOST:PORT/DB")]
+    Neither(String),
+}
+
 impl std::str::FromStr for DbUrl {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = BadDbUrl;
+    fn from_str(s: &str) -> Result<Self, BadDbUrl> {
         if s.starts_with("postgres://") || s.starts_with("postgresql://") {
             s.parse::<tokio_postgres::Config>()
-                .map_err(|e| format!("the PostgreSQL URL does not parse: {e}"))?;
+                .map_err(|e| BadDbUrl::Postgres(e.to_string()))?;
             return Ok(DbUrl::Postgres(super::postgres::PgUrl::new(s.to_string())));
         }
         let path = s.strip_prefix("sqlite:").unwrap_or(s);
         if path.is_empty() || s.contains("://") {
-            return Err(format!(
-                "{s:?} is neither sqlite:PATH nor postgres://USER@HOST:PORT/DB"
-            ));
+            return Err(BadDbUrl::Neither(s.to_string()));
         }
         Ok(DbUrl::Sqlite(Path::new(path).to_path_buf()))
     }

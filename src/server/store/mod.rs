@@ -12,5 +12,5 @@ pub(crate) mod sqlite;
 pub(crate) use db::{
     Arrival, Backend, Db, InsertFailure, KeptRequest, NewEvent, NewKept, StoreError, StoredEvent,
 };
-pub use memory::{DbUrl, OpenError, StoreMemory};
+pub use memory::{BadDbUrl, DbUrl, OpenError, StoreMemory};
 pub(crate) use memory::{MemoryRows, RowWrite};
