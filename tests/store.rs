@@ -17,10 +17,10 @@ type Fresh = Arc<dyn Fn(&str, bool) -> Result<DbUrl, String> + Send + Sync>;
 
 const CASES: [&str; 3] = ["lifecycle", "atomicity", "durability"];
 
-async fn open(url: &DbUrl) -> Result<StoreMemory, String> {
+async fn open(url: &DbUrl) -> Result<StoreMemory, contract::Broken> {
     StoreMemory::open(url, Clock::virtual_at(1_772_434_800_000))
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| contract::Broken::Open(e.to_string()))
 }
 
 /// Runs case `name` on the database `db`, on a runtime of its own.
@@ -37,6 +37,7 @@ fn run(name: &str, db: &DbUrl) -> Result<(), String> {
             _ => contract::durability(|| open(db)).await,
         }
     })
+    .map_err(|e| e.to_string())
 }
 
 /// The trials of one database; `url` makes a fresh database for each.
@@ -128,5 +129,5 @@ fn create(db: &DbUrl) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    rt.block_on(open(db)).map(drop)
+    rt.block_on(open(db)).map(drop).map_err(|e| e.to_string())
 }

@@ -1,17 +1,36 @@
 //! The store contract: what the engine's memory must do, whichever database holds it. Run
 //! against SQLite and PostgreSQL alike (`cargo test --test store`).
 
+use crate::engine::memory::MemoryError;
 use crate::engine::memory::{
     MemResult, Memory, ParkedCall, Progress, TaskMemo, Transaction, UnsortedMemo, Write,
 };
 use crate::server::store::StoreMemory;
 
-fn check(ok: bool, what: &str) -> Result<(), String> {
-    if ok { Ok(()) } else { Err(what.to_string()) }
+/// How a store broke the contract.
+#[derive(Debug, thiserror::Error)]
+pub enum Broken {
+    /// A promise of the contract did not hold.
+    #[error("the store broke its contract: {0}")]
+    Promise(&'static str),
+    /// The store failed where it had to answer.
+    #[error(transparent)]
+    Failed(#[from] MemoryError),
+    /// The store could not be opened.
+    #[error("cannot open the store: {0}")]
+    Open(String),
 }
 
-fn mem<T>(r: MemResult<T>) -> Result<T, String> {
-    r.map_err(|e| e.to_string())
+fn check(ok: bool, what: &'static str) -> Result<(), Broken> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Broken::Promise(what))
+    }
+}
+
+fn mem<T>(r: MemResult<T>) -> Result<T, Broken> {
+    Ok(r?)
 }
 
 fn progress(call_id: &str) -> Progress {
@@ -38,7 +57,7 @@ fn progress(call_id: &str) -> Progress {
 
 /// Deliveries are recorded once (R-IDEM); progress, memos and intents read back as written;
 /// marking a call done forgets its progress, attempts and intent and unparks it.
-pub async fn lifecycle(m: &mut StoreMemory) -> Result<(), String> {
+pub async fn lifecycle(m: &mut StoreMemory) -> Result<(), Broken> {
     check(
         mem(m.first_delivery("fp-1").await)?,
         "a first delivery counts",
@@ -48,7 +67,7 @@ pub async fn lifecycle(m: &mut StoreMemory) -> Result<(), String> {
         "a repeated delivery does not",
     )?;
     mem(m.save_progress("c1", &progress("c1")).await)?;
-    let back = mem(m.progress("c1").await)?.ok_or("progress is kept")?;
+    let back = mem(m.progress("c1").await)?.ok_or(Broken::Promise("progress is kept"))?;
     check(
         back.note_id == Some(7) && back.in_flight == Some(Write::Note),
         "progress reads back as written",
@@ -124,7 +143,7 @@ pub const REFUSE_POSTGRES: &str = "CREATE FUNCTION refuse() RETURNS trigger AS $
 
 /// A transaction whose last write the database refuses leaves nothing of its earlier writes;
 /// one that commits lands whole. The database is armed to refuse [`REFUSED_KEY`].
-pub async fn atomicity(m: &mut StoreMemory) -> Result<(), String> {
+pub async fn atomicity(m: &mut StoreMemory) -> Result<(), Broken> {
     let memo = UnsortedMemo::uid_only("u-2".into());
     let failing = Transaction::new()
         .save_progress("c2", &progress("c2"))
@@ -158,9 +177,9 @@ pub async fn atomicity(m: &mut StoreMemory) -> Result<(), String> {
 }
 
 /// What was committed is there after the store is opened again (a restart).
-pub async fn durability<F>(open: impl Fn() -> F) -> Result<(), String>
+pub async fn durability<F>(open: impl Fn() -> F) -> Result<(), Broken>
 where
-    F: Future<Output = Result<StoreMemory, String>>,
+    F: Future<Output = Result<StoreMemory, Broken>>,
 {
     {
         let mut m = open().await?;
