@@ -178,11 +178,6 @@ impl Transaction {
         self.changes.push(Change::Done(call_id.into()));
         self
     }
-    /// Adds `other`'s writes after these.
-    pub fn and(mut self, other: Transaction) -> Self {
-        self.changes.extend(other.changes);
-        self
-    }
     /// The writes, in order.
     pub(crate) fn changes(&self) -> &[Change] {
         &self.changes

@@ -83,9 +83,7 @@ impl InsertFailure {
 
 impl std::fmt::Display for InsertFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            InsertFailure::Unreachable(e) | InsertFailure::Rejected(e) => e.fmt(f),
-        }
+        self.store_error().fmt(f)
     }
 }
 

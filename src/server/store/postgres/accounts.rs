@@ -253,19 +253,11 @@ impl Accounts {
         .map(|n| n == 1)
     }
 
-    /// A pooled connection; its absence an error naming what was being done.
     async fn client(&self, doing: &'static str) -> Result<super::Client, StoreError> {
-        self.0.client().await.map_err(|e| StoreError {
-            doing,
-            message: e.to_string(),
-        })
+        self.0.client_for(doing).await
     }
 
-    /// A failed statement, in PostgreSQL's words (never the URL or password).
     fn failed(&self, doing: &'static str, e: &tokio_postgres::Error) -> StoreError {
-        StoreError {
-            doing,
-            message: format!("PostgreSQL at {}: {}", self.0.target(), super::explain(e)),
-        }
+        self.0.failed_doing(doing, e)
     }
 }

@@ -10,6 +10,7 @@ use deadpool_postgres::{HookError, Manager, ManagerConfig, RecyclingMethod, Runt
 use tokio_postgres::NoTls;
 
 use super::{MigrateError, PgError, SESSION, describe, explain, migrations};
+use crate::server::store::StoreError;
 
 /// Connections per process when `--db-pool` does not say.
 pub(crate) const DEFAULT_SIZE: u32 = 16;
@@ -125,6 +126,9 @@ impl Shared {
     /// The pool of `lane`, made on first use (no connection is opened until a job needs
     /// one): together one connection fewer than configured, the last being the listener's.
     fn pool(&self, url: &str, target: &str, lane: Lane) -> Result<Pool, PgError> {
+        if let Some(p) = self.existing(lane) {
+            return Ok(p);
+        }
         let config = self.config(url, target)?;
         let mut inner = self.lock();
         let (work, ingest) = lane_sizes(inner.size.unwrap_or(DEFAULT_SIZE));
@@ -141,6 +145,17 @@ impl Shared {
         })?;
         *slot = Some(pool.clone());
         Ok(pool)
+    }
+
+    /// The pool of `lane` if it is made already (every handle but the first: the URL is not
+    /// parsed again for each).
+    fn existing(&self, lane: Lane) -> Option<Pool> {
+        let inner = self.lock();
+        let (_, ingest) = lane_sizes(inner.size.unwrap_or(DEFAULT_SIZE));
+        match lane {
+            Lane::Ingest if ingest > 0 => inner.ingest.clone(),
+            _ => inner.work.clone(),
+        }
     }
 
     /// Connections the pools hold now (in use or idle); 0 before the first.
@@ -271,6 +286,28 @@ impl PgConn {
         }
     }
 
+    /// A pooled connection for the service's operation `doing`; its absence an error naming
+    /// what was being done.
+    pub(crate) async fn client_for(&self, doing: &'static str) -> Result<Client, StoreError> {
+        self.client().await.map_err(|e| StoreError {
+            doing,
+            message: e.to_string(),
+        })
+    }
+
+    /// A statement of the service's operation `doing` failed, in PostgreSQL's words (never the
+    /// URL or password).
+    pub(crate) fn failed_doing(
+        &self,
+        doing: &'static str,
+        e: &tokio_postgres::Error,
+    ) -> StoreError {
+        StoreError {
+            doing,
+            message: format!("PostgreSQL at {}: {}", self.target, explain(e)),
+        }
+    }
+
     /// A statement failed: PostgreSQL's words and what was being done.
     pub(crate) fn failed(&self, e: &tokio_postgres::Error) -> PgError {
         PgError::Failed {
@@ -282,10 +319,6 @@ impl PgConn {
     /// The account whose rows this handle reads and writes (`""`: the deployment's own).
     pub(crate) fn account(&self) -> &str {
         &self.account
-    }
-
-    pub(crate) fn target(&self) -> &str {
-        &self.target
     }
 }
 

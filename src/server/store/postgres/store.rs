@@ -12,20 +12,12 @@ use crate::server::work::retention::Pruned;
 pub(crate) struct PgStore(pub(crate) PgConn);
 
 impl PgStore {
-    /// A pooled connection; its absence an error naming what was being done.
     async fn client(&self, doing: &'static str) -> Result<Client, StoreError> {
-        self.0.client().await.map_err(|e| StoreError {
-            doing,
-            message: e.to_string(),
-        })
+        self.0.client_for(doing).await
     }
 
-    /// A failed statement, in PostgreSQL's words (never the URL or password).
     fn failed(&self, doing: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError + '_ {
-        move |e| StoreError {
-            doing,
-            message: format!("PostgreSQL at {}: {}", self.0.target(), super::explain(&e)),
-        }
+        move |e| self.0.failed_doing(doing, &e)
     }
 
     fn account(&self) -> &str {
