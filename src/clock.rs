@@ -38,7 +38,7 @@ impl Clock {
     }
 
     /// Is this a virtual clock (a simulation)?
-    pub(crate) fn is_virtual(&self) -> bool {
+    pub fn is_virtual(&self) -> bool {
         matches!(self, Clock::Virtual(_))
     }
 

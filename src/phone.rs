@@ -267,14 +267,12 @@ impl Phone {
 
     /// The last 10 digits (all of a shorter number): how the mock amoCRM indexes phones and
     /// scenario expectations name a client, whatever the country ([`digits_key`]).
-    #[cfg(any(feature = "sim", test))]
-    pub(crate) fn last10(&self) -> &str {
+    pub fn last10(&self) -> &str {
         &self.digits[self.digits.len().saturating_sub(10)..]
     }
 
     /// The digits in international form (`79161234567`).
-    #[cfg(any(feature = "sim", test))]
-    pub(crate) fn digits(&self) -> &str {
+    pub fn digits(&self) -> &str {
         &self.digits
     }
 
@@ -305,8 +303,7 @@ pub(crate) fn typed_key(raw: &str, country: Country) -> Option<String> {
 
 /// The last 10 digits of a phone value (all digits of a shorter one): how the mock amoCRM
 /// indexes phones and how scenario expectations name a client, whatever the country.
-#[cfg(any(feature = "sim", test))]
-pub(crate) fn digits_key(raw: &str) -> Option<String> {
+pub fn digits_key(raw: &str) -> Option<String> {
     let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
     if digits.len() < MIN_DIGITS {
         return None;

@@ -24,8 +24,7 @@ impl fmt::Debug for Secret {
 
 /// Compares secrets without leaking through timing where they differ (their lengths are not
 /// secret).
-#[cfg(any(feature = "sim", test))]
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
     a.ct_eq(b).into()
 }

@@ -8,9 +8,9 @@
 use std::path::{Path, PathBuf};
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use sipamo::amocrm::mock::state::SearchMode;
-use sipamo::scenario::run::{Outcome, RunOptions};
-use sipamo::scenario::{load, run, suite};
+use sipamo::sim::mock::state::SearchMode;
+use sipamo::sim::scenario::run::{Outcome, RunOptions};
+use sipamo::sim::scenario::{load, run, suite};
 
 fn main() {
     let args = Arguments::from_args();
@@ -46,7 +46,7 @@ fn run_one(file: &Path, opts: RunOptions) -> Result<Outcome, Failed> {
 fn scenario_matches_its_snapshot(file: &Path, rel: &Path) -> Result<(), Failed> {
     let o = run_one(file, RunOptions::default())?;
     if !o.passed() {
-        return Err(sipamo::scenario::report::line(&o).into());
+        return Err(sipamo::sim::scenario::report::line(&o).into());
     }
     let lenient = run_one(
         file,
@@ -58,7 +58,7 @@ fn scenario_matches_its_snapshot(file: &Path, rel: &Path) -> Result<(), Failed> 
     if !lenient.passed() {
         return Err(format!(
             "search lenient: {}",
-            sipamo::scenario::report::line(&lenient)
+            sipamo::sim::scenario::report::line(&lenient)
         )
         .into());
     }
@@ -108,7 +108,7 @@ fn every_scenario_passes_when_amocrm_still_lists_processed_unsorted_items() -> R
     let failed: Vec<String> = outcomes
         .iter()
         .filter(|o| !o.passed())
-        .map(sipamo::scenario::report::line)
+        .map(sipamo::sim::scenario::report::line)
         .collect();
     if failed.is_empty() {
         Ok(())

@@ -1,4 +1,4 @@
-//! The store contract (`sipamo::server::contract`) against both databases: SQLite in a temporary
+//! The store contract (`sipamo::sim::testkit::store_contract`) against both databases: SQLite in a temporary
 //! file, PostgreSQL in a throw-away cluster this test starts from the OS packages. Without
 //! PostgreSQL installed its cases are reported as ignored, with a warning on stderr; under
 //! `CI=true` a missing PostgreSQL fails the run instead (CI must always run them).
@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use sipamo::clock::Clock;
-use sipamo::server::contract;
-use sipamo::server::pg_cluster::Cluster;
 use sipamo::server::store::{DbUrl, StoreMemory};
+use sipamo::sim::testkit::pg_cluster::Cluster;
+use sipamo::sim::testkit::store_contract as contract;
 
 /// Makes a fresh database for a case, by name; armed to refuse [`contract::REFUSED_KEY`] when
 /// asked.

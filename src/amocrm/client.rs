@@ -11,7 +11,7 @@ use backon::{ExponentialBuilder, Retryable};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::model;
+use super::{model, requests};
 use crate::clock::Clock;
 
 pub use crate::secret::Secret;
@@ -59,6 +59,9 @@ pub(crate) type OnExchange = dyn Fn(super::exchange::Exchange) -> std::pin::Pin<
     + Send
     + Sync;
 
+/// Tells from an answer's headers whether a simulation marked it lost.
+pub(crate) type LostAnswer = dyn Fn(&reqwest::header::HeaderMap) -> bool + Send + Sync;
+
 /// Observers of the client's traffic (for metrics).
 #[derive(Clone, Default)]
 pub(crate) struct Hooks {
@@ -72,6 +75,10 @@ pub(crate) struct Hooks {
     /// Asked before each request is sent: false fences it off (a replica whose lease ran out
     /// sends nothing, so replicas never write twice nor together exceed the rate limit).
     pub(crate) may_send: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
+    /// Asked of each answer's headers: true takes the answer as lost, as if the timeout had
+    /// passed without it. Only a simulation installs it (its mock marks the answers it holds
+    /// back on a virtual clock); a real client never has it.
+    pub(crate) lost_answer: Option<Arc<LostAnswer>>,
 }
 
 impl fmt::Debug for Hooks {
@@ -445,7 +452,9 @@ impl AmoClient {
                 return Err(self.no_answer(&m, path, e));
             }
         };
-        if self.cfg.clock.is_virtual() && resp.headers().contains_key(super::LOST_ANSWER_HEADER) {
+        if let Some(lost) = &self.cfg.hooks.lost_answer
+            && lost(resp.headers())
+        {
             // A simulated lost answer: what a real client sees after waiting out its timeout.
             return Err(ClientError::Timeout {
                 method: m,
@@ -697,11 +706,12 @@ impl AmoClient {
     /// `POST /api/v4/leads/complex` with one lead and one new contact; answers (lead, contact).
     pub(crate) async fn create_complex(
         &self,
-        lead: Value,
+        lead: &requests::NewLead,
     ) -> Result<(u64, Option<u64>), ClientError> {
         let path = "/api/v4/leads/complex";
+        let body = Self::one(path, lead)?;
         let a = self
-            .send(Method::POST, path, &[], Some(&json!([lead])), false)
+            .send(Method::POST, path, &[], Some(&body), false)
             .await?;
         let body = a.body.unwrap_or(Value::Null);
         let created = Self::decode(path, model::complex_created(&body))?;
@@ -714,36 +724,53 @@ impl AmoClient {
     }
 
     /// `POST /api/v4/contacts` with one contact; answers its id.
-    pub(crate) async fn create_contact(&self, contact: Value) -> Result<u64, ClientError> {
+    pub(crate) async fn create_contact(
+        &self,
+        contact: &requests::NewContact,
+    ) -> Result<u64, ClientError> {
         self.create_one("/api/v4/contacts", "contacts", contact)
             .await
     }
 
     /// `POST /api/v4/leads` with one lead; answers its id.
-    pub(crate) async fn create_lead(&self, lead: Value) -> Result<u64, ClientError> {
+    pub(crate) async fn create_lead(&self, lead: &requests::NewLead) -> Result<u64, ClientError> {
         self.create_one("/api/v4/leads", "leads", lead).await
     }
 
     /// `POST /api/v4/tasks` with one task; answers its id.
-    pub(crate) async fn create_task(&self, task: Value) -> Result<u64, ClientError> {
+    pub(crate) async fn create_task(&self, task: &requests::NewTask) -> Result<u64, ClientError> {
         self.create_one("/api/v4/tasks", "tasks", task).await
     }
 
-    /// `POST /api/v4/{kind}/{entity_id}/notes` with one note; answers its id.
+    /// `POST /api/v4/{leads|contacts}/{id}/notes` with one note; answers its id.
     pub(crate) async fn add_note(
         &self,
-        kind: &str,
-        entity_id: u64,
-        note: Value,
+        on: requests::EntityRef,
+        note: &requests::CallNote,
     ) -> Result<u64, ClientError> {
-        let path = format!("/api/v4/{kind}/{entity_id}/notes");
+        let path = format!("/api/v4/{}/{}/notes", on.kind(), on.id());
         self.create_one(&path, "notes", note).await
     }
 
+    /// The body of a create: a list of the one item, as every amoCRM create takes.
+    fn one(path: &str, item: &impl serde::Serialize) -> Result<Value, ClientError> {
+        serde_json::to_value([item]).map_err(|e| ClientError::Decode {
+            method: "POST".into(),
+            path: path.into(),
+            message: format!("cannot write the request body: {e}"),
+        })
+    }
+
     /// Creates one entity at `path` and answers its id from `_embedded.<key>`.
-    async fn create_one(&self, path: &str, key: &str, item: Value) -> Result<u64, ClientError> {
+    async fn create_one(
+        &self,
+        path: &str,
+        key: &str,
+        item: &impl serde::Serialize,
+    ) -> Result<u64, ClientError> {
+        let body = Self::one(path, item)?;
         let a = self
-            .send(Method::POST, path, &[], Some(&json!([item])), false)
+            .send(Method::POST, path, &[], Some(&body), false)
             .await?;
         let body = a.body.unwrap_or(Value::Null);
         let ids: Vec<model::IdRef> = Self::decode(path, model::embedded(&body, key))?;
@@ -760,11 +787,12 @@ impl AmoClient {
 
     pub(crate) async fn create_unsorted_sip(
         &self,
-        item: Value,
+        item: &requests::NewSipItem,
     ) -> Result<model::Unsorted, ClientError> {
         let path = "/api/v4/leads/unsorted/sip";
+        let body = Self::one(path, item)?;
         let a = self
-            .send(Method::POST, path, &[], Some(&json!([item])), false)
+            .send(Method::POST, path, &[], Some(&body), false)
             .await?;
         let body = a.body.unwrap_or(Value::Null);
         let items: Vec<model::Unsorted> = Self::decode(path, model::embedded(&body, "unsorted"))?;
@@ -838,9 +866,9 @@ impl AmoClient {
     /// Open tasks on one entity.
     pub(crate) async fn open_tasks(
         &self,
-        entity_type: &str,
-        entity_id: u64,
+        on: requests::EntityRef,
     ) -> Result<Vec<model::Task>, ClientError> {
+        let (entity_type, entity_id) = (on.kind(), on.id());
         let q = [
             ("filter[is_completed]", "0".to_string()),
             ("filter[entity_type]", entity_type.to_string()),
@@ -853,10 +881,9 @@ impl AmoClient {
     /// Notes of one entity.
     pub(crate) async fn notes(
         &self,
-        entity_type: &str,
-        entity_id: u64,
+        on: requests::EntityRef,
     ) -> Result<Vec<model::Note>, ClientError> {
-        let path = format!("/api/v4/{entity_type}/{entity_id}/notes");
+        let path = format!("/api/v4/{}/{}/notes", on.kind(), on.id());
         self.list(&path, "notes", &[("limit", "250".into())]).await
     }
 }

@@ -196,14 +196,6 @@ pub(crate) fn validation_errors(body: &Value) -> impl Iterator<Item = &Value> {
         .flatten()
 }
 
-/// The `code` of every validation error of a problem+json body (the mock journals them).
-#[cfg(feature = "sim")]
-pub(crate) fn validation_codes(body: &Value) -> Vec<String> {
-    validation_errors(body)
-        .filter_map(|e| e.get("code").and_then(Value::as_str).map(str::to_string))
-        .collect()
-}
-
 /// `_embedded.<key>` of a HAL body as a typed list (empty when absent).
 pub(crate) fn embedded<T: serde::de::DeserializeOwned>(
     body: &Value,

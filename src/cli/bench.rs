@@ -89,7 +89,7 @@ pub(super) async fn bench(args: BenchArgs) -> Result<ExitCode, String> {
 }
 
 fn med(v: Vec<f64>) -> f64 {
-    crate::bench::Rounds { per_round: v }.median()
+    crate::sim::bench::Rounds { per_round: v }.median()
 }
 
 /// The mock's requests/s beside bare wiremock's.
@@ -98,7 +98,7 @@ async fn mock_figures(args: &BenchArgs) -> Result<(), String> {
         "mock throughput: {} rounds of {} requests (50% searches, 25% contact creates, 25% leads/complex), {} clients",
         args.rounds, args.requests, args.concurrency
     );
-    use crate::bench::{Target, mock_throughput};
+    use crate::sim::bench::{Target, mock_throughput};
     let mock = mock_throughput(Target::Mock, args.rounds, args.requests, args.concurrency).await?;
     eprintln!("bare wiremock (fixed answer), same load:");
     let bare = mock_throughput(
@@ -126,18 +126,18 @@ async fn mock_figures(args: &BenchArgs) -> Result<(), String> {
 async fn suite_figures(args: &BenchArgs) -> Result<(), String> {
     eprintln!("scenario suite {}:", args.suite.display());
     let (n, secs) =
-        crate::bench::suite_time(std::slice::from_ref(&args.suite), args.rounds, &[]).await?;
-    let wall = crate::bench::Rounds { per_round: secs }.median();
+        crate::sim::bench::suite_time(std::slice::from_ref(&args.suite), args.rounds, &[]).await?;
+    let wall = crate::sim::bench::Rounds { per_round: secs }.median();
     eprintln!(
         "the same suite without the `lost-answer` scenarios (a lost answer costs no real time):"
     );
-    let (fast_n, fast_secs) = crate::bench::suite_time(
+    let (fast_n, fast_secs) = crate::sim::bench::suite_time(
         std::slice::from_ref(&args.suite),
         args.rounds,
         &["lost-answer".to_string()],
     )
     .await?;
-    let fast_wall = crate::bench::Rounds {
+    let fast_wall = crate::sim::bench::Rounds {
         per_round: fast_secs,
     }
     .median();
@@ -158,7 +158,7 @@ async fn suite_figures(args: &BenchArgs) -> Result<(), String> {
 /// with PostgreSQL (a throw-away cluster) and one and two replicas when it is installed.
 async fn ingest_figures(args: &BenchArgs) -> Result<(), String> {
     ingest_on(args, "serve ingest (SQLite)", None, 1).await?;
-    let cluster = match crate::server::pg_cluster::Cluster::start() {
+    let cluster = match crate::sim::testkit::pg_cluster::Cluster::start() {
         Ok(c) => c,
         Err(why) => {
             println!("serve ingest on PostgreSQL: not measured ({why})");
@@ -176,7 +176,7 @@ async fn ingest_figures(args: &BenchArgs) -> Result<(), String> {
 async fn ingest_on(
     args: &BenchArgs,
     label: &str,
-    cluster: Option<&crate::server::pg_cluster::Cluster>,
+    cluster: Option<&crate::sim::testkit::pg_cluster::Cluster>,
     replicas: usize,
 ) -> Result<(), String> {
     eprintln!(
@@ -195,7 +195,7 @@ async fn ingest_on(
             ),
             None => None,
         };
-        let r = crate::bench::ingest(
+        let r = crate::sim::bench::ingest(
             args.ingest_events,
             args.concurrency,
             pg.as_deref(),
@@ -231,7 +231,7 @@ async fn ingest_on(
 
 /// Calls/s handled across many accounts by one `serve --accounts` replica on PostgreSQL.
 async fn accounts_figures(args: &BenchArgs) -> Result<(), String> {
-    let cluster = match crate::server::pg_cluster::Cluster::start() {
+    let cluster = match crate::sim::testkit::pg_cluster::Cluster::start() {
         Ok(c) => c,
         Err(why) => {
             println!("calls across many accounts: not measured ({why})");
@@ -247,7 +247,7 @@ async fn accounts_figures(args: &BenchArgs) -> Result<(), String> {
         let url = cluster
             .database(&format!("bench_accounts_{round}"))
             .map_err(|e| e.to_string())?;
-        let (calls, secs) = crate::bench::accounts_throughput(
+        let (calls, secs) = crate::sim::bench::accounts_throughput(
             &url,
             args.accounts,
             args.calls_per_account,
@@ -277,18 +277,19 @@ async fn storm_figures(args: &BenchArgs) -> Result<(), String> {
     );
     let mut storm_rates = Vec::new();
     for round in 0..args.rounds {
-        let cfg = crate::storm::generate::StormConfig {
+        let cfg = crate::sim::storm::generate::StormConfig {
             seed: round as u64 + 1,
             calls: 2000,
             clients: 300,
             employees: 8,
             settings_yaml: None,
         };
-        let (sc, _) = crate::storm::generate::generate(&cfg)?;
-        let (o, elapsed) =
-            tokio::task::spawn_blocking(move || crate::storm::run_storm_pinned(&sc, false, None))
-                .await
-                .map_err(|e| e.to_string())??;
+        let (sc, _) = crate::sim::storm::generate::generate(&cfg)?;
+        let (o, elapsed) = tokio::task::spawn_blocking(move || {
+            crate::sim::storm::run_storm_pinned(&sc, false, None)
+        })
+        .await
+        .map_err(|e| e.to_string())??;
         let calls: usize = o.paths.values().map(|p| p.calls).sum();
         let rate = calls as f64 / elapsed.as_secs_f64();
         eprintln!(
@@ -309,7 +310,7 @@ async fn storm_figures(args: &BenchArgs) -> Result<(), String> {
 
 /// Thousands of accounts on two replicas within PostgreSQL's default connection limit.
 async fn scale_figures(args: &BenchArgs) -> Result<(), String> {
-    let cluster = match crate::server::pg_cluster::Cluster::start_with(100) {
+    let cluster = match crate::sim::testkit::pg_cluster::Cluster::start_with(100) {
         Ok(c) => c,
         Err(why) => {
             println!("scale: not measured ({why})");
@@ -320,9 +321,9 @@ async fn scale_figures(args: &BenchArgs) -> Result<(), String> {
     eprintln!(
         "scale: {} accounts, two replicas (pool {} each), PostgreSQL max_connections 100:",
         args.scale_accounts,
-        crate::bench::scale::POOL
+        crate::sim::bench::scale::POOL
     );
-    let s = crate::bench::scale::run(&url, args.scale_accounts, args.scale_late).await?;
+    let s = crate::sim::bench::scale::run(&url, args.scale_accounts, args.scale_late).await?;
     let (p50, p99) = s.add_to_first_call_p50_p99();
     let most: Vec<String> = s
         .most_connections
@@ -337,7 +338,7 @@ async fn scale_figures(args: &BenchArgs) -> Result<(), String> {
         s.started_secs,
         s.served_secs,
         most.join(", "),
-        crate::bench::scale::POOL,
+        crate::sim::bench::scale::POOL,
         s.rss_kib_per_account,
         s.add_to_first_call.len(),
         p50.as_secs_f64(),

@@ -14,7 +14,7 @@ pub(crate) struct CheckArgs {
 }
 
 pub(super) fn check(args: CheckArgs) -> Result<ExitCode, String> {
-    use crate::scenario::suite;
+    use crate::sim::scenario::suite;
     let files = suite::discover(&default_paths(&args.paths))?;
     let (loaded, errors) = suite::load_all(&files);
     let mut bad = errors.len();
@@ -54,7 +54,7 @@ pub(crate) struct CoverageArgs {
 }
 
 pub(super) fn coverage(args: CoverageArgs) -> Result<ExitCode, String> {
-    use crate::scenario::{rules, suite};
+    use crate::sim::scenario::{rules, suite};
     let ids: Vec<String> = match &args.spec {
         Some(p) => {
             let text = std::fs::read_to_string(p)

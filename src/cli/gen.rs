@@ -35,8 +35,8 @@ pub(crate) enum GenFormat {
 }
 
 pub(super) fn gen_events(args: GenArgs) -> Result<ExitCode, String> {
-    use crate::scenario::{load, model::Action};
-    use crate::sipuni::synth;
+    use crate::sim::scenario::{load, model::Action};
+    use crate::sim::synth;
     let mut lines: Vec<String> = Vec::new();
     match (&args.scenario, args.calls) {
         (Some(path), _) => {
@@ -45,7 +45,7 @@ pub(super) fn gen_events(args: GenArgs) -> Result<ExitCode, String> {
             for (i, step) in sc.steps.iter().enumerate() {
                 let at = sc.start.0 + step.at.secs() as i64;
                 if let Action::Call(c) = &step.action {
-                    let spec = crate::scenario::run::call_spec(sc, c, c.id(at, i))?;
+                    let spec = crate::sim::scenario::run::call_spec(sc, c, c.id(at, i))?;
                     lines.extend(spec.events(at).into_iter().map(|e| e.line));
                 }
             }
@@ -57,7 +57,7 @@ pub(super) fn gen_events(args: GenArgs) -> Result<ExitCode, String> {
                 n,
                 args.clients,
                 args.employees,
-                crate::scenario::model::Start::default().0,
+                crate::sim::scenario::model::Start::default().0,
             ) {
                 lines.extend(spec.events(t).into_iter().map(|e| e.line));
             }

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::amocrm::mock::{CrmSeed, FaultSpec, Lockout, MockCrm, MockOptions, tls};
 use crate::clock::Clock;
+use crate::sim::mock::{CrmSeed, FaultSpec, Lockout, MockCrm, MockOptions, tls};
 
 #[derive(Debug, Args)]
 pub(crate) struct MockArgs {
@@ -164,7 +164,7 @@ pub(super) async fn mock(args: MockArgs) -> Result<ExitCode, String> {
 }
 
 /// The account of `--account` (or the default one), fresh.
-fn account_state(args: &MockArgs) -> Result<crate::amocrm::mock::CrmState, String> {
+fn account_state(args: &MockArgs) -> Result<crate::sim::mock::CrmState, String> {
     match &args.account {
         None => Ok(MockOptions::default().state),
         Some(path) => {
@@ -180,7 +180,7 @@ fn account_state(args: &MockArgs) -> Result<crate::amocrm::mock::CrmState, Strin
 /// The options of one mock account served on `listener`.
 fn options(
     args: &MockArgs,
-    state: crate::amocrm::mock::CrmState,
+    state: crate::sim::mock::CrmState,
     listener: std::net::TcpListener,
     public_base: Option<String>,
 ) -> MockOptions {
@@ -298,7 +298,7 @@ pub(crate) enum SearchArg {
     Lenient,
 }
 
-impl From<SearchArg> for crate::amocrm::mock::state::SearchMode {
+impl From<SearchArg> for crate::sim::mock::state::SearchMode {
     fn from(a: SearchArg) -> Self {
         match a {
             SearchArg::Strict => Self::Strict,

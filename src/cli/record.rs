@@ -28,7 +28,7 @@ pub(crate) struct RecordArgs {
 }
 
 pub(super) async fn record(args: RecordArgs) -> Result<ExitCode, String> {
-    use crate::scenario::record::{Selection, record};
+    use crate::sim::scenario::record::{Selection, record};
     if args.calls.is_empty() && args.phone.is_none() && args.since.is_none() {
         return Err("say which calls: --call ID, --phone PHONE or --since TIME".into());
     }

@@ -42,7 +42,7 @@ pub(super) fn default_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 pub(super) async fn run_scenarios(args: RunArgs) -> Result<ExitCode, String> {
-    use crate::scenario::suite;
+    use crate::sim::scenario::suite;
     let paths = default_paths(&args.paths);
     let files = suite::discover(&paths)?;
     let ok = run_files(&files, &args).await?;
@@ -64,7 +64,7 @@ pub(super) async fn run_scenarios(args: RunArgs) -> Result<ExitCode, String> {
 /// Runs the given files (tag filter applied), prints a line each and a summary; true when all
 /// passed and something was selected.
 async fn run_files(files: &[PathBuf], args: &RunArgs) -> Result<bool, String> {
-    use crate::scenario::{report, run::RunOptions, suite};
+    use crate::sim::scenario::{report, run::RunOptions, suite};
     let (loaded, load_errors) = suite::load_all(files);
     let selected = suite::filter_tags(loaded, &args.tags);
     for e in &load_errors {

@@ -17,7 +17,7 @@ pub(crate) struct SchemaArgs {
 }
 
 pub(super) fn schema(args: SchemaArgs) -> Result<ExitCode, String> {
-    let text = crate::scenario::schema::scenario_schema_text();
+    let text = crate::sim::scenario::schema::scenario_schema_text();
     if let Some(path) = args.check {
         let committed = std::fs::read_to_string(&path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;

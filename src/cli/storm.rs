@@ -31,7 +31,7 @@ pub(crate) struct StormArgs {
 }
 
 pub(super) async fn storm(args: StormArgs) -> Result<ExitCode, String> {
-    use crate::storm::generate;
+    use crate::sim::storm::generate;
     let settings_yaml = match &args.settings {
         Some(p) => Some(
             std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?,
@@ -61,12 +61,14 @@ pub(super) async fn storm(args: StormArgs) -> Result<ExitCode, String> {
             args.sabotage_task_dedup,
             Some(bar.clone()),
         );
-        tokio::task::spawn_blocking(move || crate::storm::run_storm_pinned(&sc, sabotage, progress))
-            .await
-            .map_err(|e| e.to_string())??
+        tokio::task::spawn_blocking(move || {
+            crate::sim::storm::run_storm_pinned(&sc, sabotage, progress)
+        })
+        .await
+        .map_err(|e| e.to_string())??
     };
     bar.finish_and_clear();
-    print!("{}", crate::storm::summary(&outcome, elapsed));
+    print!("{}", crate::sim::storm::summary(&outcome, elapsed));
     let Some(v) = &outcome.violation else {
         return Ok(if outcome.error.is_none() {
             ExitCode::SUCCESS
@@ -82,14 +84,14 @@ pub(super) async fn storm(args: StormArgs) -> Result<ExitCode, String> {
 /// Shrinks the steps up to the break and writes them as a scenario that reproduces it.
 async fn write_reproducer(
     args: &StormArgs,
-    scenario: &crate::scenario::model::Scenario,
+    scenario: &crate::sim::scenario::model::Scenario,
     settings_yaml: &str,
-    v: &crate::scenario::invariants::Violation,
+    v: &crate::sim::scenario::invariants::Violation,
     last: usize,
 ) -> Result<(), String> {
-    use crate::storm::{generate, shrink};
+    use crate::sim::storm::{generate, shrink};
     eprintln!("{v}\nshrinking {} steps…", last + 1);
-    let opts = crate::storm::storm_options(args.sabotage_task_dedup, None);
+    let opts = crate::sim::storm::storm_options(args.sabotage_task_dedup, None);
     let small = shrink::shrink(
         scenario,
         scenario.steps[..=last].to_vec(),

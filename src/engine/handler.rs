@@ -7,48 +7,16 @@ use std::collections::BTreeMap;
 
 use tracing::Instrument;
 
-use super::call::{self, Assembled, Call, Direction};
-use super::decide::{self, AcceptedItem, Facts};
-use super::execute::{self, ExecError, StepFailure};
+use super::effects::{Ctx, execute};
+use super::error::EngineError;
 use super::memory::{Memory, MemoryError, ParkedCall, Progress};
-use super::plan::Plan;
-use super::settings::{AccountFacts, PipelineFacts, Settings, SettingsError, StageKind};
+use super::rules::call::{self, Assembled, Call, Direction};
+use super::rules::decide::{self, AcceptedItem, Facts};
+use super::rules::plan::Plan;
+use super::rules::settings::{AccountFacts, PipelineFacts, Settings, StageKind};
 use crate::amocrm::client::{AmoClient, ClientError};
 use crate::amocrm::exchange::for_call;
 use crate::sipuni::event::{CallEvent, EventKind};
-
-/// Why the engine could not do something.
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error(transparent)]
-    Settings(#[from] SettingsError),
-    #[error("cannot read the account to check the settings: {0}")]
-    Account(ClientError),
-    #[error("call {call_id}: cannot read what amoCRM knows about {phone}: {source}")]
-    Facts {
-        call_id: String,
-        phone: String,
-        source: ClientError,
-    },
-    #[error(transparent)]
-    Exec(#[from] ExecError),
-    #[error(transparent)]
-    Memory(#[from] MemoryError),
-}
-
-impl EngineError {
-    /// The amoCRM answer behind the failure, if amoCRM answered one.
-    fn amocrm(&self) -> Option<&ClientError> {
-        match self {
-            EngineError::Facts { source, .. } | EngineError::Account(source) => Some(source),
-            EngineError::Exec(ExecError {
-                source: StepFailure::Amo(e),
-                ..
-            }) => Some(e),
-            _ => None,
-        }
-    }
-}
 
 /// What happened to one delivered event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,14 +67,45 @@ pub(super) struct OpenCall {
 }
 
 /// The settle window after a hangup (R-IDEM): events of the call arriving within it count.
-pub(crate) const DEFAULT_SETTLE_MS: i64 = 2_000;
+const DEFAULT_SETTLE_MS: i64 = 2_000;
 /// Failed attempts after which a call that fails for a reason other than an amoCRM outage is
 /// parked (R-ISOLATE).
-pub(crate) const DEFAULT_PARK_AFTER: u32 = 10;
+const DEFAULT_PARK_AFTER: u32 = 10;
 /// A call with no event for this long and no hangup is closed as unfinished (4 h).
-pub(crate) const DEFAULT_MAX_CALL_MS: i64 = 4 * 3600 * 1000;
+const DEFAULT_MAX_CALL_MS: i64 = 4 * 3600 * 1000;
 
 /// The integration engine for one amoCRM account.
+/// How the engine settles, parks and closes calls: given to [`Engine::connect`], never changed
+/// afterwards.
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// How long after a hangup late events of the call are waited for.
+    pub settle_ms: i64,
+    /// Attempts after which a failing call is parked (unless amoCRM is down as a whole); at
+    /// least 1.
+    pub park_after: u32,
+    /// A call whose hangup never came is closed as unfinished this long after its last event.
+    pub max_call_ms: i64,
+    /// Set when the service stops: no further call is started.
+    pub stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Every event comes from a store that keeps one copy of each (the service's inbox, unique
+    /// by fingerprint): the engine then records no delivery of its own, and an event costs no
+    /// write before its call is decided.
+    pub deduplicated: bool,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            settle_ms: DEFAULT_SETTLE_MS,
+            park_after: DEFAULT_PARK_AFTER,
+            max_call_ms: DEFAULT_MAX_CALL_MS,
+            stopping: Default::default(),
+            deduplicated: false,
+        }
+    }
+}
+
 pub struct Engine<M: Memory> {
     pub(super) settings: Settings,
     pub(super) main_pipeline: u64,
@@ -117,18 +116,8 @@ pub struct Engine<M: Memory> {
     pub(super) open: BTreeMap<String, OpenCall>,
     /// Events taken so far (their arrival numbers).
     arrivals: u64,
-    /// How long after a hangup late events of the call are waited for.
-    pub(crate) settle_ms: i64,
-    /// Attempts after which a failing call is parked (unless amoCRM is down as a whole).
-    pub(crate) park_after: u32,
-    /// A call whose hangup never came is closed as unfinished this long after its last event.
-    pub max_call_ms: i64,
-    /// Set when the service stops: no further call is started.
-    pub(crate) stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    /// Set when every event comes from a store that keeps one copy of each (the service's
-    /// inbox, unique by fingerprint): the engine then records no delivery of its own, and an
-    /// event costs no write before its call is decided.
-    pub(crate) deduplicated: bool,
+    /// How calls are settled, parked and closed; fixed at [`Engine::connect`].
+    options: EngineOptions,
     /// Calls handled in a round that then failed on a later call: reported with the next
     /// round's outcomes (metrics and explanations count every call once).
     unreported: Vec<Handled>,
@@ -141,6 +130,7 @@ impl<M: Memory> Engine<M> {
         settings: Settings,
         client: AmoClient,
         memory: M,
+        options: EngineOptions,
     ) -> Result<Self, EngineError> {
         settings.check_rules()?;
         let users = client.users().await.map_err(EngineError::Account)?;
@@ -181,13 +171,24 @@ impl<M: Memory> Engine<M> {
             memory,
             open: BTreeMap::new(),
             arrivals: 0,
-            settle_ms: DEFAULT_SETTLE_MS,
-            park_after: DEFAULT_PARK_AFTER,
-            max_call_ms: DEFAULT_MAX_CALL_MS,
-            stopping: Default::default(),
-            deduplicated: false,
+            options: EngineOptions {
+                park_after: options.park_after.max(1),
+                ..options
+            },
             unreported: Vec::new(),
         })
+    }
+
+    /// What the effects of a call reach: the settings, the account's facts, the client, the
+    /// memory.
+    fn ctx(&mut self) -> Ctx<'_, M> {
+        Ctx {
+            settings: &self.settings,
+            main_pipeline: self.main_pipeline,
+            unsorted_stages: &self.unsorted_stages,
+            client: &self.client,
+            memory: &mut self.memory,
+        }
     }
 
     pub fn memory(&self) -> &M {
@@ -230,7 +231,7 @@ impl<M: Memory> Engine<M> {
         if self.memory.is_done(&id).await? || self.memory.is_parked(&id).await? {
             return Ok(Ingested::AfterFinish);
         }
-        if !self.deduplicated && !self.memory.first_delivery(&ev.fingerprint()).await? {
+        if !self.options.deduplicated && !self.memory.first_delivery(&ev.fingerprint()).await? {
             return Ok(Ingested::Duplicate);
         }
         self.take_live(ev, arrived_ms).await?;
@@ -296,12 +297,12 @@ impl<M: Memory> Engine<M> {
         if kind == EventKind::Ring && live && !open.ring_handled {
             open.ring_handled = true;
             if let Some(call) = live_view(&open.events, None, country) {
-                for_call(&id, self.ring(&call)).await?;
+                for_call(&id, self.ctx().ring(&call)).await?;
             }
         } else if kind == EventKind::Answer && live && !open.answer_handled {
             open.answer_handled = true;
             if let Some(call) = live_view(&open.events, answerer, country) {
-                for_call(&id, self.answer(&call)).await?;
+                for_call(&id, self.ctx().answer(&call)).await?;
             }
         }
         Ok(())
@@ -330,7 +331,7 @@ impl<M: Memory> Engine<M> {
     pub async fn settle(&mut self, force: bool) -> Result<Vec<Handled>, EngineError> {
         let now = self.client.clock().now_ms();
         self.close_abandoned(now).await?;
-        let ready = self.ready(|t| force || now.saturating_sub(t) > self.settle_ms);
+        let ready = self.ready(|t| force || now.saturating_sub(t) > self.options.settle_ms);
         self.handle(ready).await
     }
 
@@ -341,7 +342,8 @@ impl<M: Memory> Engine<M> {
             .open
             .iter()
             .filter(|(_, c)| {
-                c.hangup_seen_ms.is_none() && now.saturating_sub(c.last_seen_ms) > self.max_call_ms
+                c.hangup_seen_ms.is_none()
+                    && now.saturating_sub(c.last_seen_ms) > self.options.max_call_ms
             })
             .map(|(id, _)| id.clone())
             .collect();
@@ -359,14 +361,14 @@ impl<M: Memory> Engine<M> {
         self.open
             .values()
             .filter_map(|c| c.hangup_seen_ms)
-            .map(|t| t.saturating_add(self.settle_ms))
+            .map(|t| t.saturating_add(self.options.settle_ms))
             .min()
     }
 
     /// Handles the calls whose settle window closes at `due` or before (the harness moves its
     /// virtual clock to each window's end in turn, as time passes in `serve`).
     pub(crate) async fn settle_due(&mut self, due: i64) -> Result<Vec<Handled>, EngineError> {
-        let ready = self.ready(|t| t.saturating_add(self.settle_ms) <= due);
+        let ready = self.ready(|t| t.saturating_add(self.options.settle_ms) <= due);
         self.handle(ready).await
     }
 
@@ -396,7 +398,11 @@ impl<M: Memory> Engine<M> {
     async fn handle(&mut self, ready: Vec<String>) -> Result<Vec<Handled>, EngineError> {
         let mut out = Vec::new();
         for id in ready {
-            if self.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            if self
+                .options
+                .stopping
+                .load(std::sync::atomic::Ordering::SeqCst)
+            {
                 break;
             }
             let events = self
@@ -461,7 +467,7 @@ impl<M: Memory> Engine<M> {
             .amocrm()
             .is_some_and(|c| c.is_refusal() && !matches!(c.status(), Some(402 | 403)));
         let park = refused
-            || (attempts >= self.park_after && {
+            || (attempts >= self.options.park_after && {
                 let transient = e.amocrm().is_some_and(ClientError::is_transient);
                 // An outage is no reason to park: park only when amoCRM answers other requests.
                 !transient || self.client.users().await.is_ok()
@@ -523,7 +529,7 @@ impl<M: Memory> Engine<M> {
                 },
                 Vec::new(),
             ),
-            None => self.facts_with_leads(call).await?,
+            None => self.ctx().facts_with_leads(call).await?,
         };
         let plan = decide::decide(&self.settings, self.main_pipeline, call, &facts);
         tracing::info!(call_id = %call.id, because = ?plan.because, "decided");

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::call::Call;
-use super::plan::Plan;
+use super::rules::call::Call;
+use super::rules::plan::Plan;
 
 /// An engine-made callback task (R-MISS-DEDUP).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,13 +3,9 @@
 //! engine against the real amoCRM account — one from the command line, or every enabled
 //! account of the accounts table ([`fleet`]).
 
-#[cfg(feature = "sim")]
-pub mod contract;
 mod error;
 pub mod fleet;
 pub(crate) mod http;
-#[cfg(feature = "sim")]
-pub mod pg_cluster;
 mod single;
 pub mod store;
 pub(crate) mod work;
@@ -396,6 +392,7 @@ fn amocrm_config(
             Box::pin(async move { recorder.keep(&x).await })
         })),
         may_send: lease.map(|l| Arc::new(move || l.holds()) as Arc<dyn Fn() -> bool + Send + Sync>),
+        lost_answer: None,
     };
     let mut client_cfg = ClientConfig::new(amocrm.to_string(), token, Clock::System);
     client_cfg.refresh = refresh;

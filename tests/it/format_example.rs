@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use sipamo::scenario::{load, run};
+use sipamo::sim::scenario::{load, run};
 
 #[tokio::test]
 async fn the_format_pages_example_runs_unchanged() {

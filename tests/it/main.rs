@@ -6,6 +6,7 @@
 mod docs;
 mod engine;
 mod format_example;
+mod layout;
 mod mock_api;
 mod parser_props;
 mod schema;

@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use sipamo::scenario::schema::{SCHEMA_PATH, modeline, scenario_schema, scenario_schema_text};
-use sipamo::scenario::{load, suite};
+use sipamo::sim::scenario::schema::{SCHEMA_PATH, modeline, scenario_schema, scenario_schema_text};
+use sipamo::sim::scenario::{load, suite};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

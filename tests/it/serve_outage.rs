@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use sipamo::amocrm::client::RetryPolicy;
-use sipamo::amocrm::mock::{CrmSeed, MockCrm, MockOptions, any, fail};
 use sipamo::server::{Application, ServeConfig};
-use sipamo::sipuni::synth::random_calls;
+use sipamo::sim::mock::{CrmSeed, MockCrm, MockOptions, any, fail};
+use sipamo::sim::synth::random_calls;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_wait_out_an_amocrm_outage_and_go_through_in_order() {
@@ -155,8 +155,8 @@ async fn wait_handled(http: &reqwest::Client, url: &str, want: f64) -> (f64, Opt
 
 /// The calls' first successful searches follow the calls' order.
 fn assert_searched_in_order(
-    journal: &[sipamo::amocrm::mock::journal::JournalEntry],
-    calls: &[(i64, sipamo::sipuni::synth::CallSpec)],
+    journal: &[sipamo::sim::mock::journal::JournalEntry],
+    calls: &[(i64, sipamo::sim::synth::CallSpec)],
 ) {
     let order: Vec<String> = journal
         .iter()

@@ -2,9 +2,9 @@
 //! storm; a planted bug (callback-task dedup off) is caught, shrunk to a few steps, and the
 //! written scenario fails under the buggy engine and passes under the correct one.
 
-use sipamo::scenario::load::{self, Loaded};
-use sipamo::scenario::run::{self, RunOptions};
-use sipamo::storm::{generate, run_storm, shrink};
+use sipamo::sim::scenario::load::{self, Loaded};
+use sipamo::sim::scenario::run::{self, RunOptions};
+use sipamo::sim::storm::{generate, run_storm, shrink};
 
 fn config(seed: u64, calls: usize, mode: Option<&str>) -> generate::StormConfig {
     let settings_yaml = mode.map(|m| {
@@ -65,7 +65,7 @@ async fn a_planted_bug_is_caught_shrunk_and_written_as_a_failing_scenario() {
     let v = o.violation.expect("the planted bug breaks an invariant");
     assert_eq!(v.invariant, "overlapping-callback-tasks");
     let last = o.violation_step.unwrap();
-    let opts = sipamo::storm::storm_options(true, None);
+    let opts = sipamo::sim::storm::storm_options(true, None);
     let small = shrink::shrink(&sc, sc.steps[..=last].to_vec(), v.invariant, &opts).await;
     assert!(small.len() <= 4, "shrunk to {} steps", small.len());
 

@@ -105,10 +105,15 @@ async fn check(amocrm: &str, token_text: &str, settings: &Settings) -> Result<()
     let (token, _) = config::parse_token(token_text, Path::new("the account's token"))?;
     let cfg = ClientConfig::new(amocrm.to_string(), token, Clock::System);
     let client = AmoClient::new(cfg).map_err(|e| AccountsError::Unfit(e.to_string()))?;
-    Engine::connect(settings.clone(), client, InMemory::default())
-        .await
-        .map(|_| ())
-        .map_err(|e| AccountsError::Unfit(e.to_string()))
+    Engine::connect(
+        settings.clone(),
+        client,
+        InMemory::default(),
+        Default::default(),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| AccountsError::Unfit(e.to_string()))
 }
 
 /// Adds an account after checking its settings against it.

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::amocrm::client::{Refresh, Secret};
-use crate::engine::settings::Settings;
+use crate::engine::rules::settings::Settings;
 use crate::server::error::ServeError;
 
 /// The settings file: the keys of a scenario's `settings:` block at its top level.

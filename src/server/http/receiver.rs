@@ -268,6 +268,9 @@ async fn not_found(s: &ReceiverState, secret: &str) -> Response {
     )
 }
 
+/// R-WIRE: every request on a secret path is stored before it is answered — an event for the
+/// engine, or, when it is no event the engine can use, kept aside with its reason; only a body
+/// over the size limit is refused.
 async fn receive(
     s: &ReceiverState,
     secret: &str,

@@ -163,19 +163,6 @@ pub(crate) trait Backend: Send + Sync {
     ) -> impl Future<Output = Result<(bool, Option<String>), StoreError>> + Send;
     /// Puts a parked call back in the queue; false when it is not parked.
     fn requeue(&self, call_id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
-    /// Every stored event, in id order (read by `sipamo record`).
-    #[cfg(any(feature = "sim", test))]
-    fn all_events(&self) -> impl Future<Output = Result<Vec<StoredEvent>, StoreError>> + Send;
-    /// The settings text saved at the last start, if any (read by `sipamo record`).
-    #[cfg(any(feature = "sim", test))]
-    fn settings(&self) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
-    /// The kept exchanges (JSON) of these calls, and the latest account-level one per path, in
-    /// the order sent.
-    #[cfg(any(feature = "sim", test))]
-    fn exchanges_of(
-        &self,
-        calls: &[String],
-    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 }
 
 /// The service's database, as the `--db` URL names it.
@@ -275,17 +262,5 @@ impl Backend for Db {
     }
     async fn requeue(&self, call_id: &str) -> Result<bool, StoreError> {
         on_backend!(self, b => b.requeue(call_id))
-    }
-    #[cfg(any(feature = "sim", test))]
-    async fn all_events(&self) -> Result<Vec<StoredEvent>, StoreError> {
-        on_backend!(self, b => b.all_events())
-    }
-    #[cfg(any(feature = "sim", test))]
-    async fn settings(&self) -> Result<Option<String>, StoreError> {
-        on_backend!(self, b => b.settings())
-    }
-    #[cfg(any(feature = "sim", test))]
-    async fn exchanges_of(&self, calls: &[String]) -> Result<Vec<String>, StoreError> {
-        on_backend!(self, b => b.exchanges_of(calls))
     }
 }

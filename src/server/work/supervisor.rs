@@ -100,14 +100,16 @@ impl WorkerFactory {
         let db = crate::server::store::Db::open(&self.db)
             .await
             .map_err(db_error)?;
-        let mut engine =
-            Engine::connect(self.settings.clone(), self.client.clone(), memory).await?;
-        engine.settle_ms = self.settle_ms;
-        engine.park_after = self.park_after.max(1);
-        engine.max_call_ms = self.max_call_ms;
-        engine.stopping = self.stopping.clone();
-        // The inbox stores each event once (its fingerprint is unique): one de-duplication.
-        engine.deduplicated = true;
+        let options = crate::engine::EngineOptions {
+            settle_ms: self.settle_ms,
+            park_after: self.park_after,
+            max_call_ms: self.max_call_ms,
+            stopping: self.stopping.clone(),
+            // The inbox stores each event once (its fingerprint is unique): one de-duplication.
+            deduplicated: true,
+        };
+        let engine =
+            Engine::connect(self.settings.clone(), self.client.clone(), memory, options).await?;
         Ok(Worker {
             engine,
             db,

@@ -1,16 +1,15 @@
 //! `spawn_app()`: a mock account on a virtual clock, an engine connected to it, and helpers
 //! to place calls the way Sipuni reports them.
 
-use std::time::Duration;
-
-use sipamo::amocrm::client::{AmoClient, ClientConfig, RetryPolicy, Secret};
-use sipamo::amocrm::mock::{CrmSeed, CrmState, MockCrm, MockOptions};
-pub use sipamo::amocrm::mock::{FaultSpec, any, fail, get};
+use sipamo::amocrm::client::AmoClient;
 use sipamo::clock::Clock;
-use sipamo::engine::{Engine, EngineError, InMemory, Memory, Settings};
+use sipamo::engine::{Engine, EngineError, EngineOptions, InMemory, Memory, Settings};
 use sipamo::phone::Phone;
+use sipamo::sim::harness::{World, WorldConfig, WorldError};
+use sipamo::sim::mock::{CrmSeed, CrmState, MockCrm};
+pub use sipamo::sim::mock::{FaultSpec, any, fail, get};
+use sipamo::sim::synth::{CallSpec, SynthDirection};
 use sipamo::sipuni::event::{CallEvent, HangupStatus, ShortNumber};
-use sipamo::sipuni::synth::{CallSpec, SynthDirection};
 
 pub const START: i64 = 1_772_434_800;
 
@@ -46,30 +45,31 @@ pub async fn try_spawn_with<M: Memory>(
     crm_extra: &str,
     memory: M,
 ) -> Result<App<M>, EngineError> {
-    let clock = Clock::virtual_at(START * 1000);
+    try_spawn_full(settings, crm_extra, memory, EngineOptions::default()).await
+}
+
+/// The app with a memory and engine options of the test's choosing, in the one world the
+/// scenario runner uses too.
+pub async fn try_spawn_full<M: Memory>(
+    settings: &str,
+    crm_extra: &str,
+    memory: M,
+    options: EngineOptions,
+) -> Result<App<M>, EngineError> {
     let seed = CrmSeed::from_yaml(&format!("{CRM}{crm_extra}")).expect("test seed parses");
-    let state = seed.build(START).expect("test seed builds");
-    let mock = MockCrm::start(MockOptions {
-        clock: clock.clone(),
-        state,
-        hang_for: Duration::from_secs(10),
-        ..MockOptions::default()
-    })
-    .await;
-    let mut cfg = ClientConfig::new(mock.uri(), Secret::new(mock.token()), clock.clone());
-    cfg.timeout = Duration::from_millis(700);
-    cfg.retry = RetryPolicy {
-        jitter_seed: Some(7),
-        ..RetryPolicy::default()
-    };
-    let client = AmoClient::new(cfg).expect("client builds");
+    let mut cfg = WorldConfig::at(START, seed.build(START).expect("test seed builds"));
+    cfg.engine = options;
     let settings = Settings::from_yaml(&format!("{BASE}{settings}"))?;
-    let engine = Engine::connect(settings, client.clone(), memory).await?;
+    let world = match World::start(cfg, settings, memory).await {
+        Ok(w) => w,
+        Err(WorldError::Engine(e)) => return Err(e),
+        Err(e) => panic!("{e}"),
+    };
     Ok(App {
-        mock,
-        engine,
-        clock,
-        client,
+        mock: world.mock,
+        engine: world.engine,
+        clock: world.clock,
+        client: world.client,
         next_call: 0,
     })
 }

@@ -1,6 +1,6 @@
 //! R-IN-U1 and R-NOTE-CALL for new clients.
 
-use sipamo::amocrm::mock::state::EntityKind;
+use sipamo::sim::mock::state::EntityKind;
 
 use crate::engine::app::*;
 

@@ -1,6 +1,6 @@
 //! R-MISS-TASK, R-MISS-BIND, R-MISS-DEDUP (the seed's example), R-MISS-RESP, R-MISS-KNOWN.
 
-use sipamo::amocrm::mock::state::EntityKind;
+use sipamo::sim::mock::state::EntityKind;
 
 use crate::engine::app::*;
 

@@ -1,7 +1,7 @@
 //! Calls are handled in the order their hangups arrived, live and after a restart alike,
 //! whatever their ids say (`x.10` sorts before `x.2` as text).
 
-use sipamo::engine::{Engine, Handled, Memory};
+use sipamo::engine::{Engine, EngineOptions, Handled, InMemory, Memory};
 use sipamo::sipuni::event::CallEvent;
 
 use crate::engine::app::*;
@@ -46,7 +46,7 @@ async fn calls_are_handled_in_hangup_order_before_and_after_a_restart() {
     // A restart before any call was handled: a new engine rebuilt from the same events.
     let settings = app.engine.settings().clone();
     let memory = std::mem::take(app.engine.memory_mut());
-    let mut restarted = Engine::connect(settings, app.client.clone(), memory)
+    let mut restarted = Engine::connect(settings, app.client.clone(), memory, Default::default())
         .await
         .unwrap();
     for ev in &parsed {
@@ -71,8 +71,13 @@ async fn calls_are_handled_in_hangup_order_before_and_after_a_restart() {
 /// it does not stay open (and reloaded at every start) forever, and nothing is invented for it.
 #[tokio::test]
 async fn a_call_without_a_hangup_is_closed_after_the_maximum_call_length() {
-    let mut app = spawn_app("", "").await;
-    app.engine.max_call_ms = 3_600_000;
+    let options = EngineOptions {
+        max_call_ms: 3_600_000,
+        ..EngineOptions::default()
+    };
+    let mut app = try_spawn_full("", "", InMemory::default(), options)
+        .await
+        .expect("the engine starts");
     let mut spec = incoming("+79031112233").ring(&["201"]);
     spec.call_id = "lost-hangup".into();
     for e in spec

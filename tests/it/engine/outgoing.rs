@@ -1,6 +1,6 @@
 //! R-OUT-U1, R-OUT-K1, R-NOTE-NOTREACHED.
 
-use sipamo::amocrm::mock::state::EntityKind;
+use sipamo::sim::mock::state::EntityKind;
 
 use crate::engine::app::*;
 

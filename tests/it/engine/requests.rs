@@ -6,8 +6,8 @@ use crate::engine::app::*;
 async fn measure(
     settings: &str,
     crm: &str,
-    before: Vec<sipamo::sipuni::synth::CallSpec>,
-    call: sipamo::sipuni::synth::CallSpec,
+    before: Vec<sipamo::sim::synth::CallSpec>,
+    call: sipamo::sim::synth::CallSpec,
 ) -> usize {
     let mut app = spawn_app(settings, crm).await;
     let mut at = 0;

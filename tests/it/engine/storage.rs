@@ -11,8 +11,8 @@ use sipamo::engine::memory::{
     Write,
 };
 use sipamo::engine::{Engine, InMemory, Settings};
+use sipamo::sim::synth::CallSpec;
 use sipamo::sipuni::event::CallEvent;
-use sipamo::sipuni::synth::CallSpec;
 
 use crate::engine::app::*;
 
@@ -79,9 +79,14 @@ async fn restart(
     delivered: &[(CallEvent, i64)],
 ) -> Engine<Flaky> {
     let memory = engine.into_memory();
-    let mut engine = Engine::connect(settings.clone(), app_client.clone(), memory)
-        .await
-        .expect("the engine connects");
+    let mut engine = Engine::connect(
+        settings.clone(),
+        app_client.clone(),
+        memory,
+        Default::default(),
+    )
+    .await
+    .expect("the engine connects");
     for (ev, at) in delivered {
         // The failure happens once: a second try of the same event goes through.
         if engine.restore(ev.clone(), *at).await.is_err() {

@@ -1,6 +1,6 @@
 //! R-IN-U2, R-IN-U3, R-UNS-DEDUP, R-UNS-ACCEPT, R-UNS-DECLINE, R-IDEM.
 
-use sipamo::amocrm::mock::UnsortedState;
+use sipamo::sim::mock::UnsortedState;
 use sipamo::sipuni::event::CallEvent;
 
 use crate::engine::app::*;

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::json;
-use sipamo::amocrm::mock::{any, fail, post};
+use sipamo::sim::mock::{any, fail, post};
 
 use crate::mock_api::helpers::*;
 
@@ -161,7 +161,7 @@ async fn a_write_without_data_is_refused_as_amocrm_refuses_it() {
 
 #[tokio::test]
 async fn the_rate_limit_answers_429_past_n_requests_in_a_second() {
-    let t = spawn_mock_with(|o| sipamo::amocrm::mock::MockOptions {
+    let t = spawn_mock_with(|o| sipamo::sim::mock::MockOptions {
         rate_limit: Some(7),
         ..o
     })
@@ -192,9 +192,9 @@ async fn the_rate_limit_answers_429_past_n_requests_in_a_second() {
 /// the mock's: amoCRM publishes none.
 #[tokio::test]
 async fn repeated_violations_lock_the_client_out_with_403_for_a_while() {
-    let t = spawn_mock_with(|o| sipamo::amocrm::mock::MockOptions {
+    let t = spawn_mock_with(|o| sipamo::sim::mock::MockOptions {
         rate_limit: Some(7),
-        lockout: Some(sipamo::amocrm::mock::Lockout {
+        lockout: Some(sipamo::sim::mock::Lockout {
             after: 3,
             for_ms: 60_000,
         }),
@@ -240,7 +240,7 @@ async fn a_status_fault_fails_the_next_matching_requests_without_touching_state(
 /// The standalone mock (on the system clock) really holds the answer back.
 #[tokio::test]
 async fn a_hang_fault_applies_the_write_but_the_answer_never_arrives() {
-    let t = spawn_mock_with(|o| sipamo::amocrm::mock::MockOptions {
+    let t = spawn_mock_with(|o| sipamo::sim::mock::MockOptions {
         hang_for: Duration::from_secs(5),
         clock: sipamo::clock::Clock::System,
         ..o
@@ -268,7 +268,7 @@ async fn a_hang_fault_applies_the_write_but_the_answer_never_arrives() {
 /// once, marked lost, for a client on the same clock to take as its timeout.
 #[tokio::test]
 async fn on_a_virtual_clock_a_hang_marks_the_answer_lost_instead_of_waiting() {
-    let t = spawn_mock_with(|o| sipamo::amocrm::mock::MockOptions {
+    let t = spawn_mock_with(|o| sipamo::sim::mock::MockOptions {
         hang_for: Duration::from_secs(3600),
         ..o
     })
@@ -300,7 +300,7 @@ async fn the_journal_is_identical_for_identical_requests() {
         t.clock.advance_to((START + 61) * 1000);
         t.get("/api/v4/contacts?query=79030000003&with=leads").await;
         t.create_unsorted("+79030000004", "c9", 1002).await;
-        sipamo::amocrm::mock::journal::to_yaml(&t.mock.journal(), START * 1000)
+        sipamo::sim::mock::journal::to_yaml(&t.mock.journal(), START * 1000)
     }
     let (a, b) = (one_run().await, one_run().await);
     assert_eq!(a, b);

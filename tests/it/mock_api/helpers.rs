@@ -2,8 +2,8 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use sipamo::amocrm::mock::{CrmSeed, MockCrm, MockOptions};
 use sipamo::clock::Clock;
+use sipamo::sim::mock::{CrmSeed, MockCrm, MockOptions};
 
 pub const START: i64 = 1_772_434_800; // 2026-03-02T10:00:00+03:00
 

@@ -6,7 +6,7 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use sipamo::amocrm::mock::MockOptions;
+use sipamo::sim::mock::MockOptions;
 
 use crate::mock_api::helpers::*;
 

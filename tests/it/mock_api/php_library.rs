@@ -380,9 +380,9 @@ async fn a_call_whose_responsible_is_a_text_is_answered() {
 /// `cargo test --test scenarios` runs every scenario both ways with the same requests.
 #[tokio::test]
 async fn search_strict_finds_a_phone_as_typed_and_lenient_in_any_notation() {
-    use sipamo::amocrm::mock::state::SearchMode;
+    use sipamo::sim::mock::state::SearchMode;
     for (mode, found) in [(SearchMode::Strict, false), (SearchMode::Lenient, true)] {
-        let t = spawn_mock_with(|o| sipamo::amocrm::mock::MockOptions { search: mode, ..o }).await;
+        let t = spawn_mock_with(|o| sipamo::sim::mock::MockOptions { search: mode, ..o }).await;
         for query in ["89161234567", "8 (916) 123-45-67"] {
             let r = t
                 .get(&format!("/api/v4/contacts?query={}", urlencode(query)))
@@ -409,7 +409,7 @@ async fn the_two_unconfirmed_answers_are_chosen_and_switchable() {
                       "ip": "127.0.0.1", "form_sent_at": START, "referer": "https://example.test" },
         "_embedded": { "leads": [{ "name": "Заявка" }] } }]);
     for (strict, status) in [(false, 200), (true, 400)] {
-        let t = spawn_mock_with(|o| sipamo::amocrm::mock::MockOptions {
+        let t = spawn_mock_with(|o| sipamo::sim::mock::MockOptions {
             source_uid_across_categories: strict,
             refuse_zero_responsible: strict,
             ..o

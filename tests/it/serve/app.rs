@@ -405,7 +405,7 @@ pub async fn picture(http: &reqwest::Client, mock: &str) -> Vec<String> {
 
 /// A day of synthetic traffic in the wire form, in sending order.
 pub fn traffic(seed: u64, calls: usize) -> Vec<String> {
-    sipamo::sipuni::synth::random_calls(seed, calls, 6, 4, 1_772_434_800)
+    sipamo::sim::synth::random_calls(seed, calls, 6, 4, 1_772_434_800)
         .into_iter()
         .flat_map(|(t, c)| c.events(t))
         .map(|e| e.line)
@@ -414,7 +414,7 @@ pub fn traffic(seed: u64, calls: usize) -> Vec<String> {
 
 /// [`traffic`] call by call: each call's events in order, the calls in their starting order.
 pub fn traffic_by_call(seed: u64, calls: usize) -> Vec<Vec<String>> {
-    sipamo::sipuni::synth::random_calls(seed, calls, 6, 4, 1_772_434_800)
+    sipamo::sim::synth::random_calls(seed, calls, 6, 4, 1_772_434_800)
         .into_iter()
         .map(|(t, c)| c.events(t).into_iter().map(|e| e.line).collect())
         .collect()

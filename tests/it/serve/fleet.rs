@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sipamo::server::pg_cluster::Cluster;
+use sipamo::sim::testkit::pg_cluster::Cluster;
 
 use crate::serve::app::*;
 use crate::serve::postgres::database;

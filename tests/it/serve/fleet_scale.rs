@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sipamo::server::pg_cluster::Cluster;
+use sipamo::sim::testkit::pg_cluster::Cluster;
 
 use crate::serve::app::*;
 use crate::serve::fleet::{KEY, accounts_cli};

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use sipamo::phone::Phone;
+use sipamo::sim::synth::{CallSpec, SynthDirection};
 use sipamo::sipuni::event::{HangupStatus, ShortNumber};
-use sipamo::sipuni::synth::{CallSpec, SynthDirection};
 
 use crate::serve::app::*;
 

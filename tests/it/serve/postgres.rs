@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use sipamo::server::pg_cluster::Cluster;
+use sipamo::sim::testkit::pg_cluster::Cluster;
 
 use crate::serve::app::*;
 use crate::serve::crash::kill_at_every_write;

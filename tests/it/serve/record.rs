@@ -48,8 +48,8 @@ fn service_requests(db: &Path) -> Vec<(String, Option<Value>)> {
 
 /// A missed call from the known client.
 fn known_call(call_id: &str, at: i64) -> Vec<String> {
+    use sipamo::sim::synth::{CallSpec, SynthDirection};
     use sipamo::sipuni::event::{HangupStatus, ShortNumber};
-    use sipamo::sipuni::synth::{CallSpec, SynthDirection};
     let call = CallSpec {
         call_id: call_id.into(),
         client: sipamo::phone::Phone::parse("+79165550011").unwrap(),
@@ -79,7 +79,7 @@ async fn recorded_calls_replay_as_a_passing_scenario_with_the_same_requests() {
     let http = http();
     // Stamped as Sipuni stamps them: when they happen.
     let now = chrono::Utc::now().timestamp() - 3600;
-    let mut events: Vec<String> = sipamo::sipuni::synth::random_calls(21, 5, 6, 4, now)
+    let mut events: Vec<String> = sipamo::sim::synth::random_calls(21, 5, 6, 4, now)
         .into_iter()
         .flat_map(|(t, c)| c.events(t))
         .map(|e| e.line)
@@ -114,7 +114,7 @@ async fn recorded_calls_replay_as_a_passing_scenario_with_the_same_requests() {
     );
 
     let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
-    let schema = sipamo::scenario::schema::scenario_schema();
+    let schema = sipamo::sim::scenario::schema::scenario_schema();
     let validator = jsonschema::validator_for(&schema).unwrap();
     let json = serde_json::to_value(doc).unwrap();
     let wrong: Vec<String> = validator
@@ -125,12 +125,13 @@ async fn recorded_calls_replay_as_a_passing_scenario_with_the_same_requests() {
         wrong.is_empty(),
         "the recorded file fits the schema: {wrong:#?}"
     );
-    let loaded = sipamo::scenario::load::load_file(&out).unwrap_or_else(|e| panic!("{e}\n{text}"));
-    let outcome = sipamo::scenario::run::run(&loaded, Default::default()).await;
+    let loaded =
+        sipamo::sim::scenario::load::load_file(&out).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let outcome = sipamo::sim::scenario::run::run(&loaded, Default::default()).await;
     assert!(
         outcome.passed(),
         "{}\n{text}",
-        sipamo::scenario::report::line(&outcome)
+        sipamo::sim::scenario::report::line(&outcome)
     );
     // The replay's own start-up check (users, pipelines) is not a call's request.
     let replayed: Vec<(String, Option<Value>)> = outcome.journal[2..]

@@ -41,7 +41,7 @@ async fn pruned(db: &Path) -> bool {
 /// Calls dated now, in the wire form.
 fn fresh_traffic(seed: u64) -> Vec<String> {
     let now = chrono::Utc::now().timestamp();
-    sipamo::sipuni::synth::random_calls(seed, CALLS, 6, 4, now)
+    sipamo::sim::synth::random_calls(seed, CALLS, 6, 4, now)
         .into_iter()
         .flat_map(|(t, c)| c.events(t))
         .map(|e| e.line)

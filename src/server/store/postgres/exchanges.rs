@@ -1,5 +1,5 @@
-//! What `sipamo record` reads back, in PostgreSQL: the kept amoCRM exchanges and the settings
-//! the service runs with, each account's apart.
+//! The amoCRM exchanges the service keeps and the settings it runs with, in PostgreSQL, each
+//! account's apart (`sipamo record` reads them back).
 
 use tokio_postgres::{Client, Error};
 
@@ -37,37 +37,4 @@ pub(crate) async fn save_settings(
     )
     .await
     .map(drop)
-}
-
-/// The settings text saved at the last start, if any.
-#[cfg(any(feature = "sim", test))]
-pub(crate) async fn settings(c: &Client, account: &str) -> Result<Option<String>, Error> {
-    let row = c
-        .query_opt(
-            "SELECT yaml FROM service_settings WHERE account = $1",
-            &[&account],
-        )
-        .await?;
-    Ok(row.map(|r| r.get(0)))
-}
-
-/// The kept exchanges (JSON) of these calls, and the latest account-level one per path, in
-/// the order sent.
-#[cfg(any(feature = "sim", test))]
-pub(crate) async fn of_calls(
-    c: &Client,
-    account: &str,
-    calls: &[String],
-) -> Result<Vec<String>, Error> {
-    let rows = c
-        .query(
-            "SELECT exchange FROM exchanges WHERE account = $2 AND (call_id = ANY($1)
-                OR id IN (SELECT MAX(id) FROM exchanges
-                           WHERE account = $2 AND call_id IS NULL
-                          GROUP BY exchange::json->>'path'))
-             ORDER BY id",
-            &[&calls, &account],
-        )
-        .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
 }

@@ -204,18 +204,6 @@ pub(crate) async fn parked(c: &Client, account: &str) -> Result<Vec<ParkedCall>,
         .collect())
 }
 
-/// Every stored event in id order.
-#[cfg(any(feature = "sim", test))]
-pub(crate) async fn events_of_all(c: &Client, account: &str) -> Result<Vec<StoredEvent>, Error> {
-    let rows = c
-        .query(
-            "SELECT id, call_id, raw, received_ms FROM events WHERE account = $1 ORDER BY id",
-            &[&account],
-        )
-        .await?;
-    Ok(rows.iter().map(stored_event).collect())
-}
-
 /// Puts a parked call back in the queue and wakes the replicas; false when it is not parked.
 pub(crate) async fn requeue(c: &mut Client, account: &str, call_id: &str) -> Result<bool, Error> {
     let t = c.transaction().await?;

@@ -115,8 +115,8 @@ mod tests {
     /// A database laid out as the version before account keys left it: the deployment's
     /// tables (with one single-account event) and account `shop`'s schema with calls in every
     /// state. `None` (said loudly) without PostgreSQL; under `CI=true` that fails instead.
-    fn legacy_database() -> Option<(crate::server::pg_cluster::Cluster, String)> {
-        let cluster = match crate::server::pg_cluster::Cluster::start() {
+    fn legacy_database() -> Option<(crate::sim::testkit::pg_cluster::Cluster, String)> {
+        let cluster = match crate::sim::testkit::pg_cluster::Cluster::start() {
             Ok(c) => c,
             Err(why) => {
                 assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");
@@ -190,6 +190,14 @@ mod tests {
             .unwrap()
             .get(0);
         assert_eq!(token, 7, "the fencing token only ever grows");
+        let settings: Option<String> = c
+            .query_opt(
+                "SELECT yaml FROM service_settings WHERE account = 'shop'",
+                &[],
+            )
+            .unwrap()
+            .map(|r| r.get(0));
+        assert_eq!(settings.as_deref(), Some("settings: shop"));
         rt.block_on(async {
             let shop = Db::open(&DbUrl::Postgres(base.account("shop")))
                 .await
@@ -198,8 +206,6 @@ mod tests {
             assert_eq!(parked.len(), 1);
             assert_eq!(parked[0].reason, "amoCRM answered 400");
             assert!(shop.call_state("c0").await.unwrap().0, "c0 was handled");
-            let settings = shop.settings().await.unwrap();
-            assert_eq!(settings.as_deref(), Some("settings: shop"));
             let own = Db::open(&DbUrl::Postgres(base.clone())).await.unwrap();
             assert!(
                 own.parked_calls().await.unwrap().is_empty(),

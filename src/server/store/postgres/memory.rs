@@ -232,7 +232,7 @@ mod tests {
     /// connection, lent again at once, must not be inside the abandoned transaction.
     #[test]
     fn a_commit_dropped_half_way_leaves_nothing_and_the_connection_clean() {
-        let cluster = match crate::server::pg_cluster::Cluster::start() {
+        let cluster = match crate::sim::testkit::pg_cluster::Cluster::start() {
             Ok(c) => c,
             Err(why) => {
                 assert!(std::env::var("CI").as_deref() != Ok("true"), "{why}");

@@ -12,15 +12,18 @@ use crate::server::work::retention::Pruned;
 pub(crate) struct PgStore(pub(crate) PgConn);
 
 impl PgStore {
-    async fn client(&self, doing: &'static str) -> Result<Client, StoreError> {
+    pub(crate) async fn client(&self, doing: &'static str) -> Result<Client, StoreError> {
         self.0.client_for(doing).await
     }
 
-    fn failed(&self, doing: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError + '_ {
+    pub(crate) fn failed(
+        &self,
+        doing: &'static str,
+    ) -> impl Fn(tokio_postgres::Error) -> StoreError + '_ {
         move |e| self.0.failed_doing(doing, &e)
     }
 
-    fn account(&self) -> &str {
+    pub(crate) fn account(&self) -> &str {
         self.0.account()
     }
 }
@@ -160,29 +163,5 @@ impl Backend for PgStore {
         let mut c = self.client(doing).await?;
         let put_back = inbox::requeue(&mut c, self.account(), call_id).await;
         put_back.map_err(self.failed(doing))
-    }
-
-    #[cfg(any(feature = "sim", test))]
-    async fn all_events(&self) -> Result<Vec<StoredEvent>, StoreError> {
-        let doing = "reading the inbox";
-        let c = self.client(doing).await?;
-        let events = inbox::events_of_all(&c, self.account()).await;
-        events.map_err(self.failed(doing))
-    }
-
-    #[cfg(any(feature = "sim", test))]
-    async fn settings(&self) -> Result<Option<String>, StoreError> {
-        let doing = "reading the saved settings";
-        let c = self.client(doing).await?;
-        let settings = exchanges::settings(&c, self.account()).await;
-        settings.map_err(self.failed(doing))
-    }
-
-    #[cfg(any(feature = "sim", test))]
-    async fn exchanges_of(&self, calls: &[String]) -> Result<Vec<String>, StoreError> {
-        let doing = "reading the kept amoCRM exchanges";
-        let c = self.client(doing).await?;
-        let kept = exchanges::of_calls(&c, self.account(), calls).await;
-        kept.map_err(self.failed(doing))
     }
 }

@@ -209,7 +209,7 @@ mod tests {
     }
 
     fn sample_progress() -> Progress {
-        let call: crate::engine::call::Call = serde_json::from_value(serde_json::json!({
+        let call: crate::engine::rules::call::Call = serde_json::from_value(serde_json::json!({
             "id": "c", "direction": "incoming", "client": "+79161234567", "scheme": null,
             "legs": [], "answerer": null, "employee": null, "answered": false, "status": "NOANSWER",
             "started_at": 1772434800, "ended_at": 1772434810, "talk_secs": 0, "record_link": null
@@ -217,7 +217,7 @@ mod tests {
         .unwrap();
         Progress {
             call,
-            plan: crate::engine::plan::Plan::nothing("test"),
+            plan: crate::engine::rules::plan::Plan::nothing("test"),
             known_leads: vec![],
             unsorted: None,
             accepted: false,

@@ -68,7 +68,7 @@ impl SqliteStore {
         Ok(SqliteStore(Mutex::new(conn)))
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -171,21 +171,5 @@ impl Backend for SqliteStore {
 
     async fn requeue(&self, call_id: &str) -> Result<bool, StoreError> {
         inbox::requeue(&mut self.conn(), call_id).map_err(sq("putting a call back"))
-    }
-
-    #[cfg(any(feature = "sim", test))]
-    async fn all_events(&self) -> Result<Vec<StoredEvent>, StoreError> {
-        inbox::events_after(&self.conn(), 0, usize::MAX >> 1).map_err(sq("reading the inbox"))
-    }
-
-    #[cfg(any(feature = "sim", test))]
-    async fn settings(&self) -> Result<Option<String>, StoreError> {
-        exchanges::settings(&self.conn()).map_err(sq("reading the saved settings"))
-    }
-
-    #[cfg(any(feature = "sim", test))]
-    async fn exchanges_of(&self, calls: &[String]) -> Result<Vec<String>, StoreError> {
-        exchanges::of_calls_text(&self.conn(), calls)
-            .map_err(sq("reading the kept amoCRM exchanges"))
     }
 }
