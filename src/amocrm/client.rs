@@ -106,9 +106,12 @@ pub(crate) struct Refresh {
 pub(crate) struct SaveToken(pub(crate) Arc<SaveFn>);
 
 /// Given a token pair's JSON, keeps it or answers why not.
-pub(crate) type SaveFn = dyn Fn(String) -> std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send>>
+pub(crate) type SaveFn = dyn Fn(String) -> std::pin::Pin<Box<dyn Future<Output = Result<(), SaveError>> + Send>>
     + Send
     + Sync;
+
+/// Why a refreshed token pair could not be kept (whatever the keeper's own error is).
+pub(crate) type SaveError = Box<dyn std::error::Error + Send + Sync>;
 
 impl fmt::Debug for SaveToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -262,13 +265,13 @@ impl fmt::Debug for AmoClient {
 
 /// An answer's JSON body (`None` when empty); a success that is not JSON is an error, an
 /// error answer that is not JSON has no body worth reading.
-fn json_body(bytes: &[u8], status: u16) -> Result<Option<Value>, String> {
+fn json_body(bytes: &[u8], status: u16) -> Result<Option<Value>, serde_json::Error> {
     if bytes.is_empty() {
         return Ok(None);
     }
     match serde_json::from_slice::<Value>(bytes) {
         Ok(v) => Ok(Some(v)),
-        Err(e) if status < 300 => Err(format!("not JSON: {e}")),
+        Err(e) if status < 300 => Err(e),
         Err(_) => Ok(None),
     }
 }
@@ -470,10 +473,10 @@ impl AmoClient {
                 return Err(self.no_answer(&m, path, e));
             }
         };
-        let body = json_body(&bytes, status).map_err(|message| ClientError::Decode {
+        let body = json_body(&bytes, status).map_err(|e| ClientError::Decode {
             method: m.clone(),
             path: path.into(),
-            message,
+            message: format!("not JSON: {e}"),
         })?;
         exchange(Some(status), body.as_ref()).await;
         if status >= 400 {

@@ -64,8 +64,8 @@ pub(crate) enum AccountsAction {
     },
 }
 
-pub(super) async fn accounts(args: AccountsArgs) -> Result<ExitCode, String> {
-    let vault = || Vault::load(args.key_file.as_deref()).map_err(|e| e.to_string());
+pub(super) async fn accounts(args: AccountsArgs) -> anyhow::Result<ExitCode> {
+    let vault = || Vault::load(args.key_file.as_deref());
     match args.action {
         AccountsAction::Add {
             name,
@@ -81,13 +81,11 @@ pub(super) async fn accounts(args: AccountsArgs) -> Result<ExitCode, String> {
                 secret_file: &secret_file,
                 settings_file: &settings,
             };
-            accounts::add(&args.db, &vault()?, a)
-                .await
-                .map_err(|e| e.to_string())?;
+            accounts::add(&args.db, &vault()?, a).await?;
             println!("account {name} added");
         }
         AccountsAction::List => {
-            let rows = accounts::list(&args.db).await.map_err(|e| e.to_string())?;
+            let rows = accounts::list(&args.db).await?;
             for r in &rows {
                 let state = if r.enabled { "enabled" } else { "disabled" };
                 println!(
@@ -98,27 +96,19 @@ pub(super) async fn accounts(args: AccountsArgs) -> Result<ExitCode, String> {
             println!("{} account(s)", rows.len());
         }
         AccountsAction::Disable { name } => {
-            if !accounts::disable(&args.db, &name)
-                .await
-                .map_err(|e| e.to_string())?
-            {
-                return Err(format!("no account {name:?}"));
+            if !accounts::disable(&args.db, &name).await? {
+                return Err(anyhow::anyhow!("no account {name:?}"));
             }
             println!("account {name} disabled");
         }
         AccountsAction::Enable { name } => {
-            if !accounts::enable(&args.db, &name)
-                .await
-                .map_err(|e| e.to_string())?
-            {
-                return Err(format!("no account {name:?}"));
+            if !accounts::enable(&args.db, &name).await? {
+                return Err(anyhow::anyhow!("no account {name:?}"));
             }
             println!("account {name} enabled");
         }
         AccountsAction::SetSettings { name, settings } => {
-            accounts::set_settings(&args.db, &vault()?, &name, &settings)
-                .await
-                .map_err(|e| e.to_string())?;
+            accounts::set_settings(&args.db, &vault()?, &name, &settings).await?;
             println!("account {name}: settings changed");
         }
     }

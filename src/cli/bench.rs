@@ -59,9 +59,11 @@ pub(crate) enum Figure {
     Scale,
 }
 
-pub(super) async fn bench(args: BenchArgs) -> Result<ExitCode, String> {
+pub(super) async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if args.rounds == 0 || args.requests == 0 || args.concurrency == 0 {
-        return Err("--rounds, --requests and --concurrency must be at least 1".into());
+        return Err(anyhow::anyhow!(
+            "--rounds, --requests and --concurrency must be at least 1"
+        ));
     }
     if cfg!(debug_assertions) {
         eprintln!("warning: a debug build; use `cargo run --release -- bench` for real figures");
@@ -93,7 +95,7 @@ fn med(v: Vec<f64>) -> f64 {
 }
 
 /// The mock's requests/s beside bare wiremock's.
-async fn mock_figures(args: &BenchArgs) -> Result<(), String> {
+async fn mock_figures(args: &BenchArgs) -> anyhow::Result<()> {
     eprintln!(
         "mock throughput: {} rounds of {} requests (50% searches, 25% contact creates, 25% leads/complex), {} clients",
         args.rounds, args.requests, args.concurrency
@@ -123,7 +125,7 @@ async fn mock_figures(args: &BenchArgs) -> Result<(), String> {
 }
 
 /// The scenario suite's wall time, with and without the `lost-answer` scenarios.
-async fn suite_figures(args: &BenchArgs) -> Result<(), String> {
+async fn suite_figures(args: &BenchArgs) -> anyhow::Result<()> {
     eprintln!("scenario suite {}:", args.suite.display());
     let (n, secs) =
         crate::sim::bench::suite_time(std::slice::from_ref(&args.suite), args.rounds, &[]).await?;
@@ -156,7 +158,7 @@ async fn suite_figures(args: &BenchArgs) -> Result<(), String> {
 
 /// Events/s `serve` acknowledges durably, and the acknowledgement latency: with SQLite, then
 /// with PostgreSQL (a throw-away cluster) and one and two replicas when it is installed.
-async fn ingest_figures(args: &BenchArgs) -> Result<(), String> {
+async fn ingest_figures(args: &BenchArgs) -> anyhow::Result<()> {
     ingest_on(args, "serve ingest (SQLite)", None, 1).await?;
     let cluster = match crate::sim::testkit::pg_cluster::Cluster::start() {
         Ok(c) => c,
@@ -178,7 +180,7 @@ async fn ingest_on(
     label: &str,
     cluster: Option<&crate::sim::testkit::pg_cluster::Cluster>,
     replicas: usize,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     eprintln!(
         "{label}: {} events per round, {} clients, acknowledged after the commit:",
         args.ingest_events, args.concurrency
@@ -189,10 +191,7 @@ async fn ingest_on(
     let mut p99 = Vec::new();
     for round in 0..args.rounds {
         let pg = match cluster {
-            Some(c) => Some(
-                c.database(&format!("bench_{replicas}_{round}"))
-                    .map_err(|e| e.to_string())?,
-            ),
+            Some(c) => Some(c.database(&format!("bench_{replicas}_{round}"))?),
             None => None,
         };
         let r = crate::sim::bench::ingest(
@@ -230,7 +229,7 @@ async fn ingest_on(
 }
 
 /// Calls/s handled across many accounts by one `serve --accounts` replica on PostgreSQL.
-async fn accounts_figures(args: &BenchArgs) -> Result<(), String> {
+async fn accounts_figures(args: &BenchArgs) -> anyhow::Result<()> {
     let cluster = match crate::sim::testkit::pg_cluster::Cluster::start() {
         Ok(c) => c,
         Err(why) => {
@@ -244,9 +243,7 @@ async fn accounts_figures(args: &BenchArgs) -> Result<(), String> {
     );
     let mut rates = Vec::new();
     for round in 0..args.rounds {
-        let url = cluster
-            .database(&format!("bench_accounts_{round}"))
-            .map_err(|e| e.to_string())?;
+        let url = cluster.database(&format!("bench_accounts_{round}"))?;
         let (calls, secs) = crate::sim::bench::accounts_throughput(
             &url,
             args.accounts,
@@ -271,7 +268,7 @@ async fn accounts_figures(args: &BenchArgs) -> Result<(), String> {
 }
 
 /// Calls/s of a storm through engine and mock.
-async fn storm_figures(args: &BenchArgs) -> Result<(), String> {
+async fn storm_figures(args: &BenchArgs) -> anyhow::Result<()> {
     eprintln!(
         "storm: 2,000 calls (default settings, invariants after every call), one engine thread:"
     );
@@ -288,8 +285,7 @@ async fn storm_figures(args: &BenchArgs) -> Result<(), String> {
         let (o, elapsed) = tokio::task::spawn_blocking(move || {
             crate::sim::storm::run_storm_pinned(&sc, false, None)
         })
-        .await
-        .map_err(|e| e.to_string())??;
+        .await??;
         let calls: usize = o.paths.values().map(|p| p.calls).sum();
         let rate = calls as f64 / elapsed.as_secs_f64();
         eprintln!(
@@ -309,7 +305,7 @@ async fn storm_figures(args: &BenchArgs) -> Result<(), String> {
 }
 
 /// Thousands of accounts on two replicas within PostgreSQL's default connection limit.
-async fn scale_figures(args: &BenchArgs) -> Result<(), String> {
+async fn scale_figures(args: &BenchArgs) -> anyhow::Result<()> {
     let cluster = match crate::sim::testkit::pg_cluster::Cluster::start_with(100) {
         Ok(c) => c,
         Err(why) => {
@@ -317,7 +313,7 @@ async fn scale_figures(args: &BenchArgs) -> Result<(), String> {
             return Ok(());
         }
     };
-    let url = cluster.database("bench_scale").map_err(|e| e.to_string())?;
+    let url = cluster.database("bench_scale")?;
     eprintln!(
         "scale: {} accounts, two replicas (pool {} each), PostgreSQL max_connections 100:",
         args.scale_accounts,

@@ -45,14 +45,12 @@ pub(crate) enum CallsAction {
     },
 }
 
-pub(super) async fn calls(mut args: CallsArgs) -> Result<ExitCode, String> {
+pub(super) async fn calls(mut args: CallsArgs) -> anyhow::Result<ExitCode> {
     use crate::server::work::operator;
-    args.db = crate::server::fleet::accounts::account_db(&args.db, args.account.as_deref())
-        .await
-        .map_err(|e| e.to_string())?;
+    args.db = crate::server::fleet::accounts::account_db(&args.db, args.account.as_deref()).await?;
     match args.action {
         CallsAction::List => {
-            let parked = operator::list(&args.db).await.map_err(|e| e.to_string())?;
+            let parked = operator::list(&args.db).await?;
             for p in &parked {
                 println!(
                     "{}\tparked after {} attempt(s)\t{}",
@@ -62,28 +60,20 @@ pub(super) async fn calls(mut args: CallsArgs) -> Result<ExitCode, String> {
             println!("{} parked call(s)", parked.len());
             Ok(ExitCode::SUCCESS)
         }
-        CallsAction::Show { call_id } => {
-            match operator::show(&args.db, &call_id)
-                .await
-                .map_err(|e| e.to_string())?
-            {
-                Some(text) => {
-                    print!("{text}");
-                    Ok(ExitCode::SUCCESS)
-                }
-                None => Err(format!("no call {call_id:?} in {}", args.db)),
+        CallsAction::Show { call_id } => match operator::show(&args.db, &call_id).await? {
+            Some(text) => {
+                print!("{text}");
+                Ok(ExitCode::SUCCESS)
             }
-        }
+            None => Err(anyhow::anyhow!("no call {call_id:?} in {}", args.db)),
+        },
         CallsAction::Kept { id } => kept(&args.db, id).await,
         CallsAction::Retry { call_id } => {
-            if operator::retry(&args.db, &call_id)
-                .await
-                .map_err(|e| e.to_string())?
-            {
+            if operator::retry(&args.db, &call_id).await? {
                 println!("call {call_id} is back in the queue");
                 Ok(ExitCode::SUCCESS)
             } else {
-                Err(format!(
+                Err(anyhow::anyhow!(
                     "call {call_id:?} is not parked in {} (`sipamo calls list` shows the parked ones)",
                     args.db
                 ))
@@ -93,12 +83,12 @@ pub(super) async fn calls(mut args: CallsArgs) -> Result<ExitCode, String> {
 }
 
 /// `sipamo calls kept [ID]`.
-async fn kept(db: &crate::server::store::DbUrl, id: Option<i64>) -> Result<ExitCode, String> {
+async fn kept(db: &crate::server::store::DbUrl, id: Option<i64>) -> anyhow::Result<ExitCode> {
     use crate::server::work::operator;
-    let kept = operator::kept(db, id).await.map_err(|e| e.to_string())?;
+    let kept = operator::kept(db, id).await?;
     if let Some(id) = id {
         let k = kept.first().ok_or_else(|| {
-            format!("no kept request #{id} in {db} (`sipamo calls kept` lists them)")
+            anyhow::anyhow!("no kept request #{id} in {db} (`sipamo calls kept` lists them)")
         })?;
         print!("{}", operator::show_kept(k));
         return Ok(ExitCode::SUCCESS);

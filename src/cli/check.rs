@@ -13,7 +13,7 @@ pub(crate) struct CheckArgs {
     pub(crate) paths: Vec<PathBuf>,
 }
 
-pub(super) fn check(args: CheckArgs) -> Result<ExitCode, String> {
+pub(super) fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     use crate::sim::scenario::suite;
     let files = suite::discover(&default_paths(&args.paths))?;
     let (loaded, errors) = suite::load_all(&files);
@@ -53,15 +53,18 @@ pub(crate) struct CoverageArgs {
     pub(crate) spec: Option<PathBuf>,
 }
 
-pub(super) fn coverage(args: CoverageArgs) -> Result<ExitCode, String> {
+pub(super) fn coverage(args: CoverageArgs) -> anyhow::Result<ExitCode> {
     use crate::sim::scenario::{rules, suite};
     let ids: Vec<String> = match &args.spec {
         Some(p) => {
             let text = std::fs::read_to_string(p)
-                .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?;
             let ids = rules::ids_in_spec(&text);
             if ids.is_empty() {
-                return Err(format!("{}: no rule headings (**R-…**) found", p.display()));
+                return Err(anyhow::anyhow!(
+                    "{}: no rule headings (**R-…**) found",
+                    p.display()
+                ));
             }
             ids
         }

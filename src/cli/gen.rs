@@ -34,13 +34,13 @@ pub(crate) enum GenFormat {
     Json,
 }
 
-pub(super) fn gen_events(args: GenArgs) -> Result<ExitCode, String> {
+pub(super) fn gen_events(args: GenArgs) -> anyhow::Result<ExitCode> {
     use crate::sim::scenario::{load, model::Action};
     use crate::sim::synth;
     let mut lines: Vec<String> = Vec::new();
     match (&args.scenario, args.calls) {
         (Some(path), _) => {
-            let l = load::load_file(path).map_err(|e| e.to_string())?;
+            let l = load::load_file(path)?;
             let sc = &l.scenario;
             for (i, step) in sc.steps.iter().enumerate() {
                 let at = sc.start.0 + step.at.secs() as i64;
@@ -62,7 +62,7 @@ pub(super) fn gen_events(args: GenArgs) -> Result<ExitCode, String> {
                 lines.extend(spec.events(t).into_iter().map(|e| e.line));
             }
         }
-        (None, None) => return Err("give a scenario file or --calls N".into()),
+        (None, None) => return Err(anyhow::anyhow!("give a scenario file or --calls N")),
     }
     for l in lines {
         match args.format {

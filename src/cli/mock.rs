@@ -87,9 +87,9 @@ pub(crate) struct MockArgs {
     pub(crate) accounts: u16,
 }
 
-fn fault(raw: &str) -> Result<FaultSpec, String> {
-    let spec: FaultSpec = serde_json::from_str(raw).map_err(|e| format!("{raw}: {e}"))?;
-    spec.arm().map_err(|e| e.to_string())?;
+fn fault(raw: &str) -> anyhow::Result<FaultSpec> {
+    let spec: FaultSpec = serde_json::from_str(raw).map_err(|e| anyhow::anyhow!("{raw}: {e}"))?;
+    spec.arm()?;
     Ok(spec)
 }
 
@@ -97,57 +97,57 @@ fn fault(raw: &str) -> Result<FaultSpec, String> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Limit(Option<u32>);
 
-fn limit(raw: &str) -> Result<Limit, String> {
+fn limit(raw: &str) -> anyhow::Result<Limit> {
     if raw.eq_ignore_ascii_case("off") {
         return Ok(Limit(None));
     }
     match raw.parse::<u32>() {
         Ok(n) if n > 0 => Ok(Limit(Some(n))),
-        _ => Err(format!("{raw:?}: give a positive number or `off`")),
+        _ => Err(anyhow::anyhow!("{raw:?}: give a positive number or `off`")),
     }
 }
 
-pub(super) async fn mock(args: MockArgs) -> Result<ExitCode, String> {
+pub(super) async fn mock(args: MockArgs) -> anyhow::Result<ExitCode> {
     if args.accounts > 1 {
         return many(args).await;
     }
     let state = account_state(&args)?;
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key).map_err(|e| e.to_string())?),
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
         _ => None,
     };
     // With TLS, wiremock serves on a private loopback port behind the HTTPS front.
     let plain_addr = if tls.is_some() {
-        "127.0.0.1:0".parse().map_err(|_| "bad address")?
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0))
     } else {
         args.listen
     };
     let listener = std::net::TcpListener::bind(plain_addr)
-        .map_err(|e| format!("cannot listen on {plain_addr}: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("cannot listen on {plain_addr}: {e}"))?;
     // The HTTPS front is bound first, so that its real address (port 0 picks one) is the one
     // the links carry and the line printed says.
     let front = match &tls {
         None => None,
         Some(_) => {
             let l = std::net::TcpListener::bind(args.listen)
-                .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+                .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
             let addr = l
                 .local_addr()
-                .map_err(|e| format!("cannot read the address of {}: {e}", args.listen))?;
+                .map_err(|e| anyhow::anyhow!("cannot read the address of {}: {e}", args.listen))?;
             Some((l, addr))
         }
     };
     let public_base = front.as_ref().map(|(_, addr)| format!("https://{addr}"));
     let mock = MockCrm::start(options(&args, state, listener, public_base)).await;
     for spec in &args.faults {
-        mock.arm(spec).map_err(|e| e.to_string())?;
+        mock.arm(spec)?;
     }
     let url = match (tls, front) {
         (Some(acceptor), Some((l, addr))) => {
             let front = l
                 .set_nonblocking(true)
                 .and_then(|()| tokio::net::TcpListener::from_std(l))
-                .map_err(|e| format!("cannot serve on {addr}: {e}"))?;
+                .map_err(|e| anyhow::anyhow!("cannot serve on {addr}: {e}"))?;
             let upstream = mock.address();
             tokio::spawn(tls::serve(front, acceptor, upstream));
             format!("https://{addr}")
@@ -158,21 +158,22 @@ pub(super) async fn mock(args: MockArgs) -> Result<ExitCode, String> {
     tracing::info!(%url, "mock amoCRM serving; Ctrl-C stops it");
     tokio::signal::ctrl_c()
         .await
-        .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("cannot wait for Ctrl-C: {e}"))?;
     eprintln!("served {} requests", mock.journal_len());
     Ok(ExitCode::SUCCESS)
 }
 
 /// The account of `--account` (or the default one), fresh.
-fn account_state(args: &MockArgs) -> Result<crate::sim::mock::CrmState, String> {
+fn account_state(args: &MockArgs) -> anyhow::Result<crate::sim::mock::CrmState> {
     match &args.account {
         None => Ok(MockOptions::default().state),
         Some(path) => {
             let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read account file {}: {e}", path.display()))?;
-            let seed = CrmSeed::from_yaml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+                .map_err(|e| anyhow::anyhow!("cannot read account file {}: {e}", path.display()))?;
+            let seed = CrmSeed::from_yaml(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             seed.build(Clock::System.now_secs())
-                .map_err(|e| format!("{}: {e}", path.display()))
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
         }
     }
 }
@@ -206,13 +207,13 @@ fn options(
 }
 
 /// `--accounts N`: N accounts, each on a port of its own, a base URL printed for each.
-async fn many(args: MockArgs) -> Result<ExitCode, String> {
+async fn many(args: MockArgs) -> anyhow::Result<ExitCode> {
     let mut mocks = Vec::with_capacity(usize::from(args.accounts));
     for k in 0..args.accounts {
         let mut addr = args.listen;
         if addr.port() != 0 {
             let port = addr.port().checked_add(k).ok_or_else(|| {
-                format!(
+                anyhow::anyhow!(
                     "--accounts {} from port {} passes port 65535",
                     args.accounts,
                     args.listen.port()
@@ -221,10 +222,10 @@ async fn many(args: MockArgs) -> Result<ExitCode, String> {
             addr.set_port(port);
         }
         let listener = std::net::TcpListener::bind(addr)
-            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
         let mock = MockCrm::start(options(&args, account_state(&args)?, listener, None)).await;
         for spec in &args.faults {
-            mock.arm(spec).map_err(|e| e.to_string())?;
+            mock.arm(spec)?;
         }
         mocks.push(mock);
     }
@@ -236,7 +237,7 @@ async fn many(args: MockArgs) -> Result<ExitCode, String> {
     );
     tokio::signal::ctrl_c()
         .await
-        .map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("cannot wait for Ctrl-C: {e}"))?;
     let served: usize = mocks.iter().map(MockCrm::journal_len).sum();
     eprintln!("served {served} requests on {} accounts", mocks.len());
     Ok(ExitCode::SUCCESS)

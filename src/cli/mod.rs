@@ -106,11 +106,11 @@ pub(crate) enum Command {
 
 /// Writes `text` to `output` (atomically, 0600) and says so, or prints it.
 #[cfg(feature = "sim")]
-fn emit(text: &str, output: Option<&std::path::Path>) -> Result<(), String> {
+fn emit(text: &str, output: Option<&std::path::Path>) -> anyhow::Result<()> {
     match output {
         Some(path) => {
             crate::private_file::write_atomic(path, text.as_bytes())
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
             eprintln!("wrote {}", path.display());
         }
         None => print!("{text}"),
@@ -146,8 +146,24 @@ pub async fn run(cli: Cli) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", describe(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// An error and its causes, `: `-separated; a cause its wrapper already quotes is said once.
+fn describe(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }

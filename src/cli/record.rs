@@ -27,43 +27,41 @@ pub(crate) struct RecordArgs {
     pub(crate) output: Option<PathBuf>,
 }
 
-pub(super) async fn record(args: RecordArgs) -> Result<ExitCode, String> {
+pub(super) async fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
     use crate::sim::scenario::record::{Selection, record};
     if args.calls.is_empty() && args.phone.is_none() && args.since.is_none() {
-        return Err("say which calls: --call ID, --phone PHONE or --since TIME".into());
+        return Err(anyhow::anyhow!(
+            "say which calls: --call ID, --phone PHONE or --since TIME"
+        ));
     }
     let phone = args
         .phone
         .as_deref()
         .map(crate::phone::Phone::parse)
         .transpose()
-        .map_err(|e| format!("--phone: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("--phone: {e}"))?;
     let since_ms = args.since.as_deref().map(parse_since).transpose()?;
-    let db = crate::server::fleet::accounts::account_db(&args.db, args.account.as_deref())
-        .await
-        .map_err(|e| e.to_string())?;
-    let conn = crate::server::store::Db::open_existing(&db)
-        .await
-        .map_err(|e| e.to_string())?;
+    let db = crate::server::fleet::accounts::account_db(&args.db, args.account.as_deref()).await?;
+    let conn = crate::server::store::Db::open_existing(&db).await?;
     let sel = Selection {
         calls: args.calls,
         phone,
         since_ms,
     };
-    let text = record(&conn, &sel).await.map_err(|e| e.to_string())?;
+    let text = record(&conn, &sel).await?;
     super::emit(&text, args.output.as_deref())?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn parse_since(raw: &str) -> Result<i64, String> {
+fn parse_since(raw: &str) -> anyhow::Result<i64> {
     if let Ok(secs) = raw.trim().parse::<i64>() {
         return secs
             .checked_mul(1000)
-            .ok_or_else(|| format!("--since {raw}: out of range"));
+            .ok_or_else(|| anyhow::anyhow!("--since {raw}: out of range"));
     }
     chrono::DateTime::parse_from_rfc3339(raw.trim())
         .map(|t| t.timestamp_millis())
-        .map_err(|e| format!("--since {raw:?}: not Unix seconds nor RFC 3339 ({e})"))
+        .map_err(|e| anyhow::anyhow!("--since {raw:?}: not Unix seconds nor RFC 3339 ({e})"))
 }
 
 #[cfg(test)]
@@ -72,12 +70,13 @@ mod tests {
 
     #[test]
     fn since_takes_seconds_or_rfc3339() {
-        assert_eq!(parse_since("1772434800"), Ok(1_772_434_800_000));
+        assert_eq!(parse_since("1772434800").ok(), Some(1_772_434_800_000));
         assert_eq!(
-            parse_since("2026-03-02T10:00:00+03:00"),
-            Ok(1_772_434_800_000)
+            parse_since("2026-03-02T10:00:00+03:00").ok(),
+            Some(1_772_434_800_000)
         );
-        assert!(parse_since("yesterday").unwrap_err().contains("--since"));
+        let bad = parse_since("yesterday").unwrap_err().to_string();
+        assert!(bad.contains("--since"), "{bad}");
         assert!(parse_since("9223372036854775807").is_err());
     }
 }

@@ -41,7 +41,7 @@ pub(super) fn default_paths(paths: &[PathBuf]) -> Vec<PathBuf> {
     }
 }
 
-pub(super) async fn run_scenarios(args: RunArgs) -> Result<ExitCode, String> {
+pub(super) async fn run_scenarios(args: RunArgs) -> anyhow::Result<ExitCode> {
     use crate::sim::scenario::suite;
     let paths = default_paths(&args.paths);
     let files = suite::discover(&paths)?;
@@ -63,7 +63,7 @@ pub(super) async fn run_scenarios(args: RunArgs) -> Result<ExitCode, String> {
 
 /// Runs the given files (tag filter applied), prints a line each and a summary; true when all
 /// passed and something was selected.
-async fn run_files(files: &[PathBuf], args: &RunArgs) -> Result<bool, String> {
+async fn run_files(files: &[PathBuf], args: &RunArgs) -> anyhow::Result<bool> {
     use crate::sim::scenario::{report, run::RunOptions, suite};
     let (loaded, load_errors) = suite::load_all(files);
     let selected = suite::filter_tags(loaded, &args.tags);
@@ -106,7 +106,8 @@ async fn run_files(files: &[PathBuf], args: &RunArgs) -> Result<bool, String> {
     );
     if let Some(path) = &args.junit {
         let xml = report::junit(&outcomes, &load_errors)?;
-        std::fs::write(path, xml).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        std::fs::write(path, xml)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     }
     Ok(load_errors.is_empty() && outcomes.iter().all(|o| o.passed()))
 }

@@ -16,11 +16,11 @@ pub(crate) struct SchemaArgs {
     pub(crate) check: Option<PathBuf>,
 }
 
-pub(super) fn schema(args: SchemaArgs) -> Result<ExitCode, String> {
+pub(super) fn schema(args: SchemaArgs) -> anyhow::Result<ExitCode> {
     let text = crate::sim::scenario::schema::scenario_schema_text();
     if let Some(path) = args.check {
         let committed = std::fs::read_to_string(&path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
         if committed == text {
             println!("{} is up to date", path.display());
             return Ok(ExitCode::SUCCESS);

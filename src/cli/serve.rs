@@ -103,7 +103,7 @@ pub(crate) struct ServeArgs {
     pub(crate) replica_id: Option<String>,
 }
 
-pub(super) async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
+pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let cfg = crate::server::ServeConfig {
         settings: args.settings.unwrap_or_default(),
         amocrm: args.amocrm.unwrap_or_default(),
@@ -133,28 +133,21 @@ pub(super) async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         url.configure_pool(args.db_pool, &format!("sipamo {}", cfg.replica_id));
     }
     if args.accounts {
-        let vault = crate::server::fleet::vault::Vault::load(args.key_file.as_deref())
-            .map_err(|e| e.to_string())?;
-        let app = crate::server::fleet::FleetApp::build(&cfg, vault)
-            .await
-            .map_err(|e| e.to_string())?;
-        let addr = app.local_addr().map_err(|e| e.to_string())?;
+        let vault = crate::server::fleet::vault::Vault::load(args.key_file.as_deref())?;
+        let app = crate::server::fleet::FleetApp::build(&cfg, vault).await?;
+        let addr = app.local_addr()?;
         println!("listening on http://{addr}");
         tracing::info!(%addr, accounts = app.accounts(), "sipamo serving the accounts");
         app.run_until_stopped(crate::server::shutdown_signal())
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         return Ok(ExitCode::SUCCESS);
     }
-    let app = crate::server::Application::build(&cfg)
-        .await
-        .map_err(|e| e.to_string())?;
-    let addr = app.local_addr().map_err(|e| e.to_string())?;
+    let app = crate::server::Application::build(&cfg).await?;
+    let addr = app.local_addr()?;
     println!("listening on http://{addr}");
     tracing::info!(%addr, "sipamo serving");
     app.run_until_stopped(crate::server::shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     Ok(ExitCode::SUCCESS)
 }
 

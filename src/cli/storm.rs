@@ -30,11 +30,12 @@ pub(crate) struct StormArgs {
     pub(crate) sabotage_task_dedup: bool,
 }
 
-pub(super) async fn storm(args: StormArgs) -> Result<ExitCode, String> {
+pub(super) async fn storm(args: StormArgs) -> anyhow::Result<ExitCode> {
     use crate::sim::storm::generate;
     let settings_yaml = match &args.settings {
         Some(p) => Some(
-            std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?,
+            std::fs::read_to_string(p)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?,
         ),
         None => None,
     };
@@ -51,8 +52,7 @@ pub(super) async fn storm(args: StormArgs) -> Result<ExitCode, String> {
     bar.set_style(
         indicatif::ProgressStyle::with_template(
             "{elapsed_precise} [{bar:40}] {pos}/{len} steps ({per_sec}, eta {eta})",
-        )
-        .map_err(|e| e.to_string())?
+        )?
         .progress_chars("=> "),
     );
     let (outcome, elapsed) = {
@@ -64,8 +64,7 @@ pub(super) async fn storm(args: StormArgs) -> Result<ExitCode, String> {
         tokio::task::spawn_blocking(move || {
             crate::sim::storm::run_storm_pinned(&sc, sabotage, progress)
         })
-        .await
-        .map_err(|e| e.to_string())??
+        .await??
     };
     bar.finish_and_clear();
     print!("{}", crate::sim::storm::summary(&outcome, elapsed));
@@ -88,7 +87,7 @@ async fn write_reproducer(
     settings_yaml: &str,
     v: &crate::sim::scenario::invariants::Violation,
     last: usize,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     use crate::sim::storm::{generate, shrink};
     eprintln!("{v}\nshrinking {} steps…", last + 1);
     let opts = crate::sim::storm::storm_options(args.sabotage_task_dedup, None);
@@ -126,7 +125,8 @@ async fn write_reproducer(
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("storm-seed-{}.yaml", args.seed)));
-    std::fs::write(&out, yaml).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    std::fs::write(&out, yaml)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
     println!(
         "invariant `{}` broken; {} steps reproduce it: {}",
         v.invariant,

@@ -13,21 +13,21 @@ use notify_debouncer_mini::{DebounceEventResult, new_debouncer};
 const QUIET: Duration = Duration::from_millis(200);
 
 /// Watches `paths` (files or folders) and calls `run` with the scenario files that changed.
-pub(super) async fn watch<F, Fut>(paths: &[PathBuf], mut run: F) -> Result<ExitCode, String>
+pub(super) async fn watch<F, Fut>(paths: &[PathBuf], mut run: F) -> anyhow::Result<ExitCode>
 where
     F: FnMut(Vec<PathBuf>) -> Fut,
-    Fut: Future<Output = Result<bool, String>>,
+    Fut: Future<Output = anyhow::Result<bool>>,
 {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<DebounceEventResult>();
     let mut debouncer = new_debouncer(QUIET, move |event| {
         let _ = tx.send(event);
     })
-    .map_err(|e| format!("cannot watch files: {e}"))?;
+    .map_err(|e| anyhow::anyhow!("cannot watch files: {e}"))?;
     for path in paths {
         debouncer
             .watcher()
             .watch(path, RecursiveMode::Recursive)
-            .map_err(|e| format!("cannot watch {}: {e}", path.display()))?;
+            .map_err(|e| anyhow::anyhow!("cannot watch {}: {e}", path.display()))?;
     }
     println!(
         "watching {} for changed scenario files (Ctrl-C stops)",

@@ -16,7 +16,7 @@ use super::rules::plan::Plan;
 use super::rules::settings::{AccountFacts, PipelineFacts, Settings, StageKind};
 use crate::amocrm::client::{AmoClient, ClientError};
 use crate::amocrm::exchange::for_call;
-use crate::sipuni::event::{CallEvent, EventKind};
+use crate::sipuni::event::{CallEvent, CallId, EventKind};
 
 /// What happened to one delivered event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,20 +32,20 @@ pub enum Ingested {
 #[derive(Debug, Clone)]
 pub enum Handled {
     Internal {
-        call_id: String,
+        call_id: CallId,
     },
     /// The client's number is hidden (R-HIDDEN): nothing was done in amoCRM.
     Hidden {
-        call_id: String,
+        call_id: CallId,
         number: String,
     },
     Done {
-        call_id: String,
+        call_id: CallId,
         plan: Plan,
     },
     /// amoCRM keeps refusing it: set aside with the reason until an operator retries it.
     Parked {
-        call_id: String,
+        call_id: CallId,
         reason: String,
     },
 }
@@ -113,7 +113,7 @@ pub struct Engine<M: Memory> {
     pub(super) unsorted_stages: Vec<u64>,
     pub(super) client: AmoClient,
     pub(super) memory: M,
-    pub(super) open: BTreeMap<String, OpenCall>,
+    pub(super) open: BTreeMap<CallId, OpenCall>,
     /// Events taken so far (their arrival numbers).
     arrivals: u64,
     /// How calls are settled, parked and closed; fixed at [`Engine::connect`].
@@ -227,7 +227,7 @@ impl<M: Memory> Engine<M> {
         ev: CallEvent,
         arrived_ms: i64,
     ) -> Result<Ingested, EngineError> {
-        let id = ev.call_id.as_str().to_string();
+        let id = ev.call_id.clone();
         if self.memory.is_done(&id).await? || self.memory.is_parked(&id).await? {
             return Ok(Ingested::AfterFinish);
         }
@@ -243,7 +243,7 @@ impl<M: Memory> Engine<M> {
     /// left to the call's hangup, whose final handling does what is still missing. The scenario
     /// runner takes events this way too, so that it settles calls as production does.
     pub async fn take_event(&mut self, ev: CallEvent, arrived_ms: i64) -> Result<(), MemoryError> {
-        let id = ev.call_id.as_str().to_string();
+        let id = ev.call_id.clone();
         match self.ingest_at(ev, arrived_ms).await {
             Ok(_) => Ok(()),
             Err(EngineError::Memory(e)) => Err(e),
@@ -259,7 +259,7 @@ impl<M: Memory> Engine<M> {
     /// already did), so that calls decided after them see the same account as without the
     /// restart; a call whose final handling had begun is left to it.
     pub async fn restore(&mut self, ev: CallEvent, arrived_ms: i64) -> Result<(), EngineError> {
-        let id = ev.call_id.as_str().to_string();
+        let id = ev.call_id.clone();
         if self.memory.is_done(&id).await? || self.memory.is_parked(&id).await? {
             return Ok(());
         }
@@ -291,7 +291,7 @@ impl<M: Memory> Engine<M> {
         let kind = ev.kind;
         let country = self.settings.phone_country;
         let answerer = ev.dst.short().cloned();
-        let id = ev.call_id.as_str().to_string();
+        let id = ev.call_id.clone();
         let open = self.take(ev, arrived_ms);
         let live = open.hangup_seen_ms.is_none();
         if kind == EventKind::Ring && live && !open.ring_handled {
@@ -311,10 +311,7 @@ impl<M: Memory> Engine<M> {
     /// Adds an event to its open call (numbered in arrival order) and answers the call.
     fn take(&mut self, ev: CallEvent, arrived_ms: i64) -> &mut OpenCall {
         self.arrivals += 1;
-        let open = self
-            .open
-            .entry(ev.call_id.as_str().to_string())
-            .or_default();
+        let open = self.open.entry(ev.call_id.clone()).or_default();
         open.last_seen_ms = open.last_seen_ms.max(arrived_ms);
         if ev.kind == EventKind::Hangup && open.hangup_seen_ms.is_none() {
             open.hangup_seen_ms = Some(arrived_ms);
@@ -338,7 +335,7 @@ impl<M: Memory> Engine<M> {
     /// Closes the calls whose hangup never came, `max_call_ms` after their last event: they
     /// are logged and done, and nothing is invented for them in amoCRM.
     async fn close_abandoned(&mut self, now: i64) -> Result<(), MemoryError> {
-        let abandoned: Vec<String> = self
+        let abandoned: Vec<CallId> = self
             .open
             .iter()
             .filter(|(_, c)| {
@@ -374,9 +371,9 @@ impl<M: Memory> Engine<M> {
 
     /// Handles one call now if its hangup has arrived, whatever its settle window says (a
     /// scenario's `call:` step delivers all its events within the step).
-    pub async fn settle_call(&mut self, call_id: &str) -> Result<Vec<Handled>, EngineError> {
+    pub async fn settle_call(&mut self, call_id: &CallId) -> Result<Vec<Handled>, EngineError> {
         let ready = match self.open.get(call_id) {
-            Some(c) if c.hangup_seen_ms.is_some() => vec![call_id.to_string()],
+            Some(c) if c.hangup_seen_ms.is_some() => vec![call_id.clone()],
             _ => Vec::new(),
         };
         self.handle(ready).await
@@ -384,8 +381,8 @@ impl<M: Memory> Engine<M> {
 
     /// Ended calls whose hangup arrived at a time `pick` accepts, in the order their hangups
     /// arrived, the same before and after a restart (events are restored in arrival order).
-    fn ready(&self, pick: impl Fn(i64) -> bool) -> Vec<String> {
-        let mut ready: Vec<(u64, String)> = self
+    fn ready(&self, pick: impl Fn(i64) -> bool) -> Vec<CallId> {
+        let mut ready: Vec<(u64, CallId)> = self
             .open
             .iter()
             .filter(|(_, c)| c.hangup_seen_ms.is_some_and(&pick))
@@ -395,7 +392,7 @@ impl<M: Memory> Engine<M> {
         ready.into_iter().map(|(_, id)| id).collect()
     }
 
-    async fn handle(&mut self, ready: Vec<String>) -> Result<Vec<Handled>, EngineError> {
+    async fn handle(&mut self, ready: Vec<CallId>) -> Result<Vec<Handled>, EngineError> {
         let mut out = Vec::new();
         for id in ready {
             if self
@@ -458,7 +455,7 @@ impl<M: Memory> Engine<M> {
     /// R-ISOLATE: a call amoCRM refuses for good (a 4xx a retry cannot fix), or one that keeps
     /// failing past `park_after` attempts while amoCRM answers other requests, is parked with
     /// its reason; anything else (an outage, a storage error) is returned and the call waits.
-    async fn after_failure(&mut self, id: &str, e: EngineError) -> Result<Handled, EngineError> {
+    async fn after_failure(&mut self, id: &CallId, e: EngineError) -> Result<Handled, EngineError> {
         if matches!(e, EngineError::Memory(_)) {
             return Err(e);
         }
@@ -478,7 +475,7 @@ impl<M: Memory> Engine<M> {
         }
         let reason = e.to_string();
         let parked = ParkedCall {
-            call_id: id.to_string(),
+            call_id: id.clone(),
             reason: reason.clone(),
             attempts,
             at_ms: self.client.clock().now_ms(),
@@ -486,7 +483,7 @@ impl<M: Memory> Engine<M> {
         self.memory.park(&parked).await?;
         tracing::error!(call_id = %id, attempts, %reason, "call parked; the others go on (`sipamo calls retry` puts it back)");
         Ok(Handled::Parked {
-            call_id: id.to_string(),
+            call_id: id.clone(),
             reason,
         })
     }
@@ -545,7 +542,7 @@ impl<M: Memory> Engine<M> {
             note_id: None,
             // An item create sent before the hangup and never answered may have been applied.
             in_flight: self.memory.early_intent(&call.id).await?,
-            recovered: self.open.get(call.id.as_str()).is_some_and(|o| o.restored),
+            recovered: self.open.get(&call.id).is_some_and(|o| o.restored),
         })
     }
 }

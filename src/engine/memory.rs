@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::rules::call::Call;
 use super::rules::plan::Plan;
+use crate::sipuni::event::CallId;
 
 /// An engine-made callback task (R-MISS-DEDUP).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,7 +48,7 @@ pub enum Write {
 /// A call set aside because amoCRM keeps refusing it (R-ISOLATE), with the reason.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParkedCall {
-    pub(crate) call_id: String,
+    pub(crate) call_id: CallId,
     pub(crate) reason: String,
     /// Attempts made before it was parked.
     pub(crate) attempts: u32,
@@ -82,7 +83,7 @@ impl UnsortedMemo {
 /// The remembered item `uid`: this call's own, or the phone's pending one.
 pub(crate) async fn remembered_item<M: Memory>(
     memory: &M,
-    call_id: &str,
+    call_id: &CallId,
     phone_key: &str,
     uid: &str,
 ) -> MemResult<Option<UnsortedMemo>> {
@@ -123,14 +124,14 @@ pub struct Progress {
 /// One write of a [`Transaction`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Change {
-    Progress(String, Box<Progress>),
-    UnsortedOfCall(String, UnsortedMemo),
-    AnsweredItem(String, UnsortedMemo),
-    EarlyIntent(String, Option<Write>),
+    Progress(CallId, Box<Progress>),
+    UnsortedOfCall(CallId, UnsortedMemo),
+    AnsweredItem(CallId, UnsortedMemo),
+    EarlyIntent(CallId, Option<Write>),
     CallbackTask(String, TaskMemo),
     PendingUnsorted(String, Option<UnsortedMemo>),
     /// The call is handled: its progress, attempts, intent and parking are forgotten.
-    Done(String),
+    Done(CallId),
 }
 
 /// A step's writes, held by the step and committed together by [`Memory::commit`]: all of
@@ -145,23 +146,23 @@ impl Transaction {
     pub fn new() -> Self {
         Self::default()
     }
-    pub fn save_progress(mut self, call_id: &str, p: &Progress) -> Self {
-        let change = Change::Progress(call_id.into(), Box::new(p.clone()));
+    pub fn save_progress(mut self, call_id: &CallId, p: &Progress) -> Self {
+        let change = Change::Progress(call_id.clone(), Box::new(p.clone()));
         self.changes.push(change);
         self
     }
-    pub fn set_unsorted_of_call(mut self, call_id: &str, memo: &UnsortedMemo) -> Self {
-        let change = Change::UnsortedOfCall(call_id.into(), memo.clone());
+    pub fn set_unsorted_of_call(mut self, call_id: &CallId, memo: &UnsortedMemo) -> Self {
+        let change = Change::UnsortedOfCall(call_id.clone(), memo.clone());
         self.changes.push(change);
         self
     }
-    pub fn set_answered_item(mut self, call_id: &str, memo: &UnsortedMemo) -> Self {
-        let change = Change::AnsweredItem(call_id.into(), memo.clone());
+    pub fn set_answered_item(mut self, call_id: &CallId, memo: &UnsortedMemo) -> Self {
+        let change = Change::AnsweredItem(call_id.clone(), memo.clone());
         self.changes.push(change);
         self
     }
-    pub fn set_early_intent(mut self, call_id: &str, w: Option<Write>) -> Self {
-        self.changes.push(Change::EarlyIntent(call_id.into(), w));
+    pub fn set_early_intent(mut self, call_id: &CallId, w: Option<Write>) -> Self {
+        self.changes.push(Change::EarlyIntent(call_id.clone(), w));
         self
     }
     pub fn set_callback_task(mut self, phone_key: &str, memo: &TaskMemo) -> Self {
@@ -174,8 +175,8 @@ impl Transaction {
         self.changes.push(change);
         self
     }
-    pub fn mark_done(mut self, call_id: &str) -> Self {
-        self.changes.push(Change::Done(call_id.into()));
+    pub fn mark_done(mut self, call_id: &CallId) -> Self {
+        self.changes.push(Change::Done(call_id.clone()));
         self
     }
     /// The writes, in order.
@@ -191,20 +192,26 @@ pub trait Memory: Send + Sync {
     /// Records a delivery; false when this exact event was seen before (R-IDEM).
     fn first_delivery(&mut self, fingerprint: &str)
     -> impl Future<Output = MemResult<bool>> + Send;
-    fn is_done(&self, call_id: &str) -> impl Future<Output = MemResult<bool>> + Send;
-    fn progress(&self, call_id: &str) -> impl Future<Output = MemResult<Option<Progress>>> + Send;
+    fn is_done(&self, call_id: &CallId) -> impl Future<Output = MemResult<bool>> + Send;
+    fn progress(
+        &self,
+        call_id: &CallId,
+    ) -> impl Future<Output = MemResult<Option<Progress>>> + Send;
     /// The Unsorted item created at this call's first ring (R-IN-U3).
     fn unsorted_of_call(
         &self,
-        call_id: &str,
+        call_id: &CallId,
     ) -> impl Future<Output = MemResult<Option<UnsortedMemo>>> + Send;
     /// The item this call accepted when it was answered (R-IN-U3).
     fn answered_item(
         &self,
-        call_id: &str,
+        call_id: &CallId,
     ) -> impl Future<Output = MemResult<Option<UnsortedMemo>>> + Send;
     /// The write this call sent before its hangup and has no answer recorded for (intent).
-    fn early_intent(&self, call_id: &str) -> impl Future<Output = MemResult<Option<Write>>> + Send;
+    fn early_intent(
+        &self,
+        call_id: &CallId,
+    ) -> impl Future<Output = MemResult<Option<Write>>> + Send;
     fn callback_task(
         &self,
         phone_key: &str,
@@ -214,28 +221,28 @@ pub trait Memory: Send + Sync {
         phone_key: &str,
     ) -> impl Future<Output = MemResult<Option<UnsortedMemo>>> + Send;
     /// Counts a failed attempt at the call; answers the attempts so far.
-    fn count_attempt(&mut self, call_id: &str) -> impl Future<Output = MemResult<u32>> + Send;
+    fn count_attempt(&mut self, call_id: &CallId) -> impl Future<Output = MemResult<u32>> + Send;
     /// Sets the call aside with its reason (R-ISOLATE); it is not restored until retried.
     fn park(&mut self, call: &ParkedCall) -> impl Future<Output = MemResult<()>> + Send;
     fn parked(&self) -> impl Future<Output = MemResult<Vec<ParkedCall>>> + Send;
-    fn is_parked(&self, call_id: &str) -> impl Future<Output = MemResult<bool>> + Send;
+    fn is_parked(&self, call_id: &CallId) -> impl Future<Output = MemResult<bool>> + Send;
     /// Applies `tx`'s writes as one transaction: all of them land, or none do.
     fn commit(&mut self, tx: Transaction) -> impl Future<Output = MemResult<()>> + Send;
 
     /// Marks the call handled and forgets its progress, attempts and early items.
-    fn mark_done(&mut self, call_id: &str) -> impl Future<Output = MemResult<()>> + Send {
+    fn mark_done(&mut self, call_id: &CallId) -> impl Future<Output = MemResult<()>> + Send {
         self.commit(Transaction::new().mark_done(call_id))
     }
     fn save_progress(
         &mut self,
-        call_id: &str,
+        call_id: &CallId,
         p: &Progress,
     ) -> impl Future<Output = MemResult<()>> + Send {
         self.commit(Transaction::new().save_progress(call_id, p))
     }
     fn set_early_intent(
         &mut self,
-        call_id: &str,
+        call_id: &CallId,
         w: Option<Write>,
     ) -> impl Future<Output = MemResult<()>> + Send {
         self.commit(Transaction::new().set_early_intent(call_id, w))
@@ -253,15 +260,15 @@ pub trait Memory: Send + Sync {
 #[derive(Debug, Default, Clone)]
 pub struct InMemory {
     deliveries: HashSet<String>,
-    done: HashSet<String>,
-    progress: HashMap<String, Progress>,
-    ring_items: HashMap<String, UnsortedMemo>,
-    answered: HashMap<String, UnsortedMemo>,
-    intents: HashMap<String, Write>,
+    done: HashSet<CallId>,
+    progress: HashMap<CallId, Progress>,
+    ring_items: HashMap<CallId, UnsortedMemo>,
+    answered: HashMap<CallId, UnsortedMemo>,
+    intents: HashMap<CallId, Write>,
     tasks: HashMap<String, TaskMemo>,
     pending: HashMap<String, UnsortedMemo>,
-    attempts: HashMap<String, u32>,
-    parked: BTreeMap<String, ParkedCall>,
+    attempts: HashMap<CallId, u32>,
+    parked: BTreeMap<CallId, ParkedCall>,
 }
 
 impl InMemory {
@@ -306,19 +313,19 @@ impl Memory for InMemory {
     async fn first_delivery(&mut self, fingerprint: &str) -> MemResult<bool> {
         Ok(self.deliveries.insert(fingerprint.to_string()))
     }
-    async fn is_done(&self, call_id: &str) -> MemResult<bool> {
+    async fn is_done(&self, call_id: &CallId) -> MemResult<bool> {
         Ok(self.done.contains(call_id))
     }
-    async fn progress(&self, call_id: &str) -> MemResult<Option<Progress>> {
+    async fn progress(&self, call_id: &CallId) -> MemResult<Option<Progress>> {
         Ok(self.progress.get(call_id).cloned())
     }
-    async fn unsorted_of_call(&self, call_id: &str) -> MemResult<Option<UnsortedMemo>> {
+    async fn unsorted_of_call(&self, call_id: &CallId) -> MemResult<Option<UnsortedMemo>> {
         Ok(self.ring_items.get(call_id).cloned())
     }
-    async fn answered_item(&self, call_id: &str) -> MemResult<Option<UnsortedMemo>> {
+    async fn answered_item(&self, call_id: &CallId) -> MemResult<Option<UnsortedMemo>> {
         Ok(self.answered.get(call_id).cloned())
     }
-    async fn early_intent(&self, call_id: &str) -> MemResult<Option<Write>> {
+    async fn early_intent(&self, call_id: &CallId) -> MemResult<Option<Write>> {
         Ok(self.intents.get(call_id).copied())
     }
     async fn callback_task(&self, phone_key: &str) -> MemResult<Option<TaskMemo>> {
@@ -327,8 +334,8 @@ impl Memory for InMemory {
     async fn pending_unsorted(&self, phone_key: &str) -> MemResult<Option<UnsortedMemo>> {
         Ok(self.pending.get(phone_key).cloned())
     }
-    async fn count_attempt(&mut self, call_id: &str) -> MemResult<u32> {
-        let n = self.attempts.entry(call_id.to_string()).or_default();
+    async fn count_attempt(&mut self, call_id: &CallId) -> MemResult<u32> {
+        let n = self.attempts.entry(call_id.clone()).or_default();
         *n = n.saturating_add(1);
         Ok(*n)
     }
@@ -339,7 +346,7 @@ impl Memory for InMemory {
     async fn parked(&self) -> MemResult<Vec<ParkedCall>> {
         Ok(self.parked.values().cloned().collect())
     }
-    async fn is_parked(&self, call_id: &str) -> MemResult<bool> {
+    async fn is_parked(&self, call_id: &CallId) -> MemResult<bool> {
         Ok(self.parked.contains_key(call_id))
     }
     /// Its writes cannot fail, so they are applied one after the other.

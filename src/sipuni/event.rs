@@ -9,16 +9,21 @@ use crate::phone::{Dialled, PhoneError};
 
 /// Sipuni's call id, shared by all events of one call (`1700000000.12345`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) struct CallId(String);
+pub struct CallId(String);
 
 impl CallId {
-    pub(crate) fn parse(raw: &str) -> Option<Self> {
+    /// A call id as Sipuni sends it: trimmed, 1 to 128 characters, no control characters.
+    pub fn parse(raw: &str) -> Option<Self> {
         let t = raw.trim();
         (!t.is_empty() && t.len() <= 128 && !t.chars().any(char::is_control))
             .then(|| CallId(t.to_string()))
     }
-    pub(crate) fn as_str(&self) -> &str {
+    pub fn as_str(&self) -> &str {
         &self.0
+    }
+    /// An id read back from the service's own database, where only parsed ids are written.
+    pub(crate) fn from_stored(id: String) -> Self {
+        CallId(id)
     }
 }
 

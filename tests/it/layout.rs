@@ -312,3 +312,23 @@ fn the_rules_are_pure() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// Errors are typed in the library (thiserror), with `anyhow` only at the command line and in
+/// the bench: no `Result<_, String>` anywhere under `src/`.
+#[test]
+fn no_error_is_a_bare_string() {
+    let mut wrong = Vec::new();
+    for p in rust_files(Path::new("src")) {
+        let source = text(&p);
+        for (n, line) in code_lines(&source) {
+            let string_error = line.find("Result<").is_some_and(|at| {
+                let rest = &line[at..];
+                rest.contains(", String>") || rest.contains(",String>")
+            });
+            if string_error {
+                wrong.push(format!("{}:{n}: {}", p.display(), line.trim()));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "errors as strings:\n{}", wrong.join("\n"));
+}

@@ -84,7 +84,7 @@ pub(crate) enum Assembled {
     Open,
     /// The client's number is hidden (R-HIDDEN): no CRM action; `number` is what was sent.
     Hidden {
-        call_id: String,
+        call_id: CallId,
         number: String,
     },
     Finished(Box<Call>),
@@ -130,7 +130,7 @@ fn hidden_or_internal(
         _ => None,
     }) {
         Some(number) => Assembled::Hidden {
-            call_id: hangup_event.call_id.as_str().to_string(),
+            call_id: hangup_event.call_id.clone(),
             number,
         },
         None => Assembled::Internal,
@@ -358,7 +358,7 @@ mod tests {
             assert_eq!(
                 assemble_ru(&[e]),
                 Assembled::Hidden {
-                    call_id: "h".into(),
+                    call_id: CallId::parse("h").unwrap(),
                     number: src.into()
                 }
             );

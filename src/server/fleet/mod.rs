@@ -536,14 +536,10 @@ impl Fleet {
         SaveToken(Arc::new(move |text: String| {
             let (fleet, name) = (fleet.clone(), name.clone());
             Box::pin(async move {
-                let sealed = fleet
-                    .vault
-                    .seal(&crate::secret::Secret::new(text), &name)
-                    .map_err(|e| e.to_string())?;
-                let db = Accounts::open(&fleet.base)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                db.save_token(name, sealed).await.map_err(|e| e.to_string())
+                let sealed = fleet.vault.seal(&crate::secret::Secret::new(text), &name)?;
+                let db = Accounts::open(&fleet.base).await?;
+                db.save_token(name, sealed).await?;
+                Ok(())
             })
         }))
     }

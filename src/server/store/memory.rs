@@ -10,6 +10,7 @@ use crate::clock::Clock;
 use crate::engine::memory::{
     Change, MemResult, Memory, ParkedCall, Progress, TaskMemo, Transaction, UnsortedMemo, Write,
 };
+use crate::sipuni::event::CallId;
 
 /// Where the service keeps its data: `sqlite:PATH` (or a plain path) or `postgres://…`.
 #[derive(Clone, PartialEq, Eq)]
@@ -259,7 +260,7 @@ fn row_write(change: &Change) -> MemResult<RowWrite> {
         Change::EarlyIntent(id, w) => put("intent", id, w.as_ref()),
         Change::CallbackTask(key, t) => put("task", key, Some(t)),
         Change::PendingUnsorted(key, m) => put("pending", key, m.as_ref()),
-        Change::Done(id) => Ok(RowWrite::Done(id.clone())),
+        Change::Done(id) => Ok(RowWrite::Done(id.to_string())),
     }
 }
 
@@ -268,19 +269,19 @@ impl Memory for StoreMemory {
         let now = self.clock.now_ms();
         self.rows.first_delivery(fingerprint, now).await
     }
-    async fn is_done(&self, call_id: &str) -> MemResult<bool> {
+    async fn is_done(&self, call_id: &CallId) -> MemResult<bool> {
         self.rows.is_done(call_id).await
     }
-    async fn progress(&self, call_id: &str) -> MemResult<Option<Progress>> {
+    async fn progress(&self, call_id: &CallId) -> MemResult<Option<Progress>> {
         self.get("progress", call_id).await
     }
-    async fn unsorted_of_call(&self, call_id: &str) -> MemResult<Option<UnsortedMemo>> {
+    async fn unsorted_of_call(&self, call_id: &CallId) -> MemResult<Option<UnsortedMemo>> {
         self.get("ring", call_id).await
     }
-    async fn answered_item(&self, call_id: &str) -> MemResult<Option<UnsortedMemo>> {
+    async fn answered_item(&self, call_id: &CallId) -> MemResult<Option<UnsortedMemo>> {
         self.get("answered", call_id).await
     }
-    async fn early_intent(&self, call_id: &str) -> MemResult<Option<Write>> {
+    async fn early_intent(&self, call_id: &CallId) -> MemResult<Option<Write>> {
         self.get("intent", call_id).await
     }
     async fn callback_task(&self, phone_key: &str) -> MemResult<Option<TaskMemo>> {
@@ -289,7 +290,7 @@ impl Memory for StoreMemory {
     async fn pending_unsorted(&self, phone_key: &str) -> MemResult<Option<UnsortedMemo>> {
         self.get("pending", phone_key).await
     }
-    async fn count_attempt(&mut self, call_id: &str) -> MemResult<u32> {
+    async fn count_attempt(&mut self, call_id: &CallId) -> MemResult<u32> {
         let n = self
             .get::<u32>("attempts", call_id)
             .await?
@@ -305,7 +306,7 @@ impl Memory for StoreMemory {
     async fn parked(&self) -> MemResult<Vec<ParkedCall>> {
         self.rows.parked().await
     }
-    async fn is_parked(&self, call_id: &str) -> MemResult<bool> {
+    async fn is_parked(&self, call_id: &CallId) -> MemResult<bool> {
         self.rows.is_parked(call_id).await
     }
     /// All of `tx`'s writes in one database transaction, or none.

@@ -29,7 +29,7 @@ pub(crate) async fn show(db: &DbUrl, call_id: &str) -> Result<Option<String>, St
         .parked_calls()
         .await?
         .into_iter()
-        .find(|p| p.call_id == call_id);
+        .find(|p| p.call_id.as_str() == call_id);
     let mut out = String::new();
     let state = match (&parked, done) {
         (Some(p), _) => format!("parked after {} attempt(s): {}", p.attempts, p.reason),

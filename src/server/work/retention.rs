@@ -109,6 +109,10 @@ mod tests {
     use crate::server::store::sqlite::{SqliteMemory, open};
     use rusqlite::{Connection, params};
 
+    fn cid(s: &str) -> crate::sipuni::event::CallId {
+        crate::sipuni::event::CallId::parse(s).expect("a call id")
+    }
+
     fn count(conn: &Connection, table: &str) -> i64 {
         conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
             .unwrap()
@@ -141,7 +145,7 @@ mod tests {
             .unwrap();
         }
         assert!(m.first_delivery("f-old").await.unwrap());
-        m.mark_done("old").await.unwrap();
+        m.mark_done(&cid("old")).await.unwrap();
         let task = TaskMemo {
             task_id: 1,
             deadline: 2,
@@ -149,10 +153,10 @@ mod tests {
         let memo = crate::engine::memory::UnsortedMemo::uid_only("u".into());
         let tx = Transaction::new()
             .set_callback_task("9161234567", &task)
-            .set_answered_item("parked", &memo);
+            .set_answered_item(&cid("parked"), &memo);
         m.commit(tx).await.unwrap();
         m.park(&ParkedCall {
-            call_id: "parked".into(),
+            call_id: cid("parked"),
             reason: "refused".into(),
             attempts: 1,
             at_ms: clock.now_ms(),
@@ -160,7 +164,7 @@ mod tests {
         .await
         .unwrap();
         clock.advance_to(2_000_000);
-        m.mark_done("new").await.unwrap();
+        m.mark_done(&cid("new")).await.unwrap();
 
         let p = prune(&conn, 1_500_000).unwrap();
         assert_eq!(
@@ -181,9 +185,9 @@ mod tests {
             3,
             "open, parked and new calls keep theirs"
         );
-        assert!(!m.is_done("old").await.unwrap() && m.is_done("new").await.unwrap());
+        assert!(!m.is_done(&cid("old")).await.unwrap() && m.is_done(&cid("new")).await.unwrap());
         assert!(
-            m.answered_item("parked").await.unwrap().is_some(),
+            m.answered_item(&cid("parked")).await.unwrap().is_some(),
             "a parked call keeps its memory"
         );
         assert!(m.callback_task("9161234567").await.unwrap().is_none());

@@ -43,7 +43,7 @@ pub(crate) async fn mock_throughput(
     rounds: usize,
     requests: usize,
     concurrency: usize,
-) -> Result<Rounds, String> {
+) -> anyhow::Result<Rounds> {
     let mut per_round = Vec::with_capacity(rounds);
     for round in 0..rounds {
         let mock = MockCrm::start(MockOptions::default()).await;
@@ -59,8 +59,7 @@ pub(crate) async fn mock_throughput(
             .await;
         let http = crate::http::client_builder()
             .pool_max_idle_per_host(concurrency)
-            .build()
-            .map_err(|e| e.to_string())?;
+            .build()?;
         let base = match target {
             Target::Mock => mock.uri(),
             Target::BareWiremock => bare.uri(),
@@ -84,16 +83,16 @@ pub(crate) async fn mock_throughput(
                             "_embedded": { "contacts": [{ "name": phone,
                                 "custom_fields_values": [{ "field_code": "PHONE", "values": [{ "value": phone, "enum_code": "WORK" }] }] }] } }])),
                     };
-                    let status = req.bearer_auth(&token).send().await.map_err(|e| e.to_string())?.status();
+                    let status = req.bearer_auth(&token).send().await?.status();
                     if !(status == 200 || status == 204) {
-                        return Err(format!("unexpected status {status}"));
+                        return Err(anyhow::anyhow!("unexpected status {status}"));
                     }
                 }
-                Ok::<(), String>(())
+                Ok::<(), anyhow::Error>(())
             }));
         }
         for t in tasks {
-            t.await.map_err(|e| e.to_string())??;
+            t.await??;
         }
         let secs = started.elapsed().as_secs_f64();
         let rps = requests as f64 / secs;
@@ -111,12 +110,12 @@ pub(crate) async fn suite_time(
     paths: &[std::path::PathBuf],
     rounds: usize,
     tags_out: &[String],
-) -> Result<(usize, Vec<f64>), String> {
+) -> anyhow::Result<(usize, Vec<f64>)> {
     use crate::sim::scenario::{run::RunOptions, suite};
     let files = suite::discover(paths)?;
     let (loaded, errors) = suite::load_all(&files);
     if let Some(e) = errors.first() {
-        return Err(e.to_string());
+        return Err(anyhow::anyhow!(e.to_string()));
     }
     let loaded: Vec<_> = loaded
         .into_iter()
@@ -128,7 +127,7 @@ pub(crate) async fn suite_time(
         let outcomes = suite::run_all(loaded.clone(), RunOptions::default(), 16).await;
         let s = started.elapsed().as_secs_f64();
         if let Some(bad) = outcomes.iter().find(|o| !o.passed()) {
-            return Err(format!(
+            return Err(anyhow::anyhow!(
                 "scenario failed during the benchmark: {}",
                 bad.file
             ));
@@ -164,14 +163,14 @@ pub(crate) async fn ingest(
     concurrency: usize,
     pg: Option<&str>,
     replicas: usize,
-) -> Result<Ingest, String> {
+) -> anyhow::Result<Ingest> {
     use crate::server::Application;
     let dir = std::env::temp_dir().join(format!(
         "sipamo-bench-{}-{}",
         std::process::id(),
         chrono::Utc::now().timestamp_micros()
     ));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&dir)?;
     let (_mock, mut cfg) = ingest_setup(&dir).await?;
     let mut urls = Vec::new();
     let mut servers = Vec::new();
@@ -180,14 +179,12 @@ pub(crate) async fn ingest(
         cfg.replica_id = format!("bench-{r}");
         if let Some(url) = pg {
             // Each replica its own pool of connections, as separate processes would have.
-            cfg.db = url
-                .parse()
-                .map_err(|e: crate::server::store::BadDbUrl| e.to_string())?;
+            cfg.db = url.parse()?;
         }
-        let app = Application::build(&cfg).await.map_err(|e| e.to_string())?;
+        let app = Application::build(&cfg).await?;
         urls.push(format!(
             "http://{}/sipuni/events/bench-secret-0123456789",
-            app.local_addr().map_err(|e| e.to_string())?
+            app.local_addr()?
         ));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         stops.push(stop);
@@ -203,8 +200,7 @@ pub(crate) async fn ingest(
         .collect();
     let http = crate::http::client_builder()
         .pool_max_idle_per_host(concurrency)
-        .build()
-        .map_err(|e| e.to_string())?;
+        .build()?;
     let chunks: Vec<Vec<(String, String)>> = lines
         .chunks(lines.len().div_ceil(concurrency.max(1)))
         .enumerate()
@@ -262,7 +258,7 @@ fn to_no_such_secret(chunks: &[Vec<(String, String)>]) -> Vec<Vec<(String, Strin
 /// The in-process mock account and the service's configuration in `dir`.
 async fn ingest_setup(
     dir: &std::path::Path,
-) -> Result<(MockCrm, crate::server::ServeConfig), String> {
+) -> anyhow::Result<(MockCrm, crate::server::ServeConfig)> {
     use crate::server::ServeConfig;
     let mut state = crate::sim::mock::CrmState::default();
     state.add_pipeline(crate::sim::mock::seed::default_pipeline());
@@ -278,8 +274,7 @@ async fn ingest_setup(
         ..MockOptions::default()
     })
     .await;
-    let write =
-        |name: &str, text: &str| std::fs::write(dir.join(name), text).map_err(|e| e.to_string());
+    let write = |name: &str, text: &str| std::fs::write(dir.join(name), text);
     write(
         "settings.yaml",
         "default_responsible: 1001\nusers: { \"201\": 1001, \"202\": 1001, \"203\": 1001, \"204\": 1001 }\n",
@@ -291,7 +286,7 @@ async fn ingest_setup(
         amocrm: mock.uri(),
         token_file: dir.join("token"),
         secret_file: dir.join("secret"),
-        listen: "127.0.0.1:0".parse().map_err(|_| "address")?,
+        listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         db: crate::server::store::DbUrl::Sqlite(dir.join("bench.db")),
         settle: Duration::from_millis(2000),
         rate_per_second: 7,
@@ -317,7 +312,7 @@ async fn post_all(
     http: &reqwest::Client,
     chunks: Vec<Vec<(String, String)>>,
     expect: u16,
-) -> Result<Vec<f64>, String> {
+) -> anyhow::Result<Vec<f64>> {
     let mut tasks = Vec::new();
     for chunk in chunks {
         let http = http.clone();
@@ -347,20 +342,20 @@ async fn post_all(
                     .sleep(tokio::time::sleep)
                     .when(|e: &reqwest::Error| e.status().is_some_and(|s| s.as_u16() == 503))
                     .await
-                    .map_err(|e| format!("{url}: {e}"))?;
+                    .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
                 if r.status().as_u16() != expect {
                     let status = r.status();
                     let body = r.text().await.unwrap_or_default();
-                    return Err(format!("{url}: unexpected status {status}: {body}"));
+                    return Err(anyhow::anyhow!("{url}: unexpected status {status}: {body}"));
                 }
                 lat.push(t.elapsed().as_secs_f64() * 1000.0);
             }
-            Ok::<_, String>(lat)
+            Ok::<_, anyhow::Error>(lat)
         }));
     }
     let mut lat = Vec::new();
     for t in tasks {
-        lat.extend(t.await.map_err(|e| e.to_string())??);
+        lat.extend(t.await??);
     }
     Ok(lat)
 }
@@ -374,13 +369,13 @@ pub(crate) async fn accounts_throughput(
     accounts: usize,
     calls: usize,
     concurrency: usize,
-) -> Result<(usize, f64), String> {
+) -> anyhow::Result<(usize, f64)> {
     let dir = std::env::temp_dir().join(format!(
         "sipamo-bench-accounts-{}-{}",
         std::process::id(),
         chrono::Utc::now().timestamp_micros()
     ));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&dir)?;
     let mut mocks = Vec::new();
     let run = accounts_round(pg, &dir, &mut mocks, accounts, calls, concurrency).await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -398,23 +393,18 @@ async fn accounts_round(
     accounts: usize,
     calls: usize,
     concurrency: usize,
-) -> Result<(usize, f64), String> {
+) -> anyhow::Result<(usize, f64)> {
     let (first, mut cfg) = ingest_setup(dir).await?;
     mocks.push(first);
-    cfg.db = pg
-        .parse()
-        .map_err(|e: crate::server::store::BadDbUrl| e.to_string())?;
-    let vault = crate::server::fleet::vault::Vault::from_hex(&"ab".repeat(32))
-        .map_err(|e| e.to_string())?;
+    cfg.db = pg.parse()?;
+    let vault = crate::server::fleet::vault::Vault::from_hex(&"ab".repeat(32))?;
     for i in 0..accounts {
         let (mock, _) = ingest_setup(dir).await?;
         mocks.push(mock);
         add_bench_account(&cfg.db, &vault, i, &mocks[mocks.len() - 1]).await?;
     }
-    let app = crate::server::fleet::FleetApp::build(&cfg, vault)
-        .await
-        .map_err(|e| e.to_string())?;
-    let addr = app.local_addr().map_err(|e| e.to_string())?;
+    let app = crate::server::fleet::FleetApp::build(&cfg, vault).await?;
+    let addr = app.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async move {
         let _ = stopped.await;
@@ -430,9 +420,7 @@ async fn accounts_round(
         chunks[k].extend(lines);
     }
     let started = Instant::now();
-    let http = crate::http::client_builder()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let http = crate::http::client_builder().build()?;
     post_all(&http, chunks, 200).await?;
     let handled = wait_handled(pg, accounts, accounts * calls).await?;
     let secs = started.elapsed().as_secs_f64();
@@ -454,23 +442,19 @@ async fn add_bench_account(
     vault: &crate::server::fleet::vault::Vault,
     i: usize,
     mock: &MockCrm,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let name = bench_account(i);
-    let sealed = vault
-        .seal(&crate::secret::Secret::new(mock.token()), &name)
-        .map_err(|e| e.to_string())?;
+    let sealed = vault.seal(&crate::secret::Secret::new(mock.token()), &name)?;
     let secret = crate::server::fleet::vault::secret_hash(&format!("bench-account-secret-{i:04}"));
     let (db, amocrm) = (db.clone(), mock.uri());
     let settings = "default_responsible: 1001\nusers: { \"201\": 1001, \"202\": 1001, \"203\": 1001, \"204\": 1001 }\n";
     let crate::server::store::DbUrl::Postgres(url) = &db else {
-        return Err("accounts are kept in PostgreSQL".into());
+        return Err(anyhow::anyhow!("accounts are kept in PostgreSQL"));
     };
-    let conn = crate::server::store::postgres::Accounts::open(url)
-        .await
-        .map_err(|e| e.to_string())?;
+    let conn = crate::server::store::postgres::Accounts::open(url).await?;
     conn.add(name, secret, amocrm, settings.into(), sealed, 0)
-        .await
-        .map_err(|e| e.to_string())
+        .await?;
+    Ok(())
 }
 
 /// The name of bench account `i`.
@@ -484,33 +468,32 @@ fn sum_sql(table: &str) -> String {
 }
 
 /// The rows of `table` over every bench account.
-async fn count_all(pg: &str, table: &str) -> Result<usize, String> {
+async fn count_all(pg: &str, table: &str) -> anyhow::Result<usize> {
     let (sql, url) = (sum_sql(table), pg.to_string());
     tokio::task::spawn_blocking(move || {
         let mut c = postgres::Client::connect(&url, postgres::NoTls)
-            .map_err(|e| crate::server::store::postgres::explain(&e))?;
+            .map_err(|e| anyhow::anyhow!(crate::server::store::postgres::explain(&e)))?;
         let n: i64 = c
             .query_one(&sql, &[])
-            .map_err(|e| crate::server::store::postgres::explain(&e))?
+            .map_err(|e| anyhow::anyhow!(crate::server::store::postgres::explain(&e)))?
             .get(0);
         Ok(usize::try_from(n).unwrap_or(0))
     })
-    .await
-    .map_err(|e| e.to_string())?
+    .await?
 }
 
 /// Waits until the accounts hold `want` handled calls (at most 10 minutes).
-async fn wait_handled(pg: &str, accounts: usize, want: usize) -> Result<usize, String> {
+async fn wait_handled(pg: &str, accounts: usize, want: usize) -> anyhow::Result<usize> {
     let sql = sum_sql("calls_done");
     let url = pg.to_string();
     tokio::task::spawn_blocking(move || {
         let mut c = postgres::Client::connect(&url, postgres::NoTls)
-            .map_err(|e| crate::server::store::postgres::explain(&e))?;
+            .map_err(|e| anyhow::anyhow!(crate::server::store::postgres::explain(&e)))?;
         let deadline = Instant::now() + Duration::from_secs(600);
         loop {
             let n: i64 = c
                 .query_one(&sql, &[])
-                .map_err(|e| crate::server::store::postgres::explain(&e))?
+                .map_err(|e| anyhow::anyhow!(crate::server::store::postgres::explain(&e)))?
                 .get(0);
             let n = usize::try_from(n).unwrap_or(0);
             if n >= want || Instant::now() > deadline {
@@ -522,6 +505,5 @@ async fn wait_handled(pg: &str, accounts: usize, want: usize) -> Result<usize, S
             );
         }
     })
-    .await
-    .map_err(|e| e.to_string())?
+    .await?
 }

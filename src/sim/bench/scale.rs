@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::server::fleet::vault::Vault;
-use crate::server::store::{BadDbUrl, DbUrl};
+use crate::server::store::DbUrl;
 use crate::sim::mock::MockCrm;
 
 /// Mock amoCRMs the accounts share.
@@ -63,7 +63,7 @@ struct World {
 
 /// Runs the scale figure on the PostgreSQL database `pg`: `accounts` accounts, then `late`
 /// more added one by one while the replicas serve.
-pub(crate) async fn run(pg: &str, accounts: usize, late: usize) -> Result<Scale, String> {
+pub(crate) async fn run(pg: &str, accounts: usize, late: usize) -> anyhow::Result<Scale> {
     let world = World::start(pg, accounts.clamp(1, MOCKS)).await?;
     let started = Instant::now();
     world.add_all(0..accounts).await?;
@@ -86,7 +86,7 @@ pub(crate) async fn run(pg: &str, accounts: usize, late: usize) -> Result<Scale,
     world.post_one_call_each(&replicas, accounts).await?;
     let handled = super::wait_handled(pg, accounts, accounts).await?;
     if handled < accounts {
-        return Err(format!(
+        return Err(anyhow::anyhow!(
             "only {handled} of {accounts} accounts' calls were handled in 10 minutes"
         ));
     }
@@ -94,7 +94,9 @@ pub(crate) async fn run(pg: &str, accounts: usize, late: usize) -> Result<Scale,
     let rss_kib_per_account = rss_kib().saturating_sub(rss_before) / accounts.max(1) as u64;
     let add_to_first_call = world.late(&replicas, accounts, late).await?;
     sampling.store(false, Ordering::SeqCst);
-    let most_connections = sampler.join().map_err(|_| "the sampler panicked")??;
+    let most_connections = sampler
+        .join()
+        .map_err(|_| anyhow::anyhow!("the sampler panicked"))??;
     for r in replicas {
         r.stop().await;
     }
@@ -112,13 +114,13 @@ pub(crate) async fn run(pg: &str, accounts: usize, late: usize) -> Result<Scale,
 }
 
 impl World {
-    async fn start(pg: &str, mocks: usize) -> Result<World, String> {
+    async fn start(pg: &str, mocks: usize) -> anyhow::Result<World> {
         let dir = std::env::temp_dir().join(format!(
             "sipamo-bench-scale-{}-{}",
             std::process::id(),
             chrono::Utc::now().timestamp_micros()
         ));
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(&dir)?;
         let (first, mut cfg) = super::ingest_setup(&dir).await?;
         let mut all = vec![first];
         for _ in 1..mocks {
@@ -127,8 +129,8 @@ impl World {
         for (m, mock) in all.iter().enumerate() {
             write(&dir.join(format!("token{m}")), mock.token())?;
         }
-        cfg.db = pg.parse().map_err(|e: BadDbUrl| e.to_string())?;
-        let vault = Vault::from_hex(KEY).map_err(|e| e.to_string())?;
+        cfg.db = pg.parse()?;
+        let vault = Vault::from_hex(KEY)?;
         Ok(World {
             dir,
             mocks: all,
@@ -139,25 +141,25 @@ impl World {
 
     /// Adds accounts `range`, eight at a time, as `sipamo accounts add` does (the settings
     /// checked against the account's amoCRM, its tables made, its token sealed).
-    async fn add_all(&self, range: std::ops::Range<usize>) -> Result<(), String> {
+    async fn add_all(&self, range: std::ops::Range<usize>) -> anyhow::Result<()> {
         let mut adding = tokio::task::JoinSet::new();
         for i in range {
             if adding.len() >= 8
                 && let Some(done) = adding.join_next().await
             {
-                done.map_err(|e| e.to_string())??;
+                done??;
             }
             let (db, vault, files) = (self.cfg.db.clone(), self.vault.clone(), self.files(i)?);
             adding.spawn(async move { add(&db, &vault, i, &files).await });
         }
         while let Some(done) = adding.join_next().await {
-            done.map_err(|e| e.to_string())??;
+            done??;
         }
         Ok(())
     }
 
     /// Account `i`'s amoCRM, token file, secret file and settings file.
-    fn files(&self, i: usize) -> Result<[String; 4], String> {
+    fn files(&self, i: usize) -> anyhow::Result<[String; 4]> {
         let m = i % self.mocks.len();
         let secret = self.dir.join(format!("secret{i}"));
         write(&secret, &secret_of(i))?;
@@ -170,7 +172,7 @@ impl World {
         ])
     }
 
-    async fn replica(&self, r: usize) -> Result<Replica, String> {
+    async fn replica(&self, r: usize) -> anyhow::Result<Replica> {
         let mut cfg = self.cfg.clone();
         cfg.replica_id = format!("bench-scale-r{r}");
         // Each replica its own pool of connections, as separate processes would have.
@@ -183,11 +185,9 @@ impl World {
         if let DbUrl::Postgres(url) = &cfg.db {
             url.configure_pool(POOL, &format!("sipamo {}", cfg.replica_id));
         }
-        let vault = Vault::from_hex(KEY).map_err(|e| e.to_string())?;
-        let app = crate::server::fleet::FleetApp::build(&cfg, vault)
-            .await
-            .map_err(|e| e.to_string())?;
-        let addr = app.local_addr().map_err(|e| e.to_string())?;
+        let vault = Vault::from_hex(KEY)?;
+        let app = crate::server::fleet::FleetApp::build(&cfg, vault).await?;
+        let addr = app.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until_stopped(async move {
             let _ = stopped.await;
@@ -200,7 +200,7 @@ impl World {
     }
 
     /// One whole call posted to each of accounts `0..n`, spread over the replicas.
-    async fn post_one_call_each(&self, replicas: &[Replica], n: usize) -> Result<(), String> {
+    async fn post_one_call_each(&self, replicas: &[Replica], n: usize) -> anyhow::Result<()> {
         let mut chunks: Vec<Vec<(String, String)>> = vec![Vec::new(); 16];
         for i in 0..n {
             let url = format!(
@@ -211,9 +211,7 @@ impl World {
             let k = i % chunks.len();
             chunks[k].extend(call_of(i).into_iter().map(|line| (url.clone(), line)));
         }
-        let http = crate::http::client_builder()
-            .build()
-            .map_err(|e| e.to_string())?;
+        let http = crate::http::client_builder().build()?;
         super::post_all(&http, chunks, 200).await.map(|_| ())
     }
 
@@ -225,10 +223,8 @@ impl World {
         replicas: &[Replica],
         from: usize,
         late: usize,
-    ) -> Result<Vec<Duration>, String> {
-        let http = crate::http::client_builder()
-            .build()
-            .map_err(|e| e.to_string())?;
+    ) -> anyhow::Result<Vec<Duration>> {
+        let http = crate::http::client_builder().build()?;
         let mut took = Vec::with_capacity(late);
         for i in from..from + late {
             let added = Instant::now();
@@ -265,10 +261,8 @@ struct Replica {
 
 impl Replica {
     /// Waits until `/health` no longer says `starting` (every account started), at most an hour.
-    async fn wait_started(&self) -> Result<(), String> {
-        let http = crate::http::client_builder()
-            .build()
-            .map_err(|e| e.to_string())?;
+    async fn wait_started(&self) -> anyhow::Result<()> {
+        let http = crate::http::client_builder().build()?;
         let deadline = Instant::now() + Duration::from_secs(3600);
         while Instant::now() < deadline {
             if let Ok(r) = http.get(format!("{}/health", self.url)).send().await
@@ -279,7 +273,10 @@ impl Replica {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Err(format!("{} never finished starting its accounts", self.url))
+        Err(anyhow::anyhow!(
+            "{} never finished starting its accounts",
+            self.url
+        ))
     }
 
     async fn stop(self) {
@@ -289,7 +286,7 @@ impl Replica {
 }
 
 /// Adds bench account `i` with `files` (amoCRM, token, secret, settings).
-async fn add(db: &DbUrl, vault: &Vault, i: usize, files: &[String; 4]) -> Result<(), String> {
+async fn add(db: &DbUrl, vault: &Vault, i: usize, files: &[String; 4]) -> anyhow::Result<()> {
     let name = super::bench_account(i);
     let a = crate::server::fleet::accounts::NewAccount {
         name: &name,
@@ -300,7 +297,7 @@ async fn add(db: &DbUrl, vault: &Vault, i: usize, files: &[String; 4]) -> Result
     };
     crate::server::fleet::accounts::add(db, vault, a)
         .await
-        .map_err(|e| format!("adding {name}: {e}"))
+        .map_err(|e| anyhow::anyhow!("adding {name}: {e}"))
 }
 
 fn secret_of(i: usize) -> String {
@@ -316,8 +313,8 @@ fn call_of(i: usize) -> Vec<String> {
         .collect()
 }
 
-fn write(path: &Path, text: &str) -> Result<(), String> {
-    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
 }
 
 /// Posts `line` until it is acknowledged (503 while the account starts), at most 2 minutes
@@ -327,7 +324,7 @@ async fn post_until_acknowledged(
     url: &str,
     line: String,
     since: Instant,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     loop {
         let r = http
             .post(url)
@@ -339,48 +336,49 @@ async fn post_until_acknowledged(
             Ok(r) if r.status() == 200 => return Ok(()),
             Ok(r) if r.status() == 503 => {}
             Ok(r) => {
-                return Err(format!(
+                return Err(anyhow::anyhow!(
                     "an event of a new account was answered {}",
                     r.status()
                 ));
             }
-            Err(e) => return Err(format!("posting an event: {e}")),
+            Err(e) => return Err(anyhow::anyhow!("posting an event: {e}")),
         }
         if since.elapsed() > Duration::from_secs(120) {
-            return Err("a new account's event was not acknowledged within 2 minutes".into());
+            return Err(anyhow::anyhow!(
+                "a new account's event was not acknowledged within 2 minutes"
+            ));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
 /// Waits until account `i` has a handled call, at most 2 minutes after `since`.
-async fn wait_one_handled(db: DbUrl, i: usize, since: Instant) -> Result<(), String> {
+async fn wait_one_handled(db: DbUrl, i: usize, since: Instant) -> anyhow::Result<()> {
     let account = super::bench_account(i);
     let DbUrl::Postgres(url) = db else {
-        return Err("the scale figure needs PostgreSQL".into());
+        return Err(anyhow::anyhow!("the scale figure needs PostgreSQL"));
     };
     tokio::task::spawn_blocking(move || {
         let mut c = postgres::Client::connect(&url.url, postgres::NoTls)
-            .map_err(|e| crate::server::store::postgres::explain(&e))?;
+            .map_err(|e| anyhow::anyhow!(crate::server::store::postgres::explain(&e)))?;
         while since.elapsed() < Duration::from_secs(120) {
             let n: i64 = c
                 .query_one(
                     "SELECT COUNT(*) FROM calls_done WHERE account = $1",
                     &[&account],
                 )
-                .map_err(|e| crate::server::store::postgres::explain(&e))?
+                .map_err(|e| anyhow::anyhow!(crate::server::store::postgres::explain(&e)))?
                 .get(0);
             if n >= 1 {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Err(format!(
+        Err(anyhow::anyhow!(
             "account {account}: no call handled within 2 minutes"
         ))
     })
-    .await
-    .map_err(|e| e.to_string())?
+    .await?
 }
 
 /// The most connections each replica (by its `application_name`) holds at any sampling, every
@@ -388,11 +386,11 @@ async fn wait_one_handled(db: DbUrl, i: usize, since: Instant) -> Result<(), Str
 fn sample_connections(
     url: String,
     sampling: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<Result<BTreeMap<String, i64>, String>> {
+) -> std::thread::JoinHandle<anyhow::Result<BTreeMap<String, i64>>> {
     std::thread::spawn(move || {
         let mut most = BTreeMap::new();
         let mut c = postgres::Client::connect(&url, postgres::NoTls)
-            .map_err(|e| crate::server::store::postgres::explain(&e))?;
+            .map_err(|e| anyhow::anyhow!(crate::server::store::postgres::explain(&e)))?;
         while sampling.load(Ordering::SeqCst) {
             let rows = c
                 .query(
@@ -400,7 +398,7 @@ fn sample_connections(
                       WHERE application_name LIKE 'sipamo %' GROUP BY 1",
                     &[],
                 )
-                .map_err(|e| crate::server::store::postgres::explain(&e))?;
+                .map_err(|e| anyhow::anyhow!(crate::server::store::postgres::explain(&e)))?;
             for r in rows {
                 let e = most.entry(r.get(0)).or_insert(0);
                 *e = (*e).max(r.get(1));

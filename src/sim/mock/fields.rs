@@ -137,6 +137,17 @@ impl From<SeedEntity> for EntityKind {
     }
 }
 
+/// What is wrong with a custom field of the account YAML.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum BadField {
+    #[error("field id {0} is taken")]
+    Taken(u64),
+    #[error("a select or multiselect field needs `enums`")]
+    NeedsEnums,
+    #[error("only select and multiselect fields take `enums`")]
+    TakesNoEnums,
+}
+
 /// The account's field definitions.
 #[derive(Clone, Debug)]
 pub(crate) struct Fields {
@@ -211,17 +222,17 @@ impl Fields {
     }
 
     /// Adds a field from the account YAML; `Err` says what is wrong with it.
-    pub(crate) fn add_seeded(&mut self, f: &SeedField) -> Result<u64, String> {
+    pub(crate) fn add_seeded(&mut self, f: &SeedField) -> Result<u64, BadField> {
         let id = f.id.unwrap_or(self.next_id);
         if self.defs.iter().any(|d| d.id == id) {
-            return Err(format!("field id {id} is taken"));
+            return Err(BadField::Taken(id));
         }
         let wants_enums = matches!(f.field_type, FieldType::Select | FieldType::Multiselect);
         if wants_enums == f.enums.is_empty() {
             return Err(if wants_enums {
-                "a select or multiselect field needs `enums`".into()
+                BadField::NeedsEnums
             } else {
-                "only select and multiselect fields take `enums`".into()
+                BadField::TakesNoEnums
             });
         }
         self.push(FieldDef {

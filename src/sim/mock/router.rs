@@ -202,6 +202,17 @@ impl Respond for CrmResponder {
 /// are neither rate limited nor journaled.
 pub(crate) const ADMIN_PREFIX: &str = "/__sipamo/";
 
+/// Why `POST faults` armed nothing.
+#[derive(Debug, thiserror::Error)]
+enum BadFaults {
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    #[error("send a fault as JSON: {{\"path\": \"/api/v4/tasks\", \"status\": 503, \"times\": 2}}")]
+    NotJson,
+    #[error(transparent)]
+    Fault(#[from] super::FaultError),
+}
+
 impl CrmResponder {
     /// `POST faults` (a fault or a list, as in scenarios) arms; `DELETE faults` disarms all;
     /// `GET journal` lists every request served (time, method, path, status);
@@ -211,19 +222,19 @@ impl CrmResponder {
         let mut shared = self.shared.lock();
         match (method, rest) {
             ("POST", "faults") => {
-                let specs: Result<Vec<FaultSpec>, String> = match body {
+                let specs: Result<Vec<FaultSpec>, BadFaults> = match body {
                     Body::Json(v @ serde_json::Value::Array(_)) => {
-                        serde_json::from_value(v.clone()).map_err(|e| e.to_string())
+                        serde_json::from_value(v.clone()).map_err(BadFaults::from)
                     }
                     Body::Json(v) => serde_json::from_value(v.clone())
                         .map(|f| vec![f])
-                        .map_err(|e| e.to_string()),
-                    _ => Err("send a fault as JSON: {\"path\": \"/api/v4/tasks\", \"status\": 503, \"times\": 2}".into()),
+                        .map_err(BadFaults::from),
+                    _ => Err(BadFaults::NotJson),
                 };
                 let armed = specs.and_then(|specs| {
                     specs
                         .iter()
-                        .map(|f| f.arm().map_err(|e| e.to_string()))
+                        .map(|f| f.arm().map_err(BadFaults::from))
                         .collect::<Result<Vec<_>, _>>()
                 });
                 match armed {
@@ -234,7 +245,7 @@ impl CrmResponder {
                         }
                         Reply::ok(json!({ "armed": n, "pending": shared.faults.pending() }))
                     }
-                    Err(e) => Reply::problem(400, e),
+                    Err(e) => Reply::problem(400, e.to_string()),
                 }
             }
             ("DELETE", "faults") => {

@@ -195,7 +195,7 @@ impl CrmSeed {
         for (i, f) in self.custom_fields.iter().enumerate() {
             s.fields
                 .add_seeded(f)
-                .map_err(|e| err(format!("custom_fields[{i}]"), e))?;
+                .map_err(|e| err(format!("custom_fields[{i}]"), e.to_string()))?;
         }
         self.seed_pipelines(&mut s)?;
         self.seed_contacts(&mut s, start)?;

@@ -31,7 +31,10 @@ pub(crate) fn summary(outcomes: &[Outcome], load_errors: &[LoadError]) -> String
 }
 
 /// JUnit XML: one testcase per scenario (and per file that did not load).
-pub(crate) fn junit(outcomes: &[Outcome], load_errors: &[LoadError]) -> Result<String, String> {
+pub(crate) fn junit(
+    outcomes: &[Outcome],
+    load_errors: &[LoadError],
+) -> Result<String, quick_junit::SerializeError> {
     let mut report = Report::new("sipamo");
     let mut suite = TestSuite::new("scenarios");
     for o in outcomes {
@@ -65,7 +68,7 @@ pub(crate) fn junit(outcomes: &[Outcome], load_errors: &[LoadError]) -> Result<S
         suite.add_test_case(case);
     }
     report.add_test_suite(suite);
-    report.to_string().map_err(|e| e.to_string())
+    report.to_string()
 }
 
 /// One handled call: what it did and the rules and reasons behind it.

@@ -64,12 +64,34 @@ impl Default for RunOptions {
 
 /// Gives the engine an event as `serve` does ([`Engine::take_event`]): a failed early action is
 /// left to the call's hangup; only a storage error stops the run.
-async fn take(ctx: &mut Ctx, ev: CallEvent) -> Result<(), String> {
+async fn take(ctx: &mut Ctx, ev: CallEvent) -> Result<(), StepError> {
     let now = ctx.clock.now_ms();
-    ctx.engine
-        .take_event(ev, now)
-        .await
-        .map_err(|e| e.to_string())
+    Ok(ctx.engine.take_event(ev, now).await?)
+}
+
+/// Why a step stopped the scenario: the engine or its storage failed, or the step itself
+/// cannot be played.
+#[derive(Debug, thiserror::Error)]
+enum StepError {
+    #[error(transparent)]
+    Memory(#[from] crate::engine::memory::MemoryError),
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+    #[error("generated event rejected: {0}")]
+    Generated(#[from] crate::sipuni::event::EventError),
+    #[error(transparent)]
+    Fault(#[from] crate::sim::mock::FaultError),
+    #[error(transparent)]
+    Call(#[from] NobodyOnTheLine),
+}
+
+/// A `call:` step names nobody to ring or to dial, and the settings map no employee.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum NobodyOnTheLine {
+    #[error("call: nobody to ring; give `ring: [\"201\"]` or map employees under settings.users")]
+    Ring,
+    #[error("call: nobody dials; give `employee: \"201\"` or map employees under settings.users")]
+    Dial,
 }
 
 /// Calls and requests of one path through the rules.
@@ -141,7 +163,7 @@ pub(crate) fn call_spec(
     sc: &Scenario,
     step: &CallStep,
     call_id: String,
-) -> Result<CallSpec, String> {
+) -> Result<CallSpec, NobodyOnTheLine> {
     let first_user = || {
         step.scheme
             .as_ref()
@@ -163,16 +185,10 @@ pub(crate) fn call_spec(
         .map(|e| e.0.clone())
         .or_else(first_user);
     if direction == SynthDirection::Incoming && ring.is_empty() {
-        return Err(
-            "call: nobody to ring; give `ring: [\"201\"]` or map employees under settings.users"
-                .into(),
-        );
+        return Err(NobodyOnTheLine::Ring);
     }
     if direction == SynthDirection::Outgoing && employee.is_none() {
-        return Err(
-            "call: nobody dials; give `employee: \"201\"` or map employees under settings.users"
-                .into(),
-        );
+        return Err(NobodyOnTheLine::Dial);
     }
     let answered = step.answered.unwrap_or(true);
     Ok(CallSpec {
@@ -240,7 +256,7 @@ enum Settle<'a> {
     /// virtual clock (R-IDEM, as `serve`): a straggler at `at_ms` or later does not count.
     Before(i64),
     /// This call, now: a `call:` step delivers all its events within the step.
-    Call(&'a str),
+    Call(&'a crate::sipuni::event::CallId),
     /// Every call whose hangup arrived (after the last step).
     All,
 }
@@ -250,7 +266,7 @@ enum Settle<'a> {
 async fn settle(
     ctx: &mut Ctx,
     which: Settle<'_>,
-) -> Result<Option<Vec<crate::engine::Handled>>, String> {
+) -> Result<Option<Vec<crate::engine::Handled>>, StepError> {
     let result = match which {
         Settle::Before(at_ms) => settle_before(ctx, at_ms).await,
         Settle::Call(id) => match settle_before(ctx, ctx.clock.now_ms()).await {
@@ -271,7 +287,7 @@ async fn settle(
             tracing::warn!(error = %e, "call deferred to the next step");
             Ok(None)
         }
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -666,7 +682,7 @@ async fn apply(
     index: usize,
     step: &Step,
     ctx: &mut Ctx,
-) -> Result<StepDone, String> {
+) -> Result<StepDone, StepError> {
     let mut done = StepDone::default();
     let at = sc.start.0 + step.at.secs() as i64;
     // Calls whose settle window closed before this step are decided first, as in `serve`.
@@ -677,13 +693,17 @@ async fn apply(
     match &step.action {
         Action::Call(c) => {
             let spec = call_spec(sc, c, c.id(at, index))?;
+            let mut call_id = None;
             for e in deliver(spec.events(at), c.delivery) {
                 ctx.clock.advance_to(e.at * 1000);
-                let ev = CallEvent::parse(&e.line)
-                    .map_err(|err| format!("generated event rejected: {err}"))?;
+                let ev = CallEvent::parse(&e.line)?;
+                call_id = Some(ev.call_id.clone());
                 take(ctx, ev).await?;
             }
-            let Some(handled) = settle(ctx, Settle::Call(&spec.call_id)).await? else {
+            let Some(id) = call_id else {
+                return Ok(done);
+            };
+            let Some(handled) = settle(ctx, Settle::Call(&id)).await? else {
                 return Ok(done);
             };
             done.paths.extend(handled.iter().filter_map(path_label));
@@ -725,7 +745,7 @@ async fn apply(
                 done.problem = Some(format!("crm: {e}"));
             }
         }
-        Action::Fault(f) => ctx.mock.arm(f).map_err(|e| e.to_string())?,
+        Action::Fault(f) => ctx.mock.arm(f)?,
     }
     Ok(done)
 }

@@ -5,6 +5,7 @@
 use crate::engine::memory::{
     InMemory, MemResult, Memory, ParkedCall, Progress, TaskMemo, Transaction, UnsortedMemo, Write,
 };
+use crate::sipuni::event::CallId;
 
 /// The runner's memory: [`InMemory`], forgetting callback tasks when `forget_tasks` is set.
 #[derive(Debug, Default)]
@@ -26,19 +27,19 @@ impl Memory for RunMemory {
     async fn first_delivery(&mut self, fingerprint: &str) -> MemResult<bool> {
         self.inner.first_delivery(fingerprint).await
     }
-    async fn is_done(&self, call_id: &str) -> MemResult<bool> {
+    async fn is_done(&self, call_id: &CallId) -> MemResult<bool> {
         self.inner.is_done(call_id).await
     }
-    async fn progress(&self, call_id: &str) -> MemResult<Option<Progress>> {
+    async fn progress(&self, call_id: &CallId) -> MemResult<Option<Progress>> {
         self.inner.progress(call_id).await
     }
-    async fn unsorted_of_call(&self, call_id: &str) -> MemResult<Option<UnsortedMemo>> {
+    async fn unsorted_of_call(&self, call_id: &CallId) -> MemResult<Option<UnsortedMemo>> {
         self.inner.unsorted_of_call(call_id).await
     }
-    async fn answered_item(&self, call_id: &str) -> MemResult<Option<UnsortedMemo>> {
+    async fn answered_item(&self, call_id: &CallId) -> MemResult<Option<UnsortedMemo>> {
         self.inner.answered_item(call_id).await
     }
-    async fn early_intent(&self, call_id: &str) -> MemResult<Option<Write>> {
+    async fn early_intent(&self, call_id: &CallId) -> MemResult<Option<Write>> {
         self.inner.early_intent(call_id).await
     }
     async fn callback_task(&self, phone_key: &str) -> MemResult<Option<TaskMemo>> {
@@ -50,7 +51,7 @@ impl Memory for RunMemory {
     async fn pending_unsorted(&self, phone_key: &str) -> MemResult<Option<UnsortedMemo>> {
         self.inner.pending_unsorted(phone_key).await
     }
-    async fn count_attempt(&mut self, call_id: &str) -> MemResult<u32> {
+    async fn count_attempt(&mut self, call_id: &CallId) -> MemResult<u32> {
         self.inner.count_attempt(call_id).await
     }
     async fn park(&mut self, call: &ParkedCall) -> MemResult<()> {
@@ -59,7 +60,7 @@ impl Memory for RunMemory {
     async fn parked(&self) -> MemResult<Vec<ParkedCall>> {
         self.inner.parked().await
     }
-    async fn is_parked(&self, call_id: &str) -> MemResult<bool> {
+    async fn is_parked(&self, call_id: &CallId) -> MemResult<bool> {
         self.inner.is_parked(call_id).await
     }
     async fn commit(&mut self, tx: Transaction) -> MemResult<()> {

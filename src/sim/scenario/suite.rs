@@ -6,16 +6,32 @@ use std::sync::Arc;
 use super::load::{self, LoadError, Loaded};
 use super::run::{self, Outcome, RunOptions};
 
+/// A path given to the runner that is no scenario file or folder.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoverError {
+    #[error("{0}: no such file or folder")]
+    Missing(PathBuf),
+    #[error("{path}: cannot read the folder: {source}")]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Every `.yaml`/`.yml` file under `paths` (files are taken as given), sorted.
-pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, DiscoverError> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
-            walk(p, &mut out).map_err(|e| format!("{}: {e}", p.display()))?;
+            walk(p, &mut out).map_err(|source| DiscoverError::Unreadable {
+                path: p.clone(),
+                source,
+            })?;
         } else if p.is_file() {
             out.push(p.clone());
         } else {
-            return Err(format!("{}: no such file or folder", p.display()));
+            return Err(DiscoverError::Missing(p.clone()));
         }
     }
     out.sort();

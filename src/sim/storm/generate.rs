@@ -60,15 +60,24 @@ pub fn calls_without_hangup(sc: &Scenario) -> usize {
         .count()
 }
 
+/// Why a storm could not be drawn: its settings or its account do not load.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    #[error("the storm's settings: {0}")]
+    Settings(#[from] crate::engine::rules::settings::SettingsError),
+    #[error("the storm's account: {0}")]
+    Account(#[from] serde_yaml::Error),
+}
+
 /// Draws the storm as a scenario (named after its seed).
-pub fn generate(cfg: &StormConfig) -> Result<(Scenario, String), String> {
+pub fn generate(cfg: &StormConfig) -> Result<(Scenario, String), GenerateError> {
     let employees = cfg.employees.clamp(1, 90);
     let settings_yaml = cfg
         .settings_yaml
         .clone()
         .unwrap_or_else(|| default_settings(employees));
-    let settings = Settings::from_yaml(&settings_yaml).map_err(|e| e.to_string())?;
-    let crm = CrmSeed::from_yaml(&crm_yaml(employees)).map_err(|e| e.to_string())?;
+    let settings = Settings::from_yaml(&settings_yaml)?;
+    let crm = CrmSeed::from_yaml(&crm_yaml(employees))?;
     let mut rng = StdRng::seed_from_u64(cfg.seed);
     let pool: Vec<Phone> = (0..cfg.clients.max(1))
         .map(|i| {

@@ -64,14 +64,13 @@ pub(crate) fn run_storm_pinned(
     scenario: &Scenario,
     sabotage_task_dedup: bool,
     progress: Option<indicatif::ProgressBar>,
-) -> Result<(Outcome, Duration), String> {
+) -> std::io::Result<(Outcome, Duration)> {
     if let Some(core) = core_affinity::get_core_ids().and_then(|ids| ids.last().copied()) {
         core_affinity::set_for_current(core);
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start a runtime: {e}"))?;
+        .build()?;
     Ok(rt.block_on(run_storm(scenario, sabotage_task_dedup, progress)))
 }
 

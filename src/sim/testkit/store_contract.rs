@@ -6,6 +6,12 @@ use crate::engine::memory::{
     MemResult, Memory, ParkedCall, Progress, TaskMemo, Transaction, UnsortedMemo, Write,
 };
 use crate::server::store::StoreMemory;
+use crate::sipuni::event::CallId;
+
+/// A call id of the contract's own (valid by construction).
+fn cid(s: &str) -> CallId {
+    CallId::parse(s).unwrap_or_else(|| CallId::from_stored(s.to_string()))
+}
 
 /// How a store broke the contract.
 #[derive(Debug, thiserror::Error)]
@@ -66,8 +72,8 @@ pub async fn lifecycle(m: &mut StoreMemory) -> Result<(), Broken> {
         !mem(m.first_delivery("fp-1").await)?,
         "a repeated delivery does not",
     )?;
-    mem(m.save_progress("c1", &progress("c1")).await)?;
-    let back = mem(m.progress("c1").await)?.ok_or(Broken::Promise("progress is kept"))?;
+    mem(m.save_progress(&cid("c1"), &progress("c1")).await)?;
+    let back = mem(m.progress(&cid("c1")).await)?.ok_or(Broken::Promise("progress is kept"))?;
     check(
         back.note_id == Some(7) && back.in_flight == Some(Write::Note),
         "progress reads back as written",
@@ -83,23 +89,29 @@ pub async fn lifecycle(m: &mut StoreMemory) -> Result<(), Broken> {
         mem(m.pending_unsorted("9161234567").await)?.is_none(),
         "a cleared pending item is gone",
     )?;
-    mem(m.set_early_intent("c1", Some(Write::UnsortedItem)).await)?;
+    mem(m
+        .set_early_intent(&cid("c1"), Some(Write::UnsortedItem))
+        .await)?;
     check(
-        mem(m.count_attempt("c1").await)? == 1 && mem(m.count_attempt("c1").await)? == 2,
+        mem(m.count_attempt(&cid("c1")).await)? == 1
+            && mem(m.count_attempt(&cid("c1")).await)? == 2,
         "attempts count up",
     )?;
     mem(m
         .park(&ParkedCall {
-            call_id: "c1".into(),
+            call_id: cid("c1"),
             reason: "refused".into(),
             attempts: 2,
             at_ms: 5,
         })
         .await)?;
-    check(mem(m.is_parked("c1").await)?, "a parked call is parked")?;
+    check(
+        mem(m.is_parked(&cid("c1")).await)?,
+        "a parked call is parked",
+    )?;
     mem(m
         .park(&ParkedCall {
-            call_id: "c1".into(),
+            call_id: cid("c1"),
             reason: "again".into(),
             attempts: 3,
             at_ms: 6,
@@ -110,19 +122,22 @@ pub async fn lifecycle(m: &mut StoreMemory) -> Result<(), Broken> {
         parked.len() == 1 && parked[0].reason == "again",
         "parking again replaces",
     )?;
-    mem(m.mark_done("c1").await)?;
-    check(mem(m.is_done("c1").await)?, "a finished call is done")?;
+    mem(m.mark_done(&cid("c1")).await)?;
+    check(mem(m.is_done(&cid("c1")).await)?, "a finished call is done")?;
     check(
-        mem(m.progress("c1").await)?.is_none(),
+        mem(m.progress(&cid("c1")).await)?.is_none(),
         "its progress is forgotten",
     )?;
     check(
-        mem(m.early_intent("c1").await)?.is_none(),
+        mem(m.early_intent(&cid("c1")).await)?.is_none(),
         "its intent is forgotten",
     )?;
-    check(!mem(m.is_parked("c1").await)?, "it is no longer parked")?;
     check(
-        mem(m.count_attempt("c1").await)? == 1,
+        !mem(m.is_parked(&cid("c1")).await)?,
+        "it is no longer parked",
+    )?;
+    check(
+        mem(m.count_attempt(&cid("c1")).await)? == 1,
         "its attempts start again",
     )
 }
@@ -146,9 +161,9 @@ pub const REFUSE_POSTGRES: &str = "CREATE FUNCTION refuse() RETURNS trigger AS $
 pub async fn atomicity(m: &mut StoreMemory) -> Result<(), Broken> {
     let memo = UnsortedMemo::uid_only("u-2".into());
     let failing = Transaction::new()
-        .save_progress("c2", &progress("c2"))
+        .save_progress(&cid("c2"), &progress("c2"))
         .set_pending_unsorted("9031112233", Some(&memo))
-        .mark_done("c9")
+        .mark_done(&cid("c9"))
         .set_callback_task(
             REFUSED_KEY,
             &TaskMemo {
@@ -158,20 +173,20 @@ pub async fn atomicity(m: &mut StoreMemory) -> Result<(), Broken> {
         );
     check(m.commit(failing).await.is_err(), "the failure is reported")?;
     check(
-        mem(m.progress("c2").await)?.is_none()
+        mem(m.progress(&cid("c2")).await)?.is_none()
             && mem(m.pending_unsorted("9031112233").await)?.is_none()
-            && !mem(m.is_done("c9").await)?,
+            && !mem(m.is_done(&cid("c9")).await)?,
         "nothing of a failed transaction is written",
     )?;
     let whole = Transaction::new()
-        .save_progress("c3", &progress("c3"))
-        .mark_done("c3")
-        .save_progress("c4", &progress("c4"));
+        .save_progress(&cid("c3"), &progress("c3"))
+        .mark_done(&cid("c3"))
+        .save_progress(&cid("c4"), &progress("c4"));
     mem(m.commit(whole).await)?;
     check(
-        mem(m.is_done("c3").await)?
-            && mem(m.progress("c3").await)?.is_none()
-            && mem(m.progress("c4").await)?.is_some(),
+        mem(m.is_done(&cid("c3")).await)?
+            && mem(m.progress(&cid("c3")).await)?.is_none()
+            && mem(m.progress(&cid("c4")).await)?.is_some(),
         "a transaction lands whole, its writes in order",
     )
 }
@@ -183,12 +198,12 @@ where
 {
     {
         let mut m = open().await?;
-        mem(m.save_progress("c5", &progress("c5")).await)?;
+        mem(m.save_progress(&cid("c5"), &progress("c5")).await)?;
         mem(m.first_delivery("fp-5").await)?;
     }
     let m = open().await?;
     check(
-        mem(m.progress("c5").await)?.is_some(),
+        mem(m.progress(&cid("c5")).await)?.is_some(),
         "progress survives a reopen",
     )?;
     let mut m = m;

@@ -81,6 +81,11 @@ pub async fn spawn_app(settings: &str, crm_extra: &str) -> App {
     }
 }
 
+/// A call id of the test's own.
+pub fn cid(s: &str) -> sipamo::sipuni::event::CallId {
+    sipamo::sipuni::event::CallId::parse(s).expect("a call id")
+}
+
 fn sn(s: &str) -> ShortNumber {
     ShortNumber::parse(s).expect("short number")
 }

@@ -12,7 +12,7 @@ fn handled_ids(h: &[Handled]) -> Vec<String> {
             Handled::Done { call_id, .. }
             | Handled::Internal { call_id }
             | Handled::Hidden { call_id, .. }
-            | Handled::Parked { call_id, .. } => call_id.clone(),
+            | Handled::Parked { call_id, .. } => call_id.to_string(),
         })
         .collect()
 }
@@ -103,5 +103,11 @@ async fn a_call_without_a_hangup_is_closed_after_the_maximum_call_length() {
     app.engine.settle(false).await.unwrap();
     assert_eq!(app.engine.open_calls(), 0, "closed as unfinished");
     assert_eq!(app.mock.journal_len(), before, "nothing sent to amoCRM");
-    assert!(app.engine.memory().is_done("lost-hangup").await.unwrap());
+    assert!(
+        app.engine
+            .memory()
+            .is_done(&cid("lost-hangup"))
+            .await
+            .unwrap()
+    );
 }

@@ -12,7 +12,7 @@ use sipamo::engine::memory::{
 };
 use sipamo::engine::{Engine, InMemory, Settings};
 use sipamo::sim::synth::CallSpec;
-use sipamo::sipuni::event::CallEvent;
+use sipamo::sipuni::event::{CallEvent, CallId};
 
 use crate::engine::app::*;
 
@@ -56,17 +56,17 @@ macro_rules! write {
 
 impl Memory for Flaky {
     write!(first_delivery(f: &str) -> bool);
-    read!(is_done(c: &str) -> bool);
-    read!(progress(c: &str) -> Option<Progress>);
-    read!(unsorted_of_call(c: &str) -> Option<UnsortedMemo>);
-    read!(answered_item(c: &str) -> Option<UnsortedMemo>);
-    read!(early_intent(c: &str) -> Option<Write>);
+    read!(is_done(c: &CallId) -> bool);
+    read!(progress(c: &CallId) -> Option<Progress>);
+    read!(unsorted_of_call(c: &CallId) -> Option<UnsortedMemo>);
+    read!(answered_item(c: &CallId) -> Option<UnsortedMemo>);
+    read!(early_intent(c: &CallId) -> Option<Write>);
     read!(callback_task(k: &str) -> Option<TaskMemo>);
     read!(pending_unsorted(k: &str) -> Option<UnsortedMemo>);
-    write!(count_attempt(c: &str) -> u32);
+    write!(count_attempt(c: &CallId) -> u32);
     write!(park(c: &ParkedCall) -> ());
     read!(parked() -> Vec<ParkedCall>);
-    read!(is_parked(c: &str) -> bool);
+    read!(is_parked(c: &CallId) -> bool);
     // A transaction fails whole (its writes are applied only when it goes through).
     write!(commit(tx: Transaction) -> ());
 }

@@ -9,6 +9,7 @@ use crate::engine::memory::ParkedCall;
 use crate::server::http::inbox::Stored;
 use crate::server::store::Arrival;
 use crate::server::store::StoredEvent;
+use crate::sipuni::event::CallId;
 
 fn stored_event(r: &Row) -> StoredEvent {
     StoredEvent {
@@ -196,7 +197,7 @@ pub(crate) async fn parked(c: &Client, account: &str) -> Result<Vec<ParkedCall>,
     Ok(rows
         .iter()
         .map(|r| ParkedCall {
-            call_id: r.get(0),
+            call_id: CallId::from_stored(r.get(0)),
             reason: r.get(1),
             attempts: u32::try_from(r.get::<_, i32>(2)).unwrap_or(0),
             at_ms: r.get(3),

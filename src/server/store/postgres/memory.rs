@@ -175,17 +175,13 @@ impl MemoryRows for PgMemory {
     async fn park(&self, call: &ParkedCall) -> MemResult<()> {
         let attempts = i32::try_from(call.attempts).unwrap_or(i32::MAX);
         let account = self.conn.account();
+        let call_id = call.call_id.as_str();
         let sql = "INSERT INTO parked (account, call_id, reason, attempts, at_ms)
                    VALUES ($5, $1, $2, $3, $4)
                    ON CONFLICT (account, call_id)
                    DO UPDATE SET reason = $2, attempts = $3, at_ms = $4";
-        let args: Vec<&(dyn ToSql + Sync)> = vec![
-            &call.call_id,
-            &call.reason,
-            &attempts,
-            &call.at_ms,
-            &account,
-        ];
+        let args: Vec<&(dyn ToSql + Sync)> =
+            vec![&call_id, &call.reason, &attempts, &call.at_ms, &account];
         self.transaction("parking a call", &[(sql, args)])
             .await
             .map(drop)
@@ -220,6 +216,10 @@ impl MemoryRows for PgMemory {
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
+
+    fn cid(s: &str) -> crate::sipuni::event::CallId {
+        crate::sipuni::event::CallId::parse(s).expect("a call id")
+    }
 
     use crate::clock::Clock;
     use crate::engine::memory::{Memory, Transaction, UnsortedMemo};
@@ -260,7 +260,7 @@ mod tests {
         )
         .unwrap();
         let step = Transaction::new()
-            .mark_done("c1")
+            .mark_done(&cid("c1"))
             .set_pending_unsorted("k", None);
         let dropped = rt.block_on(async {
             tokio::time::timeout(Duration::from_millis(700), m.commit(step)).await
@@ -272,11 +272,11 @@ mod tests {
         lock.rollback().unwrap();
         rt.block_on(async {
             assert!(
-                !m.is_done("c1").await.unwrap(),
+                !m.is_done(&cid("c1")).await.unwrap(),
                 "nothing of the step landed"
             );
             assert!(m.pending_unsorted("k").await.unwrap().is_some());
-            m.mark_done("c2").await.unwrap();
+            m.mark_done(&cid("c2")).await.unwrap();
         });
         let mut seen = |sql: &str| other.query_opt(sql, &[]).unwrap().is_some();
         assert!(

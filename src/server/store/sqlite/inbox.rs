@@ -7,6 +7,7 @@ use rusqlite::{Connection, params};
 use crate::engine::memory::ParkedCall;
 use crate::server::http::inbox::Stored;
 use crate::server::store::{Arrival, StoredEvent};
+use crate::sipuni::event::CallId;
 
 fn stored_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
     Ok(StoredEvent {
@@ -141,7 +142,7 @@ pub(crate) fn parked_calls(conn: &Connection) -> rusqlite::Result<Vec<ParkedCall
     )?;
     let rows = st.query_map([], |r| {
         Ok(ParkedCall {
-            call_id: r.get(0)?,
+            call_id: CallId::from_stored(r.get(0)?),
             reason: r.get(1)?,
             attempts: r.get(2)?,
             at_ms: r.get(3)?,

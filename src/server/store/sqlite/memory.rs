@@ -73,7 +73,7 @@ impl MemoryRows for SqliteMemory {
         self.exec(
             "parking a call",
             "INSERT OR REPLACE INTO parked (call_id, reason, attempts, at_ms) VALUES (?1, ?2, ?3, ?4)",
-            params![call.call_id, call.reason, call.attempts, call.at_ms],
+            params![call.call_id.as_str(), call.reason, call.attempts, call.at_ms],
         )
         .map(|_| ())
     }
@@ -144,6 +144,10 @@ mod tests {
     use crate::server::store::StoreMemory;
     use crate::server::store::sqlite::open;
 
+    fn cid(s: &str) -> crate::sipuni::event::CallId {
+        crate::sipuni::event::CallId::parse(s).expect("a call id")
+    }
+
     fn memory(path: &std::path::Path) -> StoreMemory {
         StoreMemory::over(SqliteMemory::new(open(path).unwrap()), Clock::System)
     }
@@ -169,13 +173,13 @@ mod tests {
             let tx = Transaction::new()
                 .set_callback_task("9161234567", &task)
                 .set_pending_unsorted("9161234567", Some(&memo))
-                .mark_done("c1");
+                .mark_done(&cid("c1"));
             m.commit(tx).await?;
         }
         let mut m = memory(&path);
         assert!(!m.first_delivery("a").await?);
         assert_eq!(m.callback_task("9161234567").await?, Some(task));
-        assert!(m.is_done("c1").await?);
+        assert!(m.is_done(&cid("c1")).await?);
         m.set_pending_unsorted("9161234567", None).await?;
         assert_eq!(m.pending_unsorted("9161234567").await?, None);
         Ok(())
@@ -204,7 +208,11 @@ mod tests {
             Clock::System,
         );
         assert!(m.first_delivery("x").await.is_err());
-        assert!(m.save_progress("c", &sample_progress()).await.is_err());
+        assert!(
+            m.save_progress(&cid("c"), &sample_progress())
+                .await
+                .is_err()
+        );
         Ok(())
     }
 
