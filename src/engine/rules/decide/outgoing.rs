@@ -29,12 +29,10 @@ pub(super) fn decide(s: &Settings, call: &Call, facts: &Facts) -> Plan {
                 because: vec![Rule::NoteNotReached.id().into()],
             }
         }
-        (None, true) if facts.pending_unsorted.is_some() => pending_item_reached(
-            s,
-            facts.pending_unsorted.clone().unwrap_or_default(),
-            caller,
-        ),
-        (None, true) => unknown_reached(s, call, caller),
+        (None, true) => match &facts.pending_unsorted {
+            Some(uid) => pending_item_reached(s, uid.clone(), caller),
+            None => unknown_reached(s, call, caller),
+        },
         (None, false) => Plan::nothing(
             Rule::OutUnknown.because("unanswered call to an unknown number creates nothing"),
         ),

@@ -23,17 +23,16 @@ pub(super) fn incoming(s: &Settings, main_pipeline: u64, call: &Call, facts: &Fa
         because.push(Rule::MissResponsible.because(format!("responsible {responsible}")));
     }
     let wants_entities = opts.create_contact || opts.create_lead;
-    match opts.mode {
+    match (opts.mode, &facts.pending_unsorted) {
         // The number's contact is hidden in a pending Unsorted item: creating another contact
         // would leave two once the item is accepted. Answered calls accept the item instead,
         // as in R-IN-U3; missed ones leave it pending with the task on it.
-        UnknownMode::Immediate if facts.pending_unsorted.is_some() && wants_entities => {
-            let uid = facts.pending_unsorted.clone().unwrap_or_default();
+        (UnknownMode::Immediate, Some(uid)) if wants_entities => {
             because.push("pending Unsorted item: no second contact".into());
-            unsorted_item_plan(s, call, facts, uid, responsible, because)
+            unsorted_item_plan(s, call, facts, uid.clone(), responsible, because)
         }
-        UnknownMode::Immediate => immediate(s, call, facts, responsible, because),
-        UnknownMode::Unsorted | UnknownMode::UnsortedAcceptOnAnswer => {
+        (UnknownMode::Immediate, _) => immediate(s, call, facts, responsible, because),
+        (UnknownMode::Unsorted | UnknownMode::UnsortedAcceptOnAnswer, _) => {
             unsorted(s, main_pipeline, call, facts, responsible, because)
         }
     }
