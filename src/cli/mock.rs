@@ -89,7 +89,7 @@ pub(crate) struct MockArgs {
 
 fn fault(raw: &str) -> anyhow::Result<FaultSpec> {
     let spec: FaultSpec = serde_json::from_str(raw).map_err(|e| anyhow::anyhow!("{raw}: {e}"))?;
-    spec.arm()?;
+    spec.arm(0)?;
     Ok(spec)
 }
 

@@ -60,7 +60,7 @@ pub(crate) struct ServeArgs {
     /// Failed attempts after which a call is parked (R-ISOLATE) when amoCRM answers other
     /// requests; with pauses growing to a minute, 60 attempts take about an hour. A call amoCRM
     /// refuses outright (a 4xx no retry fixes) is parked at once; an outage parks nothing.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = crate::server::work::worker::PARK_AFTER)]
     pub(crate) park_after: u32,
     /// Seconds the oldest ready call may wait before /health answers 503.
     #[arg(long, default_value_t = 300)]
@@ -114,7 +114,7 @@ pub(super) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         settle: std::time::Duration::from_millis(args.settle_ms),
         rate_per_second: args.rate_per_second,
         retry: crate::amocrm::client::RetryPolicy::default(),
-        tick: std::time::Duration::from_millis(250),
+        tick: crate::server::work::worker::TICK,
         park_after: args.park_after,
         stuck_after: std::time::Duration::from_secs(args.stuck_after_s),
         max_call: std::time::Duration::from_secs(args.max_call_s),

@@ -9,6 +9,7 @@ mod format_example;
 mod layout;
 mod mock_api;
 mod parser_props;
+mod runner;
 mod schema;
 mod serve;
 mod serve_outage;

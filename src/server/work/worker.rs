@@ -66,8 +66,25 @@ pub(crate) const IDLE_ONE_ACCOUNT: Duration = Duration::from_secs(2);
 /// second (`Fleet::find_work`) and wakes their workers, so this is only the last safety net.
 pub(crate) const IDLE_MANY_ACCOUNTS: Duration = Duration::from_secs(300);
 
+/// The pause between two rounds of work while calls are open and nothing fails.
+pub(crate) const TICK: Duration = Duration::from_millis(250);
+
+/// Failed attempts after which a call amoCRM keeps failing (while it answers other requests)
+/// is parked: with the pauses of [`retry_pause`], about an hour.
+pub(crate) const PARK_AFTER: u32 = 60;
+
 /// Longest pause between two rounds while calls keep failing.
 const MAX_PAUSE: Duration = Duration::from_secs(60);
+
+/// The pause between two rounds of work: `tick` while nothing fails, then doubling with each
+/// round that failed in a row (`tick` × 2^failures, at most 2^8) up to a minute. The scenario
+/// runner retries failing calls on its virtual clock with the same pauses.
+pub(crate) fn retry_pause(tick: Duration, failures: u32) -> Duration {
+    if failures == 0 {
+        return tick;
+    }
+    (tick * 2u32.saturating_pow(failures.min(8))).min(MAX_PAUSE)
+}
 
 impl Worker {
     /// Runs until `shutdown` turns true; the call in hand is finished first.
@@ -119,10 +136,8 @@ impl Worker {
             }
             let pause = if failures == 0 && got == 0 && self.engine.open_calls() == 0 {
                 self.idle
-            } else if failures == 0 {
-                self.tick
             } else {
-                (self.tick * 2u32.saturating_pow(failures.min(8))).min(MAX_PAUSE)
+                retry_pause(self.tick, failures)
             };
             tokio::select! {
                 _ = self.stored.notified() => {}

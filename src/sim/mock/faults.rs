@@ -29,6 +29,11 @@ pub struct FaultSpec {
     /// How many matching requests it affects (default 1).
     #[serde(default = "one")]
     pub times: u32,
+    /// An outage: for this long (virtual time, from when it is armed) every matching request
+    /// fails or hangs, whatever `times` says (`{ path: "/*", status: 503, for: 10m }`: amoCRM
+    /// down for ten minutes).
+    #[serde(default, rename = "for")]
+    pub lasts: Option<crate::duration::Span>,
 }
 
 fn one() -> u32 {
@@ -55,6 +60,8 @@ pub(crate) struct Fault {
     pub(crate) method: Option<String>,
     pub(crate) action: FaultAction,
     pub(crate) remaining: u32,
+    /// A lasting fault: every match fires until this instant (clock ms), `remaining` unused.
+    pub(crate) until_ms: Option<i64>,
 }
 
 /// A fault on requests to `path` with any method, to be given a status or a hang
@@ -71,6 +78,7 @@ pub fn any(path: &str) -> FaultSpec {
         status: None,
         hang: false,
         times: 1,
+        lasts: None,
     }
 }
 
@@ -109,7 +117,14 @@ impl FaultSpec {
         self
     }
 
-    pub(crate) fn arm(&self) -> Result<Fault, FaultError> {
+    /// Affect every matching request for this many seconds from when it is armed.
+    pub fn lasting(mut self, secs: u64) -> Self {
+        self.lasts = Some(crate::duration::Span(secs));
+        self
+    }
+
+    /// The fault armed at `now_ms` (a lasting fault ends `lasts` after it).
+    pub(crate) fn arm(&self, now_ms: i64) -> Result<Fault, FaultError> {
         if !self.path.starts_with('/') {
             return Err(FaultError::Path(self.path.clone()));
         }
@@ -122,11 +137,18 @@ impl FaultSpec {
             (Some(s), false) => FaultAction::Status(s),
             (None, true) => FaultAction::Hang,
         };
+        let until_ms = self.lasts.map(|d| {
+            let ms = i64::try_from(d.secs())
+                .unwrap_or(i64::MAX)
+                .saturating_mul(1000);
+            now_ms.saturating_add(ms)
+        });
         Ok(Fault {
             path: self.path.clone(),
             method: self.method.as_ref().map(|m| m.to_ascii_uppercase()),
             action,
             remaining: self.times,
+            until_ms,
         })
     }
 }
@@ -137,6 +159,8 @@ pub(crate) struct Faults {
     armed: Vec<Fault>,
     /// The hang fault that fired last, to give back when its request was refused.
     last_hang: Option<Fault>,
+    /// The fault that fired last was a lasting one: nothing was used up, nothing to give back.
+    last_lasting: bool,
 }
 
 impl Faults {
@@ -147,31 +171,42 @@ impl Faults {
     /// Puts back one use of a fault that fired on a request it should not have held (a hang
     /// fault holds only the answer of a write amoCRM applied, not of a refusal).
     pub(crate) fn give_back(&mut self, method: &str, path: &str) {
+        if self.last_lasting {
+            return;
+        }
         let mut f = self.last_hang.take().unwrap_or_else(|| Fault {
             path: path.to_string(),
             method: Some(method.to_string()),
             action: FaultAction::Hang,
             remaining: 0,
+            until_ms: None,
         });
         f.remaining = 1;
         self.armed.insert(0, f);
     }
 
-    /// Consumes one use of the first fault matching this request, if any.
-    pub(crate) fn take(&mut self, method: &str, path: &str) -> Option<FaultAction> {
+    /// Consumes one use of the first fault matching this request at `now_ms`, if any (a
+    /// lasting fault is not used up; it ends at its instant).
+    pub(crate) fn take(&mut self, method: &str, path: &str, now_ms: i64) -> Option<FaultAction> {
+        self.armed
+            .retain(|f| f.until_ms.map_or(f.remaining > 0, |until| now_ms < until));
         let f = self.armed.iter_mut().find(|f| {
             let path_matches = match f.path.strip_suffix('*') {
                 Some(prefix) => path.starts_with(prefix),
                 None => f.path == path,
             };
-            f.remaining > 0 && path_matches && f.method.as_deref().is_none_or(|m| m == method)
+            path_matches && f.method.as_deref().is_none_or(|m| m == method)
         })?;
-        f.remaining -= 1;
         let action = f.action.clone();
-        if action == FaultAction::Hang {
-            self.last_hang = Some(f.clone());
+        self.last_lasting = f.until_ms.is_some();
+        if !self.last_lasting {
+            f.remaining -= 1;
+            if action == FaultAction::Hang {
+                self.last_hang = Some(f.clone());
+            }
         }
-        self.armed.retain(|f| f.remaining > 0);
+        self.armed
+            .retain(|f| f.until_ms.is_some() || f.remaining > 0);
         Some(action)
     }
 
@@ -197,23 +232,41 @@ mod tests {
             status: Some(status),
             hang: false,
             times,
+            lasts: None,
         };
-        faults.push(spec(503, 2).arm().unwrap());
-        faults.push(spec(429, 1).arm().unwrap());
-        assert_eq!(faults.take("GET", "/api/v4/leads"), None);
+        faults.push(spec(503, 2).arm(0).unwrap());
+        faults.push(spec(429, 1).arm(0).unwrap());
+        let take = |f: &mut Faults, path| f.take("POST", path, 0);
+        assert_eq!(faults.take("GET", "/api/v4/leads", 0), None);
         assert_eq!(
-            faults.take("POST", "/api/v4/tasks"),
+            take(&mut faults, "/api/v4/tasks"),
             Some(FaultAction::Status(503))
         );
         assert_eq!(
-            faults.take("POST", "/api/v4/tasks"),
+            take(&mut faults, "/api/v4/tasks"),
             Some(FaultAction::Status(503))
         );
         assert_eq!(
-            faults.take("POST", "/api/v4/tasks"),
+            take(&mut faults, "/api/v4/tasks"),
             Some(FaultAction::Status(429))
         );
-        assert_eq!(faults.take("POST", "/api/v4/tasks"), None);
+        assert_eq!(take(&mut faults, "/api/v4/tasks"), None);
+    }
+
+    #[test]
+    fn a_lasting_fault_fires_on_every_match_until_it_ends() {
+        let mut faults = Faults::default();
+        let outage = any("/*").status(503).lasting(600);
+        faults.push(outage.arm(1_000).unwrap());
+        for at in [1_000, 300_000, 600_999] {
+            assert_eq!(
+                faults.take("GET", "/api/v4/contacts", at),
+                Some(FaultAction::Status(503)),
+                "at {at}"
+            );
+        }
+        assert_eq!(faults.take("GET", "/api/v4/contacts", 601_000), None);
+        assert_eq!(faults.pending(), 0, "it is gone once over");
     }
 
     #[test]
@@ -224,7 +277,8 @@ mod tests {
             status: None,
             hang: false,
             times: 1,
+            lasts: None,
         };
-        assert!(matches!(spec.arm(), Err(FaultError::Neither(_))));
+        assert!(matches!(spec.arm(0), Err(FaultError::Neither(_))));
     }
 }

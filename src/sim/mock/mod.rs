@@ -43,7 +43,7 @@ pub(crate) use router::SharedHandle;
 pub use seed::{CrmSeed, SeedError};
 pub use state::{CrmState, UnsortedState};
 
-use crate::amocrm::client::{ClientConfig, Secret};
+use crate::amocrm::client::{ClientConfig, Refresh, Secret};
 use crate::clock::Clock;
 use crate::phone::digits_key;
 
@@ -133,6 +133,8 @@ pub struct MockCrm {
     server: MockServer,
     shared: SharedHandle,
     token: String,
+    /// The refresh token the account first accepts.
+    refresh_token: String,
     clock: Clock,
 }
 
@@ -181,6 +183,7 @@ impl MockCrm {
             server,
             shared,
             token: opts.token,
+            refresh_token: opts.refresh_token,
             clock: opts.clock,
         }
     }
@@ -199,12 +202,22 @@ impl MockCrm {
         &self.token
     }
 
-    /// A client configuration for this mock on `clock`: its address and token, and, on a
-    /// virtual clock, the hook that takes an answer the mock marks lost as a timeout (no real
-    /// time passes on a virtual clock, so the mock cannot simply keep its answer back).
+    /// A client configuration for this mock on `clock`, as `serve` builds one for an OAuth
+    /// integration: its address, its access token and its refresh token (an expired access
+    /// token is refreshed on the 401, the same code path as production's), and, on a virtual
+    /// clock, the hook that takes an answer the mock marks lost as a timeout (no real time
+    /// passes on a virtual clock, so the mock cannot simply keep its answer back).
     pub fn client_config(&self, clock: Clock) -> ClientConfig {
         let virtual_clock = clock.is_virtual();
         let mut cfg = ClientConfig::new(self.uri(), Secret::new(self.token()), clock);
+        cfg.refresh = Some(Refresh {
+            refresh_token: Secret::new(self.refresh_token.clone()),
+            client_id: "sipamo-simulation".into(),
+            client_secret: Secret::new("simulation-client-secret"),
+            redirect_uri: "https://example.invalid/oauth".into(),
+            file: None,
+            save: None,
+        });
         if virtual_clock {
             cfg.hooks.lost_answer = Some(std::sync::Arc::new(|headers| {
                 headers.contains_key(LOST_ANSWER_HEADER)
@@ -239,7 +252,7 @@ impl MockCrm {
 
     /// Arms a fault: the next `times` requests matching it fail or hang.
     pub fn arm(&self, spec: &FaultSpec) -> Result<(), FaultError> {
-        let fault = spec.arm()?;
+        let fault = spec.arm(self.clock.now_ms())?;
         self.shared.lock().faults.push(fault);
         Ok(())
     }

@@ -133,7 +133,7 @@ impl Respond for CrmResponder {
         let reply = if let Some(refused) = self.admit(&mut shared, now_ms) {
             refused
         } else {
-            match shared.faults.take(&method, &path) {
+            match shared.faults.take(&method, &path, now_ms) {
                 Some(FaultAction::Status(status)) => {
                     if status == 429 {
                         too_many_requests()
@@ -234,7 +234,7 @@ impl CrmResponder {
                 let armed = specs.and_then(|specs| {
                     specs
                         .iter()
-                        .map(|f| f.arm().map_err(BadFaults::from))
+                        .map(|f| f.arm(self.clock.now_ms()).map_err(BadFaults::from))
                         .collect::<Result<Vec<_>, _>>()
                 });
                 match armed {

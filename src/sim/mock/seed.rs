@@ -34,16 +34,21 @@ pub struct CrmSeed {
     /// Task types beside 1 «Связаться» and 2 «Встреча», e.g. `{ id: 3, name: Перезвонить }`.
     #[serde(default)]
     pub(crate) task_types: Vec<SeedUser>,
-    /// amoCRM puts the call of a sip item with `is_call_event_needed: true` on the item's lead
-    /// as a `call_in` note (documented as "a call event is added", not whether the API lists it
-    /// as a note; off: it does not). A client must not write that call a second time.
     /// How the account's `query` reads a phone: `strict` (as typed, the default) or `lenient`
     /// (any notation of the same number; amoCRM does not document which it does). Absent:
     /// the runner's `--search`.
     #[serde(default)]
     pub(crate) search: Option<super::state::SearchMode>,
+    /// amoCRM puts the call of a sip item with `is_call_event_needed: true` on the item's lead
+    /// as a `call_in` note (documented as "a call event is added", not whether the API lists it
+    /// as a note; off: it does not). A client must not write that call a second time.
     #[serde(default)]
     pub(crate) unsorted_call_events: bool,
+    /// How long the account's OAuth access tokens live (amoCRM's: 24h), the first one
+    /// included: once it expires, amoCRM answers 401 and the engine refreshes with its refresh
+    /// token, as `serve` does.
+    #[serde(default)]
+    pub(crate) token_lifetime: Option<crate::duration::Span>,
 }
 
 #[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]

@@ -405,7 +405,7 @@ impl<'de> Deserialize<'de> for Step {
             actions.push(Action::Crm(c));
         }
         if let Some(f) = raw.fault {
-            f.arm().map_err(de::Error::custom)?;
+            f.arm(0).map_err(de::Error::custom)?;
             actions.push(Action::Fault(f));
         }
         match actions.len() {

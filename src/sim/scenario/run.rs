@@ -10,6 +10,7 @@ use super::model::*;
 use super::sabotage::RunMemory;
 use crate::clock::Clock;
 use crate::engine::{Engine, EngineOptions, Memory, Rule};
+use crate::server::work::worker::retry_pause;
 use crate::sim::harness::{self, WorldConfig, WorldError};
 use crate::sim::mock::journal::{self, JournalEntry};
 use crate::sim::mock::{MockCrm, MockOptions};
@@ -33,9 +34,6 @@ pub struct RunOptions {
     pub rate_limit: Option<u32>,
     /// Advanced by one per step.
     pub progress: Option<indicatif::ProgressBar>,
-    /// Like `serve`: a call whose amoCRM work fails stays open and is retried at the next
-    /// step, instead of stopping the run.
-    pub defer_failed_calls: bool,
     /// The mock still answers accepted and declined Unsorted items by uid (amoCRM does not
     /// document which way it goes).
     pub list_processed_unsorted: bool,
@@ -54,7 +52,6 @@ impl Default for RunOptions {
             sabotage_task_dedup: false,
             rate_limit: Some(7),
             progress: None,
-            defer_failed_calls: false,
             list_processed_unsorted: false,
             unsorted_call_events: false,
             search: crate::sim::mock::state::SearchMode::Strict,
@@ -144,7 +141,8 @@ impl Outcome {
         journal::to_yaml(&self.journal, self.origin_ms)
     }
 
-    /// What a snapshot records: the outcome's error (if any) and the journal.
+    /// What a snapshot records: the outcome's error (if any), the events kept aside, the
+    /// journal, and each handled call's rule trail.
     pub fn snapshot(&self) -> String {
         let mut s = format!("# {}\n", self.name);
         if let Some(e) = &self.error {
@@ -154,6 +152,14 @@ impl Outcome {
             let _ = writeln!(s, "# kept: {}", k.replace('\n', " "));
         }
         s.push_str(&self.journal_yaml());
+        // Why each call did what it did (`--explain`): reviewed with the requests, so a change
+        // in the reasons shows up in review even when the requests stay the same.
+        if !self.explanation.is_empty() {
+            s.push_str("# why:\n");
+            for line in self.explanation.iter().flat_map(|e| e.lines()) {
+                let _ = writeln!(s, "# {line}");
+            }
+        }
         s
     }
 }
@@ -234,7 +240,8 @@ struct Ctx {
     engine: Engine<RunMemory>,
     clock: Clock,
     lenient_crm: bool,
-    defer_failed_calls: bool,
+    /// Calls whose amoCRM work failed, retried as `serve` retries them.
+    retry: Retry,
     /// Raw events the receiver would acknowledge and keep aside (R-WIRE): reason and detail.
     kept: Vec<String>,
 }
@@ -261,8 +268,9 @@ enum Settle<'a> {
     All,
 }
 
-/// Handles ended calls; with `defer_failed_calls` a failure leaves them for the next step
-/// (`Ok(None)`).
+/// Handles ended calls. As in `serve`, a call whose amoCRM work fails stays queued and is
+/// retried after [`retry_pause`] (`Ok(None)`): the engine parks it once amoCRM keeps refusing
+/// it while answering other requests; only a storage failure stops the run.
 async fn settle(
     ctx: &mut Ctx,
     which: Settle<'_>,
@@ -280,15 +288,60 @@ async fn settle(
     };
     match result {
         Ok(h) => {
+            if ctx.engine.open_calls() == 0 || !h.is_empty() {
+                ctx.retry = Retry::default();
+            }
             ctx.explained.extend(h.iter().map(super::report::explain));
             Ok(Some(h))
         }
-        Err(e) if ctx.defer_failed_calls => {
-            tracing::warn!(error = %e, "call deferred to the next step");
+        Err(crate::engine::EngineError::Memory(e)) => Err(e.into()),
+        Err(e) => {
+            let now = ctx.clock.now_ms();
+            ctx.retry.failed(now, &e);
+            tracing::warn!(error = %e, retry_at_ms = ?ctx.retry.at_ms, "the call stays queued and is retried");
             Ok(None)
         }
-        Err(e) => Err(e.into()),
     }
+}
+
+/// Failing calls, retried on the virtual clock with `serve`'s pauses.
+#[derive(Debug, Default)]
+struct Retry {
+    /// Rounds that failed in a row.
+    failures: u32,
+    /// When the next round is due (clock ms), while a call is failing.
+    at_ms: Option<i64>,
+    /// What the last failure said.
+    last_error: Option<String>,
+}
+
+impl Retry {
+    fn failed(&mut self, now_ms: i64, e: &crate::engine::EngineError) {
+        self.failures = self.failures.saturating_add(1);
+        let pause = retry_pause(crate::server::work::worker::TICK, self.failures);
+        let pause_ms = i64::try_from(pause.as_millis()).unwrap_or(i64::MAX);
+        self.at_ms = Some(now_ms.saturating_add(pause_ms));
+        self.last_error = Some(e.to_string());
+    }
+}
+
+/// How long past the last step failing calls are still retried (virtual time): beyond the hour
+/// after which `serve` parks a call amoCRM keeps failing while it answers other requests.
+const RETRY_HORIZON_MS: i64 = 2 * 3_600_000;
+
+/// Retry rounds due before `until_ms`, each at its instant on the virtual clock.
+async fn retry_due(ctx: &mut Ctx, until_ms: i64) -> Result<Vec<crate::engine::Handled>, StepError> {
+    let mut out = Vec::new();
+    while let Some(at) = ctx.retry.at_ms.filter(|t| *t < until_ms) {
+        if at > ctx.clock.now_ms() {
+            ctx.clock.advance_to(at);
+        }
+        ctx.retry.at_ms = None;
+        if let Some(h) = settle(ctx, Settle::All).await? {
+            out.extend(h);
+        }
+    }
+    Ok(out)
 }
 
 /// `expect.kept`: the raw events kept aside (R-WIRE), each matching the text at its place;
@@ -501,6 +554,8 @@ async fn start_world(
         settle_ms: sc
             .settle
             .map_or(EngineOptions::default().settle_ms, |s| s.ms()),
+        // As `serve` by default: a call amoCRM keeps failing is parked after this many attempts.
+        park_after: crate::server::work::worker::PARK_AFTER,
         ..EngineOptions::default()
     };
     let cfg = WorldConfig {
@@ -511,6 +566,7 @@ async fn start_world(
             rate_limit: opts.rate_limit,
             list_processed_unsorted: opts.list_processed_unsorted,
             unsorted_call_events: opts.unsorted_call_events,
+            token_ttl: sc.crm.token_lifetime.map(|s| Duration::from_secs(s.secs())),
             ..MockOptions::default()
         },
         client_timeout: opts.client_timeout,
@@ -540,7 +596,7 @@ async fn start_world(
         engine,
         clock,
         lenient_crm: opts.lenient_crm,
-        defer_failed_calls: opts.defer_failed_calls,
+        retry: Retry::default(),
         kept: Vec::new(),
     };
     Ok((ctx, startup_requests))
@@ -627,11 +683,13 @@ fn check_invariants(
 
 /// Settles what is still open, then checks the account against `expect:`.
 async fn finish(sc: &Scenario, ctx: &mut Ctx, out: &mut Outcome, startup_requests: usize) {
-    if out.error.is_none() && ctx.engine.open_calls() > 0 {
-        ctx.defer_failed_calls = false;
-        if let Err(e) = settle(ctx, Settle::All).await {
-            out.error = Some(format!("after the last step: {e}"));
-        }
+    if out.error.is_none()
+        && let Err(e) = drain(ctx).await
+    {
+        out.error = Some(format!("after the last step: {e}"));
+    }
+    if let Some(still) = still_queued(ctx) {
+        out.failures.push(still);
     }
     match ctx.engine.memory().parked().await {
         Ok(parked) => out.failures.extend(parked_failures(&sc.expect, &parked)),
@@ -655,6 +713,30 @@ async fn finish(sc: &Scenario, ctx: &mut Ctx, out: &mut Outcome, startup_request
             }
         ));
     }
+}
+
+/// After the last step: the ended calls are handled, failing ones retried as `serve` retries
+/// them, for at most [`RETRY_HORIZON_MS`] of virtual time.
+async fn drain(ctx: &mut Ctx) -> Result<(), StepError> {
+    let horizon = ctx.clock.now_ms().saturating_add(RETRY_HORIZON_MS);
+    if ctx.engine.open_calls() > 0 {
+        settle(ctx, Settle::All).await?;
+    }
+    retry_due(ctx, horizon).await?;
+    Ok(())
+}
+
+/// The calls `serve` would still hold queued at the end, amoCRM having kept failing them.
+fn still_queued(ctx: &Ctx) -> Option<String> {
+    let error = ctx.retry.last_error.as_ref()?;
+    ctx.retry.at_ms?;
+    Some(format!(
+        "{} call(s) still queued {} h after the last step, amoCRM failing them {} time(s) in a row \
+         (`serve` would go on retrying; an outage parks nothing): {error}",
+        ctx.engine.open_calls(),
+        RETRY_HORIZON_MS / 3_600_000,
+        ctx.retry.failures
+    ))
 }
 
 /// `expect.error`: the run must have stopped with an error containing the text (and only
@@ -685,9 +767,12 @@ async fn apply(
 ) -> Result<StepDone, StepError> {
     let mut done = StepDone::default();
     let at = sc.start.0 + step.at.secs() as i64;
-    // Calls whose settle window closed before this step are decided first, as in `serve`.
+    // Failing calls due for a retry, then calls whose settle window closed before this step,
+    // are handled first, as in `serve`.
+    let retried = retry_due(ctx, at * 1000).await?;
+    done.paths = retried.iter().filter_map(path_label).collect();
     if let Some(handled) = settle(ctx, Settle::Before(at * 1000)).await? {
-        done.paths = handled.iter().filter_map(path_label).collect();
+        done.paths.extend(handled.iter().filter_map(path_label));
     }
     ctx.clock.advance_to(at * 1000);
     match &step.action {

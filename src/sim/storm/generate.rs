@@ -187,6 +187,7 @@ fn faults(rng: &mut StdRng) -> Vec<FaultSpec> {
             status: Some(status),
             hang: false,
             times,
+            lasts: None,
         });
     }
     // Rarely, a lost answer after the write.

@@ -24,7 +24,6 @@ pub fn storm_options(
         sabotage_task_dedup,
         rate_limit: Some(7),
         progress,
-        defer_failed_calls: true,
         // A lost answer costs no real time (the mock marks it lost on the virtual clock); this
         // timeout only bounds an answer that is merely slow (taken for lost, it adds a
         // look-up, never a second entity).
