@@ -3,9 +3,11 @@
 //! with CI=true a changed or missing snapshot fails); and it must pass with the same journal
 //! when the mock's search is lenient (amoCRM does not document whether its `query` finds other
 //! notations of a phone: the engine must not depend on it). `cargo test --test scenarios missed/`
-//! runs some, `-- --list` lists them, nextest's `--partition` shards them.
+//! runs some, `-- --list` lists them, nextest's `--partition` shards them. With
+//! `SIPAMO_REPORT=FILE.html`, the run also writes the HTML report of `sipamo run --report`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use sipamo::sim::mock::state::SearchMode;
@@ -31,8 +33,22 @@ fn main() {
         "whole suite, amoCRM still listing processed Unsorted items",
         every_scenario_passes_when_amocrm_still_lists_processed_unsorted_items,
     ));
-    libtest_mimic::run(&args, trials).exit();
+    let started = std::time::Instant::now();
+    let conclusion = libtest_mimic::run(&args, trials);
+    if let Some(path) = std::env::var_os("SIPAMO_REPORT") {
+        let mut outcomes = OUTCOMES.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        outcomes.sort_by(|a, b| a.name.cmp(&b.name));
+        let path = PathBuf::from(path);
+        match sipamo::sim::scenario::html::write(&path, &outcomes, &[], started.elapsed()) {
+            Ok(()) => eprintln!("wrote {}", path.display()),
+            Err(e) => panic!("SIPAMO_REPORT: {e}"),
+        }
+    }
+    conclusion.exit();
 }
+
+/// Every scenario's outcome, for the HTML report.
+static OUTCOMES: Mutex<Vec<Outcome>> = Mutex::new(Vec::new());
 
 fn run_one(file: &Path, opts: RunOptions) -> Result<Outcome, Failed> {
     let loaded = load::load_file(file).map_err(|e| e.to_string())?;
@@ -45,6 +61,12 @@ fn run_one(file: &Path, opts: RunOptions) -> Result<Outcome, Failed> {
 
 fn scenario_matches_its_snapshot(file: &Path, rel: &Path) -> Result<(), Failed> {
     let o = run_one(file, RunOptions::default())?;
+    if std::env::var_os("SIPAMO_REPORT").is_some() {
+        OUTCOMES
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(o.clone());
+    }
     if !o.passed() {
         return Err(sipamo::sim::scenario::report::line(&o).into());
     }

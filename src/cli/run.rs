@@ -15,6 +15,13 @@ pub(crate) struct RunArgs {
     /// Also write a JUnit XML report here (one testcase per scenario).
     #[arg(long, value_name = "FILE")]
     pub(crate) junit: Option<PathBuf>,
+    /// Also write a self-contained HTML report here (opens offline by double-click): the
+    /// summary with rule coverage and, per scenario, a timeline on the virtual clock (Sipuni
+    /// events, settled calls with their rule IDs, manager actions, faults, amoCRM requests),
+    /// the account at the end, what did not hold beside what the account holds, and the
+    /// snapshot diff when the journal changed.
+    #[arg(long, value_name = "FILE.html")]
+    pub(crate) report: Option<PathBuf>,
     /// Print each scenario's amoCRM requests (the journal).
     #[arg(long)]
     pub(crate) journal: bool,
@@ -104,8 +111,12 @@ async fn run_files(files: &[PathBuf], args: &RunArgs) -> anyhow::Result<bool> {
         report::summary(&outcomes, &load_errors),
         started.elapsed().as_secs_f64()
     );
+    if let Some(path) = &args.report {
+        crate::sim::scenario::html::write(path, &outcomes, &load_errors, started.elapsed())?;
+        eprintln!("wrote {}", path.display());
+    }
     if let Some(path) = &args.junit {
-        let xml = report::junit(&outcomes, &load_errors)?;
+        let xml = report::junit(&outcomes, &load_errors, args.report.as_deref())?;
         std::fs::write(path, xml)
             .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
     }

@@ -9,6 +9,7 @@ mod format_example;
 mod layout;
 mod mock_api;
 mod parser_props;
+mod report_browser;
 mod runner;
 mod schema;
 mod serve;

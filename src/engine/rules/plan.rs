@@ -140,10 +140,15 @@ impl Plan {
             other => out.push(format!("Unsorted: {other:?}")),
         }
         if let Some(t) = &self.task {
-            out.push(format!("creates a callback task {t:?}"));
+            out.push(format!("R-MISS-TASK: creates a callback task {t:?}"));
         }
         if let Some(n) = &self.note {
-            out.push(format!("adds the call note {n:?}"));
+            let rule = if n.not_reached {
+                super::rule::Rule::NoteNotReached
+            } else {
+                super::rule::Rule::NoteCall
+            };
+            out.push(format!("{}: adds the call note {n:?}", rule.id()));
         }
         if out.is_empty() {
             out.push("nothing in amoCRM".into());

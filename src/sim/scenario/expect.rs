@@ -7,6 +7,35 @@ use super::model::*;
 use crate::phone::digits_key;
 use crate::sim::mock::state::{CrmState, EntityKind};
 
+/// An expectation that did not hold, for the report's side-by-side view: what was expected,
+/// what the account holds, and for each expected item no entity matched, the closest entity
+/// and the fields in which they differ.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Mismatch {
+    /// `contacts`, `leads`, `unsorted`, `tasks`, `notes` or `requests`.
+    pub what: String,
+    pub expected: Vec<String>,
+    pub actual: Vec<String>,
+    pub unmatched: Vec<Unmatched>,
+}
+
+/// An expected item no entity matched.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Unmatched {
+    pub expected: String,
+    /// The entity meeting most of its fields.
+    pub closest: Option<String>,
+    /// The fields the closest entity does not meet.
+    pub differs: Vec<String>,
+}
+
+/// What `expect:` found: the failures as text, and the same as data for the report.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Checked {
+    pub(crate) failures: Vec<String>,
+    pub(crate) mismatches: Vec<Mismatch>,
+}
+
 /// One entity as expectations see it.
 #[derive(Debug, Default, Clone)]
 struct View {
@@ -321,26 +350,28 @@ fn checks_note(e: &NoteExpect) -> Vec<Check> {
 
 /// The entity that meets most of an expected item's fields, and the fields it does not
 /// (as wiremock shows the closest request when none matched).
-fn closest(checks: &[Check], views: &[View]) -> String {
-    let Some((view, failed)) = views
+fn closest<'v>(checks: &[Check], views: &'v [View]) -> Option<(&'v View, Vec<String>)> {
+    views
         .iter()
         .map(|v| {
-            let failed: Vec<&str> = checks
+            let failed: Vec<String> = checks
                 .iter()
                 .filter(|(_, f)| !f(v))
-                .map(|(name, _)| name.as_str())
+                .map(|(name, _)| name.clone())
                 .collect();
             (v, failed)
         })
         .min_by_key(|(_, failed)| failed.len())
-    else {
-        return String::new();
-    };
-    format!(
-        "\n      closest: {}\n      differs in: {}",
-        view.describe,
-        failed.join(", ")
-    )
+}
+
+fn closest_text(checks: &[Check], views: &[View]) -> String {
+    closest(checks, views).map_or_else(String::new, |(view, failed)| {
+        format!(
+            "\n      closest: {}\n      differs in: {}",
+            view.describe,
+            failed.join(", ")
+        )
+    })
 }
 
 /// Finds a one-to-one assignment of expected items to entities (small sizes: backtracking).
@@ -360,27 +391,55 @@ fn assign(fits: &[Vec<bool>], i: usize, used: &mut Vec<bool>) -> bool {
     false
 }
 
+/// What the account holds of a kind, a line each.
+fn holds(views: &[View]) -> String {
+    let mut s = String::new();
+    if views.is_empty() {
+        s.push_str("    (none)\n");
+    }
+    for v in views {
+        let _ = writeln!(s, "    - {}", v.describe);
+    }
+    s
+}
+
+/// An expected item as the fields it names: `{ client: +7…, due: 5m }`.
+fn item_text(c: &[Check]) -> String {
+    format!(
+        "{{ {} }}",
+        c.iter().map(|x| x.0.clone()).collect::<Vec<_>>().join(", ")
+    )
+}
+
+/// An expected item no entity matched, with the entity closest to it.
+fn unmatched_item(checks: &[Check], views: &[View]) -> Unmatched {
+    let near = closest(checks, views);
+    Unmatched {
+        expected: item_text(checks),
+        closest: near.as_ref().map(|(v, _)| v.describe.clone()),
+        differs: near.map(|(_, d)| d).unwrap_or_default(),
+    }
+}
+
 fn check_kind<T>(
     what: &str,
     want: &Option<CountOr<T>>,
     views: Vec<View>,
     to_checks: fn(&T) -> Vec<Check>,
-    failures: &mut Vec<String>,
+    out: &mut Checked,
 ) {
     let Some(want) = want else { return };
-    let holds = |views: &[View]| {
-        let mut s = String::new();
-        if views.is_empty() {
-            s.push_str("    (none)\n");
-        }
-        for v in views {
-            let _ = writeln!(s, "    - {}", v.describe);
-        }
-        s
+    let mut mismatch = Mismatch {
+        what: what.to_string(),
+        actual: views.iter().map(|v| v.describe.clone()).collect(),
+        ..Mismatch::default()
     };
+    let failures = &mut out.failures;
     match want {
         CountOr::Count(n) => {
             if *n != views.len() {
+                mismatch.expected = vec![format!("{n} {what}")];
+                out.mismatches.push(mismatch);
                 failures.push(format!(
                     "expect.{what}: expected {n}, the account holds {}:\n{}",
                     views.len(),
@@ -390,17 +449,14 @@ fn check_kind<T>(
         }
         CountOr::List(items) => {
             let checks: Vec<Vec<Check>> = items.iter().map(to_checks).collect();
-            let text = |c: &[Check]| {
-                format!(
-                    "{{ {} }}",
-                    c.iter().map(|x| x.0.clone()).collect::<Vec<_>>().join(", ")
-                )
-            };
+            let text = item_text;
+            mismatch.expected = checks.iter().map(|c| text(c)).collect();
             if items.len() != views.len() {
                 let listed: Vec<String> = checks
                     .iter()
                     .map(|c| format!("    - {}", text(c)))
                     .collect();
+                out.mismatches.push(mismatch);
                 failures.push(format!(
                     "expect.{what}: expected {} item(s):\n{}\n  the account holds {}:\n{}",
                     items.len(),
@@ -415,12 +471,17 @@ fn check_kind<T>(
                 .map(|c| views.iter().map(|v| c.iter().all(|(_, f)| f(v))).collect())
                 .collect();
             if !assign(&fits, 0, &mut vec![false; views.len()]) {
-                let unmatched: Vec<String> = checks
-                    .iter()
-                    .zip(&fits)
-                    .filter(|(_, f)| !f.iter().any(|b| *b))
-                    .map(|(c, _)| format!("    - {}{}", text(c), closest(c, &views)))
+                let lost = || {
+                    checks
+                        .iter()
+                        .zip(&fits)
+                        .filter(|(_, f)| !f.iter().any(|b| *b))
+                };
+                let unmatched: Vec<String> = lost()
+                    .map(|(c, _)| format!("    - {}{}", text(c), closest_text(c, &views)))
                     .collect();
+                mismatch.unmatched = lost().map(|(c, _)| unmatched_item(c, &views)).collect();
+                out.mismatches.push(mismatch);
                 let detail = if unmatched.is_empty() {
                     "    (each item fits some entity, but not all at once)".to_string()
                 } else {
@@ -432,45 +493,55 @@ fn check_kind<T>(
     }
 }
 
+/// The account as the report shows it: each visible entity as one line, by kind (contacts and
+/// leads inside pending Unsorted items are not visible; the items are listed with their state).
+pub(crate) fn account_view(s: &CrmState, start: i64) -> Vec<(&'static str, Vec<String>)> {
+    [
+        ("contacts", contacts(s)),
+        ("leads", leads(s)),
+        ("unsorted", unsorted(s)),
+        ("tasks", tasks(s, start)),
+        ("notes", notes(s)),
+    ]
+    .into_iter()
+    .map(|(kind, views)| (kind, views.into_iter().map(|v| v.describe).collect()))
+    .collect()
+}
+
 /// Checks every expectation; answers the failures (empty when all hold).
-pub(crate) fn check(expect: &Expect, s: &CrmState, start: i64, requests: usize) -> Vec<String> {
-    let mut failures = Vec::new();
+pub(crate) fn check(expect: &Expect, s: &CrmState, start: i64, requests: usize) -> Checked {
+    let mut out = Checked::default();
+    let found = &mut out;
     check_kind(
         "contacts",
         &expect.contacts,
         contacts(s),
         checks_contact,
-        &mut failures,
+        found,
     );
-    check_kind("leads", &expect.leads, leads(s), checks_lead, &mut failures);
+    check_kind("leads", &expect.leads, leads(s), checks_lead, found);
     check_kind(
         "unsorted",
         &expect.unsorted,
         unsorted(s),
         checks_unsorted,
-        &mut failures,
+        found,
     );
-    check_kind(
-        "tasks",
-        &expect.tasks,
-        tasks(s, start),
-        checks_task,
-        &mut failures,
-    );
-    check_kind("notes", &expect.notes, notes(s), checks_note, &mut failures);
+    check_kind("tasks", &expect.tasks, tasks(s, start), checks_task, found);
+    check_kind("notes", &expect.notes, notes(s), checks_note, found);
     if let Some(r) = &expect.requests {
         if let Some(max) = r.max
             && requests > max
         {
-            failures.push(format!("expect.requests.max: at most {max} amoCRM requests expected, the steps made {requests}"));
+            found.failures.push(format!("expect.requests.max: at most {max} amoCRM requests expected, the steps made {requests}"));
         }
         if let Some(min) = r.min
             && requests < min
         {
-            failures.push(format!("expect.requests.min: at least {min} amoCRM requests expected, the steps made {requests}"));
+            found.failures.push(format!("expect.requests.min: at least {min} amoCRM requests expected, the steps made {requests}"));
         }
     }
-    failures
+    out
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! Scenarios: the YAML format QA writes, the runner that plays one against the engine and a
 //! fresh mock on a virtual clock, the expectations, and the reports.
 
-pub(crate) mod expect;
+pub mod expect;
+pub mod html;
 pub(crate) mod invariants;
 pub mod load;
 pub(crate) mod model;
@@ -12,3 +13,4 @@ pub mod run;
 mod sabotage;
 pub mod schema;
 pub mod suite;
+pub mod timeline;

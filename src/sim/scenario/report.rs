@@ -31,13 +31,15 @@ pub(crate) fn summary(outcomes: &[Outcome], load_errors: &[LoadError]) -> String
 }
 
 /// JUnit XML: one testcase per scenario (and per file that did not load).
+/// With `html`, each testcase's `system-out` starts with where the HTML report shows it.
 pub(crate) fn junit(
     outcomes: &[Outcome],
     load_errors: &[LoadError],
+    html: Option<&std::path::Path>,
 ) -> Result<String, quick_junit::SerializeError> {
     let mut report = Report::new("sipamo");
     let mut suite = TestSuite::new("scenarios");
-    for o in outcomes {
+    for (i, o) in outcomes.iter().enumerate() {
         let status = if o.passed() {
             TestCaseStatus::success()
         } else {
@@ -53,8 +55,13 @@ pub(crate) fn junit(
         };
         let mut case = TestCase::new(o.name.clone(), status);
         case.set_classname(o.file.clone());
-        if !o.explanation.is_empty() {
-            case.set_system_out(o.explanation.join("\n"));
+        let mut out: Vec<String> = html
+            .map(|p| format!("report: {}#scenario-{}", p.display(), i + 1))
+            .into_iter()
+            .collect();
+        out.extend(o.explanation.iter().cloned());
+        if !out.is_empty() {
+            case.set_system_out(out.join("\n"));
         }
         case.set_time(o.elapsed);
         suite.add_test_case(case);
@@ -118,8 +125,8 @@ mod explain_tests {
             "{}",
             o.explanation[1]
         );
-        assert!(o.explanation[3].contains("does creates a callback task"));
-        let xml = junit(std::slice::from_ref(&o), &[]).unwrap();
+        assert!(o.explanation[3].contains("does R-MISS-TASK: creates a callback task"));
+        let xml = junit(std::slice::from_ref(&o), &[], None).unwrap();
         assert!(
             xml.contains("<system-out>") && xml.contains("R-MISS-DEDUP"),
             "{xml}"

@@ -8,6 +8,7 @@ use super::expect;
 use super::load::Loaded;
 use super::model::*;
 use super::sabotage::RunMemory;
+use super::timeline::{Moment, MomentKind};
 use crate::clock::Clock;
 use crate::engine::{Engine, EngineOptions, Memory, Rule};
 use crate::server::work::worker::retry_pause;
@@ -129,9 +130,49 @@ pub struct Outcome {
     pub explanation: Vec<String>,
     /// Raw events kept aside as unusable (R-WIRE), with their reasons.
     pub kept: Vec<String>,
+    /// Everything that happened, in virtual-time order (the HTML report's timeline).
+    pub timeline: Vec<Moment>,
+    /// The expectations that did not hold, as data (the report's side-by-side view).
+    pub mismatches: Vec<expect::Mismatch>,
+    /// The account at the end: each visible entity as one line, by kind.
+    pub account: Vec<(&'static str, Vec<String>)>,
+    /// The rule IDs the scenario cites.
+    pub rules: Vec<String>,
 }
 
 impl Outcome {
+    /// The outcome of a scenario before it runs: nothing happened yet.
+    pub(crate) fn empty(
+        name: &str,
+        file: String,
+        tags: Vec<String>,
+        seed: u64,
+        origin_ms: i64,
+    ) -> Self {
+        Outcome {
+            name: name.to_string(),
+            file,
+            tags,
+            seed,
+            failures: Vec::new(),
+            error: None,
+            kept: Vec::new(),
+            journal: Vec::new(),
+            origin_ms,
+            requests: 0,
+            elapsed: Duration::ZERO,
+            violation: None,
+            violation_step: None,
+            paths: Default::default(),
+            steps_run: 0,
+            explanation: Vec::new(),
+            timeline: Vec::new(),
+            mismatches: Vec::new(),
+            account: Vec::new(),
+            rules: Vec::new(),
+        }
+    }
+
     pub fn passed(&self) -> bool {
         self.failures.is_empty()
     }
@@ -242,8 +283,110 @@ struct Ctx {
     lenient_crm: bool,
     /// Calls whose amoCRM work failed, retried as `serve` retries them.
     retry: Retry,
+    /// What happened so far (requests aside: the journal has them).
+    timeline: Vec<Moment>,
+    /// Virtual time zero, clock ms.
+    origin_ms: i64,
     /// Raw events the receiver would acknowledge and keep aside (R-WIRE): reason and detail.
     kept: Vec<String>,
+}
+
+impl Ctx {
+    /// Virtual time since the scenario's start, ms.
+    fn since_start(&self) -> i64 {
+        self.clock.now_ms().saturating_sub(self.origin_ms)
+    }
+
+    /// Records a moment of the timeline, now.
+    fn moment(&mut self, kind: MomentKind, title: String, detail: Option<String>) {
+        let mut m = Moment::new(self.since_start(), kind, title);
+        m.detail = detail;
+        self.timeline.push(m);
+    }
+}
+
+/// One line for a Sipuni event: its kind, call and parties.
+fn event_title(line: &str) -> String {
+    let fields: Vec<(String, String)> = form_urlencoded::parse(line.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let get = |k: &str| {
+        fields
+            .iter()
+            .find(|(key, _)| key == k)
+            .map_or("", |(_, v)| v.as_str())
+    };
+    let kind = match get("event") {
+        "1" => "ring",
+        "2" => "hangup",
+        "3" => "answer",
+        "4" => "leg ended",
+        _ => "event",
+    };
+    let status = match get("status") {
+        "" => String::new(),
+        s => format!(" ({s})"),
+    };
+    format!(
+        "Sipuni {kind}{status}: call {} from {} to {}",
+        get("call_id"),
+        get("src_num"),
+        get("dst_num")
+    )
+}
+
+/// One line for a manager's action in amoCRM.
+fn manager_title(a: &CrmAction) -> String {
+    match a {
+        CrmAction::AcceptUnsorted(x) => format!(
+            "manager accepts the Unsorted item of {} (user {})",
+            x.client.0, x.user
+        ),
+        CrmAction::DeclineUnsorted(x) => {
+            format!("manager declines the Unsorted item of {}", x.client.0)
+        }
+        CrmAction::CompleteTask(x) => format!("manager completes the tasks of {}", x.client.0),
+        CrmAction::CloseLead(x) => format!(
+            "manager closes the leads of {} (status {})",
+            x.client.0, x.status
+        ),
+        CrmAction::MoveTask(x) => format!(
+            "manager moves the tasks of {} to {}",
+            x.client.0,
+            crate::sim::mock::journal::offset(
+                i64::try_from(x.due.secs())
+                    .unwrap_or(i64::MAX)
+                    .saturating_mul(1000)
+            )
+        ),
+        CrmAction::DeleteTask(x) => format!("manager deletes the tasks of {}", x.client.0),
+    }
+}
+
+/// One line for a fault armed on the mock.
+fn fault_title(f: &crate::sim::mock::FaultSpec) -> String {
+    let what = match (f.status, f.hang) {
+        (Some(s), _) => format!("answers {s}"),
+        (None, _) => "applies the write and loses the answer".to_string(),
+    };
+    let how_long = match f.lasts {
+        Some(d) => format!(
+            "for {}",
+            crate::sim::mock::journal::offset(
+                i64::try_from(d.secs())
+                    .unwrap_or(i64::MAX)
+                    .saturating_mul(1000)
+            )
+        ),
+        None => format!("{} time(s)", f.times),
+    };
+    format!(
+        "fault: amoCRM {what} to {}{} {how_long}",
+        f.method
+            .as_deref()
+            .map_or(String::new(), |m| format!("{m} ")),
+        f.path
+    )
 }
 
 /// What a step did, besides its requests.
@@ -275,6 +418,7 @@ async fn settle(
     ctx: &mut Ctx,
     which: Settle<'_>,
 ) -> Result<Option<Vec<crate::engine::Handled>>, StepError> {
+    let requests_before = ctx.mock.journal_len();
     let result = match which {
         Settle::Before(at_ms) => settle_before(ctx, at_ms).await,
         Settle::Call(id) => match settle_before(ctx, ctx.clock.now_ms()).await {
@@ -291,13 +435,31 @@ async fn settle(
             if ctx.engine.open_calls() == 0 || !h.is_empty() {
                 ctx.retry = Retry::default();
             }
-            ctx.explained.extend(h.iter().map(super::report::explain));
+            // The calls come on the timeline where their work began: at their first request.
+            let began = ctx
+                .mock
+                .inspect(|_, journal| journal.get(requests_before).map(|e| e.at_ms));
+            let at = began.map_or_else(|| ctx.since_start(), |t| t - ctx.origin_ms);
+            for e in h.iter().map(super::report::explain) {
+                ctx.timeline.push(Moment::call(at, &e));
+                ctx.explained.push(e);
+            }
             Ok(Some(h))
         }
         Err(crate::engine::EngineError::Memory(e)) => Err(e.into()),
         Err(e) => {
             let now = ctx.clock.now_ms();
             ctx.retry.failed(now, &e);
+            let again = ctx.retry.at_ms.unwrap_or(now).saturating_sub(ctx.origin_ms);
+            let title = format!(
+                "amoCRM work failed ({} in a row); the call stays queued, retried at {}",
+                ctx.retry.failures,
+                crate::sim::mock::journal::offset(again)
+            );
+            ctx.timeline.push(
+                Moment::new(ctx.since_start(), MomentKind::Failed, title)
+                    .with_detail(e.to_string()),
+            );
             tracing::warn!(error = %e, retry_at_ms = ?ctx.retry.at_ms, "the call stays queued and is retried");
             Ok(None)
         }
@@ -497,24 +659,14 @@ pub async fn run(loaded: &Loaded, opts: RunOptions) -> Outcome {
     let started = Instant::now();
     let sc = &loaded.scenario;
     let seed = sc.seed.unwrap_or(DEFAULT_SEED);
-    let mut out = Outcome {
-        name: sc.name.clone(),
-        file: loaded.path.display().to_string(),
-        tags: sc.tags.clone(),
+    let mut out = Outcome::empty(
+        &sc.name,
+        loaded.path.display().to_string(),
+        sc.tags.clone(),
         seed,
-        failures: Vec::new(),
-        error: None,
-        kept: Vec::new(),
-        journal: Vec::new(),
-        origin_ms: sc.start.0 * 1000,
-        requests: 0,
-        elapsed: Duration::ZERO,
-        violation: None,
-        violation_step: None,
-        paths: Default::default(),
-        steps_run: 0,
-        explanation: Vec::new(),
-    };
+        sc.start.0 * 1000,
+    );
+    out.rules = sc.rules.iter().map(|r| r.0.clone()).collect();
     match start_world(sc, &opts, seed).await {
         Err(StartFailed::Failure(f)) => out.failures.push(f),
         Err(StartFailed::Error(e)) => out.error = Some(e),
@@ -597,6 +749,8 @@ async fn start_world(
         clock,
         lenient_crm: opts.lenient_crm,
         retry: Retry::default(),
+        timeline: Vec::new(),
+        origin_ms: sc.start.0.saturating_mul(1000),
         kept: Vec::new(),
     };
     Ok((ctx, startup_requests))
@@ -700,7 +854,15 @@ async fn finish(sc: &Scenario, ctx: &mut Ctx, out: &mut Outcome, startup_request
     out.explanation = std::mem::take(&mut ctx.explained);
     out.journal = ctx.mock.journal();
     out.requests = out.journal.len().saturating_sub(startup_requests);
-    let failures = expect::check(&sc.expect, &ctx.mock.snapshot(), sc.start.0, out.requests);
+    let account = ctx.mock.snapshot();
+    out.account = expect::account_view(&account, sc.start.0);
+    out.timeline =
+        super::timeline::merged(&ctx.timeline, &out.journal, out.origin_ms, startup_requests);
+    let expect::Checked {
+        failures,
+        mismatches,
+    } = expect::check(&sc.expect, &account, sc.start.0, out.requests);
+    out.mismatches = mismatches;
     if !failures.is_empty() {
         let lines = request_lines(&out.journal[startup_requests..], out.origin_ms);
         out.failures.extend(failures);
@@ -781,6 +943,11 @@ async fn apply(
             let mut call_id = None;
             for e in deliver(spec.events(at), c.delivery) {
                 ctx.clock.advance_to(e.at * 1000);
+                ctx.moment(
+                    MomentKind::Event,
+                    event_title(&e.line),
+                    Some(e.line.clone()),
+                );
                 let ev = CallEvent::parse(&e.line)?;
                 call_id = Some(ev.call_id.clone());
                 take(ctx, ev).await?;
@@ -804,25 +971,9 @@ async fn apply(
                 answered,
             });
         }
-        Action::Event(fields) => {
-            let line = {
-                let mut ser = form_urlencoded::Serializer::new(String::new());
-                for (k, v) in fields {
-                    ser.append_pair(k, v);
-                }
-                if !fields.iter().any(|(k, _)| k == "timestamp") {
-                    ser.append_pair("timestamp", &at.to_string());
-                }
-                ser.finish()
-            };
-            // As the receiver does (R-WIRE): what is no usable event is acknowledged and kept
-            // aside with its reason, never acted on.
-            match CallEvent::parse(&line) {
-                Ok(ev) => take(ctx, ev).await?,
-                Err(e) => ctx.kept.push(format!("{}: {e}", e.reason())),
-            }
-        }
+        Action::Event(fields) => raw_event(ctx, fields, at).await?,
         Action::Crm(a) => {
+            ctx.moment(MomentKind::Manager, manager_title(a), None);
             // A manager action that finds nothing fails the scenario but the steps go on.
             if let Err(e) = crm_action(sc, ctx, a)
                 && !ctx.lenient_crm
@@ -830,9 +981,42 @@ async fn apply(
                 done.problem = Some(format!("crm: {e}"));
             }
         }
-        Action::Fault(f) => ctx.mock.arm(f)?,
+        Action::Fault(f) => {
+            ctx.moment(MomentKind::Fault, fault_title(f), None);
+            ctx.mock.arm(f)?;
+        }
     }
     Ok(done)
+}
+
+/// A raw `event:` step, as the receiver takes it (R-WIRE): what is no usable event is
+/// acknowledged and kept aside with its reason, never acted on.
+async fn raw_event(ctx: &mut Ctx, fields: &[(String, String)], at: i64) -> Result<(), StepError> {
+    let line = {
+        let mut ser = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in fields {
+            ser.append_pair(k, v);
+        }
+        if !fields.iter().any(|(k, _)| k == "timestamp") {
+            ser.append_pair("timestamp", &at.to_string());
+        }
+        ser.finish()
+    };
+    // As the receiver does (R-WIRE): what is no usable event is acknowledged and kept
+    // aside with its reason, never acted on.
+    match CallEvent::parse(&line) {
+        Ok(ev) => {
+            ctx.moment(MomentKind::Event, event_title(&line), Some(line.clone()));
+            take(ctx, ev).await?;
+        }
+        Err(e) => {
+            let why = format!("{}: {e}", e.reason());
+            let title = format!("kept aside, no usable event (R-WIRE): {}", e.reason());
+            ctx.moment(MomentKind::Kept, title, Some(format!("{why}\n{line}")));
+            ctx.kept.push(why);
+        }
+    }
+    Ok(())
 }
 
 /// A manager's action in amoCRM, through the mock's own door (not the API).

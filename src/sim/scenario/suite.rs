@@ -91,24 +91,13 @@ pub async fn run_all(scenarios: Vec<Loaded>, opts: RunOptions, parallel: usize) 
     for h in handles {
         match h.await {
             Ok(o) => out.push(o),
-            Err(e) => out.push(Outcome {
-                name: "(crashed)".into(),
-                file: String::new(),
-                tags: Vec::new(),
-                seed: 0,
-                failures: vec![format!("the scenario task failed: {e}")],
-                error: None,
-                journal: Vec::new(),
-                origin_ms: 0,
-                requests: 0,
-                elapsed: std::time::Duration::ZERO,
-                violation: None,
-                violation_step: None,
-                paths: Default::default(),
-                steps_run: 0,
-                explanation: Vec::new(),
-                kept: Vec::new(),
-            }),
+            Err(e) => {
+                let mut crashed = Outcome::empty("(crashed)", String::new(), Vec::new(), 0, 0);
+                crashed
+                    .failures
+                    .push(format!("the scenario task failed: {e}"));
+                out.push(crashed);
+            }
         }
     }
     out
