@@ -336,6 +336,10 @@ pub(crate) enum Action {
     Event(Vec<(String, String)>),
     Crm(CrmAction),
     Fault(FaultSpec),
+    /// The customer saves new settings: the engine starts again with them and its memory, as
+    /// `serve` restarted with a new settings file would (the calls ended before are handled
+    /// first).
+    Settings(Box<crate::engine::Settings>, String),
 }
 
 /// One step: when and what.
@@ -366,6 +370,11 @@ pub(super) struct RawStep {
     /// Arms the mock: the next matching requests fail or hang.
     #[serde(default)]
     fault: Option<FaultSpec>,
+    /// The customer saves new settings (the whole block, as at the top of the file): the
+    /// engine starts again with them and its memory, as `serve` restarted would.
+    #[serde(default)]
+    #[schemars(with = "Option<crate::engine::Settings>")]
+    settings: Option<serde_yaml::Value>,
 }
 
 impl<'de> Deserialize<'de> for Step {
@@ -408,6 +417,12 @@ impl<'de> Deserialize<'de> for Step {
             f.arm(0).map_err(de::Error::custom)?;
             actions.push(Action::Fault(f));
         }
+        if let Some(value) = raw.settings {
+            let text = serde_yaml::to_string(&value).map_err(de::Error::custom)?;
+            let settings: crate::engine::Settings =
+                serde_yaml::from_value(value).map_err(de::Error::custom)?;
+            actions.push(Action::Settings(Box::new(settings), text));
+        }
         match actions.len() {
             1 => Ok(Step {
                 at: raw.at,
@@ -415,10 +430,10 @@ impl<'de> Deserialize<'de> for Step {
                 line: 0,
             }),
             0 => Err(de::Error::custom(
-                "a step needs one of call, event, crm or fault",
+                "a step needs one of call, event, crm, fault or settings",
             )),
             _ => Err(de::Error::custom(
-                "a step does one thing: give only one of call, event, crm or fault",
+                "a step does one thing: give only one of call, event, crm, fault or settings",
             )),
         }
     }

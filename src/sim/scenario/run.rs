@@ -287,6 +287,9 @@ struct Ctx {
     timeline: Vec<Moment>,
     /// Virtual time zero, clock ms.
     origin_ms: i64,
+    /// The engine's client and options, to start it again with new settings.
+    client: crate::amocrm::client::AmoClient,
+    engine_options: EngineOptions,
     /// Raw events the receiver would acknowledge and keep aside (R-WIRE): reason and detail.
     kept: Vec<String>,
 }
@@ -600,7 +603,7 @@ fn step_phone(step: &Step) -> Option<String> {
                 .find(|(k, _)| k == "src_num" || k == "dst_num")
                 .and_then(|(_, v)| crate::phone::digits_key(v));
         }
-        Action::Fault(_) => return None,
+        Action::Fault(_) | Action::Settings(..) => return None,
     };
     Some(phone.0.last10().to_string())
 }
@@ -702,7 +705,7 @@ async fn start_world(
     if sc.crm.search.is_none() {
         state.search = opts.search;
     }
-    let engine = crate::engine::EngineOptions {
+    let engine_options = crate::engine::EngineOptions {
         settle_ms: sc
             .settle
             .map_or(EngineOptions::default().settle_ms, |s| s.ms()),
@@ -723,7 +726,7 @@ async fn start_world(
         },
         client_timeout: opts.client_timeout,
         jitter_seed: seed,
-        engine,
+        engine: engine_options.clone(),
     };
     let memory = RunMemory::new(opts.sabotage_task_dedup);
     let world = match harness::World::start(cfg, sc.settings.clone(), memory).await {
@@ -740,7 +743,7 @@ async fn start_world(
         engine,
         clock,
         startup_requests,
-        ..
+        client,
     } = world;
     let ctx = Ctx {
         explained: Vec::new(),
@@ -751,6 +754,8 @@ async fn start_world(
         retry: Retry::default(),
         timeline: Vec::new(),
         origin_ms: sc.start.0.saturating_mul(1000),
+        client,
+        engine_options,
         kept: Vec::new(),
     };
     Ok((ctx, startup_requests))
@@ -985,6 +990,14 @@ async fn apply(
             ctx.moment(MomentKind::Fault, fault_title(f), None);
             ctx.mock.arm(f)?;
         }
+        Action::Settings(settings, yaml) => {
+            ctx.moment(
+                MomentKind::Manager,
+                "the customer saves new settings; the engine starts again with them".into(),
+                Some(yaml.clone()),
+            );
+            new_settings(ctx, settings).await?;
+        }
     }
     Ok(done)
 }
@@ -1016,6 +1029,17 @@ async fn raw_event(ctx: &mut Ctx, fields: &[(String, String)], at: i64) -> Resul
             ctx.kept.push(why);
         }
     }
+    Ok(())
+}
+
+/// New settings, as `serve` restarted with another settings file: the calls that ended are
+/// handled first, then the engine connects again (checking the settings against the account,
+/// R-CFG-1/2) with the same memory.
+async fn new_settings(ctx: &mut Ctx, settings: &crate::engine::Settings) -> Result<(), StepError> {
+    settle(ctx, Settle::All).await?;
+    let memory = std::mem::replace(ctx.engine.memory_mut(), RunMemory::new(false));
+    let options = ctx.engine_options.clone();
+    ctx.engine = Engine::connect(settings.clone(), ctx.client.clone(), memory, options).await?;
     Ok(())
 }
 

@@ -168,7 +168,15 @@ fn step_yaml(s: &Step) -> String {
             if f.times != 1 {
                 parts.push(format!("times: {}", f.times));
             }
+            if let Some(d) = f.lasts {
+                parts.push(format!("for: {d}"));
+            }
             format!("fault: {{ {} }}", parts.join(", "))
+        }
+        Action::Settings(_, yaml) => {
+            let flow: serde_yaml::Value = serde_yaml::from_str(yaml).unwrap_or_default();
+            let inline = serde_json::to_string(&flow).unwrap_or_default();
+            format!("settings: {inline}")
         }
         Action::Event(fields) => {
             let kv: Vec<String> = fields
