@@ -1,7 +1,7 @@
 //! The integration engine: Sipuni call events in, amoCRM requests out, by the rules of
 //! `docs/spec/behaviour.md`. Two layers and a hub:
 //!
-//! - [`rules`]: pure — a call assembled from its events, the settings, the plan and the
+//! - `rules`: pure — a call assembled from its events, the settings, the plan and the
 //!   decision that makes it. No `async`, no client, no memory.
 //! - `effects`: what touches amoCRM and the memory, in order of use — look-ups, the facts a
 //!   decision needs, Unsorted items, the actions before the hangup, and the plan executed

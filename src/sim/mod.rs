@@ -8,7 +8,7 @@
 //! | [`harness`] | the one world a scenario, a storm, a bench round and the tests run in (`World::start`) |
 //! | [`scenario`] | the YAML scenario runner, its JSON Schema, and `record` (service calls into scenarios) |
 //! | [`storm`] | seeded call storms and their shrinking |
-//! | [`bench`] | throughput figures |
+//! | [`mod@bench`] | throughput figures |
 //! | [`testkit`] | the store contract and throw-away PostgreSQL clusters for tests and benches |
 
 pub mod bench;
