@@ -208,7 +208,7 @@ impl JsonSchema for Step {
     }
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
         let mut schema = RawStep::json_schema(generator);
-        let one_of: Vec<Value> = ["call", "event", "crm", "fault"]
+        let one_of: Vec<Value> = ["call", "event", "crm", "fault", "settings"]
             .into_iter()
             .map(|k| json!({ "required": [k] }))
             .collect();
