@@ -245,7 +245,7 @@ mod tests {
         assert_eq!(schema["required"], json!(["name", "settings"]));
         let step = &schema["$defs"]["Step"];
         assert_eq!(step["additionalProperties"], json!(false));
-        assert_eq!(step["oneOf"].as_array().map(Vec::len), Some(4));
+        assert_eq!(step["oneOf"].as_array().map(Vec::len), Some(5));
     }
 
     #[test]
