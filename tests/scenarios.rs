@@ -93,7 +93,7 @@ fn scenario_matches_its_snapshot(file: &Path, rel: &Path) -> Result<(), Failed> 
         .into());
     }
     // The names the snapshots were approved under: `scenario@<dir>__<file>.yaml.snap`.
-    let suffix = rel.to_string_lossy().replace(['/', '\\'], "__");
+    let suffix = sipamo::sim::scenario::outcome::snapshot_suffix(rel);
     let input = Path::new("scenarios").join(rel);
     insta::with_settings!({
         snapshot_path => Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots"),

@@ -10,7 +10,13 @@ use serde_json::{Value, json};
 
 use super::handlers::Body;
 use super::reply::Reply;
-use crate::secret::constant_time_eq;
+
+/// Compares secrets without leaking through timing where they differ (their lengths are not
+/// secret).
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
+}
 
 /// The account's tokens.
 #[derive(Debug, Default)]
@@ -142,5 +148,17 @@ fn fields(body: &Body, raw: &[u8]) -> Option<BTreeMap<String, String>> {
             })
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::constant_time_eq;
+
+    #[test]
+    fn equal_only_when_every_byte_is() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
     }
 }

@@ -4,7 +4,7 @@
 //! [`CrmResponder`]. It holds a cheap-to-clone handle to the shared account, so tests and
 //! the standalone server inspect the very state the HTTP requests changed.
 
-use crate::secret::constant_time_eq;
+use super::auth::constant_time_eq;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;

@@ -300,7 +300,8 @@ fn approved(file: &str) -> Option<String> {
     let parts: Vec<&str> = path.iter().filter_map(|p| p.to_str()).collect();
     let at = parts.iter().rposition(|p| *p == "scenarios")?;
     let root: PathBuf = parts[..at].iter().collect();
-    let name = format!("scenario@{}.snap", parts[at + 1..].join("__"));
+    let rel: PathBuf = parts[at + 1..].iter().collect();
+    let name = format!("scenario@{}.snap", super::outcome::snapshot_suffix(&rel));
     let text = std::fs::read_to_string(root.join("snapshots").join(name)).ok()?;
     // insta's header: `---`, its fields, `---`.
     let body = text.splitn(3, "---\n").nth(2)?;

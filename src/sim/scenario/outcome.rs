@@ -15,6 +15,12 @@ pub struct PathStats {
     pub(crate) requests: usize,
 }
 
+/// The suffix a scenario's approved snapshot is named by: its path under `scenarios/` with
+/// `__` for each `/` (`snapshots/scenario@<suffix>.snap`).
+pub fn snapshot_suffix(rel: &std::path::Path) -> String {
+    rel.to_string_lossy().replace(['/', '\\'], "__")
+}
+
 /// The seed used when a scenario gives none.
 pub(crate) const DEFAULT_SEED: u64 = 20_260_302;
 
