@@ -156,14 +156,6 @@ impl Plan {
         out
     }
 
-    /// Does one of the plan's reasons come from `rule`?
-    pub fn cites(&self, rule: super::rule::Rule) -> bool {
-        self.because.iter().any(|b| {
-            b.strip_prefix(rule.id())
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with(':'))
-        })
-    }
-
     /// Nothing to do, for the reasons gathered so far.
     pub(crate) fn nothing_because(because: Vec<String>) -> Self {
         Plan {

@@ -310,7 +310,7 @@ pub struct Settings {
     /// Sipuni short number (or `idNNN`, an employee's Sipuni id, for calls answered on a
     /// mobile) → amoCRM user id («Пользователи»).
     #[serde(default, deserialize_with = "users_map")]
-    #[schemars(schema_with = "users_schema")]
+    #[schemars(schema_with = "super::settings_schema::users_schema")]
     pub(crate) users: BTreeMap<ShortNumber, u64>,
     #[serde(default)]
     pub(crate) schemes: BTreeMap<String, Scheme>,
@@ -319,16 +319,6 @@ pub struct Settings {
     #[serde(default)]
     #[schemars(with = "String")]
     pub(crate) phone_country: Country,
-}
-
-/// The JSON Schema of `users`: short number (or `idNNN`) → amoCRM user id.
-fn users_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({
-        "description": "Sipuni short number (or idNNN, an employee's Sipuni id, for calls answered on a mobile) → amoCRM user id («Пользователи»).",
-        "type": "object",
-        "propertyNames": { "pattern": "^\\s*([0-9]{2,6}|id[0-9]{1,12})\\s*$" },
-        "additionalProperties": { "type": "integer", "minimum": 0 }
-    })
 }
 
 /// Settings that cannot run, naming the option.
@@ -534,6 +524,21 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(s.incoming.missed.task_deadline, Deadline(secs));
+    }
+
+    #[rstest]
+    #[case("{ task_deadline: -5 }", "task_deadline -5 is negative")]
+    #[case(
+        "{ task_deadline: 0 }",
+        "task_deadline 0 would make every task overdue"
+    )]
+    #[case("{ task_deadline: [1] }", "a task deadline in seconds")]
+    fn a_deadline_that_cannot_be_is_refused(#[case] missed: &str, #[case] says: &str) {
+        let e = Settings::from_yaml(&format!(
+            "default_responsible: 1\nincoming:\n  missed: {missed}"
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains(says), "{e}");
     }
 
     #[rstest]

@@ -434,7 +434,7 @@ fn path_label(h: &crate::engine::Handled) -> Option<String> {
             Rule::NoteNotReached,
         ]
         .into_iter()
-        .any(|r| plan.cites(r))
+        .any(|r| cites(plan, r))
     {
         "outgoing"
     } else {
@@ -445,6 +445,14 @@ fn path_label(h: &crate::engine::Handled) -> Option<String> {
         if known { "known" } else { "unknown" },
         if unsorted { " (Unsorted)" } else { "" }
     ))
+}
+
+/// Does one of the plan's reasons come from `rule`?
+fn cites(plan: &crate::engine::rules::plan::Plan, rule: Rule) -> bool {
+    plan.because.iter().any(|b| {
+        b.strip_prefix(rule.id())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(':'))
+    })
 }
 
 /// Journal entries as indented `time request → status` lines for failure reports.
