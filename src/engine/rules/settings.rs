@@ -310,7 +310,7 @@ pub struct Settings {
     /// Sipuni short number (or `idNNN`, an employee's Sipuni id, for calls answered on a
     /// mobile) → amoCRM user id («Пользователи»).
     #[serde(default, deserialize_with = "users_map")]
-    #[schemars(schema_with = "super::settings_schema::users_schema")]
+    #[schemars(schema_with = "users_schema")]
     pub(crate) users: BTreeMap<ShortNumber, u64>,
     #[serde(default)]
     pub(crate) schemes: BTreeMap<String, Scheme>,
@@ -319,6 +319,16 @@ pub struct Settings {
     #[serde(default)]
     #[schemars(with = "String")]
     pub(crate) phone_country: Country,
+}
+
+/// The JSON Schema of `users`: short number (or `idNNN`) → amoCRM user id.
+fn users_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "description": "Sipuni short number (or idNNN, an employee's Sipuni id, for calls answered on a mobile) → amoCRM user id («Пользователи»).",
+        "type": "object",
+        "propertyNames": { "pattern": "^\\s*([0-9]{2,6}|id[0-9]{1,12})\\s*$" },
+        "additionalProperties": { "type": "integer", "minimum": 0 }
+    })
 }
 
 /// Settings that cannot run, naming the option.

@@ -70,13 +70,3 @@ impl JsonSchema for PipelineRef {
         })
     }
 }
-
-/// The JSON Schema of `users`: short number (or `idNNN`) → amoCRM user id.
-pub(crate) fn users_schema(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({
-        "description": "Sipuni short number (or idNNN, an employee's Sipuni id, for calls answered on a mobile) → amoCRM user id («Пользователи»).",
-        "type": "object",
-        "propertyNames": { "pattern": "^\\s*([0-9]{2,6}|id[0-9]{1,12})\\s*$" },
-        "additionalProperties": { "type": "integer", "minimum": 0 }
-    })
-}
