@@ -15,6 +15,22 @@ async fn run_text(name: &str, yaml: &str) -> Outcome {
     run(&loaded, RunOptions::default()).await
 }
 
+/// `sipamo run --report` on one scenario file, as QA runs a storm's reproducer or a `record`
+/// file: whether it passed, and the HTML report it wrote beside the file.
+pub(crate) fn html_report_of(file: &std::path::Path) -> (bool, String) {
+    let report = file.with_extension("html");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_sipamo"))
+        .arg("run")
+        .arg(file)
+        .arg("--report")
+        .arg(&report)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("sipamo runs");
+    let html = std::fs::read_to_string(&report).expect("the report is written");
+    (status.success(), html)
+}
+
 const HEAD: &str = r#"
 settings: { default_responsible: 1001, users: { "201": 1001 } }
 crm: { users: [{ id: 1001, name: Анна }], token_lifetime: 2h }

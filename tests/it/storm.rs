@@ -107,4 +107,23 @@ async fn a_planted_bug_is_caught_shrunk_and_written_as_a_failing_scenario() {
         "and passes under the correct one: {:?}",
         fixed.failures
     );
+    // QA opens it as any scenario: the report shows its steps on the timeline.
+    let (passed, html) = crate::runner::html_report_of(&path);
+    assert!(passed, "the reproducer passes under `sipamo run`");
+    assert!(html.contains("planted bug"), "the report names it");
+    let delivered = fixed
+        .timeline
+        .iter()
+        .filter(|m| m.kind == sipamo::sim::scenario::timeline::MomentKind::Event)
+        .count();
+    let shown = html.matches("class=\"moment kind-event").count();
+    assert!(
+        delivered >= 2 * small.len(),
+        "{delivered} events for {} calls",
+        small.len()
+    );
+    assert_eq!(
+        shown, delivered,
+        "every delivered event is on the report's timeline"
+    );
 }

@@ -141,6 +141,16 @@ async fn recorded_calls_replay_as_a_passing_scenario_with_the_same_requests() {
     let service = service_requests(&db(dir.path()));
     assert!(service.len() > 10, "{service:#?}");
     assert_eq!(replayed, service);
+    // QA opens the recorded calls as any scenario: the report shows their requests.
+    let (passed, html) = crate::runner::html_report_of(&out);
+    assert!(passed, "the recorded file passes under `sipamo run`");
+    let shown = html.matches("class=\"moment kind-request").count();
+    // The replay's start-up check (users, pipelines) is shown too.
+    assert_eq!(
+        shown,
+        outcome.journal.len(),
+        "each request of the replay is on the timeline"
+    );
 }
 
 #[tokio::test]
