@@ -158,28 +158,9 @@ impl Deployment {
 
     /// A replica serving every enabled account, with a short lease so that takeovers are quick.
     pub(crate) async fn replica(&self, id: &str, extra: &[&str]) -> Proc {
-        let key = self.path("key");
-        let mut args = vec![
-            "serve",
-            "--accounts",
-            "--db",
-            &self.url,
-            "--key-file",
-            key.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--replica-id",
-            id,
-            "--lease-s",
-            "4",
-            "--amocrm-timeout-s",
-            "1",
-            "--settle-ms",
-            "500",
-            "--retention-s",
-            CENTURY_S,
-        ];
-        args.extend_from_slice(extra);
+        let mut args = replica_args(&self.url, &self.path("key"), id, "4", "1");
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let replica = spawn(&args).await;
         wait_started(&replica).await;
         replica
@@ -236,6 +217,40 @@ impl Deployment {
     pub(crate) fn home(&self, i: usize) -> PathBuf {
         self.path(&format!("a{i}"))
     }
+}
+
+/// `serve --accounts` as a replica of a fleet: on `url`, loopback, settle 500 ms, rows kept for
+/// good; with its lease and its amoCRM timeout, in seconds.
+pub(crate) fn replica_args(
+    url: &str,
+    key: &Path,
+    id: &str,
+    lease_s: &str,
+    amocrm_timeout_s: &str,
+) -> Vec<String> {
+    let key = key.to_str().expect("a UTF-8 temporary path");
+    [
+        "serve",
+        "--accounts",
+        "--db",
+        url,
+        "--key-file",
+        key,
+        "--listen",
+        "127.0.0.1:0",
+        "--replica-id",
+        id,
+        "--lease-s",
+        lease_s,
+        "--amocrm-timeout-s",
+        amocrm_timeout_s,
+        "--settle-ms",
+        "500",
+        "--retention-s",
+        CENTURY_S,
+    ]
+    .map(str::to_string)
+    .to_vec()
 }
 
 /// The most amoCRM requests any one second of the mock's journal holds.

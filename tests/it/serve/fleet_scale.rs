@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use sipamo::sim::testkit::pg_cluster::Cluster;
 
 use crate::serve::app::*;
-use crate::serve::fleet::{KEY, accounts_cli};
+use crate::serve::fleet::{KEY, accounts_cli, replica_args};
 
 /// Mock amoCRM processes the accounts share.
 const MOCKS: usize = 12;
@@ -114,30 +114,10 @@ impl Scale {
     }
 
     async fn replica(&self, id: &str) -> Proc {
-        let key = self.dir.path().join("key");
-        spawn(&[
-            "serve",
-            "--accounts",
-            "--db",
-            &self.url,
-            "--key-file",
-            key.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--replica-id",
-            id,
-            // No failover here: a lease of 30 s (renewed every 10 s) keeps thousands of
-            // accounts' renewals light.
-            "--lease-s",
-            "30",
-            "--amocrm-timeout-s",
-            "2",
-            "--settle-ms",
-            "500",
-            "--retention-s",
-            CENTURY_S,
-        ])
-        .await
+        // No failover here: a lease of 30 s (renewed every 10 s) keeps thousands of accounts'
+        // renewals light.
+        let args = replica_args(&self.url, &self.dir.path().join("key"), id, "30", "2");
+        spawn(&args.iter().map(String::as_str).collect::<Vec<_>>()).await
     }
 }
 
