@@ -103,7 +103,7 @@ impl Application {
         let (settings, settings_text) = config::read_settings(&cfg.settings)?;
         let secret = config::read_secret(&cfg.secret_file)?;
         let (token, refresh) = config::read_token(&cfg.token_file)?;
-        let metrics = metrics::Metrics::default();
+        let metrics = metrics::Metrics::starting_at(Clock::System.now_ms());
         let db_error = |source| ServeError::Database {
             db: cfg.db.to_string(),
             source,

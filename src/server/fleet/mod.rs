@@ -514,7 +514,7 @@ impl Fleet {
         saved.await.map_err(db_error)?;
         let recorder = exchanges::Recorder::open(&db).await.map_err(db_error)?;
         let lease = crate::server::work_lease(&self.cfg, url, &a.amocrm).await?;
-        let metrics = Metrics::default();
+        let metrics = Metrics::starting_at(Clock::System.now_ms());
         let mut client_cfg = crate::server::amocrm_config(
             &self.cfg,
             &a.amocrm,

@@ -29,6 +29,8 @@ pub(crate) struct Metrics {
     pub(crate) calls: Counter,
     /// Events the worker has taken from the inbox since this process started.
     pub(crate) taken: Counter,
+    /// Which events `taken` has counted, across the worker's restarts.
+    taken_mark: std::sync::Arc<TakenMark>,
     /// Calls that needed no amoCRM action, by reason (`internal`, `hidden_number`).
     pub(crate) skipped: Family<ReasonLabel, Counter>,
     /// Requests on the secret path kept aside as no usable event, by reason (R-WIRE).
@@ -54,7 +56,40 @@ pub(crate) struct WhatLabel {
     pub(crate) what: &'static str,
 }
 
+/// The newest event id counted as taken, and when this process began storing events (clock
+/// ms): a worker that restores what is unfinished (at its start, after a restart) counts the
+/// events this process stored and no worker took yet — once each.
+#[derive(Debug, Default)]
+struct TakenMark {
+    through_id: std::sync::atomic::AtomicI64,
+    since_ms: std::sync::atomic::AtomicI64,
+}
+
 impl Metrics {
+    /// The counters of a process that begins storing events at `now_ms`.
+    pub(crate) fn starting_at(now_ms: i64) -> Self {
+        let m = Metrics::default();
+        m.taken_mark
+            .since_ms
+            .store(now_ms, std::sync::atomic::Ordering::SeqCst);
+        m
+    }
+
+    /// Event `id` was taken from the inbox as it arrived.
+    pub(crate) fn taken(&self, id: i64) {
+        self.restored(id, i64::MAX);
+    }
+
+    /// Event `id`, received at `received_ms`, was restored by a worker starting: it counts as
+    /// taken unless it was counted before or arrived before this process.
+    pub(crate) fn restored(&self, id: i64, received_ms: i64) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let before = self.taken_mark.through_id.fetch_max(id, SeqCst);
+        if id > before && received_ms >= self.taken_mark.since_ms.load(SeqCst) {
+            self.taken.inc();
+        }
+    }
+
     pub(crate) fn event(&self, result: &'static str) {
         self.events.get_or_create(&ResultLabel { result }).inc();
     }
@@ -250,6 +285,22 @@ fn gather(families: &mut Vec<(String, String, String)>, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A worker restores what is unfinished when it starts, which may be after this process
+    /// stored events (the listener is up before the worker's first read; a worker restarted
+    /// after a failure): those count as taken once, events of an earlier process never.
+    #[test]
+    fn taken_counts_each_event_of_this_process_once_whichever_way_it_was_taken() {
+        let m = Metrics::starting_at(1_000);
+        m.restored(1, 500); // stored by the process before: not counted
+        m.restored(2, 1_200); // stored before the first worker read
+        m.taken(3); // taken live
+        m.restored(2, 1_200); // restored again by a restarted worker
+        m.restored(3, 1_300);
+        m.restored(4, 1_400); // stored before a restart, never taken
+        m.taken(5);
+        assert_eq!(m.taken.get(), 4);
+    }
 
     #[test]
     fn each_family_is_written_once_with_every_account_labelled() {

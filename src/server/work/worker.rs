@@ -121,7 +121,7 @@ impl Worker {
                 self.ingest(&e).await?;
                 cursor = e.id;
                 taken.push(e.id);
-                self.metrics.taken.inc();
+                self.metrics.taken(e.id);
                 self.metrics.open_calls.set(self.engine.open_calls() as i64);
             }
             if !taken.is_empty() && !self.db.ack(taken, self.fence()).await? {
@@ -198,6 +198,9 @@ impl Worker {
                 settling = false;
             }
             self.restore_one(&e).await?;
+            // Stored before this worker began (before a restart, or before the first worker
+            // was up): taken now, unless an earlier worker of this process took it.
+            self.metrics.restored(e.id, e.received_ms);
         }
         // Restored events are taken (PostgreSQL): the main loop does not feed them again.
         if !ids.is_empty() && !self.db.ack(ids, self.fence()).await? {
