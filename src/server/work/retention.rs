@@ -109,9 +109,7 @@ mod tests {
     use crate::server::store::sqlite::{SqliteMemory, open};
     use rusqlite::{Connection, params};
 
-    fn cid(s: &str) -> crate::sipuni::event::CallId {
-        crate::sipuni::event::CallId::parse(s).expect("a call id")
-    }
+    use crate::sim::testkit::cid;
 
     fn count(conn: &Connection, table: &str) -> i64 {
         conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))

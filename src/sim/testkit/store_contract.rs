@@ -1,17 +1,12 @@
 //! The store contract: what the engine's memory must do, whichever database holds it. Run
 //! against SQLite and PostgreSQL alike (`cargo test --test store`).
 
+use super::cid;
 use crate::engine::memory::MemoryError;
 use crate::engine::memory::{
     MemResult, Memory, ParkedCall, Progress, TaskMemo, Transaction, UnsortedMemo, Write,
 };
 use crate::server::store::StoreMemory;
-use crate::sipuni::event::CallId;
-
-/// A call id of the contract's own (valid by construction).
-fn cid(s: &str) -> CallId {
-    CallId::parse(s).unwrap_or_else(|| CallId::from_stored(s.to_string()))
-}
 
 /// How a store broke the contract.
 #[derive(Debug, thiserror::Error)]

@@ -9,6 +9,7 @@ use sipamo::sim::harness::{World, WorldConfig, WorldError};
 use sipamo::sim::mock::{CrmSeed, CrmState, MockCrm};
 pub use sipamo::sim::mock::{FaultSpec, any, fail, get};
 use sipamo::sim::synth::{CallSpec, SynthDirection};
+pub use sipamo::sim::testkit::cid;
 use sipamo::sipuni::event::{CallEvent, HangupStatus, ShortNumber};
 
 pub const START: i64 = 1_772_434_800;
@@ -79,11 +80,6 @@ pub async fn spawn_app(settings: &str, crm_extra: &str) -> App {
         Ok(app) => app,
         Err(e) => panic!("engine did not start: {e}"),
     }
-}
-
-/// A call id of the test's own.
-pub fn cid(s: &str) -> sipamo::sipuni::event::CallId {
-    sipamo::sipuni::event::CallId::parse(s).expect("a call id")
 }
 
 fn sn(s: &str) -> ShortNumber {

@@ -217,9 +217,7 @@ impl MemoryRows for PgMemory {
 mod tests {
     use std::time::Duration;
 
-    fn cid(s: &str) -> crate::sipuni::event::CallId {
-        crate::sipuni::event::CallId::parse(s).expect("a call id")
-    }
+    use crate::sim::testkit::cid;
 
     use crate::clock::Clock;
     use crate::engine::memory::{Memory, Transaction, UnsortedMemo};

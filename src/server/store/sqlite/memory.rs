@@ -144,9 +144,7 @@ mod tests {
     use crate::server::store::StoreMemory;
     use crate::server::store::sqlite::open;
 
-    fn cid(s: &str) -> crate::sipuni::event::CallId {
-        crate::sipuni::event::CallId::parse(s).expect("a call id")
-    }
+    use crate::sim::testkit::cid;
 
     fn memory(path: &std::path::Path) -> StoreMemory {
         StoreMemory::over(SqliteMemory::new(open(path).unwrap()), Clock::System)
