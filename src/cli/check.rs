@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::Args;
 
 use super::run::default_paths;
@@ -58,7 +59,7 @@ pub(super) fn coverage(args: CoverageArgs) -> anyhow::Result<ExitCode> {
     let ids: Vec<String> = match &args.spec {
         Some(p) => {
             let text = std::fs::read_to_string(p)
-                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?;
+                .with_context(|| format!("cannot read {}", p.display()))?;
             let ids = rules::ids_in_spec(&text);
             if ids.is_empty() {
                 return Err(anyhow::anyhow!(

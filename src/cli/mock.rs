@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::Args;
 
 use crate::clock::Clock;
@@ -88,7 +89,7 @@ pub(crate) struct MockArgs {
 }
 
 fn fault(raw: &str) -> anyhow::Result<FaultSpec> {
-    let spec: FaultSpec = serde_json::from_str(raw).map_err(|e| anyhow::anyhow!("{raw}: {e}"))?;
+    let spec: FaultSpec = serde_json::from_str(raw).with_context(|| raw.to_string())?;
     spec.arm(0)?;
     Ok(spec)
 }
@@ -123,17 +124,17 @@ pub(super) async fn mock(args: MockArgs) -> anyhow::Result<ExitCode> {
         args.listen
     };
     let listener = std::net::TcpListener::bind(plain_addr)
-        .map_err(|e| anyhow::anyhow!("cannot listen on {plain_addr}: {e}"))?;
+        .with_context(|| format!("cannot listen on {plain_addr}"))?;
     // The HTTPS front is bound first, so that its real address (port 0 picks one) is the one
     // the links carry and the line printed says.
     let front = match &tls {
         None => None,
         Some(_) => {
             let l = std::net::TcpListener::bind(args.listen)
-                .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
+                .with_context(|| format!("cannot listen on {}", args.listen))?;
             let addr = l
                 .local_addr()
-                .map_err(|e| anyhow::anyhow!("cannot read the address of {}: {e}", args.listen))?;
+                .with_context(|| format!("cannot read the address of {}", args.listen))?;
             Some((l, addr))
         }
     };
@@ -147,7 +148,7 @@ pub(super) async fn mock(args: MockArgs) -> anyhow::Result<ExitCode> {
             let front = l
                 .set_nonblocking(true)
                 .and_then(|()| tokio::net::TcpListener::from_std(l))
-                .map_err(|e| anyhow::anyhow!("cannot serve on {addr}: {e}"))?;
+                .with_context(|| format!("cannot serve on {addr}"))?;
             let upstream = mock.address();
             tokio::spawn(tls::serve(front, acceptor, upstream));
             format!("https://{addr}")
@@ -158,7 +159,7 @@ pub(super) async fn mock(args: MockArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(%url, "mock amoCRM serving; Ctrl-C stops it");
     tokio::signal::ctrl_c()
         .await
-        .map_err(|e| anyhow::anyhow!("cannot wait for Ctrl-C: {e}"))?;
+        .context("cannot wait for Ctrl-C")?;
     eprintln!("served {} requests", mock.journal_len());
     Ok(ExitCode::SUCCESS)
 }
@@ -169,11 +170,10 @@ fn account_state(args: &MockArgs) -> anyhow::Result<crate::sim::mock::CrmState> 
         None => Ok(MockOptions::default().state),
         Some(path) => {
             let text = std::fs::read_to_string(path)
-                .map_err(|e| anyhow::anyhow!("cannot read account file {}: {e}", path.display()))?;
-            let seed = CrmSeed::from_yaml(&text)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                .with_context(|| format!("cannot read account file {}", path.display()))?;
+            let seed = CrmSeed::from_yaml(&text).with_context(|| path.display().to_string())?;
             seed.build(Clock::System.now_secs())
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+                .with_context(|| path.display().to_string())
         }
     }
 }
@@ -222,7 +222,7 @@ async fn many(args: MockArgs) -> anyhow::Result<ExitCode> {
             addr.set_port(port);
         }
         let listener = std::net::TcpListener::bind(addr)
-            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+            .with_context(|| format!("cannot listen on {addr}"))?;
         let mock = MockCrm::start(options(&args, account_state(&args)?, listener, None)).await;
         for spec in &args.faults {
             mock.arm(spec)?;
@@ -237,7 +237,7 @@ async fn many(args: MockArgs) -> anyhow::Result<ExitCode> {
     );
     tokio::signal::ctrl_c()
         .await
-        .map_err(|e| anyhow::anyhow!("cannot wait for Ctrl-C: {e}"))?;
+        .context("cannot wait for Ctrl-C")?;
     let served: usize = mocks.iter().map(MockCrm::journal_len).sum();
     eprintln!("served {served} requests on {} accounts", mocks.len());
     Ok(ExitCode::SUCCESS)

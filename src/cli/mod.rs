@@ -1,5 +1,4 @@
 //! Command-line commands (clap derive); each subcommand's help is its doc comment.
-
 //!
 //! One file per subcommand: its arguments, then parse, call the library, print, exit code.
 //! The simulation's subcommands exist only with the `sim` feature (on by default).
@@ -107,10 +106,11 @@ pub(crate) enum Command {
 /// Writes `text` to `output` (atomically, 0600) and says so, or prints it.
 #[cfg(feature = "sim")]
 fn emit(text: &str, output: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use anyhow::Context as _;
     match output {
         Some(path) => {
             crate::private_file::write_atomic(path, text.as_bytes())
-                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+                .with_context(|| format!("cannot write {}", path.display()))?;
             eprintln!("wrote {}", path.display());
         }
         None => print!("{text}"),

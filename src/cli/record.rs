@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -39,7 +40,7 @@ pub(super) async fn record(args: RecordArgs) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(crate::phone::Phone::parse)
         .transpose()
-        .map_err(|e| anyhow::anyhow!("--phone: {e}"))?;
+        .context("--phone")?;
     let since_ms = args.since.as_deref().map(parse_since).transpose()?;
     let db = crate::server::fleet::accounts::account_db(&args.db, args.account.as_deref()).await?;
     let conn = crate::server::store::Db::open_existing(&db).await?;

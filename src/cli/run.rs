@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -117,8 +118,7 @@ async fn run_files(files: &[PathBuf], args: &RunArgs) -> anyhow::Result<bool> {
     }
     if let Some(path) = &args.junit {
         let xml = report::junit(&outcomes, &load_errors, args.report.as_deref())?;
-        std::fs::write(path, xml)
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        std::fs::write(path, xml).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(load_errors.is_empty() && outcomes.iter().all(|o| o.passed()))
 }

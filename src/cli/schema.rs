@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -20,7 +21,7 @@ pub(super) fn schema(args: SchemaArgs) -> anyhow::Result<ExitCode> {
     let text = crate::sim::scenario::schema::scenario_schema_text();
     if let Some(path) = args.check {
         let committed = std::fs::read_to_string(&path)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+            .with_context(|| format!("cannot read {}", path.display()))?;
         if committed == text {
             println!("{} is up to date", path.display());
             return Ok(ExitCode::SUCCESS);

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -34,8 +35,7 @@ pub(super) async fn storm(args: StormArgs) -> anyhow::Result<ExitCode> {
     use crate::sim::storm::generate;
     let settings_yaml = match &args.settings {
         Some(p) => Some(
-            std::fs::read_to_string(p)
-                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", p.display()))?,
+            std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
         ),
         None => None,
     };
@@ -125,8 +125,7 @@ async fn write_reproducer(
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("storm-seed-{}.yaml", args.seed)));
-    std::fs::write(&out, yaml)
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+    std::fs::write(&out, yaml).with_context(|| format!("cannot write {}", out.display()))?;
     println!(
         "invariant `{}` broken; {} steps reproduce it: {}",
         v.invariant,

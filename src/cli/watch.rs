@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use notify_debouncer_mini::notify::RecursiveMode;
 use notify_debouncer_mini::{DebounceEventResult, new_debouncer};
 
@@ -22,12 +23,12 @@ where
     let mut debouncer = new_debouncer(QUIET, move |event| {
         let _ = tx.send(event);
     })
-    .map_err(|e| anyhow::anyhow!("cannot watch files: {e}"))?;
+    .context("cannot watch files")?;
     for path in paths {
         debouncer
             .watcher()
             .watch(path, RecursiveMode::Recursive)
-            .map_err(|e| anyhow::anyhow!("cannot watch {}: {e}", path.display()))?;
+            .with_context(|| format!("cannot watch {}", path.display()))?;
     }
     println!(
         "watching {} for changed scenario files (Ctrl-C stops)",

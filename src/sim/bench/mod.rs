@@ -1,5 +1,6 @@
 //! `sipamo bench`: throughput figures measured in one run (medians over rounds).
 
+use anyhow::Context as _;
 use backon::Retryable;
 use std::time::{Duration, Instant};
 
@@ -342,7 +343,7 @@ async fn post_all(
                     .sleep(tokio::time::sleep)
                     .when(|e: &reqwest::Error| e.status().is_some_and(|s| s.as_u16() == 503))
                     .await
-                    .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+                    .with_context(|| url.to_string())?;
                 if r.status().as_u16() != expect {
                     let status = r.status();
                     let body = r.text().await.unwrap_or_default();

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
+
 use crate::server::fleet::vault::Vault;
 use crate::server::store::DbUrl;
 use crate::sim::mock::MockCrm;
@@ -297,7 +299,7 @@ async fn add(db: &DbUrl, vault: &Vault, i: usize, files: &[String; 4]) -> anyhow
     };
     crate::server::fleet::accounts::add(db, vault, a)
         .await
-        .map_err(|e| anyhow::anyhow!("adding {name}: {e}"))
+        .with_context(|| format!("adding {name}"))
 }
 
 fn secret_of(i: usize) -> String {
@@ -314,7 +316,7 @@ fn call_of(i: usize) -> Vec<String> {
 }
 
 fn write(path: &Path, text: &str) -> anyhow::Result<()> {
-    std::fs::write(path, text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Posts `line` until it is acknowledged (503 while the account starts), at most 2 minutes
