@@ -88,8 +88,9 @@ pub(crate) struct MockArgs {
     pub(crate) accounts: u16,
 }
 
+/// A `--fault` value. Clap prints only this error's own text, so the cause is part of it.
 fn fault(raw: &str) -> anyhow::Result<FaultSpec> {
-    let spec: FaultSpec = serde_json::from_str(raw).with_context(|| raw.to_string())?;
+    let spec: FaultSpec = serde_json::from_str(raw).map_err(|e| anyhow::anyhow!("{raw}: {e}"))?;
     spec.arm(0)?;
     Ok(spec)
 }
@@ -289,6 +290,12 @@ mod tests {
                 "{bad}"
             );
         }
+        // Clap shows the parser's error alone: it must carry its cause.
+        let said = Cli::try_parse_from(["mock", "--token", "t", "--fault", r#"{"bad":1}"#])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(said.contains("unknown field `bad`"), "{said}");
     }
 }
 
