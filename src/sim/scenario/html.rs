@@ -334,31 +334,22 @@ fn snapshot_diff(o: &Outcome) -> Option<Vec<DiffLine>> {
 mod tests {
     use super::*;
 
+    /// The marked pieces of `text`.
+    fn marked(text: &str, differs: &[String], side: Side) -> Vec<String> {
+        mark(text, differs, side)
+            .into_iter()
+            .filter(|p| p.marked)
+            .map(|p| p.text)
+            .collect()
+    }
+
     #[test]
     fn differences_are_marked_in_both_columns() {
         let differs = vec!["due: 49h10s".to_string()];
-        let want = mark(
-            "{ client: +7903, on: Lead, due: 49h10s }",
-            &differs,
-            Side::Expected,
-        );
-        let marked: Vec<&str> = want
-            .iter()
-            .filter(|p| p.marked)
-            .map(|p| p.text.as_str())
-            .collect();
-        assert_eq!(marked, ["due: 49h10s"]);
-        let got = mark(
-            "task 1 on leads 2 responsible 1001 due 24h10s completed false",
-            &differs,
-            Side::Actual,
-        );
-        let marked: Vec<&str> = got
-            .iter()
-            .filter(|p| p.marked)
-            .map(|p| p.text.as_str())
-            .collect();
-        assert_eq!(marked, ["due 24h10s"]);
+        let want = "{ client: +7903, on: Lead, due: 49h10s }";
+        assert_eq!(marked(want, &differs, Side::Expected), ["due: 49h10s"]);
+        let got = "task 1 on leads 2 responsible 1001 due 24h10s completed false";
+        assert_eq!(marked(got, &differs, Side::Actual), ["due 24h10s"]);
     }
 
     #[test]

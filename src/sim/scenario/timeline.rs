@@ -87,16 +87,10 @@ impl Moment {
 
     /// A request of the journal.
     pub(crate) fn request(e: &JournalEntry, origin_ms: i64) -> Self {
-        let query = if e.query.is_empty() {
-            String::new()
-        } else {
-            let pairs: Vec<String> = e.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            format!("?{}", pairs.join("&"))
-        };
         let mut m = Moment::new(
             e.at_ms.saturating_sub(origin_ms),
             MomentKind::Request,
-            format!("{} {}{query}", e.method, e.path),
+            e.request_line(),
         );
         m.status = Some(e.status);
         m.detail = e

@@ -26,7 +26,7 @@ use labels::step_phone;
 use settling::{Retry, drain, still_queued};
 pub(crate) use steps::call_spec;
 use steps::{NobodyOnTheLine, apply};
-use verdict::{check_expected_error, kept_failures, parked_failures};
+use verdict::{check_expected_error, indented, kept_failures, parked_failures};
 
 /// How a scenario is run.
 #[derive(Clone, Debug)]
@@ -133,18 +133,14 @@ struct StepDone {
 
 /// Journal entries as indented `time request → status` lines for failure reports.
 fn request_lines(entries: &[JournalEntry], origin_ms: i64) -> String {
-    entries
-        .iter()
-        .map(|j| {
-            format!(
-                "    {} {} → {}",
-                journal::offset(j.at_ms - origin_ms),
-                j.request_line(),
-                j.status
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+    indented(entries.iter().map(|j| {
+        format!(
+            "{} {} → {}",
+            journal::offset(j.at_ms - origin_ms),
+            j.request_line(),
+            j.status
+        )
+    }))
 }
 
 /// Runs one scenario.

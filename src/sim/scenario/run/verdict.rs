@@ -4,15 +4,18 @@
 use super::Outcome;
 use crate::sim::scenario::model::{Expect, Scenario};
 
+/// One item per line, indented under the failure that lists them.
+pub(super) fn indented(items: impl Iterator<Item = String>) -> String {
+    items
+        .map(|i| format!("    {i}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// `expect.kept`: the raw events kept aside (R-WIRE), each matching the text at its place;
 /// without the key, a kept event fails the scenario.
 pub(super) fn kept_failures(expect: &Expect, kept: &[String]) -> Vec<String> {
-    let list = || {
-        kept.iter()
-            .map(|k| format!("    {k}"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
+    let list = || indented(kept.iter().cloned());
     match &expect.kept {
         Some(want)
             if want.len() == kept.len()
@@ -40,16 +43,12 @@ pub(super) fn parked_failures(
     parked: &[crate::engine::memory::ParkedCall],
 ) -> Vec<String> {
     let list = || {
-        parked
-            .iter()
-            .map(|p| {
-                format!(
-                    "    {} after {} attempt(s): {}",
-                    p.call_id, p.attempts, p.reason
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+        indented(parked.iter().map(|p| {
+            format!(
+                "{} after {} attempt(s): {}",
+                p.call_id, p.attempts, p.reason
+            )
+        }))
     };
     match expect.parked {
         Some(n) if n == parked.len() => Vec::new(),
