@@ -29,11 +29,14 @@ pub struct Unmatched {
     pub differs: Vec<String>,
 }
 
-/// What `expect:` found: the failures as text, and the same as data for the report.
+/// What `expect:` found: the failures as text, the same as data for the report, and the
+/// account it was checked against (each visible entity as one line, by kind; contacts and
+/// leads inside pending Unsorted items are not visible, the items are listed with their state).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Checked {
     pub(crate) failures: Vec<String>,
     pub(crate) mismatches: Vec<Mismatch>,
+    pub(crate) account: Vec<(&'static str, Vec<String>)>,
 }
 
 /// One entity as expectations see it.
@@ -364,16 +367,6 @@ fn closest<'v>(checks: &[Check], views: &'v [View]) -> Option<(&'v View, Vec<Str
         .min_by_key(|(_, failed)| failed.len())
 }
 
-fn closest_text(checks: &[Check], views: &[View]) -> String {
-    closest(checks, views).map_or_else(String::new, |(view, failed)| {
-        format!(
-            "\n      closest: {}\n      differs in: {}",
-            view.describe,
-            failed.join(", ")
-        )
-    })
-}
-
 /// Finds a one-to-one assignment of expected items to entities (small sizes: backtracking).
 fn assign(fits: &[Vec<bool>], i: usize, used: &mut Vec<bool>) -> bool {
     if i == fits.len() {
@@ -424,7 +417,7 @@ fn unmatched_item(checks: &[Check], views: &[View]) -> Unmatched {
 fn check_kind<T>(
     what: &str,
     want: &Option<CountOr<T>>,
-    views: Vec<View>,
+    views: &[View],
     to_checks: fn(&T) -> Vec<Check>,
     out: &mut Checked,
 ) {
@@ -443,18 +436,17 @@ fn check_kind<T>(
                 failures.push(format!(
                     "expect.{what}: expected {n}, the account holds {}:\n{}",
                     views.len(),
-                    holds(&views)
+                    holds(views)
                 ));
             }
         }
         CountOr::List(items) => {
             let checks: Vec<Vec<Check>> = items.iter().map(to_checks).collect();
-            let text = item_text;
-            mismatch.expected = checks.iter().map(|c| text(c)).collect();
+            mismatch.expected = checks.iter().map(|c| item_text(c)).collect();
             if items.len() != views.len() {
                 let listed: Vec<String> = checks
                     .iter()
-                    .map(|c| format!("    - {}", text(c)))
+                    .map(|c| format!("    - {}", item_text(c)))
                     .collect();
                 out.mismatches.push(mismatch);
                 failures.push(format!(
@@ -462,7 +454,7 @@ fn check_kind<T>(
                     items.len(),
                     listed.join("\n"),
                     views.len(),
-                    holds(&views)
+                    holds(views)
                 ));
                 return;
             }
@@ -471,64 +463,67 @@ fn check_kind<T>(
                 .map(|c| views.iter().map(|v| c.iter().all(|(_, f)| f(v))).collect())
                 .collect();
             if !assign(&fits, 0, &mut vec![false; views.len()]) {
-                let lost = || {
-                    checks
-                        .iter()
-                        .zip(&fits)
-                        .filter(|(_, f)| !f.iter().any(|b| *b))
-                };
-                let unmatched: Vec<String> = lost()
-                    .map(|(c, _)| format!("    - {}{}", text(c), closest_text(c, &views)))
+                mismatch.unmatched = checks
+                    .iter()
+                    .zip(&fits)
+                    .filter(|(_, f)| !f.iter().any(|b| *b))
+                    .map(|(c, _)| unmatched_item(c, views))
                     .collect();
-                mismatch.unmatched = lost().map(|(c, _)| unmatched_item(c, &views)).collect();
+                let unmatched: Vec<String> =
+                    mismatch.unmatched.iter().map(unmatched_line).collect();
                 out.mismatches.push(mismatch);
                 let detail = if unmatched.is_empty() {
                     "    (each item fits some entity, but not all at once)".to_string()
                 } else {
                     unmatched.join("\n")
                 };
-                failures.push(format!("expect.{what}: no one-to-one match; not matched:\n{detail}\n  the account holds:\n{}", holds(&views)));
+                failures.push(format!("expect.{what}: no one-to-one match; not matched:\n{detail}\n  the account holds:\n{}", holds(views)));
             }
         }
     }
 }
 
-/// The account as the report shows it: each visible entity as one line, by kind (contacts and
-/// leads inside pending Unsorted items are not visible; the items are listed with their state).
-pub(crate) fn account_view(s: &CrmState, start: i64) -> Vec<(&'static str, Vec<String>)> {
-    [
-        ("contacts", contacts(s)),
-        ("leads", leads(s)),
-        ("unsorted", unsorted(s)),
-        ("tasks", tasks(s, start)),
-        ("notes", notes(s)),
-    ]
-    .into_iter()
-    .map(|(kind, views)| (kind, views.into_iter().map(|v| v.describe).collect()))
-    .collect()
+/// An unmatched item as a failure lists it, with the entity closest to it.
+fn unmatched_line(u: &Unmatched) -> String {
+    match &u.closest {
+        Some(near) => format!(
+            "    - {}\n      closest: {near}\n      differs in: {}",
+            u.expected,
+            u.differs.join(", ")
+        ),
+        None => format!("    - {}", u.expected),
+    }
 }
 
 /// Checks every expectation; answers the failures (empty when all hold).
 pub(crate) fn check(expect: &Expect, s: &CrmState, start: i64, requests: usize) -> Checked {
     let mut out = Checked::default();
+    let kinds: [(&'static str, Vec<View>); 5] = [
+        ("contacts", contacts(s)),
+        ("leads", leads(s)),
+        ("unsorted", unsorted(s)),
+        ("tasks", tasks(s, start)),
+        ("notes", notes(s)),
+    ];
+    let [contacts, leads, unsorted, tasks, notes] = kinds.each_ref().map(|(_, v)| v.as_slice());
     let found = &mut out;
     check_kind(
         "contacts",
         &expect.contacts,
-        contacts(s),
+        contacts,
         checks_contact,
         found,
     );
-    check_kind("leads", &expect.leads, leads(s), checks_lead, found);
+    check_kind("leads", &expect.leads, leads, checks_lead, found);
     check_kind(
         "unsorted",
         &expect.unsorted,
-        unsorted(s),
+        unsorted,
         checks_unsorted,
         found,
     );
-    check_kind("tasks", &expect.tasks, tasks(s, start), checks_task, found);
-    check_kind("notes", &expect.notes, notes(s), checks_note, found);
+    check_kind("tasks", &expect.tasks, tasks, checks_task, found);
+    check_kind("notes", &expect.notes, notes, checks_note, found);
     if let Some(r) = &expect.requests {
         if let Some(max) = r.max
             && requests > max
@@ -541,6 +536,10 @@ pub(crate) fn check(expect: &Expect, s: &CrmState, start: i64, requests: usize) 
             found.failures.push(format!("expect.requests.min: at least {min} amoCRM requests expected, the steps made {requests}"));
         }
     }
+    out.account = kinds
+        .into_iter()
+        .map(|(kind, views)| (kind, views.into_iter().map(|v| v.describe).collect()))
+        .collect();
     out
 }
 

@@ -346,14 +346,15 @@ async fn finish(sc: &Scenario, ctx: &mut Ctx, out: &mut Outcome, startup_request
     out.journal = ctx.mock.journal();
     out.requests = out.journal.len().saturating_sub(startup_requests);
     let account = ctx.mock.snapshot();
-    out.account = expect::account_view(&account, sc.start.0);
     out.timeline =
         super::timeline::merged(&ctx.timeline, &out.journal, out.origin_ms, startup_requests);
     let expect::Checked {
         failures,
         mismatches,
+        account,
     } = expect::check(&sc.expect, &account, sc.start.0, out.requests);
     out.mismatches = mismatches;
+    out.account = account;
     if !failures.is_empty() {
         let lines = request_lines(&out.journal[startup_requests..], out.origin_ms);
         out.failures.extend(failures);
