@@ -137,12 +137,7 @@ impl FaultSpec {
             (Some(s), false) => FaultAction::Status(s),
             (None, true) => FaultAction::Hang,
         };
-        let until_ms = self.lasts.map(|d| {
-            let ms = i64::try_from(d.secs())
-                .unwrap_or(i64::MAX)
-                .saturating_mul(1000);
-            now_ms.saturating_add(ms)
-        });
+        let until_ms = self.lasts.map(|d| now_ms.saturating_add(d.ms()));
         Ok(Fault {
             path: self.path.clone(),
             method: self.method.as_ref().map(|m| m.to_ascii_uppercase()),

@@ -51,11 +51,7 @@ pub(super) fn manager_title(a: &CrmAction) -> String {
         CrmAction::MoveTask(x) => format!(
             "manager moves the tasks of {} to {}",
             x.client.0,
-            crate::sim::mock::journal::offset(
-                i64::try_from(x.due.secs())
-                    .unwrap_or(i64::MAX)
-                    .saturating_mul(1000)
-            )
+            crate::sim::mock::journal::offset(x.due.ms())
         ),
         CrmAction::DeleteTask(x) => format!("manager deletes the tasks of {}", x.client.0),
     }
@@ -68,14 +64,7 @@ pub(super) fn fault_title(f: &crate::sim::mock::FaultSpec) -> String {
         (None, _) => "applies the write and loses the answer".to_string(),
     };
     let how_long = match f.lasts {
-        Some(d) => format!(
-            "for {}",
-            crate::sim::mock::journal::offset(
-                i64::try_from(d.secs())
-                    .unwrap_or(i64::MAX)
-                    .saturating_mul(1000)
-            )
-        ),
+        Some(d) => format!("for {}", crate::sim::mock::journal::offset(d.ms())),
         None => format!("{} time(s)", f.times),
     };
     format!(
